@@ -1,0 +1,299 @@
+"""The flows API: flows, drafts, validation, versions, import/export, node types."""
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q
+from django.http import HttpRequest, JsonResponse
+from ninja import Field, Query, Router, Schema
+from pydantic import ConfigDict
+
+from runs.engine.nodes import NODE_TYPES
+from workspaces.services import membership_for
+
+from . import services
+from .graph import ERROR_CODES, validate_graph
+from .models import Flow, FlowVersion
+
+router = Router(tags=["flows"])
+
+
+class StrictIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FlowIn(StrictIn):
+    workspace: int
+    name: str = Field(..., min_length=1, max_length=200)
+    description: str = Field("", max_length=5_000)
+    graph: dict[str, Any] | None = None
+
+
+class FlowPatch(StrictIn):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=5_000)
+
+
+class DraftIn(StrictIn):
+    graph: dict[str, Any]
+    revision: int = Field(..., ge=1)
+
+
+class ValidateIn(StrictIn):
+    graph: Any = None
+
+
+class PublishIn(StrictIn):
+    note: str = Field("", max_length=500)
+
+
+class RestoreIn(StrictIn):
+    revision: int | None = Field(None, ge=1)
+
+
+class ImportIn(StrictIn):
+    workspace: int
+    document: dict[str, Any]
+    name: str | None = Field(None, min_length=1, max_length=200)
+
+
+class GraphErrorOut(Schema):
+    code: str
+    message: str
+    node_id: str | None
+    edge_id: str | None
+    field: str | None
+
+
+class FlowSummaryOut(Schema):
+    id: int
+    workspace: int
+    name: str
+    description: str
+    revision: int
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    published_version: int | None
+    node_count: int
+
+
+class FlowOut(FlowSummaryOut):
+    graph: dict[str, Any]
+    role: str
+
+
+class SaveOut(Schema):
+    revision: int
+    valid: bool
+    errors: list[GraphErrorOut]
+
+
+class ValidateOut(Schema):
+    valid: bool
+    errors: list[GraphErrorOut]
+
+
+class VersionOut(Schema):
+    number: int
+    note: str
+    published: bool
+    created_by: str | None
+    created_at: datetime
+
+
+class VersionDetailOut(VersionOut):
+    graph: dict[str, Any]
+
+
+def _summary(flow: Flow) -> dict[str, Any]:
+    published = flow.published_version
+    return {
+        "id": flow.pk,
+        "workspace": flow.workspace_id,
+        "name": flow.name,
+        "description": flow.description,
+        "revision": flow.revision,
+        "created_by": flow.created_by.get_username() if flow.created_by else None,
+        "created_at": flow.created_at,
+        "updated_at": flow.updated_at,
+        "published_version": published.number if published else None,
+        "node_count": len(flow.graph.get("nodes", [])) if isinstance(flow.graph, dict) else 0,
+    }
+
+
+def _detail(flow: Flow, user) -> dict[str, Any]:
+    membership = membership_for(user=user, workspace_id=flow.workspace_id)
+    return {**_summary(flow), "graph": flow.graph, "role": membership.role if membership else ""}
+
+
+def _version(version: FlowVersion, *, with_graph: bool = False) -> dict[str, Any]:
+    out = {
+        "number": version.number,
+        "note": version.note,
+        "published": version.published,
+        "created_by": version.created_by.get_username() if version.created_by else None,
+        "created_at": version.created_at,
+    }
+    if with_graph:
+        out["graph"] = version.graph
+    return out
+
+
+class FlowFilter(Schema):
+    workspace: int | None = None
+    q: str | None = Field(None, max_length=200)
+
+
+@router.get("/flows", response=list[FlowSummaryOut])
+def flow_list(request: HttpRequest, filters: Query[FlowFilter]):
+    flows = Flow.objects.visible_to(request.user).select_related("created_by")
+    if filters.workspace is not None:
+        flows = flows.filter(workspace_id=filters.workspace)
+    if filters.q:
+        flows = flows.filter(Q(name__icontains=filters.q) | Q(description__icontains=filters.q))
+    return [_summary(flow) for flow in flows.prefetch_related("versions")[:500]]
+
+
+@router.post("/flows", response={201: FlowOut})
+def flow_create(request: HttpRequest, payload: FlowIn):
+    flow = services.flow_create(
+        user=request.user, workspace_id=payload.workspace, name=payload.name,
+        description=payload.description, graph=payload.graph,
+    )
+    return 201, _detail(flow, request.user)
+
+
+@router.get("/flows/{flow_id}", response=FlowOut)
+def flow_get(request: HttpRequest, flow_id: int):
+    return _detail(services.flow_get(user=request.user, flow_id=flow_id), request.user)
+
+
+@router.patch("/flows/{flow_id}", response=FlowOut)
+def flow_update(request: HttpRequest, flow_id: int, payload: FlowPatch):
+    flow = services.flow_get(user=request.user, flow_id=flow_id, permission="edit")
+    flow = services.flow_update(flow=flow, changes=payload.model_dump(exclude_unset=True))
+    return _detail(flow, request.user)
+
+
+@router.delete("/flows/{flow_id}", response={204: None})
+def flow_delete(request: HttpRequest, flow_id: int):
+    flow = services.flow_get(user=request.user, flow_id=flow_id, permission="edit")
+    services.flow_delete(flow=flow)
+    return 204, None
+
+
+@router.put("/flows/{flow_id}/draft", response=SaveOut)
+def flow_save_draft(request: HttpRequest, flow_id: int, payload: DraftIn):
+    flow = services.flow_get(user=request.user, flow_id=flow_id, permission="edit")
+    revision, errors = services.flow_save_draft(
+        flow=flow, graph=payload.graph, revision=payload.revision
+    )
+    return {"revision": revision, "valid": not errors, "errors": [e.as_dict() for e in errors]}
+
+
+@router.post("/flows/{flow_id}/validate", response=ValidateOut)
+def flow_validate(request: HttpRequest, flow_id: int, payload: ValidateIn | None = None):
+    """Validate the given graph (for live validation while editing), or the saved draft."""
+    flow = services.flow_get(user=request.user, flow_id=flow_id)
+    graph = payload.graph if payload is not None and payload.graph is not None else flow.graph
+    errors = validate_graph(graph)
+    return {"valid": not errors, "errors": [e.as_dict() for e in errors]}
+
+
+@router.post("/flows/{flow_id}/duplicate", response={201: FlowOut})
+def flow_duplicate(request: HttpRequest, flow_id: int):
+    flow = services.flow_get(user=request.user, flow_id=flow_id, permission="edit")
+    return 201, _detail(services.flow_duplicate(flow=flow, user=request.user), request.user)
+
+
+@router.get("/flows/{flow_id}/versions", response=list[VersionOut])
+def version_list(request: HttpRequest, flow_id: int, include_drafts: bool = False):
+    flow = services.flow_get(user=request.user, flow_id=flow_id)
+    versions = flow.versions.select_related("created_by")
+    if not include_drafts:
+        versions = versions.filter(is_draft_snapshot=False)
+    return [_version(v) for v in versions]
+
+
+@router.post("/flows/{flow_id}/versions", response={201: VersionOut})
+def version_publish(request: HttpRequest, flow_id: int, payload: PublishIn):
+    flow = services.flow_get(user=request.user, flow_id=flow_id, permission="edit")
+    return 201, _version(services.flow_publish(flow=flow, user=request.user, note=payload.note))
+
+
+@router.get("/flows/{flow_id}/versions/{number}", response=VersionDetailOut)
+def version_get(request: HttpRequest, flow_id: int, number: int):
+    flow = services.flow_get(user=request.user, flow_id=flow_id)
+    return _version(services.version_get(flow=flow, number=number), with_graph=True)
+
+
+@router.post("/flows/{flow_id}/versions/{number}/restore", response=FlowOut)
+def version_restore(
+    request: HttpRequest, flow_id: int, number: int, payload: RestoreIn | None = None
+):
+    flow = services.flow_get(user=request.user, flow_id=flow_id, permission="edit")
+    services.flow_restore(flow=flow, number=number, revision=payload.revision if payload else None)
+    flow.refresh_from_db()
+    return _detail(flow, request.user)
+
+
+@router.get("/flows/{flow_id}/export")
+def flow_export(request: HttpRequest, flow_id: int, version: int | None = None):
+    flow = services.flow_get(user=request.user, flow_id=flow_id)
+    document = services.flow_export(flow=flow, number=version)
+    response = JsonResponse(document, json_dumps_params={"indent": 2})
+    slug = "".join(c if c.isalnum() else "-" for c in flow.name.lower()).strip("-") or "flow"
+    suffix = f"-v{version}" if version else ""
+    response["Content-Disposition"] = f'attachment; filename="{slug[:60]}{suffix}.json"'
+    return response
+
+
+@router.post("/flows/import", response={201: FlowOut})
+def flow_import(request: HttpRequest, payload: ImportIn):
+    flow = services.flow_import(
+        user=request.user, workspace_id=payload.workspace, document=payload.document,
+        name=payload.name,
+    )
+    return 201, _detail(flow, request.user)
+
+
+class PortOut(Schema):
+    name: str
+    label: str
+    required: bool
+
+
+class NodeTypeOut(Schema):
+    type: str
+    label: str
+    category: str
+    help: str
+    inputs: list[PortOut]
+    outputs: list[PortOut]
+    dynamic_outputs: bool
+    config_schema: dict[str, Any]
+
+
+@router.get("/node-types", response=list[NodeTypeOut], tags=["node types"])
+def node_types(request: HttpRequest):
+    return [
+        {
+            "type": t.type,
+            "label": t.label,
+            "category": t.category,
+            "help": t.help(),
+            "inputs": [vars(p) for p in t.inputs],
+            "outputs": [vars(p) for p in t.outputs],
+            "dynamic_outputs": t.type == "router",
+            "config_schema": t.Config.model_json_schema(),
+        }
+        for t in NODE_TYPES.values()
+    ]
+
+
+@router.get("/graph-error-codes", response=dict[str, str], tags=["node types"])
+def graph_error_codes(request: HttpRequest):
+    return ERROR_CODES
+
+

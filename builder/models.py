@@ -1,0 +1,73 @@
+"""Flows, their editable draft graph, and immutable versions."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from .graph import empty_graph
+
+
+class FlowQuerySet(models.QuerySet):
+    def live(self) -> "FlowQuerySet":
+        return self.filter(deleted_at__isnull=True)
+
+    def visible_to(self, user) -> "FlowQuerySet":
+        if not user.is_authenticated:
+            return self.none()
+        return self.live().filter(workspace__memberships__user=user)
+
+
+class Flow(models.Model):
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="flows"
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=5_000)
+    graph = models.JSONField(default=empty_graph)
+    revision = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # Flows are soft-deleted: runs keep pointing at their versions, and history stays readable.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = FlowQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at"]
+        indexes = [models.Index(fields=["workspace", "deleted_at"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def published_version(self) -> "FlowVersion | None":
+        return self.versions.filter(published=True).order_by("-number").first()
+
+
+class FlowVersion(models.Model):
+    """A frozen graph. Runs point at the exact version they executed; it never changes."""
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    graph = models.JSONField()
+    note = models.CharField(max_length=500, blank=True)
+    published = models.BooleanField(default=False)
+    # Draft snapshots are versions too (a run of the draft needs a frozen graph); they are hidden
+    # from the history unless published.
+    is_draft_snapshot = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["flow", "number"], name="uniq_flow_version_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flow} v{self.number}"

@@ -1,0 +1,230 @@
+"""Operations on flows: create, save the draft optimistically, publish, restore, import/export."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from config.errors import ApiError, forbidden, not_found
+from workspaces.services import PermissionDenied, membership_for, require
+
+from .graph import (
+    MAX_GRAPH_BYTES,
+    GraphError,
+    empty_graph,
+    graph_size,
+    validate_graph,
+)
+from .models import Flow, FlowVersion
+
+EXPORT_FORMAT = "switchboard.flow"
+EXPORT_FORMAT_VERSION = 1
+
+# Values that look like credentials are redacted from exports, whatever field they sit in.
+SECRET_PATTERNS = [
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"\bsb_[A-Za-z0-9_\-]{20,}"),
+    re.compile(r"\b(?:ghp|gho|github_pat)_[A-Za-z0-9_]{20,}"),
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    re.compile(r"\bxox[abpr]-[A-Za-z0-9-]{10,}"),
+    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._\-]{20,}"),
+]
+REDACTED = "[redacted]"
+
+
+def flow_get(*, user, flow_id: int, permission: str = "read") -> Flow:
+    """Return a flow the user may act on: 404 outside their workspaces, 403 for a weaker role."""
+    flow = Flow.objects.visible_to(user).select_related("workspace").filter(pk=flow_id).first()
+    if flow is None:
+        raise not_found("Flow not found")
+    try:
+        require(user=user, workspace_id=flow.workspace_id, permission=permission)
+    except PermissionDenied as exc:
+        raise forbidden() from exc
+    return flow
+
+
+def _structural_errors(graph: Any) -> list[GraphError]:
+    """Errors that make a document unsavable (malformed or over the size limits)."""
+    return [e for e in validate_graph(graph) if e.code in ("graph.E001", "graph.E018")]
+
+
+def _refuse_malformed(graph: Any) -> None:
+    errors = _structural_errors(graph)
+    if errors:
+        raise ApiError(
+            422, "invalid_graph", "The graph document is malformed.",
+            errors=[e.as_dict() for e in errors],
+        )
+
+
+def flow_create(
+    *, user, workspace_id: int, name: str, description: str = "", graph: Any = None
+) -> Flow:
+    if membership_for(user=user, workspace_id=workspace_id) is None:
+        raise not_found("Workspace not found")
+    try:
+        require(user=user, workspace_id=workspace_id, permission="edit")
+    except PermissionDenied as exc:
+        raise forbidden() from exc
+    graph = graph if graph is not None else empty_graph()
+    _refuse_malformed(graph)
+    return Flow.objects.create(
+        workspace_id=workspace_id,
+        name=name.strip(),
+        description=description,
+        graph=graph,
+        created_by=user,
+    )
+
+
+def flow_update(*, flow: Flow, changes: dict[str, Any]) -> Flow:
+    for field in ("name", "description"):
+        if changes.get(field) is not None:
+            setattr(flow, field, changes[field].strip() if field == "name" else changes[field])
+    flow.updated_at = timezone.now()
+    flow.save(update_fields=["name", "description", "updated_at"])
+    return flow
+
+
+def flow_delete(*, flow: Flow) -> None:
+    Flow.objects.filter(pk=flow.pk).update(deleted_at=timezone.now())
+
+
+def flow_save_draft(*, flow: Flow, graph: Any, revision: int) -> tuple[int, list[GraphError]]:
+    """Save the draft if `revision` is current; a stale save answers 409 and changes nothing.
+
+    Returns the new revision and the graph's validation errors (a draft may be incomplete).
+    """
+    _refuse_malformed(graph)
+    updated = Flow.objects.filter(pk=flow.pk, revision=revision, deleted_at__isnull=True).update(
+        graph=graph, revision=F("revision") + 1, updated_at=timezone.now()
+    )
+    current = Flow.objects.values_list("revision", flat=True).get(pk=flow.pk)
+    if not updated:
+        raise ApiError(
+            409,
+            "stale_revision",
+            "Someone saved this flow since you loaded it. Reload to see their changes, or save "
+            "yours as a copy.",
+            current_revision=current,
+        )
+    return current, validate_graph(graph)
+
+
+def _next_number(flow: Flow) -> int:
+    return (flow.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+
+
+@transaction.atomic
+def flow_publish(*, flow: Flow, user, note: str = "") -> FlowVersion:
+    """Freeze the draft as a new published version. Refused while the draft has errors."""
+    flow = Flow.objects.select_for_update().get(pk=flow.pk)
+    errors = validate_graph(flow.graph)
+    if errors:
+        raise ApiError(
+            422, "graph_invalid", "Fix the flow's problems before publishing.",
+            errors=[e.as_dict() for e in errors],
+        )
+    return FlowVersion.objects.create(
+        flow=flow, number=_next_number(flow), graph=flow.graph, note=note, published=True,
+        created_by=user,
+    )
+
+
+@transaction.atomic
+def flow_snapshot_draft(*, flow: Flow, user) -> FlowVersion:
+    """Freeze the current draft so a run can point at exactly what it executed."""
+    flow = Flow.objects.select_for_update().get(pk=flow.pk)
+    latest = flow.versions.order_by("-number").first()
+    if latest is not None and latest.graph == flow.graph:
+        return latest
+    return FlowVersion.objects.create(
+        flow=flow, number=_next_number(flow), graph=flow.graph, note="Draft run",
+        is_draft_snapshot=True, created_by=user,
+    )
+
+
+def version_get(*, flow: Flow, number: int) -> FlowVersion:
+    version = flow.versions.filter(number=number).first()
+    if version is None:
+        raise not_found("Version not found")
+    return version
+
+
+def flow_restore(*, flow: Flow, number: int, revision: int | None = None) -> int:
+    """Copy a version's graph into the draft (optimistically, like any save)."""
+    version = version_get(flow=flow, number=number)
+    current, _ = flow_save_draft(
+        flow=flow, graph=version.graph, revision=flow.revision if revision is None else revision
+    )
+    return current
+
+
+def _redact(value: Any) -> tuple[Any, int]:
+    if isinstance(value, str):
+        count = 0
+        for pattern in SECRET_PATTERNS:
+            value, n = pattern.subn(REDACTED, value)
+            count += n
+        return value, count
+    if isinstance(value, dict):
+        total = 0
+        out = {}
+        for key, item in value.items():
+            out[key], n = _redact(item)
+            total += n
+        return out, total
+    if isinstance(value, list):
+        items = [_redact(item) for item in value]
+        return [item for item, _ in items], sum(n for _, n in items)
+    return value, 0
+
+
+def flow_export(*, flow: Flow, number: int | None = None) -> dict[str, Any]:
+    """Export a flow (its draft, or one version) as a portable document without secrets."""
+    graph = flow.graph if number is None else version_get(flow=flow, number=number).graph
+    graph, redactions = _redact(graph)
+    return {
+        "format": EXPORT_FORMAT,
+        "format_version": EXPORT_FORMAT_VERSION,
+        "name": flow.name,
+        "description": flow.description,
+        "version": number,
+        "exported_at": timezone.now().isoformat(),
+        "redactions": redactions,
+        "graph": graph,
+    }
+
+
+def flow_import(*, user, workspace_id: int, document: Any, name: str | None = None) -> Flow:
+    """Create a new flow from an exported document. Validates it; never executes anything."""
+    if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
+        raise ApiError(422, "invalid_import", "This is not a Switchboard flow export.")
+    if document.get("format_version") != EXPORT_FORMAT_VERSION:
+        raise ApiError(
+            422, "unsupported_format_version",
+            f"Unsupported format_version; this server reads {EXPORT_FORMAT_VERSION}.",
+        )
+    graph = document.get("graph")
+    if graph_size(graph) > MAX_GRAPH_BYTES:
+        raise ApiError(413, "too_large", "The graph is larger than 5 MB.")
+    title = name or document.get("name") or "Imported flow"
+    description = document.get("description") or ""
+    if not isinstance(title, str) or not isinstance(description, str):
+        raise ApiError(422, "invalid_import", "name and description must be text.")
+    return flow_create(
+        user=user, workspace_id=workspace_id, name=title[:200], description=description[:5000],
+        graph=graph,
+    )
+
+
+def flow_duplicate(*, flow: Flow, user) -> Flow:
+    return flow_create(
+        user=user, workspace_id=flow.workspace_id, name=f"{flow.name} (copy)"[:200],
+        description=flow.description, graph=flow.graph,
+    )

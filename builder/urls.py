@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+app_name = "builder"
+
+urlpatterns = [
+    path("", views.flow_list, name="flow_list"),
+]

@@ -1,0 +1,92 @@
+"""The one NinjaAPI. Each app contributes a router; every endpoint requires authentication."""
+
+import logging
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from builder.api import router as builder_router
+from workspaces.auth import API_AUTH
+from workspaces.api import router as workspaces_router
+
+from .errors import ApiError
+
+logger = logging.getLogger(__name__)
+
+api = NinjaAPI(
+    title="Switchboard API",
+    version="1",
+    description="Flows, versions, runs and approvals. Authenticate with `Authorization: Bearer "
+    "<personal token>` (create one under Settings → API tokens) or a browser session.",
+    auth=API_AUTH,
+    urls_namespace="api",
+)
+
+api.add_router("/", builder_router)
+api.add_router("/", workspaces_router)
+
+
+@api.exception_handler(ApiError)
+def _api_error(request: HttpRequest, exc: ApiError):
+    return api.create_response(
+        request, {"detail": exc.detail, "code": exc.code, **exc.extra}, status=exc.status
+    )
+
+
+@api.exception_handler(NinjaValidationError)
+def _validation_error(request: HttpRequest, exc: NinjaValidationError):
+    errors = [
+        {
+            "loc": [str(part) for part in err.get("loc", [])],
+            "msg": err.get("msg", ""),
+            "type": err.get("type", ""),
+        }
+        for err in exc.errors
+    ]
+    return api.create_response(
+        request, {"detail": errors, "code": "invalid_request"}, status=422
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError):
+    return api.create_response(
+        request,
+        {"detail": "Authentication required (session or Bearer token).", "code": "unauthorized"},
+        status=401,
+    )
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404):
+    return api.create_response(request, {"detail": "Not found", "code": "not_found"}, status=404)
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig):
+    return api.create_response(
+        request, {"detail": "Request body too large.", "code": "too_large"}, status=413
+    )
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError):
+    code = {400: "bad_request", 403: "forbidden", 405: "method_not_allowed"}.get(
+        exc.status_code, "error"
+    )
+    return api.create_response(
+        request, {"detail": str(exc), "code": code}, status=exc.status_code
+    )
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception):
+    logger.exception("Unhandled API error on %s %s", request.method, request.path)
+    return api.create_response(
+        request,
+        {"detail": "Something went wrong on our side; it has been logged.", "code": "server_error"},
+        status=500,
+    )

@@ -1,0 +1,25 @@
+"""The node-type registry, keyed by stable slug. Saved graphs refer to these slugs."""
+
+from .approval import ApprovalNode
+from .base import NodeConfig, NodeError, NodeResult, NodeType, Port
+from .evaluator import EvaluatorNode
+from .input import InputNode
+from .output import OutputNode
+from .prompt import PromptNode
+from .router import RouterNode
+from .tool import ToolNode
+
+NODE_TYPES: dict[str, type[NodeType]] = {
+    node_type.type: node_type
+    for node_type in (
+        InputNode,
+        PromptNode,
+        ToolNode,
+        RouterNode,
+        EvaluatorNode,
+        ApprovalNode,
+        OutputNode,
+    )
+}
+
+__all__ = ["NODE_TYPES", "NodeConfig", "NodeError", "NodeResult", "NodeType", "Port"]

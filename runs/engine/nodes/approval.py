@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import NodeConfig, NodeType, Port
+
+
+class ApprovalConfig(NodeConfig):
+    users: list[str] = Field(default_factory=list, max_length=100, title="Assigned people")
+    groups: list[str] = Field(default_factory=list, max_length=50, title="Assigned groups")
+    quorum: int = Field(1, ge=1, le=50, title="Approvals needed")
+    instructions: str = Field(
+        "", max_length=20_000, title="Instructions", json_schema_extra={"format": "template"}
+    )
+    show: list[str] = Field(
+        default_factory=list, max_length=20, title="Values to review",
+        description="Data paths shown to the approver, e.g. nodes.draft.output",
+    )
+    allow_edit: bool = Field(False, title="Approver may edit the payload")
+    timeout_seconds: int | None = Field(None, ge=60, le=60 * 60 * 24 * 90, title="Timeout (s)")
+    timeout_action: Literal["timed_out", "approved", "rejected"] = Field(
+        "timed_out", title="On timeout, take"
+    )
+
+
+class ApprovalNode(NodeType):
+    """Pause for a person to approve, reject or edit. Resumes on their decision."""
+
+    type = "approval"
+    label = "Approval"
+    category = "People"
+    outputs = (
+        Port("approved", "Approved"),
+        Port("rejected", "Rejected", required=False),
+        Port("timed_out", "Timed out", required=False),
+    )
+    Config = ApprovalConfig
+
+    @classmethod
+    def templates(cls, config) -> list[tuple[str, str]]:
+        return [("instructions", config.instructions)] if config.instructions else []
+
+    @classmethod
+    def references(cls, config) -> list[tuple[str, str]]:
+        return [(f"show[{i}]", path) for i, path in enumerate(config.show)]

@@ -1,0 +1,88 @@
+"""The contract every node type fulfils."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from runs.engine.context import NodeContext
+
+
+class NodeConfig(BaseModel):
+    """Base of every node type's configuration: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    label: str
+    required: bool = True
+
+
+@dataclass
+class NodeResult:
+    """What a node produced.
+
+    `ports` lists the output ports whose edges are taken; None means every output port.
+    `wait` asks the run to pause (an approval), with the data the pause needs.
+    """
+
+    output: Any = None
+    ports: list[str] | None = None
+    wait: dict[str, Any] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class NodeError(Exception):
+    """A node failed in a way the user can act on. `code` is a stable reason code."""
+
+    def __init__(self, message: str, *, code: str = "node_failed", port: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.port = port
+
+
+class NodeType:
+    """A kind of node: its slug, palette metadata, ports, configuration and behaviour.
+
+    Subclasses set the class attributes and implement `run`. The docstring is the palette help.
+    """
+
+    type: ClassVar[str]
+    label: ClassVar[str]
+    category: ClassVar[str]
+    inputs: ClassVar[tuple[Port, ...]] = (Port("in", "Input"),)
+    outputs: ClassVar[tuple[Port, ...]] = (Port("out", "Output"),)
+    Config: ClassVar[type[NodeConfig]] = NodeConfig
+
+    @classmethod
+    def help(cls) -> str:
+        return " ".join((cls.__doc__ or "").split())
+
+    @classmethod
+    def output_ports(cls, config: NodeConfig | None) -> list[str]:
+        """Return the output port names for a given configuration."""
+        return [port.name for port in cls.outputs]
+
+    @classmethod
+    def input_ports(cls) -> list[str]:
+        return [port.name for port in cls.inputs]
+
+    @classmethod
+    def templates(cls, config: NodeConfig) -> list[tuple[str, str]]:
+        """Return (field name, template text) pairs, for validating template references."""
+        return []
+
+    @classmethod
+    def references(cls, config: NodeConfig) -> list[tuple[str, str]]:
+        """Return (field name, dotted data path) pairs the config reads, e.g. router fields."""
+        return []
+
+    def run(self, ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
+        raise NotImplementedError

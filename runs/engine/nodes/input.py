@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from .base import NodeConfig, NodeResult, NodeType, Port
+
+DEFAULT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"question": {"type": "string", "title": "Question"}},
+    "required": ["question"],
+}
+
+
+class InputConfig(NodeConfig):
+    schema_: dict[str, Any] = Field(
+        default_factory=lambda: dict(DEFAULT_SCHEMA),
+        alias="schema",
+        title="Input schema",
+        description="JSON schema of the run inputs (an object); it drives the run form.",
+    )
+    sample: dict[str, Any] = Field(
+        default_factory=dict, title="Sample inputs", description="Default inputs for test runs."
+    )
+
+    model_config = NodeConfig.model_config | {"populate_by_name": True}
+
+    @field_validator("schema_")
+    @classmethod
+    def _object_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        try:
+            Draft202012Validator.check_schema(value)
+        except SchemaError as exc:
+            raise ValueError(f"not a valid JSON schema: {exc.message}") from exc
+        if value.get("type") != "object":
+            raise ValueError('the input schema must have "type": "object"')
+        return value
+
+    def field_names(self) -> list[str]:
+        return list((self.schema_.get("properties") or {}).keys())
+
+
+class InputNode(NodeType):
+    """The run's inputs. Define their fields as a JSON schema; every run is checked against it."""
+
+    type = "input"
+    label = "Input"
+    category = "Flow"
+    inputs = ()
+    outputs = (Port("out", "Inputs"),)
+    Config = InputConfig
+
+    def run(self, ctx, inputs: dict[str, Any]) -> NodeResult:
+        return NodeResult(output=dict(ctx.run_inputs))

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from .base import NodeConfig, NodeType, Port
+
+
+class ToolConfig(NodeConfig):
+    tool: str = Field(..., min_length=1, max_length=100, title="Tool")
+    arguments: dict[str, Any] = Field(
+        default_factory=dict,
+        title="Arguments",
+        description="Argument values; strings may use templates like {{ inputs.city }}.",
+    )
+
+
+def _string_leaves(value: Any, path: str) -> list[tuple[str, str]]:
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in _string_leaves(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [leaf for i, v in enumerate(value) for leaf in _string_leaves(v, f"{path}[{i}]")]
+    return []
+
+
+class ToolNode(NodeType):
+    """Call a registered tool with templated arguments. Errors go out of the error port."""
+
+    type = "tool"
+    label = "Tool"
+    category = "Actions"
+    outputs = (Port("out", "Result"), Port("error", "Error", required=False))
+    Config = ToolConfig
+
+    @classmethod
+    def templates(cls, config) -> list[tuple[str, str]]:
+        return _string_leaves(config.arguments, "arguments")

@@ -1,0 +1,113 @@
+"""Sandboxed templates over run data.
+
+Templates see only data (`inputs`, `nodes.<id>.output`, `feedback`, `iteration`); undefined names
+are errors, and the sandbox refuses attribute access to internals such as `__class__`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2.meta import find_undeclared_variables
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+TEMPLATE_ROOTS = frozenset({"inputs", "nodes", "feedback", "iteration"})
+MAX_RENDERED_CHARS = 1_000_000
+
+
+def _tojson(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _environment() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    env.filters["tojson"] = _tojson
+    # The sandbox keeps range() but caps it; drop globals that are not data.
+    for name in ("cycler", "joiner", "namespace", "lipsum", "dict"):
+        env.globals.pop(name, None)
+    return env
+
+
+ENV = _environment()
+
+
+class TemplateRenderError(Exception):
+    """A template could not be rendered; the message is safe to show to the user."""
+
+
+def render(text: str, variables: dict[str, Any]) -> str:
+    """Render `text` in the sandbox, raising TemplateRenderError with a readable message."""
+    if "{" not in text:
+        return text
+    try:
+        result = ENV.from_string(text).render(variables)
+    except SecurityError as exc:
+        raise TemplateRenderError(f"Template refused by the sandbox: {exc}") from exc
+    except TemplateError as exc:
+        raise TemplateRenderError(f"Template error: {exc}") from exc
+    except (TypeError, ValueError, ArithmeticError, LookupError, OverflowError) as exc:
+        raise TemplateRenderError(f"Template error: {exc}") from exc
+    if len(result) > MAX_RENDERED_CHARS:
+        raise TemplateRenderError("Rendered template is larger than 1,000,000 characters")
+    return result
+
+
+@dataclass
+class TemplateReferences:
+    roots: set[str] = field(default_factory=set)
+    nodes: set[str] = field(default_factory=set)
+    inputs: set[str] = field(default_factory=set)
+    syntax_error: str | None = None
+
+
+def _constant_key(node: nodes.Node) -> str | None:
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        value = node.arg.value
+        return value if isinstance(value, str) else None
+    return None
+
+
+def references(text: str) -> TemplateReferences:
+    """Return the data a template reads: root names, node ids and input names."""
+    found = TemplateReferences()
+    if "{" not in text:
+        return found
+    try:
+        ast = ENV.parse(text)
+    except TemplateError as exc:
+        found.syntax_error = str(exc)
+        return found
+    found.roots = set(find_undeclared_variables(ast))
+    for access in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        base = access.node
+        if isinstance(base, nodes.Name) and base.name in ("nodes", "inputs"):
+            key = _constant_key(access)
+            if key is not None:
+                (found.nodes if base.name == "nodes" else found.inputs).add(key)
+    return found
+
+
+def path_parts(path: str) -> list[str]:
+    """Split a dotted data path such as `nodes.check.output.missing`."""
+    return [part for part in path.strip().split(".") if part]
+
+
+def resolve_path(path: str, data: dict[str, Any]) -> Any:
+    """Read a dotted path out of data; list indexes are numbers. Missing → KeyError."""
+    value: Any = data
+    for part in path_parts(path):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.lstrip("-").isdigit():
+            try:
+                value = value[int(part)]
+            except IndexError as exc:
+                raise KeyError(path) from exc
+        else:
+            raise KeyError(path)
+    return value

@@ -1,0 +1,80 @@
+"""Workspaces the user belongs to, and personal API tokens."""
+
+from datetime import datetime
+
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Field, Router, Schema
+from pydantic import ConfigDict
+
+from config.errors import not_found
+
+from .models import ApiToken, Membership
+
+router = Router(tags=["workspaces"])
+
+
+class WorkspaceOut(Schema):
+    id: int
+    name: str
+    slug: str
+    role: str
+
+
+class TokenIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., min_length=1, max_length=100)
+
+
+class TokenOut(Schema):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreatedOut(TokenOut):
+    token: str = Field(..., description="Shown once. Store it now; it cannot be shown again.")
+
+
+@router.get("/workspaces", response=list[WorkspaceOut])
+def workspace_list(request: HttpRequest):
+    memberships = Membership.objects.filter(user=request.user).select_related("workspace")
+    return [
+        {"id": m.workspace_id, "name": m.workspace.name, "slug": m.workspace.slug, "role": m.role}
+        for m in memberships
+    ]
+
+
+def _token(token: ApiToken) -> dict:
+    return {
+        "id": token.pk,
+        "name": token.name,
+        "prefix": token.prefix,
+        "created_at": token.created_at,
+        "last_used_at": token.last_used_at,
+        "revoked_at": token.revoked_at,
+    }
+
+
+@router.get("/tokens", response=list[TokenOut], tags=["tokens"])
+def token_list(request: HttpRequest):
+    return [_token(t) for t in ApiToken.objects.filter(user=request.user)]
+
+
+@router.post("/tokens", response={201: TokenCreatedOut}, tags=["tokens"])
+def token_create(request: HttpRequest, payload: TokenIn):
+    token, raw = ApiToken.issue(user=request.user, name=payload.name)
+    return 201, {**_token(token), "token": raw}
+
+
+@router.delete("/tokens/{token_id}", response={204: None}, tags=["tokens"])
+def token_revoke(request: HttpRequest, token_id: int):
+    updated = ApiToken.objects.filter(
+        pk=token_id, user=request.user, revoked_at__isnull=True
+    ).update(revoked_at=timezone.now())
+    if not updated and not ApiToken.objects.filter(pk=token_id, user=request.user).exists():
+        raise not_found("Token not found")
+    return 204, None
