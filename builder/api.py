@@ -158,8 +158,11 @@ def flow_list(request: HttpRequest, filters: Query[FlowFilter]):
 @router.post("/flows", response={201: FlowOut})
 def flow_create(request: HttpRequest, payload: FlowIn):
     flow = services.flow_create(
-        user=request.user, workspace_id=payload.workspace, name=payload.name,
-        description=payload.description, graph=payload.graph,
+        user=request.user,
+        workspace_id=payload.workspace,
+        name=payload.name,
+        description=payload.description,
+        graph=payload.graph,
     )
     return 201, _detail(flow, request.user)
 
@@ -252,7 +255,9 @@ def flow_export(request: HttpRequest, flow_id: int, version: int | None = None):
 @router.post("/flows/import", response={201: FlowOut})
 def flow_import(request: HttpRequest, payload: ImportIn):
     flow = services.flow_import(
-        user=request.user, workspace_id=payload.workspace, document=payload.document,
+        user=request.user,
+        workspace_id=payload.workspace,
+        document=payload.document,
         name=payload.name,
     )
     return 201, _detail(flow, request.user)
@@ -295,5 +300,3 @@ def node_types(request: HttpRequest):
 @router.get("/graph-error-codes", response=dict[str, str], tags=["node types"])
 def graph_error_codes(request: HttpRequest):
     return ERROR_CODES
-
-

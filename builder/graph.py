@@ -190,9 +190,7 @@ class _Checker:
                 continue
             self.types[node.id] = node_type
             if graph_size(node.config) > MAX_NODE_CONFIG_BYTES:
-                self.add(
-                    "graph.E017", "Configuration is larger than 256 KB.", node_id=node.id
-                )
+                self.add("graph.E017", "Configuration is larger than 256 KB.", node_id=node.id)
                 continue
             config, errors = _config_errors(node, node_type)
             self.errors.extend(errors)
@@ -321,9 +319,7 @@ class _Checker:
                     queue.append(target)
         for node_id in self.nodes:
             if node_id not in reached:
-                self.add(
-                    "graph.E010", "Nothing connects this node to the Input.", node_id=node_id
-                )
+                self.add("graph.E010", "Nothing connects this node to the Input.", node_id=node_id)
 
     def check_ports_connected(self) -> None:
         connected = {(e.target, e.target_port) for e in self.edges}
@@ -399,8 +395,7 @@ class _Checker:
                 elif root not in ("feedback", "iteration"):
                     self.add(
                         "graph.E014",
-                        f'{field_name}: "{path}" must start with inputs.<name> or '
-                        "nodes.<id>.",
+                        f'{field_name}: "{path}" must start with inputs.<name> or nodes.<id>.',
                         node_id=node_id,
                         field=field_name,
                     )

@@ -57,7 +57,9 @@ def _refuse_malformed(graph: Any) -> None:
     errors = _structural_errors(graph)
     if errors:
         raise ApiError(
-            422, "invalid_graph", "The graph document is malformed.",
+            422,
+            "invalid_graph",
+            "The graph document is malformed.",
             errors=[e.as_dict() for e in errors],
         )
 
@@ -127,11 +129,17 @@ def flow_publish(*, flow: Flow, user, note: str = "") -> FlowVersion:
     errors = validate_graph(flow.graph)
     if errors:
         raise ApiError(
-            422, "graph_invalid", "Fix the flow's problems before publishing.",
+            422,
+            "graph_invalid",
+            "Fix the flow's problems before publishing.",
             errors=[e.as_dict() for e in errors],
         )
     return FlowVersion.objects.create(
-        flow=flow, number=_next_number(flow), graph=flow.graph, note=note, published=True,
+        flow=flow,
+        number=_next_number(flow),
+        graph=flow.graph,
+        note=note,
+        published=True,
         created_by=user,
     )
 
@@ -144,8 +152,12 @@ def flow_snapshot_draft(*, flow: Flow, user) -> FlowVersion:
     if latest is not None and latest.graph == flow.graph:
         return latest
     return FlowVersion.objects.create(
-        flow=flow, number=_next_number(flow), graph=flow.graph, note="Draft run",
-        is_draft_snapshot=True, created_by=user,
+        flow=flow,
+        number=_next_number(flow),
+        graph=flow.graph,
+        note="Draft run",
+        is_draft_snapshot=True,
+        created_by=user,
     )
 
 
@@ -207,7 +219,8 @@ def flow_import(*, user, workspace_id: int, document: Any, name: str | None = No
         raise ApiError(422, "invalid_import", "This is not a Switchboard flow export.")
     if document.get("format_version") != EXPORT_FORMAT_VERSION:
         raise ApiError(
-            422, "unsupported_format_version",
+            422,
+            "unsupported_format_version",
             f"Unsupported format_version; this server reads {EXPORT_FORMAT_VERSION}.",
         )
     graph = document.get("graph")
@@ -218,13 +231,19 @@ def flow_import(*, user, workspace_id: int, document: Any, name: str | None = No
     if not isinstance(title, str) or not isinstance(description, str):
         raise ApiError(422, "invalid_import", "name and description must be text.")
     return flow_create(
-        user=user, workspace_id=workspace_id, name=title[:200], description=description[:5000],
+        user=user,
+        workspace_id=workspace_id,
+        name=title[:200],
+        description=description[:5000],
         graph=graph,
     )
 
 
 def flow_duplicate(*, flow: Flow, user) -> Flow:
     return flow_create(
-        user=user, workspace_id=flow.workspace_id, name=f"{flow.name} (copy)"[:200],
-        description=flow.description, graph=flow.graph,
+        user=user,
+        workspace_id=flow.workspace_id,
+        name=f"{flow.name} (copy)"[:200],
+        description=flow.description,
+        graph=flow.graph,
     )

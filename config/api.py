@@ -46,9 +46,7 @@ def _validation_error(request: HttpRequest, exc: NinjaValidationError):
         }
         for err in exc.errors
     ]
-    return api.create_response(
-        request, {"detail": errors, "code": "invalid_request"}, status=422
-    )
+    return api.create_response(request, {"detail": errors, "code": "invalid_request"}, status=422)
 
 
 @api.exception_handler(AuthenticationError)
@@ -77,9 +75,7 @@ def _http_error(request: HttpRequest, exc: HttpError):
     code = {400: "bad_request", 403: "forbidden", 405: "method_not_allowed"}.get(
         exc.status_code, "error"
     )
-    return api.create_response(
-        request, {"detail": str(exc), "code": code}, status=exc.status_code
-    )
+    return api.create_response(request, {"detail": str(exc), "code": code}, status=exc.status_code)
 
 
 @api.exception_handler(Exception)

@@ -15,7 +15,9 @@ class ApprovalConfig(NodeConfig):
         "", max_length=20_000, title="Instructions", json_schema_extra={"format": "template"}
     )
     show: list[str] = Field(
-        default_factory=list, max_length=20, title="Values to review",
+        default_factory=list,
+        max_length=20,
+        title="Values to review",
         description="Data paths shown to the approver, e.g. nodes.draft.output",
     )
     allow_edit: bool = Field(False, title="Approver may edit the payload")

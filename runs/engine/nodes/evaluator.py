@@ -18,7 +18,9 @@ class Rule(BaseModel):
 class EvaluatorConfig(NodeConfig):
     mode: Literal["rules", "llm"] = Field("rules", title="Mode")
     target: str = Field(
-        "", max_length=20_000, title="What to evaluate",
+        "",
+        max_length=20_000,
+        title="What to evaluate",
         description="A template; empty means the incoming value.",
         json_schema_extra={"format": "template"},
     )

@@ -9,7 +9,10 @@ from .base import NodeConfig, NodeResult, NodeType, Port
 
 class OutputConfig(NodeConfig):
     name: str = Field(
-        "result", min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        "result",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
         title="Result name",
     )
     value: str = Field(

@@ -9,14 +9,19 @@ from .base import NodeConfig, NodeType
 
 class PromptConfig(NodeConfig):
     model: str = Field(
-        "", max_length=200, title="Model",
+        "",
+        max_length=200,
+        title="Model",
         description="provider/model, e.g. openai/gpt-4o-mini. Empty: the workspace default.",
     )
     system: str = Field(
         "", max_length=100_000, title="System message", json_schema_extra={"format": "template"}
     )
     prompt: str = Field(
-        ..., min_length=1, max_length=100_000, title="User message",
+        ...,
+        min_length=1,
+        max_length=100_000,
+        title="User message",
         json_schema_extra={"format": "template"},
     )
     temperature: float = Field(0.7, ge=0, le=2, title="Temperature")

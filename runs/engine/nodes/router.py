@@ -10,8 +10,16 @@ OTHERWISE = "otherwise"
 ROUTE_NAME = r"^[a-z][a-z0-9_]{0,39}$"
 
 Operator = Literal[
-    "equals", "not_equals", "contains", "not_contains", "greater_than", "less_than",
-    "is_empty", "is_not_empty", "matches", "in",
+    "equals",
+    "not_equals",
+    "contains",
+    "not_contains",
+    "greater_than",
+    "less_than",
+    "is_empty",
+    "is_not_empty",
+    "matches",
+    "in",
 ]
 
 
@@ -19,7 +27,10 @@ class Condition(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     field: str = Field(
-        ..., min_length=1, max_length=300, title="Field",
+        ...,
+        min_length=1,
+        max_length=300,
+        title="Field",
         description="A data path, e.g. nodes.pantry.output.missing or inputs.topic",
     )
     operator: Operator = Field("equals", title="Operator")
@@ -40,7 +51,9 @@ class RouterConfig(NodeConfig):
     routes: list[Route] = Field(..., min_length=1, max_length=20, title="Routes")
     model: str = Field("", max_length=200, title="Model (LLM mode)")
     prompt: str = Field(
-        "", max_length=50_000, title="Text to classify (LLM mode)",
+        "",
+        max_length=50_000,
+        title="Text to classify (LLM mode)",
         json_schema_extra={"format": "template"},
     )
     timeout_seconds: float = Field(60, gt=0, le=900, title="Timeout (s)")

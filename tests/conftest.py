@@ -1,0 +1,98 @@
+"""Shared fixtures: users with roles in workspaces, and API clients (session and token)."""
+
+import json
+import os
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from workspaces.models import ApiToken, Membership, Role, Workspace
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require_or_skip(available: bool, reason: str) -> None:
+    """Skip a test whose service is missing on a laptop; in CI a missing service is a failure."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username: str, **extra):
+        return get_user_model().objects.create_user(
+            username=username, password="pw-" + username, **extra
+        )
+
+    return make
+
+
+@pytest.fixture
+def workspace(db):
+    return Workspace.objects.create(name="Acme", slug="acme")
+
+
+@pytest.fixture
+def other_workspace(db):
+    return Workspace.objects.create(name="Other", slug="other")
+
+
+@pytest.fixture
+def member(make_user, workspace):
+    """Return a function creating a user with the given role in `workspace`."""
+
+    def make(role: str = Role.EDITOR, username: str | None = None, ws=None):
+        user = make_user(username or f"{role}-user")
+        Membership.objects.create(workspace=ws or workspace, user=user, role=role)
+        return user
+
+    return make
+
+
+class Api:
+    """A small JSON client over Django's test client; `token` switches to Bearer auth."""
+
+    def __init__(self, user=None, token: str | None = None, csrf: bool = False):
+        self.client = Client(enforce_csrf_checks=csrf)
+        self.headers = {}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+        elif user is not None:
+            self.client.force_login(user)
+
+    def _call(self, method: str, path: str, body=None, **extra):
+        kwargs = {"headers": {**self.headers, **extra.pop("headers", {})}}
+        if body is not None:
+            kwargs["data"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
+            kwargs["content_type"] = "application/json"
+        return getattr(self.client, method)(path, **kwargs, **extra)
+
+    def get(self, path, **kw):
+        return self._call("get", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self._call("post", path, body, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self._call("put", path, body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self._call("patch", path, body, **kw)
+
+    def delete(self, path, **kw):
+        return self._call("delete", path, **kw)
+
+
+@pytest.fixture
+def api_for():
+    def make(user=None, *, token: bool = False, csrf: bool = False):
+        if token and user is not None:
+            _, raw = ApiToken.issue(user=user, name="test")
+            return Api(token=raw)
+        return Api(user=user, csrf=csrf)
+
+    return make
