@@ -9,8 +9,8 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from builder.api import router as builder_router
-from workspaces.auth import API_AUTH
 from workspaces.api import router as workspaces_router
+from workspaces.auth import API_AUTH
 
 from .errors import ApiError
 
