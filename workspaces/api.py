@@ -2,6 +2,8 @@
 
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Router, Schema
@@ -10,6 +12,7 @@ from pydantic import ConfigDict
 from config.errors import not_found
 
 from .models import ApiToken, Membership
+from .services import membership_for
 
 router = Router(tags=["workspaces"])
 
@@ -46,6 +49,36 @@ def workspace_list(request: HttpRequest):
         {"id": m.workspace_id, "name": m.workspace.name, "slug": m.workspace.slug, "role": m.role}
         for m in memberships
     ]
+
+
+class PersonOut(Schema):
+    username: str
+    display_name: str
+
+
+class GroupOut(Schema):
+    name: str
+
+
+class PeopleOut(Schema):
+    users: list[PersonOut]
+    groups: list[GroupOut]
+
+
+@router.get("/workspaces/{workspace_id}/people", response=PeopleOut)
+def workspace_people(request: HttpRequest, workspace_id: int):
+    """The workspace's members and the groups they belong to (approval assignees)."""
+    if membership_for(user=request.user, workspace_id=workspace_id) is None:
+        raise not_found("Workspace not found")
+    users = get_user_model().objects.filter(memberships__workspace_id=workspace_id)
+    groups = Group.objects.filter(user__memberships__workspace_id=workspace_id).distinct()
+    return {
+        "users": [
+            {"username": u.get_username(), "display_name": u.get_full_name() or u.get_username()}
+            for u in users.order_by("username")
+        ],
+        "groups": [{"name": g.name} for g in groups.order_by("name")],
+    }
 
 
 def _token(token: ApiToken) -> dict:
