@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
 from jinja2.meta import find_undeclared_variables
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
@@ -53,6 +53,39 @@ def render(text: str, variables: dict[str, Any]) -> str:
     if len(result) > MAX_RENDERED_CHARS:
         raise TemplateRenderError("Rendered template is larger than 1,000,000 characters")
     return result
+
+
+def _json_data(value: Any) -> Any:
+    """Keep JSON data as it is; anything else (a function, a range) becomes its text."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _json_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_data(v) for v in value]
+    return str(value)
+
+
+def render_value(text: str, variables: dict[str, Any]) -> Any:
+    """Render a template; a template that is one `{{ expression }}` keeps its native type.
+
+    So `{{ nodes.research.output.ingredients }}` passes a list to a tool, not its text form.
+    """
+    stripped = text.strip()
+    if stripped.startswith("{{") and stripped.endswith("}}") and stripped.count("{{") == 1:
+        try:
+            expression = ENV.compile_expression(stripped[2:-2], undefined_to_none=False)
+            value = expression(**variables)
+        except SecurityError as exc:
+            raise TemplateRenderError(f"Template refused by the sandbox: {exc}") from exc
+        except TemplateError as exc:
+            raise TemplateRenderError(f"Template error: {exc}") from exc
+        except (TypeError, ValueError, ArithmeticError, LookupError, OverflowError) as exc:
+            raise TemplateRenderError(f"Template error: {exc}") from exc
+        if isinstance(value, Undefined):
+            raise TemplateRenderError(f"Template error: {stripped} is undefined")
+        return _json_data(value)
+    return render(text, variables)
 
 
 @dataclass

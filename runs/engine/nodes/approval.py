@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
-from .base import NodeConfig, NodeType, Port
+from ..templates import resolve_path
+from .base import NodeConfig, NodeResult, NodeType, Port
 
 
 class ApprovalConfig(NodeConfig):
@@ -47,3 +48,31 @@ class ApprovalNode(NodeType):
     @classmethod
     def references(cls, config) -> list[tuple[str, str]]:
         return [(f"show[{i}]", path) for i, path in enumerate(config.show)]
+
+    def run(self, ctx: Any, inputs: dict[str, Any]) -> NodeResult:
+        config: ApprovalConfig = ctx.config
+        instructions = (
+            ctx.render(config.instructions, "instructions") if config.instructions else ""
+        )
+        if config.show:
+            payload = {}
+            for path in config.show:
+                try:
+                    payload[path] = resolve_path(path, ctx.variables)
+                except KeyError:
+                    payload[path] = None
+        else:
+            payload = {"value": inputs.get("in")}
+        return NodeResult(
+            output=payload,
+            wait={
+                "users": list(config.users),
+                "groups": list(config.groups),
+                "quorum": config.quorum,
+                "instructions": instructions,
+                "payload": payload,
+                "allow_edit": config.allow_edit,
+                "timeout_seconds": config.timeout_seconds,
+                "timeout_action": config.timeout_action,
+            },
+        )

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
+from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .base import NodeConfig, NodeType, Port
+from .base import NodeConfig, NodeError, NodeResult, NodeType, Port
 
 
 class Rule(BaseModel):
@@ -52,3 +54,124 @@ class EvaluatorNode(NodeType):
     @classmethod
     def templates(cls, config) -> list[tuple[str, str]]:
         return [("target", config.target)] if config.target else []
+
+    def run(self, ctx: Any, inputs: dict[str, Any]) -> NodeResult:
+        config: EvaluatorConfig = ctx.config
+        value = ctx.render_value(config.target) if config.target else inputs.get("in")
+        if config.mode == "llm":
+            passed, score, feedback = _judge(ctx, config, value)
+        else:
+            passed, score, feedback = _check_rules(config.rules, value)
+        output = {"passed": passed, "score": score, "feedback": feedback}
+        return NodeResult(
+            output=output,
+            ports=["pass" if passed else "fail"],
+            details={"score": score, "feedback": feedback, "passed": passed},
+        )
+
+
+MAX_CHECKED_CHARS = 200_000
+
+
+def _as_text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    return text[:MAX_CHECKED_CHARS]
+
+
+def _rule_failure(rule: Rule, value: Any) -> str | None:
+    """Return why a rule fails, or None when it holds."""
+    text = _as_text(value)
+    if rule.kind == "json_schema":
+        data = value
+        if isinstance(value, str):
+            try:
+                data = json.loads(value)
+            except json.JSONDecodeError:
+                return "the output is not JSON"
+        if not isinstance(rule.value, dict):
+            return "the rule's schema is not an object"
+        errors = list(Draft202012Validator(rule.value).iter_errors(data))
+        return errors[0].message if errors else None
+    if rule.kind == "regex":
+        import regex
+
+        try:
+            found = regex.search(str(rule.value), text, timeout=0.5) is not None
+        except regex.error as exc:
+            return f"invalid pattern: {exc}"
+        except TimeoutError:
+            return "the pattern took too long to check"
+        return None if found else f"does not match /{rule.value}/"
+    size = len(value) if isinstance(value, (list, dict)) else len(text)
+    if rule.kind == "min_length":
+        return None if size >= int(rule.value) else f"length {size} is below {rule.value}"
+    if rule.kind == "max_length":
+        return None if size <= int(rule.value) else f"length {size} is above {rule.value}"
+    needle = str(rule.value).lower()
+    present = needle in text.lower()
+    if rule.kind == "contains":
+        return None if present else f'does not contain "{rule.value}"'
+    return f'contains "{rule.value}"' if present else None
+
+
+def _check_rules(rules: list[Rule], value: Any) -> tuple[bool, float, str]:
+    failures = []
+    for rule in rules:
+        try:
+            reason = _rule_failure(rule, value)
+        except (TypeError, ValueError) as exc:
+            reason = f"the rule could not be checked: {exc}"
+        if reason is not None:
+            failures.append(rule.message or f"{rule.kind}: {reason}")
+    score = 1 - len(failures) / len(rules) if rules else 1.0
+    return not failures, round(score, 4), "; ".join(failures)
+
+
+SUBMIT_SCORE = "submit_score"
+
+
+def _judge(ctx: Any, config: EvaluatorConfig, value: Any) -> tuple[bool, float, str]:
+    tool = {
+        "type": "function",
+        "function": {
+            "name": SUBMIT_SCORE,
+            "description": "Submit the score and feedback.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "score": {"type": "number", "minimum": 0, "maximum": 1},
+                    "feedback": {"type": "string"},
+                },
+                "required": ["score", "feedback"],
+            },
+        },
+    }
+    messages = [
+        {
+            "role": "system",
+            "content": "You are a strict reviewer. Score the text from 0 (fails) to 1 (fully meets "
+            "the criteria) and give short, actionable feedback.\nCriteria:\n" + config.criteria,
+        },
+        {"role": "user", "content": _as_text(value)},
+    ]
+    response = ctx.chat(
+        model=config.model,
+        messages=messages,
+        tools=[tool],
+        tool_choice={"type": "function", "function": {"name": SUBMIT_SCORE}},
+        temperature=0,
+        max_tokens=300,
+        timeout=config.timeout_seconds,
+        stream=False,
+    )
+    call = next((c for c in response.tool_calls if c.name == SUBMIT_SCORE), None)
+    if call is None:
+        raise NodeError("The judge model did not return a score.", code="judge_no_score")
+    try:
+        score = min(1.0, max(0.0, float(call.arguments.get("score"))))
+    except (TypeError, ValueError) as exc:
+        raise NodeError(
+            "The judge model returned a score that is not a number.", code="judge_no_score"
+        ) from exc
+    feedback = str(call.arguments.get("feedback", ""))
+    return score >= config.threshold, score, feedback

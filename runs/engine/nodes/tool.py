@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import Field
 
-from .base import NodeConfig, NodeType, Port
+from .base import NodeConfig, NodeError, NodeResult, NodeType, Port
 
 
 class ToolConfig(NodeConfig):
@@ -38,3 +38,22 @@ class ToolNode(NodeType):
     @classmethod
     def templates(cls, config) -> list[tuple[str, str]]:
         return _string_leaves(config.arguments, "arguments")
+
+    def run(self, ctx: Any, inputs: dict[str, Any]) -> NodeResult:
+        arguments = _render_arguments(ctx, ctx.config.arguments)
+        ctx.rendered["arguments"] = arguments
+        try:
+            result = ctx.call_tool(ctx.config.tool, arguments)
+        except NodeError as exc:
+            raise NodeError(exc.message, code=exc.code, port="error") from exc
+        return NodeResult(output=result, ports=["out"])
+
+
+def _render_arguments(ctx: Any, value: Any) -> Any:
+    if isinstance(value, str):
+        return ctx.render_value(value)
+    if isinstance(value, dict):
+        return {key: _render_arguments(ctx, item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_render_arguments(ctx, item) for item in value]
+    return value

@@ -1,0 +1,137 @@
+"""What a node sees while it runs. Every side effect goes through here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .nodes.base import NodeConfig, NodeError
+from .templates import TemplateRenderError, render, render_value
+
+
+class LlmPort(Protocol):
+    def chat(self, **kwargs: Any) -> Any: ...
+
+
+class ToolPort(Protocol):
+    def call(self, name: str, arguments: Any) -> Any: ...
+
+    def specs(self, names: list[str]) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class StepUsage:
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    model: str = ""
+    cache_hit: bool = False
+    llm_calls: int = 0
+
+
+@dataclass
+class NodeContext:
+    """The data and services of one step."""
+
+    node_id: str
+    node_type: str
+    config: NodeConfig
+    iteration: int
+    run_inputs: dict[str, Any]
+    variables: dict[str, Any]
+    llm: LlmPort
+    tools: ToolPort
+    emit: Callable[[str, dict[str, Any]], None] = lambda kind, data: None
+    default_model: str = ""
+    usage: StepUsage = field(default_factory=StepUsage)
+    rendered: dict[str, Any] = field(default_factory=dict)
+    recordings: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def render(self, text: str, field_name: str | None = None) -> str:
+        """Render a template over run data; a bad template fails the step with its reason."""
+        try:
+            value = render(text, self.variables)
+        except TemplateRenderError as exc:
+            raise NodeError(str(exc), code="template_error") from exc
+        if field_name:
+            self.rendered[field_name] = value
+        return value
+
+    def render_value(self, text: str) -> Any:
+        try:
+            return render_value(text, self.variables)
+        except TemplateRenderError as exc:
+            raise NodeError(str(exc), code="template_error") from exc
+
+    def chat(self, *, stream: bool = True, **kwargs: Any) -> Any:
+        """Call the model, accounting tokens and cost on the step and streaming deltas."""
+        kwargs.setdefault("model", self.default_model)
+        if not kwargs["model"]:
+            kwargs["model"] = self.default_model
+        if stream:
+            kwargs["on_delta"] = lambda text: self.emit("step.delta", {"text": text})
+        try:
+            response = self.llm.chat(**kwargs)
+        except Exception as exc:
+            code = getattr(exc, "code", None)
+            if not isinstance(code, str):
+                raise
+            attempts = getattr(exc, "attempts", None)
+            if attempts:
+                self.details.setdefault("llm_attempts", []).extend(attempts)
+            raise NodeError(getattr(exc, "message", str(exc)), code=code) from exc
+        self.usage.tokens_in += response.tokens_in
+        self.usage.tokens_out += response.tokens_out
+        self.usage.cost += float(response.cost)
+        self.usage.model = response.model
+        # A step is a cache hit only when every call it made was.
+        first = self.usage.llm_calls == 0
+        self.usage.cache_hit = response.cache_hit and (first or self.usage.cache_hit)
+        self.usage.llm_calls += 1
+        attempts = getattr(response, "attempts", None)
+        if attempts and len(attempts) > 1:
+            self.details.setdefault("llm_attempts", []).extend(attempts)
+        self.recordings.append(
+            {
+                "kind": "llm",
+                "request": _jsonable({k: v for k, v in kwargs.items() if k != "on_delta"}),
+                "response": response.to_dict(),
+            }
+        )
+        return response
+
+    def call_tool(self, name: str, arguments: Any) -> Any:
+        """Call a registered tool; its errors become NodeError with the tool's code."""
+        try:
+            result = self.tools.call(name, arguments)
+        except Exception as exc:
+            code = getattr(exc, "code", None)
+            if not isinstance(code, str):
+                raise
+            self.recordings.append(
+                {
+                    "kind": "tool",
+                    "request": {"name": name, "arguments": _jsonable(arguments)},
+                    "response": {"error": {"code": code, "message": _message(exc)}},
+                }
+            )
+            raise NodeError(_message(exc), code=code) from exc
+        self.recordings.append(
+            {
+                "kind": "tool",
+                "request": {"name": name, "arguments": _jsonable(arguments)},
+                "response": {"result": result},
+            }
+        )
+        return result
+
+
+def _message(exc: Exception) -> str:
+    return str(getattr(exc, "message", None) or exc)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,114 @@
+"""A graph compiled for execution: indexes, retry edges and loop bodies."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from .nodes import NODE_TYPES, NodeConfig, NodeType
+
+
+@dataclass(frozen=True)
+class Edge:
+    id: str
+    source: str
+    source_port: str
+    target: str
+    target_port: str
+
+
+@dataclass
+class Node:
+    id: str
+    type: str
+    label: str
+    config: NodeConfig
+    node_type: type[NodeType]
+
+
+@dataclass
+class CompiledGraph:
+    """A validated graph with what the scheduler asks of it precomputed."""
+
+    nodes: dict[str, Node]
+    edges: list[Edge]
+    incoming: dict[str, list[Edge]] = field(default_factory=dict)
+    outgoing: dict[str, list[Edge]] = field(default_factory=dict)
+    retry_edges: set[str] = field(default_factory=set)
+    # evaluator id -> the nodes its retry re-arms (from the retry target to the evaluator)
+    loop_bodies: dict[str, set[str]] = field(default_factory=dict)
+
+    @property
+    def input_node(self) -> str | None:
+        return next((n.id for n in self.nodes.values() if n.type == "input"), None)
+
+    def loops_containing(self, node_id: str) -> list[str]:
+        return [ev for ev, body in self.loop_bodies.items() if node_id in body]
+
+    def has_forward_edges(self, node_id: str, port: str) -> bool:
+        return any(
+            e.source_port == port and e.id not in self.retry_edges
+            for e in self.outgoing.get(node_id, [])
+        )
+
+
+def _reachable(start: str, successors: dict[str, set[str]]) -> set[str]:
+    seen = {start}
+    stack = [start]
+    while stack:
+        for nxt in successors.get(stack.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def compile_graph(document: dict[str, Any]) -> CompiledGraph:
+    """Build a CompiledGraph from a graph document that has passed validation."""
+    nodes: dict[str, Node] = {}
+    for raw in document.get("nodes", []):
+        node_type = NODE_TYPES[raw["type"]]
+        nodes[raw["id"]] = Node(
+            id=raw["id"],
+            type=raw["type"],
+            label=raw.get("label") or raw["id"],
+            config=node_type.Config.model_validate(raw.get("config") or {}),
+            node_type=node_type,
+        )
+    edges = [
+        Edge(
+            id=e["id"],
+            source=e["source"],
+            source_port=e.get("source_port", "out"),
+            target=e["target"],
+            target_port=e.get("target_port", "in"),
+        )
+        for e in document.get("edges", [])
+    ]
+    graph = CompiledGraph(nodes=nodes, edges=edges)
+    incoming: dict[str, list[Edge]] = defaultdict(list)
+    outgoing: dict[str, list[Edge]] = defaultdict(list)
+    for edge in edges:
+        incoming[edge.target].append(edge)
+        outgoing[edge.source].append(edge)
+    graph.incoming, graph.outgoing = dict(incoming), dict(outgoing)
+
+    fail_edges = [
+        e for e in edges if nodes[e.source].type == "evaluator" and e.source_port == "fail"
+    ]
+    forward: dict[str, set[str]] = defaultdict(set)
+    for edge in edges:
+        if edge not in fail_edges:
+            forward[edge.source].add(edge.target)
+    backward: dict[str, set[str]] = defaultdict(set)
+    for source, targets in forward.items():
+        for target in targets:
+            backward[target].add(source)
+    for edge in fail_edges:
+        from_target = _reachable(edge.target, forward)
+        if edge.source in from_target:
+            graph.retry_edges.add(edge.id)
+            body = from_target & _reachable(edge.source, backward)
+            graph.loop_bodies.setdefault(edge.source, set()).update(body)
+    return graph

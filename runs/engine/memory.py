@@ -1,0 +1,174 @@
+"""Run a graph in memory, with no database: the engine's reference driver and test harness.
+
+The Django services drive the same `plan` and `execute_step` with persistence in between; this
+driver keeps steps in a list, so engine behaviour can be tested on its own.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from .context import LlmPort, ToolPort
+from .graph import compile_graph
+from .runner import StepOutcome, execute_step
+from .scheduler import Budgets, Outcome, RunState, StepState, Usage, plan
+
+
+@dataclass
+class MemoryEvent:
+    kind: str
+    node_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class MemoryRun:
+    """Execute a graph document to completion, a pause for approval, or cancellation."""
+
+    def __init__(
+        self,
+        document: dict[str, Any],
+        inputs: dict[str, Any],
+        *,
+        llm: LlmPort,
+        tools: ToolPort,
+        budgets: Budgets | None = None,
+        max_workers: int = 4,
+    ):
+        self.graph = compile_graph(document)
+        self.inputs = inputs
+        self.llm = llm
+        self.tools = tools
+        self.budgets = budgets or Budgets()
+        self.max_workers = max_workers
+        self.steps: list[StepState] = []
+        self.events: list[MemoryEvent] = []
+        self.status = "queued"
+        self.outcome: Outcome | None = None
+        self.tokens = 0
+        self.cost = 0.0
+        self.waits: dict[str, dict[str, Any]] = {}
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+
+    def emit(self, kind: str, node_id: str | None = None, **data: Any) -> None:
+        with self._lock:
+            self.events.append(MemoryEvent(kind, node_id, data))
+
+    def cancel(self) -> None:
+        """Stop scheduling at once; results arriving later are discarded."""
+        self._cancel.set()
+
+    def usage(self) -> Usage:
+        executed = sum(1 for s in self.steps if s.status not in ("skipped",))
+        return Usage(
+            steps=executed,
+            seconds=time.monotonic() - self._started,
+            tokens=self.tokens,
+            cost=self.cost,
+        )
+
+    def decide(self, node_id: str, decision: str, payload: Any = None) -> None:
+        """Resolve a waiting approval step with approved / rejected / timed_out."""
+        for step in self.steps:
+            if step.node_id == node_id and step.status == "waiting":
+                step.status = "succeeded"
+                step.ports = [decision]
+                if payload is not None:
+                    step.output = payload
+                self.waits.pop(node_id, None)
+                self.emit("approval.decided", node_id, decision=decision)
+                self.emit("step.succeeded", node_id, ports=[decision])
+                return
+        raise KeyError(f"no waiting step for {node_id}")
+
+    def run(self) -> str:
+        """Advance until the run finishes or waits; return the run status."""
+        if self.status == "queued":
+            self.emit("run.started")
+        self.status = "running"
+        futures: dict[Future[StepOutcome], StepState] = {}
+        with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
+            while True:
+                if self._cancel.is_set():
+                    return self._finish_cancelled(futures)
+                decision = plan(self.graph, self.steps, budgets=self.budgets, usage=self.usage())
+                for node_id, iteration in decision.skipped:
+                    self.steps.append(StepState(node_id, iteration, status="skipped"))
+                    self.emit("step.skipped", node_id, iteration=iteration)
+                for node_id, iteration in decision.ready:
+                    step = StepState(node_id, iteration, status="running")
+                    self.steps.append(step)
+                    self.emit("step.started", node_id, iteration=iteration)
+                    state = RunState(self.graph, list(self.steps))
+                    futures[pool.submit(self._execute, state, node_id)] = step
+                if decision.outcome is not None and not futures:
+                    return self._finish(decision.outcome)
+                if decision.outcome is not None and decision.outcome.status == "failed":
+                    self._cancel.set()
+                    self.outcome = decision.outcome
+                    continue
+                if not futures:
+                    if decision.waiting:
+                        self.status = "waiting"
+                        self.emit("run.waiting")
+                        return self.status
+                    if not decision.ready and not decision.skipped:
+                        return self._finish(
+                            decision.outcome or Outcome("failed", error_code="stuck")
+                        )
+                    continue
+                done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+                for future in done:
+                    step = futures.pop(future)
+                    if self._cancel.is_set():
+                        step.status = "cancelled"
+                        continue
+                    self._record(step, future.result())
+
+    def _execute(self, state: RunState, node_id: str) -> StepOutcome:
+        return execute_step(
+            self.graph,
+            state,
+            node_id,
+            run_inputs=self.inputs,
+            llm=self.llm,
+            tools=self.tools,
+            emit=lambda kind, data: self.emit(kind, node_id, **data),
+        )
+
+    def _record(self, step: StepState, outcome: StepOutcome) -> None:
+        step.status = outcome.status
+        step.output = outcome.output
+        step.ports = outcome.ports
+        step.error_code = outcome.error_code
+        step.error_message = outcome.error_message
+        self.tokens += outcome.usage.tokens_in + outcome.usage.tokens_out
+        self.cost += outcome.usage.cost
+        if outcome.status == "waiting":
+            self.waits[step.node_id] = outcome.wait or {}
+            self.emit("approval.requested", step.node_id, **(outcome.wait or {}))
+        elif outcome.status == "failed":
+            self.emit("step.failed", step.node_id, code=outcome.error_code)
+        else:
+            self.emit("step.succeeded", step.node_id, ports=outcome.ports)
+
+    def _finish(self, outcome: Outcome) -> str:
+        final = self.outcome if self.outcome is not None else outcome
+        self.outcome = final
+        self.status = final.status
+        self.emit(f"run.{final.status}", data=final.error_code or None)
+        return self.status
+
+    def _finish_cancelled(self, futures: dict[Future[StepOutcome], StepState]) -> str:
+        for step in futures.values():
+            step.status = "cancelled"
+        if self.outcome is not None:
+            return self._finish(self.outcome)
+        self.status = "cancelled"
+        self.emit("run.cancelled")
+        return self.status

@@ -1,0 +1,146 @@
+"""Execute one step: build the node's context, run it, and classify the outcome."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .context import LlmPort, NodeContext, StepUsage, ToolPort
+from .graph import CompiledGraph
+from .nodes.base import NodeError
+from .scheduler import RunState, resolve_ports
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class StepOutcome:
+    """What a finished step records. `status` is succeeded, failed or waiting."""
+
+    status: str
+    output: Any = None
+    ports: list[str] = field(default_factory=list)
+    error_code: str = ""
+    error_message: str = ""
+    usage: StepUsage = field(default_factory=StepUsage)
+    rendered: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    recordings: list[dict[str, Any]] = field(default_factory=list)
+    wait: dict[str, Any] | None = None
+
+
+def node_inputs(graph: CompiledGraph, state: RunState, node_id: str) -> dict[str, Any]:
+    """Collect the values on a node's input ports from the edges that were taken."""
+    values: dict[str, list[Any]] = {}
+    for edge in graph.incoming.get(node_id, []):
+        if edge.id in graph.retry_edges:
+            continue
+        source = state.current(edge.source)
+        if source is not None and edge.source_port in (source.ports or []):
+            values.setdefault(edge.target_port, []).append(source.output)
+    return {port: items[0] if len(items) == 1 else items for port, items in values.items()}
+
+
+def template_variables(
+    graph: CompiledGraph, state: RunState, node_id: str, run_inputs: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "inputs": run_inputs,
+        "nodes": state.outputs(),
+        "feedback": state.feedback(node_id),
+        "iteration": state.iteration(node_id),
+    }
+
+
+def execute_step(
+    graph: CompiledGraph,
+    state: RunState,
+    node_id: str,
+    *,
+    run_inputs: dict[str, Any],
+    llm: LlmPort,
+    tools: ToolPort,
+    emit: Callable[[str, dict[str, Any]], None] = lambda kind, data: None,
+    default_model: str = "",
+) -> StepOutcome:
+    """Run one node at its current iteration and return what to record."""
+    node = graph.nodes[node_id]
+    ctx = NodeContext(
+        node_id=node_id,
+        node_type=node.type,
+        config=node.config,
+        iteration=state.iteration(node_id),
+        run_inputs=run_inputs,
+        variables=template_variables(graph, state, node_id, run_inputs),
+        llm=llm,
+        tools=tools,
+        emit=emit,
+        default_model=default_model,
+    )
+    try:
+        result = node.node_type().run(ctx, node_inputs(graph, state, node_id))
+    except NodeError as exc:
+        routed = exc.port is not None and graph.has_forward_edges(node_id, exc.port)
+        return StepOutcome(
+            status="failed",
+            output={"error": {"code": exc.code, "message": exc.message}} if routed else None,
+            ports=[exc.port] if routed and exc.port else [],
+            error_code=exc.code,
+            error_message=exc.message,
+            usage=ctx.usage,
+            rendered=ctx.rendered,
+            details=ctx.details,
+            recordings=ctx.recordings,
+        )
+    except Exception as exc:
+        logger.exception("Node %s (%s) crashed", node_id, node.type)
+        return StepOutcome(
+            status="failed",
+            error_code="internal_error",
+            error_message=f"The {node.type} node hit an unexpected error ({type(exc).__name__}).",
+            usage=ctx.usage,
+            rendered=ctx.rendered,
+            details=ctx.details,
+            recordings=ctx.recordings,
+        )
+    details = {**ctx.details, **result.details}
+    if result.wait is not None:
+        return StepOutcome(
+            status="waiting",
+            output=result.output,
+            usage=ctx.usage,
+            rendered=ctx.rendered,
+            details=details,
+            recordings=ctx.recordings,
+            wait=result.wait,
+        )
+    ports = result.ports if result.ports is not None else node.node_type.output_ports(node.config)
+    ports = resolve_ports(graph, state, node_id, ports)
+    if (
+        node.type == "evaluator"
+        and ports == ["fail"]
+        and not graph.has_forward_edges(node_id, "fail")
+    ):
+        attempts = state.retries.get(node_id, 0) + 1
+        feedback = (result.output or {}).get("feedback", "")
+        return StepOutcome(
+            status="failed",
+            output=result.output,
+            error_code="evaluation_failed",
+            error_message=f"{node.label} did not pass after {attempts} attempt(s): {feedback}",
+            usage=ctx.usage,
+            rendered=ctx.rendered,
+            details=details,
+            recordings=ctx.recordings,
+        )
+    return StepOutcome(
+        status="succeeded",
+        output=result.output,
+        ports=ports,
+        usage=ctx.usage,
+        rendered=ctx.rendered,
+        details=details,
+        recordings=ctx.recordings,
+    )

@@ -1,0 +1,243 @@
+"""Decide what a run does next from the recorded state of its steps.
+
+`plan` is a pure function: given the compiled graph and the steps recorded so far, it returns the
+nodes to start, the nodes to skip, and whether the run is finished, waiting or over a budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .graph import CompiledGraph, Edge
+
+FINISHED = frozenset({"succeeded", "failed", "skipped", "cancelled"})
+ACTIVE = frozenset({"queued", "running"})
+RETRY_PORT = "retry"
+
+
+@dataclass
+class StepState:
+    """The recorded state of one step (the latest attempt of a node at an iteration)."""
+
+    node_id: str
+    iteration: int = 0
+    status: str = "queued"
+    output: Any = None
+    ports: list[str] = field(default_factory=list)
+    error_code: str = ""
+    error_message: str = ""
+    attempt: int = 0
+
+
+@dataclass(frozen=True)
+class Budgets:
+    max_steps: int | None = 200
+    max_seconds: float | None = 3600
+    max_tokens: int | None = None
+    max_cost: float | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    steps: int = 0
+    seconds: float = 0.0
+    tokens: int = 0
+    cost: float = 0.0
+
+
+@dataclass
+class Outcome:
+    status: str  # "succeeded" or "failed"
+    result: Any = None
+    error_code: str = ""
+    error_message: str = ""
+    node_id: str | None = None
+
+
+@dataclass
+class Plan:
+    ready: list[tuple[str, int]] = field(default_factory=list)
+    skipped: list[tuple[str, int]] = field(default_factory=list)
+    outcome: Outcome | None = None
+    waiting: bool = False
+    active: bool = False
+
+
+class RunState:
+    """Indexes the recorded steps: each node's current iteration and its latest step there."""
+
+    def __init__(self, graph: CompiledGraph, steps: list[StepState]):
+        self.graph = graph
+        self.latest: dict[tuple[str, int], StepState] = {}
+        for step in steps:
+            key = (step.node_id, step.iteration)
+            current = self.latest.get(key)
+            if current is None or step.attempt >= current.attempt:
+                self.latest[key] = step
+        self.retries = {
+            evaluator: sum(
+                1
+                for (node_id, _), step in self.latest.items()
+                if node_id == evaluator and step.ports == [RETRY_PORT]
+            )
+            for evaluator in graph.loop_bodies
+        }
+
+    def iteration(self, node_id: str) -> int:
+        return sum(self.retries[ev] for ev in self.graph.loops_containing(node_id))
+
+    def current(self, node_id: str) -> StepState | None:
+        return self.latest.get((node_id, self.iteration(node_id)))
+
+    def feedback(self, node_id: str) -> str:
+        """The feedback of the latest evaluator retry that re-armed this node."""
+        best: tuple[int, str] | None = None
+        for evaluator in self.graph.loops_containing(node_id):
+            for (step_node, iteration), step in self.latest.items():
+                if step_node == evaluator and step.ports == [RETRY_PORT]:
+                    output = step.output if isinstance(step.output, dict) else {}
+                    if best is None or iteration > best[0]:
+                        best = (iteration, str(output.get("feedback", "")))
+        return best[1] if best else ""
+
+    def outputs(self) -> dict[str, dict[str, Any]]:
+        """Template data: every node's latest succeeded output (None when it has not run)."""
+        data: dict[str, dict[str, Any]] = {
+            node_id: {"output": None, "status": "pending"} for node_id in self.graph.nodes
+        }
+        best_iteration: dict[str, int] = {}
+        for (node_id, iteration), step in self.latest.items():
+            if node_id not in data or step.status not in ("succeeded", "skipped"):
+                continue
+            if iteration >= best_iteration.get(node_id, -1):
+                best_iteration[node_id] = iteration
+                data[node_id] = {"output": step.output, "status": step.status}
+        return data
+
+
+def _edge_state(state: RunState, edge: Edge) -> str:
+    """Return "taken", "skipped" or "pending" for an edge, seen from its source's latest step."""
+    source = state.current(edge.source)
+    if source is None or source.status not in FINISHED:
+        return "pending"
+    return "taken" if edge.source_port in (source.ports or []) else "skipped"
+
+
+def _over_budget(budgets: Budgets, usage: Usage) -> str | None:
+    if budgets.max_steps is not None and usage.steps >= budgets.max_steps:
+        return f"The run reached its limit of {budgets.max_steps} steps."
+    if budgets.max_seconds is not None and usage.seconds >= budgets.max_seconds:
+        return f"The run reached its time limit of {budgets.max_seconds:g} seconds."
+    if budgets.max_tokens is not None and usage.tokens >= budgets.max_tokens:
+        return f"The run reached its limit of {budgets.max_tokens} tokens."
+    if budgets.max_cost is not None and usage.cost >= budgets.max_cost:
+        return f"The run reached its cost limit of ${budgets.max_cost:g}."
+    return None
+
+
+def _unrouted_failure(graph: CompiledGraph, state: RunState) -> StepState | None:
+    for node_id in graph.nodes:
+        step = state.current(node_id)
+        if step is not None and step.status == "failed" and not step.ports:
+            return step
+    return None
+
+
+def _result(graph: CompiledGraph, state: RunState) -> dict[str, Any] | None:
+    result: dict[str, Any] = {}
+    reached = False
+    for node_id, node in graph.nodes.items():
+        step = state.current(node_id)
+        if node.type == "output" and step is not None and step.status == "succeeded":
+            reached = True
+            if isinstance(step.output, dict):
+                result.update(step.output)
+    return result if reached else None
+
+
+def plan(
+    graph: CompiledGraph,
+    steps: list[StepState],
+    *,
+    budgets: Budgets | None = None,
+    usage: Usage | None = None,
+) -> Plan:
+    """Return what the run should do next."""
+    state = RunState(graph, steps)
+    result = Plan()
+
+    failure = _unrouted_failure(graph, state)
+    if failure is not None:
+        result.outcome = Outcome(
+            "failed",
+            error_code=failure.error_code or "step_failed",
+            error_message=failure.error_message or f'Step "{failure.node_id}" failed.',
+            node_id=failure.node_id,
+        )
+        return result
+
+    # Skips propagate within one plan: a skipped node can resolve its successors' edges.
+    overlay: dict[str, StepState] = {}
+    changed = True
+    while changed:
+        changed = False
+        for node_id in graph.nodes:
+            if node_id in overlay or state.current(node_id) is not None:
+                continue
+            edges = [e for e in graph.incoming.get(node_id, []) if e.id not in graph.retry_edges]
+            verdicts = [_edge_state(state, e) for e in edges]
+            if "pending" in verdicts:
+                continue
+            iteration = state.iteration(node_id)
+            if edges and "taken" not in verdicts:
+                overlay[node_id] = StepState(node_id, iteration, status="skipped")
+                state.latest[(node_id, iteration)] = overlay[node_id]
+                result.skipped.append((node_id, iteration))
+                changed = True
+            else:
+                overlay[node_id] = StepState(node_id, iteration, status="queued")
+                result.ready.append((node_id, iteration))
+
+    statuses = [
+        step.status for node_id in graph.nodes if (step := state.current(node_id)) is not None
+    ]
+    active = any(s in ACTIVE for s in statuses)
+    waiting = any(s in ("waiting", "needs_attention") for s in statuses)
+    result.active = active
+
+    if result.ready:
+        reason = _over_budget(budgets or Budgets(), usage or Usage())
+        if reason is not None:
+            result.ready = []
+            result.outcome = Outcome("failed", error_code="budget_exceeded", error_message=reason)
+        return result
+    if active:
+        return result
+    if waiting:
+        result.waiting = True
+        return result
+
+    final = _result(graph, state)
+    if final is not None:
+        result.outcome = Outcome("succeeded", result=final)
+    else:
+        result.outcome = Outcome(
+            "failed",
+            error_code="no_output",
+            error_message="The flow ended without reaching an Output node.",
+        )
+    return result
+
+
+def resolve_ports(
+    graph: CompiledGraph, state: RunState, node_id: str, ports: list[str]
+) -> list[str]:
+    """Turn an evaluator's "fail" into a loop retry while it has attempts left."""
+    node = graph.nodes[node_id]
+    if node.type != "evaluator" or ports != ["fail"] or node_id not in graph.loop_bodies:
+        return ports
+    max_attempts = getattr(node.config, "max_attempts", 1)
+    if state.retries.get(node_id, 0) + 1 < max_attempts:
+        return [RETRY_PORT]
+    return ports
