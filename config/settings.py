@@ -190,6 +190,8 @@ SWITCHBOARD_PROVIDERS = {
         "base_url": os.environ.get("LOCAL_LLM_BASE_URL", "http://127.0.0.1:8081/v1"),
         "api_key_env": "",
         "models": {"smollm2": {"input": 0.0, "output": 0.0}},
+        # Switchboard starts the bundled llama.cpp server itself unless pointed at another one.
+        "autostart": not os.environ.get("LOCAL_LLM_BASE_URL"),
     },
 }
 SWITCHBOARD_DEFAULT_MODEL = os.environ.get(

@@ -1,0 +1,117 @@
+"""Providers: which endpoint, key and price table a "provider/model" name means."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+
+from .response import LlmError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PROVIDER = "openai"
+# Local servers (llama.cpp, Ollama, vLLM) take any key, and the SDK refuses to start without one.
+PLACEHOLDER_KEY = "not-needed"
+
+_clients: dict[tuple[str, str, str, float], openai.OpenAI] = {}
+_clients_lock = threading.Lock()
+_unpriced_noted: set[str] = set()
+
+
+@dataclass(frozen=True, eq=False)
+class Target:
+    """One model on one provider, as a call will address it."""
+
+    provider: str
+    model: str
+    config: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+    @property
+    def price(self) -> dict[str, float] | None:
+        return (self.config.get("models") or {}).get(self.model)
+
+    def cost(self, tokens_in: int, tokens_out: int) -> float:
+        """Return the USD cost of the tokens from the provider's price table (0 if unpriced)."""
+        price = self.price
+        if price is None:
+            if self.label not in _unpriced_noted:
+                _unpriced_noted.add(self.label)
+                logger.warning("No price for %s in SWITCHBOARD_PROVIDERS; cost counted as 0", self)
+            return 0.0
+        return (
+            tokens_in * float(price.get("input", 0)) + tokens_out * float(price.get("output", 0))
+        ) / 1_000_000
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def configured_providers() -> dict[str, dict[str, Any]]:
+    """Return settings.SWITCHBOARD_PROVIDERS."""
+    from django.conf import settings
+
+    return settings.SWITCHBOARD_PROVIDERS
+
+
+def default_model() -> str:
+    """Return settings.SWITCHBOARD_DEFAULT_MODEL."""
+    from django.conf import settings
+
+    return settings.SWITCHBOARD_DEFAULT_MODEL
+
+
+def resolve(name: str, providers: dict[str, dict[str, Any]]) -> Target:
+    """Resolve "provider/model" (a bare name means the openai provider) to a Target.
+
+    An unknown model on a known provider is allowed (unpriced); an unknown provider is not.
+    """
+    name = (name or "").strip()
+    provider, _, model = name.partition("/") if "/" in name else (DEFAULT_PROVIDER, "", name)
+    if not model:
+        raise LlmError("no_provider", f"“{name}” is not a model name (expected provider/model).")
+    config = providers.get(provider)
+    if config is None:
+        known = ", ".join(sorted(providers)) or "none"
+        raise LlmError(
+            "no_provider",
+            f"No provider called “{provider}” is configured (known: {known}).",
+        )
+    return Target(provider=provider, model=model, config=config)
+
+
+def api_key(target: Target) -> str:
+    """Read the provider's key from the environment variable named in its settings."""
+    variable = target.config.get("api_key_env") or ""
+    return (os.environ.get(variable) if variable else None) or PLACEHOLDER_KEY
+
+
+def secrets_of(target: Target) -> list[str]:
+    """Return the values that must never appear in messages or logs for this target."""
+    key = api_key(target)
+    return [key] if key != PLACEHOLDER_KEY else []
+
+
+def sdk_client(target: Target, base_url: str, timeout: float) -> openai.OpenAI:
+    """Return the shared SDK client for this provider, endpoint, key and timeout.
+
+    SDK retries are off: `LlmClient` retries itself, honouring Retry-After and falling back.
+    """
+    key = api_key(target)
+    cache_key = (target.provider, base_url, key, float(timeout))
+    with _clients_lock:
+        client = _clients.get(cache_key)
+        if client is None:
+            client = openai.OpenAI(
+                base_url=base_url, api_key=key, max_retries=0, timeout=float(timeout)
+            )
+            _clients[cache_key] = client
+        return client
