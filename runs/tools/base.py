@@ -130,12 +130,67 @@ def _shorten(text: str, limit: int = _MAX_ERROR_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_JSON_TYPES = {
+    dict: "an object",
+    list: "a list",
+    str: "text",
+    bool: "true/false",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
+}
+
+
+def _phrase(error: ValidationError) -> str:
+    """Say what is wrong without echoing the (possibly huge or secret) value itself."""
+    rule, limit, value = error.validator, error.validator_value, error.instance
+    phrases: dict[str, Callable[[], str]] = {
+        "type": lambda: f"should be {_type_names(limit)}, not {_JSON_TYPES.get(type(value), '?')}",
+        "enum": lambda: "must be one of: " + ", ".join(json.dumps(v) for v in limit),
+        "const": lambda: f"must be {json.dumps(limit)}",
+        "minLength": lambda: "must not be empty" if limit == 1 else f"needs {limit}+ characters",
+        "maxLength": lambda: f"is longer than {limit} characters",
+        "minItems": lambda: f"needs at least {limit} items",
+        "maxItems": lambda: f"has more than {limit} items",
+        "maxProperties": lambda: f"has more than {limit} entries",
+        "minimum": lambda: f"must be at least {limit}",
+        "maximum": lambda: f"must be at most {limit}",
+        "exclusiveMinimum": lambda: f"must be more than {limit}",
+        "exclusiveMaximum": lambda: f"must be less than {limit}",
+        "pattern": lambda: "is not in the expected format",
+        "oneOf": lambda: "is not in any of the accepted forms",
+        "anyOf": lambda: "is not in any of the accepted forms",
+    }
+    if rule == "required":
+        return error.message.replace("property", "argument")
+    if rule == "additionalProperties" and isinstance(value, dict):
+        known = set(error.schema.get("properties", {}))
+        unknown = ", ".join(sorted(str(k) for k in value if k not in known))
+        return f"unknown argument(s): {unknown}"
+    if rule in ("oneOf", "anyOf") and isinstance(error.schema.get("description"), str):
+        return f"should be {error.schema['description']}"
+    phrase = phrases.get(rule)
+    return phrase() if phrase else error.message
+
+
+def _type_names(types: str | list[str]) -> str:
+    names = {
+        "object": "an object",
+        "array": "a list",
+        "string": "text",
+        "integer": "a whole number",
+    }
+    names |= {"number": "a number", "boolean": "true/false", "null": "null"}
+    listed = [types] if isinstance(types, str) else types
+    return " or ".join(names.get(t, t) for t in listed)
+
+
 def _describe(error: ValidationError) -> str:
     """Phrase one schema error for a person: where it is, then what is wrong."""
     where = "".join(
         f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path
     ).lstrip(".")
-    message = _shorten(error.message)
+    message = _shorten(_phrase(error))
     return f"{where}: {message}" if where else message
 
 

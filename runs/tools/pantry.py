@@ -156,6 +156,7 @@ def pantry(arguments: dict, context: ToolContext) -> dict[str, Any]:
 
 
 INGREDIENT = {
+    "description": 'an ingredient name, or an object like {"name": "flour", "quantity": 200}',
     "oneOf": [
         {"type": "string", "minLength": 1, "maxLength": 100},
         {
@@ -168,7 +169,7 @@ INGREDIENT = {
             "required": ["name"],
             "additionalProperties": False,
         },
-    ]
+    ],
 }
 
 TOOL = Tool(
