@@ -58,9 +58,9 @@ class ApprovalNode(NodeType):
             payload = {}
             for path in config.show:
                 try:
-                    payload[path] = resolve_path(path, ctx.variables)
+                    payload[_payload_key(path)] = resolve_path(path, ctx.variables)
                 except KeyError:
-                    payload[path] = None
+                    payload[_payload_key(path)] = None
         else:
             payload = {"value": inputs.get("in")}
         return NodeResult(
@@ -76,3 +76,11 @@ class ApprovalNode(NodeType):
                 "timeout_action": config.timeout_action,
             },
         )
+
+
+def _payload_key(path: str) -> str:
+    """Name a shown value for the approver: `nodes.draft.output` is shown as "draft"."""
+    parts = path.split(".")
+    if len(parts) == 3 and parts[0] == "nodes" and parts[2] == "output":
+        return parts[1]
+    return path

@@ -1,5 +1,6 @@
 """The engine without a database: scheduling, skips, loops, budgets, cancel, approvals."""
 
+import itertools
 import threading
 
 import pytest
@@ -186,7 +187,7 @@ def test_engine_evaluator_exhausted_takes_forward_fail_path():
 def chain(n):
     nodes = [node("in", "input")] + [prompt(f"p{i}") for i in range(n)] + [node("out", "output")]
     ids = [n["id"] for n in nodes]
-    return graph(nodes, [edge(a, b) for a, b in zip(ids, ids[1:], strict=False)])
+    return graph(nodes, [edge(a, b) for a, b in itertools.pairwise(ids)])
 
 
 @pytest.mark.parametrize(
@@ -246,10 +247,10 @@ def test_engine_approval_pauses_and_resumes_on_decision():
     )
     run = run_graph(doc, llm=FakeLlm(lambda m, k: "draft text"))
     assert run.status == "waiting"
-    assert run.waits["ok"]["payload"] == {"nodes.draft.output": "draft text"}
-    run.decide("ok", "approved", payload={"nodes.draft.output": "edited"})
+    assert run.waits["ok"]["payload"] == {"draft": "draft text"}
+    run.decide("ok", "approved", payload={"draft": "edited"})
     assert run.run() == "succeeded"
-    assert run.outcome.result == {"result": {"nodes.draft.output": "edited"}}
+    assert run.outcome.result == {"result": {"draft": "edited"}}
     assert statuses(run)[("no", 0)] == "skipped"
 
 

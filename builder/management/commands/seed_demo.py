@@ -1,0 +1,40 @@
+"""Load the demo workspace and flows. Safe to run again: nothing is duplicated."""
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from builder.demo import DEMO_FLOWS, DEMO_PANTRY
+from builder.models import Flow, FlowVersion
+from runs.models import PantryItem
+from workspaces.models import Workspace
+
+DEMO_SLUG = "demo"
+
+
+class Command(BaseCommand):
+    help = "Create the demo workspace with its flows (idempotent)."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        workspace, _ = Workspace.objects.get_or_create(
+            slug=DEMO_SLUG, defaults={"name": "Demo workspace"}
+        )
+        created = 0
+        for spec in DEMO_FLOWS:
+            flow = Flow.objects.live().filter(workspace=workspace, name=spec["name"]).first()
+            if flow is None:
+                flow = Flow.objects.create(
+                    workspace=workspace,
+                    name=spec["name"],
+                    description=spec["description"],
+                    graph=spec["graph"],
+                )
+                FlowVersion.objects.create(
+                    flow=flow, number=1, graph=spec["graph"], note="Demo flow", published=True
+                )
+                created += 1
+        for name, quantity, unit in DEMO_PANTRY:
+            PantryItem.objects.get_or_create(
+                workspace=workspace, name=name, defaults={"quantity": quantity, "unit": unit}
+            )
+        self.stdout.write(f"Demo workspace ready: {len(DEMO_FLOWS)} flows ({created} new).")

@@ -1,0 +1,84 @@
+"""The engine's ports onto the real world: the model client, tools, and replays of both."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Any
+
+from runs.llm import LlmClient, LlmResponse
+from runs.tools import ToolContext, ToolError, call_tool, openai_tool_specs
+
+_client: LlmClient | None = None
+_client_lock = threading.Lock()
+
+
+def llm_client() -> LlmClient:
+    """One client per process: it keeps the SDK's connection pools."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = LlmClient()
+        return _client
+
+
+def reset_llm_client() -> None:
+    global _client
+    with _client_lock:
+        _client = None
+
+
+class Tools:
+    """Registered tools, scoped to the run's workspace."""
+
+    def __init__(self, workspace_id: int | None):
+        self.context = ToolContext(workspace_id=workspace_id)
+
+    def call(self, name: str, arguments: Any) -> Any:
+        return call_tool(name, arguments, context=self.context)
+
+    def specs(self, names: list[str]) -> list[dict[str, Any]]:
+        return openai_tool_specs(names)
+
+
+class ReplayError(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.code = "replay_mismatch"
+        self.message = message
+
+
+class RecordedLlm:
+    """Answers model calls from a recorded run instead of the network (zero external calls)."""
+
+    def __init__(self, responses: list[dict[str, Any]]):
+        self.responses = deque(responses)
+
+    def chat(self, **kwargs: Any) -> LlmResponse:
+        if not self.responses:
+            raise ReplayError("The recorded run made fewer model calls at this step.")
+        response = LlmResponse.from_dict(self.responses.popleft())
+        if kwargs.get("on_delta") and response.content:
+            kwargs["on_delta"](response.content)
+        return response
+
+
+class RecordedTools:
+    """Answers tool calls from a recorded run."""
+
+    def __init__(self, calls: list[dict[str, Any]]):
+        self.calls = deque(calls)
+
+    def call(self, name: str, arguments: Any) -> Any:
+        if not self.calls:
+            raise ReplayError("The recorded run made fewer tool calls at this step.")
+        recorded = self.calls.popleft()
+        if recorded["request"].get("name") != name:
+            raise ReplayError(f'The recorded run called "{recorded["request"].get("name")}" here.')
+        response = recorded["response"]
+        if "error" in response:
+            raise ToolError(response["error"]["code"], response["error"]["message"])
+        return response.get("result")
+
+    def specs(self, names: list[str]) -> list[dict[str, Any]]:
+        return openai_tool_specs(names)

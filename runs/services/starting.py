@@ -1,0 +1,193 @@
+"""Starting and cancelling runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from jsonschema import Draft202012Validator
+
+from builder.graph import validate_graph
+from builder.models import Flow, FlowVersion
+from builder.services import flow_snapshot_draft
+from config.errors import ApiError
+from runs.models import Run, RunStatus, Step, StepStatus, Trigger
+
+from .events import event_append
+
+DEFAULT_BUDGETS = {"max_steps": 200, "max_seconds": 3600, "max_tokens": None, "max_cost": None}
+BUDGET_LIMITS = {"max_steps": 10_000, "max_seconds": 86_400, "max_tokens": 10**9, "max_cost": 10**4}
+
+
+def input_schema(graph: dict[str, Any]) -> dict[str, Any]:
+    for node in graph.get("nodes", []):
+        if node.get("type") == "input":
+            return (node.get("config") or {}).get("schema") or {"type": "object"}
+    return {"type": "object"}
+
+
+def sample_inputs(graph: dict[str, Any]) -> dict[str, Any]:
+    for node in graph.get("nodes", []):
+        if node.get("type") == "input":
+            return dict((node.get("config") or {}).get("sample") or {})
+    return {}
+
+
+def inputs_errors(graph: dict[str, Any], inputs: Any) -> list[str]:
+    """Check run inputs against the flow's input schema; return readable problems."""
+    if not isinstance(inputs, dict):
+        return ["inputs must be a JSON object"]
+    validator = Draft202012Validator(input_schema(graph))
+    problems = []
+    for error in sorted(validator.iter_errors(inputs), key=lambda e: list(e.absolute_path)):
+        where = ".".join(str(p) for p in error.absolute_path)
+        problems.append(f"{where}: {error.message}" if where else error.message)
+    return problems
+
+
+def budgets_clean(budgets: dict[str, Any] | None) -> dict[str, Any]:
+    merged = dict(DEFAULT_BUDGETS)
+    for key, value in (budgets or {}).items():
+        if key not in DEFAULT_BUDGETS:
+            raise ApiError(422, "invalid_budget", f'Unknown budget "{key}".')
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or value <= 0
+            or value > BUDGET_LIMITS[key]
+        ):
+            raise ApiError(
+                422,
+                "invalid_budget",
+                f"{key} must be a positive number up to {BUDGET_LIMITS[key]}.",
+            )
+        merged[key] = value
+    return merged
+
+
+def resolve_version(*, flow: Flow, user, use_draft: bool, version: int | None) -> FlowVersion:
+    if version is not None:
+        found = flow.versions.filter(number=version).first()
+        if found is None:
+            raise ApiError(404, "not_found", "Version not found")
+        return found
+    if not use_draft:
+        published = flow.published_version
+        if published is not None:
+            return published
+        if not flow.versions.exists() and not use_draft:
+            # A flow never published runs its draft, so a first test run needs no ceremony.
+            use_draft = True
+    errors = validate_graph(flow.graph)
+    if errors:
+        raise ApiError(
+            422,
+            "graph_invalid",
+            "The flow has problems to fix before it can run.",
+            errors=[e.as_dict() for e in errors],
+        )
+    return flow_snapshot_draft(flow=flow, user=user)
+
+
+def run_start(
+    *,
+    user,
+    flow: Flow,
+    inputs: dict[str, Any] | None,
+    use_draft: bool = False,
+    version: int | None = None,
+    trigger: str = Trigger.UI,
+    budgets: dict[str, Any] | None = None,
+    parent_run: Run | None = None,
+    from_node: str = "",
+    reproduce: bool = False,
+    dispatch: bool = True,
+) -> Run:
+    """Create a queued run of a flow version and hand it to the executor once committed."""
+    flow_version = resolve_version(flow=flow, user=user, use_draft=use_draft, version=version)
+    if inputs is None:
+        inputs = sample_inputs(flow_version.graph)
+    problems = inputs_errors(flow_version.graph, inputs)
+    if problems:
+        raise ApiError(
+            422, "invalid_inputs", "The inputs do not match the flow's input form.", errors=problems
+        )
+    with transaction.atomic():
+        run = Run.objects.create(
+            flow=flow,
+            version=flow_version,
+            workspace_id=flow.workspace_id,
+            inputs=inputs,
+            budgets=budgets_clean(budgets),
+            trigger=trigger,
+            created_by=user,
+            parent_run=parent_run,
+            from_node=from_node,
+            reproduce=reproduce,
+        )
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        event_append(
+            run,
+            "run.queued",
+            data={
+                "flow_id": flow.pk,
+                "version": flow_version.number,
+                "trigger": trigger,
+                "inputs": inputs,
+            },
+        )
+        if dispatch:
+            from runs.executor import executor
+
+            transaction.on_commit(lambda: executor().advance(run.pk))
+    return run
+
+
+def run_cancel(*, run: Run, user=None) -> Run:
+    """Cancel a run now: scheduling stops and any result still in flight is discarded."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        if run.is_finished:
+            return run
+        now = timezone.now()
+        run.cancel_requested = True
+        run.status = RunStatus.CANCELLED
+        run.finished_at = now
+        run.error_code = "cancelled"
+        who = user.get_username() if user is not None else "system"
+        run.error_message = f"Cancelled by {who}."
+        run.save(
+            update_fields=[
+                "cancel_requested",
+                "status",
+                "finished_at",
+                "error_code",
+                "error_message",
+            ]
+        )
+        active = Step.objects.filter(
+            run=run,
+            status__in=[
+                StepStatus.QUEUED,
+                StepStatus.RUNNING,
+                StepStatus.WAITING,
+                StepStatus.NEEDS_ATTENTION,
+            ],
+        )
+        for step in active:
+            step.status = StepStatus.CANCELLED
+            step.finished_at = now
+            step.save(update_fields=["status", "finished_at"])
+        from runs.models import Approval, ApprovalStatus
+
+        Approval.objects.filter(run=run, status=ApprovalStatus.PENDING).update(
+            status=ApprovalStatus.CANCELLED, decided_at=now
+        )
+        event_append(run, "run.cancelled", data={"by": who})
+    return run
+
+
+def default_model() -> str:
+    return settings.SWITCHBOARD_DEFAULT_MODEL
