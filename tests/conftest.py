@@ -96,3 +96,40 @@ def api_for():
         return Api(user=user, csrf=csrf)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def _llm_server():
+    from tests.llmserver import ScriptedLLM
+
+    server = ScriptedLLM().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def llm_server(_llm_server, settings, monkeypatch):
+    """The scripted OpenAI-compatible server, reset, with the `openai` provider pointed at it."""
+    from runs.services.ports import reset_llm_client
+
+    _llm_server.reset()
+    providers = {name: dict(cfg) for name, cfg in settings.SWITCHBOARD_PROVIDERS.items()}
+    providers["openai"]["base_url"] = _llm_server.base_url
+    settings.SWITCHBOARD_PROVIDERS = providers
+    settings.SWITCHBOARD_DEFAULT_MODEL = "openai/gpt-4o-mini"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-sentinel-key-0123456789abcdef")
+    reset_llm_client()
+    yield _llm_server
+    reset_llm_client()
+
+
+@pytest.fixture
+def demo(db, make_user):
+    """The demo workspace and flows, with an owner account."""
+    from django.core.management import call_command
+
+    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    owner = make_user("chef")
+    demo_ws = Workspace.objects.get(slug="demo")
+    Membership.objects.create(workspace=demo_ws, user=owner, role=Role.OWNER)
+    return {"workspace": demo_ws, "owner": owner}
