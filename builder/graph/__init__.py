@@ -1,0 +1,72 @@
+"""The flow graph document and its validation.
+
+`validate_graph` returns every problem at once, each with a stable code and the node or edge it
+belongs to, so the canvas can mark them. Codes never change meaning once published. One cause
+gives one error: a node cut off by a broken edge is not also reported as unreachable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .checks import GraphChecker
+from .document import (
+    ERROR_CODES,
+    MAX_EDGES,
+    MAX_GRAPH_BYTES,
+    MAX_GRAPH_DEPTH,
+    MAX_NODE_CONFIG_BYTES,
+    MAX_NODES,
+    NODE_ID,
+    SCHEMA_VERSION,
+    Edge,
+    Graph,
+    GraphError,
+    Node,
+    Position,
+    empty_graph,
+    graph_size,
+    json_problem,
+    limit_errors,
+    parse_graph,
+)
+
+__all__ = [
+    "ERROR_CODES",
+    "MAX_EDGES",
+    "MAX_GRAPH_BYTES",
+    "MAX_GRAPH_DEPTH",
+    "MAX_NODES",
+    "MAX_NODE_CONFIG_BYTES",
+    "NODE_ID",
+    "SCHEMA_VERSION",
+    "Edge",
+    "Graph",
+    "GraphError",
+    "Node",
+    "Position",
+    "empty_graph",
+    "graph_size",
+    "json_problem",
+    "validate_graph",
+]
+
+
+def validate_graph(document: Any) -> list[GraphError]:
+    """Return every problem with a graph document; an empty list means it can run.
+
+    A document that is not storable JSON, or is over the size limits, gets only that error: the
+    structural checks are not worth running (or safe to run) on it.
+    """
+    problem = json_problem(document, max_depth=MAX_GRAPH_DEPTH)
+    if problem:
+        return [GraphError("graph.E001", f"The graph is not valid JSON data: {problem}.")]
+    size = graph_size(document)
+    if size > MAX_GRAPH_BYTES:
+        return [GraphError("graph.E018", f"The graph is {size:,} bytes; the limit is 5 MB.")]
+    if isinstance(document, dict) and (limits := limit_errors(document)):
+        return limits
+    graph, errors = parse_graph(document)
+    if graph is None:
+        return errors
+    return GraphChecker(graph).run()

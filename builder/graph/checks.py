@@ -1,0 +1,352 @@
+"""The checks a parsed graph goes through, each adding errors with a stable code."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from pydantic import ValidationError
+
+from runs.engine.nodes import NODE_TYPES, NodeConfig, NodeType
+from runs.engine.nodes.input import InputConfig
+from runs.engine.nodes.router import RouterConfig
+from runs.engine.templates import TEMPLATE_ROOTS, path_parts, references
+
+from .document import MAX_NODE_CONFIG_BYTES, Edge, Graph, GraphError, Node, graph_size
+from .topology import Ancestry, breadth_first_order, closing_edge, reachable
+
+
+def config_errors(node: Node, node_type: type[NodeType]) -> tuple[NodeConfig | None, list]:
+    try:
+        return node_type.Config.model_validate(node.config), []
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors()[:20]:
+            where = ".".join(str(part) for part in err["loc"])
+            message = err["msg"].removeprefix("Value error, ")
+            text = f"{where}: {message}" if where else message
+            errors.append(GraphError("graph.E003", text, node_id=node.id, field=where or None))
+        return None, errors
+    except RecursionError:
+        return None, [GraphError("graph.E003", "Configuration is nested too deeply.", node.id)]
+
+
+class GraphChecker:
+    """Holds one graph's indexes while the checks run."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.errors: list[GraphError] = []
+        self.nodes: dict[str, Node] = {}
+        self.types: dict[str, type[NodeType]] = {}
+        self.configs: dict[str, NodeConfig] = {}
+        # Edges that passed their own checks; the structural checks run over these only.
+        self.edges: list[Edge] = []
+        # Nodes the run reaches from the Input (None without one): only their ancestry is known.
+        self.reached: set[str] | None = None
+        # Where refused edges were headed: those nodes' disconnection is already explained.
+        self.broken_into: set[str] = set()
+        # (node, port) pairs some edge leaves from, refused or not (a route is not "unused"
+        # just because the node at its other end is missing).
+        self.attempted_out: set[tuple[str, str]] = set()
+
+    def add(self, code: str, message: str, **where: Any) -> None:
+        self.errors.append(GraphError(code, message, **where))
+
+    def run(self) -> list[GraphError]:
+        self.check_nodes()
+        self.check_edges()
+        self.check_endpoints()
+        retry_edges = self.retry_edges()
+        ancestry = Ancestry(list(self.nodes), self.successors(exclude=retry_edges))
+        self.check_cycles(ancestry, retry_edges)
+        self.check_connected()
+        self.check_references(ancestry)
+        return self.errors
+
+    def check_nodes(self) -> None:
+        for node in self.graph.nodes:
+            if node.id in self.nodes:
+                self.add("graph.E004", f'Two nodes have the id "{node.id}".', node_id=node.id)
+                continue
+            self.nodes[node.id] = node
+            node_type = NODE_TYPES.get(node.type)
+            if node_type is None:
+                known = ", ".join(sorted(NODE_TYPES))
+                self.add(
+                    "graph.E002",
+                    f'Unknown node type "{node.type}". Known types: {known}.',
+                    node_id=node.id,
+                )
+                continue
+            self.types[node.id] = node_type
+            if graph_size(node.config) > MAX_NODE_CONFIG_BYTES:
+                self.add("graph.E017", "Configuration is larger than 256 KB.", node_id=node.id)
+                continue
+            config, errors = config_errors(node, node_type)
+            self.errors.extend(errors)
+            if config is not None:
+                self.configs[node.id] = config
+
+    def check_edges(self) -> None:
+        seen: set[str] = set()
+        for edge in self.graph.edges:
+            if edge.id in seen:
+                self.add("graph.E005", f'Two edges have the id "{edge.id}".', edge_id=edge.id)
+                self.broken_into.add(edge.target)
+                continue
+            seen.add(edge.id)
+            if edge.source in self.nodes:
+                self.attempted_out.add((edge.source, edge.source_port))
+            missing = [end for end in (edge.source, edge.target) if end not in self.nodes]
+            if missing:
+                self.add(
+                    "graph.E006",
+                    f'Edge connects to a node that does not exist: "{missing[0]}".',
+                    edge_id=edge.id,
+                )
+                self.broken_into.add(edge.target)
+                continue
+            if self.port_errors(edge):
+                self.broken_into.add(edge.target)
+                continue
+            self.edges.append(edge)
+
+    def port_errors(self, edge: Edge) -> bool:
+        bad = False
+        source_type = self.types.get(edge.source)
+        # A router's ports come from its routes: unknown while its config is invalid.
+        ports_known = source_type is not None and (
+            edge.source in self.configs or source_type.type != "router"
+        )
+        if source_type is not None and ports_known:
+            ports = source_type.output_ports(self.configs.get(edge.source))
+            if edge.source_port not in ports:
+                self.add(
+                    "graph.E007",
+                    f'"{edge.source}" has no output port "{edge.source_port}"'
+                    f" (it has: {', '.join(ports) or 'none'}).",
+                    edge_id=edge.id,
+                    node_id=edge.source,
+                )
+                bad = True
+        target_type = self.types.get(edge.target)
+        if target_type is not None:
+            ports = target_type.input_ports()
+            if edge.target_port not in ports:
+                self.add(
+                    "graph.E007",
+                    f'"{edge.target}" has no input port "{edge.target_port}"'
+                    f" (it has: {', '.join(ports) or 'none'}).",
+                    edge_id=edge.id,
+                    node_id=edge.target,
+                )
+                bad = True
+        return bad
+
+    def of_type(self, slug: str) -> list[str]:
+        return [node_id for node_id, t in self.types.items() if t.type == slug]
+
+    def check_endpoints(self) -> None:
+        inputs = self.of_type("input")
+        if not inputs:
+            self.add("graph.E008", "The flow needs an Input node to start from.")
+        for extra in inputs[1:]:
+            self.add("graph.E019", "A flow has exactly one Input node.", node_id=extra)
+        if not self.of_type("output"):
+            self.add("graph.E009", "The flow needs an Output node to produce a result.")
+        for router_id in self.of_type("router"):
+            config = self.configs.get(router_id)
+            if not isinstance(config, RouterConfig):
+                continue
+            for route in config.routes:
+                if (router_id, route.name) not in self.attempted_out:
+                    self.add(
+                        "graph.E012",
+                        f'Route "{route.name}" has no outgoing edge.',
+                        node_id=router_id,
+                        field=f"routes.{route.name}",
+                    )
+
+    def successors(self, exclude: set[str] | None = None) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = defaultdict(list)
+        for edge in self.edges:
+            if not exclude or edge.id not in exclude:
+                out[edge.source].append(edge.target)
+        return out
+
+    def retry_edges(self) -> set[str]:
+        """Evaluator fail edges that go back to a node the evaluator depends on.
+
+        The engine's rule: the evaluator is reachable from the edge's target without using any
+        fail edge. Other fail edges are ordinary forward branches.
+        """
+        evaluators = set(self.of_type("evaluator"))
+        fail_edges = [e for e in self.edges if e.source in evaluators and e.source_port == "fail"]
+        forward = self.successors(exclude={e.id for e in fail_edges})
+        return {e.id for e in fail_edges if e.source in reachable([e.target], forward)}
+
+    def check_cycles(self, ancestry: Ancestry, retry_edges: set[str]) -> None:
+        """Report each unbounded loop once, on the edge that leads back into it."""
+        order = breadth_first_order(self.of_type("input"), self.successors())
+        rank = {node_id: i for i, node_id in reversed(list(enumerate([*order, *self.nodes])))}
+        for component in ancestry.components:
+            members = set(component)
+            out_edges: dict[str, list[tuple[str, str]]] = defaultdict(list)
+            for edge in self.edges:
+                # An unknown type's ports mean nothing yet: its edges cannot prove a loop.
+                if (
+                    edge.id not in retry_edges
+                    and edge.source in members
+                    and edge.target in members
+                    and edge.source in self.types
+                ):
+                    out_edges[edge.source].append((edge.id, edge.target))
+            if not out_edges:
+                continue
+            found = closing_edge(sorted(component, key=rank.__getitem__), out_edges)
+            if found is not None:
+                self.add(
+                    "graph.E011",
+                    "This edge closes a loop. Loops must go back through an Evaluator's fail "
+                    "port, which bounds them by max attempts.",
+                    edge_id=found[0],
+                    node_id=found[1],
+                )
+
+    def check_connected(self) -> None:
+        """Report nodes the run can never reach, once per cause rather than once per node.
+
+        A node nothing leads into gets E013 on its unconnected port (or E010 if it has no
+        ports); the nodes after it are not reported again. A loop that nothing leads into gets
+        E010 once. Nodes a refused edge was meant to feed are already explained by that edge.
+        """
+        inputs = self.of_type("input")
+        if not inputs:
+            return  # E008 already says it: without a start, everything is unreachable.
+        successors = self.successors()
+        self.reached = reached = reachable(inputs, successors)
+        connected = {(e.target, e.target_port) for e in self.edges}
+        for node_id in self.nodes:
+            if node_id in reached:
+                self.check_ports(node_id, connected)
+        unreached = [n for n in self.nodes if n not in reached]
+        fed = {e.target for e in self.edges if e.source not in reached}
+        # Nodes nothing leads into first, then what is left: loops nothing leads into.
+        starts = [n for n in unreached if n not in fed] + [n for n in unreached if n in fed]
+        covered: set[str] = set()
+        for node_id in sorted(starts, key=lambda n: n not in self.broken_into):
+            if node_id in covered:
+                continue
+            cut_off = reachable([node_id], successors)
+            covered |= cut_off
+            if node_id in self.broken_into or self.check_ports(node_id, connected):
+                continue
+            after = len(cut_off - {node_id})
+            more = f" The {after} node(s) after it are cut off too." if after else ""
+            self.add(
+                "graph.E010", f"Nothing connects this node to the Input.{more}", node_id=node_id
+            )
+
+    def check_ports(self, node_id: str, connected: set[tuple[str, str]]) -> bool:
+        """Report the node's required input ports that no edge reaches; True if any."""
+        node_type = self.types.get(node_id)
+        missing = [
+            port
+            for port in (node_type.inputs if node_type else ())
+            if port.required and (node_id, port.name) not in connected
+        ]
+        for port in missing:
+            self.add(
+                "graph.E013",
+                f'Input port "{port.label}" is not connected.',
+                node_id=node_id,
+                field=port.name,
+            )
+        return bool(missing)
+
+    def input_names(self) -> set[str] | None:
+        """Return the run inputs' names, or None when any name may be given."""
+        inputs = self.of_type("input")
+        config = self.configs.get(inputs[0]) if inputs else None
+        if not isinstance(config, InputConfig):
+            return None
+        schema = config.schema_
+        # Listed properties close the set unless the schema explicitly allows more.
+        if "properties" not in schema or schema.get("additionalProperties") not in (None, False):
+            return None
+        return set(config.field_names())
+
+    def check_references(self, ancestry: Ancestry) -> None:
+        input_names = self.input_names()
+        for node_id, config in self.configs.items():
+            node_type = self.types[node_id]
+            for field_name, text in node_type.templates(config):
+                self.check_template(node_id, field_name, text, ancestry, input_names)
+            for field_name, path in node_type.references(config):
+                parts = path_parts(path)
+                root = parts[0] if parts else ""
+                if root == "nodes" and len(parts) >= 2:
+                    self.check_node_refs(node_id, field_name, {parts[1]}, ancestry)
+                elif root == "inputs" and len(parts) >= 2:
+                    self.check_input_refs(node_id, field_name, {parts[1]}, input_names)
+                elif root not in ("feedback", "iteration"):
+                    self.add(
+                        "graph.E014",
+                        f'{field_name}: "{path}" must start with inputs.<name> or nodes.<id>.',
+                        node_id=node_id,
+                        field=field_name,
+                    )
+
+    def check_template(
+        self,
+        node_id: str,
+        field: str,
+        text: str,
+        ancestry: Ancestry,
+        input_names: set[str] | None,
+    ) -> None:
+        # Templates are parsed, never rendered: validation executes nothing a user wrote.
+        try:
+            refs = references(text)
+        except RecursionError:
+            self.add(
+                "graph.E020", f"{field}: expressions nest too deeply.", node_id=node_id, field=field
+            )
+            return
+        if refs.syntax_error:
+            self.add("graph.E020", f"{field}: {refs.syntax_error}", node_id=node_id, field=field)
+            return
+        for root in sorted(refs.roots - TEMPLATE_ROOTS):
+            self.add(
+                "graph.E014",
+                f'{field}: "{root}" is not available. Use inputs.<name>, '
+                "nodes.<id>.output, feedback or iteration.",
+                node_id=node_id,
+                field=field,
+            )
+        self.check_node_refs(node_id, field, refs.nodes, ancestry)
+        self.check_input_refs(node_id, field, refs.inputs, input_names)
+
+    def check_node_refs(self, node_id: str, field: str, refs: set[str], ancestry: Ancestry):
+        for ref in sorted(refs):
+            if ref not in self.nodes:
+                message = f'{field}: there is no node "{ref}".'
+            elif self.reached is not None and node_id not in self.reached:
+                continue  # Its connection is already reported; what runs before it is unknown.
+            elif not ancestry.is_upstream(ref, node_id):
+                message = f'{field}: node "{ref}" does not run before this node.'
+            else:
+                continue
+            self.add("graph.E014", message, node_id=node_id, field=field)
+
+    def check_input_refs(self, node_id: str, field: str, refs: set[str], names: set[str] | None):
+        if names is None:
+            return
+        for ref in sorted(refs - names):
+            self.add(
+                "graph.E014",
+                f'{field}: the Input node has no field "{ref}".',
+                node_id=node_id,
+                field=field,
+            )

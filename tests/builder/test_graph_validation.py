@@ -1,0 +1,448 @@
+"""validate_graph: one case per error code, each giving exactly the expected errors."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from unittest import mock
+
+import pytest
+
+from builder.graph import (
+    ERROR_CODES,
+    MAX_EDGES,
+    MAX_GRAPH_BYTES,
+    MAX_NODES,
+    validate_graph,
+)
+
+from .graphs import base_graph, edge, find, node
+
+
+def _found(errors) -> set[tuple[str, str | None, str | None]]:
+    return {(e.code, e.node_id, e.edge_id) for e in errors}
+
+
+def test_validate_graph_accepts_the_base_graph():
+    assert validate_graph(base_graph()) == []
+
+
+def test_validate_graph_accepts_an_empty_config_where_defaults_suffice():
+    graph = base_graph()
+    find(graph["nodes"], "result")["config"] = {}
+    find(graph["nodes"], "start")["config"] = {"schema": {"type": "object"}}
+    find(graph["nodes"], "draft")["config"] = {"prompt": "Hello"}
+    find(graph["nodes"], "check")["config"]["target"] = ""
+    find(graph["nodes"], "review")["config"] = {}
+    find(graph["nodes"], "triage")["config"]["routes"][0]["conditions"] = []
+    assert validate_graph(graph) == []
+
+
+def test_validate_graph_input_schema_open_to_more_fields_allows_any_input_name():
+    graph = base_graph()
+    find(graph["nodes"], "start")["config"]["schema"]["additionalProperties"] = True
+    find(graph["nodes"], "draft")["config"]["prompt"] = "{{ inputs.anything }}"
+    assert validate_graph(graph) == []
+
+
+# --- Mutations of the base graph, each breaking exactly one thing ---------------------------
+
+
+def _config(node_id: str, **values) -> Callable[[dict], None]:
+    def mutate(graph: dict) -> None:
+        find(graph["nodes"], node_id)["config"].update(values)
+
+    return mutate
+
+
+def _replace(path: Callable[[dict], dict], key, value) -> Callable[[dict], None]:
+    def mutate(graph: dict) -> None:
+        path(graph)[key] = value
+
+    return mutate
+
+
+def _node(node_id: str) -> Callable[[dict], dict]:
+    return lambda graph: find(graph["nodes"], node_id)
+
+
+def _edge(edge_id: str) -> Callable[[dict], dict]:
+    return lambda graph: find(graph["edges"], edge_id)
+
+
+def _append(kind: str, item: dict) -> Callable[[dict], None]:
+    return lambda graph: graph[kind].append(item)
+
+
+def _remove_node(node_id: str, *, with_edges: bool) -> Callable[[dict], None]:
+    def mutate(graph: dict) -> None:
+        graph["nodes"] = [n for n in graph["nodes"] if n["id"] != node_id]
+        if with_edges:
+            graph["edges"] = [
+                e for e in graph["edges"] if node_id not in (e["source"], e["target"])
+            ]
+
+    return mutate
+
+
+def _remove_edge(edge_id: str) -> Callable[[dict], None]:
+    def mutate(graph: dict) -> None:
+        graph["edges"] = [e for e in graph["edges"] if e["id"] != edge_id]
+
+    return mutate
+
+
+def _route_condition(field: str) -> Callable[[dict], None]:
+    def mutate(graph: dict) -> None:
+        route = find(graph["nodes"], "triage")["config"]["routes"][1]
+        route["conditions"] = [{"field": field, "operator": "is_not_empty"}]
+
+    return mutate
+
+
+@dataclass
+class Replace:
+    """Returned by a mutation to validate another document instead of the graph."""
+
+    document: object
+
+
+def _replace_document(document) -> Callable[[dict], Replace]:
+    return lambda graph: Replace(document)
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def _many_nodes(graph: dict) -> None:
+    graph["nodes"] += [node(f"extra{i}", "prompt", {"prompt": "x"}) for i in range(MAX_NODES)]
+
+
+def _many_edges(graph: dict) -> None:
+    graph["edges"] += [edge(f"more{i}", "start", "draft") for i in range(MAX_EDGES)]
+
+
+def _huge_document(graph: dict) -> None:
+    find(graph["nodes"], "polish")["config"]["prompt"] = "x" * (MAX_GRAPH_BYTES + 1)
+
+
+def _island_retry_loop(graph: dict) -> None:
+    evaluator = find(graph["nodes"], "check")["config"]
+    graph["nodes"] += [
+        node("lost", "prompt", {"prompt": "x"}),
+        node("judge", "evaluator", evaluator),
+    ]
+    graph["edges"] += [
+        edge("e_lost_judge", "lost", "judge"),
+        edge("e_judge_retry", "judge", "lost", "fail"),
+    ]
+
+
+def _two_breaks(graph: dict) -> None:
+    _config("polish", temperature=9)(graph)
+    _append("edges", edge("e_ghost", "search", "ghost"))(graph)
+    _config("draft", prompt="{{ inputs.nope }}")(graph)
+    _remove_node("result", with_edges=True)(graph)
+
+
+E001, E002, E003, E004, E005 = (f"graph.E00{i}" for i in range(1, 6))
+E006, E007, E008, E009 = (f"graph.E00{i}" for i in range(6, 10))
+E010, E011, E012, E013, E014, E015, E016, E017, E018, E019, E020 = (
+    f"graph.E0{i}" for i in range(10, 21)
+)
+
+CASES = [
+    # E001: the document itself is malformed.
+    ("not an object", _replace_document([]), {(E001, None, None)}),
+    ("null document", _replace_document(None), {(E001, None, None)}),
+    ("future schema version", _replace(lambda g: g, "schema_version", 2), {(E001, None, None)}),
+    ("schema version as text", _replace(lambda g: g, "schema_version", "1"), {(E001, None, None)}),
+    ("unknown top-level field", _replace(lambda g: g, "owner", "me"), {(E001, None, None)}),
+    ("nodes not a list", _replace(lambda g: g, "nodes", {"a": 1}), {(E001, None, None)}),
+    ("node without a type", lambda g: _node("polish")(g).pop("type"), {(E001, "polish", None)}),
+    ("node id with a dash", _replace(_node("polish"), "id", "pol-ish"), {(E001, "pol-ish", None)}),
+    ("unknown node field", _replace(_node("polish"), "color", "red"), {(E001, "polish", None)}),
+    (
+        "position as text",
+        _replace(_node("polish"), "position", {"x": "1"}),
+        {(E001, "polish", None)},
+    ),
+    ("edge source a number", _replace(_edge("e_retry"), "source", 5), {(E001, None, "e_retry")}),
+    ("edge without target", lambda g: _edge("e_retry")(g).pop("target"), {(E001, None, "e_retry")}),
+    (
+        "not-a-number",
+        _replace(_node("polish"), "position", {"x": float("nan")}),
+        {(E001, None, None)},
+    ),
+    ("nesting too deep", _config("search", arguments=_nested(40)), {(E001, None, None)}),
+    ("NUL character", _config("polish", prompt="a\x00b"), {(E001, None, None)}),
+    # E002..E007: nodes and edges.
+    ("unknown node type", _replace(_node("search"), "type", "webhook"), {(E002, "search", None)}),
+    ("bad prompt config", _config("polish", temperature=9), {(E003, "polish", None)}),
+    ("unknown config field", _config("polish", colour="red"), {(E003, "polish", None)}),
+    ("router without routes", _config("triage", routes=[]), {(E003, "triage", None)}),
+    (
+        "input schema not an object",
+        _config("start", schema={"type": "array"}),
+        {(E003, "start", None)},
+    ),
+    ("evaluator without rules", _config("check", rules=[]), {(E003, "check", None)}),
+    (
+        "duplicate node id",
+        _append("nodes", node("polish", "prompt", {"prompt": "x"})),
+        {(E004, "polish", None)},
+    ),
+    (
+        "duplicate edge id",
+        _append("edges", edge("e_retry", "start", "result")),
+        {(E005, None, "e_retry")},
+    ),
+    (
+        "edge to a missing node",
+        _append("edges", edge("e_ghost", "polish", "ghost")),
+        {(E006, None, "e_ghost")},
+    ),
+    (
+        "edge from a missing node",
+        _append("edges", edge("e_ghost", "ghost", "polish")),
+        {(E006, None, "e_ghost")},
+    ),
+    (
+        "node deleted, its edges left behind",
+        _remove_node("polish", with_edges=False),
+        {(E006, None, "e_triage_polish"), (E006, None, "e_polish_check")},
+    ),
+    (
+        "unknown output port",
+        _replace(_edge("e_draft_triage"), "source_port", "oops"),
+        {(E007, "draft", "e_draft_triage")},
+    ),
+    (
+        "unknown input port",
+        _replace(_edge("e_check_review"), "target_port", "side"),
+        {(E007, "review", "e_check_review")},
+    ),
+    (
+        "edge into the input node",
+        _append("edges", edge("e_back", "draft", "start")),
+        {(E007, "start", "e_back")},
+    ),
+    # E008, E009, E019: the flow's ends.
+    ("no input node", _remove_node("start", with_edges=True), {(E008, None, None)}),
+    ("no output node", _remove_node("result", with_edges=True), {(E009, None, None)}),
+    ("two input nodes", _append("nodes", node("start2", "input", {})), {(E019, "start2", None)}),
+    # E010, E013: connection.
+    (
+        "orphan node",
+        _append("nodes", node("orphan", "prompt", {"prompt": "x"})),
+        {(E013, "orphan", None)},
+    ),
+    (
+        "orphan node feeding another",
+        lambda g: (
+            _append("nodes", node("orphan", "prompt", {"prompt": "x"}))(g),
+            _append("nodes", node("after", "output", {}))(g),
+            _append("edges", edge("e_after", "orphan", "after"))(g),
+        ),
+        {(E013, "orphan", None)},
+    ),
+    ("edge into the flow removed", _remove_edge("e_draft_triage"), {(E013, "triage", None)}),
+    ("loop nothing leads into", _island_retry_loop, {(E010, "lost", None)}),
+    # E011: loops.
+    (
+        "unbounded loop",
+        _append("edges", edge("e_loop", "polish", "draft")),
+        {(E011, "draft", "e_loop")},
+    ),
+    (
+        "self loop",
+        _append("edges", edge("e_self", "polish", "polish")),
+        {(E011, "polish", "e_self")},
+    ),
+    (
+        "loop through the pass port",
+        _replace(_edge("e_retry"), "source_port", "pass"),
+        {(E011, "draft", "e_retry")},
+    ),
+    # E012: router routes.
+    (
+        "route without an edge",
+        lambda g: _node("triage")(g)["config"]["routes"].append({"name": "escalate"}),
+        {(E012, "triage", None)},
+    ),
+    # E014: data references.
+    (
+        "template names a missing node",
+        _config("polish", prompt="{{ nodes.ghost.output }}"),
+        {(E014, "polish", None)},
+    ),
+    (
+        "template reads a node that runs later",
+        _config("draft", system="{{ nodes.polish.output }}"),
+        {(E014, "draft", None)},
+    ),
+    (
+        "template reads a sibling branch",
+        _config("polish", prompt="{{ nodes.search.output }}"),
+        {(E014, "polish", None)},
+    ),
+    (
+        "template reads an unknown input",
+        _config("draft", prompt="{{ inputs.nope }}"),
+        {(E014, "draft", None)},
+    ),
+    (
+        "template reads an unknown input by key",
+        _config("draft", prompt="{{ inputs['nope'] }}"),
+        {(E014, "draft", None)},
+    ),
+    (
+        "template uses an unknown root",
+        _config("draft", prompt="{{ secrets.api_key }}"),
+        {(E014, "draft", None)},
+    ),
+    (
+        "tool argument reads a missing node",
+        _config("search", arguments={"q": "{{ nodes.x.output }}"}),
+        {(E014, "search", None)},
+    ),
+    (
+        "evaluator target reads a later node",
+        _config("check", target="{{ nodes.review.output }}"),
+        {(E014, "check", None)},
+    ),
+    (
+        "output reads a missing node",
+        _config("result", value="{{ nodes.gone.output }}"),
+        {(E014, "result", None)},
+    ),
+    (
+        "router field on a later node",
+        _route_condition("nodes.polish.output"),
+        {(E014, "triage", None)},
+    ),
+    (
+        "router field on a missing node",
+        _route_condition("nodes.ghost.output"),
+        {(E014, "triage", None)},
+    ),
+    ("router field on an unknown input", _route_condition("inputs.nope"), {(E014, "triage", None)}),
+    ("router field with an unknown root", _route_condition("outputs.x"), {(E014, "triage", None)}),
+    (
+        "approval shows a later node",
+        _config("review", show=["nodes.result.output"]),
+        {(E014, "review", None)},
+    ),
+    # E015..E018: limits.
+    ("too many nodes", _many_nodes, {(E015, None, None)}),
+    ("too many edges", _many_edges, {(E016, None, None)}),
+    (
+        "config too large",
+        _config("polish", prompt="x" * (256 * 1024 + 1)),
+        {(E017, "polish", None)},
+    ),
+    ("document too large", _huge_document, {(E018, None, None)}),
+    # E020: template syntax.
+    (
+        "unclosed expression",
+        _config("draft", prompt="{{ inputs.question "),
+        {(E020, "draft", None)},
+    ),
+    ("unknown tag", _config("polish", prompt="{% exec %}"), {(E020, "polish", None)}),
+    (
+        "expression nested too deeply",
+        _config("polish", prompt="{{ " + "(" * 300 + "1" + ")" * 300 + " }}"),
+        {(E020, "polish", None)},
+    ),
+    # Several independent problems are all reported at once.
+    (
+        "four problems at once",
+        _two_breaks,
+        {
+            (E003, "polish", None),
+            (E006, None, "e_ghost"),
+            (E014, "draft", None),
+            (E009, None, None),
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [pytest.param(mutate, expected, id=name) for name, mutate, expected in CASES],
+)
+def test_validate_graph_reports_exactly_the_expected_errors(mutate, expected):
+    graph = base_graph()
+    replaced = mutate(graph)
+    document = replaced.document if isinstance(replaced, Replace) else graph
+    errors = validate_graph(document)
+    assert _found(errors) == expected, [e.message for e in errors]
+    for error in errors:
+        assert error.code in ERROR_CODES
+        assert error.message
+
+
+def test_every_error_code_has_a_case():
+    covered = {code for _, _, expected in CASES for code, _, _ in expected}
+    assert covered == set(ERROR_CODES)
+
+
+def test_validate_graph_legal_evaluator_retry_loop_is_not_a_cycle():
+    graph = base_graph()
+    assert find(graph["edges"], "e_retry")["source_port"] == "fail"
+    assert validate_graph(graph) == []
+
+
+def test_validate_graph_evaluator_fail_edge_may_branch_forward():
+    graph = base_graph()
+    graph["nodes"].append(node("apology", "output", {"name": "apology"}))
+    graph["edges"].append(edge("e_give_up", "check", "apology", "fail"))
+    graph["edges"] = [e for e in graph["edges"] if e["id"] != "e_retry"]
+    assert validate_graph(graph) == []
+
+
+def test_validate_graph_templates_may_use_jinja_builtins():
+    graph = base_graph()
+    find(graph["nodes"], "polish")["config"]["prompt"] = (
+        "{% for i in range(3) %}{{ loop.index }}{% endfor %}{% set n = 2 %}{{ n }}"
+        "{{ nodes.draft.output | upper }}{{ inputs.question | tojson }}"
+    )
+    assert validate_graph(graph) == []
+
+
+def test_validate_graph_errors_name_the_field():
+    graph = base_graph()
+    find(graph["nodes"], "polish")["config"]["temperature"] = 9
+    find(graph["nodes"], "draft")["config"]["prompt"] = "{{ inputs.nope }}"
+    fields = {(e.node_id, e.field) for e in validate_graph(graph)}
+    assert fields == {("polish", "temperature"), ("draft", "prompt")}
+
+
+def test_validate_graph_never_renders_templates():
+    graph = base_graph()
+    find(graph["nodes"], "polish")["config"]["prompt"] = "{{ ''.__class__.__mro__ }}"
+    with (
+        mock.patch("jinja2.Template.render", side_effect=AssertionError("rendered")),
+        mock.patch("jinja2.Environment.from_string", side_effect=AssertionError("compiled")),
+    ):
+        assert validate_graph(graph) == []
+
+
+def test_validate_graph_is_fast_at_the_limits():
+    """A chain of MAX_NODES nodes with MAX_EDGES edges, each reading the one before."""
+    nodes = [node("n0", "input", {})]
+    for i in range(1, MAX_NODES - 1):
+        nodes.append(node(f"n{i}", "prompt", {"prompt": f"{{{{ nodes.n{i - 1}.output }}}}"}))
+    nodes.append(node(f"n{MAX_NODES - 1}", "output", {}))
+    edges = [edge(f"e{i}", f"n{i}", f"n{i + 1}") for i in range(MAX_NODES - 1)]
+    edges += [
+        edge(f"x{i}", "n0", f"n{1 + i % (MAX_NODES - 1)}") for i in range(MAX_EDGES - len(edges))
+    ]
+    graph = {"schema_version": 1, "nodes": list(reversed(nodes)), "edges": edges}
+    started = time.monotonic()
+    assert validate_graph(graph) == []
+    assert time.monotonic() - started < 5
