@@ -110,25 +110,26 @@ def _display(host: str) -> str:
 
 def parse_target(url: str, *, redirected: bool = False) -> _Target:
     """Split an http(s) URL; anything else (file:, gopher:, credentials in the URL) is refused."""
-    code = "blocked_address" if redirected else "invalid_arguments"
+    # A bad URL typed into a flow is an argument error; one a server redirects to is its fault.
+    malformed = "http_error" if redirected else "invalid_arguments"
+    refused = "blocked_address" if redirected else "invalid_arguments"
+    where = "The site redirected to a URL that" if redirected else "The URL"
     if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
-        raise ToolError(code, f"The URL must be text of at most {MAX_URL_LENGTH} characters.")
+        raise ToolError(malformed, f"{where} is longer than {MAX_URL_LENGTH} characters.")
     if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
-        raise ToolError(code, "The URL contains spaces or control characters.")
+        raise ToolError(malformed, f"{where} contains spaces or control characters.")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise ToolError(code, "The URL is not well formed.") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        if redirected:
-            raise ToolError(code, "The site redirected to an address that isn't http or https.")
-        raise ToolError(code, "Only http and https URLs can be fetched.")
+        raise ToolError(malformed, f"{where} is not well formed.") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ToolError(refused, f"{where} is not http or https; only those can be fetched.")
     if not parts.hostname:
-        raise ToolError(code, "The URL has no host name.")
+        raise ToolError(malformed, f"{where} has no host name.")
     if parts.username is not None or parts.password is not None:
-        raise ToolError(code, "Put credentials in headers, not in the URL.")
+        raise ToolError(refused, f"{where} contains credentials; put them in headers instead.")
+    scheme = parts.scheme.lower()
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     path = "".join(ch if ord(ch) < 128 else quote(ch) for ch in path)
     default_port = 443 if scheme == "https" else 80
@@ -241,7 +242,7 @@ def _connect(
         except ssl.SSLError:
             connection.close()
             raise ToolError(
-                "http_error", f"Could not make a secure connection to {host} (certificate problem)."
+                "http_error", f"Could not make a secure (https) connection to {host}."
             ) from None
         except TimeoutError:
             connection.close()

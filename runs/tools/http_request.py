@@ -25,6 +25,17 @@ SAFE_RESPONSE_HEADERS = (
     "location",
 )
 
+BINARY_TYPES = (
+    "image/",
+    "audio/",
+    "video/",
+    "font/",
+    "application/octet-stream",
+    "application/pdf",
+    "application/zip",
+    "application/gzip",
+)
+
 PARAMETERS = {
     "type": "object",
     "properties": {
@@ -88,11 +99,15 @@ def describe_response(response: FetchedResponse) -> dict[str, Any]:
         if (value := response.header(name)) is not None
     }
     content_type = headers.get("content-type", "")
+    result: dict[str, Any] = {"status": response.status, "headers": headers}
+    if content_type.lower().startswith(BINARY_TYPES):
+        # Images, archives and the like mean nothing as text to a flow or a model.
+        result["text"] = f"[binary content, {len(response.body)} bytes, not shown]"
+        return result
     try:
         text = response.body.decode(_charset(content_type), errors="replace")
     except LookupError:
         text = response.body.decode("utf-8", errors="replace")
-    result: dict[str, Any] = {"status": response.status, "headers": headers}
     if "json" in content_type.lower() and text.strip():
         try:
             result["json"] = json.loads(text, parse_constant=_reject_constant)

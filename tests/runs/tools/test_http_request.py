@@ -10,8 +10,9 @@ import socket
 import pytest
 
 from runs.tools import ToolContext, ToolError, call_tool, registry
+from runs.tools import http_request as http_request_module
 from runs.tools.addresses import is_public_address
-from runs.tools.fetch import fetch
+from runs.tools.fetch import FetchedResponse, fetch
 from runs.tools.http_request import describe_response
 
 CTX = ToolContext()
@@ -336,3 +337,42 @@ def test_fetch_https_to_a_server_without_tls_is_http_error(server):
     with pytest.raises(ToolError) as caught:
         fetch(f"https://127.0.0.1:{server.port}/json", timeout=2, address_allowed=only_test_host)
     assert caught.value.code == "http_error"
+
+
+def test_describe_response_hides_binary_bodies():
+    response = FetchedResponse(
+        200, [("Content-Type", "image/png"), ("Set-Cookie", "s=1")], b"\x89PNG" * 10, "u"
+    )
+    result = describe_response(response)
+    assert result == {
+        "status": 200,
+        "headers": {"content-type": "image/png"},
+        "text": "[binary content, 40 bytes, not shown]",
+    }
+
+
+def test_http_request_tool_builds_the_request_and_keeps_the_default_policy(monkeypatch):
+    calls = []
+
+    def fake_fetch(url, **kwargs):
+        calls.append((url, kwargs))
+        return FetchedResponse(201, [("Content-Type", "application/json")], b'{"id": 1}', url)
+
+    monkeypatch.setattr(http_request_module, "fetch", fake_fetch)
+    result = call_tool(
+        "http_request",
+        {"url": "https://api.example.test/items", "method": "POST", "json": {"a": 1}},
+        context=ToolContext(timeout=4),
+    )
+    assert result == {
+        "status": 201,
+        "headers": {"content-type": "application/json"},
+        "json": {"id": 1},
+    }
+    url, kwargs = calls[0]
+    assert url == "https://api.example.test/items"
+    assert kwargs["method"] == "POST"
+    assert kwargs["body"] == b'{"a": 1}'
+    assert kwargs["headers"] == {"Content-Type": "application/json"}
+    assert kwargs["timeout"] == 4
+    assert "address_allowed" not in kwargs
