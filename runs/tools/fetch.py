@@ -325,6 +325,19 @@ def _one_hop(
     return FetchedResponse(response.status, response.getheaders(), data, target.url)
 
 
+def _redirected_request(
+    status: int, method: str, body: bytes | None, headers: dict[str, str], *, same_origin: bool
+) -> tuple[str, bytes | None, dict[str, str]]:
+    """Return the method, body and headers to send to a redirect's target."""
+    if status in (301, 302, 303) and method != "GET":
+        # What browsers do: the redirected request becomes a GET without the body.
+        method, body = "GET", None
+        headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+    if not same_origin:
+        headers = {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
+    return method, body, headers
+
+
 def fetch(
     url: str,
     *,
@@ -359,16 +372,13 @@ def fetch(
             response.redirects = redirects
             return response
         next_target = parse_target(urljoin(response.url, location.strip()), redirected=True)
-        if response.status in (301, 302, 303) and method != "GET":
-            # What browsers do: the redirected request becomes a GET without the body.
-            method, body = "GET", None
-            request_headers = {
-                k: v for k, v in request_headers.items() if k.lower() != "content-type"
-            }
-        if next_target.origin != target.origin:
-            request_headers = {
-                k: v for k, v in request_headers.items() if k.lower() not in CREDENTIAL_HEADERS
-            }
+        method, body, request_headers = _redirected_request(
+            response.status,
+            method,
+            body,
+            request_headers,
+            same_origin=next_target.origin == target.origin,
+        )
         target = next_target
     raise ToolError(
         "http_error", f"The site redirected more than {max_redirects} times; giving up."

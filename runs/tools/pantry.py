@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import Tool, ToolContext, ToolError
+
+if TYPE_CHECKING:
+    from runs.models import PantryItem
 
 MAX_INGREDIENTS = 200
 MAX_PANTRY_ITEMS = 5000
@@ -85,7 +88,7 @@ def _comparable(
     return None
 
 
-def _shortfall(wanted: Wanted, item: Any) -> str | None:
+def _shortfall(wanted: Wanted, item: PantryItem) -> str | None:
     """Say why the pantry's stock doesn't cover the ingredient, or None when it does."""
     if item.quantity <= 0:
         return "out of stock"
@@ -102,8 +105,9 @@ def _shortfall(wanted: Wanted, item: Any) -> str | None:
     return None
 
 
-def _load_pantry(workspace_id: int) -> dict[str, Any]:
-    from runs.models import PantryItem  # the tool registry itself must not need the ORM
+def _load_pantry(workspace_id: int) -> dict[str, PantryItem]:
+    # Imported here: the registry must load without the ORM (e.g. in engine tests).
+    from runs.models import PantryItem
 
     items = list(PantryItem.objects.filter(workspace_id=workspace_id)[:MAX_PANTRY_ITEMS])
     # Exact names first, so "eggs" finds the item "eggs" even when an item "egg" also exists.
@@ -114,7 +118,7 @@ def _load_pantry(workspace_id: int) -> dict[str, Any]:
     return index
 
 
-def _find(index: dict[str, Any], name: str) -> Any:
+def _find(index: dict[str, PantryItem], name: str) -> PantryItem | None:
     """Find the pantry item for an ingredient: its exact name first, then a singular form."""
     exact = normalise(name)
     if exact in index:
