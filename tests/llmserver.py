@@ -373,7 +373,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send_json(400, {"error": {"message": "Body is not JSON", "type": "bad_request"}})
             return
-        reply = self.server.owner._record_and_choose(request)
+        reply = self.server.owner._record_and_choose(
+            request, {k.lower(): v for k, v in self.headers.items()}
+        )
         if reply.latency and self.server.owner._stopping.wait(reply.latency):
             return
         self._answer(request, reply)
@@ -469,6 +471,7 @@ class ScriptedLLM:
         self._queue: collections.deque[Responder] = collections.deque()
         self._rules: list[tuple[Callable[[Request], bool], Responder]] = []
         self._requests: list[Request] = []
+        self._headers: list[dict[str, str]] = []
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -538,6 +541,7 @@ class ScriptedLLM:
             self._queue.clear()
             self._rules.clear()
             self._requests.clear()
+            self._headers.clear()
 
     # inspection
 
@@ -546,6 +550,12 @@ class ScriptedLLM:
         """The chat request bodies received so far (a copy)."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def request_headers(self) -> list[dict[str, str]]:
+        """The HTTP headers (names lowercased) of each chat request, in the order of `requests`."""
+        with self._lock:
+            return [dict(h) for h in self._headers]
 
     @property
     def call_count(self) -> int:
@@ -558,9 +568,10 @@ class ScriptedLLM:
         with self._lock:
             return len(self._queue)
 
-    def _record_and_choose(self, request: Request) -> Reply:
+    def _record_and_choose(self, request: Request, headers: dict[str, str]) -> Reply:
         with self._lock:
             self._requests.append(request)
+            self._headers.append(headers)
             responder = next((reply for match, reply in self._rules if match(request)), None)
             if responder is None and self._queue:
                 responder = self._queue.popleft()

