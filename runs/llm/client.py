@@ -153,7 +153,7 @@ class LlmClient:
                         targets[index + 1],
                     )
                     continue
-                if index > 0:
+                if len(attempts) > 1:
                     err.message = err.args[0] + " " + _tried_summary(attempts)
                     err.args = (err.message,)
                 raise
