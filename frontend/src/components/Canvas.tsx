@@ -1,0 +1,94 @@
+// The React Flow surface shared by the editor, past versions, diffs and (later) run pages.
+import {
+  Background,
+  BackgroundVariant,
+  MiniMap,
+  ReactFlow,
+  SelectionMode,
+  type Connection,
+  type Edge,
+  type OnEdgesChange,
+  type OnNodesChange,
+  type ReactFlowProps,
+} from "@xyflow/react";
+import type { FlowEdge, FlowNode } from "../graph";
+import FlowEdgeView from "./FlowEdgeView";
+import FlowNodeView from "./FlowNodeView";
+
+const nodeTypes = { sb: FlowNodeView };
+const edgeTypes = { sb: FlowEdgeView };
+
+const CATEGORY_COLOURS: Record<string, string> = {
+  flow: "#64748b",
+  ai: "#7c3aed",
+  logic: "#d97706",
+  actions: "#0891b2",
+  people: "#db2777",
+};
+
+export interface CanvasProps {
+  nodes: FlowNode[];
+  edges: FlowEdge[];
+  readOnly: boolean;
+  onNodesChange?: OnNodesChange<FlowNode>;
+  onEdgesChange?: OnEdgesChange<FlowEdge>;
+  showMinimap?: boolean;
+  snap?: boolean;
+  categoryOf?: (kind: string) => string;
+  extra?: Partial<ReactFlowProps<FlowNode, FlowEdge>>;
+  label?: string;
+}
+
+export function FlowCanvas({ nodes, edges, readOnly, onNodesChange, onEdgesChange, showMinimap = true, snap = true, categoryOf, extra, label }: CanvasProps) {
+  const large = nodes.length > 250;
+  return (
+    <ReactFlow<FlowNode, FlowEdge>
+      nodes={nodes}
+      edges={edges}
+      nodeTypes={nodeTypes}
+      edgeTypes={edgeTypes}
+      onNodesChange={onNodesChange}
+      onEdgesChange={onEdgesChange}
+      nodesDraggable={!readOnly}
+      nodesConnectable={!readOnly}
+      edgesFocusable
+      elementsSelectable
+      deleteKeyCode={readOnly ? null : ["Backspace", "Delete"]}
+      multiSelectionKeyCode={["Meta", "Control", "Shift"]}
+      selectionKeyCode={null}
+      selectionOnDrag
+      selectionMode={SelectionMode.Partial}
+      panOnDrag={[1, 2]}
+      panOnScroll
+      panActivationKeyCode="Space"
+      zoomOnPinch
+      zoomActivationKeyCode={["Meta", "Control"]}
+      snapToGrid={snap}
+      snapGrid={[16, 16]}
+      minZoom={0.1}
+      maxZoom={2}
+      fitView
+      fitViewOptions={{ padding: 0.2, maxZoom: 1 }}
+      onlyRenderVisibleElements={large}
+      proOptions={{ hideAttribution: true }}
+      isValidConnection={(c: Connection | Edge) =>
+        c.source !== c.target &&
+        !edges.some((e) => e.source === c.source && e.target === c.target && e.sourceHandle === c.sourceHandle && e.targetHandle === c.targetHandle)
+      }
+      aria-label={label ?? "Flow canvas"}
+      {...extra}
+    >
+      <Background variant={BackgroundVariant.Dots} gap={16} size={1.2} color="#cfd5df" />
+      {showMinimap && (
+        <MiniMap
+          pannable
+          zoomable
+          ariaLabel="Minimap"
+          nodeBorderRadius={6}
+          nodeColor={(n) => CATEGORY_COLOURS[(categoryOf?.((n as FlowNode).data.kind) ?? "").toLowerCase()] ?? "#94a3b8"}
+          maskColor="rgba(246, 247, 249, 0.7)"
+        />
+      )}
+    </ReactFlow>
+  );
+}

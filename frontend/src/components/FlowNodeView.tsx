@@ -1,0 +1,134 @@
+// A node on the canvas: its type, label, a one-line summary, named ports, and badges for
+// validation problems, run state and diff state.
+import { Handle, Position, useUpdateNodeInternals, type NodeProps } from "@xyflow/react";
+import { memo, useEffect } from "react";
+import { useCanvas } from "../context";
+import { outputPorts, type FlowNode } from "../graph";
+import { Icon } from "../icons";
+import { useStore } from "../store";
+import type { JsonObject, RunState } from "../types";
+
+const RUN_LABELS: Record<RunState, string> = {
+  queued: "Queued",
+  running: "Running",
+  succeeded: "Succeeded",
+  failed: "Failed",
+  skipped: "Skipped",
+  waiting: "Waiting",
+};
+
+function summary(kind: string, config: JsonObject): string {
+  const text = (v: unknown) => (typeof v === "string" ? v : "");
+  switch (kind) {
+    case "prompt":
+      return text(config.prompt) || "No message yet";
+    case "input": {
+      const props = (config.schema as JsonObject | undefined)?.properties;
+      const names = props && typeof props === "object" ? Object.keys(props) : [];
+      return names.length ? names.join(", ") : "No fields";
+    }
+    case "tool":
+      return text(config.tool) || "No tool chosen";
+    case "router":
+      return config.mode === "llm" ? "Model picks a route" : "Rules pick a route";
+    case "evaluator": {
+      const rules = Array.isArray(config.rules) ? config.rules.length : 0;
+      const tries = config.max_attempts ?? 3;
+      return config.mode === "llm" ? `Judge model · ${tries} attempts` : `${rules} rule${rules === 1 ? "" : "s"} · ${tries} attempts`;
+    }
+    case "approval": {
+      const who = [...((config.users as string[]) ?? []), ...((config.groups as string[]) ?? [])];
+      return who.length ? `Assigned: ${who.join(", ")}` : "Nobody assigned";
+    }
+    case "output":
+      return `Result: ${text(config.name) || "result"}`;
+    default:
+      return "";
+  }
+}
+
+function FlowNodeView({ id, data, selected }: NodeProps<FlowNode>) {
+  const { catalogue, store } = useCanvas();
+  const info = catalogue[data.kind];
+  const problems = useStore(store, (s) => s.byNode[id]);
+  const runState = useStore(store, (s) => s.runStates[id]);
+  const diff = useStore(store, (s) => s.diff?.nodes[id]);
+  const outputs = outputPorts(info, data.config);
+  const inputs = info?.inputs ?? [{ name: "in", label: "Input", required: true }];
+  const portKey = outputs.map((p) => p.name).join("|");
+  const updateInternals = useUpdateNodeInternals();
+  useEffect(() => updateInternals(id), [id, portKey, updateInternals]);
+
+  const category = (info?.category ?? "unknown").toLowerCase().replace(/\W+/g, "-");
+  const portProblem = (port: string) =>
+    problems?.some((p) => p.code === "graph.E012" && p.field === `routes.${port}`);
+  const classes = [
+    "sb-node",
+    `sb-cat-${category}`,
+    selected ? "is-selected" : "",
+    problems?.length ? "has-problems" : "",
+    runState ? `run-${runState}` : "",
+    diff ? `diff-${diff}` : "",
+  ].join(" ");
+  const single = outputs.length === 1 && outputs[0].name === "out";
+  return (
+    <div className={classes} data-node-id={id} data-node-type={data.kind} aria-label={`${info?.label ?? data.kind} node ${data.label || id}`}>
+      {runState && (
+        <span className={`sb-run-badge run-${runState}`} data-run-state={runState}>
+          <span className="sb-run-dot" aria-hidden="true" />
+          {RUN_LABELS[runState]}
+        </span>
+      )}
+      {diff && diff !== "same" && <span className={`sb-diff-badge diff-${diff}`}>{diff}</span>}
+      <div className="sb-node-head">
+        <span className="sb-node-icon">
+          <Icon name={data.kind} size={14} />
+        </span>
+        <div className="sb-node-titles">
+          <div className="sb-node-label">{data.label || info?.label || data.kind}</div>
+          <div className="sb-node-meta">
+            {info?.label ?? `Unknown type “${data.kind}”`} · <span className="sb-mono">{id}</span>
+          </div>
+        </div>
+        {problems?.length ? (
+          <span className="sb-node-problem-count" title={problems.map((p) => p.message).join("\n")} data-problem-count={problems.length}>
+            <Icon name="alert" size={12} />
+            {problems.length}
+          </span>
+        ) : null}
+      </div>
+      <div className="sb-node-summary">{summary(data.kind, data.config)}</div>
+      {inputs.map((port, i) => (
+        <Handle
+          key={port.name}
+          type="target"
+          id={port.name}
+          position={Position.Left}
+          className="sb-handle sb-handle-in"
+          style={{ top: 26 + i * 20 }}
+          aria-label={`${port.label} input`}
+        />
+      ))}
+      {single ? (
+        <Handle type="source" id="out" position={Position.Right} className="sb-handle sb-handle-out" style={{ top: 26 }} aria-label="Output" />
+      ) : outputs.length ? (
+        <div className="sb-node-ports">
+          {outputs.map((port) => (
+            <div key={port.name} className={`sb-port-row port-${port.name}${portProblem(port.name) ? " has-problem" : ""}`} data-port={port.name}>
+              <span className="sb-port-label">{port.label}</span>
+              <Handle type="source" id={port.name} position={Position.Right} className="sb-handle sb-handle-out" aria-label={`${port.label} output`} />
+            </div>
+          ))}
+        </div>
+      ) : null}
+      {problems?.length ? (
+        <div className="sb-node-problem" role="note">
+          {problems[0].message}
+          {problems.length > 1 ? ` (+${problems.length - 1} more)` : ""}
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+export default memo(FlowNodeView);

@@ -1,0 +1,62 @@
+// The node types, grouped by category with their help text. Drag one onto the canvas, or
+// press Enter on it to add it in the middle of the view.
+import { useState } from "react";
+import { Icon } from "../icons";
+import type { NodeTypeInfo } from "../types";
+
+export const DRAG_TYPE = "application/x-switchboard-node";
+
+export function Palette({ types, onAdd }: { types: NodeTypeInfo[]; onAdd: (type: string) => void }) {
+  const [query, setQuery] = useState("");
+  const q = query.trim().toLowerCase();
+  const shown = types.filter((t) => !q || `${t.label} ${t.help} ${t.category}`.toLowerCase().includes(q));
+  const categories = [...new Set(shown.map((t) => t.category))];
+  return (
+    <aside className="sb-palette" aria-label="Node palette">
+      <div className="sb-panel-head">
+        <h2>Add nodes</h2>
+      </div>
+      <div className="sb-palette-search">
+        <Icon name="search" size={14} />
+        <input type="search" placeholder="Search node types" aria-label="Search node types" value={query} onChange={(e) => setQuery(e.target.value)} />
+      </div>
+      <div className="sb-palette-list">
+        {categories.map((category) => (
+          <section key={category} className="sb-palette-group" aria-label={category}>
+            <h3>{category}</h3>
+            {shown
+              .filter((t) => t.category === category)
+              .map((t) => (
+                <button
+                  key={t.type}
+                  type="button"
+                  className={`sb-palette-item sb-cat-${t.category.toLowerCase().replace(/\W+/g, "-")}`}
+                  draggable
+                  data-node-type={t.type}
+                  title={`Drag onto the canvas, or press Enter to add a ${t.label} node`}
+                  onDragStart={(e) => {
+                    e.dataTransfer.setData(DRAG_TYPE, t.type);
+                    e.dataTransfer.setData("text/plain", t.type);
+                    e.dataTransfer.effectAllowed = "copy";
+                  }}
+                  onClick={() => onAdd(t.type)}
+                >
+                  <span className="sb-node-icon">
+                    <Icon name={t.type} size={14} />
+                  </span>
+                  <span className="sb-palette-text">
+                    <span className="sb-palette-label">{t.label}</span>
+                    <span className="sb-palette-help">{t.help}</span>
+                  </span>
+                </button>
+              ))}
+          </section>
+        ))}
+        {!shown.length && <p className="sb-muted sb-small sb-pad">No node type matches “{query}”.</p>}
+      </div>
+      <div className="sb-palette-foot sb-small sb-muted">
+        Drag a node onto the canvas. Connect an output port (right) to an input port (left).
+      </div>
+    </aside>
+  );
+}

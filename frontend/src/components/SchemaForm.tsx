@@ -1,0 +1,449 @@
+// One form generator for every node type, driven by the type's config JSON schema. Field kinds
+// come from the schema (enum, number, boolean, list, object, template strings); the only
+// per-field knowledge is WIDGETS, which picks richer pickers for a few named fields.
+import { useId, useState, type ReactNode } from "react";
+import { defaultValue, resolveRef } from "../graph";
+import { Icon } from "../icons";
+import type { GraphProblem, Json, JsonObject, JsonSchema } from "../types";
+import { PeoplePicker } from "./PeoplePicker";
+import { TemplateField } from "./TemplateField";
+
+const WIDGETS: Record<string, "users" | "groups"> = {
+  "approval.users": "users",
+  "approval.groups": "groups",
+};
+
+export interface FormContext {
+  kind: string;
+  root: JsonSchema;
+  readOnly: boolean;
+  problems: GraphProblem[];
+  nodeId: string;
+}
+
+type Change = (value: Json | undefined) => void;
+
+function typeOf(schema: JsonSchema): string | undefined {
+  if (schema.anyOf) {
+    const real = schema.anyOf.find((s) => s.type !== "null");
+    return real ? typeOf(real) : undefined;
+  }
+  return Array.isArray(schema.type) ? schema.type.find((t) => t !== "null") : schema.type;
+}
+
+function nonNull(schema: JsonSchema): JsonSchema {
+  if (!schema.anyOf) return schema;
+  const real = schema.anyOf.find((s) => s.type !== "null") ?? {};
+  return { ...real, title: schema.title, description: schema.description, default: schema.default };
+}
+
+function fieldProblems(ctx: FormContext, path: string): GraphProblem[] {
+  return ctx.problems.filter((p) => {
+    if (!p.field) return false;
+    const normal = p.field.replace(/\[(\d+)\]/g, ".$1");
+    return normal === path || (p.code === "graph.E012" && path === "routes");
+  });
+}
+
+function Field({ label, hint, required, htmlFor, problems, children, wide }: {
+  label: string;
+  hint?: string;
+  required?: boolean;
+  htmlFor?: string;
+  problems: GraphProblem[];
+  children: ReactNode;
+  wide?: boolean;
+}) {
+  return (
+    <div className={`sb-field${problems.length ? " has-problem" : ""}${wide ? " is-wide" : ""}`}>
+      <label className="sb-field-label" htmlFor={htmlFor}>
+        {label}
+        {required && <span className="sb-required" aria-label="required">*</span>}
+      </label>
+      {children}
+      {hint && <div className="sb-field-hint">{hint}</div>}
+      {problems.map((p, i) => (
+        <div key={i} className="sb-field-problem" role="alert">
+          {p.message}
+        </div>
+      ))}
+    </div>
+  );
+}
+
+function JsonEditor({ id, value, onChange, readOnly, nullable }: {
+  id: string;
+  value: Json | undefined;
+  onChange: Change;
+  readOnly: boolean;
+  nullable?: boolean;
+}) {
+  const initial = value === undefined || value === null ? "" : JSON.stringify(value, null, 2);
+  const [text, setText] = useState(initial);
+  const [error, setError] = useState("");
+  const [seen, setSeen] = useState(initial);
+  if (initial !== seen && !error) {
+    setSeen(initial);
+    setText(initial);
+  }
+  return (
+    <>
+      <textarea
+        id={id}
+        className="sb-input sb-code"
+        rows={Math.min(14, Math.max(4, text.split("\n").length))}
+        value={text}
+        readOnly={readOnly}
+        spellCheck={false}
+        onChange={(e) => {
+          setText(e.target.value);
+          if (!e.target.value.trim()) {
+            setError("");
+            onChange(nullable ? null : undefined);
+            return;
+          }
+          try {
+            const parsed = JSON.parse(e.target.value);
+            setError("");
+            setSeen(JSON.stringify(parsed, null, 2));
+            onChange(parsed);
+          } catch (err) {
+            setError(`Not valid JSON yet: ${(err as Error).message}`);
+          }
+        }}
+      />
+      {error && <div className="sb-field-problem">{error}</div>}
+    </>
+  );
+}
+
+function AnyValue({ id, value, onChange, readOnly }: { id: string; value: Json | undefined; onChange: Change; readOnly: boolean }) {
+  const shown = value === undefined || value === null ? "" : typeof value === "string" ? value : JSON.stringify(value);
+  return (
+    <input
+      id={id}
+      className="sb-input"
+      value={shown}
+      readOnly={readOnly}
+      placeholder="text, number or JSON"
+      onChange={(e) => {
+        const raw = e.target.value;
+        try {
+          const parsed = JSON.parse(raw);
+          onChange(typeof parsed === "object" || typeof parsed === "number" || typeof parsed === "boolean" ? parsed : raw);
+        } catch {
+          onChange(raw === "" ? null : raw);
+        }
+      }}
+    />
+  );
+}
+
+function TagList({ id, value, onChange, readOnly, placeholder }: {
+  id: string;
+  value: string[];
+  onChange: Change;
+  readOnly: boolean;
+  placeholder?: string;
+}) {
+  const [draft, setDraft] = useState("");
+  const add = () => {
+    const v = draft.trim();
+    if (v && !value.includes(v)) onChange([...value, v]);
+    setDraft("");
+  };
+  return (
+    <div className="sb-tags">
+      {value.map((tag) => (
+        <span key={tag} className="sb-tag">
+          {tag}
+          {!readOnly && (
+            <button type="button" aria-label={`Remove ${tag}`} onClick={() => onChange(value.filter((t) => t !== tag))}>
+              <Icon name="close" size={10} />
+            </button>
+          )}
+        </span>
+      ))}
+      {!readOnly && (
+        <input
+          id={id}
+          className="sb-tag-input"
+          value={draft}
+          placeholder={placeholder ?? "Type and press Enter"}
+          onChange={(e) => setDraft(e.target.value)}
+          onBlur={add}
+          onKeyDown={(e) => {
+            if (e.key === "Enter" || e.key === ",") {
+              e.preventDefault();
+              add();
+            } else if (e.key === "Backspace" && !draft && value.length) {
+              onChange(value.slice(0, -1));
+            }
+          }}
+        />
+      )}
+    </div>
+  );
+}
+
+function singular(title: string): string {
+  const word = title.replace(/\s*\(.*\)$/, "");
+  return word.endsWith("s") ? word.slice(0, -1).toLowerCase() : word.toLowerCase();
+}
+
+function ObjectList({ schema, value, onChange, ctx, path }: {
+  schema: JsonSchema;
+  value: Json[];
+  onChange: Change;
+  ctx: FormContext;
+  path: string;
+}) {
+  const item = resolveRef(schema.items ?? {}, ctx.root);
+  const noun = singular(schema.title ?? "item");
+  const canAdd = !ctx.readOnly && (schema.maxItems === undefined || value.length < schema.maxItems);
+  const move = (from: number, to: number) => {
+    const next = [...value];
+    const [moved] = next.splice(from, 1);
+    next.splice(to, 0, moved);
+    onChange(next);
+  };
+  return (
+    <div className="sb-object-list">
+      {value.map((entry, index) => (
+        <fieldset key={index} className="sb-object-item">
+          <legend>
+            {noun} {index + 1}
+            {typeof (entry as JsonObject)?.name === "string" && (entry as JsonObject).name ? ` · ${(entry as JsonObject).name}` : ""}
+          </legend>
+          {!ctx.readOnly && (
+            <div className="sb-object-item-actions">
+              <button type="button" className="sb-icon-btn" aria-label={`Move ${noun} ${index + 1} up`} disabled={index === 0} onClick={() => move(index, index - 1)}>
+                <Icon name="up" size={12} />
+              </button>
+              <button type="button" className="sb-icon-btn" aria-label={`Move ${noun} ${index + 1} down`} disabled={index === value.length - 1} onClick={() => move(index, index + 1)}>
+                <Icon name="down" size={12} />
+              </button>
+              <button
+                type="button"
+                className="sb-icon-btn"
+                aria-label={`Remove ${noun} ${index + 1}`}
+                disabled={schema.minItems !== undefined && value.length <= schema.minItems}
+                onClick={() => onChange(value.filter((_, i) => i !== index))}
+              >
+                <Icon name="trash" size={12} />
+              </button>
+            </div>
+          )}
+          <ObjectFields
+            schema={item}
+            value={(entry ?? {}) as JsonObject}
+            onChange={(v) => onChange(value.map((e, i) => (i === index ? (v as Json) : e)))}
+            ctx={ctx}
+            path={`${path}.${index}`}
+          />
+        </fieldset>
+      ))}
+      {canAdd && (
+        <button
+          type="button"
+          className="sb-btn sb-btn-sm sb-btn-dashed"
+          onClick={() => {
+            const fresh = (defaultValue(item, ctx.root) ?? {}) as JsonObject;
+            if (item.properties?.name && !fresh.name) fresh.name = `${noun.split(" ")[0]}_${value.length + 1}`.replace(/\W/g, "_");
+            onChange([...value, fresh]);
+          }}
+        >
+          <Icon name="plus" size={12} /> Add {noun}
+        </button>
+      )}
+    </div>
+  );
+}
+
+function SchemaField({ name, schema, value, onChange, ctx, path, required }: {
+  name: string;
+  schema: JsonSchema;
+  value: Json | undefined;
+  onChange: Change;
+  ctx: FormContext;
+  path: string;
+  required: boolean;
+}) {
+  const id = useId();
+  const resolved = nonNull(resolveRef(schema, ctx.root));
+  const nullable = !!schema.anyOf?.some((s) => s.type === "null");
+  const type = typeOf(resolveRef(schema, ctx.root));
+  const label = resolved.title ?? name;
+  const problems = fieldProblems(ctx, path);
+  const common = { label, hint: resolved.description, required, htmlFor: id, problems };
+  const widget = WIDGETS[`${ctx.kind}.${path}`];
+
+  if (widget) {
+    return (
+      <Field {...common}>
+        <PeoplePicker id={id} kind={widget} value={(value as string[]) ?? []} onChange={onChange} readOnly={ctx.readOnly} />
+      </Field>
+    );
+  }
+  if (resolved.enum) {
+    const options = resolved.enum.map(String);
+    const current = value === undefined ? String(resolved.default ?? "") : String(value);
+    if (options.length <= 3) {
+      return (
+        <Field {...common} htmlFor={undefined}>
+          <div className="sb-segmented" role="radiogroup" aria-label={label}>
+            {options.map((o) => (
+              <button key={o} type="button" role="radio" aria-checked={current === o} disabled={ctx.readOnly} onClick={() => onChange(o)}>
+                {o.replace(/_/g, " ")}
+              </button>
+            ))}
+          </div>
+        </Field>
+      );
+    }
+    return (
+      <Field {...common}>
+        <select id={id} className="sb-input" value={current} disabled={ctx.readOnly} onChange={(e) => onChange(e.target.value)}>
+          {options.map((o) => (
+            <option key={o} value={o}>
+              {o.replace(/_/g, " ")}
+            </option>
+          ))}
+        </select>
+      </Field>
+    );
+  }
+  if (type === "string" && resolved.format === "template") {
+    return (
+      <Field {...common} wide>
+        <TemplateField id={id} value={(value as string) ?? ""} onChange={onChange} readOnly={ctx.readOnly} nodeId={ctx.nodeId} label={label} />
+      </Field>
+    );
+  }
+  if (type === "string") {
+    const long = (resolved.maxLength ?? 0) > 1000;
+    const props = {
+      id,
+      className: "sb-input",
+      value: (value as string) ?? "",
+      readOnly: ctx.readOnly,
+      maxLength: resolved.maxLength,
+      onChange: (e: { target: { value: string } }) => onChange(e.target.value),
+    };
+    return <Field {...common}>{long ? <textarea rows={3} {...props} /> : <input {...props} />}</Field>;
+  }
+  if (type === "number" || type === "integer") {
+    return (
+      <Field {...common}>
+        <input
+          id={id}
+          type="number"
+          className="sb-input"
+          value={value === undefined || value === null ? "" : String(value)}
+          placeholder={resolved.default !== undefined && resolved.default !== null ? String(resolved.default) : nullable ? "none" : ""}
+          min={resolved.minimum ?? resolved.exclusiveMinimum}
+          max={resolved.maximum}
+          step={type === "integer" ? 1 : "any"}
+          readOnly={ctx.readOnly}
+          onChange={(e) => {
+            if (e.target.value === "") return onChange(nullable ? null : undefined);
+            const n = Number(e.target.value);
+            onChange(Number.isNaN(n) ? e.target.value : n);
+          }}
+        />
+      </Field>
+    );
+  }
+  if (type === "boolean") {
+    const checked = value === undefined ? !!resolved.default : !!value;
+    return (
+      <div className="sb-field sb-field-switch">
+        <label className="sb-switch">
+          <input type="checkbox" checked={checked} disabled={ctx.readOnly} onChange={(e) => onChange(e.target.checked)} />
+          <span className="sb-switch-track" aria-hidden="true" />
+          <span>{label}</span>
+        </label>
+        {problems.map((p, i) => (
+          <div key={i} className="sb-field-problem" role="alert">
+            {p.message}
+          </div>
+        ))}
+      </div>
+    );
+  }
+  if (type === "array") {
+    const items = resolveRef(resolved.items ?? {}, ctx.root);
+    if (items.type === "object") {
+      return (
+        <Field {...common} htmlFor={undefined} wide>
+          <ObjectList schema={resolved} value={(value as Json[]) ?? []} onChange={onChange} ctx={ctx} path={path} />
+        </Field>
+      );
+    }
+    return (
+      <Field {...common}>
+        <TagList id={id} value={((value as Json[]) ?? []).map(String)} onChange={onChange} readOnly={ctx.readOnly} />
+      </Field>
+    );
+  }
+  if (type === "object" && resolved.properties) {
+    return (
+      <fieldset className="sb-object-item">
+        <legend>{label}</legend>
+        <ObjectFields schema={resolved} value={(value as JsonObject) ?? {}} onChange={onChange} ctx={ctx} path={path} />
+      </fieldset>
+    );
+  }
+  if (type === "object") {
+    return (
+      <Field {...common} hint={`${resolved.description ?? ""} JSON.`.trim()} wide>
+        <JsonEditor id={id} value={value} onChange={onChange} readOnly={ctx.readOnly} nullable={nullable} />
+      </Field>
+    );
+  }
+  return (
+    <Field {...common}>
+      <AnyValue id={id} value={value} onChange={onChange} readOnly={ctx.readOnly} />
+    </Field>
+  );
+}
+
+function ObjectFields({ schema, value, onChange, ctx, path }: {
+  schema: JsonSchema;
+  value: JsonObject;
+  onChange: Change;
+  ctx: FormContext;
+  path: string;
+}) {
+  const props = Object.entries(schema.properties ?? {});
+  return (
+    <div className="sb-fields">
+      {props.map(([key, prop]) => (
+        <SchemaField
+          key={key}
+          name={key}
+          schema={prop}
+          value={value[key]}
+          required={!!schema.required?.includes(key)}
+          ctx={ctx}
+          path={path ? `${path}.${key}` : key}
+          onChange={(v) => {
+            const next = { ...value };
+            if (v === undefined) delete next[key];
+            else next[key] = v;
+            onChange(next);
+          }}
+        />
+      ))}
+    </div>
+  );
+}
+
+export function SchemaForm({ schema, value, onChange, ctx }: {
+  schema: JsonSchema;
+  value: JsonObject;
+  onChange: (value: JsonObject) => void;
+  ctx: FormContext;
+}) {
+  return <ObjectFields schema={schema} value={value} onChange={(v) => onChange(v as JsonObject)} ctx={ctx} path="" />;
+}

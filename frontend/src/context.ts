@@ -1,0 +1,56 @@
+// What every canvas component can read: the node-type catalogue, the shared store, the mode.
+import { createContext, useContext } from "react";
+import type { NodeChange } from "./diff";
+import type { Catalogue } from "./graph";
+import type { Store } from "./store";
+import type { GraphProblem, RunState } from "./types";
+
+export interface CanvasState {
+  problems: GraphProblem[];
+  byNode: Record<string, GraphProblem[]>;
+  byEdge: Record<string, GraphProblem[]>;
+  runStates: Record<string, RunState>;
+  diff: { nodes: Record<string, NodeChange>; edges: Record<string, string> } | null;
+  retryEdges: Set<string>;
+  maxAttempts: Record<string, number>;
+}
+
+export function emptyCanvasState(): CanvasState {
+  return { problems: [], byNode: {}, byEdge: {}, runStates: {}, diff: null, retryEdges: new Set(), maxAttempts: {} };
+}
+
+export interface CanvasContextValue {
+  catalogue: Catalogue;
+  store: Store<CanvasState>;
+  readOnly: boolean;
+}
+
+export const CanvasContext = createContext<CanvasContextValue | null>(null);
+
+export function useCanvas(): CanvasContextValue {
+  const value = useContext(CanvasContext);
+  if (!value) throw new Error("useCanvas outside a CanvasContext");
+  return value;
+}
+
+export function indexProblems(problems: GraphProblem[]): Pick<CanvasState, "problems" | "byNode" | "byEdge"> {
+  const byNode: Record<string, GraphProblem[]> = {};
+  const byEdge: Record<string, GraphProblem[]> = {};
+  for (const p of problems) {
+    if (p.edge_id) (byEdge[p.edge_id] ??= []).push(p);
+    else if (p.node_id) (byNode[p.node_id] ??= []).push(p);
+  }
+  return { problems, byNode, byEdge };
+}
+
+export interface InspectorScope {
+  workspaceId: number | null;
+  variables: (nodeId: string) => import("./templates").Variable[];
+  issues: (text: string, nodeId: string) => import("./templates").TemplateIssue[];
+}
+
+export const InspectorContext = createContext<InspectorScope>({
+  workspaceId: null,
+  variables: () => [],
+  issues: () => [],
+});

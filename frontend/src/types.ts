@@ -1,0 +1,102 @@
+// Shapes of the Switchboard API documents the canvas works with.
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+export interface GraphNode {
+  id: string;
+  type: string;
+  label: string;
+  position: { x: number; y: number };
+  config: JsonObject;
+}
+
+export interface GraphEdge {
+  id: string;
+  source: string;
+  source_port: string;
+  target: string;
+  target_port: string;
+}
+
+export interface Graph {
+  schema_version: number;
+  nodes: GraphNode[];
+  edges: GraphEdge[];
+}
+
+export interface Port {
+  name: string;
+  label: string;
+  required: boolean;
+}
+
+export interface JsonSchema {
+  type?: string | string[];
+  title?: string;
+  description?: string;
+  default?: Json;
+  enum?: Json[];
+  format?: string;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  $ref?: string;
+  $defs?: Record<string, JsonSchema>;
+  additionalProperties?: boolean | JsonSchema;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  minLength?: number;
+  maxLength?: number;
+  minItems?: number;
+  maxItems?: number;
+  pattern?: string;
+}
+
+export interface NodeTypeInfo {
+  type: string;
+  label: string;
+  category: string;
+  help: string;
+  inputs: Port[];
+  outputs: Port[];
+  dynamic_outputs: boolean;
+  config_schema: JsonSchema;
+}
+
+export interface GraphProblem {
+  code: string;
+  message: string;
+  node_id: string | null;
+  edge_id: string | null;
+  field: string | null;
+}
+
+export interface Flow {
+  id: number;
+  workspace: number;
+  name: string;
+  description: string;
+  revision: number;
+  published_version: number | null;
+  graph: Graph;
+  role: string;
+}
+
+export interface Version {
+  number: number;
+  note: string;
+  published: boolean;
+  created_by: string | null;
+  created_at: string;
+}
+
+export interface People {
+  users: { username: string; display_name: string }[];
+  groups: { name: string }[];
+}
+
+/** A step's state in a run, shown as a badge on its node (driven by the run page). */
+export type RunState = "queued" | "running" | "succeeded" | "failed" | "skipped" | "waiting";

@@ -1,0 +1,124 @@
+// The flows list: create, import, duplicate, delete and demo flows, all through the JSON API.
+import { api } from "./api.js";
+
+const workspaceId = JSON.parse(document.getElementById("workspace-id")?.textContent || "null");
+const toasts = document.querySelector("[data-toasts]");
+
+function toast(message, kind = "error") {
+  const item = document.createElement("div");
+  item.className = `sb-toast sb-toast-${kind}`;
+  item.textContent = message;
+  toasts.append(item);
+  setTimeout(() => item.remove(), 6000);
+}
+
+function openEditor(flow) {
+  window.location.assign(`/flows/${flow.id}/`);
+}
+
+function dialog(name) {
+  return document.querySelector(`[data-dialog="${name}"]`);
+}
+
+for (const el of document.querySelectorAll("dialog [data-close]")) {
+  el.addEventListener("click", () => el.closest("dialog").close());
+}
+
+document.querySelector("[data-workspace-switch]")?.addEventListener("change", (event) => {
+  window.location.assign(`/?workspace=${encodeURIComponent(event.target.value)}`);
+});
+
+async function importDocument(document_, name) {
+  const flow = await api("POST", "/flows/import", { workspace: workspaceId, document: document_, name });
+  openEditor(flow);
+}
+
+const fileInput = document.querySelector("[data-import-file]");
+fileInput?.addEventListener("change", async () => {
+  const file = fileInput.files[0];
+  fileInput.value = "";
+  if (!file) return;
+  if (file.size > 6 * 1024 * 1024) return toast("That file is larger than 6 MB.");
+  let document_;
+  try {
+    document_ = JSON.parse(await file.text());
+  } catch {
+    return toast(`${file.name} is not a JSON file.`);
+  }
+  try {
+    await importDocument(document_);
+  } catch (error) {
+    toast(`Could not import ${file.name}: ${error.message}`);
+  }
+});
+
+const newForm = document.querySelector('[data-form="new"]');
+newForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const data = new FormData(newForm);
+  const errorEl = newForm.querySelector("[data-form-error]");
+  errorEl.hidden = true;
+  try {
+    const flow = await api("POST", "/flows", {
+      workspace: workspaceId,
+      name: String(data.get("name")).trim(),
+      description: String(data.get("description") || ""),
+    });
+    openEditor(flow);
+  } catch (error) {
+    errorEl.textContent = error.message;
+    errorEl.hidden = false;
+  }
+});
+
+let pendingDelete = null;
+const deleteForm = document.querySelector('[data-form="delete"]');
+deleteForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const row = pendingDelete;
+  dialog("delete").close();
+  if (!row) return;
+  try {
+    await api("DELETE", `/flows/${row.dataset.flowId}`);
+    row.remove();
+    toast(`Deleted “${row.dataset.flowName}”.`, "success");
+    if (!document.querySelector("[data-flow-id]")) window.location.reload();
+  } catch (error) {
+    toast(error.message);
+  }
+});
+
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-action]");
+  if (!button) return;
+  const action = button.dataset.action;
+  const row = button.closest("[data-flow-id]");
+  if (action === "new") {
+    dialog("new").showModal();
+    document.getElementById("new-flow-name").focus();
+  } else if (action === "import") {
+    fileInput.click();
+  } else if (action === "delete") {
+    pendingDelete = row;
+    dialog("delete").querySelector("[data-flow-name]").textContent = row.dataset.flowName;
+    dialog("delete").showModal();
+  } else if (action === "duplicate") {
+    button.disabled = true;
+    try {
+      openEditor(await api("POST", `/flows/${row.dataset.flowId}/duplicate`));
+    } catch (error) {
+      toast(error.message);
+      button.disabled = false;
+    }
+  } else if (action === "demo") {
+    button.disabled = true;
+    try {
+      const demos = JSON.parse(document.getElementById("demo-flows").textContent);
+      const demo = demos[Number(button.dataset.demoIndex)];
+      await importDocument(demo.document || (await (await fetch(demo.url)).json()));
+    } catch (error) {
+      toast(`Could not add the demo flow: ${error.message}`);
+      button.disabled = false;
+    }
+  }
+});

@@ -1,0 +1,170 @@
+"""Browser tests: the app served by daphne against the test database, driven by Chromium.
+
+Fixtures for every browser test (the editor's now, the run pages' later):
+- `live_url`: the base URL of a daphne subprocess serving `config.asgi` on the test database
+  (SQLite's file test DB, or Postgres' test_<name> with DATABASE_URL), started once a session.
+- `browser` / `context` / `page`: Debian's Chromium through Playwright; `page` has `live_url` as
+  its base URL, so `page.goto("/")` works. `new_page()` opens a page in a separate context
+  (another person, another session).
+- `login(page, user)`: log in through the real login form (users made by `make_user` have the
+  password "pw-<username>").
+- `artifacts`: test-artifacts/, for screenshots.
+
+Every e2e test uses `transactional_db`, so what a test writes is committed and the server sees it.
+"""
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.conftest import require_or_skip
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make between
+# browser steps are plain synchronous code, so Django's async guard does not apply to them.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+]
+ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
+VIEWPORT = {"width": 1440, "height": 900}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _server_env() -> dict[str, str]:
+    """The environment of the test process, pointed at the test database."""
+    env = dict(os.environ)
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        env["SQLITE_PATH"] = str(db["NAME"])
+        env.pop("DATABASE_URL", None)
+    else:
+        url = urlsplit(os.environ["DATABASE_URL"])
+        env["DATABASE_URL"] = urlunsplit(url._replace(path=f"/{db['NAME']}"))
+    env["SWITCHBOARD_DATA_DIR"] = str(settings.DATA_DIR)
+    env["ALLOWED_HOSTS"] = "127.0.0.1,localhost"
+    env["SWITCHBOARD_NO_LOCAL_LLM"] = "1"
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.setdefault("LOG_LEVEL", "WARNING")
+    return env
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited early:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"daphne did not listen on {port} in {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def live_url(django_db_setup, tmp_path_factory) -> Iterator[str]:
+    """Serve the ASGI app (HTTP and websockets) on the test database from a daphne subprocess."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("daphne") / "daphne.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "config.asgi:application",
+            ],
+            cwd=settings.BASE_DIR,
+            env=_server_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_for_port(port, process, log)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+@pytest.fixture(autouse=True)
+def _committed_data(transactional_db) -> None:
+    """Commit what the test writes so the server process can read it."""
+
+
+@pytest.fixture(scope="session")
+def browser():
+    available = Path(CHROMIUM).exists() or shutil.which("chromium") is not None
+    require_or_skip(available, f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+            args=CHROMIUM_ARGS,
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def new_page(browser, live_url):
+    """Open pages in fresh browser contexts (separate cookies: separate people or sessions)."""
+    contexts = []
+
+    def make():
+        context = browser.new_context(base_url=live_url, viewport=VIEWPORT)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
+
+
+def login(page, user, password: str | None = None) -> None:
+    """Log in through the login form and land on the flows list."""
+    page.goto("/login/")
+    page.get_by_label("Username").fill(user.get_username())
+    page.get_by_label("Password").fill(password or f"pw-{user.get_username()}")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/login/" not in url)
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
