@@ -1,0 +1,95 @@
+"""A contract every registered node type must keep."""
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from runs.engine.context import NodeContext
+from runs.engine.nodes import NODE_TYPES, NodeResult
+from runs.engine.nodes.base import NodeConfig, NodeError
+
+from .fakes import FakeLlm, FakeResponse, FakeTools, tool_call
+
+# A minimal valid config per type: the contract test fails when a type is added without one.
+MINIMAL = {
+    "input": {},
+    "prompt": {"prompt": "Say hi to {{ inputs.name }}"},
+    "tool": {"tool": "echo", "arguments": {"text": "{{ inputs.name }}"}},
+    "router": {
+        "routes": [
+            {
+                "name": "yes",
+                "conditions": [{"field": "inputs.name", "operator": "equals", "value": "Ada"}],
+            }
+        ]
+    },
+    "evaluator": {"rules": [{"kind": "min_length", "value": 1}]},
+    "approval": {"show": ["inputs.name"]},
+    "output": {},
+}
+
+
+def reply(messages, kwargs):
+    choice = kwargs.get("tool_choice")
+    if isinstance(choice, dict):
+        name = choice["function"]["name"]
+        return tool_call(name, route="otherwise", reason="r", score=1, feedback="f")
+    return FakeResponse(content="hello")
+
+
+@pytest.fixture(params=sorted(NODE_TYPES))
+def node_type(request):
+    return NODE_TYPES[request.param]
+
+
+def test_contract_every_type_has_a_minimal_config(node_type):
+    assert node_type.type in MINIMAL, f"add a minimal config for {node_type.type}"
+
+
+def test_contract_metadata(node_type):
+    assert node_type.type.isidentifier() and node_type.type == node_type.type.lower()
+    assert node_type.label and node_type.category
+    assert len(node_type.help()) > 20, "the docstring is the palette help"
+    assert issubclass(node_type.Config, NodeConfig)
+    names = [p.name for p in node_type.inputs] + node_type.output_ports(None)
+    assert len(names) == len(set(names))
+
+
+def test_contract_config_schema_round_trip(node_type):
+    config = node_type.Config.model_validate(MINIMAL[node_type.type])
+    dumped = json.loads(config.model_dump_json(by_alias=True))
+    assert node_type.Config.model_validate(dumped) == config
+    schema = node_type.Config.model_json_schema()
+    assert schema["type"] == "object"
+    assert set(dumped) <= set(schema["properties"])
+
+
+def test_contract_config_refuses_unknown_fields(node_type):
+    with pytest.raises(ValidationError):
+        node_type.Config.model_validate({**MINIMAL[node_type.type], "surprise": 1})
+
+
+def test_contract_run_with_fake_context(node_type):
+    config = node_type.Config.model_validate(MINIMAL[node_type.type])
+    ctx = NodeContext(
+        node_id="n",
+        node_type=node_type.type,
+        config=config,
+        iteration=0,
+        run_inputs={"name": "Ada"},
+        variables={"inputs": {"name": "Ada"}, "nodes": {}, "feedback": "", "iteration": 0},
+        llm=FakeLlm(reply),
+        tools=FakeTools(echo=lambda args: {"echo": args["text"]}),
+    )
+    try:
+        result = node_type().run(ctx, {"in": "upstream value"})
+    except NodeError as exc:  # allowed, but only as a typed, readable failure
+        assert exc.code and exc.message
+        return
+    assert isinstance(result, NodeResult)
+    json.dumps(result.output)  # outputs are JSON data
+    ports = node_type.output_ports(config)
+    assert result.ports is None or set(result.ports) <= set(ports) | {"retry"}
+    if result.wait is not None:
+        assert node_type.type == "approval"
