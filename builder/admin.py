@@ -17,7 +17,9 @@ class FlowAdmin(admin.ModelAdmin):
     list_display = ["name", "workspace", "revision", "created_by", "updated_at", "deleted_at"]
     list_filter = ["workspace", "deleted_at"]
     search_fields = ["name", "description"]
-    readonly_fields = ["revision", "created_at", "updated_at"]
+    # The graph changes only through the draft save, which validates it and bumps the revision
+    # that the canvas's optimistic saves rely on.
+    readonly_fields = ["graph", "revision", "created_at", "updated_at"]
     inlines = [FlowVersionInline]
 
 
@@ -27,6 +29,12 @@ class FlowVersionAdmin(admin.ModelAdmin):
     list_filter = ["published", "is_draft_snapshot", "flow__workspace"]
     search_fields = ["flow__name", "note"]
 
+    # Versions are immutable and made only by publishing: the admin shows them, nothing more.
     def get_readonly_fields(self, request, obj=None):
-        # Versions are immutable: the admin shows them but never edits the graph.
-        return [f.name for f in self.model._meta.fields] if obj else []
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -3,11 +3,11 @@
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.http import HttpRequest, JsonResponse
-from ninja import Field, Query, Router, Schema
-from pydantic import ConfigDict
+from ninja import Field, Query, Router, Schema, Status
 
+from config.schemas import CleanIn, Name, StrictIn
 from runs.engine.nodes import NODE_TYPES
 from workspaces.services import membership_for
 
@@ -18,19 +18,15 @@ from .models import Flow, FlowVersion
 router = Router(tags=["flows"])
 
 
-class StrictIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-
 class FlowIn(StrictIn):
     workspace: int
-    name: str = Field(..., min_length=1, max_length=200)
+    name: Name
     description: str = Field("", max_length=5_000)
     graph: dict[str, Any] | None = None
 
 
 class FlowPatch(StrictIn):
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: Name | None = None
     description: str | None = Field(None, max_length=5_000)
 
 
@@ -54,7 +50,7 @@ class RestoreIn(StrictIn):
 class ImportIn(StrictIn):
     workspace: int
     document: dict[str, Any]
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: Name | None = None
 
 
 class GraphErrorOut(Schema):
@@ -106,8 +102,14 @@ class VersionDetailOut(VersionOut):
     graph: dict[str, Any]
 
 
-def _summary(flow: Flow) -> dict[str, Any]:
+def _published_number(flow: Flow) -> int | None:
+    if hasattr(flow, "published_number"):  # annotated by the list query
+        return flow.published_number
     published = flow.published_version
+    return published.number if published else None
+
+
+def _summary(flow: Flow) -> dict[str, Any]:
     return {
         "id": flow.pk,
         "workspace": flow.workspace_id,
@@ -117,7 +119,7 @@ def _summary(flow: Flow) -> dict[str, Any]:
         "created_by": flow.created_by.get_username() if flow.created_by else None,
         "created_at": flow.created_at,
         "updated_at": flow.updated_at,
-        "published_version": published.number if published else None,
+        "published_version": _published_number(flow),
         "node_count": len(flow.graph.get("nodes", [])) if isinstance(flow.graph, dict) else 0,
     }
 
@@ -140,7 +142,7 @@ def _version(version: FlowVersion, *, with_graph: bool = False) -> dict[str, Any
     return out
 
 
-class FlowFilter(Schema):
+class FlowFilter(CleanIn):
     workspace: int | None = None
     q: str | None = Field(None, max_length=200)
 
@@ -152,7 +154,9 @@ def flow_list(request: HttpRequest, filters: Query[FlowFilter]):
         flows = flows.filter(workspace_id=filters.workspace)
     if filters.q:
         flows = flows.filter(Q(name__icontains=filters.q) | Q(description__icontains=filters.q))
-    return [_summary(flow) for flow in flows.prefetch_related("versions")[:500]]
+    published = FlowVersion.objects.filter(flow=OuterRef("pk"), published=True).order_by("-number")
+    flows = flows.annotate(published_number=Subquery(published.values("number")[:1]))
+    return [_summary(flow) for flow in flows[:500]]
 
 
 @router.post("/flows", response={201: FlowOut})
@@ -164,29 +168,29 @@ def flow_create(request: HttpRequest, payload: FlowIn):
         description=payload.description,
         graph=payload.graph,
     )
-    return 201, _detail(flow, request.user)
+    return Status(201, _detail(flow, request.user))
 
 
-@router.get("/flows/{flow_id}", response=FlowOut)
+@router.get("/flows/{int:flow_id}", response=FlowOut)
 def flow_get(request: HttpRequest, flow_id: int):
     return _detail(services.flow_get(user=request.user, flow_id=flow_id), request.user)
 
 
-@router.patch("/flows/{flow_id}", response=FlowOut)
+@router.patch("/flows/{int:flow_id}", response=FlowOut)
 def flow_update(request: HttpRequest, flow_id: int, payload: FlowPatch):
     flow = services.flow_get(user=request.user, flow_id=flow_id, permission="edit")
     flow = services.flow_update(flow=flow, changes=payload.model_dump(exclude_unset=True))
     return _detail(flow, request.user)
 
 
-@router.delete("/flows/{flow_id}", response={204: None})
+@router.delete("/flows/{int:flow_id}", response={204: None})
 def flow_delete(request: HttpRequest, flow_id: int):
     flow = services.flow_get(user=request.user, flow_id=flow_id, permission="edit")
     services.flow_delete(flow=flow)
-    return 204, None
+    return Status(204, None)
 
 
-@router.put("/flows/{flow_id}/draft", response=SaveOut)
+@router.put("/flows/{int:flow_id}/draft", response=SaveOut)
 def flow_save_draft(request: HttpRequest, flow_id: int, payload: DraftIn):
     flow = services.flow_get(user=request.user, flow_id=flow_id, permission="edit")
     revision, errors = services.flow_save_draft(
@@ -195,7 +199,7 @@ def flow_save_draft(request: HttpRequest, flow_id: int, payload: DraftIn):
     return {"revision": revision, "valid": not errors, "errors": [e.as_dict() for e in errors]}
 
 
-@router.post("/flows/{flow_id}/validate", response=ValidateOut)
+@router.post("/flows/{int:flow_id}/validate", response=ValidateOut)
 def flow_validate(request: HttpRequest, flow_id: int, payload: ValidateIn | None = None):
     """Validate the given graph (for live validation while editing), or the saved draft."""
     flow = services.flow_get(user=request.user, flow_id=flow_id)
@@ -204,13 +208,13 @@ def flow_validate(request: HttpRequest, flow_id: int, payload: ValidateIn | None
     return {"valid": not errors, "errors": [e.as_dict() for e in errors]}
 
 
-@router.post("/flows/{flow_id}/duplicate", response={201: FlowOut})
+@router.post("/flows/{int:flow_id}/duplicate", response={201: FlowOut})
 def flow_duplicate(request: HttpRequest, flow_id: int):
     flow = services.flow_get(user=request.user, flow_id=flow_id, permission="edit")
-    return 201, _detail(services.flow_duplicate(flow=flow, user=request.user), request.user)
+    return Status(201, _detail(services.flow_duplicate(flow=flow, user=request.user), request.user))
 
 
-@router.get("/flows/{flow_id}/versions", response=list[VersionOut])
+@router.get("/flows/{int:flow_id}/versions", response=list[VersionOut])
 def version_list(request: HttpRequest, flow_id: int, include_drafts: bool = False):
     flow = services.flow_get(user=request.user, flow_id=flow_id)
     versions = flow.versions.select_related("created_by")
@@ -219,19 +223,21 @@ def version_list(request: HttpRequest, flow_id: int, include_drafts: bool = Fals
     return [_version(v) for v in versions]
 
 
-@router.post("/flows/{flow_id}/versions", response={201: VersionOut})
+@router.post("/flows/{int:flow_id}/versions", response={201: VersionOut})
 def version_publish(request: HttpRequest, flow_id: int, payload: PublishIn):
     flow = services.flow_get(user=request.user, flow_id=flow_id, permission="edit")
-    return 201, _version(services.flow_publish(flow=flow, user=request.user, note=payload.note))
+    return Status(
+        201, _version(services.flow_publish(flow=flow, user=request.user, note=payload.note))
+    )
 
 
-@router.get("/flows/{flow_id}/versions/{number}", response=VersionDetailOut)
+@router.get("/flows/{int:flow_id}/versions/{int:number}", response=VersionDetailOut)
 def version_get(request: HttpRequest, flow_id: int, number: int):
     flow = services.flow_get(user=request.user, flow_id=flow_id)
     return _version(services.version_get(flow=flow, number=number), with_graph=True)
 
 
-@router.post("/flows/{flow_id}/versions/{number}/restore", response=FlowOut)
+@router.post("/flows/{int:flow_id}/versions/{int:number}/restore", response=FlowOut)
 def version_restore(
     request: HttpRequest, flow_id: int, number: int, payload: RestoreIn | None = None
 ):
@@ -241,12 +247,13 @@ def version_restore(
     return _detail(flow, request.user)
 
 
-@router.get("/flows/{flow_id}/export")
+@router.get("/flows/{int:flow_id}/export")
 def flow_export(request: HttpRequest, flow_id: int, version: int | None = None):
     flow = services.flow_get(user=request.user, flow_id=flow_id)
     document = services.flow_export(flow=flow, number=version)
     response = JsonResponse(document, json_dumps_params={"indent": 2})
-    slug = "".join(c if c.isalnum() else "-" for c in flow.name.lower()).strip("-") or "flow"
+    name = flow.name.lower()
+    slug = "".join(c if c.isascii() and c.isalnum() else "-" for c in name).strip("-") or "flow"
     suffix = f"-v{version}" if version else ""
     response["Content-Disposition"] = f'attachment; filename="{slug[:60]}{suffix}.json"'
     return response
@@ -260,7 +267,7 @@ def flow_import(request: HttpRequest, payload: ImportIn):
         document=payload.document,
         name=payload.name,
     )
-    return 201, _detail(flow, request.user)
+    return Status(201, _detail(flow, request.user))
 
 
 class PortOut(Schema):

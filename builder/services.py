@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
@@ -34,6 +36,11 @@ SECRET_PATTERNS = [
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._\-]{20,}"),
 ]
 REDACTED = "[redacted]"
+# Shorter values are too likely to occur as ordinary text to be redacted wherever they appear.
+MIN_SECRET_LENGTH = 8
+
+# Over these, a graph is refused rather than saved with errors.
+UNSAVABLE = frozenset({"graph.E001", "graph.E015", "graph.E016", "graph.E017", "graph.E018"})
 
 
 def flow_get(*, user, flow_id: int, permission: str = "read") -> Flow:
@@ -48,20 +55,22 @@ def flow_get(*, user, flow_id: int, permission: str = "read") -> Flow:
     return flow
 
 
-def _structural_errors(graph: Any) -> list[GraphError]:
-    """Errors that make a document unsavable (malformed or over the size limits)."""
-    return [e for e in validate_graph(graph) if e.code in ("graph.E001", "graph.E018")]
+def _savable(graph: Any) -> list[GraphError]:
+    """Return the graph's validation errors; raise 422 if it is malformed or over a limit.
 
-
-def _refuse_malformed(graph: Any) -> None:
-    errors = _structural_errors(graph)
-    if errors:
+    A draft may be incomplete (errors are returned for the canvas to show), but it must be a
+    well-formed document within the size limits.
+    """
+    errors = validate_graph(graph)
+    unsavable = [e for e in errors if e.code in UNSAVABLE]
+    if unsavable:
         raise ApiError(
             422,
             "invalid_graph",
-            "The graph document is malformed.",
-            errors=[e.as_dict() for e in errors],
+            "The graph document is malformed or over a size limit.",
+            errors=[e.as_dict() for e in unsavable],
         )
+    return errors
 
 
 def flow_create(
@@ -74,10 +83,13 @@ def flow_create(
     except PermissionDenied as exc:
         raise forbidden() from exc
     graph = graph if graph is not None else empty_graph()
-    _refuse_malformed(graph)
+    _savable(graph)
+    name = name.strip()
+    if not name:
+        raise ApiError(422, "invalid_name", "A flow needs a name.")
     return Flow.objects.create(
         workspace_id=workspace_id,
-        name=name.strip(),
+        name=name,
         description=description,
         graph=graph,
         created_by=user,
@@ -85,9 +97,13 @@ def flow_create(
 
 
 def flow_update(*, flow: Flow, changes: dict[str, Any]) -> Flow:
-    for field in ("name", "description"):
-        if changes.get(field) is not None:
-            setattr(flow, field, changes[field].strip() if field == "name" else changes[field])
+    if changes.get("name") is not None:
+        name = changes["name"].strip()
+        if not name:
+            raise ApiError(422, "invalid_name", "A flow needs a name.")
+        flow.name = name
+    if changes.get("description") is not None:
+        flow.description = changes["description"]
     flow.updated_at = timezone.now()
     flow.save(update_fields=["name", "description", "updated_at"])
     return flow
@@ -102,12 +118,12 @@ def flow_save_draft(*, flow: Flow, graph: Any, revision: int) -> tuple[int, list
 
     Returns the new revision and the graph's validation errors (a draft may be incomplete).
     """
-    _refuse_malformed(graph)
+    errors = _savable(graph)
     updated = Flow.objects.filter(pk=flow.pk, revision=revision, deleted_at__isnull=True).update(
         graph=graph, revision=F("revision") + 1, updated_at=timezone.now()
     )
-    current = Flow.objects.values_list("revision", flat=True).get(pk=flow.pk)
     if not updated:
+        current = Flow.objects.values_list("revision", flat=True).get(pk=flow.pk)
         raise ApiError(
             409,
             "stale_revision",
@@ -115,7 +131,8 @@ def flow_save_draft(*, flow: Flow, graph: Any, revision: int) -> tuple[int, list
             "yours as a copy.",
             current_revision=current,
         )
-    return current, validate_graph(graph)
+    # Not read back from the row: by then it could include someone else's later save.
+    return revision + 1, errors
 
 
 def _next_number(flow: Flow) -> int:
@@ -177,22 +194,38 @@ def flow_restore(*, flow: Flow, number: int, revision: int | None = None) -> int
     return current
 
 
-def _redact(value: Any) -> tuple[Any, int]:
+def _configured_secrets() -> list[str]:
+    """Return the provider keys this server holds: they never leave it, whatever they look like."""
+    names = {p.get("api_key_env") for p in settings.SWITCHBOARD_PROVIDERS.values()}
+    values = {os.environ.get(name, "") for name in names if name}
+    return sorted((v for v in values if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+
+
+def _redact_text(text: str, secrets: list[str]) -> tuple[str, int]:
+    count = 0
+    for secret in secrets:
+        count += text.count(secret)
+        text = text.replace(secret, REDACTED)
+    for pattern in SECRET_PATTERNS:
+        text, n = pattern.subn(REDACTED, text)
+        count += n
+    return text, count
+
+
+def _redact(value: Any, secrets: list[str]) -> tuple[Any, int]:
+    """Return `value` with anything that looks like a credential replaced, and how many."""
     if isinstance(value, str):
-        count = 0
-        for pattern in SECRET_PATTERNS:
-            value, n = pattern.subn(REDACTED, value)
-            count += n
-        return value, count
+        return _redact_text(value, secrets)
     if isinstance(value, dict):
         total = 0
         out = {}
         for key, item in value.items():
-            out[key], n = _redact(item)
-            total += n
+            new_key, n = _redact_text(key, secrets) if isinstance(key, str) else (key, 0)
+            out[new_key], m = _redact(item, secrets)
+            total += n + m
         return out, total
     if isinstance(value, list):
-        items = [_redact(item) for item in value]
+        items = [_redact(item, secrets) for item in value]
         return [item for item, _ in items], sum(n for _, n in items)
     return value, 0
 
@@ -200,16 +233,19 @@ def _redact(value: Any) -> tuple[Any, int]:
 def flow_export(*, flow: Flow, number: int | None = None) -> dict[str, Any]:
     """Export a flow (its draft, or one version) as a portable document without secrets."""
     graph = flow.graph if number is None else version_get(flow=flow, number=number).graph
-    graph, redactions = _redact(graph)
+    content, redactions = _redact(
+        {"name": flow.name, "description": flow.description, "graph": graph},
+        _configured_secrets(),
+    )
     return {
         "format": EXPORT_FORMAT,
         "format_version": EXPORT_FORMAT_VERSION,
-        "name": flow.name,
-        "description": flow.description,
+        "name": content["name"],
+        "description": content["description"],
         "version": number,
         "exported_at": timezone.now().isoformat(),
         "redactions": redactions,
-        "graph": graph,
+        "graph": content["graph"],
     }
 
 
@@ -217,13 +253,16 @@ def flow_import(*, user, workspace_id: int, document: Any, name: str | None = No
     """Create a new flow from an exported document. Validates it; never executes anything."""
     if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
         raise ApiError(422, "invalid_import", "This is not a Switchboard flow export.")
-    if document.get("format_version") != EXPORT_FORMAT_VERSION:
+    version = document.get("format_version")
+    if type(version) is not int or version != EXPORT_FORMAT_VERSION:
         raise ApiError(
             422,
             "unsupported_format_version",
             f"Unsupported format_version; this server reads {EXPORT_FORMAT_VERSION}.",
         )
     graph = document.get("graph")
+    if not isinstance(graph, dict):
+        raise ApiError(422, "invalid_import", "The export has no graph object.")
     if graph_size(graph) > MAX_GRAPH_BYTES:
         raise ApiError(413, "too_large", "The graph is larger than 5 MB.")
     title = name or document.get("name") or "Imported flow"
@@ -233,7 +272,7 @@ def flow_import(*, user, workspace_id: int, document: Any, name: str | None = No
     return flow_create(
         user=user,
         workspace_id=workspace_id,
-        name=title[:200],
+        name=title.strip()[:200] or "Imported flow",
         description=description[:5000],
         graph=graph,
     )

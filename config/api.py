@@ -2,6 +2,7 @@
 
 import logging
 
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest
 from ninja import NinjaAPI
@@ -23,6 +24,8 @@ api = NinjaAPI(
     "<personal token>` (create one under Settings → API tokens) or a browser session.",
     auth=API_AUTH,
     urls_namespace="api",
+    # Like every page, the interactive docs and the schema are for signed-in people.
+    docs_decorator=login_required,
 )
 
 api.add_router("/", builder_router)

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.api_error_shape",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -111,7 +112,11 @@ else:
         }
     }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    DATABASES["default"].setdefault("TEST", {"NAME": str(DATA_DIR / "test.sqlite3")})
+    # A file (not memory) so browser tests' server subprocess can share it; one per test process
+    # so parallel test runs do not trample each other.
+    DATABASES["default"].setdefault(
+        "TEST", {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,15 +1,17 @@
 """Workspaces the user belongs to, and personal API tokens."""
 
 from datetime import datetime
+from typing import Annotated
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Field, Router, Schema
-from pydantic import ConfigDict
+from ninja import Field, Router, Schema, Status
+from pydantic import StringConstraints
 
 from config.errors import not_found
+from config.schemas import StrictIn
 
 from .models import ApiToken, Membership
 from .services import membership_for
@@ -24,9 +26,8 @@ class WorkspaceOut(Schema):
     role: str
 
 
-class TokenIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(..., min_length=1, max_length=100)
+class TokenIn(StrictIn):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
 class TokenOut(Schema):
@@ -65,7 +66,7 @@ class PeopleOut(Schema):
     groups: list[GroupOut]
 
 
-@router.get("/workspaces/{workspace_id}/people", response=PeopleOut)
+@router.get("/workspaces/{int:workspace_id}/people", response=PeopleOut)
 def workspace_people(request: HttpRequest, workspace_id: int):
     """The workspace's members and the groups they belong to (approval assignees)."""
     if membership_for(user=request.user, workspace_id=workspace_id) is None:
@@ -100,14 +101,14 @@ def token_list(request: HttpRequest):
 @router.post("/tokens", response={201: TokenCreatedOut}, tags=["tokens"])
 def token_create(request: HttpRequest, payload: TokenIn):
     token, raw = ApiToken.issue(user=request.user, name=payload.name)
-    return 201, {**_token(token), "token": raw}
+    return Status(201, {**_token(token), "token": raw})
 
 
-@router.delete("/tokens/{token_id}", response={204: None}, tags=["tokens"])
+@router.delete("/tokens/{int:token_id}", response={204: None}, tags=["tokens"])
 def token_revoke(request: HttpRequest, token_id: int):
     updated = ApiToken.objects.filter(
         pk=token_id, user=request.user, revoked_at__isnull=True
     ).update(revoked_at=timezone.now())
     if not updated and not ApiToken.objects.filter(pk=token_id, user=request.user).exists():
         raise not_found("Token not found")
-    return 204, None
+    return Status(204, None)
