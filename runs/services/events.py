@@ -7,10 +7,11 @@ written in the same transaction as the state change they describe, with the run 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
@@ -56,22 +57,81 @@ def event_append(run: Run, kind: str, node_id: str = "", data: dict[str, Any] | 
     return event
 
 
+class _Sender:
+    """Delivers broadcasts in order on one event loop, without blocking the caller.
+
+    The in-memory channel layer's queues belong to the server's event loop, so once a websocket
+    consumer registers that loop, delivery happens there; otherwise (Redis layer, or nobody
+    listening yet) a private loop thread does it.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.queue: asyncio.Queue | None = None
+
+    def register_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Deliver on the server's loop from now on (call from a consumer's connect)."""
+        with self.lock:
+            if self.loop is loop:
+                return
+            self.loop = loop
+            self.queue = None
+            loop.call_soon_threadsafe(self._start_drain)
+
+    def _start_drain(self) -> None:
+        self.queue = asyncio.Queue()
+        asyncio.get_running_loop().create_task(self._drain(self.queue))
+
+    def _private_loop(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(
+            target=loop.run_forever, name="switchboard-broadcast", daemon=True
+        )
+        thread.start()
+        self.loop = loop
+        loop.call_soon_threadsafe(self._start_drain)
+        return loop
+
+    def send(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        with self.lock:
+            loop = self.loop if self.loop is not None and not self.loop.is_closed() else None
+            if loop is None:
+                loop = self._private_loop()
+        loop.call_soon_threadsafe(self._enqueue, messages)
+
+    def _enqueue(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        if self.queue is None:
+            self._start_drain()
+        assert self.queue is not None
+        self.queue.put_nowait(messages)
+
+    async def _drain(self, queue: asyncio.Queue) -> None:
+        while True:
+            messages = await queue.get()
+            layer = get_channel_layer()
+            if layer is None:
+                continue
+            for group, message in messages:
+                try:
+                    await layer.group_send(group, message)
+                except Exception:
+                    # Delivery is best effort: clients catch up from the log.
+                    logger.warning("Could not broadcast to %s", group)
+
+
+_sender = _Sender()
+register_loop = _sender.register_loop
+
+
 def broadcast(event: dict[str, Any], workspace_id: int | None = None) -> None:
     """Send an event to the run's websocket group (and the workspace's, for status kinds)."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(
-            run_group(event["run_id"]), {"type": "run.event", "event": event}
+    messages = [(run_group(event["run_id"]), {"type": "run.event", "event": event})]
+    if workspace_id is not None and event["kind"] in WORKSPACE_KINDS:
+        messages.append(
+            (workspace_group(workspace_id), {"type": "workspace.event", "event": event})
         )
-        if workspace_id is not None and event["kind"] in WORKSPACE_KINDS:
-            async_to_sync(layer.group_send)(
-                workspace_group(workspace_id), {"type": "workspace.event", "event": event}
-            )
-    except Exception:
-        # Delivery is best effort: clients catch up from the log.
-        logger.warning("Could not broadcast event %s of run %s", event["seq"], event["run_id"])
+    _sender.send(messages)
 
 
 def broadcast_delta(run_id: int, node_id: str, text: str, last_seq: int) -> None:
