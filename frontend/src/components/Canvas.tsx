@@ -10,7 +10,10 @@ import {
   type OnEdgesChange,
   type OnNodesChange,
   type ReactFlowProps,
+  useNodesInitialized,
+  useReactFlow,
 } from "@xyflow/react";
+import { useEffect, useRef, useState } from "react";
 import type { FlowEdge, FlowNode } from "../graph";
 import FlowEdgeView from "./FlowEdgeView";
 import FlowNodeView from "./FlowNodeView";
@@ -25,6 +28,20 @@ const CATEGORY_COLOURS: Record<string, string> = {
   actions: "#0891b2",
   people: "#db2777",
 };
+
+/** Fit the view once every node has its size (React Flow's own fitView can fire earlier). */
+function FitOnce() {
+  const initialised = useNodesInitialized();
+  const { fitView } = useReactFlow();
+  const done = useRef(false);
+  useEffect(() => {
+    if (initialised && !done.current) {
+      done.current = true;
+      void fitView({ padding: 0.15, maxZoom: 1 });
+    }
+  }, [initialised, fitView]);
+  return null;
+}
 
 export interface CanvasProps {
   nodes: FlowNode[];
@@ -41,6 +58,9 @@ export interface CanvasProps {
 
 export function FlowCanvas({ nodes, edges, readOnly, onNodesChange, onEdgesChange, showMinimap = true, snap = true, categoryOf, extra, label }: CanvasProps) {
   const large = nodes.length > 250;
+  // Fit the first view only to a graph that exists: fitting when the first node is dropped
+  // would jump the canvas under the user's pointer.
+  const [fitOnOpen] = useState(nodes.length > 0);
   return (
     <ReactFlow<FlowNode, FlowEdge>
       nodes={nodes}
@@ -67,8 +87,6 @@ export function FlowCanvas({ nodes, edges, readOnly, onNodesChange, onEdgesChang
       snapGrid={[16, 16]}
       minZoom={0.1}
       maxZoom={2}
-      fitView
-      fitViewOptions={{ padding: 0.2, maxZoom: 1 }}
       onlyRenderVisibleElements={large}
       proOptions={{ hideAttribution: true }}
       isValidConnection={(c: Connection | Edge) =>
@@ -78,9 +96,11 @@ export function FlowCanvas({ nodes, edges, readOnly, onNodesChange, onEdgesChang
       aria-label={label ?? "Flow canvas"}
       {...extra}
     >
+      {fitOnOpen && <FitOnce />}
       <Background variant={BackgroundVariant.Dots} gap={16} size={1.2} color="#cfd5df" />
-      {showMinimap && (
+      {showMinimap && nodes.length > 0 && (
         <MiniMap
+          style={{ width: 176, height: 120 }}
           pannable
           zoomable
           ariaLabel="Minimap"

@@ -95,11 +95,16 @@ export function Inspector({ node, edge, selectedCount, catalogue, problems, read
         <div>
           <div className="sb-inspector-title">{info?.label ?? node.data.kind}</div>
           <div className="sb-muted sb-small">
-            id <code className="sb-mono">{node.id}</code> · read it as <code>{`{{ nodes.${node.id}.output }}`}</code>
+            <code className="sb-mono">{node.id}</code>
           </div>
         </div>
       </div>
       {info?.help && <p className="sb-inspector-help">{info.help}</p>}
+      {info && info.outputs.length + (info.dynamic_outputs ? 1 : 0) > 0 && (
+        <p className="sb-inspector-ref">
+          Later nodes read its result as <code>{`{{ nodes.${node.id}.output }}`}</code>
+        </p>
+      )}
       {general.length > 0 && (
         <div className="sb-callout sb-callout-danger" role="alert">
           {general.map((p, i) => (

@@ -58,7 +58,7 @@ function Field({ label, hint, required, htmlFor, problems, children, wide }: {
     <div className={`sb-field${problems.length ? " has-problem" : ""}${wide ? " is-wide" : ""}`}>
       <label className="sb-field-label" htmlFor={htmlFor}>
         {label}
-        {required && <span className="sb-required" aria-label="required">*</span>}
+        {required && <span className="sb-required" aria-hidden="true">*</span>}
       </label>
       {children}
       {hint && <div className="sb-field-hint">{hint}</div>}
@@ -186,6 +186,12 @@ function TagList({ id, value, onChange, readOnly, placeholder }: {
   );
 }
 
+function pretty(option: string): string {
+  if (option.length <= 3) return option.toUpperCase();
+  const words = option.replace(/_/g, " ");
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
 function singular(title: string): string {
   const word = title.replace(/\s*\(.*\)$/, "");
   return word.endsWith("s") ? word.slice(0, -1).toLowerCase() : word.toLowerCase();
@@ -294,7 +300,7 @@ function SchemaField({ name, schema, value, onChange, ctx, path, required }: {
           <div className="sb-segmented" role="radiogroup" aria-label={label}>
             {options.map((o) => (
               <button key={o} type="button" role="radio" aria-checked={current === o} disabled={ctx.readOnly} onClick={() => onChange(o)}>
-                {o.replace(/_/g, " ")}
+                {pretty(o)}
               </button>
             ))}
           </div>
@@ -306,7 +312,7 @@ function SchemaField({ name, schema, value, onChange, ctx, path, required }: {
         <select id={id} className="sb-input" value={current} disabled={ctx.readOnly} onChange={(e) => onChange(e.target.value)}>
           {options.map((o) => (
             <option key={o} value={o}>
-              {o.replace(/_/g, " ")}
+              {pretty(o)}
             </option>
           ))}
         </select>

@@ -44,7 +44,7 @@ export function TemplateField({ id, value, onChange, readOnly, nodeId, label }: 
         onChange={(e) => onChange(e.target.value)}
       />
       <div className="sb-template-bar">
-        <button type="button" className="sb-link-btn" aria-expanded={showVars} onClick={() => setShowVars(!showVars)}>
+        <button type="button" className="sb-link-btn" aria-expanded={showVars} aria-label={`Variables for ${label} (${variables.length})`} onClick={() => setShowVars(!showVars)}>
           {"{ }"} Variables ({variables.length})
         </button>
         {issues.length > 0 && (
