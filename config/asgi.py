@@ -1,6 +1,12 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels."""
+"""ASGI entry point: HTTP through Django, websockets through Channels.
 
+In embedded mode (no Redis) the web process also executes runs; serving starts its sweeper,
+which first takes back the runs a previous process left running.
+"""
+
+import logging
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -9,15 +15,39 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+from runs.consumers import TokenAuthMiddleware, origin_checked  # noqa: E402
 from runs.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
+logger = logging.getLogger(__name__)
+
+# Origin checked against ALLOWED_HOSTS (a handshake without one needs a token), then the session
+# user, replaced by a token's user when the handshake carries one.
+websocket_application = origin_checked(
+    AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
 )
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application})
+
+
+def start_embedded_executor() -> bool:
+    """Start the embedded executor's sweeper (with start-up recovery) when this process serves.
+
+    Not under pytest (tests drive executors themselves), and not when SWITCHBOARD_SWEEPER=off.
+    """
+    if settings.SWITCHBOARD_EXECUTOR != "embedded":
+        return False
+    if "pytest" in sys.modules or os.environ.get("SWITCHBOARD_SWEEPER", "").lower() == "off":
+        return False
+    from runs.executor import EmbeddedExecutor, executor
+
+    running = executor()
+    if not isinstance(running, EmbeddedExecutor):
+        return False
+    running.start_sweeper(recover_now=True)
+    logger.info("Embedded executor serving: sweeper started (%s)", running.owner)
+    return True
+
+
+start_embedded_executor()

@@ -27,6 +27,7 @@ from workspaces.models import Membership
 from .events import event_append
 
 MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_COMMENT_CHARS = 5_000
 
 
 def approval_create(*, run: Run, step: Step, wait: dict[str, Any]) -> Approval:
@@ -81,6 +82,26 @@ def approvals_for(user) -> QuerySet[Approval]:
     )
 
 
+def approvals_visible_to(user) -> QuerySet[Approval]:
+    """Approvals in the user's workspaces: anyone who may read a run may see its approvals."""
+    if not user.is_authenticated:
+        return Approval.objects.none()
+    return Approval.objects.filter(workspace__memberships__user=user).distinct()
+
+
+def approval_get(*, user, approval_id: int) -> Approval:
+    """Return an approval the user may see; 404 outside their workspaces."""
+    approval = (
+        approvals_visible_to(user)
+        .select_related("run", "run__flow", "step")
+        .filter(pk=approval_id)
+        .first()
+    )
+    if approval is None:
+        raise not_found("Approval not found")
+    return approval
+
+
 def _is_assignee(approval: Approval, user) -> bool:
     return approvals_for(user).filter(pk=approval.pk).exists()
 
@@ -88,6 +109,62 @@ def _is_assignee(approval: Approval, user) -> bool:
 def _can_approve(approval: Approval, user) -> bool:
     membership = Membership.objects.filter(user=user, workspace_id=approval.workspace_id).first()
     return membership is not None and membership.can("approve")
+
+
+def approval_can_decide(approval: Approval, user) -> bool:
+    """True if the user is an assignee whose role may approve and the approval is open to them."""
+    return (
+        approval.status == ApprovalStatus.PENDING
+        and _is_assignee(approval, user)
+        and _can_approve(approval, user)
+        and not approval.decisions.filter(user=user).exists()
+    )
+
+
+def _check_payload(approval: Approval, payload: Any) -> None:
+    if payload is None:
+        return
+    if not approval.allow_edit:
+        raise ApiError(422, "edit_not_allowed", "This approval does not allow edits.")
+    if not isinstance(payload, dict):
+        raise ApiError(422, "invalid_payload", "The edited payload must be a JSON object.")
+
+
+def _check_access(approval: Approval | None, user) -> Approval:
+    """404 for an approval the user cannot see, 403 for one they see but may not decide."""
+    if approval is None or not approvals_visible_to(user).filter(pk=approval.pk).exists():
+        raise not_found("Approval not found")
+    if not _is_assignee(approval, user):
+        raise forbidden("Only the people this approval is assigned to can decide it.")
+    if not _can_approve(approval, user):
+        raise forbidden("Your role does not allow deciding approvals.")
+    return approval
+
+
+def _already_settled(approval: Approval, user, decision: str, payload: Any) -> bool:
+    """Return True if this decision repeats what already holds (a no-op); raise 409 if it
+    contradicts it."""
+    mine = approval.decisions.filter(user=user).first()
+    if mine is not None:
+        if mine.decision == decision and (payload is None or mine.edited_payload == payload):
+            return True
+        raise ApiError(
+            409,
+            "already_decided",
+            f"You already {mine.decision} this; decisions cannot be changed.",
+            current_status=approval.status,
+        )
+    if approval.status == ApprovalStatus.PENDING:
+        return False
+    if approval.status == decision and payload is None:
+        # Someone else reached the same outcome first (two approvers at once): nothing to do.
+        return True
+    raise ApiError(
+        409,
+        "already_decided",
+        f"This approval is already {approval.get_status_display().lower()}.",
+        current_status=approval.status,
+    )
 
 
 def approval_decide(
@@ -98,86 +175,103 @@ def approval_decide(
     comment: str = "",
     payload: Any = None,
 ) -> tuple[Approval, bool]:
-    """Record a decision; return (approval, changed). Idempotent; conflicting repeats are 409."""
+    """Record a decision; return (approval, changed).
+
+    Only assignees whose role may approve can decide (others: 403; outside the workspace: 404).
+    Repeating a decision that already holds is a no-op; contradicting one is a 409. The approval
+    row is locked, so two approvers deciding at once resume the run exactly once.
+    """
     if decision not in ("approved", "rejected"):
         raise ApiError(422, "invalid_decision", 'Decision must be "approved" or "rejected".')
     if payload is not None and len(json.dumps(payload, default=str)) > MAX_PAYLOAD_BYTES:
         raise ApiError(413, "too_large", "The edited payload is larger than 256 KB.")
-    resume = False
+    if len(comment) > MAX_COMMENT_CHARS:
+        raise ApiError(422, "invalid_comment", "The comment is longer than 5,000 characters.")
     with transaction.atomic():
-        approval = Approval.objects.select_for_update().filter(pk=approval_id).first()
-        if approval is None or not _is_assignee(approval, user):
-            raise not_found("Approval not found")
-        if not _can_approve(approval, user):
-            raise forbidden("Your role does not allow deciding approvals.")
-        if payload is not None and not approval.allow_edit:
-            raise ApiError(422, "edit_not_allowed", "This approval does not allow edits.")
-        if payload is not None and not isinstance(payload, dict):
-            raise ApiError(422, "invalid_payload", "The edited payload must be a JSON object.")
-        mine = approval.decisions.filter(user=user).first()
-        if mine is not None:
-            same = mine.decision == decision and (payload is None or mine.edited_payload == payload)
-            if same:
-                return approval, False
-            raise ApiError(
-                409,
-                "already_decided",
-                f"You already {mine.decision} this; decisions cannot be changed.",
-            )
-        if approval.status != ApprovalStatus.PENDING:
-            raise ApiError(
-                409,
-                "already_decided",
-                f"This approval is already {approval.get_status_display().lower()}.",
-            )
-        ApprovalDecision.objects.create(
-            approval=approval,
-            user=user,
-            decision=decision,
-            comment=comment,
-            edited_payload=payload,
-        )
-        approvals = approval.decisions.filter(decision="approved").count()
-        if decision == "rejected":
-            resume = _resolve(approval, ApprovalStatus.REJECTED, payload, by=user, comment=comment)
-        elif approvals >= approval.quorum:
-            resume = _resolve(approval, ApprovalStatus.APPROVED, payload, by=user, comment=comment)
+        run, approval = _lock(approval_id)
+        approval = _check_access(approval, user)
+        _check_payload(approval, payload)
+        if _already_settled(approval, user, decision, payload):
+            return approval, False
+        if run.is_finished:
+            approval.status = ApprovalStatus.CANCELLED
+            approval.decided_at = timezone.now()
+            approval.save(update_fields=["status", "decided_at"])
+            closed = True
         else:
-            run = Run.objects.select_for_update().get(pk=approval.run_id)
-            event_append(
-                run,
-                "approval.decided",
-                approval.node_id,
-                {
-                    "approval_id": approval.pk,
-                    "decision": decision,
-                    "by": user.get_username(),
-                    "comment": comment,
-                    "approvals": approvals,
-                    "quorum": approval.quorum,
-                    "final": False,
-                },
-            )
-        if resume:
-            from runs.executor import executor
-
-            run_id = approval.run_id
-            transaction.on_commit(lambda: executor().advance(run_id))
+            closed = False
+            _record(approval, run, user=user, decision=decision, comment=comment, payload=payload)
+    if closed:
+        raise ApiError(
+            409,
+            "run_finished",
+            f"The run is {run.status}; this approval was closed.",
+            current_status=run.status,
+        )
     return approval, True
+
+
+def _lock(approval_id: int) -> tuple[Run | None, Approval | None]:
+    """Lock an approval's run, then the approval: runs are always locked first (cancel, step
+    recording and recovery do the same), so concurrent operations cannot deadlock."""
+    run_id = Approval.objects.filter(pk=approval_id).values_list("run_id", flat=True).first()
+    if run_id is None:
+        return None, None
+    run = Run.objects.select_for_update().get(pk=run_id)
+    return run, Approval.objects.select_for_update().get(pk=approval_id)
+
+
+def _record(approval: Approval, run: Run, *, user, decision: str, comment: str, payload: Any):
+    """Audit the decision and, once it settles the approval, resume the run on commit."""
+    ApprovalDecision.objects.create(
+        approval=approval,
+        user=user,
+        decision=decision,
+        comment=comment,
+        edited_payload=payload,
+    )
+    approvals = approval.decisions.filter(decision="approved").count()
+    if decision == "rejected" or approvals >= approval.quorum:
+        status = ApprovalStatus.REJECTED if decision == "rejected" else ApprovalStatus.APPROVED
+        if _resolve(approval, status, payload, by=user, comment=comment):
+            run_id = approval.run_id
+
+            def resume() -> None:
+                from runs.executor import executor
+
+                executor().advance(run_id)
+
+            transaction.on_commit(resume)
+        return
+    event_append(
+        run,
+        "approval.decided",
+        approval.node_id,
+        {
+            "approval_id": approval.pk,
+            "decision": decision,
+            "by": user.get_username(),
+            "comment": comment,
+            "approvals": approvals,
+            "quorum": approval.quorum,
+            "final": False,
+        },
+    )
 
 
 def _resolve(approval: Approval, status: str, payload: Any, *, by=None, comment: str = "") -> bool:
     """Close an approval and its step (caller holds the approval lock). Return True to resume."""
     run = Run.objects.select_for_update().get(pk=approval.run_id)
-    if run.is_finished:
-        approval.status = ApprovalStatus.CANCELLED
-        approval.save(update_fields=["status"])
-        return False
+    step = Step.objects.select_for_update().get(pk=approval.step_id)
     now = timezone.now()
+    if run.is_finished or step.status != StepStatus.WAITING:
+        approval.status = ApprovalStatus.CANCELLED
+        approval.decided_at = now
+        approval.save(update_fields=["status", "decided_at"])
+        return False
     approval.status = status
     approval.decided_at = now
     approval.save(update_fields=["status", "decided_at"])
-    step = Step.objects.select_for_update().get(pk=approval.step_id)
     edited = payload if payload is not None else _latest_edit(approval)
     step.status = StepStatus.SUCCEEDED
     step.ports = [status]
@@ -227,8 +321,8 @@ def approvals_time_out(*, now=None) -> list[int]:
     due = Approval.objects.filter(status=ApprovalStatus.PENDING, due_at__lte=now)
     for approval_id in due.values_list("pk", flat=True):
         with transaction.atomic():
-            approval = Approval.objects.select_for_update().get(pk=approval_id)
-            if approval.status != ApprovalStatus.PENDING:
+            _, approval = _lock(approval_id)
+            if approval is None or approval.status != ApprovalStatus.PENDING:
                 continue
             action = approval.timeout_action
             status = {"approved": ApprovalStatus.APPROVED, "rejected": ApprovalStatus.REJECTED}.get(
@@ -237,3 +331,16 @@ def approvals_time_out(*, now=None) -> list[int]:
             if _resolve(approval, status, None):
                 resumed.append(approval.run_id)
     return resumed
+
+
+def approvals_close_finished() -> int:
+    """Close approvals still pending on runs that ended another way (failed, cancelled)."""
+    return Approval.objects.filter(
+        status=ApprovalStatus.PENDING,
+        run__status__in=[
+            RunStatus.SUCCEEDED,
+            RunStatus.FAILED,
+            RunStatus.CANCELLED,
+            RunStatus.DEAD_LETTER,
+        ],
+    ).update(status=ApprovalStatus.CANCELLED, decided_at=timezone.now())

@@ -1,0 +1,90 @@
+"""Reads for runs, scoped to what a user may see: a run outside their workspaces is a 404."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+
+from config.errors import forbidden, not_found
+from runs.models import Run, RunEvent
+from workspaces.services import PermissionDenied, require
+
+MAX_EVENTS_PAGE = 1000
+
+
+def runs_visible_to(user) -> QuerySet[Run]:
+    if not user.is_authenticated:
+        return Run.objects.none()
+    return Run.objects.filter(workspace__memberships__user=user)
+
+
+def run_get(*, user, run_id: int, permission: str = "read") -> Run:
+    """Return a run the user may act on: 404 outside their workspaces, 403 for a weaker role."""
+    run = runs_visible_to(user).select_related("flow", "version").filter(pk=run_id).first()
+    if run is None:
+        raise not_found("Run not found")
+    try:
+        require(user=user, workspace_id=run.workspace_id, permission=permission)
+    except PermissionDenied as exc:
+        raise forbidden() from exc
+    return run
+
+
+def run_list(
+    *,
+    user,
+    workspace: int | None = None,
+    flow: int | None = None,
+    status: list[str] | None = None,
+    created_by: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Run]:
+    """Runs the user may see, newest first, filtered."""
+    runs = runs_visible_to(user).select_related("flow", "version", "created_by")
+    if workspace is not None:
+        runs = runs.filter(workspace_id=workspace)
+    if flow is not None:
+        runs = runs.filter(flow_id=flow)
+    if status:
+        runs = runs.filter(status__in=status)
+    if created_by:
+        runs = (
+            runs.filter(created_by=user)
+            if created_by == "me"
+            else runs.filter(created_by__username=created_by)
+        )
+    if since is not None:
+        runs = runs.filter(created_at__gte=since)
+    if until is not None:
+        runs = runs.filter(created_at__lt=until)
+    return runs.order_by("-created_at", "-id")
+
+
+def run_events(
+    *, run_id: int, after: int = 0, limit: int = MAX_EVENTS_PAGE
+) -> list[dict[str, Any]]:
+    """The run's stored events after `after`, in order (what the websocket replays)."""
+    limit = max(1, min(limit, MAX_EVENTS_PAGE))
+    events = RunEvent.objects.filter(run_id=run_id, seq__gt=after).order_by("seq")[:limit]
+    return [event.as_dict() for event in events]
+
+
+def run_readable(*, user, run_id: int) -> dict[str, Any] | None:
+    """The run's stream facts if the user may read it, else None (for the websocket)."""
+    if user is None or not user.is_authenticated:
+        return None
+    return (
+        runs_visible_to(user)
+        .filter(pk=run_id)
+        .values("id", "workspace_id", "status", "last_seq")
+        .first()
+    )
+
+
+def workspace_ids_for(user) -> list[int]:
+    if user is None or not user.is_authenticated:
+        return []
+    return list(user.memberships.values_list("workspace_id", flat=True))
