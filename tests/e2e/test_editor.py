@@ -130,7 +130,9 @@ def test_designer_builds_a_flow_from_the_palette(page, member, make_user, artifa
     expect(page.locator(".react-flow__edge")).to_have_count(7)
     expect(page.locator('[data-problem-total="0"]')).to_be_visible()
     select(page, "prompt_1")
-    expect(page.get_by_role("textbox", name="User message", exact=True)).to_have_value("{{ inputs.question }} Be brief.")
+    expect(page.get_by_role("textbox", name="User message", exact=True)).to_have_value(
+        "{{ inputs.question }} Be brief."
+    )
     page.screenshot(path=str(artifacts / "editor-flow.png"))
 
     flow = Flow.objects.get(name="Answer questions")
@@ -181,7 +183,9 @@ def test_publish_diff_and_restore_a_version(page, member, support_flow, artifact
     expect(page.get_by_text("Published v1.")).to_be_visible()
 
     select(page, "draft")
-    page.get_by_role("textbox", name="User message", exact=True).fill("Reply kindly to: {{ inputs.question }}")
+    page.get_by_role("textbox", name="User message", exact=True).fill(
+        "Reply kindly to: {{ inputs.question }}"
+    )
     wait_saved(page)
 
     page.get_by_role("tab", name="History").click()

@@ -771,6 +771,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
                     node={viewing ? null : selectedNode}
                     edge={viewing ? null : selectedEdge}
                     selectedCount={viewing ? 0 : selectedNodes.length + selectedEdges.length}
+                    selectedNodeCount={viewing ? 0 : selectedNodes.length}
                     catalogue={catalogue}
                     problems={problems}
                     readOnly={readOnly}

@@ -1,7 +1,7 @@
 // A node on the canvas: its type, label, a one-line summary, named ports, and badges for
 // validation problems, run state and diff state.
 import { Handle, Position, useUpdateNodeInternals, type NodeProps } from "@xyflow/react";
-import { memo, useEffect } from "react";
+import { memo, useEffect, useRef } from "react";
 import { useCanvas } from "../context";
 import { outputPorts, type FlowNode } from "../graph";
 import { Icon } from "../icons";
@@ -57,7 +57,15 @@ function FlowNodeView({ id, data, selected }: NodeProps<FlowNode>) {
   const inputs = info?.inputs ?? [{ name: "in", label: "Input", required: true }];
   const portKey = outputs.map((p) => p.name).join("|");
   const updateInternals = useUpdateNodeInternals();
-  useEffect(() => updateInternals(id), [id, portKey, updateInternals]);
+  const mountedPorts = useRef(portKey);
+  useEffect(() => {
+    // React Flow measures handles on mount; re-measure only when the ports change (router
+    // routes added or renamed), not for every node of a large graph as it appears.
+    if (mountedPorts.current !== portKey) {
+      mountedPorts.current = portKey;
+      updateInternals(id);
+    }
+  }, [id, portKey, updateInternals]);
 
   const category = (info?.category ?? "unknown").toLowerCase().replace(/\W+/g, "-");
   const portProblem = (port: string) =>

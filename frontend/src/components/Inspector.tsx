@@ -4,10 +4,11 @@ import { outputPorts, type Catalogue, type FlowEdge, type FlowNode } from "../gr
 import type { GraphProblem, JsonObject } from "../types";
 import { SchemaForm } from "./SchemaForm";
 
-export function Inspector({ node, edge, selectedCount, catalogue, problems, readOnly, onLabel, onConfig, onDelete, onDuplicate, labelOf }: {
+export function Inspector({ node, edge, selectedCount, selectedNodeCount, catalogue, problems, readOnly, onLabel, onConfig, onDelete, onDuplicate, labelOf }: {
   node: FlowNode | null;
   edge: FlowEdge | null;
   selectedCount: number;
+  selectedNodeCount: number;
   catalogue: Catalogue;
   problems: GraphProblem[];
   readOnly: boolean;
@@ -21,7 +22,15 @@ export function Inspector({ node, edge, selectedCount, catalogue, problems, read
     return (
       <div className="sb-panel-empty">
         <p>
-          <strong>{selectedCount} items selected</strong>
+          <strong>
+            {selectedNodeCount} node{selectedNodeCount === 1 ? "" : "s"} selected
+          </strong>
+          {selectedCount > selectedNodeCount && (
+            <>
+              <br />
+              and {selectedCount - selectedNodeCount} connection{selectedCount - selectedNodeCount === 1 ? "" : "s"}
+            </>
+          )}
         </p>
         {!readOnly && (
           <div className="sb-inline-actions">
