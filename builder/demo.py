@@ -68,12 +68,17 @@ RECIPE = {
                     "type": "object",
                     "required": ["ingredients", "summary"],
                     "properties": {
-                        "ingredients": {"type": "array", "items": {"type": "string"}},
-                        "summary": {"type": "string"},
+                        "ingredients": {
+                            "type": "array",
+                            "items": {"type": "string", "maxLength": 60},
+                            "minItems": 1,
+                            "maxItems": 15,
+                        },
+                        "summary": {"type": "string", "maxLength": 300},
                     },
                 },
                 temperature=0.2,
-                max_tokens=400,
+                max_tokens=700,
             ),
             _n(
                 "pantry",
@@ -115,6 +120,7 @@ RECIPE = {
                 "join(', ') }}.",
                 temperature=0.3,
                 max_tokens=200,
+                on_truncation="keep",
             ),
             _n(
                 "instructions",
@@ -128,6 +134,7 @@ RECIPE = {
                 "{% if feedback %} Improve on this feedback: {{ feedback }}{% endif %}",
                 temperature=0.5,
                 max_tokens=600,
+                on_truncation="keep",
             ),
             _n(
                 "review",
@@ -361,9 +368,10 @@ TRIP = {
                 "Explain the budget",
                 720,
                 120,
-                prompt="A trip to {{ inputs.city }} from {{ nodes.pick.output.result.date }}: lodging "
-                "costs {{ nodes.pick.output.result.total }} EUR for {{ inputs.nights }} nights. Add 60 "
-                "EUR a day for food (use the calculator) and explain the total in two sentences.",
+                prompt="A trip to {{ inputs.city }} from {{ nodes.pick.output.result.date }}: "
+                "lodging costs {{ nodes.pick.output.result.total }} EUR for {{ inputs.nights }} "
+                "nights. Add 60 EUR a day for food (use the calculator) and explain the total in "
+                "two sentences.",
                 tools=["calculator"],
                 max_tool_rounds=3,
                 max_tokens=300,

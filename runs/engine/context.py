@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from .nodes.base import NodeConfig, NodeError
@@ -29,6 +29,36 @@ class StepUsage:
     model: str = ""
     cache_hit: bool = False
     llm_calls: int = 0
+
+
+@dataclass
+class TruncatedReply:
+    """A reply cut off at max tokens, kept as it is. Same fields as the LLM layer's response."""
+
+    content: str
+    model: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    tool_calls: list[Any] = field(default_factory=list)
+    finish_reason: str = "length"
+    cache_hit: bool = False
+    latency_ms: int = 0
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_error(cls, exc: Exception, model: str) -> TruncatedReply:
+        return cls(
+            content=getattr(exc, "partial", None) or "",
+            model=getattr(exc, "model", None) or model,
+            tokens_in=getattr(exc, "tokens_in", None) or 0,
+            tokens_out=getattr(exc, "tokens_out", None) or 0,
+            cost=float(getattr(exc, "cost", None) or 0.0),
+            attempts=list(getattr(exc, "attempts", None) or []),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -66,8 +96,12 @@ class NodeContext:
         except TemplateRenderError as exc:
             raise NodeError(str(exc), code="template_error") from exc
 
-    def chat(self, *, stream: bool = True, **kwargs: Any) -> Any:
-        """Call the model, accounting tokens and cost on the step and streaming deltas."""
+    def chat(self, *, stream: bool = True, keep_truncated: bool = False, **kwargs: Any) -> Any:
+        """Call the model, accounting tokens and cost on the step and streaming deltas.
+
+        With `keep_truncated`, a reply cut off at max tokens is kept (and marked) instead of
+        failing the step.
+        """
         kwargs.setdefault("model", self.default_model)
         if not kwargs["model"]:
             kwargs["model"] = self.default_model
@@ -79,10 +113,17 @@ class NodeContext:
             code = getattr(exc, "code", None)
             if not isinstance(code, str):
                 raise
+            if code == "truncated" and keep_truncated:
+                response = TruncatedReply.from_error(exc, kwargs["model"])
+                self.details["truncated"] = True
+                return self._account(response, kwargs)
             attempts = getattr(exc, "attempts", None)
             if attempts:
                 self.details.setdefault("llm_attempts", []).extend(attempts)
             raise NodeError(getattr(exc, "message", str(exc)), code=code) from exc
+        return self._account(response, kwargs)
+
+    def _account(self, response: Any, kwargs: dict[str, Any]) -> Any:
         self.usage.tokens_in += response.tokens_in
         self.usage.tokens_out += response.tokens_out
         self.usage.cost += float(response.cost)

@@ -38,6 +38,11 @@ class PromptConfig(NodeConfig):
     tools: list[str] = Field(default_factory=list, max_length=20, title="Tools the model may call")
     max_tool_rounds: int = Field(5, ge=1, le=20, title="Max tool rounds")
     cache: bool = Field(False, title="Cache responses")
+    on_truncation: Literal["fail", "keep"] = Field(
+        "fail",
+        title="When the reply hits Max tokens",
+        description="fail: the step fails with reason truncated; keep: keep the partial text.",
+    )
 
 
 REPAIR_MESSAGE = (
@@ -106,6 +111,7 @@ def run_prompt(ctx: Any) -> NodeResult:
         "fallback_models": config.fallback_models,
         "response_format": response_format(config),
         "cache": config.cache,
+        "keep_truncated": config.on_truncation == "keep" and config.output_format == "text",
     }
     tools = ctx.tools.specs(config.tools) if config.tools else None
     for _round in range(config.max_tool_rounds + 1):

@@ -361,3 +361,23 @@ def test_engine_template_sandbox_refuses_and_fails_step(payload):
 
 def llm_never_called(run):
     return run.llm.calls == []
+
+
+def test_engine_truncated_reply_fails_or_is_kept_as_configured():
+    def reply(messages, kw):
+        error = FakeLlmError("truncated", "cut off")
+        error.partial = "half an ans"
+        error.tokens_out = 7
+        return error
+
+    strict = graph([node("in", "input"), prompt("p"), node("out", "output")],
+                   [edge("in", "p"), edge("p", "out")])
+    run = run_graph(strict, llm=FakeLlm(reply))
+    assert run.status == "failed" and run.outcome.error_code == "truncated"
+
+    lenient = graph([node("in", "input"), prompt("p", on_truncation="keep"),
+                     node("out", "output")], [edge("in", "p"), edge("p", "out")])
+    run = run_graph(lenient, llm=FakeLlm(reply))
+    assert run.status == "succeeded"
+    assert run.outcome.result == {"result": "half an ans"}
+    assert run.tokens == 7
