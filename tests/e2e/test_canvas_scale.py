@@ -143,3 +143,48 @@ def test_keyboard_and_menu_actions_on_the_canvas(page, member, workspace):
     after = node(page, "post").bounding_box()
     assert before != after
     expect(page.locator('[data-save-status="saved"]')).to_be_visible(timeout=10_000)
+
+
+def test_run_state_badges_and_the_read_only_canvas(page, member, workspace, artifacts):
+    """The hooks the run page uses: run-state badges from a store, and a read-only mount."""
+    viewer = member(Role.VIEWER, username="vera")
+    graph = json.loads(
+        (settings.BASE_DIR / "static" / "demo-flows" / "support-triage.json").read_text()
+    )["graph"]
+    flow = Flow.objects.create(workspace=workspace, name="Support", graph=graph)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    login(page, viewer)
+    page.goto(f"/flows/{flow.pk}/")
+    expect(page.locator(".react-flow__node")).to_have_count(6)
+    # A viewer gets the read-only editor: no palette, no publish, a read-only inspector.
+    expect(page.locator(".sb-palette")).to_have_count(0)
+    expect(page.get_by_role("button", name="Publish", exact=True)).to_have_count(0)
+    expect(page.locator('[data-save-status="readonly"]')).to_be_visible()
+    select(page, "draft")
+    expect(page.get_by_role("textbox", name="User message", exact=True)).to_have_attribute(
+        "readonly", ""
+    )
+
+    page.evaluate(
+        """() => window.SwitchboardCanvas.instances.main.setRunStates(
+            {question: "succeeded", draft: "running", check: "queued", review: "waiting"})"""
+    )
+    expect(node(page, "draft").locator('[data-run-state="running"]')).to_have_text("Running")
+    expect(node(page, "review").locator('[data-run-state="waiting"]')).to_be_visible()
+    page.screenshot(path=str(artifacts / "editor-readonly-run-states.png"))
+
+    page.evaluate(
+        """(graph) => {
+            const el = document.createElement("div");
+            el.id = "standalone";
+            el.style.cssText = "position:fixed;inset:120px 200px;z-index:99;background:#fff";
+            document.body.append(el);
+            window.standalone = window.SwitchboardCanvas.mount(el, {mode: "readonly", graph});
+        }""",
+        graph,
+    )
+    standalone = page.locator("#standalone")
+    expect(standalone.locator(".react-flow__node")).to_have_count(6)
+    page.evaluate("() => window.standalone.setRunState('check', 'failed')")
+    expect(standalone.locator('[data-run-state="failed"]')).to_be_visible()
+    assert standalone.locator(".react-flow__handle.connectable").count() == 0

@@ -48,7 +48,7 @@ function summary(kind: string, config: JsonObject): string {
 }
 
 function FlowNodeView({ id, data, selected }: NodeProps<FlowNode>) {
-  const { catalogue, store } = useCanvas();
+  const { catalogue, store, readOnly } = useCanvas();
   const info = catalogue[data.kind];
   const problems = useStore(store, (s) => s.byNode[id]);
   const runState = useStore(store, (s) => s.runStates[id]);
@@ -111,6 +111,7 @@ function FlowNodeView({ id, data, selected }: NodeProps<FlowNode>) {
           key={port.name}
           type="target"
           id={port.name}
+          isConnectable={!readOnly}
           position={Position.Left}
           className="sb-handle sb-handle-in"
           style={{ top: 26 + i * 20 }}
@@ -118,13 +119,13 @@ function FlowNodeView({ id, data, selected }: NodeProps<FlowNode>) {
         />
       ))}
       {single ? (
-        <Handle type="source" id="out" position={Position.Right} className="sb-handle sb-handle-out" style={{ top: 26 }} aria-label="Output" />
+        <Handle type="source" id="out" isConnectable={!readOnly} position={Position.Right} className="sb-handle sb-handle-out" style={{ top: 26 }} aria-label="Output" />
       ) : outputs.length ? (
         <div className="sb-node-ports">
           {outputs.map((port) => (
             <div key={port.name} className={`sb-port-row port-${port.name}${portProblem(port.name) ? " has-problem" : ""}`} data-port={port.name}>
               <span className="sb-port-label">{port.label}</span>
-              <Handle type="source" id={port.name} position={Position.Right} className="sb-handle sb-handle-out" aria-label={`${port.label} output`} />
+              <Handle type="source" id={port.name} isConnectable={!readOnly} position={Position.Right} className="sb-handle sb-handle-out" aria-label={`${port.label} output`} />
             </div>
           ))}
         </div>
