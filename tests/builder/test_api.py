@@ -551,9 +551,14 @@ def test_api_bad_body_is_422_and_changes_nothing(
     _publish(flow)
     before = list(Flow.objects.values().order_by("pk"))
     response = _call(
-        api_for(editor), method, path, body, flow=flow.pk, ws=flow.workspace_id,
+        api_for(editor),
+        method,
+        path,
+        body,
+        flow=flow.pk,
+        ws=flow.workspace_id,
         other=other_workspace.pk,
-    )  # fmt: skip
+    )
     body = assert_error(response, 422)
     assert body["code"] in ("invalid_request", "invalid_name", "invalid_import")
     assert list(Flow.objects.values().order_by("pk")) == before
