@@ -21,7 +21,7 @@ from django.db import connection
 
 from builder.models import Flow
 from runs.executor import EmbeddedExecutor, InlineExecutor, set_executor
-from runs.models import Run, RunEvent
+from runs.models import FINISHED_RUN_STATUSES, Run, RunEvent
 from workspaces.models import ApiToken, Membership, Role
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +86,20 @@ def run_status(run_id: int) -> str:
 
 
 def wait_status(run_id: int, *statuses: str, timeout: float = 30) -> str:
-    return wait_until(lambda: (s := run_status(run_id)) in statuses and s, timeout=timeout)
+    """Wait for the run to reach one of `statuses`; fail at once if it ends another way."""
+
+    def reached() -> str | None:
+        status = run_status(run_id)
+        if status in statuses:
+            return status
+        if status in FINISHED_RUN_STATUSES:
+            events = list(
+                RunEvent.objects.filter(run_id=run_id).values_list("kind", "node_id", "data")
+            )
+            pytest.fail(f"run {run_id} ended {status}, not {statuses}: {events}")
+        return None
+
+    return wait_until(reached, timeout=timeout)
 
 
 def kinds_by_node(run_id: int) -> dict[str, list[str]]:
@@ -226,9 +239,7 @@ class Daphne(Service):
 
 def embedded_env(llm_base_url: str, **extra: str) -> dict[str, str]:
     """A one-process deployment: embedded executor, in-memory channel layer."""
-    return service_env(
-        llm_base_url, REDIS_URL="", SWITCHBOARD_EXECUTOR="embedded", **extra
-    )
+    return service_env(llm_base_url, REDIS_URL="", SWITCHBOARD_EXECUTOR="embedded", **extra)
 
 
 class CeleryCluster:

@@ -1,5 +1,8 @@
 """The runs API: start (202), list with filters, get with steps and totals, cancel, events."""
 
+# Fixtures come from .support by import; using them as parameters is not a redefinition.
+# ruff: noqa: F811
+
 import pytest
 
 from runs.models import Approval, Run, RunEvent
@@ -21,8 +24,11 @@ def start(api_for, django_capture_on_commit_callbacks):
 
 def test_run_start_answers_202_with_stream_urls(demo, inline, api_for, start):
     client = api_for(demo["owner"], token=True)
-    response = start(client, flow_named("Trip budget"), {"inputs": {"city": "Oslo", "nights": 2,
-                                                                    "nightly_rate": 100}})
+    response = start(
+        client,
+        flow_named("Trip budget"),
+        {"inputs": {"city": "Oslo", "nights": 2, "nightly_rate": 100}},
+    )
     assert response.status_code == 202, response.content
     body = response.json()
     assert set(body) == {"id", "status", "ws_url", "events_url", "url"}
