@@ -267,6 +267,22 @@ def step_execute(*, step_id: int, worker: str = "inline") -> bool:
     return step_record(step_id=step.pk, worker=worker, outcome=outcome)
 
 
+def _replayed_decision(run: Run, step: Step) -> tuple[list[str], Any] | None:
+    if not run.reproduce or run.parent_run_id is None:
+        return None
+    original = (
+        Step.objects.filter(
+            run_id=run.parent_run_id,
+            node_id=step.node_id,
+            iteration=step.iteration,
+            status=StepStatus.SUCCEEDED,
+        )
+        .order_by("-attempt")
+        .first()
+    )
+    return (list(original.ports), original.output) if original is not None else None
+
+
 def step_record(*, step_id: int, worker: str, outcome: StepOutcome) -> bool:
     """Commit a step's outcome with its events, unless the run moved on without it."""
     with transaction.atomic():
@@ -317,7 +333,24 @@ def step_record(*, step_id: int, worker: str, outcome: StepOutcome) -> bool:
             "cache_hit": usage.cache_hit,
             "latency_ms": step.latency_ms,
         }
-        if outcome.status == "waiting":
+        replayed = _replayed_decision(run, step) if outcome.status == "waiting" else None
+        if replayed is not None:
+            # Reproducing: the approval is decided as it was in the original run.
+            step.status = StepStatus.SUCCEEDED
+            step.ports, step.output = replayed
+            step.save(update_fields=["status", "ports", "output"])
+            event_append(
+                run,
+                "step.succeeded",
+                step.node_id,
+                {
+                    **summary,
+                    "output": step.output,
+                    "ports": step.ports,
+                    "reproduced_decision": True,
+                },
+            )
+        elif outcome.status == "waiting":
             approval = approval_create(run=run, step=step, wait=outcome.wait or {})
             event_append(
                 run,

@@ -58,6 +58,7 @@ class RecordedLlm:
         if not self.responses:
             raise ReplayError("The recorded run made fewer model calls at this step.")
         response = LlmResponse.from_dict(self.responses.popleft())
+        response.cost = 0.0  # a reproduction spends nothing
         if kwargs.get("on_delta") and response.content:
             kwargs["on_delta"](response.content)
         return response
