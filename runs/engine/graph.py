@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ class Node:
     type: str
     label: str
     config: NodeConfig
-    node_type: type[NodeType]
+    node_type: builtins.type[NodeType]
 
 
 @dataclass

@@ -117,7 +117,7 @@ def references(text: str) -> TemplateReferences:
         return found
     found.roots = set(find_undeclared_variables(ast))
     for access in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        base = access.node
+        base = access.node  # type: ignore[attr-defined]
         if isinstance(base, nodes.Name) and base.name in ("nodes", "inputs"):
             key = _constant_key(access)
             if key is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -59,7 +60,7 @@ class NodeType:
     category: ClassVar[str]
     inputs: ClassVar[tuple[Port, ...]] = (Port("in", "Input"),)
     outputs: ClassVar[tuple[Port, ...]] = (Port("out", "Output"),)
-    Config: ClassVar[type[NodeConfig]] = NodeConfig
+    Config: ClassVar[builtins.type[NodeConfig]] = NodeConfig
 
     @classmethod
     def help(cls) -> str:
