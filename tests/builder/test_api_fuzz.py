@@ -5,7 +5,7 @@ import math
 import os
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from builder.models import Flow
@@ -15,7 +15,7 @@ from .graphs import base_graph
 
 FUZZ = settings(
     # FUZZ_EXAMPLES=1000 explores further, by hand; the default keeps the suite quick.
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", 60)),
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", 150)),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -147,6 +147,7 @@ def _same_json(stored, sent) -> bool:
 
 
 def _check(response, *allowed: int) -> None:
+    event(f"status {response.status_code}")  # see them with --hypothesis-show-statistics
     assert response.status_code < 500, response.content[:300]
     assert response.status_code in allowed, (response.status_code, response.content[:300])
     body = response.json()
