@@ -114,9 +114,7 @@ else:
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file (not memory) so browser tests' server subprocess can share it; one per test process
     # so parallel test runs do not trample each other.
-    DATABASES["default"].setdefault(
-        "TEST", {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}
-    )
+    DATABASES["default"].setdefault("TEST", {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")})
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
