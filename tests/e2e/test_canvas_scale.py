@@ -188,3 +188,38 @@ def test_run_state_badges_and_the_read_only_canvas(page, member, workspace, arti
     page.evaluate("() => window.standalone.setRunState('check', 'failed')")
     expect(standalone.locator('[data-run-state="failed"]')).to_be_visible()
     assert standalone.locator(".react-flow__handle.connectable").count() == 0
+
+
+def test_input_fields_feed_the_template_variables(page, member, workspace):
+    designer = member(Role.EDITOR, username="dana")
+    graph = json.loads(
+        (settings.BASE_DIR / "static" / "demo-flows" / "blog-post.json").read_text()
+    )["graph"]
+    flow = Flow.objects.create(workspace=workspace, name="Blog", graph=graph, created_by=designer)
+    login(page, designer)
+    page.goto(f"/flows/{flow.pk}/")
+    select(page, "brief")
+    expect(page.locator("[data-input-field]")).to_have_count(2)
+    page.get_by_role("button", name="Add field").click()
+    page.get_by_label("Field 3 name").fill("tone")
+    page.get_by_label("Field 3 label").fill("Tone of voice")
+    page.get_by_label("Field 3 kind").select_option("choice")
+    page.get_by_label("Field 3 choices").fill("friendly, formal")
+    page.get_by_label("Field 3 choices").blur()
+    # The sample inputs form is generated from the fields just defined.
+    tone = page.get_by_role("radiogroup", name="Tone of voice")
+    tone.get_by_role("radio", name="Formal").click()
+    expect(tone.get_by_role("radio", name="Formal")).to_have_attribute("aria-checked", "true")
+
+    select(page, "outline")
+    page.get_by_role("button", name="Variables for User message").click()
+    expect(page.locator(".sb-var", has_text="inputs.tone")).to_be_visible()
+    expect(page.locator('[data-save-status="saved"]')).to_be_visible(timeout=10_000)
+    flow.refresh_from_db()
+    config = flow.graph["nodes"][0]["config"]
+    assert config["schema"]["properties"]["tone"] == {
+        "type": "string",
+        "enum": ["friendly", "formal"],
+        "title": "Tone of voice",
+    }
+    assert config["sample"]["tone"] == "formal"

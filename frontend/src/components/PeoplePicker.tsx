@@ -51,17 +51,23 @@ export function PeoplePicker({ id, kind, value, onChange, readOnly }: {
             )}
           </span>
         ))}
-        {!value.length && <span className="sb-muted sb-small">Nobody yet</span>}
+        {!value.length && <span className="sb-muted sb-small">{kind === "users" ? "Nobody yet" : "No group yet"}</span>}
       </div>
       {!readOnly && (
         <select
           id={id}
           className="sb-input"
           value=""
-          disabled={!people}
+          disabled={!people || !remaining.length}
           onChange={(e) => e.target.value && onChange([...value, e.target.value])}
         >
-          <option value="">{people ? (remaining.length ? `Add ${kind === "users" ? "a person" : "a group"}…` : "Everyone is added") : "Loading…"}</option>
+          <option value="">{!people
+              ? "Loading…"
+              : remaining.length
+                ? `Add ${kind === "users" ? "a person" : "a group"}…`
+                : options.length
+                  ? "Everyone is added"
+                  : `No ${kind === "users" ? "members" : "groups"} to add`}</option>
           {remaining.map((o) => (
             <option key={o.value} value={o.value}>
               {o.label}

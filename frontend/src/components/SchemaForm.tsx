@@ -5,12 +5,15 @@ import { useId, useState, type ReactNode } from "react";
 import { defaultValue, resolveRef } from "../graph";
 import { Icon } from "../icons";
 import type { GraphProblem, Json, JsonObject, JsonSchema } from "../types";
+import { editable, InputSchemaField } from "./InputSchemaField";
 import { PeoplePicker } from "./PeoplePicker";
 import { TemplateField } from "./TemplateField";
 
-const WIDGETS: Record<string, "users" | "groups"> = {
+const WIDGETS: Record<string, "users" | "groups" | "input-schema" | "sample"> = {
   "approval.users": "users",
   "approval.groups": "groups",
+  "input.schema": "input-schema",
+  "input.sample": "sample",
 };
 
 export interface FormContext {
@@ -186,8 +189,10 @@ function TagList({ id, value, onChange, readOnly, placeholder }: {
   );
 }
 
+const ACRONYMS: Record<string, string> = { llm: "LLM", json: "JSON", ai: "AI", api: "API", url: "URL", id: "ID", http: "HTTP" };
+
 function pretty(option: string): string {
-  if (option.length <= 3) return option.toUpperCase();
+  if (ACRONYMS[option.toLowerCase()]) return ACRONYMS[option.toLowerCase()];
   const words = option.replace(/_/g, " ");
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
@@ -266,8 +271,9 @@ function ObjectList({ schema, value, onChange, ctx, path }: {
   );
 }
 
-function SchemaField({ name, schema, value, onChange, ctx, path, required }: {
+function SchemaField({ name, schema, value, onChange, ctx, path, required, siblings }: {
   name: string;
+  siblings: JsonObject;
   schema: JsonSchema;
   value: Json | undefined;
   onChange: Change;
@@ -284,7 +290,37 @@ function SchemaField({ name, schema, value, onChange, ctx, path, required }: {
   const common = { label, hint: resolved.description, required, htmlFor: id, problems };
   const widget = WIDGETS[`${ctx.kind}.${path}`];
 
-  if (widget) {
+  if (widget === "input-schema") {
+    return (
+      <Field {...common} hint="The fields a run asks for. Prompts read them as {{ inputs.<name> }}." htmlFor={undefined} wide>
+        <InputSchemaField
+          value={(value as JsonObject) ?? { type: "object", properties: {} }}
+          onChange={onChange}
+          readOnly={ctx.readOnly}
+          fallback={() => <JsonEditor id={id} value={value} onChange={onChange} readOnly={ctx.readOnly} />}
+        />
+      </Field>
+    );
+  }
+  if (widget === "sample") {
+    const inputSchema = siblings.schema as JsonSchema | undefined;
+    if (inputSchema && editable(inputSchema as Json) && Object.keys(inputSchema.properties ?? {}).length) {
+      return (
+        <fieldset className="sb-object-item">
+          <legend>{label}</legend>
+          {resolved.description && <div className="sb-field-hint sb-legend-hint">{resolved.description}</div>}
+          <ObjectFields
+            schema={{ ...inputSchema, required: [] }}
+            value={(value as JsonObject) ?? {}}
+            onChange={onChange}
+            ctx={{ ...ctx, kind: "sample", root: inputSchema, problems: [] }}
+            path={path}
+          />
+        </fieldset>
+      );
+    }
+  }
+  if (widget === "users" || widget === "groups") {
     return (
       <Field {...common}>
         <PeoplePicker id={id} kind={widget} value={(value as string[]) ?? []} onChange={onChange} readOnly={ctx.readOnly} />
@@ -432,6 +468,7 @@ function ObjectFields({ schema, value, onChange, ctx, path }: {
           value={value[key]}
           required={!!schema.required?.includes(key)}
           ctx={ctx}
+          siblings={value}
           path={path ? `${path}.${key}` : key}
           onChange={(v) => {
             const next = { ...value };
