@@ -259,3 +259,29 @@ def test_a_stale_save_shows_the_conflict_and_loses_nothing(
     assert copy.name == "Support triage (your changes)"
     flow.refresh_from_db()
     assert {n["id"]: n["label"] for n in flow.graph["nodes"]}["draft"] == "Draft answer (Dana)"
+
+
+def test_a_failed_save_keeps_the_changes_and_guards_leaving(page, member, support_flow):
+    designer = member(Role.EDITOR, username="dana")
+    flow = support_flow(designer)
+    login(page, designer)
+    page.goto(f"/flows/{flow.pk}/")
+    expect(page.locator(".react-flow__node")).to_have_count(6)
+    page.route("**/api/flows/*/draft", lambda route: route.abort("connectionfailed"))
+
+    select(page, "draft")
+    page.get_by_label("Label", exact=True).fill("Offline edit")
+    expect(page.locator('[data-save-status="error"]')).to_contain_text("Couldn't save")
+
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.dismiss()))
+    page.close(run_before_unload=True)
+    page.wait_for_timeout(500)
+    assert dialogs == ["beforeunload"]
+    expect(node(page, "draft")).to_contain_text("Offline edit")
+
+    page.unroute("**/api/flows/*/draft")
+    page.keyboard.press("Control+s")
+    expect(page.locator('[data-save-status="saved"]')).to_be_visible()
+    flow.refresh_from_db()
+    assert {n["id"]: n["label"] for n in flow.graph["nodes"]}["draft"] == "Offline edit"
