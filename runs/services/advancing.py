@@ -33,15 +33,22 @@ EXECUTED = (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.RUNNING, StepSta
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(version_id: int) -> CompiledGraph:
+def _compiled(version_id: int, created_at: Any) -> CompiledGraph:
     from builder.models import FlowVersion
 
     return compile_graph(FlowVersion.objects.values_list("graph", flat=True).get(pk=version_id))
 
 
 def compiled_graph(run: Run) -> CompiledGraph:
-    # Versions are immutable, so a compiled graph can be cached by version id.
-    return _compiled(run.version_id)
+    """The run's graph, compiled once per version (versions are immutable).
+
+    The key includes the version's creation time, so a reused id (a rolled-back test, a restored
+    database) never returns another version's graph.
+    """
+    from builder.models import FlowVersion
+
+    created_at = FlowVersion.objects.values_list("created_at", flat=True).get(pk=run.version_id)
+    return _compiled(run.version_id, created_at)
 
 
 def step_states(run_id: int) -> list[StepState]:
