@@ -35,7 +35,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
 from runs.selectors import run_events, run_readable, workspace_ids_for
-from runs.services.events import run_group, workspace_group
+from runs.services.events import register_loop, run_group, workspace_group
 from workspaces.services import token_authenticate
 
 logger = logging.getLogger(__name__)
@@ -112,6 +112,12 @@ class _Beating(AsyncJsonWebsocketConsumer):
     """A consumer that runs `beat()` periodically while connected."""
 
     _ticker: asyncio.Task | None = None
+
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        # Broadcasts from worker threads are delivered on the server's loop, where the
+        # in-memory channel layer's queues live.
+        register_loop(asyncio.get_running_loop())
+        await super().accept(subprotocol, headers)
 
     def start_beating(self) -> None:
         self._ticker = asyncio.create_task(self._tick())
