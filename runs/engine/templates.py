@@ -48,7 +48,14 @@ def render(text: str, variables: dict[str, Any]) -> str:
         raise TemplateRenderError(f"Template refused by the sandbox: {exc}") from exc
     except TemplateError as exc:
         raise TemplateRenderError(f"Template error: {exc}") from exc
-    except (TypeError, ValueError, ArithmeticError, LookupError, OverflowError) as exc:
+    except (
+        TypeError,
+        ValueError,
+        ArithmeticError,
+        LookupError,
+        OverflowError,
+        RecursionError,
+    ) as exc:
         raise TemplateRenderError(f"Template error: {exc}") from exc
     if len(result) > MAX_RENDERED_CHARS:
         raise TemplateRenderError("Rendered template is larger than 1,000,000 characters")
@@ -80,7 +87,14 @@ def render_value(text: str, variables: dict[str, Any]) -> Any:
             raise TemplateRenderError(f"Template refused by the sandbox: {exc}") from exc
         except TemplateError as exc:
             raise TemplateRenderError(f"Template error: {exc}") from exc
-        except (TypeError, ValueError, ArithmeticError, LookupError, OverflowError) as exc:
+        except (
+            TypeError,
+            ValueError,
+            ArithmeticError,
+            LookupError,
+            OverflowError,
+            RecursionError,
+        ) as exc:
             raise TemplateRenderError(f"Template error: {exc}") from exc
         if isinstance(value, Undefined):
             raise TemplateRenderError(f"Template error: {stripped} is undefined")

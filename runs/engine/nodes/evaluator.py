@@ -7,6 +7,7 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .base import NodeConfig, NodeError, NodeResult, NodeType, Port
+from .checks import check_json_schema, check_pattern
 
 
 class Rule(BaseModel):
@@ -15,6 +16,19 @@ class Rule(BaseModel):
     kind: Literal["json_schema", "regex", "min_length", "max_length", "contains", "not_contains"]
     value: Any = Field(..., title="Value")
     message: str = Field("", max_length=500, title="Feedback when it fails")
+
+    @model_validator(mode="after")
+    def _value_fits_kind(self) -> Rule:
+        if self.kind == "regex":
+            check_pattern(self.value)
+        elif self.kind == "json_schema":
+            check_json_schema(self.value)
+        elif self.kind in ("min_length", "max_length"):
+            if isinstance(self.value, bool) or not isinstance(self.value, int) or self.value < 0:
+                raise ValueError(f"{self.kind} needs a whole number of 0 or more")
+        elif not isinstance(self.value, str) or not self.value:
+            raise ValueError(f"{self.kind} needs some text")
+        return self
 
 
 class EvaluatorConfig(NodeConfig):

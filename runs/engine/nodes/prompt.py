@@ -4,9 +4,10 @@ import json
 from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .base import NodeConfig, NodeError, NodeResult, NodeType
+from .checks import check_json_schema
 
 
 class PromptConfig(NodeConfig):
@@ -38,6 +39,12 @@ class PromptConfig(NodeConfig):
     tools: list[str] = Field(default_factory=list, max_length=20, title="Tools the model may call")
     max_tool_rounds: int = Field(5, ge=1, le=20, title="Max tool rounds")
     cache: bool = Field(False, title="Cache responses")
+
+    @field_validator("json_schema")
+    @classmethod
+    def _schema_is_valid(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return check_json_schema(value) if value is not None else None
+
     on_truncation: Literal["fail", "keep"] = Field(
         "fail",
         title="When the reply hits Max tokens",

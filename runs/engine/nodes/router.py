@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..templates import resolve_path
 from .base import NodeConfig, NodeResult, NodeType
+from .checks import check_pattern
 
 OTHERWISE = "otherwise"
 ROUTE_NAME = r"^[a-z][a-z0-9_]{0,39}$"
@@ -36,6 +37,14 @@ class Condition(BaseModel):
     )
     operator: Operator = Field("equals", title="Operator")
     value: Any = Field(None, title="Value")
+
+    @model_validator(mode="after")
+    def _pattern_compiles(self) -> Condition:
+        if self.operator == "matches":
+            check_pattern(self.value)
+        if self.operator == "in" and not isinstance(self.value, list):
+            raise ValueError('"in" needs a list of values')
+        return self
 
 
 class Route(BaseModel):

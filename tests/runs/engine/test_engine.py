@@ -370,13 +370,17 @@ def test_engine_truncated_reply_fails_or_is_kept_as_configured():
         error.tokens_out = 7
         return error
 
-    strict = graph([node("in", "input"), prompt("p"), node("out", "output")],
-                   [edge("in", "p"), edge("p", "out")])
+    strict = graph(
+        [node("in", "input"), prompt("p"), node("out", "output")],
+        [edge("in", "p"), edge("p", "out")],
+    )
     run = run_graph(strict, llm=FakeLlm(reply))
     assert run.status == "failed" and run.outcome.error_code == "truncated"
 
-    lenient = graph([node("in", "input"), prompt("p", on_truncation="keep"),
-                     node("out", "output")], [edge("in", "p"), edge("p", "out")])
+    lenient = graph(
+        [node("in", "input"), prompt("p", on_truncation="keep"), node("out", "output")],
+        [edge("in", "p"), edge("p", "out")],
+    )
     run = run_graph(lenient, llm=FakeLlm(reply))
     assert run.status == "succeeded"
     assert run.outcome.result == {"result": "half an ans"}

@@ -93,3 +93,43 @@ def test_contract_run_with_fake_context(node_type):
     assert result.ports is None or set(result.ports) <= set(ports) | {"retry"}
     if result.wait is not None:
         assert node_type.type == "approval"
+
+
+@pytest.mark.parametrize(
+    ("type_", "config"),
+    [
+        ("evaluator", {"rules": [{"kind": "regex", "value": "(unclosed"}]}),
+        ("evaluator", {"rules": [{"kind": "json_schema", "value": {"type": "nonsense"}}]}),
+        ("evaluator", {"rules": [{"kind": "min_length", "value": "ten"}]}),
+        (
+            "router",
+            {
+                "routes": [
+                    {
+                        "name": "a",
+                        "conditions": [
+                            {"field": "inputs.x", "operator": "matches", "value": "[z-a]"}
+                        ],
+                    }
+                ]
+            },
+        ),
+        (
+            "router",
+            {
+                "routes": [
+                    {
+                        "name": "a",
+                        "conditions": [
+                            {"field": "inputs.x", "operator": "in", "value": "not a list"}
+                        ],
+                    }
+                ]
+            },
+        ),
+        ("prompt", {"prompt": "hi", "output_format": "json", "json_schema": {"type": 12}}),
+    ],
+)
+def test_contract_bad_patterns_and_schemas_are_config_errors(type_, config):
+    with pytest.raises(ValidationError):
+        NODE_TYPES[type_].Config.model_validate(config)
