@@ -30,10 +30,6 @@ from django.db import connection
 
 from tests.conftest import require_or_skip
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make between
-# browser steps are plain synchronous code, so Django's async guard does not apply to them.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -119,12 +115,31 @@ def _committed_data(transactional_db) -> None:
     """Commit what the test writes so the server process can read it."""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    """Chromium for the browser tests of this package; stopped when the package is done.
+
+    Playwright's sync API keeps an event loop running in this thread while it is open. The ORM
+    calls tests make between browser steps are plain synchronous code, so Django's async guard
+    is lifted meanwhile; closing at the end of the package leaves later tests a thread without
+    a running loop, as they expect.
+    """
     available = Path(CHROMIUM).exists() or shutil.which("chromium") is not None
     require_or_skip(available, f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        yield from _chromium(sync_playwright)
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def _chromium(sync_playwright):
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(
             executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),

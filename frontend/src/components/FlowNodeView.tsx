@@ -95,7 +95,8 @@ function FlowNodeView({ id, data, selected }: NodeProps<FlowNode>) {
         <div className="sb-node-titles">
           <div className="sb-node-label">{data.label || info?.label || data.kind}</div>
           <div className="sb-node-meta">
-            {info?.label ?? `Unknown type “${data.kind}”`} · <span className="sb-mono">{id}</span>
+            {info && data.label === info.label ? null : <>{info?.label ?? `Unknown type “${data.kind}”`} · </>}
+            <span className="sb-mono">{id}</span>
           </div>
         </div>
         {problems?.length ? (
