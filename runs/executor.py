@@ -244,11 +244,8 @@ class EmbeddedExecutor(Executor):
     def sweep_once(self, *, startup: bool = False) -> set[int]:
         from runs.services import sweep
 
-        try:
-            lost = dead_local_owners() if startup else []
-            kick = sweep(lost_owner_prefixes=lost, startup=startup)
-        finally:
-            connections.close_all()
+        lost = dead_local_owners() if startup else []
+        kick = sweep(lost_owner_prefixes=lost, startup=startup)
         if startup and kick:
             logger.info("Recovering %d run(s) left by a previous process", len(kick))
         for run_id in kick:
@@ -262,11 +259,15 @@ class EmbeddedExecutor(Executor):
                 self.sweep_once(startup=True)
             except Exception:
                 logger.exception("Start-up recovery failed; the sweeper will retry")
+            finally:
+                connections.close_all()
         while not self._stop.wait(interval):
             try:
                 self.sweep_once()
             except Exception:
                 logger.exception("Sweeper pass failed")
+            finally:
+                connections.close_all()
 
     def stop(self) -> None:
         self._stop.set()

@@ -36,19 +36,31 @@ STALLED = timedelta(seconds=10)
 
 
 def _is_side_effect(run: Run, step: Step) -> bool:
-    """A step whose re-execution could repeat a side effect (a non-idempotent tool call)."""
+    """Could re-executing this lost step repeat a side effect? Decided conservatively.
+
+    A tool node is judged on its arguments: the rendered ones when the step recorded them, else
+    the configured ones (a step lost in flight never recorded its input; an unrendered template
+    in, say, an HTTP method is not "GET", so it counts as a side effect). A prompt node that may
+    call a tool which is not always idempotent counts as one too: the model's arguments are gone.
+    """
     node = compiled_graph(run).nodes.get(step.node_id)
-    if node is None or node.type != "tool":
+    if node is None or node.type not in ("tool", "prompt"):
+        return False
+    if node.type == "prompt":
+        for name in getattr(node.config, "tools", None) or []:
+            try:
+                tool = registry.get(name)
+            except Exception:
+                return True
+            if tool.idempotent is not True:
+                return True
         return False
     try:
         tool = registry.get(node.config.tool)
     except Exception:
         return False
-    arguments = (step.input or {}).get("arguments") or {}
-    try:
-        return not tool.is_idempotent(arguments if isinstance(arguments, dict) else {})
-    except Exception:
-        return True
+    arguments = (step.input or {}).get("arguments") or node.config.arguments or {}
+    return not tool.is_idempotent(arguments if isinstance(arguments, dict) else {})
 
 
 def step_recover(*, step_id: int, reason: str = "worker_lost") -> int | None:
