@@ -285,3 +285,36 @@ def test_a_failed_save_keeps_the_changes_and_guards_leaving(page, member, suppor
     expect(page.locator('[data-save-status="saved"]')).to_be_visible()
     flow.refresh_from_db()
     assert {n["id"]: n["label"] for n in flow.graph["nodes"]}["draft"] == "Offline edit"
+
+
+def test_a_conflict_resolved_by_overwriting_or_reloading(new_page, member, support_flow):
+    designer = member(Role.EDITOR, username="dana")
+    flow = support_flow(designer)
+    first, second = new_page(), new_page()
+    for page in (first, second):
+        login(page, designer)
+        page.goto(f"/flows/{flow.pk}/")
+        expect(page.locator(".react-flow__node")).to_have_count(6)
+
+    select(first, "draft")
+    first.get_by_label("Label", exact=True).fill("From the first tab")
+    wait_saved(first)
+    select(second, "draft")
+    second.get_by_label("Label", exact=True).fill("From the second tab")
+    dialog = second.get_by_role("dialog", name="Someone else saved this flow")
+    dialog.get_by_role("button", name="Overwrite with mine").click()
+    expect(dialog).to_be_hidden()
+    wait_saved(second)
+    flow.refresh_from_db()
+    assert {n["id"]: n["label"] for n in flow.graph["nodes"]}["draft"] == "From the second tab"
+
+    # The first tab is now stale: reloading their version brings the second tab's draft in.
+    select(first, "check")
+    first.get_by_label("Label", exact=True).fill("Check (first tab)")
+    dialog = first.get_by_role("dialog", name="Someone else saved this flow")
+    dialog.get_by_role("button", name="Reload their version").click()
+    expect(dialog).to_be_hidden()
+    expect(node(first, "draft")).to_contain_text("From the second tab")
+    expect(node(first, "check")).to_contain_text("Check answer")
+    first.keyboard.press("Control+z")
+    expect(node(first, "check")).to_contain_text("Check (first tab)")
