@@ -31,6 +31,14 @@ export function useDraft(options: {
   const [status, setStatus] = useState<SaveStatus>(enabled ? "saved" : "readonly");
   const [conflict, setConflict] = useState<Conflict | null>(null);
   const [lastError, setLastError] = useState("");
+  const [retrying, setRetrying] = useState(false);
+  const retryTimer = useRef<number>();
+  const retryLater = () => {
+    window.clearTimeout(retryTimer.current);
+    const delay = Math.min(30_000, 2_000 * 2 ** (failures.current - 1));
+    retryTimer.current = window.setTimeout(() => void saveRef.current(), delay);
+  };
+  const saveRef = useRef<(force?: number) => Promise<boolean>>(async () => true);
   const revision = useRef(0);
   const savedJson = useRef("");
   const latest = useRef({ graph, json });
@@ -88,6 +96,11 @@ export function useDraft(options: {
           failures.current += 1;
           setLastError(error instanceof Error ? error.message : String(error));
           setStatus("error");
+          // Network trouble and server errors pass: retry with backoff. A refusal (4xx) will
+          // not pass by itself; the next edit tries again.
+          const transient = !(error instanceof ApiError) || error.status >= 500 || [408, 429].includes(error.status);
+          setRetrying(transient);
+          if (transient) retryLater();
         }
         return false;
       } finally {
@@ -101,10 +114,11 @@ export function useDraft(options: {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [enabled, flowId]);
 
+  saveRef.current = save;
+
   const schedule = useCallback(() => {
     window.clearTimeout(saveTimer.current);
-    const backoff = failures.current ? Math.min(30_000, 2_000 * 2 ** (failures.current - 1)) : SAVE_DELAY;
-    saveTimer.current = window.setTimeout(() => void save(), backoff);
+    saveTimer.current = window.setTimeout(() => void save(), SAVE_DELAY);
   }, [save]);
 
   // Autosave after each change settles.
@@ -150,6 +164,7 @@ export function useDraft(options: {
     status,
     conflict,
     lastError,
+    retrying,
     revision,
     reset,
     save,

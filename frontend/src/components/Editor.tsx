@@ -503,6 +503,16 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
     }
   }, [flow, name, draft, json, push]);
 
+  const duplicateFlow = useCallback(async () => {
+    try {
+      if (!(await draft.save())) throw new Error("Save the draft first.");
+      const copyFlow = await api<Flow>("POST", `/flows/${config.flowId}/duplicate`);
+      window.location.assign(`/flows/${copyFlow.id}/`);
+    } catch (e) {
+      push((e as Error).message, "error");
+    }
+  }, [config.flowId, draft, push]);
+
   const rename = useCallback(async () => {
     if (!flow || readOnly) return;
     const clean = name.trim();
@@ -597,13 +607,21 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
     { label: "Minimap", onSelect: () => setShowMinimap((v) => !v), checked: showMinimap },
     { label: "Snap to grid", onSelect: () => setSnap((v) => !v), checked: snap },
   ];
+  const flowItems: MenuItem[] = [
+    { label: "Export as JSON", onSelect: () => window.location.assign(`/api/flows/${config.flowId}/export`) },
+    { label: "Duplicate flow", onSelect: () => void duplicateFlow(), disabled: readOnly },
+    { label: "", onSelect: () => undefined, separator: true },
+    { label: "Publish a version…", onSelect: () => setPublishOpen(true), disabled: readOnly },
+    { label: "Version history", onSelect: () => setTab("history") },
+    { label: "Problems", onSelect: () => setTab("problems") },
+  ];
   const addItems: MenuItem[] = types.map((t) => ({ label: `${t.label}  ·  ${t.category}`, onSelect: () => addNode(t.type), disabled: readOnly }));
 
   const statusText = {
     saved: "Saved",
     dirty: "Unsaved changes",
     saving: "Saving…",
-    error: "Couldn't save · retrying",
+    error: draft.retrying ? "Couldn't save · retrying" : "Couldn't save",
     conflict: "Not saved · conflict",
     readonly: "Read only",
   }[draft.status];
@@ -636,6 +654,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
             {flow.published_version ? <span className="sb-badge sb-badge-neutral">v{flow.published_version} live</span> : null}
             <div className="sb-bar-menus">
               {!readOnly && <MenuButton label="Add" items={addItems} icon={<Icon name="plus" size={14} />} />}
+              <MenuButton label="Flow" items={flowItems} />
               <MenuButton label="Edit" items={editItems} />
               <MenuButton label="View" items={viewItems} />
             </div>
