@@ -102,6 +102,16 @@ def wait_status(run_id: int, *statuses: str, timeout: float = 30) -> str:
     return wait_until(reached, timeout=timeout)
 
 
+def wait_settled(timeout: float = 30) -> None:
+    """Wait until no run is queued or running (another process may still be executing one):
+    flushing the test database under a writer risks a deadlock."""
+    wait_until(
+        lambda: not Run.objects.filter(status__in=["queued", "running"]).exists(),
+        timeout=timeout,
+        interval=0.1,
+    )
+
+
 def kinds_by_node(run_id: int) -> dict[str, list[str]]:
     """The run's event kinds grouped by node ("" for run-level events), in log order."""
     grouped: dict[str, list[str]] = {}
@@ -327,3 +337,19 @@ def services_logged(*services: Any) -> Iterator[None]:
             text = service.logs() if hasattr(service, "logs") else service.output()
             print(f"===== {getattr(service, 'name', 'services')} =====\n{text}")
         raise
+
+
+def model_calls(requests: list[dict]) -> dict[str, int]:
+    """Count the scripted server's requests by what asked: a forced function (router, judge)
+    or the prompt's opening words."""
+    from tests.llmserver import last_user_message
+
+    counts: dict[str, int] = {}
+    for request in requests:
+        choice = request.get("tool_choice")
+        if isinstance(choice, dict):
+            key = choice.get("function", {}).get("name", "?")
+        else:
+            key = " ".join(last_user_message(request).split()[:3])
+        counts[key] = counts.get(key, 0) + 1
+    return counts
