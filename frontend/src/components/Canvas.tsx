@@ -21,13 +21,19 @@ import FlowNodeView from "./FlowNodeView";
 const nodeTypes = { sb: FlowNodeView };
 const edgeTypes = { sb: FlowEdgeView };
 
-const CATEGORY_COLOURS: Record<string, string> = {
-  flow: "#64748b",
-  ai: "#7c3aed",
-  logic: "#d97706",
-  actions: "#0891b2",
-  people: "#db2777",
-};
+const colourCache = new Map<string, string>();
+
+/** A category's colour from the design tokens (--sb-cat-<category>), for the minimap. */
+function categoryColour(category: string): string {
+  const key = category.toLowerCase().replace(/\W+/g, "-");
+  let colour = colourCache.get(key);
+  if (colour === undefined) {
+    const style = getComputedStyle(document.documentElement);
+    colour = style.getPropertyValue(`--sb-cat-${key}`).trim() || style.getPropertyValue("--sb-subtle").trim() || "gray";
+    colourCache.set(key, colour);
+  }
+  return colour;
+}
 
 /** Fit the view once every node has its size (React Flow's own fitView can fire earlier). */
 function FitOnce() {
@@ -97,7 +103,7 @@ export function FlowCanvas({ nodes, edges, readOnly, onNodesChange, onEdgesChang
       {...extra}
     >
       {fitOnOpen && <FitOnce />}
-      <Background variant={BackgroundVariant.Dots} gap={16} size={1.2} color="#cfd5df" />
+      <Background variant={BackgroundVariant.Dots} gap={16} size={1.2} color="var(--sb-border-strong)" />
       {showMinimap && nodes.length > 0 && (
         <MiniMap
           style={{ width: 176, height: 120 }}
@@ -105,8 +111,8 @@ export function FlowCanvas({ nodes, edges, readOnly, onNodesChange, onEdgesChang
           zoomable
           ariaLabel="Minimap"
           nodeBorderRadius={6}
-          nodeColor={(n) => CATEGORY_COLOURS[(categoryOf?.((n as FlowNode).data.kind) ?? "").toLowerCase()] ?? "#94a3b8"}
-          maskColor="rgba(246, 247, 249, 0.7)"
+          nodeColor={(n) => categoryColour(categoryOf?.((n as FlowNode).data.kind) ?? "")}
+          maskColor="color-mix(in srgb, var(--sb-bg) 70%, transparent)"
         />
       )}
     </ReactFlow>

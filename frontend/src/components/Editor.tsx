@@ -1,6 +1,6 @@
 // The flow editor: palette, canvas, inspector/problems/history panel, toolbar and menus,
 // with autosave, live validation, undo/redo, copy/paste, versions and diffs.
-import { applyEdgeChanges, applyNodeChanges, MarkerType, useReactFlow, type Connection, type EdgeChange, type NodeChange } from "@xyflow/react";
+import { applyEdgeChanges, applyNodeChanges, useReactFlow, type Connection, type EdgeChange, type NodeChange } from "@xyflow/react";
 import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
 import { api, ApiError } from "../api";
 import { CanvasContext, emptyCanvasState, indexProblems, InspectorContext, type CanvasState } from "../context";
@@ -39,13 +39,9 @@ interface Clipboard {
 
 const CLIPBOARD_KEY = "switchboard.clipboard";
 const MAX_HISTORY = 100;
-const marker = { type: MarkerType.ArrowClosed, width: 14, height: 14, color: "#98a2b3" };
 const isMac = navigator.platform.toUpperCase().includes("MAC");
 const mod = isMac ? "⌘" : "Ctrl+";
 
-function withMarkers(edges: FlowEdge[]): FlowEdge[] {
-  return edges.map((e) => ({ ...e, markerEnd: marker }));
-}
 
 function typing(target: EventTarget | null): boolean {
   const el = target as HTMLElement | null;
@@ -117,7 +113,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
   const loadGraph = useCallback((g: Graph, select?: Set<string>) => {
     const flowGraph = toFlow(g);
     setNodes(flowGraph.nodes.map((n) => ({ ...n, selected: select?.has(n.id) ?? false })));
-    setEdges(withMarkers(flowGraph.edges));
+    setEdges(flowGraph.edges);
   }, []);
 
   const undo = useCallback(() => {
@@ -146,7 +142,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
         const normal = toFlow(loaded.graph);
         draft.reset(loaded.revision, JSON.stringify(toGraph(normal.nodes, normal.edges)));
         setNodes(normal.nodes);
-        setEdges(withMarkers(normal.edges));
+        setEdges(normal.edges);
         setFlow(loaded);
         setName(loaded.name);
       })
@@ -199,7 +195,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
       snapshot();
       setEdges((es) => [
         ...es,
-        { id: newEdgeId(), type: "sb", source: c.source, sourceHandle: c.sourceHandle ?? "out", target: c.target, targetHandle: c.targetHandle ?? "in", markerEnd: marker },
+        { id: newEdgeId(), type: "sb", source: c.source, sourceHandle: c.sourceHandle ?? "out", target: c.target, targetHandle: c.targetHandle ?? "in" },
       ]);
     },
     [snapshot],
@@ -308,7 +304,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
       edges: source.graph.edges.map((e) => ({ ...e, id: newEdgeId(), source: rename.get(e.source) as string, target: rename.get(e.target) as string })),
     });
     setNodes((ns) => [...ns.map((n) => (n.selected ? { ...n, selected: false } : n)), ...pasted.nodes.map((n) => ({ ...n, selected: true }))]);
-    setEdges((es) => [...es.map((e) => (e.selected ? { ...e, selected: false } : e)), ...withMarkers(pasted.edges)]);
+    setEdges((es) => [...es.map((e) => (e.selected ? { ...e, selected: false } : e)), ...pasted.edges]);
   }, [readOnly, snapshot]);
 
   const duplicate = useCallback(() => {
@@ -387,7 +383,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
         const v = await api<Version & { graph: Graph }>("GET", `/flows/${config.flowId}/versions/${n}`);
         const g = toFlow(v.graph);
         viewStore.set({ ...emptyCanvasState(), retryEdges: retryEdgeIds(g.nodes, g.edges) });
-        setView({ kind: "version", number: n, version: v, nodes: g.nodes, edges: withMarkers(g.edges) });
+        setView({ kind: "version", number: n, version: v, nodes: g.nodes, edges: g.edges });
       } catch (e) {
         push((e as Error).message, "error");
       }
@@ -407,7 +403,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
           diff: { nodes: Object.fromEntries(diff.nodes), edges: Object.fromEntries(diff.edges) },
         });
         const name = (s: Side) => (s === "draft" ? "the draft" : `v${s}`);
-        setView({ kind: "diff", title: `Changes from ${name(a)} to ${name(b)}`, diff, nodes: g.nodes, edges: withMarkers(g.edges) });
+        setView({ kind: "diff", title: `Changes from ${name(a)} to ${name(b)}`, diff, nodes: g.nodes, edges: g.edges });
         setTab("history");
       } catch (e) {
         push((e as Error).message, "error");
