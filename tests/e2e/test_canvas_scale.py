@@ -134,6 +134,15 @@ def test_keyboard_and_menu_actions_on_the_canvas(page, member, workspace):
     page.get_by_role("menuitem", name="Undo").click()
     expect(nodes).to_have_count(5)
 
+    # Connections can be made and removed from the inspector too, without dragging.
+    edges = page.locator(".react-flow__edge")
+    expect(edges).to_have_count(5)
+    select(page, "brief")
+    page.get_by_label("Connect Inputs to").select_option(label="Write post")
+    expect(edges).to_have_count(6)
+    page.get_by_role("button", name="Disconnect Inputs from Write post").click()
+    expect(edges).to_have_count(5)
+
     # Tidy up a messy graph from the View menu: nodes move onto a left-to-right layout.
     Flow.objects.filter(pk=flow.pk).update(revision=flow.revision)
     before = node(page, "post").bounding_box()

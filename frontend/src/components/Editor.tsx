@@ -795,6 +795,13 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
                     onConfig={(id, cfg: JsonObject) => updateNode(id, { config: cfg }, `config:${id}`)}
                     onDelete={deleteSelection}
                     onDuplicate={duplicate}
+                    nodes={nodes}
+                    edges={edges}
+                    onConnect={(source, sourceHandle, target, targetHandle) => onConnect({ source, sourceHandle, target, targetHandle })}
+                    onDisconnect={(id) => {
+                      snapshot();
+                      setEdges((es) => es.filter((e) => e.id !== id));
+                    }}
                   />
                 )}
                 {tab === "problems" && <Problems problems={problems} labelOf={labelOf} onPick={pickProblem} />}

@@ -4,7 +4,75 @@ import { outputPorts, type Catalogue, type FlowEdge, type FlowNode } from "../gr
 import type { GraphProblem, JsonObject } from "../types";
 import { SchemaForm } from "./SchemaForm";
 
-export function Inspector({ node, edge, selectedCount, selectedNodeCount, catalogue, problems, readOnly, onLabel, onConfig, onDelete, onDuplicate, labelOf }: {
+/** Connections from each output port, editable without dragging (keyboard users, precise edits). */
+function Connections({ node, nodes, edges, catalogue, readOnly, labelOf, onConnect, onDisconnect }: {
+  node: FlowNode;
+  nodes: FlowNode[];
+  edges: FlowEdge[];
+  catalogue: Catalogue;
+  readOnly: boolean;
+  labelOf: (id: string) => string;
+  onConnect: (source: string, port: string, target: string, targetPort: string) => void;
+  onDisconnect: (edgeId: string) => void;
+}) {
+  const ports = outputPorts(catalogue[node.data.kind], node.data.config);
+  if (!ports.length) return null;
+  const targets = nodes
+    .filter((n) => n.id !== node.id)
+    .flatMap((n) => (catalogue[n.data.kind]?.inputs ?? []).map((p) => ({ node: n, port: p })));
+  return (
+    <section className="sb-connections" aria-label="Connections">
+      <h3 className="sb-section-title">Connections</h3>
+      {ports.map((port) => {
+        const out = edges.filter((e) => e.source === node.id && e.sourceHandle === port.name);
+        const free = targets.filter((t) => !out.some((e) => e.target === t.node.id && e.targetHandle === t.port.name));
+        return (
+          <div key={port.name} className="sb-connection-row">
+            <span className={`sb-connection-port port-${port.name}`}>{port.label}</span>
+            <div className="sb-connection-targets">
+              {out.map((e) => (
+                <span key={e.id} className="sb-tag">
+                  → {labelOf(e.target)}
+                  {!readOnly && (
+                    <button type="button" aria-label={`Disconnect ${port.label} from ${labelOf(e.target)}`} onClick={() => onDisconnect(e.id)}>
+                      <Icon name="close" size={10} />
+                    </button>
+                  )}
+                </span>
+              ))}
+              {!readOnly && free.length > 0 && (
+                <select
+                  className="sb-input sb-connection-add"
+                  aria-label={`Connect ${port.label} to`}
+                  value=""
+                  onChange={(e) => {
+                    const pick = free[Number(e.target.value)];
+                    if (pick) onConnect(node.id, port.name, pick.node.id, pick.port.name);
+                  }}
+                >
+                  <option value="">{out.length ? "Add…" : "Connect to…"}</option>
+                  {free.map((t, i) => (
+                    <option key={`${t.node.id}:${t.port.name}`} value={i}>
+                      {labelOf(t.node.id)}
+                      {(catalogue[t.node.data.kind]?.inputs.length ?? 0) > 1 ? ` · ${t.port.label}` : ""}
+                    </option>
+                  ))}
+                </select>
+              )}
+              {readOnly && !out.length && <span className="sb-muted sb-small">Not connected</span>}
+            </div>
+          </div>
+        );
+      })}
+    </section>
+  );
+}
+
+export function Inspector({ node, edge, nodes, edges, selectedCount, selectedNodeCount, catalogue, problems, readOnly, onLabel, onConfig, onDelete, onDuplicate, onConnect, onDisconnect, labelOf }: {
+  nodes: FlowNode[];
+  edges: FlowEdge[];
+  onConnect: (source: string, port: string, target: string, targetPort: string) => void;
+  onDisconnect: (edgeId: string) => void;
   node: FlowNode | null;
   edge: FlowEdge | null;
   selectedCount: number;
@@ -148,11 +216,16 @@ export function Inspector({ node, edge, selectedCount, selectedNodeCount, catalo
       ) : (
         <p className="sb-muted">This node type is not known to the server; its settings cannot be edited.</p>
       )}
-      {info?.dynamic_outputs && (
-        <p className="sb-field-hint">
-          Output ports: {outputPorts(info, node.data.config).map((p) => p.name).join(", ")}. Each route needs a connection.
-        </p>
-      )}
+      <Connections
+        node={node}
+        nodes={nodes}
+        edges={edges}
+        catalogue={catalogue}
+        readOnly={readOnly}
+        labelOf={labelOf}
+        onConnect={onConnect}
+        onDisconnect={onDisconnect}
+      />
       {!readOnly && (
         <div className="sb-inspector-foot">
           <button type="button" className="sb-btn sb-btn-sm" onClick={onDuplicate}>
