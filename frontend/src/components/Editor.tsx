@@ -72,6 +72,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
   const [versions, setVersions] = useState<Version[]>([]);
   const [versionsLoading, setVersionsLoading] = useState(false);
   const [showMinimap, setShowMinimap] = useState(true);
+  const [showPalette, setShowPalette] = useState(() => window.innerWidth >= 1360);
   const [snap, setSnap] = useState(true);
   const [publishOpen, setPublishOpen] = useState(false);
   const [publishNote, setPublishNote] = useState("");
@@ -600,6 +601,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
     { label: "Zoom out", shortcut: `${mod}−`, onSelect: () => flowApi.zoomOut({ duration: 150 }) },
     { label: "Tidy up (auto-layout)", shortcut: "⇧L", onSelect: layout, disabled: readOnly },
     { label: "", onSelect: () => undefined, separator: true },
+    { label: "Node palette", onSelect: () => setShowPalette((v) => !v), checked: showPalette, disabled: readOnly },
     { label: "Minimap", onSelect: () => setShowMinimap((v) => !v), checked: showMinimap },
     { label: "Snap to grid", onSelect: () => setSnap((v) => !v), checked: snap },
   ];
@@ -692,7 +694,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
           </div>
 
           <div className="sb-editor-body">
-            {!readOnly && !viewing && <Palette types={types} onAdd={(t) => addNode(t)} />}
+            {!readOnly && !viewing && <Palette types={types} onAdd={(t) => addNode(t)} open={showPalette} onToggle={() => setShowPalette((v) => !v)} />}
             <div className="sb-canvas-wrap" onDragOver={(e) => e.preventDefault()} onDrop={onDrop} data-view={view.kind}>
               {viewing && (
                 <div className={`sb-view-banner view-${viewing.kind}`} role="status">

@@ -6,8 +6,42 @@ import type { NodeTypeInfo } from "../types";
 
 export const DRAG_TYPE = "application/x-switchboard-node";
 
-export function Palette({ types, onAdd }: { types: NodeTypeInfo[]; onAdd: (type: string) => void }) {
+export function Palette({ types, onAdd, open, onToggle }: {
+  types: NodeTypeInfo[];
+  onAdd: (type: string) => void;
+  open: boolean;
+  onToggle: () => void;
+}) {
   const [query, setQuery] = useState("");
+  if (!open) {
+    return (
+      <aside className="sb-palette is-collapsed" aria-label="Node palette">
+        <button type="button" className="sb-icon-btn" aria-label="Show the node palette" title="Show the node palette" onClick={onToggle}>
+          <Icon name="plus" />
+        </button>
+        {types.map((t) => (
+          <button
+            key={t.type}
+            type="button"
+            className={`sb-palette-mini sb-cat-${t.category.toLowerCase().replace(/\W+/g, "-")}`}
+            draggable
+            data-node-type={t.type}
+            aria-label={`Add a ${t.label} node`}
+            title={`${t.label}: ${t.help}`}
+            onDragStart={(e) => {
+              e.dataTransfer.setData(DRAG_TYPE, t.type);
+              e.dataTransfer.effectAllowed = "copy";
+            }}
+            onClick={() => onAdd(t.type)}
+          >
+            <span className="sb-node-icon">
+              <Icon name={t.type} size={14} />
+            </span>
+          </button>
+        ))}
+      </aside>
+    );
+  }
   const q = query.trim().toLowerCase();
   const shown = types.filter((t) => !q || `${t.label} ${t.help} ${t.category}`.toLowerCase().includes(q));
   const categories = [...new Set(shown.map((t) => t.category))];
@@ -15,6 +49,9 @@ export function Palette({ types, onAdd }: { types: NodeTypeInfo[]; onAdd: (type:
     <aside className="sb-palette" aria-label="Node palette">
       <div className="sb-panel-head">
         <h2>Add nodes</h2>
+        <button type="button" className="sb-icon-btn" aria-label="Hide the node palette" title="Hide the node palette" onClick={onToggle}>
+          <Icon name="back" size={14} />
+        </button>
       </div>
       <div className="sb-palette-search">
         <Icon name="search" size={14} />
