@@ -232,3 +232,22 @@ def test_input_fields_feed_the_template_variables(page, member, workspace):
         "title": "Tone of voice",
     }
     assert config["sample"]["tone"] == "formal"
+
+
+def test_a_graph_without_positions_opens_laid_out(page, member, workspace):
+    designer = member(Role.EDITOR, username="dana")
+    graph = json.loads(
+        (settings.BASE_DIR / "static" / "demo-flows" / "blog-post.json").read_text()
+    )["graph"]
+    for item in graph["nodes"]:
+        item["position"] = {"x": 0, "y": 0}
+    flow = Flow.objects.create(workspace=workspace, name="Blog", graph=graph, created_by=designer)
+    login(page, designer)
+    page.goto(f"/flows/{flow.pk}/")
+    expect(page.locator(".react-flow__node")).to_have_count(5)
+    boxes = [node(page, i).bounding_box() for i in ("brief", "outline", "write", "review", "post")]
+    xs = [box["x"] for box in boxes]
+    assert xs == sorted(xs) and len(set(xs)) == 5, xs
+    expect(page.locator('[data-save-status="saved"]')).to_be_visible(timeout=10_000)
+    flow.refresh_from_db()
+    assert len({(n["position"]["x"], n["position"]["y"]) for n in flow.graph["nodes"]}) == 5

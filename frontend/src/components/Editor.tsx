@@ -142,6 +142,10 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
         setTypes(nodeTypes);
         const normal = toFlow(loaded.graph);
         draft.reset(loaded.revision, JSON.stringify(toGraph(normal.nodes, normal.edges)));
+        // A graph written by a program may have no positions at all: lay it out once.
+        if (normal.nodes.length > 1 && normal.nodes.every((n) => n.position.x === 0 && n.position.y === 0)) {
+          normal.nodes = autoLayout(normal.nodes, normal.edges);
+        }
         setNodes(normal.nodes);
         setEdges(normal.edges);
         setFlow(loaded);
@@ -606,7 +610,16 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
     { label: "Snap to grid", onSelect: () => setSnap((v) => !v), checked: snap },
   ];
   const flowItems: MenuItem[] = [
-    { label: "Export as JSON", onSelect: () => window.location.assign(`/api/flows/${config.flowId}/export`) },
+    {
+      label: "Export as JSON",
+      onSelect: () => {
+        // A download link, not a navigation: leaving the page would trip the unsaved guard.
+        const link = document.createElement("a");
+        link.href = `/api/flows/${config.flowId}/export`;
+        link.download = "";
+        link.click();
+      },
+    },
     { label: "Duplicate flow", onSelect: () => void duplicateFlow(), disabled: readOnly },
     { label: "", onSelect: () => undefined, separator: true },
     { label: "Publish a version…", onSelect: () => setPublishOpen(true), disabled: readOnly },
