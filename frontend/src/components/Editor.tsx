@@ -550,6 +550,10 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
       else if (modKey && key === "a") selectAll();
       else if (e.shiftKey && e.code === "Digit1") fit();
       else if (e.shiftKey && key === "l" && !readOnly) layout();
+      else if (key === "escape") {
+        setNodes((ns) => ns.map((n) => (n.selected ? { ...n, selected: false } : n)));
+        setEdges((es) => es.map((x) => (x.selected ? { ...x, selected: false } : x)));
+      }
       else return;
       e.preventDefault();
     };
