@@ -179,6 +179,21 @@ def login(page, user, password: str | None = None) -> None:
     page.wait_for_url(lambda url: "/login/" not in url)
 
 
+def eventually(check, timeout: float = 10.0, interval: float = 0.2):
+    """Retry `check` (an assertion or a truthy callable) until it passes or `timeout` ends."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+            if result is None or result:
+                return result
+            raise AssertionError(f"{check} returned {result!r}")
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(interval)
+
+
 @pytest.fixture
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)

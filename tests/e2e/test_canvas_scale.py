@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from builder.models import Flow
 from workspaces.models import Role
 
-from .conftest import login
+from .conftest import eventually, login
 from .test_editor import node, select
 
 pytestmark = pytest.mark.e2e
@@ -86,9 +86,13 @@ def test_a_500_node_flow_opens_and_is_interactive(page, member, workspace, artif
     expect(page.locator('[data-inspector-node="p0"]')).to_be_visible()
     print(f"select a node in the 500-node flow: {(time.perf_counter() - started) * 1000:.0f} ms")
     page.get_by_label("Label", exact=True).fill("First step")
-    expect(page.locator('[data-save-status="saved"]')).to_be_visible(timeout=15_000)
-    flow.refresh_from_db()
-    assert flow.graph["nodes"][1]["label"] == "First step"
+
+    def saved() -> None:
+        flow.refresh_from_db()
+        assert next(n for n in flow.graph["nodes"] if n["id"] == "p0")["label"] == "First step"
+
+    eventually(saved, timeout=15)
+    expect(page.locator('[data-save-status="saved"]')).to_be_visible()
 
 
 def test_keyboard_and_menu_actions_on_the_canvas(page, member, workspace):

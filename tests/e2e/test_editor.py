@@ -49,7 +49,11 @@ def select(page: Page, node_id: str) -> None:
 
 
 def wait_saved(page: Page) -> None:
-    expect(page.locator('[data-save-status="saved"]')).to_be_visible(timeout=10_000)
+    """Wait until autosave has caught up with every edit (it waits for edits to settle)."""
+    status = page.locator("[data-save-status]")
+    expect(status).to_have_attribute("data-save-status", "saved", timeout=10_000)
+    page.wait_for_timeout(300)
+    expect(status).to_have_attribute("data-save-status", "saved", timeout=10_000)
 
 
 def test_designer_builds_a_flow_from_the_palette(page, member, make_user, artifacts):
