@@ -189,3 +189,39 @@ def test_an_approval_decided_after_a_worker_restart_resumes_the_run(demo, celery
     run = Run.objects.get(pk=run_id)
     assert set(run.result) == {"recipe"}
     assert run.crash_count == 0
+
+
+def test_a_websocket_on_the_redis_layer_outlives_an_idle_approval_wait(demo, celery, api_for):
+    """A browser waiting on an approval is idle for minutes; the Redis channel layer must not
+    drop it (redis-py 8's default 5 s read timeout used to, with close code 1011)."""
+    import json
+
+    from websockets.sync.client import connect
+
+    from .support import Daphne
+
+    server = Daphne(celery.env).start()
+    api = api_for(demo["owner"], token=True)
+    token = token_for(demo["owner"])
+    try:
+        run_id = start(api, "Recipe assistant")
+        wait_status(run_id, "waiting")
+        with connect(
+            f"{server.ws}/ws/runs/{run_id}/",
+            additional_headers={"Authorization": f"Bearer {token}"},
+            proxy=None,
+        ) as ws:
+            while json.loads(ws.recv(timeout=10))["type"] != "ready":
+                pass
+            time.sleep(6.5)
+            approve(api, run_id)
+            kinds = []
+            while "run.succeeded" not in kinds:
+                message = json.loads(ws.recv(timeout=20))
+                kinds.append(message.get("kind"))
+        assert "approval.decided" in kinds
+    except BaseException:
+        print(server.output())
+        raise
+    finally:
+        server.stop()
