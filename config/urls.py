@@ -15,5 +15,7 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("runs.urls_live")),
+    path("", include("runs.urls_pages")),
     path("", include("builder.urls")),
 ]
