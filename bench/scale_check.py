@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -69,13 +70,17 @@ class Follower(threading.Thread):
         )
 
 
+LOG = tempfile.mkstemp(prefix="switchboard-serve-", suffix=".log")[1]
+
+
 def serve(port: int, env: dict) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port), "--concurrency", "16"],
-        env=env,
-        stdout=open("/tmp/serve.log", "ab"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-    )
+    with open(LOG, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "--port", str(port), "--concurrency", "16"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def main() -> None:
@@ -131,13 +136,15 @@ def main() -> None:
         seqs = [e["seq"] for e in follower.events]
         logged = RunEvent.objects.filter(run_id=started["id"]).count()
         assert seqs == list(range(1, logged + 1)), (seqs, logged)
-        print("client reconnect causes:", follower.errors)
+        if follower.errors:
+            print("client reconnect causes:", sorted(set(follower.errors)))
         print(
             f"{args.mode}: run {started['id']} succeeded; the client saw all {logged} events "
             f"once, in order ({follower.reconnects} reconnects); the killed step ran again "
             f"{(resumed.started_at - killed_at).total_seconds():.1f}s after kill -9 of pid {pid}"
         )
     finally:
+        print(f"(server output: {LOG})")
         for server in servers:
             if server.poll() is None:
                 server.send_signal(signal.SIGTERM)
