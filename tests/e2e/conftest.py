@@ -60,6 +60,9 @@ def _server_env() -> dict[str, str]:
     env["SWITCHBOARD_DATA_DIR"] = str(settings.DATA_DIR)
     env["ALLOWED_HOSTS"] = "127.0.0.1,localhost"
     env["SWITCHBOARD_NO_LOCAL_LLM"] = "1"
+    # The browser tests' server runs flows itself, also in CI where REDIS_URL is set (the
+    # Celery path has its own integration tests with a real worker).
+    env["SWITCHBOARD_EXECUTOR"] = "embedded"
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env.setdefault("LOG_LEVEL", "WARNING")
     return env
