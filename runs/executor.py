@@ -278,7 +278,14 @@ class CeleryExecutor(Executor):
     def advance(self, run_id: int, *, redispatch: bool = False) -> None:
         from runs.tasks import kick_advance
 
-        kick_advance(run_id, redispatch=redispatch)
+        try:
+            kick_advance(run_id, redispatch=redispatch)
+        except Exception:
+            # The state change is committed; a lost kick is re-sent by the sweeper, so a broker
+            # hiccup must not turn a started run (or a decision) into an error for the caller.
+            logger.exception(
+                "Could not send the kick for run %s; the sweeper will resend it", run_id
+            )
 
 
 _executor: Executor | None = None
