@@ -180,6 +180,8 @@ class RunConsumer(_Beating):
 
     async def run_event(self, message: dict[str, Any]) -> None:
         event = message["event"]
+        if event.get("run_id") != self.run_id:
+            return
         if event.get("seq") is None:
             await self.send_json({"type": "delta", **event})
             return

@@ -173,7 +173,8 @@ def test_a_worker_killed_mid_step_loses_only_that_step(demo, celery, api_for, ll
         f"step re-executing {resumed:.2f}s after the kill, run finished {finished:.2f}s after it "
         f"(the broker's visibility timeout is {visibility}s)"
     )
-    assert resumed < 15
+    # Lease expiry plus a sweep, plus the new worker's start-up; never the visibility timeout.
+    assert resumed < 60
 
 
 def test_an_approval_decided_after_a_worker_restart_resumes_the_run(demo, celery, api_for):
