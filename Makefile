@@ -36,7 +36,7 @@ run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(PY) manage.py ensure_admin
-	$(PY) -m daphne -b $(HOST) -p $(PORT) config.asgi:application
+	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 test: $(DEV_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

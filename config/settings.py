@@ -169,7 +169,9 @@ else:
 # workers. Defaults to celery when Redis is configured.
 SWITCHBOARD_EXECUTOR = os.environ.get("SWITCHBOARD_EXECUTOR", "celery" if REDIS_URL else "embedded")
 SWITCHBOARD_EMBEDDED_THREADS = int(os.environ.get("SWITCHBOARD_EMBEDDED_THREADS", 8))
-SWITCHBOARD_LEASE_SECONDS = int(os.environ.get("SWITCHBOARD_LEASE_SECONDS", 15))
+# A running step's lease; heartbeats renew it every third of this. A killed worker's step is
+# taken back within about this long.
+SWITCHBOARD_LEASE_SECONDS = int(os.environ.get("SWITCHBOARD_LEASE_SECONDS", 6))
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None

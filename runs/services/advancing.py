@@ -195,11 +195,15 @@ def run_advance(*, run_id: int, redispatch: bool = False) -> list[int]:
 
 def _claim(step_id: int, worker: str) -> Step | None:
     """Mark a queued step running under this worker's lease; None if it is not ours to run."""
+    run_id = Step.objects.filter(pk=step_id).values_list("run_id", flat=True).first()
+    if run_id is None:
+        return None
     with transaction.atomic():
-        step = Step.objects.select_for_update().select_related("run").filter(pk=step_id).first()
-        if step is None or step.status != StepStatus.QUEUED:
+        # Lock order everywhere: the run, then its steps (cancel and approvals do the same).
+        run = Run.objects.select_for_update().get(pk=run_id)
+        step = Step.objects.select_for_update().get(pk=step_id)
+        if step.status != StepStatus.QUEUED:
             return None
-        run = Run.objects.select_for_update().get(pk=step.run_id)
         if run.is_finished or run.cancel_requested:
             step.status = StepStatus.CANCELLED
             step.save(update_fields=["status"])
@@ -292,9 +296,10 @@ def _replayed_decision(run: Run, step: Step) -> tuple[list[str], Any] | None:
 
 def step_record(*, step_id: int, worker: str, outcome: StepOutcome) -> bool:
     """Commit a step's outcome with its events, unless the run moved on without it."""
+    run_id = Step.objects.values_list("run_id", flat=True).get(pk=step_id)
     with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run_id)
         step = Step.objects.select_for_update().get(pk=step_id)
-        run = Run.objects.select_for_update().get(pk=step.run_id)
         if run.is_finished or step.status != StepStatus.RUNNING or step.lease_owner != worker:
             logger.info(
                 "Discarding late result of step %s (run %s is %s)", step.pk, run.pk, run.status

@@ -81,7 +81,9 @@ class _Sender:
 
     def _start_drain(self) -> None:
         self.queue = asyncio.Queue()
-        asyncio.get_running_loop().create_task(self._drain(self.queue))
+        task = asyncio.get_running_loop().create_task(self._drain(self.queue))
+        # The drain loop lives as long as the process; do not warn about it at exit.
+        task._log_destroy_pending = False  # type: ignore[attr-defined]
 
     def _private_loop(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.new_event_loop()
