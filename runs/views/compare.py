@@ -1,0 +1,177 @@
+"""Compare two runs (typically a run and its re-run): per node output diff, tokens, cost and
+latency side by side, reused steps marked, totals with their differences."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from runs import selectors
+from runs.models import Run
+from runs.services.reruns import runs_compare
+
+from .diffs import line_diff, pretty_value
+from .params import db_id
+
+
+def _visible_run(user, run_id: int) -> Run:
+    run = (
+        selectors.runs_visible_to(user)
+        .select_related("flow", "version", "created_by", "parent_run")
+        .filter(pk=db_id(run_id))
+        .first()
+    )
+    if run is None:
+        raise Http404("Run not found")
+    return run
+
+
+def _delta(left: float | int | None, right: float | int | None) -> float | int | None:
+    if left is None or right is None:
+        return None
+    return right - left
+
+
+def _metrics(left: dict | None, right: dict | None) -> list[dict[str, Any]]:
+    def value(side: dict | None, key: str):
+        return None if side is None else side.get(key)
+
+    return [
+        {
+            "name": name,
+            "kind": kind,
+            "left": value(left, key),
+            "right": value(right, key),
+            "delta": _delta(value(left, key), value(right, key)),
+        }
+        for name, key, kind in (
+            ("Tokens", "tokens", "count"),
+            ("Cost", "cost", "money"),
+            ("Latency", "latency_ms", "duration"),
+        )
+    ]
+
+
+def _node_info(left: Run, right: Run) -> dict[str, dict[str, str]]:
+    info: dict[str, dict[str, str]] = {}
+    for run in (left, right):
+        for node in (run.version.graph or {}).get("nodes", []):
+            if isinstance(node, dict) and node.get("id") not in info:
+                info[node["id"]] = {
+                    "label": node.get("label") or node["id"],
+                    "type": node.get("type", ""),
+                }
+    return info
+
+
+def _node_rows(left: Run, right: Run, comparison: dict[str, Any]) -> list[dict[str, Any]]:
+    info = _node_info(left, right)
+    rows = []
+    for node in comparison["nodes"]:
+        a, b = node["left"], node["right"]
+        changed = not node["same_output"]
+        row = {
+            "node_id": node["node_id"],
+            "label": info.get(node["node_id"], {}).get("label", node["node_id"]),
+            "type": info.get(node["node_id"], {}).get("type", ""),
+            "left": a,
+            "right": b,
+            "changed": changed,
+            "reused": bool(b and b["reused"]),
+            "only": "left" if b is None else "right" if a is None else "",
+            "metrics": _metrics(a, b),
+            "diff": line_diff(a["output"], b["output"]) if changed and a and b else None,
+            "output": pretty_value(b["output"] if b else a["output"] if a else None),
+        }
+        rows.append(row)
+    return rows
+
+
+def _relation(left: Run, right: Run) -> dict[str, Any] | None:
+    """How the two runs are related, said from the newer one's side."""
+    if right.parent_run_id == left.pk:
+        child, parent, swapped = right, left, False
+    elif left.parent_run_id == right.pk:
+        child, parent, swapped = left, right, True
+    else:
+        return None
+    if child.reproduce:
+        kind = "reproduce"
+    elif child.from_node:
+        kind = "from_step"
+    else:
+        kind = "rerun"
+    return {"kind": kind, "child": child, "parent": parent, "swapped": swapped}
+
+
+def _totals(comparison: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    left, right = comparison["left"], comparison["right"]
+    cost_delta = right["cost"] - left["cost"]
+    saved_percent = (
+        round(-cost_delta / left["cost"] * 100) if left["cost"] > 0 and cost_delta < 0 else None
+    )
+    return {
+        "left": left,
+        "right": right,
+        "cost_delta": cost_delta,
+        "saved_percent": saved_percent,
+        "tokens_delta": right["tokens"] - left["tokens"],
+        "duration_delta": _delta(left["duration_ms"], right["duration_ms"]),
+        "steps_delta": right["steps"] - left["steps"],
+        "reused": sum(1 for row in rows if row["reused"]),
+        "changed": sum(1 for row in rows if row["changed"]),
+        "nodes": len(rows),
+        "result_same": left["result"] == right["result"],
+    }
+
+
+def _side_label(run: Run, relation: dict[str, Any] | None) -> str:
+    if relation is None:
+        return f"Run #{run.pk}"
+    if run.pk == relation["parent"].pk:
+        return f"Run #{run.pk} (original)"
+    kind = "reproduction" if relation["kind"] == "reproduce" else "re-run"
+    return f"Run #{run.pk} ({kind})"
+
+
+@login_required
+@require_GET
+def run_compare(request: HttpRequest, left_id: int, right_id: int) -> HttpResponse:
+    left = _visible_run(request.user, left_id)
+    right = _visible_run(request.user, right_id)
+    comparison = runs_compare(left=left, right=right)
+    rows = _node_rows(left, right, comparison)
+    relation = _relation(left, right)
+    labels = _node_info(left, right)
+    context = {
+        "nav": "runs",
+        "left": left,
+        "right": right,
+        "rows": rows,
+        "totals": _totals(comparison, rows),
+        "relation": relation,
+        "all_match": comparison["all_outputs_match"],
+        "is_reproduction": bool(relation and relation["kind"] == "reproduce"),
+        "finished": left.is_finished and right.is_finished,
+        "same_flow": left.flow_id == right.flow_id,
+        "left_label": _side_label(left, relation),
+        "right_label": _side_label(right, relation),
+        "from_label": (
+            labels.get(relation["child"].from_node, {}).get("label", relation["child"].from_node)
+            if relation
+            else ""
+        ),
+        "watched": [run.pk for run in (left, right) if not run.is_finished],
+        "left_result": pretty_value(left.result),
+        "right_result": pretty_value(right.result),
+        "result_diff": (
+            None
+            if comparison["left"]["result"] == comparison["right"]["result"]
+            else line_diff(left.result, right.result)
+        ),
+    }
+    return render(request, "runs/compare.html", context)
