@@ -43,7 +43,7 @@ function markSelected() {
 
 document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-action]");
-  const form = button?.closest("form.sb-decision");
+  const form = button?.closest("form.sb-inbox-decision");
   if (!form) return;
   if (button.dataset.action === "edit") {
     event.preventDefault();
