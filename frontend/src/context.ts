@@ -3,20 +3,21 @@ import { createContext, useContext } from "react";
 import type { NodeChange } from "./diff";
 import type { Catalogue } from "./graph";
 import type { Store } from "./store";
-import type { GraphProblem, RunState } from "./types";
+import type { GraphProblem, NodeRunInfo, RunState } from "./types";
 
 export interface CanvasState {
   problems: GraphProblem[];
   byNode: Record<string, GraphProblem[]>;
   byEdge: Record<string, GraphProblem[]>;
   runStates: Record<string, RunState>;
+  runInfo: Record<string, NodeRunInfo>;
   diff: { nodes: Record<string, NodeChange>; edges: Record<string, string> } | null;
   retryEdges: Set<string>;
   maxAttempts: Record<string, number>;
 }
 
 export function emptyCanvasState(): CanvasState {
-  return { problems: [], byNode: {}, byEdge: {}, runStates: {}, diff: null, retryEdges: new Set(), maxAttempts: {} };
+  return { problems: [], byNode: {}, byEdge: {}, runStates: {}, runInfo: {}, diff: null, retryEdges: new Set(), maxAttempts: {} };
 }
 
 export interface CanvasContextValue {

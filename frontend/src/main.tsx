@@ -1,8 +1,10 @@
 // Entry point of the canvas island. Pages mount it on an element with `data-sb-canvas` holding
 // a JSON config; other pages (the run view) call `SwitchboardCanvas.mount` themselves.
 //
-//   const canvas = SwitchboardCanvas.mount(el, { mode: "readonly", graph });
+//   const canvas = SwitchboardCanvas.mount(el, { mode: "readonly", graph, onSelectNode });
 //   canvas.setRunStates({ draft: "running", check: "queued" });
+//   canvas.setRunInfo({ draft: { iterations: 2, preview: "Hello" }, route: { ports: ["billing"] } });
+//   canvas.select("draft");
 import "@xyflow/react/dist/base.css";
 import "./canvas.css";
 import { applyNodeChanges, ReactFlowProvider } from "@xyflow/react";
@@ -13,19 +15,29 @@ import { FlowCanvas } from "./components/Canvas";
 import { Editor, type EditorConfig } from "./components/Editor";
 import { CanvasContext, emptyCanvasState, indexProblems, type CanvasState } from "./context";
 import { retryEdgeIds, toFlow, type FlowNode } from "./graph";
-import { createStore, type Store } from "./store";
-import type { Graph, GraphProblem, NodeTypeInfo, RunState } from "./types";
+import { createStore, useStore, type Store } from "./store";
+import type { Graph, GraphProblem, NodeRunInfo, NodeTypeInfo, RunState } from "./types";
 
 export interface MountOptions extends Partial<EditorConfig> {
   mode: "edit" | "readonly";
   /** A graph to show read-only (the run page); without it, the flow `flowId` is loaded. */
   graph?: Graph;
   onReady?: () => void;
+  /** Show the minimap (read-only canvases; default true). */
+  minimap?: boolean;
+  /** Called when a node is clicked (its id) or the empty canvas is (null); read-only canvases. */
+  onSelectNode?: (nodeId: string | null) => void;
 }
 
 export interface CanvasHandle {
   setRunStates(states: Record<string, RunState>): void;
   setRunState(nodeId: string, state: RunState | null): void;
+  /** Replace what nodes show beside their state (loop passes, ports taken, streamed text). */
+  setRunInfo(info: Record<string, NodeRunInfo>): void;
+  /** Forget every run state and run detail (back to the plain graph). */
+  clearRun(): void;
+  /** Select a node (or none) on a read-only canvas, as if it had been clicked. */
+  select(nodeId: string | null): void;
   setProblems(problems: GraphProblem[]): void;
   setGraph(graph: Graph): void;
   unmount(): void;
@@ -37,10 +49,16 @@ function nodeTypes(): Promise<NodeTypeInfo[]> {
   return nodeTypesPromise;
 }
 
-function ReadOnlyFlow({ store, graphStore, onReady }: { store: Store<CanvasState>; graphStore: Store<{ graph: Graph }>; onReady?: () => void }) {
+interface ReadOnlyState {
+  graph: Graph;
+  selected: string | null;
+}
+
+function ReadOnlyFlow({ store, graphStore, onReady, onSelectNode, minimap = true }: { store: Store<CanvasState>; graphStore: Store<ReadOnlyState>; onReady?: () => void; onSelectNode?: (id: string | null) => void; minimap?: boolean }) {
   const [types, setTypes] = useState<NodeTypeInfo[] | null>(null);
   const [graph, setGraph] = useState(graphStore.get().graph);
   useEffect(() => graphStore.subscribe(() => setGraph(graphStore.get().graph)), [graphStore]);
+  const selected = useStore(graphStore, (s) => s.selected);
   useEffect(() => {
     nodeTypes().then(setTypes, () => setTypes([]));
   }, []);
@@ -50,6 +68,9 @@ function ReadOnlyFlow({ store, graphStore, onReady }: { store: Store<CanvasState
     setNodes(initial.nodes);
     store.set({ retryEdges: retryEdgeIds(initial.nodes, initial.edges) });
   }, [initial, store]);
+  useEffect(() => {
+    setNodes((ns) => ns.map((n) => (!!n.selected !== (n.id === selected) ? { ...n, selected: n.id === selected } : n)));
+  }, [selected, initial]);
   useEffect(() => {
     if (types) onReady?.();
   }, [types, onReady]);
@@ -62,9 +83,18 @@ function ReadOnlyFlow({ store, graphStore, onReady }: { store: Store<CanvasState
           nodes={nodes}
           edges={initial.edges}
           readOnly
+          showMinimap={minimap}
           onNodesChange={(changes) => setNodes((ns) => applyNodeChanges(changes, ns))}
           categoryOf={(k) => catalogue[k]?.category ?? ""}
           label="Read-only flow canvas"
+          extra={
+            onSelectNode
+              ? {
+                  onNodeClick: (_event, node) => onSelectNode(node.id),
+                  onPaneClick: () => onSelectNode(null),
+                }
+              : undefined
+          }
         />
       </div>
     </CanvasContext.Provider>
@@ -73,7 +103,7 @@ function ReadOnlyFlow({ store, graphStore, onReady }: { store: Store<CanvasState
 
 export function mount(element: HTMLElement, options: MountOptions): CanvasHandle {
   const store = createStore<CanvasState>(emptyCanvasState());
-  const graphStore = createStore({ graph: options.graph ?? { schema_version: 1, nodes: [], edges: [] } });
+  const graphStore = createStore<ReadOnlyState>({ graph: options.graph ?? { schema_version: 1, nodes: [], edges: [] }, selected: null });
   const root = createRoot(element);
   const editable = options.graph === undefined && options.flowId !== undefined;
   root.render(
@@ -82,7 +112,7 @@ export function mount(element: HTMLElement, options: MountOptions): CanvasHandle
         {editable ? (
           <Editor config={{ flowId: options.flowId as number, workspaceId: options.workspaceId ?? 0, mode: options.mode, flowsUrl: options.flowsUrl }} store={store} onReady={options.onReady} />
         ) : (
-          <ReadOnlyFlow store={store} graphStore={graphStore} onReady={options.onReady} />
+          <ReadOnlyFlow store={store} graphStore={graphStore} onReady={options.onReady} onSelectNode={options.onSelectNode} minimap={options.minimap} />
         )}
       </ReactFlowProvider>
     </StrictMode>,
@@ -96,6 +126,9 @@ export function mount(element: HTMLElement, options: MountOptions): CanvasHandle
         else delete runStates[nodeId];
         return { runStates };
       }),
+    setRunInfo: (info) => store.set({ runInfo: { ...info } }),
+    clearRun: () => store.set({ runStates: {}, runInfo: {} }),
+    select: (nodeId) => graphStore.set({ selected: nodeId }),
     setProblems: (problems) => store.set(indexProblems(problems)),
     setGraph: (graph) => graphStore.set({ graph }),
     unmount: () => root.unmount(),

@@ -99,4 +99,16 @@ export interface People {
 }
 
 /** A step's state in a run, shown as a badge on its node (driven by the run page). */
-export type RunState = "queued" | "running" | "succeeded" | "failed" | "skipped" | "waiting";
+export type RunState = "queued" | "running" | "succeeded" | "failed" | "skipped" | "waiting" | "reused" | "cancelled";
+
+/** What a node shows beside its run state: loop passes, the ports it took, streamed text. */
+export interface NodeRunInfo {
+  /** Loop passes so far (an evaluator sending work back makes a node run more than once). */
+  iterations?: number;
+  /** The output ports the node's finished step took (a router's route, an evaluator's pass/fail). */
+  ports?: string[] | null;
+  /** A router's chosen route. */
+  route?: string | null;
+  /** The tail of the text a running step is streaming. */
+  preview?: string;
+}

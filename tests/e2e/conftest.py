@@ -10,6 +10,9 @@ Fixtures for every browser test (the editor's now, the run pages' later):
   password "pw-<username>").
 - `artifacts`: test-artifacts/, for screenshots.
 
+The server runs flows itself (embedded executor) against the session's scripted model server
+(`tests/llmserver.py`): a test scripts replies through the `llm_server` fixture.
+
 Every e2e test uses `transactional_db`, so what a test writes is committed and the server sees it.
 """
 
@@ -39,6 +42,7 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 VIEWPORT = {"width": 1440, "height": 900}
+LLM_TEST_KEY = "sk-test-sentinel-key-0123456789abcdef"
 
 
 def _free_port() -> int:
@@ -47,8 +51,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _server_env() -> dict[str, str]:
-    """The environment of the test process, pointed at the test database."""
+def _server_env(llm_base_url: str | None = None) -> dict[str, str]:
+    """The environment of the test process, pointed at the test database (and, given one, at
+    the scripted model server)."""
     env = dict(os.environ)
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
@@ -65,6 +70,11 @@ def _server_env() -> dict[str, str]:
     env["SWITCHBOARD_EXECUTOR"] = "embedded"
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env.setdefault("LOG_LEVEL", "WARNING")
+    if llm_base_url:
+        # Flows the server runs talk to the scripted model server, never to a real provider.
+        env["OPENAI_BASE_URL"] = llm_base_url
+        env["OPENAI_API_KEY"] = LLM_TEST_KEY
+        env["SWITCHBOARD_DEFAULT_MODEL"] = "openai/gpt-4o-mini"
     return env
 
 
@@ -80,7 +90,7 @@ def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: flo
 
 
 @pytest.fixture(scope="session")
-def live_url(django_db_setup, tmp_path_factory) -> Iterator[str]:
+def live_url(django_db_setup, tmp_path_factory, _llm_server) -> Iterator[str]:
     """Serve the ASGI app (HTTP and websockets) on the test database from a daphne subprocess."""
     port = _free_port()
     log = tmp_path_factory.mktemp("daphne") / "daphne.log"
@@ -97,7 +107,7 @@ def live_url(django_db_setup, tmp_path_factory) -> Iterator[str]:
                 "config.asgi:application",
             ],
             cwd=settings.BASE_DIR,
-            env=_server_env(),
+            env=_server_env(_llm_server.base_url),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -16,6 +16,8 @@ import { FlowCanvas } from "./Canvas";
 import { Inspector } from "./Inspector";
 import { DRAG_TYPE, Palette } from "./Palette";
 import { Problems } from "./Problems";
+import { TestRunPanel } from "./TestRunPanel";
+import { useTestRun } from "../testRun";
 import { MenuButton, Modal, type MenuItem } from "./ui";
 import { DiffDetails, Versions, type Side } from "./Versions";
 
@@ -88,6 +90,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
   const json = useMemo(() => (graph ? JSON.stringify(graph) : ""), [graph]);
   const setProblems = useCallback((list: GraphProblem[]) => store.set(indexProblems(list)), [store]);
   const draft = useDraft({ flowId: config.flowId, enabled: !readOnly, graph, json, onProblems: setProblems });
+  const testRun = useTestRun({ flowId: config.flowId, store, nodes, save: draft.save, onProblems: setProblems });
 
   // History for undo/redo: snapshots of the graph before each change.
   const undoStack = useRef<{ graph: Graph; key: string; at: number }[]>([]);
@@ -703,6 +706,9 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
             <button type="button" className="sb-btn sb-btn-sm sb-btn-ghost" onClick={() => setTab("history")}>
               <Icon name="history" size={14} /> History
             </button>
+            <button type="button" className={`sb-btn sb-btn-sm ${tab === "run" ? "sb-btn-ghost is-active" : "sb-btn-ghost"}`} onClick={() => setTab("run")} data-action="open-test-run">
+              <Icon name="play" size={14} /> Test run
+            </button>
             {!readOnly && (
               <button type="button" className="sb-btn sb-btn-sm sb-btn-primary" onClick={() => setPublishOpen(true)}>
                 Publish
@@ -849,16 +855,17 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
                   </>
                 )}
                 {tab === "run" && (
-                  <div className="sb-panel-empty" data-slot="test-run">
-                    <span className="sb-ok-mark is-muted">
-                      <Icon name="play" size={16} />
-                    </span>
-                    <p>
-                      <strong>Test runs are coming</strong>
-                      <br />
-                      Run this draft with sample inputs and watch each step here.
-                    </p>
-                  </div>
+                  <TestRunPanel
+                    nodes={nodes}
+                    canRun={!readOnly && ["owner", "editor"].includes(flow.role)}
+                    session={testRun.session}
+                    error={testRun.error}
+                    starting={testRun.starting}
+                    lastInputs={testRun.lastInputs.current}
+                    onStart={(inputs) => void testRun.start(inputs)}
+                    onClear={testRun.clear}
+                    onFocusNode={focusNode}
+                  />
                 )}
               </div>
             </aside>

@@ -14,12 +14,18 @@ function loopPath(sx: number, sy: number, tx: number, ty: number): [string, numb
 }
 
 function FlowEdgeView(props: EdgeProps<FlowEdge>) {
-  const { id, source, sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, selected, markerEnd } = props;
+  const { id, source, sourceHandleId, sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, selected, markerEnd } = props;
   const { store } = useCanvas();
   const retry = useStore(store, (s) => s.retryEdges.has(id));
   const attempts = useStore(store, (s) => s.maxAttempts[source]);
   const problems = useStore(store, (s) => s.byEdge[id]);
   const diff = useStore(store, (s) => s.diff?.edges[id]);
+  // In a run: an edge out of a finished step was taken if its port was one the step chose.
+  const run = useStore(store, (s) => {
+    const ports = s.runInfo[source]?.ports;
+    if (!ports) return "";
+    return ports.includes(sourceHandleId ?? "out") ? "run-taken" : "run-untaken";
+  });
   const backwards = targetX < sourceX;
   const [path, labelX, labelY] =
     retry && backwards
@@ -31,6 +37,7 @@ function FlowEdgeView(props: EdgeProps<FlowEdge>) {
     selected ? "is-selected" : "",
     problems?.length ? "has-problems" : "",
     diff ? `diff-${diff}` : "",
+    run,
   ].join(" ");
   return (
     <>

@@ -15,6 +15,8 @@ const RUN_LABELS: Record<RunState, string> = {
   failed: "Failed",
   skipped: "Skipped",
   waiting: "Waiting",
+  reused: "Reused",
+  cancelled: "Cancelled",
 };
 
 function summary(kind: string, config: JsonObject): string {
@@ -52,6 +54,7 @@ function FlowNodeView({ id, data, selected }: NodeProps<FlowNode>) {
   const info = catalogue[data.kind];
   const problems = useStore(store, (s) => s.byNode[id]);
   const runState = useStore(store, (s) => s.runStates[id]);
+  const runInfo = useStore(store, (s) => s.runInfo[id]);
   const diff = useStore(store, (s) => s.diff?.nodes[id]);
   const outputs = outputPorts(info, data.config);
   const inputs = info?.inputs ?? [{ name: "in", label: "Input", required: true }];
@@ -79,12 +82,29 @@ function FlowNodeView({ id, data, selected }: NodeProps<FlowNode>) {
     diff ? `diff-${diff}` : "",
   ].join(" ");
   const single = outputs.length === 1 && outputs[0].name === "out";
+  const taken = new Set(runInfo?.ports ?? []);
+  const passes = runInfo?.iterations ?? 1;
   return (
-    <div className={classes} data-node-id={id} data-node-type={data.kind} aria-label={`${info?.label ?? data.kind} node ${data.label || id}`}>
+    <div
+      className={classes}
+      data-node-id={id}
+      data-node-type={data.kind}
+      data-iterations={runState && passes > 1 ? passes : undefined}
+      data-route={runInfo?.route || undefined}
+      aria-label={`${info?.label ?? data.kind} node ${data.label || id}${runState ? `, ${RUN_LABELS[runState] ?? runState}` : ""}`}
+    >
       {runState && (
-        <span className={`sb-run-badge run-${runState}`} data-run-state={runState}>
-          <span className="sb-run-dot" aria-hidden="true" />
-          {RUN_LABELS[runState]}
+        <span className="sb-run-badges">
+          <span className={`sb-run-badge run-${runState}`} data-node-id={id} data-run-state={runState}>
+            <span className="sb-run-dot" aria-hidden="true" />
+            {RUN_LABELS[runState] ?? runState}
+          </span>
+          {passes > 1 && (
+            <span className="sb-run-badge sb-run-passes" title={`Ran ${passes} times (loop passes)`}>
+              <Icon name="retry" size={10} />
+              {`Pass ${passes}`}
+            </span>
+          )}
         </span>
       )}
       {diff && diff !== "same" && <span className={`sb-diff-badge diff-${diff}`}>{diff}</span>}
@@ -107,6 +127,11 @@ function FlowNodeView({ id, data, selected }: NodeProps<FlowNode>) {
         ) : null}
       </div>
       <div className="sb-node-summary">{summary(data.kind, data.config)}</div>
+      {runState === "running" && runInfo?.preview ? (
+        <div className="sb-node-stream" aria-live="off" data-node-stream>
+          {runInfo.preview}
+        </div>
+      ) : null}
       {inputs.map((port, i) => (
         <Handle
           key={port.name}
@@ -124,8 +149,16 @@ function FlowNodeView({ id, data, selected }: NodeProps<FlowNode>) {
       ) : outputs.length ? (
         <div className="sb-node-ports">
           {outputs.map((port) => (
-            <div key={port.name} className={`sb-port-row port-${port.name}${portProblem(port.name) ? " has-problem" : ""}`} data-port={port.name}>
-              <span className="sb-port-label">{port.label}</span>
+            <div
+              key={port.name}
+              className={`sb-port-row port-${port.name}${portProblem(port.name) ? " has-problem" : ""}${runInfo?.ports ? (taken.has(port.name) ? " is-taken" : " is-untaken") : ""}`}
+              data-port={port.name}
+              data-taken={runInfo?.ports ? String(taken.has(port.name)) : undefined}
+            >
+              <span className="sb-port-label">
+                {taken.has(port.name) && <Icon name="check" size={10} />}
+                {port.label}
+              </span>
               <Handle type="source" id={port.name} isConnectable={!readOnly} position={Position.Right} className="sb-handle sb-handle-out" aria-label={`${port.label} output`} />
             </div>
           ))}

@@ -1,0 +1,206 @@
+// The side panel's detail of one step: its rendered prompt or arguments, its output (text as
+// text, data as indented JSON), the text it is streaming, model, tokens, cost, latency, cache,
+// errors with their reason code, and a router's or evaluator's decision with its reason.
+import { block, count, duration, el, money, pretty, STATE_LABELS } from "./run_dom.js";
+import { stepState } from "./run_state.js";
+import { stepTags } from "./run_timeline.js";
+
+const PART_LABELS = { system: "System message", prompt: "User message", arguments: "Arguments", instructions: "Instructions" };
+
+function section(title, ...content) {
+  return [el("h3", { class: "sb-section-title", text: title }), ...content];
+}
+
+function facts(step, now) {
+  const latency = step.latency_ms ?? (step.started_at != null && step.finished_at != null ? step.finished_at - step.started_at : null);
+  const wait = step.queued_at != null && step.started_at != null ? step.started_at - step.queued_at : null;
+  const tried = step.details?.llm_attempts;
+  const model = step.model || (Array.isArray(tried) && tried.length ? `${tried[tried.length - 1].model} (failed)` : "—");
+  const pairs = [
+    ["Model", model],
+    ["Tokens in / out", step.tokens_in || step.tokens_out ? `${count(step.tokens_in)} / ${count(step.tokens_out)}` : "—"],
+    ["Cost", step.reused ? "$0 (reused)" : money(step.cost)],
+    ["Latency", step.status === "running" && step.started_at ? `${duration(now - step.started_at)}…` : duration(latency) || "—"],
+    ["Queue wait", wait != null ? duration(wait) : "—"],
+    ["Cache", step.cache_hit ? "Hit (free)" : step.model ? "Miss" : "—"],
+    ["Pass · attempt", `${step.iteration + 1} · ${step.attempt + 1}`],
+  ];
+  return el(
+    "dl",
+    { class: "sb-kv", "data-step-facts": true },
+    pairs.map(([k, v]) => el("div", {}, el("dt", { text: k }), el("dd", { text: v, title: v, "data-step-fact": k.toLowerCase() }))),
+  );
+}
+
+function decision(step, nodeType) {
+  const d = step.details || {};
+  if (nodeType === "router" && (d.route || step.ports?.length)) {
+    return el(
+      "div",
+      { class: "sb-decision", "data-decision": "route" },
+      el("strong", { text: `Took the route “${d.route ?? step.ports[0]}”` }),
+      d.reason ? el("span", { class: "sb-small sb-muted", text: d.reason }) : null,
+    );
+  }
+  if (nodeType === "evaluator" && ("passed" in d || step.ports?.length)) {
+    const passed = d.passed ?? step.ports?.includes("pass");
+    return el(
+      "div",
+      { class: `sb-decision${passed ? "" : " is-fail"}`, "data-decision": passed ? "pass" : "fail" },
+      el("strong", { text: `${passed ? "Passed" : "Did not pass"}${d.score != null ? ` · score ${d.score}` : ""}` }),
+      d.feedback ? el("span", { class: "sb-small sb-muted", text: d.feedback }) : null,
+    );
+  }
+  if (nodeType === "approval" && step.ports?.length) {
+    return el("div", { class: "sb-decision", "data-decision": step.ports[0] }, el("strong", { text: `Decision: ${step.ports[0].replace("_", " ")}` }));
+  }
+  return null;
+}
+
+function attempts(step) {
+  const list = step.details?.llm_attempts;
+  if (!Array.isArray(list) || !list.length) return null;
+  return el(
+    "ol",
+    { class: "sb-attempts" },
+    list.map((a, i) =>
+      el(
+        "li",
+        {},
+        el("span", { class: a.outcome === "ok" ? "is-ok" : "is-bad", text: a.outcome === "ok" ? "✓" : "✕" }),
+        el("span", { text: `${i + 1}. ${a.model}` }),
+        el("span", { class: "sb-muted", text: `${a.outcome}${a.status ? ` (HTTP ${a.status})` : ""} · ${duration(a.latency_ms)}` }),
+      ),
+    ),
+  );
+}
+
+function promptParts(input) {
+  if (input === null || input === undefined) return null;
+  if (typeof input !== "object" || Array.isArray(input)) return block(input);
+  return el(
+    "div",
+    { class: "sb-prompt-parts", "data-step-input": true },
+    Object.entries(input).map(([key, value]) =>
+      el("div", { class: "sb-prompt-part" }, el("span", { text: PART_LABELS[key] || key }), block(value)),
+    ),
+  );
+}
+
+/** Render one step into the side panel. */
+export function renderStepDetail(container, step, { label, nodeType, runFinished, canRun, onRerunFrom, onShowRun, now = Date.now() }) {
+  const state = stepState(step) || step.status;
+  const head = el(
+    "div",
+    { class: "sb-detail-head" },
+    el(
+      "h2",
+      {},
+      el("span", { text: label }),
+      el("span", { class: `sb-status status-${state === "reused" ? "succeeded" : state}`, "data-step-detail-state": state }, el("span", { class: "sb-status-dot", "aria-hidden": "true" }), STATE_LABELS[state] || state),
+    ),
+    el(
+      "p",
+      { class: "sb-small sb-muted" },
+      `${nodeType || step.node_type || "node"} · `,
+      el("code", { text: step.node_id }),
+      ...stepTags(step).map(([kind, text]) => el("span", { class: `sb-step-tag is-${kind}`, text })),
+    ),
+  );
+  const actions = el(
+    "div",
+    { class: "sb-detail-actions" },
+    runFinished && canRun && !step.reused
+      ? el("button", { type: "button", class: "sb-btn sb-btn-sm", "data-action": "rerun-from", onclick: () => onRerunFrom(step.node_id), text: "Re-run from this step…" })
+      : null,
+    el("button", { type: "button", class: "sb-btn sb-btn-sm sb-btn-ghost", onclick: onShowRun, text: "Back to the run" }),
+  );
+  const parts = [head, actions];
+  if (step.reused) {
+    parts.push(el("p", { class: "sb-reused-note", text: "Reused from the original run: this output was copied, not recomputed. No model was called and it cost nothing." }));
+  }
+  if (step.status === "failed" || step.error_code || step.error_message) {
+    parts.push(
+      el(
+        "div",
+        { class: "sb-callout sb-callout-danger", role: "alert", "data-step-error": true },
+        el("strong", {}, "Failed", step.error_code ? " · " : "", step.error_code ? el("code", { text: step.error_code }) : null),
+        el("span", { text: step.error_message || "No message." }),
+      ),
+    );
+  }
+  if (step.status === "waiting") parts.push(el("p", { class: "sb-small sb-muted", text: "Waiting for a person: the approval is at the top of this panel." }));
+  if (step.status === "needs_attention") parts.push(el("p", { class: "sb-callout sb-callout-danger", text: step.error_message || "This step needs a person to retry or fail it." }));
+  const made = decision(step, nodeType || step.node_type);
+  if (made) parts.push(made);
+  parts.push(facts(step, now));
+  const tries = attempts(step);
+  if (tries) parts.push(...section("Model calls (retries and fallbacks)", tries));
+  if (step.status === "running") {
+    const stream = el("pre", { class: "sb-stream", "data-stream": true });
+    stream.append(document.createTextNode(step.stream || ""), el("span", { class: "sb-caret", "aria-hidden": "true" }));
+    parts.push(...section("Streaming", stream));
+  }
+  const input = promptParts(step.input);
+  if (input) parts.push(...section(nodeType === "tool" ? "Arguments" : "Prompt", input));
+  if (step.status !== "running" && step.status !== "queued" && !(step.status === "failed" && step.output == null)) {
+    const out = block(step.output);
+    out.dataset.stepOutput = "";
+    parts.push(...section("Output", out));
+  }
+  const extra = Object.fromEntries(
+    Object.entries(step.details || {}).filter(([k]) => !["route", "reason", "score", "feedback", "passed", "llm_attempts", "reused_from_step"].includes(k)),
+  );
+  if (Object.keys(extra).length) parts.push(...section("Notes", block(extra)));
+  container.replaceChildren(el("section", { class: "sb-detail", "data-step-detail": step.key, "aria-label": `Step ${label}` }, ...parts));
+}
+
+/** Update the streamed text of the step shown, without redrawing the panel. */
+export function updateStream(container, step) {
+  const stream = container.querySelector("[data-stream]");
+  if (!stream) return false;
+  stream.firstChild.textContent = step.stream || "";
+  return true;
+}
+
+/** A node picked on the canvas that has not run (yet). */
+export function renderNodeNotRun(container, { label, nodeId, onShowRun }) {
+  container.replaceChildren(
+    el(
+      "section",
+      { class: "sb-detail", "data-step-detail": "" },
+      el("div", { class: "sb-detail-head" }, el("h2", { text: label }), el("p", { class: "sb-small sb-muted" }, el("code", { text: nodeId }))),
+      el("p", { class: "sb-muted", text: "This node has not run in this run (yet)." }),
+      el("div", { class: "sb-detail-actions" }, el("button", { type: "button", class: "sb-btn sb-btn-sm sb-btn-ghost", onclick: onShowRun, text: "Back to the run" })),
+    ),
+  );
+}
+
+/** The run itself: its error, inputs and result. */
+export function renderRunSummary(container, model) {
+  const run = model.run;
+  const parts = [
+    el(
+      "div",
+      { class: "sb-detail-head" },
+      el("h2", { text: "This run" }),
+      el("p", { class: "sb-muted sb-small", text: "Select a step on the canvas or in the timeline to see its prompt, output and cost." }),
+    ),
+  ];
+  if (run.error_message || run.status === "failed") {
+    parts.push(
+      el(
+        "div",
+        { class: "sb-callout sb-callout-danger", role: "alert" },
+        el("strong", {}, run.status === "cancelled" ? "Cancelled" : `The run ${run.status.replace("_", " ")}`, run.error_code ? " · " : "", run.error_code ? el("code", { text: run.error_code }) : null),
+        el("span", { text: run.error_message || "" }),
+      ),
+    );
+  }
+  parts.push(...section("Inputs", el("pre", { class: "sb-pre", text: pretty(run.inputs ?? {}) || "{}" })));
+  parts.push(el("h3", { class: "sb-section-title", text: "Result" }));
+  if (run.status === "succeeded") parts.push(el("pre", { class: "sb-pre", "data-run-result": true, text: pretty(run.result) || "null" }));
+  else parts.push(el("p", { class: "sb-muted sb-small", text: model.finished ? "No result." : "Not finished yet." }));
+  container.replaceChildren(el("section", { class: "sb-detail", "aria-labelledby": "detail-title" }, ...parts));
+  container.querySelector("h2").id = "detail-title";
+}

@@ -1,0 +1,107 @@
+"""The editor's Test run panel, then the run page it links to: live states, streamed text, an
+inline approval, and the run finishing without a reload."""
+
+import json
+
+import pytest
+from playwright.sync_api import expect
+
+from runs.models import Run
+from tests.llmserver import json_reply, text
+
+from .conftest import login
+from .test_run_page import (
+    INGREDIENTS,
+    STEPS_TEXT,
+    assert_each_step_once,
+    latency_report,
+    recipe_flow,
+    slow_stream,  # noqa: F401 (a fixture, used by name)
+    state_of,
+    status,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.usefixtures("slow_stream")
+def test_test_run_from_the_editor_then_approve_on_the_run_page(page, demo, llm_server, artifacts):
+    llm_server.on("ingredients", json_reply(INGREDIENTS, latency=0.8))
+    llm_server.on("cooking instructions", text(STEPS_TEXT, latency=0.4))
+    owner = demo["owner"]
+    flow = recipe_flow()
+    login(page, owner)
+    page.goto(f"/flows/{flow.pk}/")
+    page.get_by_role("button", name="Test run").first.click()
+
+    # The form comes from the Input node's schema, prefilled with its sample.
+    expect(page.get_by_role("textbox", name="Dish", exact=True)).to_have_value("vegetable lasagne")
+    expect(page.get_by_role("spinbutton", name="Servings")).to_have_value("4")
+    page.get_by_role("spinbutton", name="Servings").fill("6")
+    page.get_by_role("button", name="Run draft").click()
+
+    expect(state_of(page, "research")).to_have_attribute("data-run-state", "running")
+    expect(page.locator('[data-step-node="research"][data-step-state="running"]')).to_be_visible()
+    page.screenshot(path=str(artifacts / "editor-test-run.png"))
+    run_link = page.locator('[data-action="open-run-page"]')
+    href = run_link.get_attribute("href")
+    run = Run.objects.get(pk=int(href.strip("/").split("/")[-1]))
+    assert run.inputs == {"dish": "vegetable lasagne", "servings": 6}
+
+    with page.context.expect_page() as opened:
+        run_link.click()
+    run_page = opened.value
+    run_page.wait_for_load_state()
+    expect(run_page.locator("[data-run-canvas][data-ready]")).to_be_attached()
+
+    # Steps turn running → succeeded live; the instructions stream their text as they run.
+    expect(state_of(run_page, "instructions")).to_have_attribute(
+        "data-run-state", "running", timeout=10_000
+    )
+    expect(run_page.locator('[data-node-id="instructions"] [data-node-stream]')).to_contain_text(
+        "Heat the oven"
+    )
+    run_page.locator('[data-step-node="instructions"] .sb-step-head').last.click()
+    expect(run_page.locator("[data-stream]")).to_contain_text("Layer sheets")
+    run_page.screenshot(path=str(artifacts / "run-page-streaming.png"))
+    expect(state_of(run_page, "instructions")).to_have_attribute("data-run-state", "succeeded")
+    expect(run_page.locator("[data-step-output]")).to_have_text(STEPS_TEXT)
+
+    # The approval is inline; the run waits for it.
+    expect(status(run_page)).to_have_text("waiting")
+    expect(state_of(run_page, "approve")).to_have_attribute("data-run-state", "waiting")
+    approval = run_page.locator("[data-approval]")
+    expect(approval).to_contain_text("Check the instructions for vegetable lasagne")
+    run_page.screenshot(path=str(artifacts / "run-page-waiting.png"))
+    # Meanwhile the editor's panel followed along.
+    expect(page.locator("[data-test-run-status]")).to_have_attribute(
+        "data-test-run-status", "waiting"
+    )
+
+    run_page.get_by_role("button", name="Approve").click()
+    expect(status(run_page)).to_have_text("succeeded")
+    expect(state_of(run_page, "publish")).to_have_attribute("data-run-state", "succeeded")
+    expect(state_of(run_page, "declined")).to_have_attribute("data-run-state", "skipped")
+    expect(run_page.locator("[data-approval]")).to_have_count(0)
+    expect(run_page.locator('[data-fact="result"]')).to_contain_text("Heat the oven")
+    assert_each_step_once(run_page, run)
+    run_page.screenshot(path=str(artifacts / "run-page-finished.png"))
+    expect(page.locator("[data-test-run-status]")).to_have_attribute(
+        "data-test-run-status", "succeeded"
+    )
+    page.screenshot(path=str(artifacts / "editor-test-run-finished.png"))
+
+    report = latency_report(run_page, run, "run page, one recipe run")
+    (artifacts / "run-page-latency.json").write_text(json.dumps(report, indent=2))
+
+
+def test_test_run_reports_invalid_inputs_readably(page, demo, llm_server):
+    login(page, demo["owner"])
+    page.goto(f"/flows/{recipe_flow().pk}/")
+    page.get_by_role("button", name="Test run").first.click()
+    page.get_by_role("spinbutton", name="Servings").fill("80")
+    page.get_by_role("button", name="Run draft").click()
+    error = page.locator("[data-test-run-error]")
+    expect(error).to_contain_text("do not match the flow's input form")
+    expect(error).to_contain_text("servings: 80 is greater than the maximum of 50")
+    assert llm_server.call_count == 0
