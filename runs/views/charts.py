@@ -91,11 +91,11 @@ def money(value: float | Decimal) -> str:
     amount = abs(amount)
     if amount >= 0.1:
         text = f"{amount:,.2f}"
-    elif amount >= 0.01:
-        text = f"{amount:.4f}".rstrip("0").rstrip(".")
+    elif amount >= 0.0001:
+        text = f"{amount:.4f}"
     else:
-        text = f"{amount:.6f}".rstrip("0").rstrip(".")
-        if text == "0":
+        text = f"{amount:.6f}".rstrip("0")
+        if text == "0.":
             text = "<0.000001"
     return f"{sign}${text}"
 
@@ -133,9 +133,13 @@ def _chart(
     values: dict[date, list[tuple[Series, float]]],
     tick: Callable[[float], str],
     amount_text: Callable[[float], str],
+    *,
+    whole_numbers: bool = False,
 ) -> DailyChart:
     total = sum(amount for per_day in values.values() for _, amount in per_day)
     top = nice_ceiling(max((sum(a for _, a in v) for v in values.values()), default=0))
+    if whole_numbers:
+        top = max(2, math.ceil(top / 2) * 2)  # the middle tick stays a whole number
     chart = DailyChart(
         kind=kind,
         title=title,
@@ -203,7 +207,9 @@ def daily_charts(
 
     return {
         "panels": [
-            _chart("runs", "Runs per day", days, ordered(runs), _count, _runs_text),
+            _chart(
+                "runs", "Runs per day", days, ordered(runs), _count, _runs_text, whole_numbers=True
+            ),
             _chart("cost", "Cost per day", days, ordered(cost), money, money),
         ],
         "legend": legend(series),

@@ -14,7 +14,7 @@ from runs import selectors
 from runs.models import Run
 from runs.services.reruns import runs_compare
 
-from .diffs import line_diff, pretty_value
+from .diffs import line_diff, output_text
 from .params import db_id
 
 
@@ -85,7 +85,7 @@ def _node_rows(left: Run, right: Run, comparison: dict[str, Any]) -> list[dict[s
             "only": "left" if b is None else "right" if a is None else "",
             "metrics": _metrics(a, b),
             "diff": line_diff(a["output"], b["output"]) if changed and a and b else None,
-            "output": pretty_value(b["output"] if b else a["output"] if a else None),
+            "output_text": output_text(b["output"] if b else a["output"] if a else None),
         }
         rows.append(row)
     return rows
@@ -166,8 +166,7 @@ def run_compare(request: HttpRequest, left_id: int, right_id: int) -> HttpRespon
             else ""
         ),
         "watched": [run.pk for run in (left, right) if not run.is_finished],
-        "left_result": pretty_value(left.result),
-        "right_result": pretty_value(right.result),
+        "result_text": output_text(right.result),
         "result_diff": (
             None
             if comparison["left"]["result"] == comparison["right"]["result"]

@@ -48,12 +48,43 @@ class OutputDiff:
 
 
 def output_text(value: Any) -> str:
-    """Show an output as text: strings as they are, anything else as indented JSON."""
+    """Show an output as text to compare line by line: strings as they are; structures as
+    indented `key: value` lines with multi-line strings kept multi-line (JSON would squeeze a
+    whole paragraph onto one line with \\n in it)."""
     if value is None:
         return ""
     if isinstance(value, str):
         return value
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    if isinstance(value, dict | list) and value:
+        return "\n".join(_readable(value, 0))
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _readable(value: Any, depth: int) -> list[str]:
+    pad = "  " * depth
+    items = (
+        [(f"{key}:", value[key]) for key in sorted(value, key=str)]
+        if isinstance(value, dict)
+        else [("-", item) for item in value]
+    )
+    lines: list[str] = []
+    for label, item in items:
+        if isinstance(item, dict | list) and item:
+            lines.append(f"{pad}{label}")
+            lines.extend(_readable(item, depth + 1))
+        elif isinstance(item, str) and "\n" in item:
+            lines.append(f"{pad}{label} |")
+            lines.extend(f"{pad}  {line}" for line in item.split("\n"))
+        else:
+            text = "{}" if item == {} else "[]" if item == [] else _scalar(item)
+            lines.append(f"{pad}{label} {text}")
+    return lines
 
 
 def pretty_value(value: Any) -> tuple[str, str]:
@@ -94,7 +125,22 @@ def _intraline(left: str, right: str) -> tuple[list[Segment], list[Segment]]:
             _append(left_segments, "".join(a[i1:i2]), tag != "equal")
         if j2 > j1:
             _append(right_segments, "".join(b[j1:j2]), tag != "equal")
-    return left_segments, right_segments
+    return _bridge(left_segments), _bridge(right_segments)
+
+
+def _bridge(segments: list[Segment]) -> list[Segment]:
+    """Join changes separated only by spaces into one mark ("<new words>", not "<new> <words>")."""
+    merged: list[Segment] = []
+    for i, segment in enumerate(segments):
+        between_changes = (
+            not segment.changed
+            and not segment.text.strip()
+            and 0 < i < len(segments) - 1
+            and segments[i - 1].changed
+            and segments[i + 1].changed
+        )
+        _append(merged, segment.text, segment.changed or between_changes)
+    return merged
 
 
 def _append(segments: list[Segment], text: str, changed: bool) -> None:

@@ -132,9 +132,17 @@ def _node_labels(approval: Approval) -> dict[str, str]:
     return {n.get("id"): n.get("label") or n.get("id") for n in nodes if isinstance(n, dict)}
 
 
+def _final_payload(approval: Approval) -> dict[str, Any] | None:
+    """The approver's edited values an approved approval let through, if any."""
+    if approval.status != ApprovalStatus.APPROVED:
+        return None
+    edit = approval.decisions.exclude(edited_payload=None).order_by("-created_at").first()
+    return edit.edited_payload if edit and isinstance(edit.edited_payload, dict) else None
+
+
 def _review_values(approval: Approval, form: DecisionForm | None = None) -> list[ReviewValue]:
     labels = _node_labels(approval)
-    payload = _payload(approval)
+    payload = _final_payload(approval) or _payload(approval)
     values = []
     for index, (key, value) in enumerate(payload.items()):
         kind, display = pretty_value(value)
@@ -178,10 +186,18 @@ def _decision_rows(approval: Approval) -> list[dict[str, Any]]:
 
 
 def _cannot_decide_reason(approval: Approval, user, mine: ApprovalDecision | None) -> str:
-    if mine is not None:
-        return f"You {mine.decision} this."
+    """Why an assignee sees no decision buttons on a pending approval ("" once it is settled)."""
     if approval.status != ApprovalStatus.PENDING:
         return ""
+    if mine is not None:
+        approved = approval.decisions.filter(decision="approved").count()
+        missing = max(approval.quorum - approved, 0)
+        more = (
+            f" It still needs {missing} more approval{'s' if missing != 1 else ''}."
+            if missing
+            else ""
+        )
+        return f"You {mine.decision} this.{more}"
     membership = Membership.objects.filter(user=user, workspace_id=approval.workspace_id).first()
     if membership is None or not membership.can("approve"):
         role = membership.get_role_display().lower() if membership else "member"
@@ -207,6 +223,7 @@ def _detail_context(
         "run": approval.run,
         "flow": approval.run.flow,
         "values": _review_values(approval, form),
+        "values_edited": _final_payload(approval) is not None,
         "decisions": decisions,
         "approved_count": approved,
         "can_decide": can_decide,

@@ -60,11 +60,17 @@ def url(left, right):
     return f"/runs/{left.pk}/compare/{right.pk}/"
 
 
-def node_card(content: str, node_id: str) -> str:
-    match = re.search(
-        rf'<article class="([^"]*)" data-compare-node="{node_id}".*?</article>', content, re.S
-    )
-    assert match, f"no card for {node_id}"
+def node_row(content: str, node_id: str) -> str:
+    """The node's row in the node-by-node table."""
+    match = re.search(rf'<tr class="[^"]*" data-compare-node="{node_id}".*?</tr>', content, re.S)
+    assert match, f"no row for {node_id}"
+    return match.group(0)
+
+
+def diff_card(content: str, node_id: str) -> str:
+    """The node's card in "What changed"."""
+    match = re.search(rf'<article [^>]*data-diff-node="{node_id}".*?</article>', content, re.S)
+    assert match, f"no diff for {node_id}"
     return match.group(0)
 
 
@@ -79,10 +85,12 @@ def test_compare_run_and_rerun_from_step(client, demo, recipe_run, rerun_from_in
     assert response.status_code == 200
     content = response.content.decode()
     assert "re-runs" in content and "from the step “Cooking instructions”" in content
-    changed = node_card(content, "instructions")
+    changed = node_row(content, "instructions")
     assert "is-changed" in changed and 'data-changed="true"' in changed
-    assert 'data-testid="output-diff"' in changed and "<ins>" in changed
-    research = node_card(content, "research")
+    assert 'href="#diff-instructions"' in changed
+    diff = diff_card(content, "instructions")
+    assert 'data-testid="output-diff"' in diff and "<ins>" in diff and "<del>" in diff
+    research = node_row(content, "research")
     assert 'data-changed="false"' in research and 'data-reused="true"' in research
     assert ">Reused<" in research
     assert re.search(r'data-testid="cost-delta">\s*Saved \$', content)
@@ -114,7 +122,8 @@ def test_compare_reproduction_that_diverged_says_so(client, demo, recipe_run):
     content = client.get(url(recipe_run, copy)).content.decode()
     assert 'data-match="false"' in content
     assert "Not reproduced: 1 of" in content
-    assert 'data-changed="true"' in node_card(content, "shopping")
+    assert 'data-changed="true"' in node_row(content, "shopping")
+    assert "Something else entirely" in diff_card(content, "shopping")
 
 
 def test_compare_unfinished_reproduction_is_pending(client, demo, recipe_run):

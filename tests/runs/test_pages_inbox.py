@@ -192,6 +192,7 @@ def test_approve_with_edits_from_the_page(client, people, waiting_recipe):
     assert run.result["recipe"]["instructions"] == "1. Boil water.\n2. Add pasta."
     audit = client.get(f"/approvals/{approval.pk}/").content.decode()
     assert "with edits" in audit and "Changed Cooking instructions" in audit
+    assert "Values as approved, with edits" in audit and "2. Add pasta." in audit
 
 
 def test_unchanged_edit_fields_are_not_recorded_as_edits(client, people, waiting_recipe):
@@ -305,7 +306,7 @@ def test_list_partial_and_badge_for_live_refresh(client, people, waiting_recipe)
     content = listing.content.decode()
     assert "<html" not in content and "Chef approval" in content
     badge = client.get("/approvals/badge/").content.decode()
-    assert 'data-count="1"' in badge and ' hidden>' not in badge
+    assert 'data-count="1"' in badge and " hidden>" not in badge
 
 
 def test_the_badge_shows_on_every_page(client, people, waiting_recipe):
