@@ -94,7 +94,11 @@ def _step_dict(step: Step, nodes: dict[str, dict[str, str]]) -> dict[str, Any]:
         "cost": float(step.cost),
         "cache_hit": step.cache_hit,
         "latency_ms": step.latency_ms,
-        "duration_text": _duration_text(step.latency_ms) if step.latency_ms is not None else "",
+        "duration_text": (
+            _duration_text(step.latency_ms)
+            if step.latency_ms is not None and not step.reused
+            else ""
+        ),
         "created_at": _iso(step.created_at),
         "started_at": _iso(step.started_at),
         "finished_at": _iso(step.finished_at),
@@ -259,6 +263,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "result_text": _pretty(run.result),
         "duration_text": _duration_text(end),
         "started_ago": _ago(run.created_at),
+        "from_label": state["nodes"].get(run.from_node, {}).get("label") or run.from_node,
         "tokens_total": run.tokens_in + run.tokens_out,
         "is_finished": run.is_finished,
         "can_run": state["can_run"],

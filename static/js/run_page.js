@@ -35,6 +35,7 @@ const ui = {
   status: root.querySelector("[data-status-pill]"),
   statusText: root.querySelector('[data-testid="run-status"]'),
   live: root.querySelector("[data-live]"),
+  replayBadge: root.querySelector("[data-replay-badge]"),
   facts: Object.fromEntries([...root.querySelectorAll("[data-fact]")].map((n) => [n.dataset.fact, n])),
   cancel: root.querySelector('[data-action="cancel"]'),
   rerun: root.querySelector('[data-action="rerun"]'),
@@ -77,7 +78,7 @@ function drawHeader(model) {
   ui.status.className = `sb-status status-${run.status}`;
   root.dataset.runStatus = run.status;
   root.classList.toggle("is-finished", model.finished);
-  const totals = model.totals();
+  const totals = model.totals(span(model).now);
   ui.facts.duration.textContent = duration(totals.duration_ms) || "—";
   ui.facts.tokens.textContent = count(totals.tokens);
   ui.facts.cost.textContent = money(totals.cost);
@@ -88,6 +89,7 @@ function drawHeader(model) {
   else if (run.error_message) result.replaceChildren(el("span", { class: "sb-fact-error", text: run.error_message }));
   else result.replaceChildren(el("span", { class: "sb-muted", text: model.finished ? "—" : "Not finished yet" }));
   const replaying = !!replay;
+  if (ui.replayBadge) ui.replayBadge.hidden = !replaying;
   if (ui.cancel) ui.cancel.hidden = live.finished;
   if (ui.rerun) ui.rerun.hidden = !live.finished || replaying;
   if (ui.reproduce) ui.reproduce.hidden = !live.finished || replaying;

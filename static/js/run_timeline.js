@@ -20,7 +20,6 @@ export function stepTags(step) {
   const retries = attempts.length - models.length;
   if (retries > 0) tags.push(["retry", `${retries} ${retries === 1 ? "retry" : "retries"}`]);
   if (models.length > 1) tags.push(["fallback", `fallback → ${step.model || models[models.length - 1]}`]);
-  if (step.reused) tags.push(["reused", "reused"]);
   if (step.cache_hit) tags.push(["reused", "cache hit"]);
   return tags;
 }
@@ -110,7 +109,7 @@ export class Timeline {
         p.exec.hidden = step.status === "queued";
       }
       const ms = step.latency_ms ?? (step.started_at != null && (step.finished_at ?? (open ? now : null)) != null ? (step.finished_at ?? now) - step.started_at : null);
-      p.dur.textContent = step.status === "skipped" ? "" : duration(ms);
+      p.dur.textContent = step.status === "skipped" || step.reused ? "" : duration(ms);
       row.title = step.status === "queued" && queued != null ? `Queued for ${duration(now - queued)}` : "";
       const expected = previous ? previous.nextSibling : this.list.firstChild;
       if (expected !== row) this.list.insertBefore(row, expected);

@@ -57,6 +57,7 @@ def run_here(owner, flow: Flow | None = None, *, approve: bool = False, inputs=N
     if approve and run.status == "waiting":
         approval = Approval.objects.get(run=run, status="pending")
         approval_decide(user=owner, approval_id=approval.pk, decision="approved")
+        InlineExecutor().advance(run.pk)
         run.refresh_from_db()
     return run
 
@@ -138,10 +139,10 @@ def test_websocket_drop_mid_run_reconnects_and_shows_every_step_once(
     owner = demo["owner"]
     login(page, owner)
 
-    sockets = {"routes": [], "refusing": False, "connections": 0}
+    sockets = {"routes": [], "refusing": False, "urls": []}
 
     def route(ws):
-        sockets["connections"] += 1
+        sockets["urls"].append(ws.url)
         if sockets["refusing"]:
             ws.close(code=1011)
             return
@@ -176,6 +177,9 @@ def test_websocket_drop_mid_run_reconnects_and_shows_every_step_once(
         expect(state_of(page, node)).to_have_attribute("data-run-state", "succeeded")
     assert_each_step_once(page, run)
     assert page.evaluate("() => window.__sbRunStream.reconnects") >= 1
+    # It resumed from the last event it had seen, not from the start.
+    resumed = [int(re.search(r"after=(\d+)", url).group(1)) for url in sockets["urls"][1:]]
+    assert resumed and min(resumed) > 0
     # The router's route shows on its node.
     expect(page.locator('[data-node-id="anything_missing"][data-route="missing"]')).to_be_visible()
 
@@ -216,3 +220,51 @@ def test_model_output_is_text_never_html_and_failures_read_clearly(
     page.locator('[data-step-node="research"] .sb-step-head').click()
     expect(page.locator("[data-step-error]")).to_contain_text("The model refused this request")
     page.screenshot(path=str(artifacts / "run-page-failed.png"))
+
+
+def test_rerun_from_a_step_on_the_draft_reuses_the_steps_before_it(
+    page, demo, inline_runs, artifacts, api_for
+):
+    owner = demo["owner"]
+    inline_runs.on("ingredients", json_reply(INGREDIENTS))
+    original = run_here(owner, approve=True)
+    assert original.status == "succeeded"
+    flow = recipe_flow()
+    graph = flow.graph
+    for node in graph["nodes"]:
+        if node["id"] == "instructions":
+            node["config"]["prompt"] = "NEW: numbered steps for {{ inputs.dish }}, please."
+    saved = api_for(owner).put(
+        f"/api/flows/{flow.pk}/draft", {"graph": graph, "revision": flow.revision}
+    )
+    assert saved.status_code == 200, saved.content
+    calls_before = inline_runs.call_count
+
+    login(page, owner)
+    open_run(page, original.pk)
+    page.locator('[data-step-node="instructions"] .sb-step-head').click()
+    page.get_by_role("button", name="Re-run from this step…").click()
+    dialog = page.locator('[data-dialog="rerun"]')
+    expect(dialog).to_contain_text("Re-run from “Cooking instructions”")
+    dialog.get_by_label("The current draft").check()
+    dialog.get_by_role("button", name="Re-run from this step").click()
+    page.wait_for_url(lambda url: re.search(r"/runs/\d+/$", url) and f"/{original.pk}/" not in url)
+    rerun_id = int(page.url.rstrip("/").split("/")[-1])
+    assert rerun_id != original.pk
+
+    expect(status(page)).to_have_text("waiting", timeout=15_000)
+    for node in ("research", "pantry", "anything_missing", "shopping"):
+        expect(state_of(page, node)).to_have_attribute("data-run-state", "reused")
+    expect(state_of(page, "instructions")).to_have_attribute("data-run-state", "succeeded")
+    expect(page.locator('[data-step-node="research"]')).to_contain_text("Reused")
+    compare = page.get_by_role("link", name="Compare with the original")
+    expect(compare).to_have_attribute("href", f"/runs/{original.pk}/compare/{rerun_id}/")
+    # Only the changed step reached the model; the ones before it were not paid for again.
+    new_calls = inline_runs.requests[calls_before:]
+    assert len(new_calls) == 1
+    assert new_calls[0]["messages"][-1]["content"].startswith("NEW:")
+    rerun = Run.objects.get(pk=rerun_id)
+    assert rerun.parent_run_id == original.pk and rerun.from_node == "instructions"
+    page.locator('[data-step-node="research"] .sb-step-head').click()
+    expect(page.locator(".sb-reused-note")).to_be_visible()
+    page.screenshot(path=str(artifacts / "run-page-rerun-reused.png"))
