@@ -16,6 +16,14 @@ from .conftest import login
 
 pytestmark = pytest.mark.e2e
 
+
+def fits_1280(page) -> None:
+    """At 1280 px wide nothing spills sideways (the smallest width the pages support)."""
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+
 FIRST = (
     "1. Heat the oven to 180C.\n2. Layer pasta, sauce and vegetables.\n"
     "3. Bake for 40 minutes.\n4. Rest before serving."
@@ -79,6 +87,7 @@ def test_compare_a_run_with_its_rerun_from_a_step(page, runs, artifacts):
     expect(research).to_have_attribute("data-reused", "true")
     expect(page.get_by_test_id("cost-delta")).to_contain_text("Saved $")
     page.screenshot(path=str(artifacts / "runs-compare.png"), full_page=True)
+    fits_1280(page)
 
     page.goto(f"/runs/{original.pk}/compare/{runs['copy'].pk}/")
     verdict = page.get_by_test_id("reproduce-verdict")

@@ -21,6 +21,13 @@ from .conftest import login
 pytestmark = pytest.mark.e2e
 
 
+def fits_1280(page) -> None:
+    """At 1280 px wide nothing spills sideways (the smallest width the pages support)."""
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+
 def add_run(flow, user, status, days_ago, cost):
     created = timezone.now() - timedelta(days=days_ago, hours=1)
     finished = status not in ("running", "waiting", "queued")
@@ -80,6 +87,7 @@ def test_history_chart_filters_and_a_live_status_change(page, live_url, history,
     expect(chart.locator(".sb-chart-legend li")).to_have_count(3)
     expect(page.locator('body[data-workspace-stream="live"]')).to_have_count(1)
     page.screenshot(path=str(artifacts / "runs-history.png"), full_page=True)
+    fits_1280(page)
     page.evaluate("window.__sameDocument = true")
 
     # A run still going changes status on the server: its row follows without a reload.
