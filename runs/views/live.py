@@ -144,6 +144,18 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
+def _inline(inputs: Any, limit: int = 140) -> str:
+    """Inputs on one line for the header: `dish: vegetable lasagne · servings: 4`."""
+    if not isinstance(inputs, dict) or not inputs:
+        return "none"
+    parts = []
+    for key, value in inputs.items():
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        parts.append(f"{key}: {shown}")
+    text = " · ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _duration_text(ms: int | None) -> str:
     if ms is None:
         return "—"
@@ -260,6 +272,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "pending_approvals": pending,
         "node_labels": {k: v["label"] or k for k, v in state["nodes"].items()},
         "inputs_text": _pretty(run.inputs),
+        "inputs_inline": _inline(run.inputs),
         "result_text": _pretty(run.result),
         "duration_text": _duration_text(end),
         "started_ago": _ago(run.created_at),

@@ -25,10 +25,13 @@ function facts(step, now) {
     ["Cache", step.cache_hit ? "Hit (free)" : step.model ? "Miss" : "—"],
     ["Pass · attempt", `${step.iteration + 1} · ${step.attempt + 1}`],
   ];
+  // Model, tokens, cost and cache mean nothing for a step that called no model.
+  const usedModel = step.model || step.tokens_in || step.tokens_out || (Array.isArray(tried) && tried.length);
+  const shown = usedModel ? pairs : pairs.filter(([k]) => ["Latency", "Queue wait", "Pass · attempt"].includes(k));
   return el(
     "dl",
-    { class: "sb-kv", "data-step-facts": true },
-    pairs.map(([k, v]) => el("div", {}, el("dt", { text: k }), el("dd", { text: v, title: v, "data-step-fact": k.toLowerCase() }))),
+    { class: `sb-kv${usedModel ? "" : " is-plain"}`, "data-step-facts": true },
+    shown.map(([k, v]) => el("div", {}, el("dt", { text: k }), el("dd", { text: v, title: v, "data-step-fact": k.toLowerCase() }))),
   );
 }
 

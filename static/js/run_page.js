@@ -165,12 +165,15 @@ function scheduleRefresh() {
   }, 250);
 }
 
-function stamp(event) {
-  const shownAt = () => window.__sbStateTimes.push({ seq: event.seq, kind: event.kind, node_id: event.node_id, ts: event.ts, shown: performance.timeOrigin + performance.now() });
-  requestAnimationFrame(shownAt);
+const now = () => performance.timeOrigin + performance.now();
+
+function stamp(event, received) {
+  const drawn = now();
+  requestAnimationFrame(() => window.__sbStateTimes.push({ seq: event.seq, kind: event.kind, node_id: event.node_id, ts: event.ts, received, drawn, shown: now() }));
 }
 
 function onEvent(event) {
+  const received = now();
   const change = live.apply(event);
   if (!change) return;
   if (event.kind === "approval.requested") void approvals.load(live, event.data.approval_id, () => view === live && approvals.render(live));
@@ -185,7 +188,7 @@ function onEvent(event) {
   timeline.render(live, { ...span(live), selectedKey: step?.key });
   approvals.render(live);
   if (!selection || (step && change.steps.includes(step.key)) || change.run) drawDetail(live);
-  if (event.kind.startsWith("step.") || event.kind.startsWith("run.") || event.kind.startsWith("approval.")) stamp(event);
+  if (event.kind.startsWith("step.") || event.kind.startsWith("run.") || event.kind.startsWith("approval.")) stamp(event, received);
   if (live.finished) stopTicking();
 }
 

@@ -114,15 +114,25 @@ def latency_report(page: Page, run: Run, label: str) -> dict:
         e.seq: e.ts.timestamp() * 1000
         for e in RunEvent.objects.filter(run=run, kind__startswith="step.")
     }
-    delays = sorted(s["shown"] - stored[s["seq"]] for s in shown if s["seq"] in stored)
-    if not delays:
+    samples = [s for s in shown if s["seq"] in stored]
+    if not samples:
         return {}
+
+    def spread(values: list[float]) -> dict:
+        values = sorted(values)
+        return {
+            "p50_ms": round(statistics.median(values), 1),
+            "p95_ms": round(values[min(len(values) - 1, int(len(values) * 0.95))], 1),
+            "max_ms": round(values[-1], 1),
+        }
+
     report = {
         "label": label,
-        "samples": len(delays),
-        "p50_ms": round(statistics.median(delays), 1),
-        "p95_ms": round(delays[min(len(delays) - 1, int(len(delays) * 0.95))], 1),
-        "max_ms": round(delays[-1], 1),
+        "samples": len(samples),
+        # The event's time is taken in the step's transaction, just before its commit.
+        **spread([s["shown"] - stored[s["seq"]] for s in samples]),
+        "delivery": spread([s["received"] - stored[s["seq"]] for s in samples]),
+        "render": spread([s["shown"] - s["received"] for s in samples]),
     }
     print(f"\ncommit → page latency ({label}): {json.dumps(report)}")
     return report
@@ -183,6 +193,13 @@ def test_websocket_drop_mid_run_reconnects_and_shows_every_step_once(
     # The router's route shows on its node.
     expect(page.locator('[data-node-id="anything_missing"][data-route="missing"]')).to_be_visible()
 
+    # Cancelling while it waits ends it at once, the approval with it.
+    page.get_by_role("button", name="Cancel run").click()
+    expect(status(page)).to_have_text("cancelled")
+    expect(page.locator("[data-approval]")).to_have_count(0)
+    expect(state_of(page, "approve")).to_have_attribute("data-run-state", "cancelled")
+    expect(page.get_by_role("button", name="Cancel run")).to_be_hidden()
+
 
 def _csrf(page: Page) -> str:
     page.goto("/")
@@ -193,15 +210,26 @@ def test_model_output_is_text_never_html_and_failures_read_clearly(
     page, demo, inline_runs, artifacts
 ):
     inline_runs.on("ingredients", json_reply(INGREDIENTS))
-    inline_runs.on(
-        "cooking instructions", text("<script>window.__xss=1</script> Then bake it well.")
-    )
+    # The first instructions are too short for the review, which sends them back once.
+    replies = iter([text("Bake it."), text("<script>window.__xss=1</script> Then bake it well.")])
+    inline_runs.on("cooking instructions", lambda request: next(replies))
     owner = demo["owner"]
     run = run_here(owner)
     assert run.status == "waiting"
     login(page, owner)
     open_run(page, run.pk)
-    page.locator('[data-step-node="instructions"] .sb-step-head').click()
+    # The loop shows as a second pass on the canvas and in the timeline; the review says why.
+    expect(
+        page.locator('.sb-node[data-node-id="instructions"][data-iterations="2"]')
+    ).to_be_visible()
+    expect(page.locator('[data-step-node="instructions"]')).to_have_count(2)
+    page.locator('[data-step-node="review"] .sb-step-head').first.click()
+    expect(page.locator('[data-decision="fail"]')).to_contain_text("too short")
+    page.screenshot(path=str(artifacts / "run-page-loop.png"))
+    # Picking the node on the canvas shows its latest step.
+    page.locator('.react-flow__node[data-id="instructions"]').click()
+    expect(page.locator("[data-step-detail] h2")).to_contain_text("Cooking instructions")
+    expect(page.locator('[data-step-node="instructions"].is-selected')).to_contain_text("pass 2")
     output = page.locator("[data-step-output]")
     expect(output).to_have_text("<script>window.__xss=1</script> Then bake it well.")
     expect(page.get_by_text("<script>window.__xss=1</script>", exact=False).first).to_be_visible()

@@ -2,6 +2,7 @@
 inline approval, and the run finishing without a reload."""
 
 import json
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -95,7 +96,9 @@ def test_test_run_from_the_editor_then_approve_on_the_run_page(page, demo, llm_s
     (artifacts / "run-page-latency.json").write_text(json.dumps(report, indent=2))
 
 
-def test_test_run_reports_invalid_inputs_readably(page, demo, llm_server):
+def test_test_run_reports_invalid_inputs_and_graph_problems_readably(
+    page, demo, llm_server, artifacts
+):
     login(page, demo["owner"])
     page.goto(f"/flows/{recipe_flow().pk}/")
     page.get_by_role("button", name="Test run").first.click()
@@ -104,4 +107,21 @@ def test_test_run_reports_invalid_inputs_readably(page, demo, llm_server):
     error = page.locator("[data-test-run-error]")
     expect(error).to_contain_text("do not match the flow's input form")
     expect(error).to_contain_text("servings: 80 is greater than the maximum of 50")
+
+    # A flow with problems is not run: the panel lists them, each leading to its node.
+    flow = recipe_flow()
+    graph = flow.graph
+    graph["edges"] = [e for e in graph["edges"] if e["target"] != "pantry"]
+    flow.graph = graph
+    flow.revision += 1
+    flow.save(update_fields=["graph", "revision"])
+    page.reload()
+    page.get_by_role("button", name="Test run").first.click()
+    page.get_by_role("button", name="Run draft").click()
+    expect(error).to_contain_text("The flow has problems to fix before it can run")
+    problem = error.get_by_role("button", name=re.compile("Check the pantry"))
+    expect(problem.first).to_be_visible()
+    page.screenshot(path=str(artifacts / "editor-test-run-invalid.png"))
+    problem.first.click()
+    expect(page.locator('.react-flow__node[data-id="pantry"].selected')).to_be_visible()
     assert llm_server.call_count == 0

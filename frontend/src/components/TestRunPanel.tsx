@@ -2,6 +2,7 @@
 // with its sample), Run, then each step live, with a link to the full run page.
 import { useEffect, useMemo, useRef, useState } from "react";
 import { inputsForm } from "../../../static/js/run_inputs_form.js";
+import { duration, money } from "../../../static/js/run_dom.js";
 import { stepState } from "../../../static/js/run_state.js";
 import type { FlowNode } from "../graph";
 import { Icon } from "../icons";
@@ -20,10 +21,7 @@ const STATE_LABELS: Record<string, string> = {
   dead_letter: "Dead-lettered",
 };
 
-function ms(value: number | null | undefined): string {
-  if (value == null) return "";
-  return value < 1000 ? `${Math.round(value)} ms` : `${(value / 1000).toFixed(1)} s`;
-}
+const ms = (value: number | null | undefined): string => (value == null ? "" : duration(value));
 
 function show(value: unknown): string {
   if (value === null || value === undefined) return "";
@@ -139,7 +137,7 @@ export function TestRunPanel({ nodes, canRun, session, error, starting, lastInpu
           </div>
           {totals && (
             <div className="sb-test-totals sb-small sb-muted">
-              {ms(totals.duration_ms) || "—"} · {totals.tokens.toLocaleString()} tokens · ${totals.cost.toFixed(4)}
+              {ms(totals.duration_ms) || "—"} · {totals.tokens.toLocaleString()} tokens · {money(totals.cost)}
             </div>
           )}
           {waiting.length > 0 && (
@@ -160,7 +158,9 @@ export function TestRunPanel({ nodes, canRun, session, error, starting, lastInpu
                     <span className="sb-test-step-label">{labelOf(step.node_id)}</span>
                     {step.iteration > 0 && <span className="sb-badge sb-badge-neutral">pass {step.iteration + 1}</span>}
                     <span className="sb-test-step-state">{STATE_LABELS[state] ?? state}</span>
-                    <span className="sb-test-step-time sb-num">{ms(step.latency_ms ?? (step.finished_at && step.started_at ? step.finished_at - step.started_at : null))}</span>
+                    <span className="sb-test-step-time sb-num">
+                      {step.status === "skipped" || step.reused ? "" : ms(step.latency_ms ?? (step.finished_at && step.started_at ? step.finished_at - step.started_at : null))}
+                    </span>
                   </button>
                   {step.status === "running" && step.stream && (
                     <pre className="sb-stream" data-stream-node={step.node_id}>
