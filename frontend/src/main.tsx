@@ -7,8 +7,8 @@
 //   canvas.select("draft");
 import "@xyflow/react/dist/base.css";
 import "./canvas.css";
-import { applyNodeChanges, ReactFlowProvider } from "@xyflow/react";
-import { StrictMode, useEffect, useMemo, useState } from "react";
+import { applyNodeChanges, ReactFlowProvider, useReactFlow } from "@xyflow/react";
+import { StrictMode, useEffect, useMemo, useRef, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { api } from "./api";
 import { FlowCanvas } from "./components/Canvas";
@@ -49,6 +49,30 @@ function nodeTypes(): Promise<NodeTypeInfo[]> {
   return nodeTypesPromise;
 }
 
+/** Keep a read-only canvas fitted when its box changes size (a window resize, a panel). */
+function RefitOnResize({ target }: { target: React.RefObject<HTMLDivElement> }) {
+  const { fitView } = useReactFlow();
+  useEffect(() => {
+    const el = target.current;
+    if (!el || typeof ResizeObserver === "undefined") return;
+    let timer = 0;
+    let last = `${el.clientWidth}x${el.clientHeight}`;
+    const observer = new ResizeObserver(() => {
+      const size = `${el.clientWidth}x${el.clientHeight}`;
+      if (size === last) return;
+      last = size;
+      window.clearTimeout(timer);
+      timer = window.setTimeout(() => void fitView({ padding: 0.15, maxZoom: 1, duration: 150 }), 120);
+    });
+    observer.observe(el);
+    return () => {
+      observer.disconnect();
+      window.clearTimeout(timer);
+    };
+  }, [target, fitView]);
+  return null;
+}
+
 interface ReadOnlyState {
   graph: Graph;
   selected: string | null;
@@ -59,6 +83,7 @@ function ReadOnlyFlow({ store, graphStore, onReady, onSelectNode, minimap = true
   const [graph, setGraph] = useState(graphStore.get().graph);
   useEffect(() => graphStore.subscribe(() => setGraph(graphStore.get().graph)), [graphStore]);
   const selected = useStore(graphStore, (s) => s.selected);
+  const wrap = useRef<HTMLDivElement>(null);
   useEffect(() => {
     nodeTypes().then(setTypes, () => setTypes([]));
   }, []);
@@ -78,7 +103,8 @@ function ReadOnlyFlow({ store, graphStore, onReady, onSelectNode, minimap = true
   const catalogue = Object.fromEntries(types.map((t) => [t.type, t]));
   return (
     <CanvasContext.Provider value={{ catalogue, store, readOnly: true }}>
-      <div className="sb-canvas-wrap is-standalone">
+      <div className="sb-canvas-wrap is-standalone" ref={wrap}>
+        <RefitOnResize target={wrap} />
         <FlowCanvas
           nodes={nodes}
           edges={initial.edges}

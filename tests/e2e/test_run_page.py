@@ -270,9 +270,16 @@ def test_rerun_from_a_step_on_the_draft_reuses_the_steps_before_it(
 
     login(page, owner)
     open_run(page, original.pk)
+    # "Re-run…" offers the same version or the draft, and an inputs form from the schema.
+    page.get_by_role("button", name="Re-run…").click()
+    dialog = page.locator('[data-dialog="rerun"]')
+    dialog.get_by_label("Edit the inputs").check()
+    expect(dialog.get_by_role("spinbutton", name="Servings")).to_have_value("4")
+    page.screenshot(path=str(artifacts / "run-page-rerun-dialog.png"))
+    dialog.get_by_role("button", name="Cancel").click()
+
     page.locator('[data-step-node="instructions"] .sb-step-head').click()
     page.get_by_role("button", name="Re-run from this step…").click()
-    dialog = page.locator('[data-dialog="rerun"]')
     expect(dialog).to_contain_text("Re-run from “Cooking instructions”")
     dialog.get_by_label("The current draft").check()
     dialog.get_by_role("button", name="Re-run from this step").click()

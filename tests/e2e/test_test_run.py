@@ -87,6 +87,8 @@ def test_test_run_from_the_editor_then_approve_on_the_run_page(page, demo, llm_s
     expect(run_page.locator('[data-fact="result"]')).to_contain_text("Heat the oven")
     assert_each_step_once(run_page, run)
     run_page.screenshot(path=str(artifacts / "run-page-finished.png"))
+    run_page.set_viewport_size({"width": 1280, "height": 800})
+    run_page.screenshot(path=str(artifacts / "run-page-finished-1280.png"))
     expect(page.locator("[data-test-run-status]")).to_have_attribute(
         "data-test-run-status", "succeeded"
     )
