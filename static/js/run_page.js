@@ -169,6 +169,7 @@ const now = () => performance.timeOrigin + performance.now();
 
 function stamp(event, received) {
   const drawn = now();
+  if (window.__sbStateTimes.length >= 5000) return;
   requestAnimationFrame(() => window.__sbStateTimes.push({ seq: event.seq, kind: event.kind, node_id: event.node_id, ts: event.ts, received, drawn, shown: now() }));
 }
 

@@ -209,7 +209,9 @@ def _csrf(page: Page) -> str:
 def test_model_output_is_text_never_html_and_failures_read_clearly(
     page, demo, inline_runs, artifacts
 ):
-    inline_runs.on("ingredients", json_reply(INGREDIENTS))
+    # The model is briefly unavailable for the research step: one retry, then an answer.
+    research = iter([http_error(503, retry_after=0), json_reply(INGREDIENTS)])
+    inline_runs.on("ingredients", lambda request: next(research))
     # The first instructions are too short for the review, which sends them back once.
     replies = iter([text("Bake it."), text("<script>window.__xss=1</script> Then bake it well.")])
     inline_runs.on("cooking instructions", lambda request: next(replies))
@@ -226,6 +228,11 @@ def test_model_output_is_text_never_html_and_failures_read_clearly(
     page.locator('[data-step-node="review"] .sb-step-head').first.click()
     expect(page.locator('[data-decision="fail"]')).to_contain_text("too short")
     page.screenshot(path=str(artifacts / "run-page-loop.png"))
+    research_row = page.locator('[data-step-node="research"]')
+    expect(research_row).to_contain_text("1 retry")
+    research_row.locator(".sb-step-head").click()
+    expect(page.locator(".sb-attempts li")).to_have_count(2)
+    expect(page.locator(".sb-attempts li").first).to_contain_text("HTTP 503")
     # Picking the node on the canvas shows its latest step.
     page.locator('.react-flow__node[data-id="instructions"]').click()
     expect(page.locator("[data-step-detail] h2")).to_contain_text("Cooking instructions")
