@@ -322,3 +322,26 @@ def test_timed_out_and_closed_approvals_say_so(client, people, waiting_recipe):
     content = page(client, people["bea"], f"/approvals/{approval.pk}/").content.decode()
     assert "Nobody decided in time" in content
     assert 'value="approved"' not in content
+
+
+def test_decisions_need_the_csrf_token(people, waiting_recipe, api_for):
+    approval = waiting_recipe()
+    client = api_for(people["bea"], csrf=True).client
+    url = f"/approvals/{approval.pk}/decide/"
+    assert client.post(url, {"decision": "approved"}).status_code == 403
+    assert not ApprovalDecision.objects.exists()
+    client.get(f"/approvals/{approval.pk}/")  # sets the CSRF cookie, as the page does
+    token = client.cookies["csrftoken"].value
+    response = client.post(url, {"decision": "approved"}, headers={"X-CSRFToken": token, **HTMX})
+    assert response.status_code == 200
+    assert ApprovalDecision.objects.filter(user=people["bea"]).exists()
+
+
+def test_edit_mode_works_without_javascript(client, people, waiting_recipe):
+    approval = waiting_recipe()
+    viewing = page(client, people["bea"], f"/approvals/{approval.pk}/").content.decode()
+    assert 'data-editing="false"' in viewing
+    assert re.search(r'<textarea [^>]*name="value-0"[^>]*disabled', viewing)
+    editing = client.get(f"/approvals/{approval.pk}/?edit=1").content.decode()
+    assert 'data-editing="true"' in editing
+    assert not re.search(r'<textarea [^>]*name="value-0"[^>]*disabled', editing)
