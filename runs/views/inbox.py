@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
 from config.errors import ApiError
+from runs.engine.nodes.approval import payload_key
 from runs.models import Approval, ApprovalDecision, ApprovalStatus
 from runs.services.approvals import (
     MAX_COMMENT_CHARS,
@@ -123,8 +124,21 @@ class DecisionForm:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def _payload(approval: Approval) -> dict[str, Any]:
-    return approval.payload if isinstance(approval.payload, dict) else {"value": approval.payload}
+def review_payload(approval: Approval) -> dict[str, Any]:
+    payload = (
+        approval.payload if isinstance(approval.payload, dict) else {"value": approval.payload}
+    )
+    return _in_review_order(approval, payload)
+
+
+def _in_review_order(approval: Approval, payload: dict[str, Any]) -> dict[str, Any]:
+    """Order values as the approval node lists them (PostgreSQL's jsonb keeps no key order)."""
+    order: list[str] = []
+    for node in (approval.run.version.graph or {}).get("nodes", []):
+        if isinstance(node, dict) and node.get("id") == approval.node_id:
+            order = [payload_key(path) for path in (node.get("config") or {}).get("show", [])]
+    rank = {key: i for i, key in enumerate(order)}
+    return dict(sorted(payload.items(), key=lambda item: rank.get(item[0], len(rank))))
 
 
 def _node_labels(approval: Approval) -> dict[str, str]:
@@ -137,12 +151,14 @@ def _final_payload(approval: Approval) -> dict[str, Any] | None:
     if approval.status != ApprovalStatus.APPROVED:
         return None
     edit = approval.decisions.exclude(edited_payload=None).order_by("-created_at").first()
-    return edit.edited_payload if edit and isinstance(edit.edited_payload, dict) else None
+    if edit is None or not isinstance(edit.edited_payload, dict):
+        return None
+    return _in_review_order(approval, edit.edited_payload)
 
 
 def _review_values(approval: Approval, form: DecisionForm | None = None) -> list[ReviewValue]:
     labels = _node_labels(approval)
-    payload = _final_payload(approval) or _payload(approval)
+    payload = _final_payload(approval) or review_payload(approval)
     values = []
     for index, (key, value) in enumerate(payload.items()):
         kind, display = pretty_value(value)
@@ -166,7 +182,7 @@ def _review_values(approval: Approval, form: DecisionForm | None = None) -> list
 
 
 def _decision_rows(approval: Approval) -> list[dict[str, Any]]:
-    original = _payload(approval)
+    original = review_payload(approval)
     labels = _node_labels(approval)
     rows = []
     for decision in approval.decisions.select_related("user").order_by("created_at", "id"):
@@ -288,7 +304,7 @@ def _parse_decision(request: HttpRequest, approval: Approval) -> DecisionForm:
         form.errors["comment"] = f"Keep the comment under {MAX_COMMENT_CHARS:,} characters."
     if form.decision == "rejected" and not form.comment:
         form.errors["comment"] = "Say why you reject it, so the flow's owner knows what to fix."
-    payload = _payload(approval)
+    payload = review_payload(approval)
     for index in range(len(payload)):
         raw = request.POST.get(f"value-{index}")
         if raw is not None:

@@ -9,6 +9,7 @@ from builder.models import Flow
 from runs.executor import InlineExecutor
 from runs.models import Approval, ApprovalDecision, Run
 from runs.services import approval_decide, run_start
+from runs.views.inbox import review_payload
 from workspaces.models import Membership, Role, Workspace
 
 from .support import fast_passwords  # noqa: F401
@@ -175,7 +176,7 @@ def test_approve_from_the_page_is_audited_and_resumes_the_run(client, people, wa
 
 def test_approve_with_edits_from_the_page(client, people, waiting_recipe):
     approval = waiting_recipe()
-    keys = list(approval.payload)
+    keys = list(review_payload(approval))  # the order the page shows and posts them in
     index = keys.index("instructions")
     client.force_login(people["bea"])
     response = client.post(
@@ -199,7 +200,9 @@ def test_unchanged_edit_fields_are_not_recorded_as_edits(client, people, waiting
     approval = waiting_recipe()
     client.force_login(people["bea"])
     fields = {
-        f"value-{i}": v for i, v in enumerate(approval.payload.values()) if isinstance(v, str)
+        f"value-{i}": v
+        for i, v in enumerate(review_payload(approval).values())
+        if isinstance(v, str)
     }
     client.post(f"/approvals/{approval.pk}/decide/", {"decision": "approved", **fields})
     assert ApprovalDecision.objects.get(approval=approval).edited_payload is None
@@ -209,7 +212,7 @@ def test_invalid_json_edit_says_where_and_records_nothing(client, people, waitin
     approval = waiting_recipe()
     approval.payload = {**approval.payload, "extra": {"a": 1}}
     approval.save(update_fields=["payload"])
-    index = list(approval.payload).index("extra")
+    index = list(review_payload(approval)).index("extra")
     client.force_login(people["bea"])
     response = client.post(
         f"/approvals/{approval.pk}/decide/",

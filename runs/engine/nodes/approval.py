@@ -58,9 +58,9 @@ class ApprovalNode(NodeType):
             payload = {}
             for path in config.show:
                 try:
-                    payload[_payload_key(path)] = resolve_path(path, ctx.variables)
+                    payload[payload_key(path)] = resolve_path(path, ctx.variables)
                 except KeyError:
-                    payload[_payload_key(path)] = None
+                    payload[payload_key(path)] = None
         else:
             payload = {"value": inputs.get("in")}
         return NodeResult(
@@ -78,7 +78,7 @@ class ApprovalNode(NodeType):
         )
 
 
-def _payload_key(path: str) -> str:
+def payload_key(path: str) -> str:
     """Name a shown value for the approver: `nodes.draft.output` is shown as "draft"."""
     parts = path.split(".")
     if len(parts) == 3 and parts[0] == "nodes" and parts[2] == "output":
