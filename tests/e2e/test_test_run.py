@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from runs.models import Run
 from tests.llmserver import json_reply, text
+from workspaces.models import Role
 
 from .conftest import login
 from .test_run_page import (
@@ -127,3 +128,37 @@ def test_test_run_reports_invalid_inputs_and_graph_problems_readably(
     problem.first.click()
     expect(page.locator('.react-flow__node[data-id="pantry"].selected')).to_be_visible()
     assert llm_server.call_count == 0
+
+
+def test_import_a_flow_file_then_test_run_it_live(page, member, llm_server, tmp_path, artifacts):
+    """An exported demo flow, imported from the flows list, test-runs with live node states."""
+    from builder.demo import TRIP
+
+    llm_server.on("explain the total", text("About 540 EUR in total.", latency=1.0))
+    designer = member(Role.EDITOR, username="dana")
+    document = {
+        "format": "switchboard.flow",
+        "format_version": 1,
+        "name": "Imported trip",
+        "description": TRIP["description"],
+        "graph": TRIP["graph"],
+    }
+    path = tmp_path / "trip.json"
+    path.write_text(json.dumps(document))
+    login(page, designer)
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Import").click()
+    chooser.value.set_files(str(path))
+    page.wait_for_url(re.compile(r".*/flows/\d+/$"))
+
+    page.get_by_role("button", name="Test run").first.click()
+    page.get_by_role("button", name="Run draft").click()
+    expect(state_of(page, "explain")).to_have_attribute("data-run-state", "running")
+    expect(state_of(page, "lodging")).to_have_attribute("data-run-state", "succeeded")
+    expect(state_of(page, "budget")).to_have_attribute("data-run-state", "succeeded")
+    expect(page.locator("[data-test-run-status]")).to_have_attribute(
+        "data-test-run-status", "succeeded"
+    )
+    run = Run.objects.get(flow__name="Imported trip")
+    assert run.result == {"budget": "About 540 EUR in total."}
+    assert llm_server.call_count == 1
