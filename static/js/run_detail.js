@@ -91,7 +91,7 @@ function promptParts(input) {
 }
 
 /** Render one step into the side panel. */
-export function renderStepDetail(container, step, { label, nodeType, runFinished, canRun, onRerunFrom, onShowRun, now = Date.now() }) {
+export function renderStepDetail(container, step, { label, nodeType, runFinished, canRun, onRerunFrom, onResolve, onShowRun, now = Date.now() }) {
   const state = stepState(step) || step.status;
   const head = el(
     "div",
@@ -122,7 +122,7 @@ export function renderStepDetail(container, step, { label, nodeType, runFinished
   if (step.reused) {
     parts.push(el("p", { class: "sb-reused-note", text: "Reused from the original run: this output was copied, not recomputed. No model was called and it cost nothing." }));
   }
-  if (step.status === "failed" || step.error_code || step.error_message) {
+  if (step.status !== "needs_attention" && (step.status === "failed" || step.error_code || step.error_message)) {
     parts.push(
       el(
         "div",
@@ -133,7 +133,19 @@ export function renderStepDetail(container, step, { label, nodeType, runFinished
     );
   }
   if (step.status === "waiting") parts.push(el("p", { class: "sb-small sb-muted", text: "Waiting for a person: the approval is at the top of this panel." }));
-  if (step.status === "needs_attention") parts.push(el("p", { class: "sb-callout sb-callout-danger", text: step.error_message || "This step needs a person to retry or fail it." }));
+  if (step.status === "needs_attention") {
+    parts.push(el("p", { class: "sb-callout sb-callout-danger", text: step.error_message || "This step needs a person to retry or fail it." }));
+    if (canRun && onResolve && step.id != null) {
+      parts.push(
+        el(
+          "div",
+          { class: "sb-detail-actions", "data-resolve": "" },
+          el("button", { type: "button", class: "sb-btn sb-btn-sm sb-btn-primary", onclick: () => onResolve(step, "retry"), text: "Run it again" }),
+          el("button", { type: "button", class: "sb-btn sb-btn-sm", onclick: () => onResolve(step, "fail"), text: "Mark it failed" }),
+        ),
+      );
+    }
+  }
   const made = decision(step, nodeType || step.node_type);
   if (made) parts.push(made);
   parts.push(facts(step, now));

@@ -112,6 +112,8 @@ function drawDetail(model) {
       runFinished: live.finished && !replay,
       canRun: initial.can_run,
       onRerunFrom: (node) => reruns.open(node),
+      onResolve: (parked, action) =>
+        api("POST", `/runs/${runId}/steps/${parked.id}/resolve`, { action }).catch((e) => toast(e.message)),
       onShowRun: showRun,
     });
     if (!replay && step.input == null && step.status !== "queued" && step.status !== "skipped" && step.id != null) scheduleRefresh();
