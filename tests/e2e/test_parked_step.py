@@ -27,6 +27,7 @@ GRAPH = {
             "id": "notify",
             "type": "tool",
             "label": "Notify the shop",
+            "position": {"x": 260, "y": 0},
             "config": {
                 "tool": "http_request",
                 "arguments": {"url": "https://shop.example/orders", "method": "POST"},
