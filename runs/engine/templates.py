@@ -7,6 +7,8 @@ are errors, and the sandbox refuses attribute access to internals such as `__cla
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,17 +40,15 @@ class TemplateRenderError(Exception):
     """A template could not be rendered; the message is safe to show to the user."""
 
 
-def render(text: str, variables: dict[str, Any]) -> str:
-    """Render `text` in the sandbox, raising TemplateRenderError with a readable message."""
-    if "{" not in text:
-        return text
+@contextmanager
+def _readable_errors() -> Iterator[None]:
+    """Turn anything a template can raise into a TemplateRenderError a person can read."""
     try:
-        result = ENV.from_string(text).render(variables)
+        yield
     except SecurityError as exc:
         raise TemplateRenderError(f"Template refused by the sandbox: {exc}") from exc
-    except TemplateError as exc:
-        raise TemplateRenderError(f"Template error: {exc}") from exc
     except (
+        TemplateError,
         TypeError,
         ValueError,
         ArithmeticError,
@@ -57,6 +57,14 @@ def render(text: str, variables: dict[str, Any]) -> str:
         RecursionError,
     ) as exc:
         raise TemplateRenderError(f"Template error: {exc}") from exc
+
+
+def render(text: str, variables: dict[str, Any]) -> str:
+    """Render `text` in the sandbox, raising TemplateRenderError with a readable message."""
+    if "{" not in text:
+        return text
+    with _readable_errors():
+        result = ENV.from_string(text).render(variables)
     if len(result) > MAX_RENDERED_CHARS:
         raise TemplateRenderError("Rendered template is larger than 1,000,000 characters")
     return result
@@ -80,22 +88,9 @@ def render_value(text: str, variables: dict[str, Any]) -> Any:
     """
     stripped = text.strip()
     if stripped.startswith("{{") and stripped.endswith("}}") and stripped.count("{{") == 1:
-        try:
+        with _readable_errors():
             expression = ENV.compile_expression(stripped[2:-2], undefined_to_none=False)
             value = expression(**variables)
-        except SecurityError as exc:
-            raise TemplateRenderError(f"Template refused by the sandbox: {exc}") from exc
-        except TemplateError as exc:
-            raise TemplateRenderError(f"Template error: {exc}") from exc
-        except (
-            TypeError,
-            ValueError,
-            ArithmeticError,
-            LookupError,
-            OverflowError,
-            RecursionError,
-        ) as exc:
-            raise TemplateRenderError(f"Template error: {exc}") from exc
         if isinstance(value, Undefined):
             raise TemplateRenderError(f"Template error: {stripped} is undefined")
         return _json_data(value)
