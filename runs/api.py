@@ -274,29 +274,7 @@ def _summary(run: Run) -> dict[str, Any]:
 
 
 def _step(step: Step) -> dict[str, Any]:
-    return {
-        "id": step.pk,
-        "node_id": step.node_id,
-        "node_type": step.node_type,
-        "iteration": step.iteration,
-        "attempt": step.attempt,
-        "status": step.status,
-        "input": step.input,
-        "output": step.output,
-        "ports": list(step.ports or []),
-        "error_code": step.error_code,
-        "error_message": step.error_message,
-        "details": step.details or {},
-        "model": step.model,
-        "tokens_in": step.tokens_in,
-        "tokens_out": step.tokens_out,
-        "cost": float(step.cost),
-        "cache_hit": step.cache_hit,
-        "reused": step.reused,
-        "started_at": step.started_at,
-        "finished_at": step.finished_at,
-        "latency_ms": step.latency_ms,
-    }
+    return selectors.step_data(step)
 
 
 def _detail(run: Run) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from config.errors import forbidden, not_found
-from runs.models import Run, RunEvent
+from runs.models import Run, RunEvent, Step
 from workspaces.services import PermissionDenied, require
 
 MAX_EVENTS_PAGE = 1000
@@ -88,3 +88,30 @@ def workspace_ids_for(user) -> list[int]:
     if user is None or not user.is_authenticated:
         return []
     return list(user.memberships.values_list("workspace_id", flat=True))
+
+
+def step_data(step: Step) -> dict[str, Any]:
+    """What a step recorded, as JSON data: the API and the run page both start from this."""
+    return {
+        "id": step.pk,
+        "node_id": step.node_id,
+        "node_type": step.node_type,
+        "iteration": step.iteration,
+        "attempt": step.attempt,
+        "status": step.status,
+        "input": step.input,
+        "output": step.output,
+        "ports": list(step.ports or []),
+        "error_code": step.error_code,
+        "error_message": step.error_message,
+        "details": step.details or {},
+        "model": step.model,
+        "tokens_in": step.tokens_in,
+        "tokens_out": step.tokens_out,
+        "cost": float(step.cost),
+        "cache_hit": step.cache_hit,
+        "reused": step.reused,
+        "started_at": step.started_at,
+        "finished_at": step.finished_at,
+        "latency_ms": step.latency_ms,
+    }

@@ -72,28 +72,10 @@ def _node_index(graph: dict[str, Any]) -> dict[str, dict[str, str]]:
 def _step_dict(step: Step, nodes: dict[str, dict[str, str]]) -> dict[str, Any]:
     state = "reused" if step.reused and step.status == StepStatus.SUCCEEDED else step.status
     return {
-        "id": step.pk,
-        "node_id": step.node_id,
-        "node_type": step.node_type,
+        **selectors.step_data(step),
         "label": nodes.get(step.node_id, {}).get("label") or step.node_id,
-        "iteration": step.iteration,
-        "attempt": step.attempt,
-        "status": step.status,
         "state": state,
         "state_label": STEP_STATE_LABELS.get(state, state),
-        "reused": step.reused,
-        "input": step.input,
-        "output": step.output,
-        "ports": list(step.ports or []),
-        "error_code": step.error_code,
-        "error_message": step.error_message,
-        "details": step.details or {},
-        "model": step.model,
-        "tokens_in": step.tokens_in,
-        "tokens_out": step.tokens_out,
-        "cost": float(step.cost),
-        "cache_hit": step.cache_hit,
-        "latency_ms": step.latency_ms,
         "duration_text": (
             _duration_text(step.latency_ms)
             if step.latency_ms is not None and not step.reused
