@@ -6,10 +6,10 @@ from playwright.sync_api import expect
 from builder.models import Flow
 from builder.services import flow_save_draft
 from runs.executor import InlineExecutor
-from runs.models import Approval
-from runs.services import approval_decide, run_start
+from runs.services import run_start
 from runs.services.reruns import run_reproduce, run_rerun
 from tests.llmserver import text
+from tests.runs.support import finish_inline as finish
 from tests.runs.support import inline, memory_layer  # noqa: F401
 
 from .conftest import login
@@ -32,17 +32,6 @@ SECOND = (
     "1. Heat the oven to 200C.\n2. Layer pasta, sauce and vegetables.\n"
     "3. Bake for 35 minutes, covered.\n4. Rest before serving."
 )
-
-
-def finish(run, user):
-    InlineExecutor().advance(run.pk)
-    run.refresh_from_db()
-    while run.status == "waiting":
-        for approval in Approval.objects.filter(run=run, status="pending"):
-            approval_decide(user=user, approval_id=approval.pk, decision="approved")
-        InlineExecutor().advance(run.pk)
-        run.refresh_from_db()
-    return run
 
 
 @pytest.fixture

@@ -353,3 +353,18 @@ def model_calls(requests: list[dict]) -> dict[str, int]:
             key = " ".join(last_user_message(request).split()[:3])
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def finish_inline(run: Run, user) -> Run:
+    """Execute a run in this thread, approving every approval as `user`, until it ends."""
+    from runs.models import Approval
+    from runs.services import approval_decide
+
+    InlineExecutor().advance(run.pk)
+    run.refresh_from_db()
+    while run.status == "waiting":
+        for approval in Approval.objects.filter(run=run, status="pending"):
+            approval_decide(user=user, approval_id=approval.pk, decision="approved")
+        InlineExecutor().advance(run.pk)
+        run.refresh_from_db()
+    return run

@@ -7,25 +7,15 @@ import pytest
 from builder.models import Flow, FlowVersion
 from builder.services import flow_save_draft
 from runs.executor import InlineExecutor
-from runs.models import Approval, Run, Step
-from runs.services import approval_decide, run_start
+from runs.models import Run, Step
+from runs.services import run_start
 from runs.services.reruns import run_reproduce, run_rerun
 from tests.builder.graphs import base_graph
 from tests.llmserver import text
 from workspaces.models import Membership, Role, Workspace
 
 from .support import fast_passwords  # noqa: F401
-
-
-def finish(run, user):
-    InlineExecutor().advance(run.pk)
-    run.refresh_from_db()
-    while run.status == "waiting":
-        for approval in Approval.objects.filter(run=run, status="pending"):
-            approval_decide(user=user, approval_id=approval.pk, decision="approved")
-        InlineExecutor().advance(run.pk)
-        run.refresh_from_db()
-    return run
+from .support import finish_inline as finish
 
 
 @pytest.fixture

@@ -7,19 +7,10 @@ from builder.services import flow_save_draft
 from config.errors import ApiError
 from runs.executor import InlineExecutor
 from runs.models import Approval, RunEvent, Step
-from runs.services import approval_decide, run_start
+from runs.services import run_start
 from runs.services.reruns import run_reproduce, run_rerun, runs_compare
 
-
-def finish(run, user):
-    InlineExecutor().advance(run.pk)
-    run.refresh_from_db()
-    while run.status == "waiting":
-        for approval in Approval.objects.filter(run=run, status="pending"):
-            approval_decide(user=user, approval_id=approval.pk, decision="approved")
-        InlineExecutor().advance(run.pk)
-        run.refresh_from_db()
-    return run
+from .support import finish_inline as finish
 
 
 @pytest.fixture
