@@ -36,6 +36,9 @@ NOT_INSTALLED = (
 # llama.cpp's repacked AMX/AVX-512 kernels crash (SIGSEGV) on multi-token batches with this model
 # on our machines; decoding the prompt one token at a time avoids them at a small speed cost.
 DEFAULT_BATCH = os.environ.get("SWITCHBOARD_LOCAL_LLM_N_BATCH", "1")
+# Without a seed llama.cpp's server draws a new one per request, so the same flow gives another
+# answer each run; a fixed one makes the bundled model repeatable (same prompt, same reply).
+DEFAULT_SEED = int(os.environ.get("SWITCHBOARD_LOCAL_LLM_SEED", "1234"))
 
 _servers: dict[str, LocalServer] = {}
 _servers_lock = threading.Lock()
@@ -208,7 +211,11 @@ class LocalServer:
 def adapt_params(params: dict[str, Any]) -> dict[str, Any]:
     """Rewrite a chat request into the dialect llama.cpp's server understands."""
     params = dict(params)
+    if params.get("seed") is None:
+        params["seed"] = DEFAULT_SEED
     response_format = params.get("response_format")
+    # The server accepts only "text" and "json_object" (a "json_schema" request is refused with
+    # 422); a "schema" beside "json_object" becomes the grammar that constrains the sampling.
     if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
         schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
         params["response_format"] = {"type": "json_object", "schema": schema}

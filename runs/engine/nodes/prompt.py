@@ -75,7 +75,9 @@ def parse_json_output(text: str, schema: dict[str, Any] | None) -> tuple[Any, st
     if candidate.startswith("```"):
         candidate = candidate.strip("`").removeprefix("json").strip()
     try:
-        value = json.loads(candidate)
+        # strict=False: small models (and grammars that allow any character in a string) emit raw
+        # newlines and tabs inside strings; the document means the same with them escaped.
+        value = json.loads(candidate, strict=False)
     except json.JSONDecodeError as exc:
         return None, f"it is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
     if schema:

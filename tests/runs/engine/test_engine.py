@@ -320,6 +320,25 @@ def test_engine_json_output_repaired_once_then_valid():
     assert "not valid" in last_user(llm.calls[1]["messages"])
 
 
+def test_engine_json_output_accepts_raw_control_characters_in_strings():
+    reply = '{"steps": "Mix the flour\nand the milk.\tRest 5 min.", "n": 2}'
+    doc = graph(
+        [
+            node("in", "input"),
+            prompt("p", output_format="json", json_schema={"type": "object", "required": ["n"]}),
+            node("out", "output"),
+        ],
+        [edge("in", "p"), edge("p", "out")],
+    )
+    llm = FakeLlm(lambda m, k: reply)
+    run = run_graph(doc, llm=llm)
+    assert run.status == "succeeded", run.outcome.error_code
+    assert run.outcome.result == {
+        "result": {"steps": "Mix the flour\nand the milk.\tRest 5 min.", "n": 2}
+    }
+    assert len(llm.calls) == 1  # parsed as it came: no repair round
+
+
 def test_engine_json_output_invalid_twice_fails_step():
     doc = graph(
         [node("in", "input"), prompt("p", output_format="json"), node("out", "output")],
