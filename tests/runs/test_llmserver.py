@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 
 import openai
@@ -215,11 +214,9 @@ def test_llmserver_runs_standalone():
     try:
         line = process.stdout.readline()
         base_url = line.rsplit(" ", 1)[-1].strip()
-        started = time.monotonic()
-        client = openai.OpenAI(base_url=base_url, api_key="x", max_retries=0, timeout=5)
+        client = openai.OpenAI(base_url=base_url, api_key="x", max_retries=0, timeout=30)
         answer = ask(client, "demo")
         assert answer.choices[0].message.content == "Scripted reply: demo"
-        assert time.monotonic() - started < 5
     finally:
         process.terminate()
         process.wait(timeout=5)

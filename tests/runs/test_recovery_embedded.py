@@ -23,6 +23,7 @@ from .support import (  # noqa: F401
 )
 
 BILLING = "Write a kind"  # the opening words of the billing reply's prompt
+LEASE_SECONDS = 300
 
 
 @pytest.mark.django_db(transaction=True)
@@ -30,7 +31,8 @@ def test_embedded_process_killed_mid_step_resumes_on_restart(demo, llm_server):
     llm_server.on("billing issue", text("Sorry about the double charge, refund on its way.",
                                         latency=2.0))  # fmt: skip
     token = token_for(demo["owner"])
-    env = embedded_env(llm_server.base_url)
+    # Leases far longer than the wait below: only start-up recovery can finish the run in time.
+    env = embedded_env(llm_server.base_url, SWITCHBOARD_LEASE_SECONDS=str(LEASE_SECONDS))
     first = Daphne(env).start()
     second = None
     try:
@@ -46,6 +48,7 @@ def test_embedded_process_killed_mid_step_resumes_on_restart(demo, llm_server):
         assert Step.objects.get(run_id=run_id, node_id="billing_reply").status == "running"
         first.kill()
         killed_at = timezone.now()
+        lease_ended_at = Step.objects.get(run_id=run_id, node_id="billing_reply").lease_expires_at
         second = Daphne(env).start()
         wait_status(run_id, "succeeded", timeout=30)
     except BaseException:
@@ -73,4 +76,6 @@ def test_embedded_process_killed_mid_step_resumes_on_restart(demo, llm_server):
         f"\nembedded recovery after kill -9: step re-executing {resumed:.2f}s after the kill "
         f"(includes starting daphne), run finished {finished:.2f}s after it"
     )
-    assert resumed < 10  # start-up recovery, not the 15 s lease
+    # Taken back by the new process at start-up, not by the sweeper once the lease ran out.
+    assert lease_ended_at is not None and retried.started_at < lease_ended_at
+    assert "Recovering 1 run(s) left by a previous process" in second.output()

@@ -2,7 +2,6 @@
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -15,6 +14,7 @@ class Recorder:
 
     def __init__(self):
         self.requests = []
+        self.answered = []  # routes of the slow answers that ran to their end
         self.release = threading.Event()
 
 
@@ -72,6 +72,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"x" * 65536)
         elif route == "/hang":
             self.recorder.release.wait(5)
+            self.recorder.answered.append(route)
         elif route == "/drip":
             self.send_response(200)
             self.send_header("Content-Length", "100")
@@ -81,6 +82,7 @@ class Handler(BaseHTTPRequestHandler):
                     break
                 self.wfile.write(b"x")
                 self.wfile.flush()
+            self.recorder.answered.append(route)
         else:
             self._send(404, b"{}")
 
@@ -140,9 +142,3 @@ def make_server():
 @pytest.fixture
 def server(make_server):
     return make_server()
-
-
-@pytest.fixture
-def timer():
-    started = time.monotonic()
-    return lambda: time.monotonic() - started
