@@ -114,23 +114,7 @@ class Command(BaseCommand):
             table_live.start()
         try:
             while True:
-                events = list(RunEvent.objects.filter(run=run, seq__gt=seen).order_by("seq"))
-                for event in events:
-                    seen = event.seq
-                    if options["json"]:
-                        sys.stdout.write(
-                            json.dumps(
-                                {
-                                    "seq": event.seq,
-                                    "kind": event.kind,
-                                    "node_id": event.node_id or None,
-                                    "data": event.data,
-                                },
-                                default=str,
-                            )
-                            + "\n"
-                        )
-                        sys.stdout.flush()
+                seen = self._print_events(run, seen, options)
                 run.refresh_from_db()
                 if table_live:
                     table_live.update(self._table(run), refresh=True)
@@ -141,6 +125,9 @@ class Command(BaseCommand):
                 if time.monotonic() > deadline:
                     raise CommandError(f"Run {run.pk} did not finish within {options['timeout']}s")
                 time.sleep(0.1)
+            # The run may have finished (or paused) after the events above were read; its last
+            # events were committed with that status, so one more read has them all.
+            self._print_events(run, seen, options)
         finally:
             if table_live:
                 table_live.stop()
@@ -154,6 +141,21 @@ class Command(BaseCommand):
             elif run.error_message:
                 console.print(f"[red]{run.error_code}: {run.error_message}[/]")
         return run
+
+    def _print_events(self, run: Run, seen: int, options) -> int:
+        """Print (with --json) the run's events after `seen`; return the last seq read."""
+        for event in RunEvent.objects.filter(run=run, seq__gt=seen).order_by("seq"):
+            seen = event.seq
+            if options["json"]:
+                line = {
+                    "seq": event.seq,
+                    "kind": event.kind,
+                    "node_id": event.node_id or None,
+                    "data": event.data,
+                }
+                self.stdout.write(json.dumps(line, default=str))
+                self.stdout.flush()
+        return seen
 
     def _decide(self, run: Run, user, options, live) -> bool:
         pending = Approval.objects.filter(run=run, status=ApprovalStatus.PENDING)
