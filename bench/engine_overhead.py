@@ -93,7 +93,6 @@ def main() -> None:
                     flow=flow,
                     inputs={},
                     use_draft=True,
-                    dispatch=False,
                     budgets={"max_steps": 500},
                 )
                 started = time.perf_counter()

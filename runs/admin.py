@@ -89,11 +89,10 @@ class RunAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Re-kick selected runs (resume after a lost kick)")
     def kick_runs(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
-        from .executor import executor
+        from . import dispatch
 
         live = queryset.exclude(status__in=["succeeded", "failed", "cancelled", "dead_letter"])
-        for run_id in live.values_list("pk", flat=True):
-            executor().advance(run_id, redispatch=True)
+        dispatch.kick_all(live.values_list("pk", flat=True), redispatch=True)
         self.message_user(request, f"Kicked {live.count()} run(s).", messages.SUCCESS)
 
 

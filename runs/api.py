@@ -17,7 +17,7 @@ from ninja import Field, Query, Router, Schema, Status
 from builder.services import flow_get
 from config.errors import ApiError
 from config.schemas import CleanIn, StrictIn
-from runs import selectors
+from runs import dispatch, selectors
 from runs.models import Approval, ApprovalStatus, Run, RunStatus, Step, Trigger
 from runs.services import run_cancel, run_start
 from runs.services.approvals import (
@@ -321,6 +321,7 @@ def run_create(request: HttpRequest, flow_id: int, payload: RunStartIn):
         budgets=payload.budgets,
         trigger=Trigger.API if by_program else Trigger.UI,
     )
+    dispatch.kick(run.pk)
     return Status(202, {"id": run.pk, "status": run.status, **_urls(run.pk)})
 
 
@@ -385,9 +386,7 @@ def step_resolve(request: HttpRequest, run_id: int, step_id: int, payload: Resol
     if not run.steps.filter(pk=step_id).exists():
         raise ApiError(404, "not_found", "Step not found")
     step_attention_resolve(step_id=step_id, action=payload.action, user=request.user)
-    from runs.executor import executor
-
-    executor().advance(run.pk, redispatch=True)
+    dispatch.kick(run.pk, redispatch=True)
     return _summary(selectors.run_get(user=request.user, run_id=run.pk))
 
 
@@ -478,12 +477,14 @@ def approval_decision(request: HttpRequest, approval_id: int, payload: DecisionI
     Only assignees may decide (403; 404 outside the workspace). Repeating a decision that
     already holds answers 200 with `changed: false`; contradicting it answers 409.
     """
-    _, changed = approval_decide(
+    decided = approval_decide(
         user=request.user,
         approval_id=approval_id,
         decision=payload.decision,
         comment=payload.comment,
         payload=payload.payload,
     )
+    dispatch.kick(decided.resume)
+    changed = decided.changed
     approval = approval_get(user=request.user, approval_id=approval_id)
     return {**_approval_detail(approval, request.user), "changed": changed}

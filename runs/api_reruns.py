@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from config.schemas import StrictIn
-from runs import selectors
+from runs import dispatch, selectors
 from runs.services.reruns import run_reproduce, run_rerun, runs_compare
 
 router = Router(tags=["runs"])
@@ -55,6 +55,7 @@ def rerun(request: HttpRequest, run_id: int, payload: RerunIn):
         use_draft=payload.use_draft,
         inputs=payload.inputs,
     )
+    dispatch.kick(new.pk)
     return Status(202, _started(new))
 
 
@@ -62,7 +63,9 @@ def rerun(request: HttpRequest, run_id: int, payload: RerunIn):
 def reproduce(request: HttpRequest, run_id: int):
     """Re-execute a finished run from its recorded model and tool responses: no external calls."""
     original = selectors.run_get(user=request.user, run_id=run_id, permission="run")
-    return Status(202, _started(run_reproduce(user=request.user, run=original)))
+    new = run_reproduce(user=request.user, run=original)
+    dispatch.kick(new.pk)
+    return Status(202, _started(new))
 
 
 @router.get("/runs/{int:left_id}/compare/{int:right_id}", response=dict[str, Any])

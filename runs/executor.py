@@ -1,12 +1,13 @@
-"""Dispatchers: who executes steps. One engine, chosen by settings.
+"""Executors: who executes steps. One engine, chosen by settings.
 
 - embedded: a thread pool inside the web process (no services needed),
 - celery: kicks to Celery workers on Redis,
 - inline: everything in the calling thread (terminal runs and deterministic tests).
 
-Whatever the dispatcher, a step being executed holds a lease that a heartbeat extends; the
+Whatever the executor, a step being executed holds a lease that a heartbeat extends; the
 sweeper (a thread here in embedded mode, a beat task with Celery) recovers steps whose lease
-expired, so a killed process costs at most the step in flight and a few seconds.
+expired, so a killed process costs at most the step in flight and a few seconds. A job runs a
+step and the chain after it (`runs.services.run_steps`); fan-out branches come back as kicks.
 """
 
 from __future__ import annotations
@@ -18,33 +19,18 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connections
-from django.utils import timezone
+from django.db import connections
+
+from runs.leases import Heartbeat, sweep_interval, worker_name
+from runs.services import Advance, run_advance, run_steps, step_claim, sweep
+from runs.tasks import kick_advance
 
 logger = logging.getLogger(__name__)
 
 EMBEDDED_PREFIX = "embedded"
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-
-
-def heartbeat_interval() -> float:
-    """Beat three times per lease, so one late beat never loses a healthy step."""
-    return max(0.2, settings.SWITCHBOARD_LEASE_SECONDS / 3)
-
-
-def sweep_interval() -> float:
-    return float(
-        getattr(settings, "SWITCHBOARD_SWEEP_SECONDS", None)
-        or os.environ.get("SWITCHBOARD_SWEEP_SECONDS")
-        or 2.0
-    )
 
 
 class Executor:
@@ -52,85 +38,39 @@ class Executor:
         raise NotImplementedError
 
 
+# One heartbeat thread for every inline run in this process (terminal runs, tests).
+_inline_heartbeat = Heartbeat()
+
+
 class InlineExecutor(Executor):
     """Run every step in the calling thread until the run finishes or waits."""
 
     def advance(self, run_id: int, *, redispatch: bool = False) -> None:
-        from runs.services import run_advance, step_execute
-
-        pending = list(run_advance(run_id=run_id, redispatch=redispatch))
+        worker = worker_name()
+        pending: list[int] = []
+        hold = _inline_heartbeat.holder(worker)
+        run_steps(
+            run_advance(run_id=run_id, redispatch=redispatch, worker=worker),
+            worker=worker,
+            hold=hold,
+            kick=pending.extend,
+        )
         while pending:
-            step_execute(step_id=pending.pop(0), worker=worker_name())
-            pending.extend(run_advance(run_id=run_id))
+            claimed = step_claim(run_id=run_id, step_id=pending.pop(0), worker=worker)
+            if claimed is not None:
+                run_steps(Advance(claimed=claimed), worker=worker, hold=hold, kick=pending.extend)
 
 
-class Heartbeat:
-    """Extends the leases of the steps this process is executing."""
-
-    def __init__(self) -> None:
-        self.steps: dict[int, str] = {}
-        self.lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-
-    def add(self, step_id: int, worker: str) -> None:
-        with self.lock:
-            self.steps[step_id] = worker
-
-    def remove(self, step_id: int) -> None:
-        with self.lock:
-            self.steps.pop(step_id, None)
-
-    def beat(self) -> None:
-        from runs.models import Step, StepStatus
-
-        with self.lock:
-            owned = dict(self.steps)
-        if not owned:
-            return
-        expires = timezone.now() + timedelta(seconds=settings.SWITCHBOARD_LEASE_SECONDS)
-        for step_id, worker in owned.items():
-            Step.objects.filter(pk=step_id, status=StepStatus.RUNNING, lease_owner=worker).update(
-                lease_expires_at=expires
-            )
-
-    def start(self) -> None:
-        """Beat from a daemon thread until `stop()`; starting twice is a no-op."""
-        with self.lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._stop.clear()
-            self._thread = threading.Thread(
-                target=self._loop, name="switchboard-heartbeat", daemon=True
-            )
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(heartbeat_interval()):
-            try:
-                self.beat()
-            except Exception:
-                logger.exception("Heartbeat failed")
-                connections.close_all()
-
-    def holding(self, step_id: int, worker: str) -> _Holding:
-        """Context manager: keep the step's lease alive while the block runs."""
-        return _Holding(self, step_id, worker)
-
-
-class _Holding:
-    def __init__(self, heartbeat: Heartbeat, step_id: int, worker: str) -> None:
-        self.heartbeat, self.step_id, self.worker = heartbeat, step_id, worker
-
-    def __enter__(self) -> None:
-        self.heartbeat.start()
-        self.heartbeat.add(self.step_id, self.worker)
-
-    def __exit__(self, *exc: object) -> None:
-        self.heartbeat.remove(self.step_id)
+def release_connections(failed: bool = False) -> None:
+    """End a job: SQLite connections stay open for the thread's next job; pooled or failed ones
+    go back (returning a connection to the pool is cheap, reconnecting SQLite is not)."""
+    for conn in connections.all(initialized_only=True):
+        if (
+            failed
+            or conn.vendor != "sqlite"
+            or (conn.connection is not None and not conn.is_usable())
+        ):
+            conn.close()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -182,12 +122,14 @@ class EmbeddedExecutor(Executor):
             self._inflight += 1
 
         def job() -> None:
+            failed = False
             try:
                 fn(*args)
             except Exception:
+                failed = True
                 logger.exception("Executor job %s%r failed", getattr(fn, "__name__", fn), args)
             finally:
-                connections.close_all()
+                release_connections(failed)
                 with self._idle:
                     self._inflight -= 1
                     self._idle.notify_all()
@@ -197,21 +139,26 @@ class EmbeddedExecutor(Executor):
     def advance(self, run_id: int, *, redispatch: bool = False) -> None:
         self._track(self._advance, run_id, redispatch)
 
-    def _advance(self, run_id: int, redispatch: bool = False) -> None:
-        from runs.services import run_advance
+    def _worker(self) -> str:
+        return f"{self.owner}:{threading.get_ident()}"
 
-        close_old_connections()
-        for step_id in run_advance(run_id=run_id, redispatch=redispatch):
-            self._track(self._execute, run_id, step_id)
+    def _kicker(self, run_id: int) -> Callable[[list[int]], None]:
+        return lambda step_ids: [self._track(self._execute, run_id, s) for s in step_ids]
+
+    def _advance(self, run_id: int, redispatch: bool = False) -> None:
+        worker = self._worker()
+        self._run(run_id, worker, run_advance(run_id=run_id, redispatch=redispatch, worker=worker))
 
     def _execute(self, run_id: int, step_id: int) -> None:
-        from runs.services import step_execute
+        worker = self._worker()
+        claimed = step_claim(run_id=run_id, step_id=step_id, worker=worker)
+        if claimed is not None:
+            self._run(run_id, worker, Advance(claimed=claimed))
 
-        close_old_connections()
-        worker = f"{self.owner}:{threading.get_ident()}"
-        with self.heartbeat.holding(step_id, worker):
-            step_execute(step_id=step_id, worker=worker)
-        self._advance(run_id)
+    def _run(self, run_id: int, worker: str, advance: Advance) -> None:
+        run_steps(
+            advance, worker=worker, hold=self.heartbeat.holder(worker), kick=self._kicker(run_id)
+        )
 
     def wait_idle(self, timeout: float = 60) -> bool:
         """Block until no job is queued or running (for terminal runs and tests)."""
@@ -242,8 +189,6 @@ class EmbeddedExecutor(Executor):
         self._sweeper.start()
 
     def sweep_once(self, *, startup: bool = False) -> set[int]:
-        from runs.services import sweep
-
         lost = dead_local_owners() if startup else []
         kick = sweep(lost_owner_prefixes=lost, startup=startup)
         if startup and kick:
@@ -260,14 +205,14 @@ class EmbeddedExecutor(Executor):
             except Exception:
                 logger.exception("Start-up recovery failed; the sweeper will retry")
             finally:
-                connections.close_all()
+                release_connections()
         while not self._stop.wait(interval):
             try:
                 self.sweep_once()
             except Exception:
                 logger.exception("Sweeper pass failed")
             finally:
-                connections.close_all()
+                release_connections()
 
     def stop(self) -> None:
         self._stop.set()
@@ -276,8 +221,6 @@ class EmbeddedExecutor(Executor):
 
 class CeleryExecutor(Executor):
     def advance(self, run_id: int, *, redispatch: bool = False) -> None:
-        from runs.tasks import kick_advance
-
         try:
             kick_advance(run_id, redispatch=redispatch)
         except Exception:

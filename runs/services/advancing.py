@@ -1,5 +1,9 @@
-"""Advancing runs: plan the next steps, execute a step, record its outcome.
+"""Advancing runs: plan the next steps, claim one, execute it, record it — one commit per step.
 
+Recording a step's outcome, its events, the run's counters, planning its successors and claiming
+the next one for the same worker happen in one transaction under one lock on the run. A linear
+chain therefore runs in one job: each step is one commit, with no round trip through a pool or a
+broker between steps. Successors this worker will not run are queued and handed back as kicks.
 Every state change commits together with its events before anything downstream is scheduled, so
 a crash loses at most the step in flight.
 """
@@ -8,8 +12,10 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
-from datetime import timedelta
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,13 +29,25 @@ from runs.engine.scheduler import Budgets, RunState, StepState, Usage, plan
 from runs.models import Recording, Run, RunStatus, Step, StepStatus
 
 from .approvals import approval_create
-from .events import broadcast_delta, event_append
+from .events import broadcast_delta
+from .lifecycle import RunChange, lock_run
 from .ports import RecordedLlm, RecordedTools, Tools, llm_client
 from .starting import default_model
 
 logger = logging.getLogger(__name__)
 
-EXECUTED = (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.RUNNING, StepStatus.WAITING)
+_ROW_FIELDS = (
+    "pk",
+    "node_id",
+    "iteration",
+    "attempt",
+    "status",
+    "output",
+    "ports",
+    "error_code",
+    "error_message",
+    "lease_owner",
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -43,41 +61,86 @@ def compiled_graph(run: Run) -> CompiledGraph:
     """The run's graph, compiled once per version (versions are immutable).
 
     The key includes the version's creation time, so a reused id (a rolled-back test, a restored
-    database) never returns another version's graph.
+    database) never returns another version's graph. A run locked with `lock_run` carries that
+    time already; others cost one small query.
     """
-    from builder.models import FlowVersion
+    created_at = getattr(run, "version_created_at", None)
+    if created_at is None:
+        from builder.models import FlowVersion
 
-    created_at = FlowVersion.objects.values_list("created_at", flat=True).get(pk=run.version_id)
+        created_at = FlowVersion.objects.values_list("created_at", flat=True).get(pk=run.version_id)
     return _compiled(run.version_id, created_at)
 
 
-def step_states(run_id: int) -> list[StepState]:
-    rows = Step.objects.filter(run_id=run_id).values_list(
-        "node_id",
-        "iteration",
-        "attempt",
-        "status",
-        "output",
-        "ports",
-        "error_code",
-        "error_message",
-    )
-    states = []
-    for node_id, iteration, attempt, status, output, ports, code, message in rows:
-        states.append(
-            StepState(
-                node_id=node_id,
-                iteration=iteration,
-                attempt=attempt,
-                # A step parked for a person counts as waiting for scheduling purposes.
-                status="waiting" if status == StepStatus.NEEDS_ATTENTION else status,
-                output=output,
-                ports=list(ports or []),
-                error_code=code,
-                error_message=message,
-            )
+@dataclass
+class StepRow:
+    """A step as the scheduler and the lease check need it."""
+
+    pk: int
+    node_id: str
+    iteration: int
+    attempt: int
+    status: str
+    output: Any
+    ports: list[str]
+    error_code: str
+    error_message: str
+    lease_owner: str
+
+    def state(self) -> StepState:
+        return StepState(
+            node_id=self.node_id,
+            iteration=self.iteration,
+            attempt=self.attempt,
+            # A step parked for a person counts as waiting for scheduling purposes.
+            status="waiting" if self.status == StepStatus.NEEDS_ATTENTION else self.status,
+            output=self.output,
+            ports=list(self.ports or []),
+            error_code=self.error_code,
+            error_message=self.error_message,
         )
-    return states
+
+
+def _rows(run_id: int) -> list[StepRow]:
+    return [
+        StepRow(*values) for values in Step.objects.filter(run_id=run_id).values_list(*_ROW_FIELDS)
+    ]
+
+
+def step_states(run_id: int) -> list[StepState]:
+    return [row.state() for row in _rows(run_id)]
+
+
+@dataclass
+class ClaimedStep:
+    """A step this worker holds a lease on, with everything executing it needs."""
+
+    run_id: int
+    step_id: int
+    node_id: str
+    iteration: int
+    attempt: int
+    workspace_id: int
+    inputs: dict[str, Any]
+    graph: CompiledGraph
+    states: list[StepState]
+    last_seq: int
+    started_at: datetime
+    reproduce_of: int | None = None
+
+
+@dataclass
+class Advance:
+    """What a transaction on a run decided: a step claimed for this worker, steps to kick."""
+
+    claimed: ClaimedStep | None = None
+    queued: list[int] = field(default_factory=list)
+
+    def __iter__(self):
+        """The ids of every step to execute: the claimed one first."""
+        if self.claimed is not None:
+            yield self.claimed.step_id
+        yield from self.queued
 
 
 def _budgets(run: Run) -> Budgets:
@@ -100,140 +163,171 @@ def _usage(run: Run) -> Usage:
     )
 
 
-def _finish(run: Run, status: str, *, result: Any = None, code: str = "", message: str = ""):
-    run.status = status
-    run.result = result
-    run.error_code = code
-    run.error_message = message
-    run.finished_at = timezone.now()
-    run.save(update_fields=["status", "result", "error_code", "error_message", "finished_at"])
-    Step.objects.filter(run=run, status__in=[StepStatus.QUEUED, StepStatus.RUNNING]).update(
-        status=StepStatus.CANCELLED, finished_at=run.finished_at
+def _lease_until(now: datetime) -> datetime:
+    return now + timedelta(seconds=settings.SWITCHBOARD_LEASE_SECONDS)
+
+
+def _claimed(run: Run, graph: CompiledGraph, step: Step, states: list[StepState]) -> ClaimedStep:
+    return ClaimedStep(
+        run_id=run.pk,
+        step_id=step.pk,
+        node_id=step.node_id,
+        iteration=step.iteration,
+        attempt=step.attempt,
+        workspace_id=run.workspace_id,
+        inputs=run.inputs,
+        graph=graph,
+        states=states,
+        last_seq=run.last_seq,
+        started_at=step.started_at or timezone.now(),
+        reproduce_of=run.parent_run_id if run.reproduce else None,
     )
-    data: dict[str, Any] = {"result": result} if status == RunStatus.SUCCEEDED else {}
-    if code:
-        data.update(code=code, message=message)
-    data.update(_totals(run))
-    event_append(run, f"run.{status}", data=data)
 
 
-def _totals(run: Run) -> dict[str, Any]:
-    return {
-        "tokens_in": run.tokens_in,
-        "tokens_out": run.tokens_out,
-        "cost": float(run.cost),
-        "steps": run.step_count,
-    }
+def _schedule(
+    change: RunChange,
+    graph: CompiledGraph,
+    rows: list[StepRow],
+    *,
+    worker: str | None,
+    redispatch: bool = False,
+) -> Advance:
+    """Plan the run from its steps, create what is next, and move its status."""
+    run = change.run
+    if run.status == RunStatus.QUEUED:
+        change.transition(RunStatus.RUNNING)
+    states = [row.state() for row in rows]
+    decision = plan(graph, states, budgets=_budgets(run), usage=_usage(run))
+    now = timezone.now()
+    skipped = [
+        Step(
+            run_id=run.pk,
+            node_id=node_id,
+            node_type=graph.nodes[node_id].type,
+            iteration=iteration,
+            status=StepStatus.SKIPPED,
+            created_at=now,
+            started_at=now,
+            finished_at=now,
+        )
+        for node_id, iteration in decision.skipped
+    ]
+    ready = []
+    for node_id, iteration in decision.ready:
+        claim = worker is not None and not ready
+        ready.append(
+            Step(
+                run_id=run.pk,
+                node_id=node_id,
+                node_type=graph.nodes[node_id].type,
+                iteration=iteration,
+                status=StepStatus.RUNNING if claim else StepStatus.QUEUED,
+                created_at=now,
+                started_at=now if claim else None,
+                lease_owner=worker if claim else "",
+                lease_expires_at=_lease_until(now) if claim else None,
+            )
+        )
+    if skipped or ready:
+        Step.objects.bulk_create(skipped + ready)
+    for step in skipped:
+        change.event("step.skipped", step.node_id, {"iteration": step.iteration})
+    for step in ready:
+        change.event("step.queued", step.node_id, {"iteration": step.iteration, "step_id": step.pk})
+        if step.status == StepStatus.RUNNING:
+            change.event("step.started", step.node_id, _started(step))
+
+    queued = [row.pk for row in rows if row.status == StepStatus.QUEUED] if redispatch else []
+    queued += [s.pk for s in ready if s.status == StepStatus.QUEUED]
+    outcome = decision.outcome
+    if outcome is not None and (outcome.status == "failed" or not decision.active):
+        change.finish(
+            outcome.status,
+            result=outcome.result,
+            code=outcome.error_code,
+            message=outcome.error_message,
+            active_steps=any(r.status in (StepStatus.QUEUED, StepStatus.RUNNING) for r in rows),
+        )
+        return Advance()
+    if decision.waiting and run.status != RunStatus.WAITING:
+        change.transition(RunStatus.WAITING)
+    elif queued or ready or decision.active:
+        change.resume()
+    claimed = None
+    if ready and ready[0].status == StepStatus.RUNNING:
+        after = states + [StepState(s.node_id, s.iteration, status="skipped") for s in skipped]
+        claimed = _claimed(run, graph, ready[0], after)
+    return Advance(claimed=claimed, queued=queued)
 
 
-def run_advance(*, run_id: int, redispatch: bool = False) -> list[int]:
-    """Plan a run's next steps; return the ids of the steps queued for execution.
+def _started(step: Step) -> dict[str, Any]:
+    return {"iteration": step.iteration, "attempt": step.attempt, "step_id": step.pk}
 
-    With `redispatch`, steps queued earlier (a lost kick, a crash re-execution) are returned too;
-    claiming is atomic, so a step dispatched twice still runs once.
+
+def run_advance(*, run_id: int, redispatch: bool = False, worker: str | None = None) -> Advance:
+    """Plan a run's next steps in one transaction.
+
+    With `worker`, the first ready step is created already claimed by that worker (it will run
+    it next, in the same job). With `redispatch`, steps queued earlier (a lost kick, a crash
+    re-execution) are handed back too; claiming is atomic, so a step kicked twice runs once.
     """
     with transaction.atomic():
-        run = Run.objects.select_for_update().filter(pk=run_id).first()
+        run = lock_run(run_id)
         if run is None or run.is_finished:
-            return []
-        if run.status == RunStatus.QUEUED:
-            run.status = RunStatus.RUNNING
-            run.started_at = timezone.now()
-            run.save(update_fields=["status", "started_at"])
-            event_append(run, "run.started")
-        graph = compiled_graph(run)
-        decision = plan(graph, step_states(run.pk), budgets=_budgets(run), usage=_usage(run))
-        now = timezone.now()
-        for node_id, iteration in decision.skipped:
-            Step.objects.create(
-                run=run,
-                node_id=node_id,
-                node_type=graph.nodes[node_id].type,
-                iteration=iteration,
-                status=StepStatus.SKIPPED,
-                started_at=now,
-                finished_at=now,
-            )
-            event_append(run, "step.skipped", node_id, {"iteration": iteration})
-        queued = (
-            list(
-                Step.objects.filter(run=run, status=StepStatus.QUEUED).values_list("pk", flat=True)
-            )
-            if redispatch
-            else []
+            return Advance()
+        change = RunChange(run)
+        advance = _schedule(
+            change, compiled_graph(run), _rows(run.pk), worker=worker, redispatch=redispatch
         )
-        for node_id, iteration in decision.ready:
-            step = Step.objects.create(
-                run=run,
-                node_id=node_id,
-                node_type=graph.nodes[node_id].type,
-                iteration=iteration,
-                status=StepStatus.QUEUED,
-            )
-            event_append(run, "step.queued", node_id, {"iteration": iteration, "step_id": step.pk})
-            queued.append(step.pk)
-        outcome = decision.outcome
-        if outcome is not None and (outcome.status == "failed" or not decision.active):
-            _finish(
-                run,
-                outcome.status,
-                result=outcome.result,
-                code=outcome.error_code,
-                message=outcome.error_message,
-            )
-            return []
-        if decision.waiting and run.status != RunStatus.WAITING:
-            run.status = RunStatus.WAITING
-            run.save(update_fields=["status"])
-            event_append(run, "run.waiting")
-        elif (queued or decision.active) and run.status == RunStatus.WAITING:
-            run.status = RunStatus.RUNNING
-            run.save(update_fields=["status"])
-            event_append(run, "run.started", data={"resumed": True})
-        return queued
+        change.save()
+        return advance
 
 
-def _claim(step_id: int, worker: str) -> Step | None:
-    """Mark a queued step running under this worker's lease; None if it is not ours to run."""
-    run_id = Step.objects.filter(pk=step_id).values_list("run_id", flat=True).first()
-    if run_id is None:
-        return None
+def step_claim(*, run_id: int, step_id: int, worker: str) -> ClaimedStep | None:
+    """Take a queued step under this worker's lease; None if it is not ours to run."""
     with transaction.atomic():
-        # Lock order everywhere: the run, then its steps (cancel and approvals do the same).
-        run = Run.objects.select_for_update().get(pk=run_id)
-        step = Step.objects.select_for_update().get(pk=step_id)
-        if step.status != StepStatus.QUEUED:
+        run = lock_run(run_id)
+        if run is None:
+            return None
+        rows = _rows(run.pk)
+        row = next((r for r in rows if r.pk == step_id), None)
+        if row is None or row.status != StepStatus.QUEUED:
             return None
         if run.is_finished or run.cancel_requested:
-            step.status = StepStatus.CANCELLED
-            step.save(update_fields=["status"])
+            Step.objects.filter(pk=step_id).update(status=StepStatus.CANCELLED)
             return None
         now = timezone.now()
-        step.status = StepStatus.RUNNING
-        step.started_at = now
-        step.lease_owner = worker
-        step.lease_expires_at = now + timedelta(seconds=settings.SWITCHBOARD_LEASE_SECONDS)
-        step.save(update_fields=["status", "started_at", "lease_owner", "lease_expires_at"])
-        event_append(
-            run,
-            "step.started",
-            step.node_id,
-            {"iteration": step.iteration, "attempt": step.attempt, "step_id": step.pk},
+        Step.objects.filter(pk=step_id).update(
+            status=StepStatus.RUNNING,
+            started_at=now,
+            lease_owner=worker,
+            lease_expires_at=_lease_until(now),
         )
-        step.run = run
-        return step
+        step = Step(
+            pk=step_id,
+            run_id=run.pk,
+            node_id=row.node_id,
+            iteration=row.iteration,
+            attempt=row.attempt,
+            started_at=now,
+        )
+        change = RunChange(run)
+        change.event("step.started", row.node_id, _started(step))
+        change.save()
+        states = [r.state() for r in rows if r.pk != step_id]
+        return _claimed(run, compiled_graph(run), step, states)
 
 
-def _ports_for(run: Run, step: Step, graph: CompiledGraph):
+def _ports_for(claimed: ClaimedStep):
     """The model and tools a step talks to: live, or recorded ones when reproducing."""
-    tools = Tools(run.workspace_id)
-    if not run.reproduce or run.parent_run_id is None:
+    tools = Tools(claimed.workspace_id)
+    if claimed.reproduce_of is None:
         return llm_client(), tools
     original = (
         Step.objects.filter(
-            run_id=run.parent_run_id,
-            node_id=step.node_id,
-            iteration=step.iteration,
+            run_id=claimed.reproduce_of,
+            node_id=claimed.node_id,
+            iteration=claimed.iteration,
             status__in=[StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.WAITING],
         )
         .order_by("-attempt")
@@ -248,44 +342,36 @@ def _ports_for(run: Run, step: Step, graph: CompiledGraph):
     )
 
 
-def step_execute(*, step_id: int, worker: str = "inline") -> bool:
-    """Execute one queued step and record its outcome. Return True if the outcome was kept."""
-    step = _claim(step_id, worker)
-    if step is None:
-        return False
-    run = step.run
-    graph = compiled_graph(run)
-    state = RunState(graph, [s for s in step_states(run.pk) if s.status != "running"])
-    llm, tools = _ports_for(run, step, graph)
-    last_seq = run.last_seq
-    started = time.monotonic()
+def step_run(claimed: ClaimedStep) -> StepOutcome:
+    """Execute a claimed step's node. Touches no database (except to read recordings)."""
+    state = RunState(claimed.graph, [s for s in claimed.states if s.status != "running"])
+    llm, tools = _ports_for(claimed)
+    run_id, node_id, last_seq = claimed.run_id, claimed.node_id, claimed.last_seq
 
     def emit(kind: str, data: dict[str, Any]) -> None:
         if kind == "step.delta":
-            broadcast_delta(run.pk, step.node_id, data.get("text", ""), last_seq)
+            broadcast_delta(run_id, node_id, data.get("text", ""), last_seq)
 
-    outcome = execute_step(
-        graph,
+    return execute_step(
+        claimed.graph,
         state,
-        step.node_id,
-        run_inputs=run.inputs,
+        claimed.node_id,
+        run_inputs=claimed.inputs,
         llm=llm,
         tools=tools,
         emit=emit,
         default_model=default_model(),
     )
-    logger.debug("Step %s ran in %.3fs", step.pk, time.monotonic() - started)
-    return step_record(step_id=step.pk, worker=worker, outcome=outcome)
 
 
-def _replayed_decision(run: Run, step: Step) -> tuple[list[str], Any] | None:
-    if not run.reproduce or run.parent_run_id is None:
+def _replayed_decision(claimed: ClaimedStep) -> tuple[list[str], Any] | None:
+    if claimed.reproduce_of is None:
         return None
     original = (
         Step.objects.filter(
-            run_id=run.parent_run_id,
-            node_id=step.node_id,
-            iteration=step.iteration,
+            run_id=claimed.reproduce_of,
+            node_id=claimed.node_id,
+            iteration=claimed.iteration,
             status=StepStatus.SUCCEEDED,
         )
         .order_by("-attempt")
@@ -294,94 +380,177 @@ def _replayed_decision(run: Run, step: Step) -> tuple[list[str], Any] | None:
     return (list(original.ports), original.output) if original is not None else None
 
 
-def step_record(*, step_id: int, worker: str, outcome: StepOutcome) -> bool:
-    """Commit a step's outcome with its events, unless the run moved on without it."""
-    run_id = Step.objects.values_list("run_id", flat=True).get(pk=step_id)
+def step_complete(
+    *, claimed: ClaimedStep, outcome: StepOutcome, worker: str, claim_next: bool = True
+) -> Advance | None:
+    """Commit a step's outcome, plan what follows and claim the next step, in one transaction.
+
+    With `claim_next` off, every successor is queued for whoever takes it.
+
+    Return None when the result is discarded: the run finished or cancelled meanwhile, or the
+    step was taken back from this worker (its lease expired and it was recovered).
+    """
     with transaction.atomic():
-        run = Run.objects.select_for_update().get(pk=run_id)
-        step = Step.objects.select_for_update().get(pk=step_id)
-        if run.is_finished or step.status != StepStatus.RUNNING or step.lease_owner != worker:
+        run = lock_run(claimed.run_id)
+        rows = _rows(claimed.run_id) if run is not None else []
+        mine = next((r for r in rows if r.pk == claimed.step_id), None)
+        if (
+            run is None
+            or run.is_finished
+            or mine is None
+            or mine.status != StepStatus.RUNNING
+            or mine.lease_owner != worker
+        ):
             logger.info(
-                "Discarding late result of step %s (run %s is %s)", step.pk, run.pk, run.status
+                "Discarding late result of step %s (run %s)", claimed.step_id, claimed.run_id
             )
-            return False
-        now = timezone.now()
-        usage = outcome.usage
-        step.status = outcome.status
-        step.output = outcome.output
-        step.ports = outcome.ports
-        step.error_code = outcome.error_code
-        step.error_message = outcome.error_message
-        step.input = outcome.rendered or None
-        step.details = outcome.details
-        step.model = usage.model
-        step.tokens_in = usage.tokens_in
-        step.tokens_out = usage.tokens_out
-        step.cost = Decimal(str(round(usage.cost, 6)))
-        step.cache_hit = usage.cache_hit
-        step.finished_at = now
-        step.lease_expires_at = None
-        step.save()
+            return None
+        change = RunChange(run)
+        _record(change, claimed, mine, outcome)
+        advance = _schedule(change, claimed.graph, rows, worker=worker if claim_next else None)
+        change.save()
+        return advance
+
+
+def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: StepOutcome) -> None:
+    """Write the step's outcome and its event; update `row` to what was written."""
+    run = change.run
+    now = timezone.now()
+    usage = outcome.usage
+    cost = Decimal(str(round(usage.cost, 6)))
+    status, ports, output = outcome.status, outcome.ports, outcome.output
+    replayed = _replayed_decision(claimed) if status == "waiting" else None
+    if replayed is not None:
+        # Reproducing: the approval is decided as it was in the original run.
+        status = StepStatus.SUCCEEDED
+        ports, output = replayed
+    Step.objects.filter(pk=row.pk).update(
+        status=status,
+        output=output,
+        ports=ports,
+        error_code=outcome.error_code,
+        error_message=outcome.error_message,
+        input=outcome.rendered or None,
+        details=outcome.details,
+        model=usage.model,
+        tokens_in=usage.tokens_in,
+        tokens_out=usage.tokens_out,
+        cost=cost,
+        cache_hit=usage.cache_hit,
+        finished_at=now,
+        lease_expires_at=None,
+    )
+    if outcome.recordings:
         Recording.objects.bulk_create(
             Recording(
-                step=step, index=i, kind=r["kind"], request=r["request"], response=r["response"]
+                step_id=row.pk,
+                index=i,
+                kind=r["kind"],
+                request=r["request"],
+                response=r["response"],
             )
             for i, r in enumerate(outcome.recordings)
         )
-        run.tokens_in += usage.tokens_in
-        run.tokens_out += usage.tokens_out
-        run.cost += step.cost
-        run.step_count += 1
-        run.save(update_fields=["tokens_in", "tokens_out", "cost", "step_count"])
-        summary = {
-            "iteration": step.iteration,
-            "step_id": step.pk,
-            "output": outcome.output,
-            "ports": outcome.ports,
-            "model": usage.model,
-            "tokens_in": usage.tokens_in,
-            "tokens_out": usage.tokens_out,
-            "cost": float(step.cost),
-            "cache_hit": usage.cache_hit,
-            "latency_ms": step.latency_ms,
-        }
-        replayed = _replayed_decision(run, step) if outcome.status == "waiting" else None
-        if replayed is not None:
-            # Reproducing: the approval is decided as it was in the original run.
-            step.status = StepStatus.SUCCEEDED
-            step.ports, step.output = replayed
-            step.save(update_fields=["status", "ports", "output"])
-            event_append(
-                run,
-                "step.succeeded",
-                step.node_id,
-                {
-                    **summary,
-                    "output": step.output,
-                    "ports": step.ports,
-                    "reproduced_decision": True,
-                },
+    row.status, row.output, row.ports = status, output, ports
+    row.error_code, row.error_message = outcome.error_code, outcome.error_message
+    change.set(
+        tokens_in=run.tokens_in + usage.tokens_in,
+        tokens_out=run.tokens_out + usage.tokens_out,
+        cost=run.cost + cost,
+        step_count=run.step_count + 1,
+    )
+    summary = {
+        "iteration": claimed.iteration,
+        "step_id": row.pk,
+        "output": output,
+        "ports": ports,
+        "model": usage.model,
+        "tokens_in": usage.tokens_in,
+        "tokens_out": usage.tokens_out,
+        "cost": float(cost),
+        "cache_hit": usage.cache_hit,
+        "latency_ms": int((now - claimed.started_at).total_seconds() * 1000),
+    }
+    if replayed is not None:
+        change.event("step.succeeded", row.node_id, {**summary, "reproduced_decision": True})
+    elif status == "waiting":
+        step = Step(pk=row.pk, run_id=run.pk, node_id=row.node_id, iteration=row.iteration)
+        approval = approval_create(
+            run=run,
+            step=step,
+            wait=outcome.wait or {},
+            title=claimed.graph.nodes[row.node_id].label,
+        )
+        change.event(
+            "approval.requested",
+            row.node_id,
+            {
+                "approval_id": approval.pk,
+                "step_id": row.pk,
+                "payload": approval.payload,
+                "instructions": approval.instructions,
+            },
+        )
+    elif status == "failed":
+        change.event(
+            "step.failed",
+            row.node_id,
+            {**summary, "code": outcome.error_code, "message": outcome.error_message},
+        )
+    else:
+        change.event("step.succeeded", row.node_id, summary)
+
+
+def run_steps(
+    advance: Advance,
+    *,
+    worker: str,
+    hold: Callable[[int], AbstractContextManager[Any]],
+    kick: Callable[[list[int]], None],
+    chain: bool = True,
+) -> None:
+    """Execute the claimed step and the chain after it, one commit per step.
+
+    `hold(step_id)` keeps the step's lease alive while it runs (the worker's heartbeat); `kick`
+    receives the steps this worker will not run itself (fan-out branches), as soon as they are
+    committed. Without `chain`, only the claimed step runs and all its successors are kicked.
+    """
+    if advance.queued:
+        kick(advance.queued)
+    claimed = advance.claimed
+    while claimed is not None:
+        with hold(claimed.step_id):
+            outcome = step_run(claimed)
+            following = step_complete(
+                claimed=claimed, outcome=outcome, worker=worker, claim_next=chain
             )
-        elif outcome.status == "waiting":
-            approval = approval_create(run=run, step=step, wait=outcome.wait or {})
-            event_append(
-                run,
-                "approval.requested",
-                step.node_id,
-                {
-                    "approval_id": approval.pk,
-                    "step_id": step.pk,
-                    "payload": approval.payload,
-                    "instructions": approval.instructions,
-                },
-            )
-        elif outcome.status == "failed":
-            event_append(
-                run,
-                "step.failed",
-                step.node_id,
-                {**summary, "code": outcome.error_code, "message": outcome.error_message},
-            )
-        else:
-            event_append(run, "step.succeeded", step.node_id, summary)
+        if following is None:
+            return
+        if following.queued:
+            kick(following.queued)
+        claimed = following.claimed
+
+
+def step_execute(
+    *,
+    run_id: int,
+    step_id: int,
+    worker: str,
+    hold: Callable[[int], AbstractContextManager[Any]] | None = None,
+    kick: Callable[[list[int]], None] = lambda ids: None,
+    chain: bool = True,
+) -> bool:
+    """Claim a queued step and run it (with the chain after it, unless `chain` is off).
+
+    Return False if the step was not this worker's to run."""
+    claimed = step_claim(run_id=run_id, step_id=step_id, worker=worker)
+    if claimed is None:
+        return False
+    run_steps(
+        Advance(claimed=claimed),
+        worker=worker,
+        hold=hold or (lambda step_id: nullcontext()),
+        kick=kick,
+        chain=chain,
+    )
     return True

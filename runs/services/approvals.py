@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -24,13 +25,15 @@ from runs.models import (
 )
 from workspaces.models import Membership
 
-from .events import event_append
+from .lifecycle import RunChange, lock_run
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_COMMENT_CHARS = 5_000
 
 
-def approval_create(*, run: Run, step: Step, wait: dict[str, Any]) -> Approval:
+def approval_create(
+    *, run: Run, step: Step, wait: dict[str, Any], title: str | None = None
+) -> Approval:
     """Record a pending approval for a step that asked to wait (inside the caller's transaction)."""
     timeout = wait.get("timeout_seconds")
     approval = Approval.objects.create(
@@ -38,7 +41,7 @@ def approval_create(*, run: Run, step: Step, wait: dict[str, Any]) -> Approval:
         step=step,
         workspace_id=run.workspace_id,
         node_id=step.node_id,
-        title=str(_node_label(run, step.node_id))[:200],
+        title=str(title or _node_label(run, step.node_id))[:200],
         quorum=int(wait.get("quorum") or 1),
         instructions=wait.get("instructions") or "",
         payload=wait.get("payload") or {},
@@ -167,6 +170,16 @@ def _already_settled(approval: Approval, user, decision: str, payload: Any) -> b
     )
 
 
+@dataclass
+class Decided:
+    """What a decision did: `changed` unless it repeated one that already held; `resume` is the
+    run to kick when the decision settled the approval."""
+
+    approval: Approval
+    changed: bool
+    resume: int | None = None
+
+
 def approval_decide(
     *,
     user,
@@ -174,12 +187,12 @@ def approval_decide(
     decision: str,
     comment: str = "",
     payload: Any = None,
-) -> tuple[Approval, bool]:
-    """Record a decision; return (approval, changed).
+) -> Decided:
+    """Record a decision.
 
-    Only assignees whose role may approve can decide (others: 403; outside the workspace: 404).
-    Repeating a decision that already holds is a no-op; contradicting one is a 409. The approval
-    row is locked, so two approvers deciding at once resume the run exactly once.
+    Only assignees whose role may approve can decide (others: NotAllowed; outside the workspace:
+    NotFound). Repeating a decision that already holds is a no-op; contradicting one is a
+    conflict. The approval row is locked, so two approvers deciding at once resume the run once.
     """
     if decision not in ("approved", "rejected"):
         raise ApiError(422, "invalid_decision", 'Decision must be "approved" or "rejected".')
@@ -192,7 +205,7 @@ def approval_decide(
         approval = _check_access(approval, user)
         _check_payload(approval, payload)
         if _already_settled(approval, user, decision, payload):
-            return approval, False
+            return Decided(approval, False)
         if run.is_finished:
             approval.status = ApprovalStatus.CANCELLED
             approval.decided_at = timezone.now()
@@ -200,7 +213,11 @@ def approval_decide(
             closed = True
         else:
             closed = False
-            _record(approval, run, user=user, decision=decision, comment=comment, payload=payload)
+            change = RunChange(run)
+            settled = _record(
+                change, approval, user=user, decision=decision, comment=comment, payload=payload
+            )
+            change.save()
     if closed:
         raise ApiError(
             409,
@@ -208,7 +225,7 @@ def approval_decide(
             f"The run is {run.status}; this approval was closed.",
             current_status=run.status,
         )
-    return approval, True
+    return Decided(approval, True, resume=run.pk if settled else None)
 
 
 def _lock(approval_id: int) -> tuple[Run | None, Approval | None]:
@@ -217,12 +234,14 @@ def _lock(approval_id: int) -> tuple[Run | None, Approval | None]:
     run_id = Approval.objects.filter(pk=approval_id).values_list("run_id", flat=True).first()
     if run_id is None:
         return None, None
-    run = Run.objects.select_for_update().get(pk=run_id)
+    run = lock_run(run_id)
     return run, Approval.objects.select_for_update().get(pk=approval_id)
 
 
-def _record(approval: Approval, run: Run, *, user, decision: str, comment: str, payload: Any):
-    """Audit the decision and, once it settles the approval, resume the run on commit."""
+def _record(
+    change: RunChange, approval: Approval, *, user, decision: str, comment: str, payload: Any
+) -> bool:
+    """Audit the decision; return True once it settles the approval (the run is to resume)."""
     ApprovalDecision.objects.create(
         approval=approval,
         user=user,
@@ -233,18 +252,8 @@ def _record(approval: Approval, run: Run, *, user, decision: str, comment: str, 
     approvals = approval.decisions.filter(decision="approved").count()
     if decision == "rejected" or approvals >= approval.quorum:
         status = ApprovalStatus.REJECTED if decision == "rejected" else ApprovalStatus.APPROVED
-        if _resolve(approval, status, payload, by=user, comment=comment):
-            run_id = approval.run_id
-
-            def resume() -> None:
-                from runs.executor import executor
-
-                executor().advance(run_id)
-
-            transaction.on_commit(resume)
-        return
-    event_append(
-        run,
+        return _resolve(change, approval, status, payload, by=user, comment=comment)
+    change.event(
         "approval.decided",
         approval.node_id,
         {
@@ -257,11 +266,15 @@ def _record(approval: Approval, run: Run, *, user, decision: str, comment: str, 
             "final": False,
         },
     )
+    return False
 
 
-def _resolve(approval: Approval, status: str, payload: Any, *, by=None, comment: str = "") -> bool:
-    """Close an approval and its step (caller holds the approval lock). Return True to resume."""
-    run = Run.objects.select_for_update().get(pk=approval.run_id)
+def _resolve(
+    change: RunChange, approval: Approval, status: str, payload: Any, *, by=None, comment: str = ""
+) -> bool:
+    """Close an approval and its step (the caller holds the run and approval locks). Return
+    True when the run is to resume."""
+    run = change.run
     step = Step.objects.select_for_update().get(pk=approval.step_id)
     now = timezone.now()
     if run.is_finished or step.status != StepStatus.WAITING:
@@ -278,8 +291,7 @@ def _resolve(approval: Approval, status: str, payload: Any, *, by=None, comment:
     step.output = edited if edited is not None else approval.payload
     step.finished_at = now
     step.save(update_fields=["status", "ports", "output", "finished_at"])
-    event_append(
-        run,
+    change.event(
         "approval.decided",
         approval.node_id,
         {
@@ -291,8 +303,7 @@ def _resolve(approval: Approval, status: str, payload: Any, *, by=None, comment:
             "final": True,
         },
     )
-    event_append(
-        run,
+    change.event(
         "step.succeeded",
         approval.node_id,
         {
@@ -302,10 +313,7 @@ def _resolve(approval: Approval, status: str, payload: Any, *, by=None, comment:
             "ports": step.ports,
         },
     )
-    if run.status == RunStatus.WAITING:
-        run.status = RunStatus.RUNNING
-        run.save(update_fields=["status"])
-        event_append(run, "run.started", data={"resumed": True})
+    change.resume()
     return True
 
 
@@ -321,15 +329,17 @@ def approvals_time_out(*, now=None) -> list[int]:
     due = Approval.objects.filter(status=ApprovalStatus.PENDING, due_at__lte=now)
     for approval_id in due.values_list("pk", flat=True):
         with transaction.atomic():
-            _, approval = _lock(approval_id)
+            run, approval = _lock(approval_id)
             if approval is None or approval.status != ApprovalStatus.PENDING:
                 continue
             action = approval.timeout_action
             status = {"approved": ApprovalStatus.APPROVED, "rejected": ApprovalStatus.REJECTED}.get(
                 action, ApprovalStatus.TIMED_OUT
             )
-            if _resolve(approval, status, None):
+            change = RunChange(run)
+            if _resolve(change, approval, status, None):
                 resumed.append(approval.run_id)
+            change.save()
     return resumed
 
 

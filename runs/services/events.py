@@ -2,7 +2,7 @@
 
 The log is the truth; the channel layer is a best-effort, at-most-once notification. Events are
 written in the same transaction as the state change they describe, with the run row locked so
-`seq` increases by exactly one per event.
+`seq` increases by exactly one per event (see `lifecycle.RunChange`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,7 @@ import threading
 from typing import Any
 
 from channels.layers import get_channel_layer
-from django.db import transaction
 from django.utils import timezone
-
-from runs.models import Run, RunEvent
 
 logger = logging.getLogger(__name__)
 
@@ -42,19 +39,6 @@ def run_group(run_id: int) -> str:
 
 def workspace_group(workspace_id: int) -> str:
     return f"workspace_{workspace_id}"
-
-
-def event_append(run: Run, kind: str, node_id: str = "", data: dict[str, Any] | None = None):
-    """Append an event to a run locked by the caller's transaction; broadcast it on commit."""
-    run.last_seq += 1
-    Run.objects.filter(pk=run.pk).update(last_seq=run.last_seq)
-    event = RunEvent.objects.create(
-        run=run, seq=run.last_seq, ts=timezone.now(), kind=kind, node_id=node_id, data=data or {}
-    )
-    payload = event.as_dict()
-    workspace_id = run.workspace_id
-    transaction.on_commit(lambda: broadcast(payload, workspace_id))
-    return event
 
 
 class _Sender:
@@ -126,14 +110,23 @@ _sender = _Sender()
 register_loop = _sender.register_loop
 
 
-def broadcast(event: dict[str, Any], workspace_id: int | None = None) -> None:
-    """Send an event to the run's websocket group (and the workspace's, for status kinds)."""
+def _messages(event: dict[str, Any], workspace_id: int | None) -> list[tuple[str, dict]]:
     messages = [(run_group(event["run_id"]), {"type": "run.event", "event": event})]
     if workspace_id is not None and event["kind"] in WORKSPACE_KINDS:
         messages.append(
             (workspace_group(workspace_id), {"type": "workspace.event", "event": event})
         )
-    _sender.send(messages)
+    return messages
+
+
+def broadcast(event: dict[str, Any], workspace_id: int | None = None) -> None:
+    """Send an event to the run's websocket group (and the workspace's, for status kinds)."""
+    _sender.send(_messages(event, workspace_id))
+
+
+def broadcast_many(events: list[dict[str, Any]], workspace_id: int | None = None) -> None:
+    """Send committed events in order, in one hand-over to the delivery loop."""
+    _sender.send([m for event in events for m in _messages(event, workspace_id)])
 
 
 def broadcast_delta(run_id: int, node_id: str, text: str, last_seq: int) -> None:

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from functools import reduce
 from operator import or_
 
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -22,9 +21,9 @@ from config.errors import ApiError
 from runs.models import Run, RunStatus, Step, StepStatus
 from runs.tools import registry
 
-from .advancing import _finish, compiled_graph
+from .advancing import compiled_graph
 from .approvals import approvals_close_finished, approvals_time_out
-from .events import event_append
+from .lifecycle import run_changing
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +67,10 @@ def step_recover(*, step_id: int, reason: str = "worker_lost") -> int | None:
     run_id = Step.objects.filter(pk=step_id).values_list("run_id", flat=True).first()
     if run_id is None:
         return None
-    with transaction.atomic():
+    with run_changing(run_id) as change:
         # The run first, then the step: the order every writer uses, so none can deadlock.
-        run = Run.objects.select_for_update().get(pk=run_id)
+        if change is None:
+            return None
         step = Step.objects.select_for_update().get(pk=step_id)
         if step.status != StepStatus.RUNNING:
             return None
@@ -89,12 +89,11 @@ def step_recover(*, step_id: int, reason: str = "worker_lost") -> int | None:
                 "lease_expires_at",
             ]
         )
+        run = change.run
         if run.is_finished:
             return None
-        run.crash_count += 1
-        run.save(update_fields=["crash_count"])
-        event_append(
-            run,
+        change.set(crash_count=run.crash_count + 1)
+        change.event(
             "step.retrying",
             step.node_id,
             {
@@ -106,8 +105,7 @@ def step_recover(*, step_id: int, reason: str = "worker_lost") -> int | None:
             },
         )
         if run.crash_count >= MAX_CRASHES:
-            _finish(
-                run,
+            change.finish(
                 RunStatus.DEAD_LETTER,
                 code="dead_letter",
                 message=f"Workers stopped {run.crash_count} times while running this flow "
@@ -131,8 +129,7 @@ def step_recover(*, step_id: int, reason: str = "worker_lost") -> int | None:
             ),
         )
         if parked:
-            event_append(
-                run,
+            change.event(
                 "step.needs_attention",
                 step.node_id,
                 {"iteration": step.iteration, "attempt": retry.attempt, "step_id": retry.pk},
@@ -148,19 +145,23 @@ def step_attention_resolve(*, step_id: int, action: str, user) -> int:
     run_id = Step.objects.filter(pk=step_id).values_list("run_id", flat=True).first()
     if run_id is None:
         raise ApiError(404, "not_found", "Step not found")
-    with transaction.atomic():
-        run = Run.objects.select_for_update().get(pk=run_id)
-        step = Step.objects.select_for_update().get(pk=step_id)
-        if step.status != StepStatus.NEEDS_ATTENTION or run.is_finished:
+    with run_changing(run_id) as change:
+        step = Step.objects.select_for_update().filter(pk=step_id).first()
+        if (
+            change is None
+            or step is None
+            or step.status != StepStatus.NEEDS_ATTENTION
+            or change.run.is_finished
+        ):
             raise ApiError(409, "not_parked", "This step is not waiting for a person.")
+        run = change.run
         who = user.get_username()
         if action == "retry":
             step.status = StepStatus.QUEUED
             step.error_message = ""
             step.created_at = timezone.now()
             step.save(update_fields=["status", "error_message", "created_at"])
-            event_append(
-                run,
+            change.event(
                 "step.queued",
                 step.node_id,
                 {"iteration": step.iteration, "step_id": step.pk, "resolved_by": who},
@@ -176,8 +177,7 @@ def step_attention_resolve(*, step_id: int, action: str, user) -> int:
             step.output = {"error": {"code": "abandoned", "message": message}} if routed else None
             step.finished_at = timezone.now()
             step.save()
-            event_append(
-                run,
+            change.event(
                 "step.failed",
                 step.node_id,
                 {
@@ -188,10 +188,7 @@ def step_attention_resolve(*, step_id: int, action: str, user) -> int:
                     "message": message,
                 },
             )
-        if run.status == RunStatus.WAITING:
-            run.status = RunStatus.RUNNING
-            run.save(update_fields=["status"])
-            event_append(run, "run.started", data={"resumed": True})
+        change.resume()
         return run.pk
 
 

@@ -12,7 +12,7 @@ from config.errors import ApiError
 from runs.engine.graph import compile_graph
 from runs.models import Run, Step, StepStatus, Trigger
 
-from .events import event_append
+from .lifecycle import RunChange, lock_run
 from .starting import resolve_version, run_start
 
 REUSABLE = (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
@@ -50,7 +50,6 @@ def run_rerun(
     from_node: str | None = None,
     use_draft: bool = False,
     inputs: dict[str, Any] | None = None,
-    dispatch: bool = True,
 ) -> Run:
     """Start a new run like `run`: from scratch, or from `from_node` reusing upstream outputs.
 
@@ -73,7 +72,6 @@ def run_rerun(
             budgets=run.budgets,
             parent_run=run,
             from_node=from_node or "",
-            dispatch=False,
         )
         types = {n["id"]: n["type"] for n in version.graph.get("nodes", [])}
         copied = []
@@ -84,10 +82,9 @@ def run_rerun(
                 continue
             copied.append(_copy_step(new, step))
         if copied:
-            new = Run.objects.select_for_update().get(pk=new.pk)
+            change = RunChange(lock_run(new.pk))
             for step in copied:
-                event_append(
-                    new,
+                change.event(
                     "step.skipped" if step.status == StepStatus.SKIPPED else "step.succeeded",
                     step.node_id,
                     {
@@ -99,10 +96,7 @@ def run_rerun(
                         "reused_from": run.pk,
                     },
                 )
-        if dispatch:
-            from runs.executor import executor
-
-            transaction.on_commit(lambda: executor().advance(new.pk))
+            change.save()
     return new
 
 
@@ -126,7 +120,7 @@ def _copy_step(run: Run, step: Step) -> Step:
     )
 
 
-def run_reproduce(*, user, run: Run, dispatch: bool = True) -> Run:
+def run_reproduce(*, user, run: Run) -> Run:
     """Re-execute a finished run from its recorded model and tool responses (no external calls)."""
     if not run.is_finished:
         raise ApiError(409, "run_not_finished", "Only a finished run can be reproduced.")
@@ -140,12 +134,7 @@ def run_reproduce(*, user, run: Run, dispatch: bool = True) -> Run:
             budgets=run.budgets,
             parent_run=run,
             reproduce=True,
-            dispatch=False,
         )
-        if dispatch:
-            from runs.executor import executor
-
-            transaction.on_commit(lambda: executor().advance(new.pk))
     return new
 
 

@@ -13,9 +13,9 @@ from builder.graph import validate_graph
 from builder.models import Flow, FlowVersion
 from builder.services import flow_snapshot_draft
 from config.errors import ApiError
-from runs.models import Run, RunStatus, Step, StepStatus, Trigger
+from runs.models import Approval, ApprovalStatus, Run, RunStatus, Step, StepStatus, Trigger
 
-from .events import event_append
+from .lifecycle import RunChange, run_changing
 
 DEFAULT_BUDGETS = {"max_steps": 200, "max_seconds": 3600, "max_tokens": None, "max_cost": None}
 BUDGET_LIMITS = {"max_steps": 10_000, "max_seconds": 86_400, "max_tokens": 10**9, "max_cost": 10**4}
@@ -103,9 +103,8 @@ def run_start(
     parent_run: Run | None = None,
     from_node: str = "",
     reproduce: bool = False,
-    dispatch: bool = True,
 ) -> Run:
-    """Create a queued run of a flow version and hand it to the executor once committed."""
+    """Create a queued run of a flow version. The caller kicks it (`runs.dispatch.kick`)."""
     flow_version = resolve_version(flow=flow, user=user, use_draft=use_draft, version=version)
     if inputs is None:
         inputs = sample_inputs(flow_version.graph)
@@ -127,9 +126,8 @@ def run_start(
             from_node=from_node,
             reproduce=reproduce,
         )
-        run = Run.objects.select_for_update().get(pk=run.pk)
-        event_append(
-            run,
+        change = RunChange(run)
+        change.event(
             "run.queued",
             data={
                 "flow_id": flow.pk,
@@ -138,55 +136,38 @@ def run_start(
                 "inputs": inputs,
             },
         )
-        if dispatch:
-            from runs.executor import executor
-
-            transaction.on_commit(lambda: executor().advance(run.pk))
+        change.save()
     return run
 
 
 def run_cancel(*, run: Run, user=None) -> Run:
     """Cancel a run now: scheduling stops and any result still in flight is discarded."""
-    with transaction.atomic():
-        run = Run.objects.select_for_update().get(pk=run.pk)
-        if run.is_finished:
-            return run
+    who = user.get_username() if user is not None else "system"
+    with run_changing(run.pk) as change:
+        if change is None or change.run.is_finished:
+            return change.run if change is not None else run
         now = timezone.now()
-        run.cancel_requested = True
-        run.status = RunStatus.CANCELLED
-        run.finished_at = now
-        run.error_code = "cancelled"
-        who = user.get_username() if user is not None else "system"
-        run.error_message = f"Cancelled by {who}."
-        run.save(
-            update_fields=[
-                "cancel_requested",
-                "status",
-                "finished_at",
-                "error_code",
-                "error_message",
-            ]
+        change.set(cancel_requested=True)
+        change.transition(
+            RunStatus.CANCELLED,
+            data={"by": who},
+            finished_at=now,
+            error_code="cancelled",
+            error_message=f"Cancelled by {who}.",
         )
-        active = Step.objects.filter(
-            run=run,
+        Step.objects.filter(
+            run_id=run.pk,
             status__in=[
                 StepStatus.QUEUED,
                 StepStatus.RUNNING,
                 StepStatus.WAITING,
                 StepStatus.NEEDS_ATTENTION,
             ],
-        )
-        for step in active:
-            step.status = StepStatus.CANCELLED
-            step.finished_at = now
-            step.save(update_fields=["status", "finished_at"])
-        from runs.models import Approval, ApprovalStatus
-
-        Approval.objects.filter(run=run, status=ApprovalStatus.PENDING).update(
+        ).update(status=StepStatus.CANCELLED, finished_at=now)
+        Approval.objects.filter(run_id=run.pk, status=ApprovalStatus.PENDING).update(
             status=ApprovalStatus.CANCELLED, decided_at=now
         )
-        event_append(run, "run.cancelled", data={"by": who})
-    return run
+    return change.run
 
 
 def default_model() -> str:

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
 from config.errors import ApiError
+from runs import dispatch
 from runs.engine.nodes.approval import payload_key
 from runs.models import Approval, ApprovalDecision, ApprovalStatus
 from runs.services.approvals import (
@@ -366,13 +367,15 @@ def approval_decide_view(request: HttpRequest, approval_id: int) -> HttpResponse
     if form.errors:
         return _detail_response(request, approval, form=form, status=422)
     try:
-        _, changed = approval_decide(
+        decided = approval_decide(
             user=request.user,
             approval_id=approval.pk,
             decision=form.decision,
             comment=form.comment,
             payload=form.payload,
         )
+        dispatch.kick(decided.resume)
+        changed = decided.changed
     except ApiError as exc:
         error = _plain_error(exc, approval, request.user)
         approval = _assigned_or_404(request.user, approval.pk)

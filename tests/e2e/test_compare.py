@@ -41,7 +41,7 @@ def runs(demo, llm_server, inline):  # noqa: F811
     owner = demo["owner"]
     flow = Flow.objects.get(workspace=demo["workspace"], name="Recipe assistant")
     llm_server.on("Write cooking instructions", text(FIRST))
-    original = finish(run_start(user=owner, flow=flow, inputs=None, dispatch=False), owner)
+    original = finish(run_start(user=owner, flow=flow, inputs=None), owner)
     graph = flow.graph
     for node in graph["nodes"]:
         if node["id"] == "instructions":
@@ -49,10 +49,10 @@ def runs(demo, llm_server, inline):  # noqa: F811
     flow_save_draft(flow=flow, graph=graph, revision=flow.revision)
     llm_server.on("Improved:", text(SECOND))
     rerun = run_rerun(
-        user=owner, run=original, from_node="instructions", use_draft=True, dispatch=False
+        user=owner, run=original, from_node="instructions", use_draft=True
     )
     rerun = finish(rerun, owner)
-    copy = run_reproduce(user=owner, run=original, dispatch=False)
+    copy = run_reproduce(user=owner, run=original)
     InlineExecutor().advance(copy.pk)
     return {"owner": owner, "original": original, "rerun": rerun, "copy": copy}
 

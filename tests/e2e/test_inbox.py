@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from builder.models import Flow
+from runs import dispatch
 from runs.models import Approval, ApprovalDecision, Run
 from runs.services import run_start
 from tests.llmserver import text
@@ -146,6 +147,7 @@ def test_someone_not_assigned_sees_nothing_and_gets_404(
     viewer = make_user("vic")
     Membership.objects.create(workspace=demo["workspace"], user=viewer, role=Role.VIEWER)
     run = run_start(user=demo["owner"], flow=recipe, inputs=None)
+    dispatch.kick(run.pk)
     approval = Approval.objects.get(run=run)
     assert not approval.users.filter(pk=viewer.pk).exists()
 

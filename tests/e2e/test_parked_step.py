@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from builder.models import Flow
 from runs.models import Run, Step
 from runs.services import run_start, step_execute, step_recover
-from runs.services.advancing import _claim, run_advance
+from runs.services.advancing import run_advance, step_claim
 from workspaces.models import Role
 
 from .conftest import login
@@ -44,11 +44,12 @@ GRAPH = {
 
 def parked_run(user, workspace) -> Run:
     flow = Flow.objects.create(workspace=workspace, name="Order", graph=GRAPH, created_by=user)
-    run = run_start(user=user, flow=flow, inputs={}, use_draft=True, dispatch=False)
+    run = run_start(user=user, flow=flow, inputs={}, use_draft=True)
+    queued: list[int] = []
     for step_id in run_advance(run_id=run.pk):
-        step_execute(step_id=step_id, worker="w")
-    (tool_step,) = run_advance(run_id=run.pk)
-    _claim(tool_step, "lost-worker")  # the worker dies here, mid-POST
+        step_execute(run_id=run.pk, step_id=step_id, worker="w", chain=False, kick=queued.extend)
+    (tool_step,) = queued
+    step_claim(run_id=run.pk, step_id=tool_step, worker="lost-worker")  # it dies mid-POST
     step_recover(step_id=tool_step)
     run_advance(run_id=run.pk)
     run.refresh_from_db()

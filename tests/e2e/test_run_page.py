@@ -51,7 +51,7 @@ def inline_runs(llm_server):
 
 def run_here(owner, flow: Flow | None = None, *, approve: bool = False, inputs=None) -> Run:
     """Run a flow to its end (or its approval) in this process; the browser then looks at it."""
-    run = run_start(user=owner, flow=flow or recipe_flow(), inputs=inputs, dispatch=False)
+    run = run_start(user=owner, flow=flow or recipe_flow(), inputs=inputs)
     InlineExecutor().advance(run.pk)
     run.refresh_from_db()
     if approve and run.status == "waiting":

@@ -9,7 +9,7 @@ from workspaces.models import Role
 
 def finished_run(demo):
     flow = Flow.objects.get(workspace=demo["workspace"], name="Trip budget")
-    run = run_start(user=demo["owner"], flow=flow, inputs=None, dispatch=False)
+    run = run_start(user=demo["owner"], flow=flow, inputs=None)
     InlineExecutor().advance(run.pk)
     run.refresh_from_db()
     assert run.status == "succeeded"

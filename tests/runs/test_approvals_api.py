@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from builder.graph import validate_graph
 from builder.models import Flow, FlowVersion
+from runs import dispatch
 from runs.models import Approval, ApprovalDecision, Run, RunEvent, Step
 from runs.services import run_start
 from runs.services.recovery import sweep
@@ -105,6 +106,7 @@ def waiting_run(people, sign_off_flow, django_capture_on_commit_callbacks, inlin
         flow = sign_off_flow(**config)
         with django_capture_on_commit_callbacks(execute=True):
             run = run_start(user=people["owner"], flow=flow, inputs={"amount": 120})
+            dispatch.kick(run.pk)
         run.refresh_from_db()
         assert run.status == "waiting"
         return run
@@ -323,6 +325,7 @@ def test_two_approvers_at_once_resume_the_run_exactly_once(
     run = run_start(
         user=people["owner"], flow=sign_off_flow(users=["alice", "bob"]), inputs={"amount": 5}
     )
+    dispatch.kick(run.pk)
     wait_status(run.pk, "waiting")
     approval = Approval.objects.get(run=run)
     clients = [api_for(people["alice"], token=True), api_for(people["bob"], token=True)]

@@ -28,7 +28,7 @@ def recipe(demo) -> Flow:
 
 
 def run_recipe(demo, inputs=None) -> Run:
-    run = run_start(user=demo["owner"], flow=recipe(demo), inputs=inputs, dispatch=False)
+    run = run_start(user=demo["owner"], flow=recipe(demo), inputs=inputs)
     InlineExecutor().advance(run.pk)
     run.refresh_from_db()
     return run
@@ -123,7 +123,7 @@ def test_finished_run_offers_reruns_and_links_a_rerun_to_its_original(client, de
 
     from runs.services.reruns import run_rerun
 
-    child = run_rerun(user=demo["owner"], run=run, from_node="instructions", dispatch=False)
+    child = run_rerun(user=demo["owner"], run=run, from_node="instructions")
     html = client.get(f"/runs/{child.pk}/").content.decode()
     assert f'href="/runs/{run.pk}/compare/{child.pk}/"' in html
     assert "Compare with the original" in html

@@ -24,9 +24,7 @@ def test_local_model_runs_recipe_flow_to_the_approval(demo, settings):
     reset_llm_client()
     flow = Flow.objects.get(workspace=demo["workspace"], name="Recipe assistant")
     started = time.monotonic()
-    run = run_start(
-        user=demo["owner"], flow=flow, inputs={"dish": "pancakes", "servings": 2}, dispatch=False
-    )
+    run = run_start(user=demo["owner"], flow=flow, inputs={"dish": "pancakes", "servings": 2})
     InlineExecutor().advance(run.pk)
     run.refresh_from_db()
     print(f"recipe flow to approval on the local model: {time.monotonic() - started:.1f}s")

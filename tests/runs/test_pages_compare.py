@@ -21,9 +21,7 @@ from .support import finish_inline as finish
 @pytest.fixture
 def recipe_run(demo, llm_server):
     flow = Flow.objects.get(workspace=demo["workspace"], name="Recipe assistant")
-    run = finish(
-        run_start(user=demo["owner"], flow=flow, inputs=None, dispatch=False), demo["owner"]
-    )
+    run = finish(run_start(user=demo["owner"], flow=flow, inputs=None), demo["owner"])
     assert run.status == "succeeded"
     return run
 
@@ -40,9 +38,7 @@ def rerun_from_instructions(recipe_run, demo, llm_server):
     llm_server.on(
         "NEW:", text("1. Heat the oven.\n2. <script>alert(1)</script> Layer it.\n3. Bake.")
     )
-    rerun = run_rerun(
-        user=demo["owner"], run=recipe_run, from_node="instructions", use_draft=True, dispatch=False
-    )
+    rerun = run_rerun(user=demo["owner"], run=recipe_run, from_node="instructions", use_draft=True)
     return finish(rerun, demo["owner"])
 
 
@@ -95,7 +91,7 @@ def test_compare_escapes_llm_output(client, demo, recipe_run, rerun_from_instruc
 
 
 def test_compare_reproduction_says_every_output_matched(client, demo, recipe_run, llm_server):
-    copy = run_reproduce(user=demo["owner"], run=recipe_run, dispatch=False)
+    copy = run_reproduce(user=demo["owner"], run=recipe_run)
     InlineExecutor().advance(copy.pk)
     client.force_login(demo["owner"])
     content = client.get(url(recipe_run, copy)).content.decode()
@@ -105,7 +101,7 @@ def test_compare_reproduction_says_every_output_matched(client, demo, recipe_run
 
 
 def test_compare_reproduction_that_diverged_says_so(client, demo, recipe_run):
-    copy = run_reproduce(user=demo["owner"], run=recipe_run, dispatch=False)
+    copy = run_reproduce(user=demo["owner"], run=recipe_run)
     InlineExecutor().advance(copy.pk)
     Step.objects.filter(run=copy, node_id="shopping").update(output="Something else entirely")
     client.force_login(demo["owner"])
@@ -117,7 +113,7 @@ def test_compare_reproduction_that_diverged_says_so(client, demo, recipe_run):
 
 
 def test_compare_unfinished_reproduction_is_pending(client, demo, recipe_run):
-    copy = run_reproduce(user=demo["owner"], run=recipe_run, dispatch=False)
+    copy = run_reproduce(user=demo["owner"], run=recipe_run)
     client.force_login(demo["owner"])
     content = client.get(url(recipe_run, copy)).content.decode()
     assert 'data-match="pending"' in content
@@ -143,7 +139,7 @@ def test_compare_foreign_and_impossible_runs_are_404(client, demo, recipe_run, m
 
 def test_compare_unrelated_runs_and_query_strings(client, demo, recipe_run, llm_server):
     second = finish(
-        run_start(user=demo["owner"], flow=recipe_run.flow, inputs=None, dispatch=False),
+        run_start(user=demo["owner"], flow=recipe_run.flow, inputs=None),
         demo["owner"],
     )
     client.force_login(demo["owner"])

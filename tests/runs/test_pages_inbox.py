@@ -39,7 +39,7 @@ def waiting_recipe(people, llm_server):
         if instructions is not None:
             llm_server.on("Write cooking instructions", _text(instructions))
         flow = Flow.objects.get(workspace__slug="demo", name="Recipe assistant")
-        run = run_start(user=people["chef"], flow=flow, inputs=None, dispatch=False)
+        run = run_start(user=people["chef"], flow=flow, inputs=None)
         InlineExecutor().advance(run.pk)
         run.refresh_from_db()
         assert run.status == "waiting", (run.error_code, run.error_message)

@@ -16,7 +16,7 @@ from .support import finish_inline as finish
 @pytest.fixture
 def recipe_run(demo, llm_server):
     flow = Flow.objects.get(workspace=demo["workspace"], name="Recipe assistant")
-    run = run_start(user=demo["owner"], flow=flow, inputs=None, dispatch=False)
+    run = run_start(user=demo["owner"], flow=flow, inputs=None)
     run = finish(run, demo["owner"])
     assert run.status == "succeeded"
     return run
@@ -39,9 +39,7 @@ def test_rerun_from_step_on_draft_reuses_upstream_and_shows_the_difference(
     flow_save_draft(flow=flow, graph=graph, revision=flow.revision)
     llm_server.reset()
 
-    rerun = run_rerun(
-        user=owner, run=recipe_run, from_node="instructions", use_draft=True, dispatch=False
-    )
+    rerun = run_rerun(user=owner, run=recipe_run, from_node="instructions", use_draft=True)
     rerun = finish(rerun, owner)
     assert rerun.status == "succeeded"
     assert rerun.parent_run_id == recipe_run.pk and rerun.from_node == "instructions"
@@ -66,9 +64,7 @@ def test_rerun_from_step_on_draft_reuses_upstream_and_shows_the_difference(
 
 
 def test_rerun_with_edited_inputs_from_scratch(recipe_run, demo, llm_server):
-    rerun = run_rerun(
-        user=demo["owner"], run=recipe_run, inputs={"dish": "soup", "servings": 1}, dispatch=False
-    )
+    rerun = run_rerun(user=demo["owner"], run=recipe_run, inputs={"dish": "soup", "servings": 1})
     rerun = finish(rerun, demo["owner"])
     assert rerun.inputs["dish"] == "soup" and rerun.status == "succeeded"
     assert not Step.objects.filter(run=rerun, reused=True).exists()
@@ -77,13 +73,13 @@ def test_rerun_with_edited_inputs_from_scratch(recipe_run, demo, llm_server):
 
 def test_rerun_from_unknown_node_refused(recipe_run, demo):
     with pytest.raises(ApiError) as caught:
-        run_rerun(user=demo["owner"], run=recipe_run, from_node="nope", dispatch=False)
+        run_rerun(user=demo["owner"], run=recipe_run, from_node="nope")
     assert caught.value.status == 422
 
 
 def test_reproduce_makes_no_calls_and_matches_every_output(recipe_run, demo, llm_server):
     llm_server.reset()
-    copy = run_reproduce(user=demo["owner"], run=recipe_run, dispatch=False)
+    copy = run_reproduce(user=demo["owner"], run=recipe_run)
     InlineExecutor().advance(copy.pk)
     copy.refresh_from_db()
     assert copy.status == "succeeded"  # the approval was replayed, not asked again
@@ -98,7 +94,7 @@ def test_reproduce_notices_a_changed_flow(recipe_run, demo, llm_server):
     # Reproducing a version whose recorded calls run out is a typed failure, not a crash.
     Step.objects.filter(run=recipe_run, node_id="shopping").first().recordings.all().delete()
     llm_server.reset()
-    copy = run_reproduce(user=demo["owner"], run=recipe_run, dispatch=False)
+    copy = run_reproduce(user=demo["owner"], run=recipe_run)
     InlineExecutor().advance(copy.pk)
     copy.refresh_from_db()
     assert copy.status == "failed" and copy.error_code == "replay_mismatch"

@@ -12,7 +12,7 @@ from runs.engine.runner import StepOutcome
 from runs.executor import InlineExecutor
 from runs.models import Approval, Recording, Run, RunEvent, Step
 from runs.services import approval_decide, run_cancel, run_start
-from runs.services.advancing import run_advance, step_record
+from runs.services.advancing import run_advance, step_claim, step_complete
 from tests.llmserver import refusal, text
 
 SECRET = "sk-test-sentinel-key-0123456789abcdef"
@@ -20,7 +20,7 @@ SECRET = "sk-test-sentinel-key-0123456789abcdef"
 
 def start(flow_name, demo, inputs=None, **kwargs):
     flow = Flow.objects.get(workspace=demo["workspace"], name=flow_name)
-    run = run_start(user=demo["owner"], flow=flow, inputs=inputs, dispatch=False, **kwargs)
+    run = run_start(user=demo["owner"], flow=flow, inputs=inputs, **kwargs)
     InlineExecutor().advance(run.pk)
     run.refresh_from_db()
     return run
@@ -84,7 +84,7 @@ def test_runs_record_nothing_secret(demo, llm_server, caplog):
 def test_runs_bad_inputs_refused_before_a_run_exists(demo):
     flow = Flow.objects.get(workspace=demo["workspace"], name="Trip budget")
     with pytest.raises(ApiError) as caught:
-        run_start(user=demo["owner"], flow=flow, inputs={"city": 3}, dispatch=False)
+        run_start(user=demo["owner"], flow=flow, inputs={"city": 3})
     assert caught.value.status == 422
     assert any("nights" in problem for problem in caught.value.extra["errors"])
     assert not Run.objects.exists()
@@ -133,19 +133,17 @@ def test_runs_llm_refusal_fails_run_with_typed_reason(demo, llm_server):
 
 def test_runs_cancel_discards_late_result_and_schedules_nothing(demo, llm_server):
     flow = Flow.objects.get(workspace=demo["workspace"], name="Trip budget")
-    run = run_start(user=demo["owner"], flow=flow, inputs=None, dispatch=False)
-    queued = run_advance(run_id=run.pk)
-    from runs.services.advancing import _claim
-
-    step = _claim(queued[0], "w1")
+    run = run_start(user=demo["owner"], flow=flow, inputs=None)
+    queued = list(run_advance(run_id=run.pk))
+    claimed = step_claim(run_id=run.pk, step_id=queued[0], worker="w1")
     run_cancel(run=run, user=demo["owner"])
-    kept = step_record(
-        step_id=step.pk,
+    kept = step_complete(
+        claimed=claimed,
         worker="w1",
         outcome=StepOutcome(status="succeeded", output={}, ports=["out"]),
     )
-    assert kept is False
-    assert run_advance(run_id=run.pk) == []
+    assert kept is None
+    assert list(run_advance(run_id=run.pk)) == []
     run.refresh_from_db()
     assert run.status == "cancelled"
     assert Step.objects.filter(run=run).count() == 1

@@ -18,7 +18,7 @@ from runs.executor import InlineExecutor
 from runs.models import Run, RunEvent
 from runs.services import events as events_module
 from runs.services import run_start
-from runs.services.events import event_append
+from runs.services.lifecycle import event_now
 from workspaces.models import Membership, Role, Workspace
 
 from .support import fast_passwords, flow_named, inline, join, memory_layer, token_for  # noqa: F401
@@ -70,9 +70,7 @@ def stored(run_id: int) -> list[dict]:
 @pytest.fixture
 def queued_run(demo, inline):
     """A Trip budget run, queued and not yet advanced."""
-    return run_start(
-        user=demo["owner"], flow=flow_named("Trip budget"), inputs=None, dispatch=False
-    )
+    return run_start(user=demo["owner"], flow=flow_named("Trip budget"), inputs=None)
 
 
 @pytest.fixture
@@ -89,7 +87,7 @@ def owner_token(demo):
 def append(run_id: int, kind: str, node_id: str = "") -> int:
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run_id)
-        return event_append(run, kind, node_id, {"note": kind}).seq
+        return event_now(run, kind, node_id, {"note": kind}).seq
 
 
 async def test_backlog_after_seq_then_ready(finished_run, owner_token):
@@ -268,9 +266,7 @@ async def test_workspace_stream_follows_runs_and_approvals(demo, inline, owner_t
     assert ready == {"type": "ready", "workspaces": [demo["workspace"].pk]}
 
     def start():
-        run = run_start(
-            user=demo["owner"], flow=flow_named("Recipe assistant"), inputs=None, dispatch=False
-        )
+        run = run_start(user=demo["owner"], flow=flow_named("Recipe assistant"), inputs=None)
         InlineExecutor().advance(run.pk)
         return run.pk
 

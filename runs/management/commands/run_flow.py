@@ -14,6 +14,7 @@ from rich.table import Table
 
 from builder.models import Flow
 from config.errors import ApiError
+from runs import dispatch
 from runs.executor import EmbeddedExecutor, set_executor
 from runs.models import Approval, ApprovalStatus, Run, RunEvent, Step
 from runs.services import approval_decide, run_start
@@ -75,6 +76,7 @@ class Command(BaseCommand):
             run = run_start(
                 user=user, flow=flow, inputs=inputs, use_draft=options["draft"], trigger="cli"
             )
+            dispatch.kick(run.pk)
         except ApiError as exc:
             raise CommandError(f"{exc.detail} {exc.extra.get('errors', '')}") from exc
         try:
@@ -177,12 +179,13 @@ class Command(BaseCommand):
                     "it in the inbox or rerun with --approve."
                 )
                 return False
-            approval_decide(
+            decided = approval_decide(
                 user=user,
                 approval_id=approval.pk,
                 decision=decision,
                 comment="Decided from the terminal",
             )
+            dispatch.kick(decided.resume)
         return True
 
     def _table(self, run: Run) -> Table:

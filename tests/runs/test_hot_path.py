@@ -1,0 +1,94 @@
+# ruff: noqa: F811
+# Fixtures come from .support by import; using them as parameters is not a redefinition.
+"""The run path's cost per step: statements and commits, counted so they cannot creep back.
+
+A linear chain's marginal cost is measured as the difference between a long and a short chain
+of the same trivial tool steps, so run start, the input node and the end of the run cancel out.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from builder.models import Flow
+from runs.executor import InlineExecutor
+from runs.models import Run, RunEvent, Step
+from runs.services import run_start
+from tests.runs.support import memory_layer  # noqa: F401 - a fixture
+
+MAX_STATEMENTS_PER_STEP = 8
+TRANSACTION_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}
+
+
+def chain(length: int) -> dict:
+    nodes = [{"id": "start", "type": "input", "position": {"x": 0, "y": 0}, "config": {}}]
+    for i in range(length):
+        nodes.append(
+            {
+                "id": f"n{i}",
+                "type": "tool",
+                "position": {"x": 200 * (i + 1), "y": 0},
+                "config": {"tool": "calculator", "arguments": {"expression": f"{i} + 1"}},
+            }
+        )
+    nodes.append({"id": "end", "type": "output", "position": {"x": 0, "y": 200}, "config": {}})
+    ids = [n["id"] for n in nodes]
+    edges = [
+        {"id": f"e{i}", "source": a, "target": b}
+        for i, (a, b) in enumerate(itertools.pairwise(ids))
+    ]
+    return {"schema_version": 1, "nodes": nodes, "edges": edges}
+
+
+def measure(user, workspace, length: int) -> tuple[int, int, Run]:
+    """Run a chain inline; return (statements, commits, run) for executing it."""
+    flow = Flow.objects.create(workspace=workspace, name=f"chain {length}", graph=chain(length))
+    run = run_start(user=user, flow=flow, inputs={}, use_draft=True)
+    InlineExecutor().advance(run.pk)  # warm the compiled-graph cache, as a worker would be
+    run = run_start(user=user, flow=flow, inputs={}, use_draft=False, version=run.version.number)
+    with CaptureQueriesContext(connection) as captured:
+        InlineExecutor().advance(run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded", (run.error_code, run.error_message)
+    # Django logs transaction control (BEGIN, COMMIT, savepoints) among the queries.
+    sql = [q["sql"].strip().upper() for q in captured.captured_queries]
+    control = [s for s in sql if s.split(" ", 1)[0] in TRANSACTION_CONTROL]
+    assert not any(s.startswith(("SAVEPOINT", "ROLLBACK")) for s in control), control
+    return len(sql) - len(control), control.count("COMMIT"), run
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chain_step_costs_one_commit_and_at_most_eight_statements(
+    member, workspace, memory_layer
+):
+    user = member("editor")
+    short_statements, short_commits, short = measure(user, workspace, 5)
+    long_statements, long_commits, long = measure(user, workspace, 25)
+    extra_steps = long.step_count - short.step_count
+    assert extra_steps == 20
+
+    per_step = (long_statements - short_statements) / extra_steps
+    assert per_step <= MAX_STATEMENTS_PER_STEP, per_step
+    assert (long_commits - short_commits) == extra_steps
+
+    # Each step's result, its events and its successor went out in those commits.
+    steps = Step.objects.filter(run=long)
+    assert steps.filter(status="succeeded").count() == 27
+    assert all(s.lease_expires_at is None and s.finished_at for s in steps)
+    kinds = list(RunEvent.objects.filter(run=long).order_by("seq").values_list("kind", flat=True))
+    assert kinds.count("step.succeeded") == 27 and kinds.count("step.started") == 27
+    assert kinds[-1] == "run.succeeded"
+    assert long.last_seq == len(kinds)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chain_runs_in_the_job_that_started_it(member, workspace, memory_layer):
+    """Every step of a chain is claimed by the worker that ran the step before it."""
+    user = member("editor")
+    _, _, run = measure(user, workspace, 10)
+    owners = set(Step.objects.filter(run=run).values_list("lease_owner", flat=True))
+    assert len(owners) == 1 and "" not in owners
