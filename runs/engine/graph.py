@@ -42,7 +42,7 @@ class CompiledGraph:
 
     @property
     def input_node(self) -> str | None:
-        return next((n.id for n in self.nodes.values() if n.type == "input"), None)
+        return next((n.id for n in self.nodes.values() if n.node_type.provides_inputs), None)
 
     def loops_containing(self, node_id: str) -> list[str]:
         return [ev for ev, body in self.loop_bodies.items() if node_id in body]
@@ -96,7 +96,10 @@ def compile_graph(document: dict[str, Any]) -> CompiledGraph:
     graph.incoming, graph.outgoing = dict(incoming), dict(outgoing)
 
     fail_edges = [
-        e for e in edges if nodes[e.source].type == "evaluator" and e.source_port == "fail"
+        e
+        for e in edges
+        if nodes[e.source].node_type.retry_port is not None
+        and e.source_port == nodes[e.source].node_type.retry_port
     ]
     forward: dict[str, set[str]] = defaultdict(set)
     for edge in edges:

@@ -118,11 +118,13 @@ def execute_step(
         )
     ports = result.ports if result.ports is not None else node.node_type.output_ports(node.config)
     ports = resolve_ports(graph, state, node_id, ports)
+    retry_port = node.node_type.retry_port
     if (
-        node.type == "evaluator"
-        and ports == ["fail"]
-        and not graph.has_forward_edges(node_id, "fail")
+        retry_port is not None
+        and ports == [retry_port]
+        and not graph.has_forward_edges(node_id, retry_port)
     ):
+        # A check that failed its last attempt with nowhere to go fails the run.
         attempts = state.retries.get(node_id, 0) + 1
         feedback = (result.output or {}).get("feedback", "")
         return StepOutcome(

@@ -149,7 +149,7 @@ def _result(graph: CompiledGraph, state: RunState) -> dict[str, Any] | None:
     reached = False
     for node_id, node in graph.nodes.items():
         step = state.current(node_id)
-        if node.type == "output" and step is not None and step.status == "succeeded":
+        if node.node_type.produces_result and step is not None and step.status == "succeeded":
             reached = True
             if isinstance(step.output, dict):
                 result.update(step.output)
@@ -233,9 +233,11 @@ def plan(
 def resolve_ports(
     graph: CompiledGraph, state: RunState, node_id: str, ports: list[str]
 ) -> list[str]:
-    """Turn an evaluator's "fail" into a loop retry while it has attempts left."""
+    """Turn a node's retry port (an evaluator's "fail") into a loop retry while it has attempts
+    left."""
     node = graph.nodes[node_id]
-    if node.type != "evaluator" or ports != ["fail"] or node_id not in graph.loop_bodies:
+    retry_port = node.node_type.retry_port
+    if retry_port is None or ports != [retry_port] or node_id not in graph.loop_bodies:
         return ports
     max_attempts = getattr(node.config, "max_attempts", 1)
     if state.retries.get(node_id, 0) + 1 < max_attempts:

@@ -43,23 +43,24 @@ def _is_side_effect(run: Run, step: Step) -> bool:
     call a tool which is not always idempotent counts as one too: the model's arguments are gone.
     """
     node = compiled_graph(run).nodes.get(step.node_id)
-    if node is None or node.type not in ("tool", "prompt"):
+    if node is None:
         return False
-    if node.type == "prompt":
-        for name in getattr(node.config, "tools", None) or []:
-            try:
-                tool = registry.get(name)
-            except Exception:
+    recorded = (step.input or {}).get("arguments")
+    calls = node.node_type.tool_calls(node.config, recorded if isinstance(recorded, dict) else None)
+    for name, arguments in calls:
+        try:
+            tool = registry.get(name)
+        except Exception:
+            # An unknown tool never ran anything; a model-chosen one is judged unsafe.
+            if arguments is None:
                 return True
+            continue
+        if arguments is None:
             if tool.idempotent is not True:
                 return True
-        return False
-    try:
-        tool = registry.get(node.config.tool)
-    except Exception:
-        return False
-    arguments = (step.input or {}).get("arguments") or node.config.arguments or {}
-    return not tool.is_idempotent(arguments if isinstance(arguments, dict) else {})
+        elif not tool.is_idempotent(arguments):
+            return True
+    return False
 
 
 def step_recover(*, step_id: int, reason: str = "worker_lost") -> int | None:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from config.errors import ApiError
 from runs.engine.graph import compile_graph
+from runs.engine.nodes import NODE_TYPES
 from runs.models import Run, Step, StepStatus, Trigger
 
 from .lifecycle import RunChange, lock_run
@@ -78,7 +79,8 @@ def run_rerun(
         for (node_id, _iteration), step in _latest_steps(run).items():
             if node_id not in upstream or types.get(node_id) not in (step.node_type,):
                 continue
-            if step.status not in REUSABLE or step.node_type == "input":
+            node_type = NODE_TYPES.get(step.node_type)
+            if step.status not in REUSABLE or (node_type is not None and node_type.provides_inputs):
                 continue
             copied.append(_copy_step(new, step))
         if copied:

@@ -13,6 +13,7 @@ from builder.graph import validate_graph
 from builder.models import Flow, FlowVersion
 from builder.services import flow_snapshot_draft
 from config.errors import ApiError
+from runs.engine.nodes import NODE_TYPES
 from runs.models import Approval, ApprovalStatus, Run, RunStatus, Step, StepStatus, Trigger
 
 from .lifecycle import RunChange, run_changing
@@ -21,18 +22,21 @@ DEFAULT_BUDGETS = {"max_steps": 200, "max_seconds": 3600, "max_tokens": None, "m
 BUDGET_LIMITS = {"max_steps": 10_000, "max_seconds": 86_400, "max_tokens": 10**9, "max_cost": 10**4}
 
 
-def input_schema(graph: dict[str, Any]) -> dict[str, Any]:
+def _input_config(graph: dict[str, Any]) -> dict[str, Any]:
+    """The configuration of the node that holds the run's inputs ({} when there is none)."""
     for node in graph.get("nodes", []):
-        if node.get("type") == "input":
-            return (node.get("config") or {}).get("schema") or {"type": "object"}
-    return {"type": "object"}
+        node_type = NODE_TYPES.get(node.get("type"))
+        if node_type is not None and node_type.provides_inputs:
+            return node.get("config") or {}
+    return {}
+
+
+def input_schema(graph: dict[str, Any]) -> dict[str, Any]:
+    return _input_config(graph).get("schema") or {"type": "object"}
 
 
 def sample_inputs(graph: dict[str, Any]) -> dict[str, Any]:
-    for node in graph.get("nodes", []):
-        if node.get("type") == "input":
-            return dict((node.get("config") or {}).get("sample") or {})
-    return {}
+    return dict(_input_config(graph).get("sample") or {})
 
 
 def inputs_errors(graph: dict[str, Any], inputs: Any) -> list[str]:

@@ -62,6 +62,17 @@ class NodeType:
     outputs: ClassVar[tuple[Port, ...]] = (Port("out", "Output"),)
     Config: ClassVar[builtins.type[NodeConfig]] = NodeConfig
 
+    # Capabilities: what the rest of the system may assume about this type. Scheduling,
+    # recovery, re-runs and validation read these; nothing checks a type by its slug.
+    #: The port whose edges may loop back to an earlier node, bounded by the node's attempts.
+    retry_port: ClassVar[str | None] = None
+    #: Its output is (part of) the run's result.
+    produces_result: ClassVar[bool] = False
+    #: Holds the run's inputs; a re-run always executes it again so edited inputs take effect.
+    provides_inputs: ClassVar[bool] = False
+    #: Its output ports come from its configuration (one per route), not from `outputs`.
+    dynamic_outputs: ClassVar[bool] = False
+
     @classmethod
     def help(cls) -> str:
         return " ".join((cls.__doc__ or "").split())
@@ -83,6 +94,16 @@ class NodeType:
     @classmethod
     def references(cls, config: NodeConfig) -> list[tuple[str, str]]:
         """Return (field name, dotted data path) pairs the config reads, e.g. router fields."""
+        return []
+
+    @classmethod
+    def tool_calls(
+        cls, config: NodeConfig, arguments: dict[str, Any] | None
+    ) -> list[tuple[str, dict[str, Any] | None]]:
+        """Return the tools executing this node may call, each with its arguments when they are
+        known (None: a model chooses them). `arguments` are the rendered ones, if recorded.
+
+        Recovery uses this to decide whether a lost step may safely run again."""
         return []
 
     def run(self, ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:

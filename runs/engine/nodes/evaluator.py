@@ -60,6 +60,7 @@ class EvaluatorNode(NodeType):
     """Score an upstream output by rules or a judge model. On fail, loop back with feedback."""
 
     type = "evaluator"
+    retry_port = "fail"
     label = "Evaluator"
     category = "Logic"
     outputs = (Port("pass", "Pass"), Port("fail", "Fail", required=False))

@@ -48,6 +48,7 @@ class InputNode(NodeType):
     """The run's inputs. Define their fields as a JSON schema; every run is checked against it."""
 
     type = "input"
+    provides_inputs = True
     label = "Input"
     category = "Flow"
     inputs = ()

@@ -28,6 +28,7 @@ class OutputNode(NodeType):
     """The run's result. Names it, and optionally shapes it with a template."""
 
     type = "output"
+    produces_result = True
     label = "Output"
     category = "Flow"
     inputs = (Port("in", "Value"),)

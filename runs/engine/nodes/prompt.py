@@ -173,6 +173,13 @@ class PromptNode(NodeType):
     """Call a language model with templated messages. Text or JSON output; may call tools."""
 
     type = "prompt"
+
+    @classmethod
+    def tool_calls(
+        cls, config: NodeConfig, arguments: dict[str, Any] | None
+    ) -> list[tuple[str, dict[str, Any] | None]]:
+        return [(name, None) for name in getattr(config, "tools", None) or []]
+
     label = "Prompt"
     category = "AI"
     Config = PromptConfig

@@ -84,6 +84,7 @@ class RouterNode(NodeType):
     """Send the flow down one branch: by rules on the data, or by a model choosing a route."""
 
     type = "router"
+    dynamic_outputs = True
     label = "Router"
     category = "Logic"
     outputs = ()

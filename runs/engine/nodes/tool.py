@@ -30,6 +30,16 @@ class ToolNode(NodeType):
     """Call a registered tool with templated arguments. Errors go out of the error port."""
 
     type = "tool"
+
+    @classmethod
+    def tool_calls(
+        cls, config: NodeConfig, arguments: dict[str, Any] | None
+    ) -> list[tuple[str, dict[str, Any] | None]]:
+        # A step lost in flight never recorded its rendered arguments: judge the configured
+        # ones (an unrendered template in, say, an HTTP method is not "GET": not idempotent).
+        configured = getattr(config, "arguments", None) or {}
+        return [(getattr(config, "tool", ""), arguments or configured)]
+
     label = "Tool"
     category = "Actions"
     outputs = (Port("out", "Result"), Port("error", "Error", required=False))

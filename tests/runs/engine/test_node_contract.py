@@ -133,3 +133,34 @@ def test_contract_run_with_fake_context(node_type):
 def test_contract_bad_patterns_and_schemas_are_config_errors(type_, config):
     with pytest.raises(ValidationError):
         NODE_TYPES[type_].Config.model_validate(config)
+
+
+@pytest.mark.parametrize("slug", sorted(NODE_TYPES))
+def test_node_type_declares_its_capabilities(slug):
+    node_type = NODE_TYPES[slug]
+    config = node_type.Config.model_validate(MINIMAL[slug])
+    assert node_type.retry_port is None or node_type.retry_port in node_type.output_ports(config)
+    assert isinstance(node_type.produces_result, bool)
+    assert isinstance(node_type.provides_inputs, bool)
+    assert isinstance(node_type.dynamic_outputs, bool)
+    for name, arguments in node_type.tool_calls(config, None):
+        assert isinstance(name, str) and name
+        assert arguments is None or isinstance(arguments, dict)
+
+
+def test_tool_calls_name_what_a_lost_step_may_have_called():
+    tool = NODE_TYPES["tool"].Config.model_validate(MINIMAL["tool"])
+    assert NODE_TYPES["tool"].tool_calls(tool, None) == [("echo", {"text": "{{ inputs.name }}"})]
+    assert NODE_TYPES["tool"].tool_calls(tool, {"text": "Ada"}) == [("echo", {"text": "Ada"})]
+    prompt = NODE_TYPES["prompt"].Config.model_validate({"prompt": "p", "tools": ["a", "b"]})
+    assert NODE_TYPES["prompt"].tool_calls(prompt, None) == [("a", None), ("b", None)]
+    assert (
+        NODE_TYPES["router"].tool_calls(
+            NODE_TYPES["router"].Config.model_validate(MINIMAL["router"]), None
+        )
+        == []
+    )
+    # Exactly one type each holds the inputs and loops back; results come from outputs only.
+    assert [s for s, t in NODE_TYPES.items() if t.provides_inputs] == ["input"]
+    assert [s for s, t in NODE_TYPES.items() if t.retry_port] == ["evaluator"]
+    assert [s for s, t in NODE_TYPES.items() if t.produces_result] == ["output"]
