@@ -15,7 +15,8 @@ from runs.api_reruns import router as reruns_router
 from workspaces.api import router as workspaces_router
 from workspaces.auth import API_AUTH
 
-from .errors import ApiError
+from .domain import DomainError
+from .errors import ApiError, api_error
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,11 @@ def _api_error(request: HttpRequest, exc: ApiError):
     return api.create_response(
         request, {"detail": exc.detail, "code": exc.code, **exc.extra}, status=exc.status
     )
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request: HttpRequest, exc: DomainError):
+    return _api_error(request, api_error(exc))
 
 
 @api.exception_handler(NinjaValidationError)

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from config.errors import forbidden, not_found
+from config.domain import NotAllowed, NotFound
 from runs.models import Run, RunEvent, Step
 from workspaces.services import PermissionDenied, require
 
@@ -24,11 +24,11 @@ def run_get(*, user, run_id: int, permission: str = "read") -> Run:
     """Return a run the user may act on: 404 outside their workspaces, 403 for a weaker role."""
     run = runs_visible_to(user).select_related("flow", "version").filter(pk=run_id).first()
     if run is None:
-        raise not_found("Run not found")
+        raise NotFound("Run not found")
     try:
         require(user=user, workspace_id=run.workspace_id, permission=permission)
     except PermissionDenied as exc:
-        raise forbidden() from exc
+        raise NotAllowed("Your role does not allow this.") from exc
     return run
 
 

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from config.errors import ApiError, forbidden, not_found
+from config.domain import Conflict, Invalid, NotAllowed, NotFound, RunConflict, TooLarge
 from runs.models import (
     Approval,
     ApprovalDecision,
@@ -101,7 +101,7 @@ def approval_get(*, user, approval_id: int) -> Approval:
         .first()
     )
     if approval is None:
-        raise not_found("Approval not found")
+        raise NotFound("Approval not found")
     return approval
 
 
@@ -128,19 +128,19 @@ def _check_payload(approval: Approval, payload: Any) -> None:
     if payload is None:
         return
     if not approval.allow_edit:
-        raise ApiError(422, "edit_not_allowed", "This approval does not allow edits.")
+        raise Invalid("This approval does not allow edits.", code="edit_not_allowed")
     if not isinstance(payload, dict):
-        raise ApiError(422, "invalid_payload", "The edited payload must be a JSON object.")
+        raise Invalid("The edited payload must be a JSON object.", code="invalid_payload")
 
 
 def _check_access(approval: Approval | None, user) -> Approval:
     """404 for an approval the user cannot see, 403 for one they see but may not decide."""
     if approval is None or not approvals_visible_to(user).filter(pk=approval.pk).exists():
-        raise not_found("Approval not found")
+        raise NotFound("Approval not found")
     if not _is_assignee(approval, user):
-        raise forbidden("Only the people this approval is assigned to can decide it.")
+        raise NotAllowed("Only the people this approval is assigned to can decide it.")
     if not _can_approve(approval, user):
-        raise forbidden("Your role does not allow deciding approvals.")
+        raise NotAllowed("Your role does not allow deciding approvals.")
     return approval
 
 
@@ -151,22 +151,20 @@ def _already_settled(approval: Approval, user, decision: str, payload: Any) -> b
     if mine is not None:
         if mine.decision == decision and (payload is None or mine.edited_payload == payload):
             return True
-        raise ApiError(
-            409,
-            "already_decided",
+        raise Conflict(
             f"You already {mine.decision} this; decisions cannot be changed.",
             current_status=approval.status,
+            code="already_decided",
         )
     if approval.status == ApprovalStatus.PENDING:
         return False
     if approval.status == decision and payload is None:
         # Someone else reached the same outcome first (two approvers at once): nothing to do.
         return True
-    raise ApiError(
-        409,
-        "already_decided",
+    raise Conflict(
         f"This approval is already {approval.get_status_display().lower()}.",
         current_status=approval.status,
+        code="already_decided",
     )
 
 
@@ -195,11 +193,11 @@ def approval_decide(
     conflict. The approval row is locked, so two approvers deciding at once resume the run once.
     """
     if decision not in ("approved", "rejected"):
-        raise ApiError(422, "invalid_decision", 'Decision must be "approved" or "rejected".')
+        raise Invalid('Decision must be "approved" or "rejected".', code="invalid_decision")
     if payload is not None and len(json.dumps(payload, default=str)) > MAX_PAYLOAD_BYTES:
-        raise ApiError(413, "too_large", "The edited payload is larger than 256 KB.")
+        raise TooLarge("The edited payload is larger than 256 KB.", code="too_large")
     if len(comment) > MAX_COMMENT_CHARS:
-        raise ApiError(422, "invalid_comment", "The comment is longer than 5,000 characters.")
+        raise Invalid("The comment is longer than 5,000 characters.", code="invalid_comment")
     with transaction.atomic():
         run, approval = _lock(approval_id)
         approval = _check_access(approval, user)
@@ -219,11 +217,10 @@ def approval_decide(
             )
             change.save()
     if closed:
-        raise ApiError(
-            409,
-            "run_finished",
+        raise RunConflict(
             f"The run is {run.status}; this approval was closed.",
             current_status=run.status,
+            code="run_finished",
         )
     return Decided(approval, True, resume=run.pk if settled else None)
 

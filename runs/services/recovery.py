@@ -17,7 +17,7 @@ from operator import or_
 from django.db.models import Q
 from django.utils import timezone
 
-from config.errors import ApiError
+from config.domain import Invalid, NotFound, RunConflict
 from runs.models import Run, RunStatus, Step, StepStatus
 from runs.tools import registry
 
@@ -142,10 +142,10 @@ def step_recover(*, step_id: int, reason: str = "worker_lost") -> int | None:
 def step_attention_resolve(*, step_id: int, action: str, user) -> int:
     """Settle a step parked for a person: "retry" it, or "fail" it. Return the run id to kick."""
     if action not in ("retry", "fail"):
-        raise ApiError(422, "invalid_action", 'Action must be "retry" or "fail".')
+        raise Invalid('Action must be "retry" or "fail".', code="invalid_action")
     run_id = Step.objects.filter(pk=step_id).values_list("run_id", flat=True).first()
     if run_id is None:
-        raise ApiError(404, "not_found", "Step not found")
+        raise NotFound("Step not found", code="not_found")
     with run_changing(run_id) as change:
         step = Step.objects.select_for_update().filter(pk=step_id).first()
         if (
@@ -154,7 +154,7 @@ def step_attention_resolve(*, step_id: int, action: str, user) -> int:
             or step.status != StepStatus.NEEDS_ATTENTION
             or change.run.is_finished
         ):
-            raise ApiError(409, "not_parked", "This step is not waiting for a person.")
+            raise RunConflict("This step is not waiting for a person.", code="not_parked")
         run = change.run
         who = user.get_username()
         if action == "retry":

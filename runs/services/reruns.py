@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from config.errors import ApiError
+from config.domain import Invalid, RunConflict
 from runs.engine.graph import compile_graph
 from runs.engine.nodes import NODE_TYPES
 from runs.models import Run, Step, StepStatus, Trigger
@@ -22,7 +22,7 @@ REUSABLE = (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
 def _ancestors(graph_document: dict[str, Any], node_id: str) -> set[str]:
     graph = compile_graph(graph_document)
     if node_id not in graph.nodes:
-        raise ApiError(422, "unknown_node", f'The flow has no node "{node_id}".')
+        raise Invalid(f'The flow has no node "{node_id}".', code="unknown_node")
     predecessors: dict[str, set[str]] = defaultdict(set)
     for edge in graph.edges:
         if edge.id not in graph.retry_edges:
@@ -125,7 +125,7 @@ def _copy_step(run: Run, step: Step) -> Step:
 def run_reproduce(*, user, run: Run) -> Run:
     """Re-execute a finished run from its recorded model and tool responses (no external calls)."""
     if not run.is_finished:
-        raise ApiError(409, "run_not_finished", "Only a finished run can be reproduced.")
+        raise RunConflict("Only a finished run can be reproduced.", code="run_not_finished")
     with transaction.atomic():
         new = run_start(
             user=user,

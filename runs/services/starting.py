@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 from builder.graph import validate_graph
 from builder.models import Flow, FlowVersion
 from builder.services import flow_snapshot_draft
-from config.errors import ApiError
+from config.domain import Invalid, NotFound
 from runs.engine.nodes import NODE_TYPES
 from runs.models import Approval, ApprovalStatus, Run, RunStatus, Step, StepStatus, Trigger
 
@@ -55,17 +55,16 @@ def budgets_clean(budgets: dict[str, Any] | None) -> dict[str, Any]:
     merged = dict(DEFAULT_BUDGETS)
     for key, value in (budgets or {}).items():
         if key not in DEFAULT_BUDGETS:
-            raise ApiError(422, "invalid_budget", f'Unknown budget "{key}".')
+            raise Invalid(f'Unknown budget "{key}".', code="invalid_budget")
         if value is not None and (
             isinstance(value, bool)
             or not isinstance(value, (int, float))
             or value <= 0
             or value > BUDGET_LIMITS[key]
         ):
-            raise ApiError(
-                422,
-                "invalid_budget",
+            raise Invalid(
                 f"{key} must be a positive number up to {BUDGET_LIMITS[key]}.",
+                code="invalid_budget",
             )
         merged[key] = value
     return merged
@@ -75,7 +74,7 @@ def resolve_version(*, flow: Flow, user, use_draft: bool, version: int | None) -
     if version is not None:
         found = flow.versions.filter(number=version).first()
         if found is None:
-            raise ApiError(404, "not_found", "Version not found")
+            raise NotFound("Version not found", code="not_found")
         return found
     if not use_draft:
         published = flow.published_version
@@ -86,11 +85,10 @@ def resolve_version(*, flow: Flow, user, use_draft: bool, version: int | None) -
             use_draft = True
     errors = validate_graph(flow.graph)
     if errors:
-        raise ApiError(
-            422,
-            "graph_invalid",
+        raise Invalid(
             "The flow has problems to fix before it can run.",
             errors=[e.as_dict() for e in errors],
+            code="graph_invalid",
         )
     return flow_snapshot_draft(flow=flow, user=user)
 
@@ -114,8 +112,8 @@ def run_start(
         inputs = sample_inputs(flow_version.graph)
     problems = inputs_errors(flow_version.graph, inputs)
     if problems:
-        raise ApiError(
-            422, "invalid_inputs", "The inputs do not match the flow's input form.", errors=problems
+        raise Invalid(
+            "The inputs do not match the flow's input form.", errors=problems, code="invalid_inputs"
         )
     with transaction.atomic():
         run = Run.objects.create(

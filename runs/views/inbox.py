@@ -20,7 +20,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
-from config.errors import ApiError
+from config.domain import DomainError, NotAllowed
+from config.errors import http_status
 from runs import dispatch
 from runs.engine.nodes.approval import payload_key
 from runs.models import Approval, ApprovalDecision, ApprovalStatus
@@ -335,7 +336,7 @@ def _edited_payload(payload: dict[str, Any], form: DecisionForm) -> dict[str, An
     return edited if edited != payload else None
 
 
-def _plain_error(exc: ApiError, approval: Approval, user) -> str:
+def _plain_error(exc: DomainError, approval: Approval, user) -> str:
     """Say what went wrong in the approver's words."""
     if exc.code == "already_decided":
         approval.refresh_from_db()
@@ -353,7 +354,7 @@ def _plain_error(exc: ApiError, approval: Approval, user) -> str:
             "Your decision was not recorded: the run ended before anyone decided, so this "
             "approval was closed."
         )
-    if exc.status == 403:
+    if isinstance(exc, NotAllowed):
         return f"You cannot decide this approval. {exc.detail}"
     return str(exc.detail)
 
@@ -376,10 +377,10 @@ def approval_decide_view(request: HttpRequest, approval_id: int) -> HttpResponse
         )
         dispatch.kick(decided.resume)
         changed = decided.changed
-    except ApiError as exc:
+    except DomainError as exc:
         error = _plain_error(exc, approval, request.user)
         approval = _assigned_or_404(request.user, approval.pk)
-        response = _detail_response(request, approval, error=error, status=exc.status)
+        response = _detail_response(request, approval, error=error, status=http_status(exc))
         return trigger_client_event(response, CHANGED_EVENT)
     notice = _notice(form, changed)
     if not request.htmx:

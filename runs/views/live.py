@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from config.errors import ApiError
+from config.domain import NotAllowed, NotFound
 from runs import selectors
 from runs.models import Approval, ApprovalStatus, Run, Step, StepStatus
 from runs.services.approvals import approval_can_decide
@@ -44,9 +44,9 @@ def _run_for(request: HttpRequest, run_id: int) -> Run:
         raise Http404("Run not found")
     try:
         return selectors.run_get(user=request.user, run_id=run_id)
-    except ApiError as exc:
-        if exc.status == 403:
-            raise PermissionDenied(exc.detail) from exc
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.detail) from exc
+    except NotFound as exc:
         raise Http404("Run not found") from exc
 
 

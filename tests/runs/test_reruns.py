@@ -4,7 +4,8 @@ import pytest
 
 from builder.models import Flow
 from builder.services import flow_save_draft
-from config.errors import ApiError
+from config.domain import Invalid
+from config.errors import http_status
 from runs.executor import InlineExecutor
 from runs.models import Approval, RunEvent, Step
 from runs.services import run_start
@@ -72,9 +73,9 @@ def test_rerun_with_edited_inputs_from_scratch(recipe_run, demo, llm_server):
 
 
 def test_rerun_from_unknown_node_refused(recipe_run, demo):
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(Invalid) as caught:
         run_rerun(user=demo["owner"], run=recipe_run, from_node="nope")
-    assert caught.value.status == 422
+    assert caught.value.code == "unknown_node" and http_status(caught.value) == 422
 
 
 def test_reproduce_makes_no_calls_and_matches_every_output(recipe_run, demo, llm_server):

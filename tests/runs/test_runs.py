@@ -7,7 +7,8 @@ import pytest
 from django.core.management import call_command
 
 from builder.models import Flow
-from config.errors import ApiError
+from config.domain import Invalid
+from config.errors import http_status
 from runs.engine.runner import StepOutcome
 from runs.executor import InlineExecutor
 from runs.models import Approval, Recording, Run, RunEvent, Step
@@ -83,9 +84,9 @@ def test_runs_record_nothing_secret(demo, llm_server, caplog):
 
 def test_runs_bad_inputs_refused_before_a_run_exists(demo):
     flow = Flow.objects.get(workspace=demo["workspace"], name="Trip budget")
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(Invalid) as caught:
         run_start(user=demo["owner"], flow=flow, inputs={"city": 3})
-    assert caught.value.status == 422
+    assert caught.value.code == "invalid_inputs" and http_status(caught.value) == 422
     assert any("nights" in problem for problem in caught.value.extra["errors"])
     assert not Run.objects.exists()
 

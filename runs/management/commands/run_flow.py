@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from builder.models import Flow
+from config.domain import DomainError
 from config.errors import ApiError
 from runs import dispatch
 from runs.executor import EmbeddedExecutor, set_executor
@@ -77,7 +78,7 @@ class Command(BaseCommand):
                 user=user, flow=flow, inputs=inputs, use_draft=options["draft"], trigger="cli"
             )
             dispatch.kick(run.pk)
-        except ApiError as exc:
+        except (ApiError, DomainError) as exc:
             raise CommandError(f"{exc.detail} {exc.extra.get('errors', '')}") from exc
         try:
             run = self._follow(run, user, options)
