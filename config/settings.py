@@ -172,6 +172,9 @@ SWITCHBOARD_EMBEDDED_THREADS = int(os.environ.get("SWITCHBOARD_EMBEDDED_THREADS"
 # A running step's lease; heartbeats renew it every third of this. A killed worker's step is
 # taken back within about this long.
 SWITCHBOARD_LEASE_SECONDS = int(os.environ.get("SWITCHBOARD_LEASE_SECONDS", 6))
+# A job (an embedded pool task or a Celery task) runs a chain of steps one commit at a time; after
+# this long it hands the rest on as a kick, so no task outlives its time limit.
+SWITCHBOARD_JOB_SECONDS = float(os.environ.get("SWITCHBOARD_JOB_SECONDS", 60))
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None

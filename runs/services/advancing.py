@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -501,6 +502,10 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
         change.event("step.succeeded", row.node_id, summary)
 
 
+def job_seconds() -> float:
+    return float(getattr(settings, "SWITCHBOARD_JOB_SECONDS", 60))
+
+
 def run_steps(
     advance: Advance,
     *,
@@ -514,7 +519,10 @@ def run_steps(
     `hold(step_id)` keeps the step's lease alive while it runs (the worker's heartbeat); `kick`
     receives the steps this worker will not run itself (fan-out branches), as soon as they are
     committed. Without `chain`, only the claimed step runs and all its successors are kicked.
+    A job hands its chain on as a kick after `SWITCHBOARD_JOB_SECONDS`, so one long chain never
+    outlives a task's time limit or its broker's redelivery window, and queued work gets a turn.
     """
+    deadline = time.monotonic() + job_seconds()
     if advance.queued:
         kick(advance.queued)
     claimed = advance.claimed
@@ -522,7 +530,10 @@ def run_steps(
         with hold(claimed.step_id):
             outcome = step_run(claimed)
             following = step_complete(
-                claimed=claimed, outcome=outcome, worker=worker, claim_next=chain
+                claimed=claimed,
+                outcome=outcome,
+                worker=worker,
+                claim_next=chain and time.monotonic() < deadline,
             )
         if following is None:
             return

@@ -92,3 +92,15 @@ def test_a_chain_runs_in_the_job_that_started_it(member, workspace, memory_layer
     _, _, run = measure(user, workspace, 10)
     owners = set(Step.objects.filter(run=run).values_list("lease_owner", flat=True))
     assert len(owners) == 1 and "" not in owners
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_hands_its_chain_on_after_its_time(member, workspace, memory_layer, settings):
+    """Past SWITCHBOARD_JOB_SECONDS a job stops claiming: each next step is a kick of its own
+    (a claim commit of its own), and the run still finishes."""
+    settings.SWITCHBOARD_JOB_SECONDS = 0
+    user = member("editor")
+    _, short_commits, short = measure(user, workspace, 5)
+    _, long_commits, long = measure(user, workspace, 25)
+    assert long.step_count - short.step_count == 20
+    assert long_commits - short_commits == 2 * 20
