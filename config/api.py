@@ -16,7 +16,7 @@ from workspaces.api import router as workspaces_router
 from workspaces.auth import API_AUTH
 
 from .domain import DomainError
-from .errors import ApiError, api_error
+from .errors import BUSY_RETRY_AFTER_SECONDS, BUSY_STATUS, ApiError, api_error, busy_body, is_busy
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +91,18 @@ def _http_error(request: HttpRequest, exc: HttpError):
     return api.create_response(request, {"detail": str(exc), "code": code}, status=exc.status_code)
 
 
+def _busy(request: HttpRequest, exc: BaseException):
+    """The database is saturated for a moment: say when to retry instead of failing."""
+    logger.warning("Database busy on %s %s: %s", request.method, request.path, exc)
+    response = api.create_response(request, busy_body(), status=BUSY_STATUS)
+    response["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
+    return response
+
+
 @api.exception_handler(Exception)
 def _unexpected(request: HttpRequest, exc: Exception):
+    if is_busy(exc):
+        return _busy(request, exc)
     logger.exception("Unhandled API error on %s %s", request.method, request.path)
     return api.create_response(
         request,

@@ -1,5 +1,6 @@
 """The one error shape every API endpoint answers with: {"detail": ..., "code": ...}."""
 
+import sqlite3
 from typing import Any
 
 from .domain import Conflict, DomainError, Invalid, NotAllowed, NotFound, TooLarge
@@ -28,6 +29,50 @@ def not_found(what: str = "Not found") -> ApiError:
 
 def forbidden(detail: str = "Your role does not allow this.") -> ApiError:
     return ApiError(403, "forbidden", detail)
+
+
+# Transient saturation of the database: SQLite's write lock held past the busy timeout, no pooled
+# PostgreSQL connection free within the pool timeout, or the server out of connection slots. The
+# request did nothing (its transaction rolled back), so it is answered "busy, retry shortly", never
+# 500.
+BUSY_MESSAGES = (
+    "database is locked",
+    "database table is locked",
+    "couldn't get a connection after",
+    "too many clients already",
+    "remaining connection slots are reserved",
+)
+BUSY_STATUS = 429
+BUSY_RETRY_AFTER_SECONDS = 1
+BUSY_DETAIL = "The server is busy. Nothing was changed; retry in a moment."
+
+try:
+    from psycopg_pool import PoolTimeout
+except ImportError:  # SQLite-only installs
+    PoolTimeout = None  # type: ignore[assignment, misc]
+
+
+def is_busy(exc: BaseException | None) -> bool:
+    """Whether `exc` (or what caused it) means the database is momentarily saturated."""
+    from django.db import OperationalError
+
+    operational = (OperationalError, sqlite3.OperationalError)
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if PoolTimeout is not None and isinstance(exc, PoolTimeout):
+            return True
+        # Django re-raises driver errors as its own, keeping the driver's as the cause.
+        if isinstance(exc, operational):
+            message = str(exc).lower()
+            if any(text in message for text in BUSY_MESSAGES):
+                return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def busy_body() -> dict[str, str]:
+    return {"detail": BUSY_DETAIL, "code": "busy"}
 
 
 def http_status(exc: DomainError) -> int:

@@ -97,7 +97,23 @@ ASGI_APPLICATION = "config.asgi.application"
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # CONN_MAX_AGE stays 0. Under ASGI every request runs on a thread of its own, so persistent
+    # connections pile up one per thread until PostgreSQL refuses clients; the pool bounds a
+    # process to DB_POOL_MAX connections instead, and close() at the end of a request (or of a
+    # task, or of an executor job) hands the connection back to it. Django refuses a pool with
+    # persistent connections. DB_POOL_MAX=0 turns the pool off (e.g. behind PgBouncer).
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
+    }
+    DB_POOL_MAX = int(os.environ.get("DB_POOL_MAX", 20))
+    if DB_POOL_MAX > 0 and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(int(os.environ.get("DB_POOL_MIN", 2)), DB_POOL_MAX),
+            "max_size": DB_POOL_MAX,
+            # How long a request waits for a free connection before it is answered 429 with
+            # Retry-After (config/middleware.py) rather than queueing without bound.
+            "timeout": float(os.environ.get("DB_POOL_TIMEOUT", 10)),
+        }
 else:
     DATABASES = {
         "default": {
@@ -106,8 +122,12 @@ else:
             "OPTIONS": {
                 # WAL lets readers (the web pages) proceed while the executor writes.
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                # Writers take the lock when their transaction begins, so a reader never has to
+                # upgrade (which SQLite refuses at once, without waiting).
                 "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
+                # The busy timeout: how long a writer waits for the lock before "database is
+                # locked", which the API answers 429 with Retry-After, never 500.
+                "timeout": float(os.environ.get("SQLITE_BUSY_TIMEOUT", 20)),
             },
         }
     }
