@@ -1,10 +1,16 @@
 """Access rules: which workspaces a user is in and what their role lets them do."""
 
+from datetime import timedelta
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .models import ApiToken, Membership, Role, Workspace, hash_token
+
+# A token's last use is recorded at most this often: a write on every call would make every API
+# call a writer (on SQLite, one at a time behind the database's single write lock).
+TOKEN_USE_PRECISION = timedelta(seconds=60)
 
 
 class PermissionDenied(Exception):
@@ -48,5 +54,17 @@ def token_authenticate(raw: str):
     )
     if token is None or not token.user.is_active:
         return None
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    _token_record_use(token)
     return token.user
+
+
+def _token_record_use(token: ApiToken) -> None:
+    """Record that the token was used now, unless that was already recorded within a minute."""
+    now = timezone.now()
+    stale = now - TOKEN_USE_PRECISION
+    if token.last_used_at is not None and token.last_used_at >= stale:
+        return
+    # Conditional, so of concurrent first calls one writes and the others change nothing.
+    ApiToken.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=token.pk
+    ).update(last_used_at=now)
