@@ -161,21 +161,30 @@ def flow_publish(*, flow: Flow, user, note: str = "") -> FlowVersion:
     )
 
 
-@transaction.atomic
 def flow_snapshot_draft(*, flow: Flow, user) -> FlowVersion:
-    """Freeze the current draft so a run can point at exactly what it executed."""
-    flow = Flow.objects.select_for_update().get(pk=flow.pk)
+    """Freeze the current draft so a run can point at exactly what it executed.
+
+    Test runs mostly repeat an unchanged draft, so the draft as the caller read (and validated) it
+    is compared with the latest version first, without a lock: starting runs must not queue
+    behind one another on the flow's row (on SQLite, behind the whole database's write lock).
+    Only a draft that differs takes the lock, checks again, and adds a snapshot.
+    """
     latest = flow.versions.order_by("-number").first()
     if latest is not None and latest.graph == flow.graph:
         return latest
-    return FlowVersion.objects.create(
-        flow=flow,
-        number=_next_number(flow),
-        graph=flow.graph,
-        note="Draft run",
-        is_draft_snapshot=True,
-        created_by=user,
-    )
+    with transaction.atomic():
+        flow = Flow.objects.select_for_update().get(pk=flow.pk)
+        latest = flow.versions.order_by("-number").first()
+        if latest is not None and latest.graph == flow.graph:
+            return latest
+        return FlowVersion.objects.create(
+            flow=flow,
+            number=_next_number(flow),
+            graph=flow.graph,
+            note="Draft run",
+            is_draft_snapshot=True,
+            created_by=user,
+        )
 
 
 def version_get(*, flow: Flow, number: int) -> FlowVersion:
