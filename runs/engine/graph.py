@@ -45,7 +45,15 @@ class CompiledGraph:
         return next((n.id for n in self.nodes.values() if n.node_type.provides_inputs), None)
 
     def loops_containing(self, node_id: str) -> list[str]:
-        return [ev for ev, body in self.loop_bodies.items() if node_id in body]
+        """The evaluators whose retry loop contains the node (computed once per graph)."""
+        index = self.__dict__.get("_loops")
+        if index is None:
+            index = {node: [] for node in self.nodes}
+            for evaluator, body in self.loop_bodies.items():
+                for member in body:
+                    index.setdefault(member, []).append(evaluator)
+            self.__dict__["_loops"] = index
+        return index.get(node_id, [])
 
     def has_forward_edges(self, node_id: str, port: str) -> bool:
         return any(

@@ -102,9 +102,25 @@ class StepRow:
         )
 
 
+def _row(step: Step) -> StepRow:
+    return StepRow(
+        pk=step.pk,
+        node_id=step.node_id,
+        iteration=step.iteration,
+        attempt=step.attempt,
+        status=step.status,
+        output=step.output,
+        ports=list(step.ports or []),
+        error_code=step.error_code,
+        error_message=step.error_message,
+        lease_owner=step.lease_owner,
+    )
+
+
 def _rows(run_id: int) -> list[StepRow]:
     return [
-        StepRow(*values) for values in Step.objects.filter(run_id=run_id).values_list(*_ROW_FIELDS)
+        StepRow(*values)
+        for values in Step.objects.filter(run_id=run_id).order_by().values_list(*_ROW_FIELDS)
     ]
 
 
@@ -124,7 +140,9 @@ class ClaimedStep:
     workspace_id: int
     inputs: dict[str, Any]
     graph: CompiledGraph
-    states: list[StepState]
+    # The run's steps as the claiming transaction left them (this one running), and the run's
+    # last event then: while no event follows, no step changed and these rows are current.
+    rows: list[StepRow]
     last_seq: int
     started_at: datetime
     reproduce_of: int | None = None
@@ -168,7 +186,7 @@ def _lease_until(now: datetime) -> datetime:
     return now + timedelta(seconds=settings.SWITCHBOARD_LEASE_SECONDS)
 
 
-def _claimed(run: Run, graph: CompiledGraph, step: Step, states: list[StepState]) -> ClaimedStep:
+def _claimed(run: Run, graph: CompiledGraph, step: Step, rows: list[StepRow]) -> ClaimedStep:
     return ClaimedStep(
         run_id=run.pk,
         step_id=step.pk,
@@ -178,7 +196,7 @@ def _claimed(run: Run, graph: CompiledGraph, step: Step, states: list[StepState]
         workspace_id=run.workspace_id,
         inputs=run.inputs,
         graph=graph,
-        states=states,
+        rows=rows,
         last_seq=run.last_seq,
         started_at=step.started_at or timezone.now(),
         reproduce_of=run.parent_run_id if run.reproduce else None,
@@ -231,6 +249,7 @@ def _schedule(
         )
     if skipped or ready:
         Step.objects.bulk_create(skipped + ready)
+        rows = rows + [_row(step) for step in skipped + ready]
     for step in skipped:
         change.event("step.skipped", step.node_id, {"iteration": step.iteration})
     for step in ready:
@@ -256,8 +275,7 @@ def _schedule(
         change.resume()
     claimed = None
     if ready and ready[0].status == StepStatus.RUNNING:
-        after = states + [StepState(s.node_id, s.iteration, status="skipped") for s in skipped]
-        claimed = _claimed(run, graph, ready[0], after)
+        claimed = _claimed(run, graph, ready[0], rows)
     return Advance(claimed=claimed, queued=queued)
 
 
@@ -315,8 +333,8 @@ def step_claim(*, run_id: int, step_id: int, worker: str) -> ClaimedStep | None:
         change = RunChange(run)
         change.event("step.started", row.node_id, _started(step))
         change.save()
-        states = [r.state() for r in rows if r.pk != step_id]
-        return _claimed(run, compiled_graph(run), step, states)
+        row.status, row.lease_owner = StepStatus.RUNNING, worker
+        return _claimed(run, compiled_graph(run), step, rows)
 
 
 def _ports_for(claimed: ClaimedStep):
@@ -345,7 +363,8 @@ def _ports_for(claimed: ClaimedStep):
 
 def step_run(claimed: ClaimedStep) -> StepOutcome:
     """Execute a claimed step's node. Touches no database (except to read recordings)."""
-    state = RunState(claimed.graph, [s for s in claimed.states if s.status != "running"])
+    states = [row.state() for row in claimed.rows if row.status != StepStatus.RUNNING]
+    state = RunState(claimed.graph, states)
     llm, tools = _ports_for(claimed)
     run_id, node_id, last_seq = claimed.run_id, claimed.node_id, claimed.last_seq
 
@@ -393,7 +412,12 @@ def step_complete(
     """
     with transaction.atomic():
         run = lock_run(claimed.run_id)
-        rows = _rows(claimed.run_id) if run is not None else []
+        if run is None:
+            rows = []
+        elif run.last_seq == claimed.last_seq:
+            rows = claimed.rows  # nothing happened to the run since this step was claimed
+        else:
+            rows = _rows(claimed.run_id)
         mine = next((r for r in rows if r.pk == claimed.step_id), None)
         if (
             run is None

@@ -138,12 +138,14 @@ def lock_run(run_id: int) -> Run | None:
     The version's creation time comes along in the same statement: with the version id it keys
     the compiled-graph cache without another query.
     """
-    return (
-        Run.objects.select_for_update(of=("self",))
-        .annotate(version_created_at=F("version__created_at"))
-        .filter(pk=run_id)
-        .first()
-    )
+    try:
+        return (
+            Run.objects.select_for_update(of=("self",))
+            .annotate(version_created_at=F("version__created_at"))
+            .get(pk=run_id)
+        )
+    except Run.DoesNotExist:
+        return None
 
 
 @contextmanager
