@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from pydantic import ValidationError
@@ -10,13 +12,21 @@ from pydantic import ValidationError
 from runs.engine.nodes import NODE_TYPES, NodeConfig, NodeType
 from runs.engine.nodes.input import InputConfig
 from runs.engine.nodes.router import RouterConfig
-from runs.engine.templates import TEMPLATE_ROOTS, path_parts, references
+from runs.engine.templates import TEMPLATE_ROOTS, path_parts
 
-from .document import MAX_NODE_CONFIG_BYTES, Edge, Graph, GraphError, Node, graph_size
-from .topology import Ancestry, breadth_first_order, closing_edge, reachable
+from .document import (
+    MAX_NODE_CONFIG_BYTES,
+    GraphEdge,
+    GraphError,
+    GraphNode,
+    ParsedGraph,
+    graph_size,
+)
+from .templates import template_refs
+from .topology import Ancestry, Descendants, breadth_first_order, closing_edge, reachable
 
 
-def config_errors(node: Node, node_type: type[NodeType]) -> tuple[NodeConfig | None, list]:
+def config_errors(node: GraphNode, node_type: type[NodeType]) -> tuple[NodeConfig | None, list]:
     try:
         return node_type.Config.model_validate(node.config), []
     except ValidationError as exc:
@@ -32,16 +42,21 @@ def config_errors(node: Node, node_type: type[NodeType]) -> tuple[NodeConfig | N
 
 
 class GraphChecker:
-    """Holds one graph's indexes while the checks run."""
+    """Holds one graph's indexes while the checks run.
 
-    def __init__(self, graph: Graph):
+    Every check is linear in the graph's size: the indexes (nodes by type, accepted edges, their
+    adjacency) are built once and shared, and no check scans all edges once per node.
+    """
+
+    def __init__(self, graph: ParsedGraph):
         self.graph = graph
         self.errors: list[GraphError] = []
-        self.nodes: dict[str, Node] = {}
+        self.nodes: dict[str, GraphNode] = {}
         self.types: dict[str, type[NodeType]] = {}
+        self.by_type: dict[str, list[str]] = defaultdict(list)
         self.configs: dict[str, NodeConfig] = {}
         # Edges that passed their own checks; the structural checks run over these only.
-        self.edges: list[Edge] = []
+        self.edges: list[GraphEdge] = []
         # Nodes the run reaches from the Input (None without one): only their ancestry is known.
         self.reached: set[str] | None = None
         # Where refused edges were headed: those nodes' disconnection is already explained.
@@ -49,6 +64,8 @@ class GraphChecker:
         # (node, port) pairs some edge leaves from, refused or not (a route is not "unused"
         # just because the node at its other end is missing).
         self.attempted_out: set[tuple[str, str]] = set()
+        self._successors: dict[str, list[str]] | None = None
+        self._output_ports: dict[str, list[str]] = {}
 
     def add(self, code: str, message: str, **where: Any) -> None:
         self.errors.append(GraphError(code, message, **where))
@@ -80,6 +97,7 @@ class GraphChecker:
                 )
                 continue
             self.types[node.id] = node_type
+            self.by_type[node_type.type].append(node.id)
             if graph_size(node.config) > MAX_NODE_CONFIG_BYTES:
                 self.add("graph.E017", "Configuration is larger than 256 KB.", node_id=node.id)
                 continue
@@ -112,7 +130,7 @@ class GraphChecker:
                 continue
             self.edges.append(edge)
 
-    def port_errors(self, edge: Edge) -> bool:
+    def port_errors(self, edge: GraphEdge) -> bool:
         bad = False
         source_type = self.types.get(edge.source)
         # A router's ports come from its routes: unknown while its config is invalid.
@@ -120,7 +138,10 @@ class GraphChecker:
             edge.source in self.configs or source_type.type != "router"
         )
         if source_type is not None and ports_known:
-            ports = source_type.output_ports(self.configs.get(edge.source))
+            ports = self._output_ports.get(edge.source)
+            if ports is None:
+                ports = source_type.output_ports(self.configs.get(edge.source))
+                self._output_ports[edge.source] = ports
             if edge.source_port not in ports:
                 self.add(
                     "graph.E007",
@@ -145,7 +166,7 @@ class GraphChecker:
         return bad
 
     def of_type(self, slug: str) -> list[str]:
-        return [node_id for node_id, t in self.types.items() if t.type == slug]
+        return self.by_type.get(slug, [])
 
     def check_endpoints(self) -> None:
         inputs = self.of_type("input")
@@ -169,10 +190,15 @@ class GraphChecker:
                     )
 
     def successors(self, exclude: set[str] | None = None) -> dict[str, list[str]]:
+        """Return each node's targets along the accepted edges, without the `exclude` ids."""
+        if not exclude and self._successors is not None:
+            return self._successors
         out: dict[str, list[str]] = defaultdict(list)
         for edge in self.edges:
             if not exclude or edge.id not in exclude:
                 out[edge.source].append(edge.target)
+        if not exclude:
+            self._successors = out
         return out
 
     def retry_edges(self) -> set[str]:
@@ -183,28 +209,33 @@ class GraphChecker:
         """
         evaluators = set(self.of_type("evaluator"))
         fail_edges = [e for e in self.edges if e.source in evaluators and e.source_port == "fail"]
+        if not fail_edges:
+            return set()
         forward = self.successors(exclude={e.id for e in fail_edges})
-        return {e.id for e in fail_edges if e.source in reachable([e.target], forward)}
+        # One reachability pass for all of them, not one walk per fail edge.
+        region = reachable([e.target for e in fail_edges], forward)
+        reach = Descendants(list(region), forward)
+        return {e.id for e in fail_edges if reach.reaches(e.target, e.source)}
 
     def check_cycles(self, ancestry: Ancestry, retry_edges: set[str]) -> None:
         """Report each unbounded loop once, on the edge that leads back into it."""
         order = breadth_first_order(self.of_type("input"), self.successors())
         rank = {node_id: i for i, node_id in reversed(list(enumerate([*order, *self.nodes])))}
-        for component in ancestry.components:
-            members = set(component)
-            out_edges: dict[str, list[tuple[str, str]]] = defaultdict(list)
-            for edge in self.edges:
-                # An unknown type's ports mean nothing yet: its edges cannot prove a loop.
-                if (
-                    edge.id not in retry_edges
-                    and edge.source in members
-                    and edge.target in members
-                    and edge.source in self.types
-                ):
-                    out_edges[edge.source].append((edge.id, edge.target))
-            if not out_edges:
+        component_of = ancestry.component_of
+        # Each component's own edges, gathered in one pass over the edges.
+        inside: dict[int, dict[str, list[tuple[str, str]]]] = {}
+        for edge in self.edges:
+            # An unknown type's ports mean nothing yet: its edges cannot prove a loop.
+            if edge.id in retry_edges or edge.source not in self.types:
                 continue
-            found = closing_edge(sorted(component, key=rank.__getitem__), out_edges)
+            component = component_of[edge.source]
+            if component_of[edge.target] == component:
+                out_edges = inside.setdefault(component, defaultdict(list))
+                out_edges[edge.source].append((edge.id, edge.target))
+        for i, members in enumerate(ancestry.components):
+            if i not in inside:
+                continue
+            found = closing_edge(sorted(members, key=rank.__getitem__), inside[i])
             if found is not None:
                 self.add(
                     "graph.E011",
@@ -234,15 +265,19 @@ class GraphChecker:
         fed = {e.target for e in self.edges if e.source not in reached}
         # Nodes nothing leads into first, then what is left: loops nothing leads into.
         starts = [n for n in unreached if n not in fed] + [n for n in unreached if n in fed]
-        covered: set[str] = set()
+        if not starts:
+            return
+        # What each start cuts off, as bitsets from one pass (not one walk per start).
+        cut_off = Descendants(list(reachable(starts, successors)), successors)
+        covered = 0
         for node_id in sorted(starts, key=lambda n: n not in self.broken_into):
-            if node_id in covered:
+            if covered & cut_off.bit[node_id]:
                 continue
-            cut_off = reachable([node_id], successors)
-            covered |= cut_off
+            reach = cut_off.of(node_id)
+            covered |= reach
             if node_id in self.broken_into or self.check_ports(node_id, connected):
                 continue
-            after = len(cut_off - {node_id})
+            after = reach.bit_count() - 1
             more = f" The {after} node(s) after it are cut off too." if after else ""
             self.add(
                 "graph.E010", f"Nothing connects this node to the Input.{more}", node_id=node_id
@@ -308,7 +343,7 @@ class GraphChecker:
     ) -> None:
         # Templates are parsed, never rendered: validation executes nothing a user wrote.
         try:
-            refs = references(text)
+            refs = template_refs(text)
         except RecursionError:
             self.add(
                 "graph.E020", f"{field}: expressions nest too deeply.", node_id=node_id, field=field
@@ -328,7 +363,9 @@ class GraphChecker:
         self.check_node_refs(node_id, field, refs.nodes, ancestry)
         self.check_input_refs(node_id, field, refs.inputs, input_names)
 
-    def check_node_refs(self, node_id: str, field: str, refs: set[str], ancestry: Ancestry):
+    def check_node_refs(
+        self, node_id: str, field: str, refs: Iterable[str], ancestry: Ancestry
+    ) -> None:
         for ref in sorted(refs):
             if ref not in self.nodes:
                 message = f'{field}: there is no node "{ref}".'
@@ -340,7 +377,9 @@ class GraphChecker:
                 continue
             self.add("graph.E014", message, node_id=node_id, field=field)
 
-    def check_input_refs(self, node_id: str, field: str, refs: set[str], names: set[str] | None):
+    def check_input_refs(
+        self, node_id: str, field: str, refs: AbstractSet[str], names: set[str] | None
+    ) -> None:
         if names is None:
             return
         for ref in sorted(refs - names):

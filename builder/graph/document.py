@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -73,6 +74,30 @@ class Graph(BaseModel):
     edges: list[Edge] = Field(default_factory=list)
 
 
+class GraphNode(NamedTuple):
+    """A node of a parsed graph, as the checks read it."""
+
+    id: str
+    type: str
+    label: str
+    config: dict[str, Any]
+
+
+class GraphEdge(NamedTuple):
+    """An edge of a parsed graph, as the checks read it."""
+
+    id: str
+    source: str
+    source_port: str
+    target: str
+    target_port: str
+
+
+class ParsedGraph(NamedTuple):
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+
+
 @dataclass(frozen=True)
 class GraphError:
     code: str
@@ -89,19 +114,34 @@ def empty_graph() -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, "nodes": [], "edges": []}
 
 
+# One encoder for every size check: json.dumps would build a new one per call. Its output is
+# ASCII (ensure_ascii), so its length is its size in bytes.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 def graph_size(document: Any) -> int:
     """Return the size of the document as compact JSON, in bytes."""
-    return len(json.dumps(document, separators=(",", ":"), default=str).encode())
+    return len(_COMPACT.encode(document))
 
 
-def _text_problem(text: str) -> str | None:
-    if "\x00" in text:
+def _texts_problem(texts: list[str]) -> str | None:
+    joined = "".join(texts)
+    if "\x00" in joined:
         return "text must not contain NUL characters"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "text must be valid Unicode (no lone surrogates)"
+    if not joined.isascii():
+        try:
+            joined.encode("utf-8")
+        except UnicodeEncodeError:
+            return "text must be valid Unicode (no lone surrogates)"
     return None
+
+
+def _scalar_problem(value: Any) -> str | None:
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "numbers must be finite (no NaN/Infinity)"
+    if isinstance(value, (bool, int)) or value is None:
+        return None
+    return f"{type(value).__name__} is not a JSON value"
 
 
 def json_problem(value: Any, *, max_depth: int) -> str | None:
@@ -109,38 +149,43 @@ def json_problem(value: Any, *, max_depth: int) -> str | None:
 
     Storable means: dicts with text keys, lists, text, finite numbers, booleans and null, nested
     at most `max_depth` levels, with no NUL characters or lone surrogates (PostgreSQL refuses
-    both). The walk is iterative, so hostile nesting cannot exhaust the stack.
+    both). The walk is iterative, so hostile nesting cannot exhaust the stack; only containers go
+    on its stack, and the text is checked in one piece at the end.
     """
+    texts: list[str] = []
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, str):
-            problem = _text_problem(item)
-        elif isinstance(item, bool) or item is None or isinstance(item, int):
-            problem = None
-        elif isinstance(item, float):
-            problem = None if math.isfinite(item) else "numbers must be finite (no NaN/Infinity)"
-        elif isinstance(item, (dict, list)):
+        if isinstance(item, dict):
             if depth > max_depth:
                 return f"data is nested more than {max_depth} levels deep"
-            if isinstance(item, dict):
-                for key in item:
-                    problem = "keys must be text" if not isinstance(key, str) else None
-                    problem = problem or _text_problem(key)
-                    if problem:
-                        return problem
-                stack.extend((child, depth + 1) for child in item.values())
-            else:
-                stack.extend((child, depth + 1) for child in item)
-            problem = None
+            for key in item:
+                if not isinstance(key, str):
+                    return "keys must be text"
+            texts.extend(item)
+            children: Any = item.values()
+        elif isinstance(item, list):
+            if depth > max_depth:
+                return f"data is nested more than {max_depth} levels deep"
+            children = item
+        elif isinstance(item, str):
+            texts.append(item)
+            continue
         else:
-            problem = f"{type(item).__name__} is not a JSON value"
-        if problem:
-            return problem
-    return None
+            if problem := _scalar_problem(item):
+                return problem
+            continue
+        for child in children:
+            kind = type(child)
+            if kind is str:
+                texts.append(child)
+            elif kind is not int and kind is not bool and child is not None:
+                stack.append((child, depth + 1))  # containers, floats and anything unusual
+    return _texts_problem(texts)
 
 
-def parse_graph(document: Any) -> tuple[Graph | None, list[GraphError]]:
+def parse_graph(document: Any) -> tuple[ParsedGraph | None, list[GraphError]]:
+    """Read the document into nodes and edges, or return why its shape is wrong (E001)."""
     if not isinstance(document, dict):
         return None, [GraphError("graph.E001", "The graph must be a JSON object.")]
     version = document.get("schema_version", SCHEMA_VERSION)
@@ -152,25 +197,104 @@ def parse_graph(document: Any) -> tuple[Graph | None, list[GraphError]]:
                 field="schema_version",
             )
         ]
+    read = read_plain_graph(document)
+    if read is not None:
+        return read, []
     try:
-        return Graph.model_validate(document), []
+        graph = Graph.model_validate(document)
     except ValidationError as exc:
-        errors = []
-        for err in exc.errors()[:50]:
-            loc = err["loc"]
-            node_id = edge_id = None
-            if len(loc) >= 2 and loc[0] in ("nodes", "edges") and isinstance(loc[1], int):
-                item = document[loc[0]][loc[1]]
-                item_id = item.get("id") if isinstance(item, dict) else None
-                item_id = item_id if isinstance(item_id, str) else None
-                node_id, edge_id = (item_id, None) if loc[0] == "nodes" else (None, item_id)
-            where = ".".join(str(part) for part in loc)
-            errors.append(
-                GraphError(
-                    "graph.E001", f"{where}: {err['msg']}", node_id, edge_id, field=where or None
-                )
+        return None, _shape_errors(document, exc)
+    nodes = [GraphNode(n.id, n.type, n.label, n.config) for n in graph.nodes]
+    edges = [GraphEdge(*(getattr(e, name) for name in GraphEdge._fields)) for e in graph.edges]
+    return ParsedGraph(nodes, edges), []
+
+
+def _shape_errors(document: dict[str, Any], exc: ValidationError) -> list[GraphError]:
+    errors = []
+    for err in exc.errors()[:50]:
+        loc = err["loc"]
+        node_id = edge_id = None
+        if len(loc) >= 2 and loc[0] in ("nodes", "edges") and isinstance(loc[1], int):
+            item = document[loc[0]][loc[1]]
+            item_id = item.get("id") if isinstance(item, dict) else None
+            item_id = item_id if isinstance(item_id, str) else None
+            node_id, edge_id = (item_id, None) if loc[0] == "nodes" else (None, item_id)
+        where = ".".join(str(part) for part in loc)
+        errors.append(
+            GraphError(
+                "graph.E001", f"{where}: {err['msg']}", node_id, edge_id, field=where or None
             )
-        return None, errors
+        )
+    return errors
+
+
+# The plain reader below accepts a subset of what the pydantic models accept (exact built-in
+# types, no coercion) and reads it the same way; anything else goes to the models, which also
+# explain what is wrong. It exists because building thousands of models per validation costs
+# more in allocation and garbage collection than every check together.
+_NODE_KEYS = frozenset(Node.model_fields)
+_EDGE_KEYS = frozenset(Edge.model_fields)
+_GRAPH_KEYS = frozenset(Graph.model_fields)
+_NODE_ID = re.compile(NODE_ID.removeprefix("^").removesuffix("$"))
+_EXACT_FLOAT = 2**53
+
+
+def _text(value: Any, longest: int, shortest: int = 1) -> TypeGuard[str]:
+    return type(value) is str and shortest <= len(value) <= longest
+
+
+def _coordinate(value: Any) -> bool:
+    kind = type(value)
+    return kind is float or (kind is int and -_EXACT_FLOAT <= value <= _EXACT_FLOAT)
+
+
+def _plain_node(item: Any) -> GraphNode | None:
+    if type(item) is not dict or not _NODE_KEYS.issuperset(item):
+        return None
+    fields: dict[str, Any] = item
+    node_id, node_type = fields.get("id"), fields.get("type")
+    label, config = fields.get("label", ""), fields.get("config", {})
+    position = fields.get("position", {})
+    if not (
+        type(node_id) is str
+        and _NODE_ID.fullmatch(node_id)
+        and _text(node_type, 64)
+        and _text(label, 200, 0)
+        and type(config) is dict
+        and type(position) is dict
+        and len(position) <= 2
+        and all(key in ("x", "y") and _coordinate(v) for key, v in position.items())
+    ):
+        return None
+    return GraphNode(node_id, node_type, label, config)
+
+
+def _plain_edge(item: Any) -> GraphEdge | None:
+    if type(item) is not dict or not _EDGE_KEYS.issuperset(item):
+        return None
+    fields: dict[str, Any] = item
+    edge = GraphEdge(
+        fields.get("id"),  # type: ignore[arg-type]  # checked just below
+        fields.get("source"),  # type: ignore[arg-type]
+        fields.get("source_port", "out"),
+        fields.get("target"),  # type: ignore[arg-type]
+        fields.get("target_port", "in"),
+    )
+    if not (_text(edge.id, 128) and all(_text(value, 64) for value in edge[1:])):
+        return None
+    return edge
+
+
+def read_plain_graph(document: dict[str, Any]) -> ParsedGraph | None:
+    """Read a document made of exactly the schema's built-in types, or return None."""
+    nodes, edges = document.get("nodes", []), document.get("edges", [])
+    if not _GRAPH_KEYS.issuperset(document) or type(nodes) is not list or type(edges) is not list:
+        return None
+    parsed_nodes = [_plain_node(item) for item in nodes]
+    parsed_edges = [_plain_edge(item) for item in edges]
+    if None in parsed_nodes or None in parsed_edges:
+        return None
+    return ParsedGraph(parsed_nodes, parsed_edges)  # type: ignore[arg-type]
 
 
 def limit_errors(document: dict[str, Any]) -> list[GraphError]:

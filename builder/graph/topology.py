@@ -114,6 +114,37 @@ def closing_edge(
     return None
 
 
+class Descendants:
+    """Which nodes each node reaches (itself included), as bitsets over `nodes`.
+
+    `successors` must not lead outside `nodes`. One pass over the components, sinks first: a
+    component's reach is its members and its successors' reach, final before it is read.
+    """
+
+    def __init__(self, nodes: Sequence[str], successors: Successors):
+        self.bit = {node: 1 << i for i, node in enumerate(nodes)}
+        components = strongly_connected(nodes, successors)
+        self._component = {node: i for i, comp in enumerate(components) for node in comp}
+        self._reach: list[int] = []
+        for i, component in enumerate(components):
+            reach = 0
+            for node in component:
+                reach |= self.bit[node]
+                for target in successors.get(node, ()):
+                    j = self._component[target]
+                    if j != i:
+                        reach |= self._reach[j]
+            self._reach.append(reach)
+
+    def of(self, node: str) -> int:
+        """Return the bitset of the nodes `node` reaches, itself included."""
+        return self._reach[self._component[node]]
+
+    def reaches(self, node: str, target: str) -> bool:
+        """Return True if `target` is reachable from `node` (or is `node`)."""
+        return target in self.bit and bool(self.of(node) & self.bit[target])
+
+
 class Ancestry:
     """Which nodes run before which: ancestors along forward edges (loops count as upstream)."""
 
@@ -139,6 +170,7 @@ class Ancestry:
                     if j != i:
                         self._upstream[j] |= self._upstream[i] | members[i]
         self.components = components
+        self.component_of: Mapping[str, int] = self._component
 
     def is_upstream(self, ancestor: str, node: str) -> bool:
         """Return True if `ancestor` runs before `node` along forward edges."""
