@@ -1,0 +1,521 @@
+"""Many runs at once against a slow model: Switchboard embedded, Switchboard on Celery, LangGraph.
+
+    .venv/bin/pip install -e '.[bench]'                  # LangGraph and its savers (bench extra)
+    .venv/bin/python -m bench.concurrent_runs            # 500 runs × 5 prompt steps, 200 ms model
+    .venv/bin/python -m bench.concurrent_runs --runs 20 --steps 3 --fanout 10   # a smoke test
+    .venv/bin/python -m bench.concurrent_runs --parts embedded,fanout   # no PostgreSQL/Redis
+
+Every run is input → `--steps` prompt nodes → output. The model is the scripted server
+(tests/llmserver.py) in a process of its own, answering every chat completion after `--latency`
+seconds; its CPU is counted for nobody. Parts, each a child process configured for its database:
+
+- embedded: daphne (SQLite in a temp dir, the embedded executor with `--threads` threads in the
+  daphne process) ; the runs are started over HTTP (`POST /api/flows/{id}/runs`, a personal
+  token, `--clients` client threads), as an integrator would;
+- celery: daphne sending kicks + `--workers` Celery workers (`--pool threads`, `--concurrency`
+  threads each) on PostgreSQL (`bench_concurrent`, re-created) and Redis (`--redis-url`, a queue
+  of its own, purged afterwards); no beat (no sweeper: nothing here needs recovering); runs
+  started over HTTP the same way;
+- langgraph: the same runs as one asyncio program: `ainvoke(..., durability="sync")` with
+  `AsyncPostgresSaver` on a psycopg pool of workers × concurrency connections (the connections
+  the Celery deployment holds) and `openai.AsyncOpenAI`, streamed like Switchboard's prompts;
+- fanout: input → `--fanout` parallel prompt nodes → output, one run at a time in this process
+  on SQLite (an `EmbeddedExecutor` set with `set_executor`), at the default thread count and at
+  max(`--threads`, fan-out). The ideal is one model latency; the goal is ≤ 0.6 s.
+
+Printed per part: finished (succeeded) runs, HTTP 5xx answers and connection errors, wall
+seconds (first request sent → last run's `finished_at`), seconds to get all the 202s back, CPU
+ms per prompt step (the user + system CPU of every Switchboard process — daphne, workers — or of
+the LangGraph process, divided by runs × steps; the database servers' CPU is not counted), and
+Switchboard's wall over LangGraph's. Each part warms up with one run first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, TypedDict
+
+from ._measure import ModelServer, cpu_seconds, load_average, postgres_recreate, start_run
+from .versus_langgraph import chain_graph
+
+RESULT = "RESULT "
+
+
+# ---- the parent --------------------------------------------------------------------------------
+
+
+def parent(args: argparse.Namespace) -> None:
+    print(
+        f"concurrent_runs: {args.runs} runs × {args.steps} prompt steps, {args.latency * 1000:.0f}"
+        f" ms model; fan-out 1 → {args.fanout} → 1"
+    )
+    print(f"before: {load_average()}", flush=True)
+    results: dict[str, dict[str, Any]] = {}
+    with ModelServer(latency=args.latency) as model:
+        for part in args.parts.split(","):
+            env = part_env(part, args, model.base_url)
+            argv = [sys.executable, "-m", "bench.concurrent_runs", *sys.argv[1:], "--child", part]
+            child = subprocess.run(argv, env=env, stdout=subprocess.PIPE, text=True, check=False)
+            for line in child.stdout.splitlines():
+                if line.startswith(RESULT):
+                    results[part] = json.loads(line[len(RESULT) :])
+                else:
+                    print(line, flush=True)
+            if child.returncode:
+                print(f"!! part {part} exited {child.returncode}", flush=True)
+    summary(results, args)
+    print(f"after: {load_average()}")
+
+
+def part_env(part: str, args: argparse.Namespace, model_url: str) -> dict[str, str]:
+    data_dir = tempfile.mkdtemp(prefix=f"bench-concurrent-{part}-")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "SWITCHBOARD_DATA_DIR": data_dir,
+        "SWITCHBOARD_NO_LOCAL_LLM": "1",
+        "SWITCHBOARD_DEFAULT_MODEL": "openai/gpt-4o-mini",
+        "OPENAI_BASE_URL": model_url,
+        "OPENAI_API_KEY": "sk-bench-not-a-real-key",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("DATABASE_URL", None)
+    if part == "celery":
+        env.update(
+            DATABASE_URL=postgres_recreate(args.postgres_url, "bench_concurrent"),
+            REDIS_URL=args.redis_url,
+            SWITCHBOARD_EXECUTOR="celery",
+            SWITCHBOARD_CELERY_QUEUE=f"bench-concurrent-{uuid.uuid4().hex[:8]}",
+        )
+    elif part == "langgraph":
+        env["LANGGRAPH_DATABASE_URL"] = postgres_recreate(args.postgres_url, "bench_concurrent_lg")
+    else:
+        env.update(
+            SQLITE_PATH=os.path.join(data_dir, "switchboard.sqlite3"),
+            REDIS_URL="",
+            SWITCHBOARD_EXECUTOR="embedded",
+        )
+        if part == "embedded":  # fan-out measures the default thread count too
+            env["SWITCHBOARD_EMBEDDED_THREADS"] = str(args.threads)
+    return env
+
+
+def summary(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    print(f"\n== summary: {args.runs} runs × {args.steps} prompt steps, {args.latency}s model")
+    baseline = results.get("langgraph", {}).get("wall")
+    for part in ("embedded", "celery", "langgraph"):
+        result = results.get(part)
+        if result is None:
+            continue
+        ratio = f"{result['wall'] / baseline:.2f}× LangGraph's wall" if baseline else "no baseline"
+        http = (
+            f"{result['http_5xx']} 5xx, {result['http_errors']} connection errors, "
+            f"202s back in {result['start_seconds']:.2f} s; "
+            if part != "langgraph"
+            else "started in-process; "
+        )
+        print(
+            f"   {part:<10} {result['finished']}/{args.runs} finished, {http}"
+            f"wall {result['wall']:.2f} s, CPU {result['cpu_ms_per_step']:.2f} ms/step; "
+            f"{ratio}   [{result['setup']}]"
+        )
+    fanout = results.get("fanout")
+    if fanout:
+        for threads, walls in fanout["walls"].items():
+            print(
+                f"   fan-out 1 → {args.fanout} → 1, {threads} threads: "
+                f"{statistics.median(walls):.2f} s median of {len(walls)} "
+                f"({', '.join(f'{w:.2f}' for w in walls)}); "
+                f"ideal {args.latency:.2f} s, goal ≤ 0.6 s"
+            )
+
+
+# ---- Switchboard over HTTP ----------------------------------------------------------------------
+
+
+def switchboard_part(part: str, args: argparse.Namespace) -> dict[str, Any]:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from tests.runs.support import Daphne
+
+    user, flow = bench_flow(chain_graph("prompt", args.steps))
+    from workspaces.models import ApiToken
+
+    token = ApiToken.issue(user=user, name="bench")[1]
+    env = dict(os.environ)
+    services = [Daphne(env).start()]
+    try:
+        if part == "celery":
+            check_connections(args)
+            services += start_workers(env, args)
+            setup = (
+                f"daphne + {args.workers} Celery workers × {args.concurrency} threads, "
+                f"PostgreSQL + Redis"
+            )
+        else:
+            setup = f"daphne, embedded executor × {args.threads} threads, SQLite"
+        base = services[0].http
+        status, _, warm = post_run(base, flow.pk, token)
+        if warm is None or not wait_finished([warm], timeout=60):
+            raise SystemExit(f"the warm-up run did not start or finish (HTTP {status})")
+        pids = [service.pid for service in services]
+        cpu_before = sum(cpu_seconds(pid) for pid in pids)
+        t0 = datetime.now(UTC)
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=args.clients) as pool:
+            answers = list(pool.map(lambda _: post_run(base, flow.pk, token), range(args.runs)))
+        start_seconds = time.perf_counter() - started
+        run_ids = [run_id for _, _, run_id in answers if run_id is not None]
+        finished = wait_finished(run_ids, timeout=args.timeout)
+        cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+    finally:
+        for service in reversed(services):
+            service.stop()
+        if part == "celery":
+            purge_queue(args.redis_url, os.environ["SWITCHBOARD_CELERY_QUEUE"])
+    succeeded = [run for run in finished if run["status"] == "succeeded"]
+    last = max((run["finished_at"] for run in finished if run["finished_at"]), default=None)
+    wall = (last - t0).total_seconds() if last else float("nan")
+    statuses = [status for status, _, _ in answers]
+    latencies = sorted(latency for _, latency, _ in answers)
+    print(
+        f"-- {part}: {len(succeeded)}/{args.runs} succeeded "
+        f"({len(finished) - len(succeeded)} ended otherwise, "
+        f"{args.runs - len(finished)} unfinished)"
+        f"; POST p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, "
+        f"max {latencies[-1] * 1000:.0f} ms; {setup}"
+    )
+    return {
+        "finished": len(succeeded),
+        "http_5xx": sum(1 for status in statuses if status >= 500),
+        "http_errors": sum(1 for status in statuses if status == 0),
+        "wall": wall,
+        "start_seconds": start_seconds,
+        "cpu_ms_per_step": cpu * 1000 / max(1, len(succeeded) * args.steps),
+        "setup": setup,
+    }
+
+
+def bench_flow(graph: dict[str, Any]) -> tuple[Any, Any]:
+    """A user owning a workspace and a published flow of `graph`."""
+    from django.contrib.auth import get_user_model
+
+    from builder.services import flow_create, flow_publish
+    from workspaces.services import workspace_create
+
+    user = get_user_model().objects.create_user("bench", password="bench-pw-123")
+    workspace = workspace_create(name="Bench", slug="bench", owner=user)
+    flow = flow_create(user=user, workspace_id=workspace.pk, name="Bench", graph=graph)
+    flow_publish(flow=flow, user=user)
+    return user, flow
+
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def post_run(base: str, flow_id: int, token: str) -> tuple[int, float, int | None]:
+    """Start a run over the API: (HTTP status or 0 for no answer, seconds, run id)."""
+    request = urllib.request.Request(
+        f"{base}/api/flows/{flow_id}/runs",
+        data=json.dumps({"inputs": {}}).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    started = time.perf_counter()
+    try:
+        with _OPENER.open(request, timeout=300) as response:
+            return response.status, time.perf_counter() - started, json.loads(response.read())["id"]
+    except urllib.error.HTTPError as exc:
+        return exc.code, time.perf_counter() - started, None
+    except OSError:
+        return 0, time.perf_counter() - started, None
+
+
+def wait_finished(run_ids: list[int], timeout: float, stall: float = 60) -> list[dict[str, Any]]:
+    """Poll until every run has finished, `timeout` passed, or none finished for `stall`
+    seconds (a lost kick waits for the sweeper, which the celery part does not run); return
+    the finished ones."""
+    from runs.models import FINISHED_RUN_STATUSES, Run
+
+    now = time.monotonic()
+    deadline, progress, seen = now + timeout, now, -1
+    while True:
+        rows = list(
+            Run.objects.filter(pk__in=run_ids, status__in=FINISHED_RUN_STATUSES).values(
+                "status", "finished_at"
+            )
+        )
+        now = time.monotonic()
+        if len(rows) != seen:
+            seen, progress = len(rows), now
+        if len(rows) == len(run_ids) or now > deadline or now - progress > stall:
+            return rows
+        time.sleep(0.25)
+
+
+def check_connections(args: argparse.Namespace) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('max_connections')::int, count(*) FROM pg_stat_activity"
+        )
+        most, used = cursor.fetchone()
+    wanted = args.workers * args.concurrency + 10
+    if most - used < wanted:
+        print(f"!! PostgreSQL has {most - used} free connections; this part may need {wanted}")
+
+
+def start_workers(env: dict[str, str], args: argparse.Namespace) -> list[Any]:
+    from tests.runs.support import VENV_BIN, Service
+
+    queue = env["SWITCHBOARD_CELERY_QUEUE"]
+    workers = []
+    for index in range(args.workers):
+        argv = [str(VENV_BIN / "celery"), "-A", "config", "worker", "--pool", "threads",
+                "--concurrency", str(args.concurrency), "-Q", queue, "--without-gossip",
+                "--without-mingle", "--without-heartbeat", "-n", f"w{index}-{queue}@%h",
+                "-l", "info"]  # fmt: skip
+        workers.append(Service(f"bench-worker-{index}", argv, env).start())
+    for worker in workers:
+        worker.wait_for_output("ready.", timeout=60)
+    return workers
+
+
+def purge_queue(redis_url: str, queue: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"*{queue}*"):
+        client.delete(key)
+
+
+# ---- fan-out, in this process -------------------------------------------------------------------
+
+
+def fanout_part(args: argparse.Namespace) -> dict[str, Any]:
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from runs.executor import EmbeddedExecutor, set_executor
+    from runs.models import Run
+
+    call_command("migrate", verbosity=0)
+    user, flow = bench_flow(fanout_graph(args.fanout))
+    walls: dict[str, list[float]] = {}
+    for threads in sorted({settings.SWITCHBOARD_EMBEDDED_THREADS, max(args.threads, args.fanout)}):
+        executor = EmbeddedExecutor(threads=threads)
+        set_executor(executor)
+        samples = []
+        for attempt in range(args.fanout_runs + 1):
+            started = time.perf_counter()
+            run = start_run(user=user, flow=flow, inputs={})
+            executor.wait_idle(timeout=args.timeout)
+            wall = time.perf_counter() - started
+            run = Run.objects.get(pk=run.pk)
+            if run.status != "succeeded":
+                raise SystemExit(f"fan-out run ended {run.status}: {run.error_message}")
+            if attempt:  # the first one warms up
+                samples.append(wall)
+        executor.stop()
+        set_executor(None)
+        walls[str(threads)] = samples
+        print(
+            f"-- fanout 1 → {args.fanout} → 1 ({threads} threads, SQLite, in-process): "
+            f"{', '.join(f'{w:.2f}' for w in samples)} s",
+            flush=True,
+        )
+    return {"walls": walls}
+
+
+def fanout_graph(width: int) -> dict[str, Any]:
+    nodes: list[dict[str, Any]] = [
+        {"id": "start", "type": "input", "position": {"x": 0, "y": 0},
+         "config": {"schema": {"type": "object", "properties": {}}}},
+        {"id": "end", "type": "output", "position": {"x": 400, "y": 0}, "config": {}},
+    ]  # fmt: skip
+    edges = []
+    for i in range(width):
+        nodes.append(
+            {"id": f"f{i}", "type": "prompt", "position": {"x": 200, "y": 80 * i},
+             "config": {"prompt": f"Branch {i}", "max_tokens": 16}}
+        )  # fmt: skip
+        edges += [
+            {"id": f"a{i}", "source": "start", "source_port": "out", "target": f"f{i}",
+             "target_port": "in"},
+            {"id": f"b{i}", "source": f"f{i}", "source_port": "out", "target": "end",
+             "target_port": "in"},
+        ]  # fmt: skip
+    return {"schema_version": 1, "nodes": nodes, "edges": edges}
+
+
+# ---- LangGraph -----------------------------------------------------------------------------------
+
+
+class ChainState(TypedDict):
+    n: float
+    text: str
+
+
+def langgraph_part(args: argparse.Namespace) -> dict[str, Any]:
+    return asyncio.run(_langgraph(args))
+
+
+async def _langgraph(args: argparse.Namespace) -> dict[str, Any]:
+    import openai
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from psycopg.rows import dict_row
+    from psycopg_pool import AsyncConnectionPool
+
+    client = openai.AsyncOpenAI(
+        base_url=os.environ["OPENAI_BASE_URL"],
+        api_key=os.environ["OPENAI_API_KEY"],
+        max_retries=0,
+        timeout=60.0,
+    )
+    size = args.workers * args.concurrency
+    pool = AsyncConnectionPool(
+        os.environ["LANGGRAPH_DATABASE_URL"],
+        max_size=size,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        open=False,
+    )
+    await pool.open(wait=True)
+    try:
+        saver = AsyncPostgresSaver(conn=pool)
+        await saver.setup()
+        graph = langgraph_chain(args.steps, saver, client)
+
+        async def one(index: int) -> None:
+            config = {
+                "configurable": {"thread_id": f"{index}-{uuid.uuid4().hex}"},
+                "recursion_limit": args.steps + 12,
+            }
+            await graph.ainvoke({"n": 0, "text": ""}, config, durability="sync")
+
+        await one(-1)
+        cpu_before, started = time.process_time(), time.perf_counter()
+        outcomes = await asyncio.gather(*(one(i) for i in range(args.runs)), return_exceptions=True)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+    finally:
+        await pool.close()
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    finished = len(outcomes) - len(failures)
+    setup = f"asyncio, AsyncPostgresSaver on a pool of {size}, AsyncOpenAI"
+    print(f"-- langgraph: {finished}/{args.runs} finished; {setup}")
+    for failure in failures[:3]:
+        print(f"   failure: {failure!r}"[:300])
+    return {
+        "finished": finished,
+        "http_5xx": 0,
+        "http_errors": 0,
+        "wall": wall,
+        "start_seconds": 0.0,
+        "cpu_ms_per_step": cpu * 1000 / max(1, finished * args.steps),
+        "setup": setup,
+    }
+
+
+def langgraph_chain(length: int, saver: Any, client: Any) -> Any:
+    from langgraph.graph import END, START, StateGraph
+
+    def prompt_node(i: int) -> Any:
+        async def step(state: ChainState) -> dict[str, Any]:
+            stream = await client.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": f"Step {i}"}],
+                temperature=0.7,
+                max_tokens=16,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            parts = []
+            async with stream:
+                async for chunk in stream:
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        parts.append(chunk.choices[0].delta.content)
+            return {"text": "".join(parts)}
+
+        return step
+
+    async def start(state: ChainState) -> dict[str, Any]:
+        return {"n": state["n"]}
+
+    async def end(state: ChainState) -> dict[str, Any]:
+        return {"text": state["text"]}
+
+    builder = StateGraph(ChainState)
+    builder.add_node("start", start)
+    builder.add_node("end", end)
+    names = ["start", *(f"n{i}" for i in range(length)), "end"]
+    for i in range(length):
+        builder.add_node(f"n{i}", prompt_node(i))
+    builder.add_edge(START, "start")
+    for a, b in itertools.pairwise(names):
+        builder.add_edge(a, b)
+    builder.add_edge("end", END)
+    return builder.compile(checkpointer=saver)
+
+
+# ---- entry point ---------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--steps", type=int, default=5, help="prompt steps per run")
+    parser.add_argument("--latency", type=float, default=0.2, help="model latency, seconds")
+    parser.add_argument("--parts", default="embedded,celery,langgraph,fanout")
+    parser.add_argument("--threads", type=int, default=64, help="embedded executor threads")
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        help="threads per Celery worker (each holds a PostgreSQL connection: mind max_connections)",
+    )
+    parser.add_argument("--clients", type=int, default=16, help="HTTP client threads")
+    parser.add_argument("--fanout", type=int, default=50, help="parallel branches")
+    parser.add_argument("--fanout-runs", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for runs")
+    parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not args.child:
+        parent(args)
+        return
+    if args.child == "langgraph":
+        result = langgraph_part(args)
+    elif args.child == "fanout":
+        result = fanout_part(args)
+    else:
+        result = switchboard_part(args.child, args)
+    print(f"   ({load_average()})")
+    print(RESULT + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

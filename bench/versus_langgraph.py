@@ -1,0 +1,464 @@
+"""Switchboard against LangGraph on the same linear chain, step by step, both durable per step.
+
+    .venv/bin/pip install -e '.[bench]'                 # LangGraph and its savers (bench extra)
+    .venv/bin/python -m bench.versus_langgraph          # 100 nodes, 5 alternations, both DBs
+    .venv/bin/python -m bench.versus_langgraph --nodes 20 --alternations 2 --databases sqlite
+
+The chain is input → N nodes → output (N + 2 steps on both sides), in two kinds:
+
+- tool: each node evaluates "i + 1" with Switchboard's calculator (a tool node; on the
+  LangGraph side a node calling the same `evaluate`): engine + database only;
+- prompt: each node makes one streamed chat completion through the openai SDK against the
+  scripted model server (tests/llmserver.py) in a subprocess on 127.0.0.1, replying at once.
+
+Switchboard runs start with `run_start` on a published flow, executed by `InlineExecutor` (every
+step in the calling thread, each committed before the next is planned). LangGraph runs are
+`invoke(..., durability="sync")` with `SqliteSaver` or `PostgresSaver`: every superstep's
+checkpoint is written before the next starts. Both SQLite files use WAL with
+synchronous=NORMAL (Switchboard's settings); both PostgreSQL sides use the same server and
+database (`--postgres-url`, dropped and re-created) with autocommit connections.
+
+The parent starts the model server and one child per database (Django is configured for its
+database before import). Each child migrates, warms both sides up once, then alternates
+Switchboard and LangGraph runs (who goes first alternates too) and prints, per kind:
+wall ms/step, CPU ms/step (`time.process_time()` of the child: everything but the model server
+runs in it), on PostgreSQL also the CPU of the database backend serving the run, the paired
+Switchboard/LangGraph ratios (median [min–max] over alternations), and Switchboard's SQL
+statements and commits per step (`connection.execute_wrapper`; a commit is an outermost atomic
+block's commit, plus every write statement run outside one, which autocommits on its own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import gc
+import itertools
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+from ._measure import (
+    ModelServer,
+    load_average,
+    postgres_backend_cpu,
+    postgres_recreate,
+    spread,
+    start_run,
+)
+
+DATABASE = "bench_lg"
+WRITES = {"INSERT", "UPDATE", "DELETE", "REPLACE"}
+
+
+@dataclass
+class Sample:
+    wall: float  # ms per step
+    cpu: float  # ms per step, this process
+    backend_cpu: float | None = None  # ms per step, the PostgreSQL backend
+    sql: collections.Counter = field(default_factory=collections.Counter)  # per run
+    commits: int = 0
+    autocommit_writes: int = 0
+    steps: int = 0
+
+
+# ---- the parent: one child per database ----------------------------------------------------
+
+
+def parent(args: argparse.Namespace) -> None:
+    print(f"versus_langgraph: {args.nodes}-node chains, {args.alternations} alternations")
+    print(f"before: {load_average()}", flush=True)
+    with ModelServer(latency=0.0) as model:
+        for database in args.databases.split(","):
+            data_dir = tempfile.mkdtemp(prefix=f"bench-lg-{database}-")
+            env = {
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "config.settings",
+                "SWITCHBOARD_DATA_DIR": data_dir,
+                "SWITCHBOARD_EXECUTOR": "inline",
+                "SWITCHBOARD_NO_LOCAL_LLM": "1",
+                "SWITCHBOARD_DEFAULT_MODEL": "openai/gpt-4o-mini",
+                "OPENAI_BASE_URL": model.base_url,
+                "OPENAI_API_KEY": "sk-bench-not-a-real-key",
+                "REDIS_URL": "",
+                "LOG_LEVEL": "WARNING",
+            }
+            env.pop("DATABASE_URL", None)
+            if database == "postgres":
+                env["DATABASE_URL"] = postgres_recreate(args.postgres_url, DATABASE)
+            else:
+                env["SQLITE_PATH"] = os.path.join(data_dir, "switchboard.sqlite3")
+            argv = [sys.executable, "-m", "bench.versus_langgraph", "--child", database,
+                    "--nodes", str(args.nodes), "--alternations", str(args.alternations),
+                    "--kinds", args.kinds]  # fmt: skip
+            subprocess.run(argv, env=env, check=True)
+    print(f"after: {load_average()}")
+
+
+# ---- the child: both engines on one database -----------------------------------------------
+
+
+def child(args: argparse.Namespace) -> None:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    from importlib.metadata import version
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            server = f"PostgreSQL {cursor.fetchone()[0]}"
+    else:
+        import sqlite3
+
+        server = f"SQLite {sqlite3.sqlite_version}"
+    print(
+        f"\n== {server}; Python {platform.python_version()}, Django {version('django')}, "
+        f"langgraph {version('langgraph')}, openai {version('openai')}"
+    )
+    switchboard = SwitchboardChain()
+    with langgraph_saver(connection.vendor) as (saver, backend_pid):
+        for kind in args.kinds.split(","):
+            flow = switchboard.flow(kind, args.nodes)
+            graph = langgraph_chain(kind, args.nodes, saver)
+
+            def ours(flow: Any = flow) -> Sample:
+                return switchboard.run(flow)
+
+            def theirs(graph: Any = graph) -> Sample:
+                return langgraph_run(graph, args.nodes, backend_pid)
+
+            ours(), theirs()  # warm-up: imports, caches, prepared plans, first connections
+            samples: dict[str, list[Sample]] = {"switchboard": [], "langgraph": []}
+            for round_ in range(args.alternations):
+                order = [("switchboard", ours), ("langgraph", theirs)]
+                for name, run in order if round_ % 2 == 0 else order[::-1]:
+                    samples[name].append(run())
+            report(kind, args, samples)
+    print(f"   ({load_average()})", flush=True)
+
+
+class SwitchboardChain:
+    """Flows built as graph documents through the builder services, run through run_start."""
+
+    def __init__(self) -> None:
+        from django.contrib.auth import get_user_model
+
+        from runs.executor import InlineExecutor, set_executor
+        from workspaces.services import workspace_create
+
+        set_executor(InlineExecutor())
+        self.user = get_user_model().objects.create_user("bench", password="bench-pw-123")
+        self.workspace = workspace_create(name="Bench", slug="bench", owner=self.user)
+
+    def flow(self, kind: str, length: int) -> Any:
+        from builder.services import flow_create, flow_publish
+
+        flow = flow_create(
+            user=self.user,
+            workspace_id=self.workspace.pk,
+            name=f"{kind} chain",
+            graph=chain_graph(kind, length),
+        )
+        flow_publish(flow=flow, user=self.user)
+        return flow
+
+    def run(self, flow: Any) -> Sample:
+        from django.db import connections
+
+        from runs.models import Run
+
+        connection = connections["default"]
+        counter = SqlCounter(connection)
+        pid = backend_pid_of(connection)
+        gc.collect()
+        backend_before = postgres_backend_cpu(pid)
+        cpu_before, started = time.process_time(), time.perf_counter()
+        with counter.watching():
+            run = start_run(user=self.user, flow=flow, inputs={}, budgets={"max_steps": 10_000})
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+        backend_after = postgres_backend_cpu(pid)
+        run = Run.objects.get(pk=run.pk)
+        if run.status != "succeeded":
+            raise SystemExit(
+                f"run {run.pk} ended {run.status}: {run.error_code} {run.error_message}"
+            )
+        steps = run.step_count
+        backend = None
+        if (
+            backend_before is not None
+            and backend_after is not None
+            and pid == backend_pid_of(connection)
+        ):
+            backend = (backend_after - backend_before) * 1000 / steps
+        return Sample(
+            wall=wall * 1000 / steps,
+            cpu=cpu * 1000 / steps,
+            backend_cpu=backend,
+            sql=counter.statements,
+            commits=counter.commits,
+            autocommit_writes=counter.autocommit_writes,
+            steps=steps,
+        )
+
+
+def chain_graph(kind: str, length: int) -> dict[str, Any]:
+    nodes: list[dict[str, Any]] = [
+        {"id": "start", "type": "input", "position": {"x": 0, "y": 0},
+         "config": {"schema": {"type": "object", "properties": {}}}},
+    ]  # fmt: skip
+    for i in range(length):
+        if kind == "tool":
+            config = {"tool": "calculator", "arguments": {"expression": f"{i} + 1"}}
+        else:
+            config = {"prompt": f"Step {i}", "max_tokens": 16}
+        nodes.append(
+            {"id": f"n{i}", "type": kind, "position": {"x": 200 * (i + 1), "y": 0},
+             "config": config}
+        )  # fmt: skip
+    nodes.append(
+        {"id": "end", "type": "output", "position": {"x": 200 * (length + 1), "y": 0},
+         "config": {}}
+    )  # fmt: skip
+    edges = [
+        {"id": f"e{i}", "source": a["id"], "source_port": "out", "target": b["id"],
+         "target_port": "in"}
+        for i, (a, b) in enumerate(itertools.pairwise(nodes))
+    ]  # fmt: skip
+    return {"schema_version": 1, "nodes": nodes, "edges": edges}
+
+
+class SqlCounter:
+    """Count the statements a connection executes, and its transaction commits."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.statements: collections.Counter = collections.Counter()
+        self.commits = 0
+        self.autocommit_writes = 0
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        verb = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "?"
+        self.statements[verb] += 1
+        if verb in WRITES and not self.connection.in_atomic_block:
+            self.autocommit_writes += 1
+        return execute(sql, params, many, context)
+
+    def watching(self) -> Any:
+        import contextlib
+
+        @contextlib.contextmanager
+        def block() -> Any:
+            # An outermost atomic block ends with connection.commit() (no SQL through the
+            # wrapper on either backend): count those calls on this connection object.
+            original = self.connection.commit
+
+            def commit() -> None:
+                self.commits += 1
+                original()
+
+            self.connection.commit = commit
+            try:
+                with self.connection.execute_wrapper(self):
+                    yield self
+            finally:
+                del self.connection.commit
+
+        return block()
+
+
+def backend_pid_of(connection: Any) -> int | None:
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+# ---- LangGraph --------------------------------------------------------------------------------
+
+
+class ChainState(TypedDict):
+    n: float
+    text: str
+
+
+def langgraph_saver(vendor: str) -> Any:
+    import contextlib
+
+    @contextlib.contextmanager
+    def opened() -> Any:
+        from django.conf import settings
+
+        if vendor == "postgresql":
+            from langgraph.checkpoint.postgres import PostgresSaver
+
+            with PostgresSaver.from_conn_string(os.environ["DATABASE_URL"]) as saver:
+                saver.setup()
+                pid = saver.conn.execute("SELECT pg_backend_pid() AS pid").fetchone()["pid"]
+                yield saver, pid
+        else:
+            import sqlite3
+
+            from langgraph.checkpoint.sqlite import SqliteSaver
+
+            path = os.path.join(settings.DATA_DIR, "langgraph.sqlite3")
+            conn = sqlite3.connect(path, check_same_thread=False)
+            try:
+                saver = SqliteSaver(conn)
+                saver.setup()  # journal_mode=WAL
+                conn.execute("PRAGMA synchronous=NORMAL")
+                yield saver, None
+            finally:
+                conn.close()
+
+    return opened()
+
+
+def langgraph_chain(kind: str, length: int, saver: Any) -> Any:
+    from langgraph.graph import END, START, StateGraph
+
+    from runs.tools.calculator import evaluate
+
+    client = None
+    if kind == "prompt":
+        import openai
+
+        client = openai.OpenAI(
+            base_url=os.environ["OPENAI_BASE_URL"],
+            api_key=os.environ["OPENAI_API_KEY"],
+            max_retries=0,
+            timeout=60.0,
+        )
+
+    def tool_node(i: int) -> Any:
+        def step(state: ChainState) -> dict[str, Any]:
+            return {"n": evaluate(f"{i} + 1")}
+
+        return step
+
+    def prompt_node(i: int) -> Any:
+        def step(state: ChainState) -> dict[str, Any]:
+            assert client is not None
+            stream = client.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": f"Step {i}"}],
+                temperature=0.7,
+                max_tokens=16,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            parts = []
+            with stream:
+                for chunk in stream:
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        parts.append(chunk.choices[0].delta.content)
+            return {"text": "".join(parts)}
+
+        return step
+
+    builder = StateGraph(ChainState)
+    builder.add_node("start", lambda state: {"n": state["n"]})
+    names = ["start"]
+    for i in range(length):
+        builder.add_node(f"n{i}", tool_node(i) if kind == "tool" else prompt_node(i))
+        names.append(f"n{i}")
+    builder.add_node("end", lambda state: {"text": state["text"]})
+    names.append("end")
+    builder.add_edge(START, "start")
+    for a, b in itertools.pairwise(names):
+        builder.add_edge(a, b)
+    builder.add_edge("end", END)
+    return builder.compile(checkpointer=saver)
+
+
+def langgraph_run(graph: Any, length: int, backend_pid: int | None) -> Sample:
+    steps = length + 2
+    config = {"configurable": {"thread_id": uuid.uuid4().hex}, "recursion_limit": steps + 10}
+    gc.collect()
+    backend_before = postgres_backend_cpu(backend_pid)
+    cpu_before, started = time.process_time(), time.perf_counter()
+    graph.invoke({"n": 0, "text": ""}, config, durability="sync")
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+    backend_after = postgres_backend_cpu(backend_pid)
+    backend = None
+    if backend_before is not None and backend_after is not None:
+        backend = (backend_after - backend_before) * 1000 / steps
+    return Sample(wall=wall * 1000 / steps, cpu=cpu * 1000 / steps, backend_cpu=backend,
+                  steps=steps)  # fmt: skip
+
+
+# ---- report -----------------------------------------------------------------------------------
+
+
+def report(kind: str, args: argparse.Namespace, samples: dict[str, list[Sample]]) -> None:
+    ours, theirs = samples["switchboard"], samples["langgraph"]
+    print(f"-- {kind} chain: {ours[0].steps} steps per run, {len(ours)} alternations "
+          f"(ms per step, median [min–max])")  # fmt: skip
+    for name, runs in samples.items():
+        line = (
+            f"   {name:<12} wall {spread([s.wall for s in runs])} ms/step   "
+            f"CPU {spread([s.cpu for s in runs])} ms/step"
+        )
+        backend = [s.backend_cpu for s in runs if s.backend_cpu is not None]
+        if backend:
+            line += f"   + PostgreSQL backend CPU {spread(backend)} ms/step"
+        print(line)
+    pairs = list(zip(ours, theirs, strict=True))
+    ratio_line = (
+        f"   {'ratio S/LG':<12} wall {spread([a.wall / b.wall for a, b in pairs])}×   "
+        f"CPU {spread([a.cpu / b.cpu for a, b in pairs])}×"
+    )
+    if all(a.backend_cpu and b.backend_cpu for a, b in pairs):
+        totals = [(a.cpu + a.backend_cpu) / (b.cpu + b.backend_cpu) for a, b in pairs]
+        ratio_line += f"   CPU incl. backend {spread(totals)}×"
+    print(ratio_line)
+    sample = ours[-1]
+    sql = collections.Counter(sample.sql)
+    # SQLite's BEGIN IMMEDIATE passes the wrapper; psycopg's implicit BEGIN does not: leave it
+    # out of the total so both backends count the same statements.
+    begins = sql.pop("BEGIN", 0)
+    per_step = {verb: count / sample.steps for verb, count in sql.most_common()}
+    total = sum(sql.values()) / sample.steps
+    commits = (sample.commits + sample.autocommit_writes) / sample.steps
+    print(
+        f"   switchboard SQL: {total:.2f} statements/step ("
+        + ", ".join(f"{verb} {n:.2f}" for verb, n in per_step.items())
+        + (f"; + BEGIN {begins / sample.steps:.2f}" if begins else "")
+        + f"); {commits:.2f} commits/step ({sample.commits / sample.steps:.2f} atomic blocks + "
+        f"{sample.autocommit_writes / sample.steps:.2f} autocommitted writes)",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--nodes", type=int, default=100, help="chain length (working nodes)")
+    parser.add_argument("--alternations", type=int, default=5, help="A/B pairs per kind")
+    parser.add_argument("--databases", default="sqlite,postgres", help="sqlite,postgres")
+    parser.add_argument("--kinds", default="tool,prompt", help="tool,prompt")
+    parser.add_argument(
+        "--postgres-url",
+        default="postgres://postgres@127.0.0.1:5432",
+        help=f"server to create the {DATABASE} database on",
+    )
+    parser.add_argument("--child", choices=["sqlite", "postgres"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+    else:
+        parent(args)
+
+
+if __name__ == "__main__":
+    main()
