@@ -34,7 +34,7 @@ _PLAIN = re.compile(
     r"(?:\.(?P<key>" + _NAME + r"))?(?:\." + _NAME + r")*\s*\}\}"
 )
 # Longer texts are parsed each time rather than kept: the cache stays a few megabytes at most.
-_CACHED_CHARS = 4_096
+_CACHED_CHARS = 2_048
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,8 @@ _UNSCOPED = frozenset(
 )
 # Names Jinja's compiler gives a meaning of its own somewhere.
 _SPECIAL_NAMES = frozenset({"self", "super", "loop", "caller", "varargs", "kwargs"})
+# What holds expressions without computing anything itself.
+_HOLDERS = frozenset({nodes.Output, nodes.TemplateData, nodes.If, nodes.Name, nodes.Const})
 
 
 def _unscoped_refs(ast: nodes.Template) -> TemplateRefs | None:
@@ -130,6 +132,12 @@ def _unscoped_refs(ast: nodes.Template) -> TemplateRefs | None:
     for item in ast.find_all(nodes.Node):
         kind = type(item)
         if kind not in _UNSCOPED:
+            return None
+        # Jinja's compiler computes expressions made only of constants, and can fail doing it
+        # (`true['a'] ~ 1`); such an expression has a part whose own parts are all constants.
+        if kind not in _HOLDERS and all(
+            type(part) is nodes.Const for part in item.iter_child_nodes()
+        ):
             return None
         if isinstance(item, nodes.Name):
             if item.name in _SPECIAL_NAMES or item.ctx != "load":
@@ -174,7 +182,7 @@ def _parsed(text: str) -> TemplateRefs:
     )
 
 
-_parsed_cached = lru_cache(maxsize=2_048)(_parsed)
+_parsed_cached = lru_cache(maxsize=8_192)(_parsed)
 
 
 def clear_template_cache() -> None:
