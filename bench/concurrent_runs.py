@@ -10,7 +10,7 @@ Every run is input → `--steps` prompt nodes → output. The model is the scrip
 seconds; its CPU is counted for nobody. Parts, each a child process configured for its database:
 
 - embedded: daphne (SQLite in a temp dir, the embedded executor with `--threads` threads in the
-  daphne process) ; the runs are started over HTTP (`POST /api/flows/{id}/runs`, a personal
+  daphne process); the runs are started over HTTP (`POST /api/flows/{id}/runs`, a personal
   token, `--clients` client threads), as an integrator would;
 - celery: daphne sending kicks + `--workers` Celery workers (`--pool threads`, `--concurrency`
   threads each) on PostgreSQL (`bench_concurrent`, re-created) and Redis (`--redis-url`, a queue
@@ -23,11 +23,13 @@ seconds; its CPU is counted for nobody. Parts, each a child process configured f
   on SQLite (an `EmbeddedExecutor` set with `set_executor`), at the default thread count and at
   max(`--threads`, fan-out). The ideal is one model latency; the goal is ≤ 0.6 s.
 
-Printed per part: finished (succeeded) runs, HTTP 5xx answers and connection errors, wall
+Printed per part: finished (succeeded) runs, HTTP 5xx answers, connection errors, other
+refusals, and 429s (retried after their Retry-After, as an integrator would), wall
 seconds (first request sent → last run's `finished_at`), seconds to get all the 202s back, CPU
 ms per prompt step (the user + system CPU of every Switchboard process — daphne, workers — or of
 the LangGraph process, divided by runs × steps; the database servers' CPU is not counted), and
-Switchboard's wall over LangGraph's. Each part warms up with one run first.
+Switchboard's wall over LangGraph's. Each part warms up with one run first; it stops waiting
+when no run has finished for 60 s (the rest count as unfinished).
 """
 
 from __future__ import annotations
@@ -125,6 +127,7 @@ def summary(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> Non
         ratio = f"{result['wall'] / baseline:.2f}× LangGraph's wall" if baseline else "no baseline"
         http = (
             f"{result['http_5xx']} 5xx, {result['http_errors']} connection errors, "
+            f"{result['http_other']} other refusals, {result['http_429']} 429s (retried), "
             f"202s back in {result['start_seconds']:.2f} s; "
             if part != "langgraph"
             else "started in-process; "
@@ -174,7 +177,7 @@ def switchboard_part(part: str, args: argparse.Namespace) -> dict[str, Any]:
         else:
             setup = f"daphne, embedded executor × {args.threads} threads, SQLite"
         base = services[0].http
-        status, _, warm = post_run(base, flow.pk, token)
+        status, _, warm, _ = post_run(base, flow.pk, token)
         if warm is None or not wait_finished([warm], timeout=60):
             raise SystemExit(f"the warm-up run did not start or finish (HTTP {status})")
         pids = [service.pid for service in services]
@@ -184,7 +187,7 @@ def switchboard_part(part: str, args: argparse.Namespace) -> dict[str, Any]:
         with ThreadPoolExecutor(max_workers=args.clients) as pool:
             answers = list(pool.map(lambda _: post_run(base, flow.pk, token), range(args.runs)))
         start_seconds = time.perf_counter() - started
-        run_ids = [run_id for _, _, run_id in answers if run_id is not None]
+        run_ids = [run_id for _, _, run_id, _ in answers if run_id is not None]
         finished = wait_finished(run_ids, timeout=args.timeout)
         cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
     finally:
@@ -195,8 +198,8 @@ def switchboard_part(part: str, args: argparse.Namespace) -> dict[str, Any]:
     succeeded = [run for run in finished if run["status"] == "succeeded"]
     last = max((run["finished_at"] for run in finished if run["finished_at"]), default=None)
     wall = (last - t0).total_seconds() if last else float("nan")
-    statuses = [status for status, _, _ in answers]
-    latencies = sorted(latency for _, latency, _ in answers)
+    statuses = [status for status, _, _, _ in answers]
+    latencies = sorted(latency for _, latency, _, _ in answers)
     print(
         f"-- {part}: {len(succeeded)}/{args.runs} succeeded "
         f"({len(finished) - len(succeeded)} ended otherwise, "
@@ -208,6 +211,8 @@ def switchboard_part(part: str, args: argparse.Namespace) -> dict[str, Any]:
         "finished": len(succeeded),
         "http_5xx": sum(1 for status in statuses if status >= 500),
         "http_errors": sum(1 for status in statuses if status == 0),
+        "http_429": sum(refused for _, _, _, refused in answers),
+        "http_other": sum(1 for status in statuses if 0 < status < 500 and status != 202),
         "wall": wall,
         "start_seconds": start_seconds,
         "cpu_ms_per_step": cpu * 1000 / max(1, len(succeeded) * args.steps),
@@ -232,22 +237,28 @@ def bench_flow(graph: dict[str, Any]) -> tuple[Any, Any]:
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def post_run(base: str, flow_id: int, token: str) -> tuple[int, float, int | None]:
-    """Start a run over the API: (HTTP status or 0 for no answer, seconds, run id)."""
+def post_run(base: str, flow_id: int, token: str) -> tuple[int, float, int | None, int]:
+    """Start a run over the API as a polite integrator: a 429 is retried after its
+    Retry-After. Returns (the last HTTP status, 0 for no answer; seconds; run id; 429s)."""
     request = urllib.request.Request(
         f"{base}/api/flows/{flow_id}/runs",
         data=json.dumps({"inputs": {}}).encode(),
         method="POST",
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
-    started = time.perf_counter()
-    try:
-        with _OPENER.open(request, timeout=300) as response:
-            return response.status, time.perf_counter() - started, json.loads(response.read())["id"]
-    except urllib.error.HTTPError as exc:
-        return exc.code, time.perf_counter() - started, None
-    except OSError:
-        return 0, time.perf_counter() - started, None
+    started, refused = time.perf_counter(), 0
+    while True:
+        try:
+            with _OPENER.open(request, timeout=300) as response:
+                run_id = json.loads(response.read())["id"]
+                return response.status, time.perf_counter() - started, run_id, refused
+        except urllib.error.HTTPError as exc:
+            if exc.code != 429 or refused >= 10:
+                return exc.code, time.perf_counter() - started, None, refused
+            refused += 1
+            time.sleep(float(exc.headers.get("Retry-After") or 1))
+        except OSError:
+            return 0, time.perf_counter() - started, None, refused
 
 
 def wait_finished(run_ids: list[int], timeout: float, stall: float = 60) -> list[dict[str, Any]]:
@@ -431,6 +442,8 @@ async def _langgraph(args: argparse.Namespace) -> dict[str, Any]:
         "finished": finished,
         "http_5xx": 0,
         "http_errors": 0,
+        "http_429": 0,
+        "http_other": 0,
         "wall": wall,
         "start_seconds": 0.0,
         "cpu_ms_per_step": cpu * 1000 / max(1, finished * args.steps),
