@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from config.errors import ApiError, forbidden, not_found
+from config.domain import Conflict, Invalid, NotAllowed, NotFound, TooLarge
 from workspaces.services import PermissionDenied, membership_for, require
 
 from .graph import (
@@ -47,16 +47,16 @@ def flow_get(*, user, flow_id: int, permission: str = "read") -> Flow:
     """Return a flow the user may act on: 404 outside their workspaces, 403 for a weaker role."""
     flow = Flow.objects.visible_to(user).select_related("workspace").filter(pk=flow_id).first()
     if flow is None:
-        raise not_found("Flow not found")
+        raise NotFound("Flow not found")
     try:
         require(user=user, workspace_id=flow.workspace_id, permission=permission)
     except PermissionDenied as exc:
-        raise forbidden() from exc
+        raise NotAllowed("Your role does not allow this.") from exc
     return flow
 
 
 def _savable(graph: Any) -> list[GraphError]:
-    """Return the graph's validation errors; raise 422 if it is malformed or over a limit.
+    """Return the graph's validation errors; raise Invalid or TooLarge if it is malformed or over a limit.
 
     A draft may be incomplete (errors are returned for the canvas to show), but it must be a
     well-formed document within the size limits.
@@ -64,11 +64,10 @@ def _savable(graph: Any) -> list[GraphError]:
     errors = validate_graph(graph)
     unsavable = [e for e in errors if e.code in UNSAVABLE]
     if unsavable:
-        raise ApiError(
-            422,
-            "invalid_graph",
+        raise Invalid(
             "The graph document is malformed or over a size limit.",
             errors=[e.as_dict() for e in unsavable],
+            code="invalid_graph",
         )
     return errors
 
@@ -77,16 +76,16 @@ def flow_create(
     *, user, workspace_id: int, name: str, description: str = "", graph: Any = None
 ) -> Flow:
     if membership_for(user=user, workspace_id=workspace_id) is None:
-        raise not_found("Workspace not found")
+        raise NotFound("Workspace not found")
     try:
         require(user=user, workspace_id=workspace_id, permission="edit")
     except PermissionDenied as exc:
-        raise forbidden() from exc
+        raise NotAllowed("Your role does not allow this.") from exc
     graph = graph if graph is not None else empty_graph()
     _savable(graph)
     name = name.strip()
     if not name:
-        raise ApiError(422, "invalid_name", "A flow needs a name.")
+        raise Invalid("A flow needs a name.", code="invalid_name")
     return Flow.objects.create(
         workspace_id=workspace_id,
         name=name,
@@ -100,7 +99,7 @@ def flow_update(*, flow: Flow, changes: dict[str, Any]) -> Flow:
     if changes.get("name") is not None:
         name = changes["name"].strip()
         if not name:
-            raise ApiError(422, "invalid_name", "A flow needs a name.")
+            raise Invalid("A flow needs a name.", code="invalid_name")
         flow.name = name
     if changes.get("description") is not None:
         flow.description = changes["description"]
@@ -124,12 +123,11 @@ def flow_save_draft(*, flow: Flow, graph: Any, revision: int) -> tuple[int, list
     )
     if not updated:
         current = Flow.objects.values_list("revision", flat=True).get(pk=flow.pk)
-        raise ApiError(
-            409,
-            "stale_revision",
+        raise Conflict(
             "Someone saved this flow since you loaded it. Reload to see their changes, or save "
             "yours as a copy.",
             current_revision=current,
+            code="stale_revision",
         )
     # Not read back from the row: by then it could include someone else's later save.
     return revision + 1, errors
@@ -145,11 +143,10 @@ def flow_publish(*, flow: Flow, user, note: str = "") -> FlowVersion:
     flow = Flow.objects.select_for_update().get(pk=flow.pk)
     errors = validate_graph(flow.graph)
     if errors:
-        raise ApiError(
-            422,
-            "graph_invalid",
+        raise Invalid(
             "Fix the flow's problems before publishing.",
             errors=[e.as_dict() for e in errors],
+            code="graph_invalid",
         )
     return FlowVersion.objects.create(
         flow=flow,
@@ -190,7 +187,7 @@ def flow_snapshot_draft(*, flow: Flow, user) -> FlowVersion:
 def version_get(*, flow: Flow, number: int) -> FlowVersion:
     version = flow.versions.filter(number=number).first()
     if version is None:
-        raise not_found("Version not found")
+        raise NotFound("Version not found")
     return version
 
 
@@ -261,23 +258,22 @@ def flow_export(*, flow: Flow, number: int | None = None) -> dict[str, Any]:
 def flow_import(*, user, workspace_id: int, document: Any, name: str | None = None) -> Flow:
     """Create a new flow from an exported document. Validates it; never executes anything."""
     if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
-        raise ApiError(422, "invalid_import", "This is not a Switchboard flow export.")
+        raise Invalid("This is not a Switchboard flow export.", code="invalid_import")
     version = document.get("format_version")
     if type(version) is not int or version != EXPORT_FORMAT_VERSION:
-        raise ApiError(
-            422,
-            "unsupported_format_version",
+        raise Invalid(
             f"Unsupported format_version; this server reads {EXPORT_FORMAT_VERSION}.",
+            code="unsupported_format_version",
         )
     graph = document.get("graph")
     if not isinstance(graph, dict):
-        raise ApiError(422, "invalid_import", "The export has no graph object.")
+        raise Invalid("The export has no graph object.", code="invalid_import")
     if graph_size(graph) > MAX_GRAPH_BYTES:
-        raise ApiError(413, "too_large", "The graph is larger than 5 MB.")
+        raise TooLarge("The graph is larger than 5 MB.", code="too_large")
     title = name or document.get("name") or "Imported flow"
     description = document.get("description") or ""
     if not isinstance(title, str) or not isinstance(description, str):
-        raise ApiError(422, "invalid_import", "name and description must be text.")
+        raise Invalid("name and description must be text.", code="invalid_import")
     return flow_create(
         user=user,
         workspace_id=workspace_id,
