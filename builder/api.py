@@ -320,7 +320,7 @@ def node_types(request: HttpRequest):
             "help": t.help(),
             "inputs": [vars(p) for p in t.inputs],
             "outputs": [vars(p) for p in t.outputs],
-            "dynamic_outputs": t.type == "router",
+            "dynamic_outputs": t.dynamic_outputs,
             "config_schema": t.Config.model_json_schema(),
         }
         for t in NODE_TYPES.values()

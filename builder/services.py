@@ -56,7 +56,7 @@ def flow_get(*, user, flow_id: int, permission: str = "read") -> Flow:
 
 
 def _savable(graph: Any) -> list[GraphError]:
-    """Return the graph's validation errors; raise Invalid or TooLarge if it is malformed or over a limit.
+    """Return the graph's validation errors; raise Invalid or TooLarge if it is malformed or big.
 
     A draft may be incomplete (errors are returned for the canvas to show), but it must be a
     well-formed document within the size limits.

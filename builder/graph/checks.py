@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
+from operator import attrgetter
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,6 +25,12 @@ from .document import (
 )
 from .templates import template_refs
 from .topology import Ancestry, Descendants, breadth_first_order, closing_edge, reachable
+
+# Node-type capabilities the checks ask about (never a type's slug).
+INPUTS = attrgetter("provides_inputs")
+RESULT = attrgetter("produces_result")
+ROUTES = attrgetter("dynamic_outputs")
+RETRIES = attrgetter("retry_port")
 
 
 def config_errors(node: GraphNode, node_type: type[NodeType]) -> tuple[NodeConfig | None, list]:
@@ -135,7 +142,7 @@ class GraphChecker:
         source_type = self.types.get(edge.source)
         # A router's ports come from its routes: unknown while its config is invalid.
         ports_known = source_type is not None and (
-            edge.source in self.configs or source_type.type != "router"
+            edge.source in self.configs or not source_type.dynamic_outputs
         )
         if source_type is not None and ports_known:
             ports = self._output_ports.get(edge.source)
@@ -165,18 +172,24 @@ class GraphChecker:
                 bad = True
         return bad
 
-    def of_type(self, slug: str) -> list[str]:
-        return self.by_type.get(slug, [])
+    def having(self, capability: Callable[[type[NodeType]], Any]) -> list[str]:
+        """The nodes whose type declares `capability` (e.g. holds the run's inputs)."""
+        return [
+            node_id
+            for slug, ids in self.by_type.items()
+            if capability(NODE_TYPES[slug])
+            for node_id in ids
+        ]
 
     def check_endpoints(self) -> None:
-        inputs = self.of_type("input")
+        inputs = self.having(INPUTS)
         if not inputs:
             self.add("graph.E008", "The flow needs an Input node to start from.")
         for extra in inputs[1:]:
             self.add("graph.E019", "A flow has exactly one Input node.", node_id=extra)
-        if not self.of_type("output"):
+        if not self.having(RESULT):
             self.add("graph.E009", "The flow needs an Output node to produce a result.")
-        for router_id in self.of_type("router"):
+        for router_id in self.having(ROUTES):
             config = self.configs.get(router_id)
             if not isinstance(config, RouterConfig):
                 continue
@@ -207,8 +220,8 @@ class GraphChecker:
         The engine's rule: the evaluator is reachable from the edge's target without using any
         fail edge. Other fail edges are ordinary forward branches.
         """
-        evaluators = set(self.of_type("evaluator"))
-        fail_edges = [e for e in self.edges if e.source in evaluators and e.source_port == "fail"]
+        retry_ports = {node_id: self.types[node_id].retry_port for node_id in self.having(RETRIES)}
+        fail_edges = [e for e in self.edges if retry_ports.get(e.source) == e.source_port]
         if not fail_edges:
             return set()
         forward = self.successors(exclude={e.id for e in fail_edges})
@@ -219,7 +232,7 @@ class GraphChecker:
 
     def check_cycles(self, ancestry: Ancestry, retry_edges: set[str]) -> None:
         """Report each unbounded loop once, on the edge that leads back into it."""
-        order = breadth_first_order(self.of_type("input"), self.successors())
+        order = breadth_first_order(self.having(INPUTS), self.successors())
         rank = {node_id: i for i, node_id in reversed(list(enumerate([*order, *self.nodes])))}
         component_of = ancestry.component_of
         # Each component's own edges, gathered in one pass over the edges.
@@ -252,7 +265,7 @@ class GraphChecker:
         ports); the nodes after it are not reported again. A loop that nothing leads into gets
         E010 once. Nodes a refused edge was meant to feed are already explained by that edge.
         """
-        inputs = self.of_type("input")
+        inputs = self.having(INPUTS)
         if not inputs:
             return  # E008 already says it: without a start, everything is unreachable.
         successors = self.successors()
@@ -302,7 +315,7 @@ class GraphChecker:
 
     def input_names(self) -> set[str] | None:
         """Return the run inputs' names, or None when any name may be given."""
-        inputs = self.of_type("input")
+        inputs = self.having(INPUTS)
         config = self.configs.get(inputs[0]) if inputs else None
         if not isinstance(config, InputConfig):
             return None
