@@ -7,7 +7,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.http import HttpRequest, JsonResponse
 from ninja import Field, Query, Router, Schema, Status
 
-from config.errors import ApiError
+from config.domain import TooLarge
 from config.schemas import CleanIn, Name, StrictIn
 from runs.engine.nodes import NODE_TYPES
 from workspaces.services import membership_for
@@ -218,10 +218,9 @@ def flow_validate(request: HttpRequest, flow_id: int, payload: ValidateIn | None
     graph = payload.graph if payload is not None and payload.graph is not None else flow.graph
     errors = validate_graph(graph)
     if any(e.code in OVER_LIMIT for e in errors):
-        raise ApiError(
-            413,
-            "too_large",
+        raise TooLarge(
             "The graph is over a size limit (2,000 nodes, 5,000 edges, 5 MB); it was not checked.",
+            code="too_large",
             errors=[e.as_dict() for e in errors],
         )
     return {"valid": not errors, "errors": [e.as_dict() for e in errors]}
