@@ -33,8 +33,7 @@ def forbidden(detail: str = "Your role does not allow this.") -> ApiError:
 
 # Transient saturation of the database: SQLite's write lock held past the busy timeout, no pooled
 # PostgreSQL connection free within the pool timeout, or the server out of connection slots. The
-# request did nothing (its transaction rolled back), so it is answered "busy, retry shortly", never
-# 500.
+# transaction that met it rolled back; the request is answered "busy, retry shortly", never 500.
 BUSY_MESSAGES = (
     "database is locked",
     "database table is locked",
@@ -44,7 +43,7 @@ BUSY_MESSAGES = (
 )
 BUSY_STATUS = 429
 BUSY_RETRY_AFTER_SECONDS = 1
-BUSY_DETAIL = "The server is busy. Nothing was changed; retry in a moment."
+BUSY_DETAIL = "The database is busy; retry in a moment."
 
 try:
     from psycopg_pool import PoolTimeout

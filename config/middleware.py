@@ -24,7 +24,7 @@ BUSY_PAGE = """<!doctype html>
 <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:15vh auto;padding:0 1rem;
 color:#1f2330}}h1{{font-size:1.4rem}}a{{color:#3b5bdb}}</style></head>
 <body><h1>Switchboard is busy for a moment</h1>
-<p>Too many things are being saved at once. Nothing was changed: {retry}</p></body></html>
+<p>Too many things are being saved at once: {retry}</p></body></html>
 """
 
 
