@@ -4,18 +4,24 @@ Start a worker with a threads pool and dozens of threads: steps wait on the netw
 tool calls), not on the CPU, so prefork with a handful of processes would idle most of the time.
 
     celery -A config worker --pool threads --concurrency 32 -l info
-    celery -A config beat -l info          # the sweeper; one per deployment
+    celery -A config beat -l info          # the sweeper; exactly one per deployment
 
 Delivery settings (`CELERY_*` in settings.py): acks_late and reject_on_worker_lost so a kick is
 not lost with its worker, prefetch 1 so a slow step does not hold kicks other threads could take,
 a hard time limit (30 min) above the longest node timeout (15 min per model call), and a
 visibility timeout (1 h) above that. Recovery never waits for the visibility timeout: steps hold
-leases with a heartbeat, and the beat-driven sweeper re-kicks runs whose lease expired.
+leases with a heartbeat, and the sweeper re-kicks runs whose lease expired and re-sends, within
+seconds, kicks a dead worker had taken but not started (see runs/tasks.py `delivered_before`).
+
+The sweeper is not a scheduled task: beat starts it on a thread of its own process, where it
+sweeps every SWITCHBOARD_SWEEP_SECONDS straight against the database and the broker. Sent as a
+message it would wait in the kicks' queue for a free worker, which under load is exactly when it
+is needed and exactly when it expired unprocessed.
 """
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -32,13 +38,19 @@ app.conf.update(
     # Kicks are idempotent (claims are atomic in the database), so a redelivery after a lost
     # connection is harmless; cancelling long tasks would only throw work away.
     worker_cancel_long_running_tasks_on_connection_loss=False,
-    beat_schedule={
-        "switchboard-sweep": {
-            "task": "runs.tasks.sweep",
-            "schedule": SWEEP_SECONDS,
-            # A sweep nobody picked up in time is worthless: the next one supersedes it.
-            "options": {"expires": max(SWEEP_SECONDS * 2, 1.0)},
-        }
-    },
 )
 app.autodiscover_tasks()
+
+
+@signals.beat_init.connect
+def start_sweeper(sender=None, **kwargs) -> None:
+    """Sweep from the beat process (also when beat is embedded in a worker with -B)."""
+    from django.apps import apps
+
+    if not apps.ready:  # Celery's Django fixup has set it up (setting up again resets logging)
+        import django
+
+        django.setup()
+    from runs.tasks import sweeper
+
+    sweeper.start(SWEEP_SECONDS)

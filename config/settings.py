@@ -196,6 +196,11 @@ SWITCHBOARD_LEASE_SECONDS = int(os.environ.get("SWITCHBOARD_LEASE_SECONDS", 6))
 # this long it hands the rest on as a kick, so no task outlives its time limit.
 SWITCHBOARD_JOB_SECONDS = float(os.environ.get("SWITCHBOARD_JOB_SECONDS", 60))
 
+# The sweeper's period, and how long a kick the broker has delivered may go without effect before
+# the sweeper takes it for lost with its worker and sends it again (runs/services/recovery.py).
+SWITCHBOARD_SWEEP_SECONDS = float(os.environ.get("SWITCHBOARD_SWEEP_SECONDS", 2))
+SWITCHBOARD_REKICK_SECONDS = float(os.environ.get("SWITCHBOARD_REKICK_SECONDS", 5))
+
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -203,6 +208,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
+# Redis redelivers a message unacked this long even while its task still runs (acks_late), so it
+# must stay above the longest task; lost kicks are re-sent by the sweeper, not by this.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
 CELERY_TASK_ALWAYS_EAGER = False
 

@@ -14,7 +14,9 @@ from datetime import datetime, timedelta
 from functools import reduce
 from operator import or_
 
+from django.conf import settings
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from config.domain import Invalid, NotFound, RunConflict
@@ -28,10 +30,20 @@ from .lifecycle import run_changing
 logger = logging.getLogger(__name__)
 
 MAX_CRASHES = 3
-# A kick older than this without effect is presumed lost and sent again (at most this often).
+# Without word from the broker, a kick older than this without effect is presumed lost and sent
+# again (at most this often): it may as well be waiting in line for a free worker.
 STALE_QUEUED = timedelta(seconds=30)
 # A running run with nothing queued or in flight for this long lost the kick after its last step.
 STALLED = timedelta(seconds=10)
+# Slack when comparing a row's last kick with the broker's horizon: a kick leaves after its
+# transaction commits, and the clocks of two machines differ a little.
+KICK_SLACK = timedelta(seconds=1)
+
+
+def rekick_after() -> timedelta:
+    """How long a kick the broker has delivered may go without effect before it is presumed lost
+    (the worker that took it died before claiming) and sent again."""
+    return timedelta(seconds=float(getattr(settings, "SWITCHBOARD_REKICK_SECONDS", 5)))
 
 
 def _is_side_effect(run: Run, step: Step) -> bool:
@@ -139,6 +151,38 @@ def step_recover(*, step_id: int, reason: str = "worker_lost") -> int | None:
         return run.pk
 
 
+def steps_release(*, run_id: int, worker: str, kick_at: datetime | None = None) -> list[int]:
+    """Queue again the steps `worker` holds on a run, because its job failed (the database
+    went away) rather than its process: no crash is counted and no attempt is lost. Return
+    their ids. `kick_at` is when the job's retry will kick them: the sweeper waits for it.
+    A worker name is one thread's, and a thread runs one job at a time: every step leased in
+    its name is that job's."""
+    with run_changing(run_id) as change:
+        if change is None or change.run.is_finished:
+            return []
+        held = list(
+            Step.objects.select_for_update()
+            .filter(run_id=run_id, status=StepStatus.RUNNING, lease_owner=worker)
+            .values_list("pk", "node_id", "iteration")
+        )
+        if not held:
+            return []
+        Step.objects.filter(pk__in=[pk for pk, _, _ in held]).update(
+            status=StepStatus.QUEUED,
+            started_at=None,
+            lease_owner="",
+            # For a queued row, the sweeper reads this as the time of its last kick.
+            lease_expires_at=kick_at or timezone.now(),
+        )
+        for pk, node_id, iteration in held:
+            change.event(
+                "step.queued",
+                node_id,
+                {"iteration": iteration, "step_id": pk, "reason": "database_error"},
+            )
+        return [pk for pk, _, _ in held]
+
+
 def step_attention_resolve(*, step_id: int, action: str, user) -> int:
     """Settle a step parked for a person: "retry" it, or "fail" it. Return the run id to kick."""
     if action not in ("retry", "fail"):
@@ -193,18 +237,21 @@ def step_attention_resolve(*, step_id: int, action: str, user) -> int:
         return run.pk
 
 
-def _claim_rekick(queryset, now: datetime) -> set[int]:
-    """Return the run ids of `queryset` (steps or runs) due for a re-kick, and push their next
-    re-kick back. The otherwise unused lease field of a queued row holds "not before", so a long
-    queue under load is re-kicked once per STALE_QUEUED, not on every pass."""
-    due = queryset.filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+def _claim_rekick(
+    queryset, horizon: datetime, now: datetime, first_kick: str = "created_at"
+) -> set[int]:
+    """Return the run ids of `queryset` (steps or runs) last kicked before `horizon`, and note
+    that they are kicked now. The otherwise unused lease field of a queued row holds its last
+    re-kick (the `first_kick` field stands in before that), so a row is re-kicked at most once
+    per horizon, never on every pass."""
+    due = queryset.alias(last_kick=Coalesce("lease_expires_at", first_kick)).filter(
+        last_kick__lt=horizon
+    )
     field = "run_id" if queryset.model is Step else "pk"
-    ids = set(due.values_list(field, flat=True))
-    if ids:
-        queryset.model.objects.filter(pk__in=list(due.values_list("pk", flat=True))).update(
-            lease_expires_at=now + STALE_QUEUED
-        )
-    return ids
+    rows = list(due.values_list("pk", field))
+    if rows:
+        queryset.model.objects.filter(pk__in=[pk for pk, _ in rows]).update(lease_expires_at=now)
+    return {run_id for _, run_id in rows}
 
 
 def sweep(
@@ -212,6 +259,7 @@ def sweep(
     now: datetime | None = None,
     lost_owner_prefixes: Iterable[str] = (),
     startup: bool = False,
+    delivered_before: datetime | None = None,
 ) -> set[int]:
     """One pass of the sweeper. Return the ids of runs to kick (with redispatch).
 
@@ -219,6 +267,11 @@ def sweep(
     this machine): their steps are recovered at once instead of when their leases expire. With
     `startup`, every unfinished run that is not waiting is kicked, since this process's kicks
     died with the previous one.
+
+    `delivered_before` is the broker's word on its queue (see `runs.tasks.delivered_before`):
+    every kick sent before it has left the queue. A row still queued `rekick_after()` after such
+    a kick lost it with a worker and is kicked again; a row whose kick is still in line is left
+    alone however long the line. Without it, rows are re-kicked once per STALE_QUEUED.
     """
     now = now or timezone.now()
     kick: set[int] = set()
@@ -240,19 +293,17 @@ def sweep(
             )
         )
         return kick
+    if delivered_before is None:
+        horizon = now - STALE_QUEUED
+    else:
+        horizon = min(now - rekick_after(), delivered_before - KICK_SLACK)
     live = [RunStatus.RUNNING, RunStatus.QUEUED]
-    kick |= _claim_rekick(
-        Step.objects.filter(
-            status=StepStatus.QUEUED, created_at__lt=now - STALE_QUEUED, run__status__in=live
-        ),
-        now,
-    )
-    kick |= _claim_rekick(
-        Run.objects.filter(status=RunStatus.QUEUED, created_at__lt=now - STALE_QUEUED), now
-    )
+    queued_steps = Step.objects.filter(status=StepStatus.QUEUED, run__status__in=live)
+    kick |= _claim_rekick(queued_steps, horizon, now)
+    kick |= _claim_rekick(Run.objects.filter(status=RunStatus.QUEUED), horizon, now)
     stalled = Run.objects.filter(status=RunStatus.RUNNING, started_at__lt=now - STALLED).exclude(
         Q(steps__status__in=[StepStatus.QUEUED, StepStatus.RUNNING])
         | Q(steps__finished_at__gt=now - STALLED)
     )
-    kick |= _claim_rekick(stalled, now)
+    kick |= _claim_rekick(stalled, now - STALE_QUEUED, now, first_kick="started_at")
     return kick

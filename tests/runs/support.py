@@ -269,7 +269,9 @@ class CeleryCluster:
         self.beat: Service | None = None
         self.schedule_dir = tempfile.mkdtemp(prefix="switchboard-beat-")
 
-    def start_worker(self, concurrency: int = 16) -> Service:
+    def start_worker(self, concurrency: int = 16, prefetch: int | None = None) -> Service:
+        """Start a worker and wait until it consumes. `prefetch` (a multiplier of `concurrency`)
+        above 1 makes it reserve kicks it has no free thread for yet."""
         argv = [
             str(VENV_BIN / "celery"),
             "-A",
@@ -279,6 +281,7 @@ class CeleryCluster:
             "threads",
             "--concurrency",
             str(concurrency),
+            *(["--prefetch-multiplier", str(prefetch)] if prefetch else []),
             "-Q",
             self.queue,
             "--without-gossip",
@@ -314,11 +317,29 @@ class CeleryCluster:
         self.purge()
 
     def purge(self) -> None:
+        """Delete this cluster's queue, and the messages killed workers left unacknowledged
+        (Redis would put them back on the queue an hour later)."""
+        import json
+
         import redis
 
         client = redis.Redis.from_url(self.redis_url)
         for key in client.scan_iter(f"{self.queue}*"):
             client.delete(key)
+        for tag, value in client.hscan_iter("unacked"):
+            try:
+                routing_key = json.loads(value)[2]
+            except (ValueError, IndexError, TypeError):
+                continue
+            if routing_key == self.queue:
+                client.hdel("unacked", tag)
+                client.zrem("unacked_index", tag)
+
+    def queue_length(self) -> int:
+        """How many kicks wait in the broker, not yet taken by any worker."""
+        import redis
+
+        return int(redis.Redis.from_url(self.redis_url).llen(self.queue))
 
     def logs(self) -> str:
         return "\n".join(
