@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from runs.engine.nodes import NODE_TYPES, NodeConfig, NodeType
+from runs.engine.nodes.checks import REMOTE_REF_ERROR
 from runs.engine.nodes.input import InputConfig
 from runs.engine.nodes.router import RouterConfig
 from runs.engine.templates import TEMPLATE_ROOTS, path_parts
@@ -42,7 +43,8 @@ def config_errors(node: GraphNode, node_type: type[NodeType]) -> tuple[NodeConfi
             where = ".".join(str(part) for part in err["loc"])
             message = err["msg"].removeprefix("Value error, ")
             text = f"{where}: {message}" if where else message
-            errors.append(GraphError("graph.E003", text, node_id=node.id, field=where or None))
+            code = "graph.E021" if err["type"] == REMOTE_REF_ERROR else "graph.E003"
+            errors.append(GraphError(code, text, node_id=node.id, field=where or None))
         return None, errors
     except RecursionError:
         return None, [GraphError("graph.E003", "Configuration is nested too deeply.", node.id)]

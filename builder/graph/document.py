@@ -40,6 +40,7 @@ ERROR_CODES: dict[str, str] = {
     "graph.E018": "Graph document too large",
     "graph.E019": "More than one input node",
     "graph.E020": "Template syntax error",
+    "graph.E021": "JSON schema $ref points outside the schema",
 }
 
 

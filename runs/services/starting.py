@@ -7,13 +7,13 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from jsonschema import Draft202012Validator
 
 from builder.graph import validate_graph
 from builder.models import Flow, FlowVersion
 from builder.services import flow_snapshot_draft
 from config.domain import Invalid, NotFound
 from runs.engine.nodes import NODE_TYPES
+from runs.engine.schemas import SchemaCheckFailed, validation_errors
 from runs.models import Approval, ApprovalStatus, Run, RunStatus, Step, StepStatus, Trigger
 
 from .lifecycle import RunChange, run_changing
@@ -43,9 +43,12 @@ def inputs_errors(graph: dict[str, Any], inputs: Any) -> list[str]:
     """Check run inputs against the flow's input schema; return readable problems."""
     if not isinstance(inputs, dict):
         return ["inputs must be a JSON object"]
-    validator = Draft202012Validator(input_schema(graph))
+    try:
+        errors = validation_errors(input_schema(graph), inputs)
+    except SchemaCheckFailed as exc:
+        return [f"The inputs could not be checked: {exc}."]
     problems = []
-    for error in sorted(validator.iter_errors(inputs), key=lambda e: list(e.absolute_path)):
+    for error in errors:
         where = ".".join(str(p) for p in error.absolute_path)
         problems.append(f"{where}: {error.message}" if where else error.message)
     return problems

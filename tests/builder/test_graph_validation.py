@@ -155,8 +155,8 @@ def _two_breaks(graph: dict) -> None:
 
 E001, E002, E003, E004, E005 = (f"graph.E00{i}" for i in range(1, 6))
 E006, E007, E008, E009 = (f"graph.E00{i}" for i in range(6, 10))
-E010, E011, E012, E013, E014, E015, E016, E017, E018, E019, E020 = (
-    f"graph.E0{i}" for i in range(10, 21)
+E010, E011, E012, E013, E014, E015, E016, E017, E018, E019, E020, E021 = (
+    f"graph.E0{i}" for i in range(10, 22)
 )
 
 CASES = [
@@ -361,6 +361,27 @@ CASES = [
         "expression nested too deeply",
         _config("polish", prompt="{{ " + "(" * 300 + "1" + ")" * 300 + " }}"),
         {(E020, "polish", None)},
+    ),
+    # E021: a JSON schema `$ref` to outside the schema (nothing is ever fetched).
+    (
+        "input schema with a remote $ref",
+        _config(
+            "start",
+            schema={"type": "object", "properties": {"q": {"$ref": "http://127.0.0.1:9/s"}}},
+        ),
+        {(E021, "start", None)},
+    ),
+    (
+        "output schema with a file $ref",
+        _config("polish", json_schema={"$ref": "file:///etc/passwd"}),
+        {(E021, "polish", None)},
+    ),
+    (
+        "evaluator rule with a remote $ref",
+        _config(
+            "check", rules=[{"kind": "json_schema", "value": {"$ref": "https://example.com/s"}}]
+        ),
+        {(E021, "check", None)},
     ),
     # Several independent problems are all reported at once.
     (

@@ -1,10 +1,16 @@
-"""Checks node configs share: a pattern that compiles, a JSON schema that is valid."""
+"""Checks node configs share: a pattern that compiles, a JSON schema the app can validate with."""
 
 from __future__ import annotations
 
 from typing import Any
 
-MAX_PATTERN_CHARS = 500
+from pydantic_core import PydanticCustomError
+
+from ..schemas import MAX_PATTERN_CHARS, RemoteRef, SchemaInvalid, check_schema
+
+# The pydantic error type of a JSON schema `$ref` that points outside the schema; graph
+# validation reports it under its own code.
+REMOTE_REF_ERROR = "json_schema_remote_ref"
 
 
 def check_pattern(pattern: Any) -> str:
@@ -23,16 +29,13 @@ def check_pattern(pattern: Any) -> str:
 
 
 def check_json_schema(schema: Any) -> dict[str, Any]:
-    """Return the schema if it is a valid JSON schema object; raise ValueError otherwise."""
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
+    """Return the schema if the app can validate with it; raise ValueError otherwise.
 
-    if not isinstance(schema, dict):
-        raise ValueError("a JSON schema must be an object")
+    A `$ref` to outside the schema (a URL, a file) raises the REMOTE_REF_ERROR pydantic error.
+    """
     try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        raise ValueError(f"not a valid JSON schema: {exc.message}") from exc
-    except RecursionError as exc:
-        raise ValueError("the JSON schema is nested too deeply") from exc
-    return schema
+        return check_schema(schema)
+    except RemoteRef as exc:
+        raise PydanticCustomError(REMOTE_REF_ERROR, "{reason}", {"reason": str(exc)}) from exc
+    except SchemaInvalid as exc:
+        raise ValueError(str(exc)) from exc

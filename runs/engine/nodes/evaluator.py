@@ -3,9 +3,9 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..schemas import SchemaCheckFailed, validation_errors
 from .base import NodeConfig, NodeError, NodeResult, NodeType, Port
 from .checks import check_json_schema, check_pattern
 
@@ -105,7 +105,13 @@ def _rule_failure(rule: Rule, value: Any) -> str | None:
                 return "the output is not JSON"
         if not isinstance(rule.value, dict):
             return "the rule's schema is not an object"
-        errors = list(Draft202012Validator(rule.value).iter_errors(data))
+        try:
+            errors = validation_errors(rule.value, data)
+        except SchemaCheckFailed as exc:
+            # Not a verdict on the output: the check itself can't be done, so the step fails.
+            raise NodeError(
+                f"A json_schema rule could not be checked: {exc}.", code="schema_check_failed"
+            ) from exc
         return errors[0].message if errors else None
     if rule.kind == "regex":
         import regex

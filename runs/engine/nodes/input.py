@@ -5,6 +5,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from .base import NodeConfig, NodeResult, NodeType, Port
+from .checks import check_json_schema
 
 DEFAULT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -29,13 +30,7 @@ class InputConfig(NodeConfig):
     @field_validator("schema_")
     @classmethod
     def _object_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from jsonschema import Draft202012Validator
-        from jsonschema.exceptions import SchemaError
-
-        try:
-            Draft202012Validator.check_schema(value)
-        except SchemaError as exc:
-            raise ValueError(f"not a valid JSON schema: {exc.message}") from exc
+        check_json_schema(value)
         if value.get("type") != "object":
             raise ValueError('the input schema must have "type": "object"')
         return value

@@ -3,9 +3,9 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from jsonschema import Draft202012Validator
 from pydantic import Field, field_validator
 
+from ..schemas import SchemaCheckFailed, validation_errors
 from .base import NodeConfig, NodeError, NodeResult, NodeType
 from .checks import check_json_schema
 
@@ -70,7 +70,10 @@ def response_format(config: PromptConfig) -> dict[str, Any] | None:
 
 
 def parse_json_output(text: str, schema: dict[str, Any] | None) -> tuple[Any, str | None]:
-    """Return (value, None) for valid JSON output, or (None, a readable reason)."""
+    """Return (value, None) for valid JSON output, or (None, a readable reason).
+
+    A schema that can't be checked (over its time, a `$ref` to outside it) fails the step.
+    """
     candidate = text.strip()
     if candidate.startswith("```"):
         candidate = candidate.strip("`").removeprefix("json").strip()
@@ -81,8 +84,12 @@ def parse_json_output(text: str, schema: dict[str, Any] | None) -> tuple[Any, st
     except json.JSONDecodeError as exc:
         return None, f"it is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
     if schema:
-        validator = Draft202012Validator(schema)
-        problems = sorted(validator.iter_errors(value), key=lambda e: list(e.path))
+        try:
+            problems = validation_errors(schema, value)
+        except SchemaCheckFailed as exc:
+            raise NodeError(
+                f"The output JSON schema could not be checked: {exc}.", code="schema_check_failed"
+            ) from exc
         if problems:
             where = "/".join(str(p) for p in problems[0].absolute_path) or "the document"
             return None, f"{where}: {problems[0].message}"
