@@ -5,7 +5,6 @@ import json
 import threading
 
 import pytest
-from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 
 from builder.graph import MAX_EDGES, MAX_GRAPH_BYTES, MAX_NODES
@@ -89,9 +88,16 @@ async def _call(app, method: str, path: str, token: str, body: bytes = b"") -> i
     return status[0]
 
 
+@pytest.fixture
+def token(editor) -> str:
+    # Issued here, on the test's thread: a connection opened from an asgiref thread in the test
+    # would stay open and keep the test database from being dropped.
+    return ApiToken.issue(user=editor, name="test")[1]
+
+
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
-async def test_api_validate_does_not_hold_up_other_requests(editor, flow, monkeypatch):
+async def test_api_validate_does_not_hold_up_other_requests(token, flow, monkeypatch):
     """While a validation runs, other requests (sync views using the database) complete.
 
     Through Django's real ASGI handler, as under daphne. The validation is made to run until it
@@ -110,7 +116,6 @@ async def test_api_validate_does_not_hold_up_other_requests(editor, flow, monkey
         return validate(graph)
 
     monkeypatch.setattr(builder.api, "validate_graph", long_validation)
-    _, token = await sync_to_async(ApiToken.issue)(user=editor, name="test")
     app = ASGIHandler()
     body = json.dumps({"graph": base_graph()}).encode()
     validating = asyncio.ensure_future(
