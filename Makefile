@@ -51,7 +51,7 @@ format: $(DEV_STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 worker: $(STAMP)
-	$(VENV)/bin/celery -A config worker --pool threads --concurrency 32 --loglevel INFO
+	DB_POOL_MAX=$${DB_POOL_MAX:-36} $(VENV)/bin/celery -A config worker --pool threads --concurrency 32 --loglevel INFO
 
 bench: $(DEV_STAMP)
 	$(PY) -m bench

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
 
 from runs.leases import Heartbeat, sweep_interval, worker_name
 from runs.services import Advance, run_advance, run_steps, step_claim, sweep
@@ -31,6 +31,8 @@ from runs.tasks import kick_advance
 logger = logging.getLogger(__name__)
 
 EMBEDDED_PREFIX = "embedded"
+JOB_ATTEMPTS = 5
+JOB_BACKOFF = 0.25
 
 
 class Executor:
@@ -120,21 +122,39 @@ class EmbeddedExecutor(Executor):
     def _track(self, fn: Callable[..., Any], *args: Any) -> None:
         with self._idle:
             self._inflight += 1
+        self.pool.submit(self._job, fn, args, 0)
 
-        def job() -> None:
-            failed = False
-            try:
-                fn(*args)
-            except Exception:
-                failed = True
-                logger.exception("Executor job %s%r failed", getattr(fn, "__name__", fn), args)
-            finally:
-                release_connections(failed)
+    def _job(self, fn: Callable[..., Any], args: tuple[Any, ...], attempt: int) -> None:
+        """Run one job; it stays in flight (for `wait_idle`) until done or given up."""
+        failed = False
+        retrying = False
+        try:
+            fn(*args)
+        except (OperationalError, InterfaceError):
+            # The database was busy or the connection dropped: the job's transaction rolled
+            # back whole, so the job is sent again shortly instead of waiting for a sweep.
+            failed = True
+            retrying = attempt + 1 < JOB_ATTEMPTS
+            if retrying:
+                logger.warning("Executor job %r hit a database error; retrying", args)
+                timer = threading.Timer(
+                    JOB_BACKOFF * 2**attempt,
+                    lambda: self.pool.submit(self._job, fn, args, attempt + 1),
+                )
+                timer.daemon = True
+                timer.start()
+            else:
+                logger.exception("Executor job %r failed on the database; the sweeper "
+                                 "will take it up", args)  # fmt: skip
+        except Exception:
+            failed = True
+            logger.exception("Executor job %s%r failed", getattr(fn, "__name__", fn), args)
+        finally:
+            release_connections(failed)
+            if not retrying:
                 with self._idle:
                     self._inflight -= 1
                     self._idle.notify_all()
-
-        self.pool.submit(job)
 
     def advance(self, run_id: int, *, redispatch: bool = False) -> None:
         self._track(self._advance, run_id, redispatch)

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connections, transaction
 from django.utils import timezone
 
 from runs.engine.graph import CompiledGraph, compile_graph
@@ -526,6 +526,34 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
         change.event("step.succeeded", row.node_id, summary)
 
 
+# A step's result is worth keeping through a database hiccup (SQLite's write lock held past its
+# busy timeout, no pooled connection free, a dropped connection): its transaction rolled back
+# whole, so it is simply tried again, still under the step's lease.
+RECORD_ATTEMPTS = 5
+RECORD_BACKOFF = 0.25
+
+
+def _complete_retrying(
+    claimed: ClaimedStep, outcome: StepOutcome, worker: str, *, claim_next: bool
+) -> Advance | None:
+    for attempt in range(RECORD_ATTEMPTS):
+        try:
+            return step_complete(
+                claimed=claimed, outcome=outcome, worker=worker, claim_next=claim_next
+            )
+        except (OperationalError, InterfaceError):
+            if attempt == RECORD_ATTEMPTS - 1:
+                raise
+            logger.warning(
+                "Recording step %s failed on a database error; retrying", claimed.step_id
+            )
+            for conn in connections.all(initialized_only=True):
+                if conn.connection is not None and not conn.is_usable():
+                    conn.close()
+            time.sleep(RECORD_BACKOFF * 2**attempt)
+    return None
+
+
 def job_seconds() -> float:
     return float(getattr(settings, "SWITCHBOARD_JOB_SECONDS", 60))
 
@@ -553,11 +581,8 @@ def run_steps(
     while claimed is not None:
         with hold(claimed.step_id):
             outcome = step_run(claimed)
-            following = step_complete(
-                claimed=claimed,
-                outcome=outcome,
-                worker=worker,
-                claim_next=chain and time.monotonic() < deadline,
+            following = _complete_retrying(
+                claimed, outcome, worker, claim_next=chain and time.monotonic() < deadline
             )
         if following is None:
             return

@@ -11,12 +11,12 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
 from builder.models import Flow
 from runs.executor import InlineExecutor
-from runs.models import Run, RunEvent, Step
+from runs.models import Recording, Run, RunEvent, Step
 from runs.services import run_start
 from tests.runs.support import embedded, memory_layer  # noqa: F401 - fixtures
 
@@ -145,3 +145,57 @@ def test_fan_out_branches_run_concurrently_and_join_once(member, workspace, embe
     assert {status for _, _, status in steps} == {"succeeded"}
     seqs = list(RunEvent.objects.filter(run=run).order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, run.last_seq + 1))
+
+
+class FailOnce:
+    """A database that fails the first statement matching `prefix`, like a lock held too long."""
+
+    def __init__(self, prefix: str, message: str = "database is locked"):
+        self.prefix, self.message, self.failed = prefix, message, 0
+
+    def __call__(self, execute, sql, params, many, context):
+        if not self.failed and sql.lstrip().upper().startswith(self.prefix):
+            self.failed += 1
+            raise OperationalError(self.message)
+        return execute(sql, params, many, context)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_step_result_survives_a_database_error_while_recording(member, workspace, memory_layer):
+    """The result is recorded again under the step's lease: no lost step, no second execution."""
+    user = member("editor")
+    flow = Flow.objects.create(workspace=workspace, name="chain", graph=chain(3))
+    run = run_start(user=user, flow=flow, inputs={}, use_draft=True)
+    fault = FailOnce('UPDATE "RUNS_STEP" SET "STATUS"')  # the first step's result
+    with connection.execute_wrapper(fault):
+        InlineExecutor().advance(run.pk)
+    run.refresh_from_db()
+    assert fault.failed == 1
+    assert run.status == "succeeded", (run.error_code, run.error_message)
+    assert run.crash_count == 0
+    steps = Step.objects.filter(run=run)
+    assert steps.count() == 5 and {s.attempt for s in steps} == {0}
+    # Each tool ran once: one recorded call per tool step.
+    recorded = Recording.objects.filter(step__run=run).values_list("step__node_id", flat=True)
+    assert sorted(recorded) == ["n0", "n1", "n2"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_embedded_job_is_sent_again_after_a_database_error(member, workspace, embedded):
+    """A run start whose first plan hits a busy database is retried by the executor itself."""
+    user = member("editor")
+    flow = Flow.objects.create(workspace=workspace, name="chain", graph=chain(2))
+    run = run_start(user=user, flow=flow, inputs={}, use_draft=True)
+    fault = FailOnce('INSERT INTO "RUNS_STEP"')
+
+    def advance_with_fault(run_id, redispatch=False):
+        with connection.execute_wrapper(fault):
+            return original(run_id, redispatch)
+
+    original = embedded._advance
+    embedded._advance = advance_with_fault
+    embedded.advance(run.pk)
+    assert embedded.wait_idle(timeout=60)
+    run.refresh_from_db()
+    assert fault.failed == 1
+    assert run.status == "succeeded", (run.error_code, run.error_message)

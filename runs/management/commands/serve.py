@@ -10,6 +10,7 @@ command) stops everything.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -57,7 +58,14 @@ class Command(BaseCommand):
                                "-l", "INFO"]  # fmt: skip
         mode = settings.SWITCHBOARD_EXECUTOR
         self.stdout.write(f"Serving on http://{options['host']}:{options['port']} ({mode})")
-        children = {name: subprocess.Popen(argv) for name, argv in helpers.items()}  # noqa: S603
+        # Each worker thread may hold a database connection: size the worker's pool to match.
+        worker_env = {**os.environ}
+        worker_env.setdefault("DB_POOL_MAX", str(options["concurrency"] + 4))
+        envs = {"worker": worker_env}
+        children = {
+            name: subprocess.Popen(argv, env=envs.get(name))  # noqa: S603
+            for name, argv in helpers.items()
+        }
         daphne = subprocess.Popen(server)  # noqa: S603
         stopping = False
 
@@ -71,7 +79,7 @@ class Command(BaseCommand):
             for name, child in list(children.items()):
                 if child.poll() is not None:
                     self.stderr.write(f"The {name} exited ({child.returncode}); restarting it")
-                    children[name] = subprocess.Popen(helpers[name])  # noqa: S603
+                    children[name] = subprocess.Popen(helpers[name], env=envs.get(name))  # noqa: S603
             time.sleep(0.5)
         for child in [daphne, *children.values()]:
             if child.poll() is None:
