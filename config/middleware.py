@@ -87,3 +87,17 @@ def api_error_shape(get_response: Callable) -> Callable:
 
     middleware.process_exception = _busy_or_none  # type: ignore[attr-defined]
     return middleware
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The 500 handler: an error raised outside a view (another middleware saving a session, a
+    signal) that means a saturated database still answers "retry shortly"."""
+    import sys
+
+    from django.views.defaults import server_error as default_server_error
+
+    exception = sys.exc_info()[1]
+    if exception is not None and is_busy(exception):
+        logger.warning("Database busy outside a view on %s %s", request.method, request.path)
+        return busy_response(request)
+    return default_server_error(request)

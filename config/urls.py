@@ -19,3 +19,5 @@ urlpatterns = [
     path("", include("runs.urls_pages")),
     path("", include("builder.urls")),
 ]
+
+handler500 = "config.middleware.server_error"

@@ -104,3 +104,23 @@ def test_a_form_post_on_a_busy_database_does_not_resend_itself(monkeypatch, clie
     response = client.post("/login/", {"username": "dana", "password": "pw-dana"})
     assert response.status_code == 503
     assert 'http-equiv="refresh"' not in response.content.decode()
+
+
+def test_a_busy_error_outside_a_view_is_a_503_and_others_stay_500(rf):
+    """Django's 500 handler (an error in a middleware, not a view) still says "retry shortly"."""
+    from django.urls import get_resolver
+
+    from config.middleware import server_error
+
+    handler = get_resolver().resolve_error_handler(500)
+    assert handler is server_error
+    try:
+        raise locked()
+    except OperationalError:
+        busy = handler(rf.get("/flows/"))
+    assert busy.status_code == 503 and busy["Retry-After"] == "1"
+    try:
+        raise OperationalError("no such table: runs_run")
+    except OperationalError:
+        broken = handler(rf.get("/flows/"))
+    assert broken.status_code == 500
