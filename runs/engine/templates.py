@@ -1,7 +1,8 @@
 """Sandboxed templates over run data.
 
 Templates see only data (`inputs`, `nodes.<id>.output`, `feedback`, `iteration`); undefined names
-are errors, and the sandbox refuses attribute access to internals such as `__class__`.
+are errors, and the sandbox refuses attribute access to internals such as `__class__`. Each render
+has a budget of time, loop iterations and size, enforced while it renders (see `sandbox`).
 """
 
 from __future__ import annotations
@@ -10,11 +11,15 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
+from jinja2 import StrictUndefined, Template, TemplateError, Undefined, nodes
 from jinja2.meta import find_undeclared_variables
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import SecurityError
+
+from .limits import EvaluationLimit, text_size
+from .sandbox import MAX_VALUE_CHARS, BoundedSandbox, rendering
 
 TEMPLATE_ROOTS = frozenset({"inputs", "nodes", "feedback", "iteration"})
 MAX_RENDERED_CHARS = 1_000_000
@@ -24,9 +29,9 @@ def _tojson(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-    env.filters["tojson"] = _tojson
+def _environment() -> BoundedSandbox:
+    env = BoundedSandbox(undefined=StrictUndefined, autoescape=False)
+    env.add_filter("tojson", _tojson)
     # The sandbox keeps range() but caps it; drop globals that are not data.
     for name in ("cycler", "joiner", "namespace", "lipsum", "dict"):
         env.globals.pop(name, None)
@@ -45,8 +50,12 @@ def _readable_errors() -> Iterator[None]:
     """Turn anything a template can raise into a TemplateRenderError a person can read."""
     try:
         yield
+    except EvaluationLimit as exc:
+        raise TemplateRenderError(f"Template stopped: {exc}.") from exc
     except SecurityError as exc:
         raise TemplateRenderError(f"Template refused by the sandbox: {exc}") from exc
+    except MemoryError as exc:
+        raise TemplateRenderError("Template stopped: it ran out of memory.") from exc
     except (
         TemplateError,
         TypeError,
@@ -59,15 +68,29 @@ def _readable_errors() -> Iterator[None]:
         raise TemplateRenderError(f"Template error: {exc}") from exc
 
 
+@lru_cache(maxsize=256)
+def _compiled(text: str) -> Template:
+    """Compile a template once: the same templates render at every step of every run."""
+    return ENV.from_string(text)
+
+
 def render(text: str, variables: dict[str, Any]) -> str:
     """Render `text` in the sandbox, raising TemplateRenderError with a readable message."""
     if "{" not in text:
         return text
+    parts: list[str] = []
+    size = 0
     with _readable_errors():
-        result = ENV.from_string(text).render(variables)
-    if len(result) > MAX_RENDERED_CHARS:
-        raise TemplateRenderError("Rendered template is larger than 1,000,000 characters")
-    return result
+        template = _compiled(text)
+        with rendering():
+            for part in template.generate(variables):
+                size += len(part)
+                if size > MAX_RENDERED_CHARS:
+                    raise TemplateRenderError(
+                        "Rendered template is larger than 1,000,000 characters"
+                    )
+                parts.append(part)
+    return "".join(parts)
 
 
 def _json_data(value: Any) -> Any:
@@ -90,9 +113,14 @@ def render_value(text: str, variables: dict[str, Any]) -> Any:
     if stripped.startswith("{{") and stripped.endswith("}}") and stripped.count("{{") == 1:
         with _readable_errors():
             expression = ENV.compile_expression(stripped[2:-2], undefined_to_none=False)
-            value = expression(**variables)
+            with rendering():
+                value = expression(**variables)
         if isinstance(value, Undefined):
             raise TemplateRenderError(f"Template error: {stripped} is undefined")
+        if text_size(value, MAX_VALUE_CHARS) > MAX_VALUE_CHARS:
+            raise TemplateRenderError(
+                f"Template stopped: the value is over {MAX_VALUE_CHARS:,} characters."
+            )
         return _json_data(value)
     return render(text, variables)
 
