@@ -78,7 +78,7 @@ def _search(validator: Any, pattern: str, text: str) -> bool:
     except TimeoutError:
         shown = pattern if len(pattern) <= 60 else pattern[:59] + "…"
         raise EvaluationLimit(
-            f"the pattern {shown!r} took more than {timeout:g} s to check and was stopped"
+            f"the pattern {shown!r} took more than {timeout:.3g} s to check and was stopped"
         ) from None
     except SchemaInvalid as exc:
         raise EvaluationLimit(str(exc)) from None
