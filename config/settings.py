@@ -105,7 +105,9 @@ if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
     }
-    DB_POOL_MAX = int(os.environ.get("DB_POOL_MAX", 20))
+    # The embedded executor's threads each hold a connection while a job runs: room for them too.
+    _embedded_threads = int(os.environ.get("SWITCHBOARD_EMBEDDED_THREADS", 32))
+    DB_POOL_MAX = int(os.environ.get("DB_POOL_MAX", max(20, _embedded_threads + 8)))
     if DB_POOL_MAX > 0 and DATABASES["default"]["ENGINE"].endswith("postgresql"):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": min(int(os.environ.get("DB_POOL_MIN", 2)), DB_POOL_MAX),
@@ -188,7 +190,8 @@ else:
 # Executor: "embedded" runs steps on a thread pool in the web process; "celery" sends kicks to
 # workers. Defaults to celery when Redis is configured.
 SWITCHBOARD_EXECUTOR = os.environ.get("SWITCHBOARD_EXECUTOR", "celery" if REDIS_URL else "embedded")
-SWITCHBOARD_EMBEDDED_THREADS = int(os.environ.get("SWITCHBOARD_EMBEDDED_THREADS", 8))
+# Steps wait on models and APIs, not the CPU: enough threads that 32 runs' model calls overlap.
+SWITCHBOARD_EMBEDDED_THREADS = int(os.environ.get("SWITCHBOARD_EMBEDDED_THREADS", 32))
 # A running step's lease; heartbeats renew it every third of this. A killed worker's step is
 # taken back within about this long.
 SWITCHBOARD_LEASE_SECONDS = int(os.environ.get("SWITCHBOARD_LEASE_SECONDS", 6))
