@@ -11,10 +11,11 @@ Every schema the app validates with is compiled here:
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urldefrag, urljoin
 
@@ -196,13 +197,23 @@ def check_schema(schema: Any) -> dict[str, Any]:
         raise SchemaInvalid("a JSON schema must be plain JSON data") from exc
     if len(text) > MAX_SCHEMA_BYTES:
         raise SchemaInvalid(f"a JSON schema may be at most {MAX_SCHEMA_BYTES // 1024} KB")
-    _check_text(text)
+    # The same schemas are checked at every step: remember the ones that passed, by digest.
+    digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
+    if digest not in _passed:
+        _check_text(text)
+        with _passed_lock:
+            _passed[digest] = None
+            if len(_passed) > MAX_REMEMBERED:
+                del _passed[next(iter(_passed))]
     return schema
 
 
-@lru_cache(maxsize=512)
+MAX_REMEMBERED = 1024
+_passed: dict[bytes, None] = {}
+_passed_lock = threading.Lock()
+
+
 def _check_text(text: str) -> None:
-    """Check a schema given as JSON text (cached: the same schemas are checked at every step)."""
     schema = json.loads(text)
     try:
         Draft202012Validator.check_schema(schema, format_checker=FORMATS)

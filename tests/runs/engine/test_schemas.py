@@ -95,6 +95,18 @@ def test_schema_reference_the_static_check_missed_is_still_never_fetched(listene
     assert listener.connections == 0
 
 
+def test_schema_remote_dialect_or_vocabulary_is_never_fetched(listener):
+    for schema in [
+        {"$schema": listener.url("/meta"), "type": "string"},
+        {"$vocabulary": {listener.url("/vocabulary"): True}, "type": "string"},
+        {"$id": listener.url("/root"), "$defs": {"a": {"type": "string"}}, "$ref": "#/$defs/a"},
+    ]:
+        assert check_schema(schema) is schema
+        assert validation_errors(schema, "text") == []
+        assert validation_errors(schema, 1)
+    assert listener.connections == 0
+
+
 @pytest.mark.parametrize(
     ("schema", "good", "bad"),
     [
