@@ -5,9 +5,10 @@
 - inline: everything in the calling thread (terminal runs and deterministic tests).
 
 Whatever the executor, a step being executed holds a lease that a heartbeat extends; the
-sweeper (a thread here in embedded mode, a beat task with Celery) recovers steps whose lease
-expired, so a killed process costs at most the step in flight and a few seconds. A job runs a
-step and the chain after it (`runs.services.run_steps`); fan-out branches come back as kicks.
+sweeper (a thread here in embedded mode, a thread of the beat process with Celery) recovers
+steps whose lease expired, so a killed process costs at most the step in flight and a few
+seconds. A job runs a step and the chain after it (`runs.services.run_steps`); fan-out
+branches come back as kicks.
 """
 
 from __future__ import annotations

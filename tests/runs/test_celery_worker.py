@@ -67,7 +67,8 @@ def cluster(django_db_setup, _llm_server):
 
 @pytest.fixture
 def celery(cluster, settings, llm_server):
-    """This process sends kicks to the cluster's queue; the beat-driven sweeper runs meanwhile."""
+    """This process sends kicks to the cluster's queue; beat (and the sweeper on its thread)
+    runs meanwhile."""
     settings.SWITCHBOARD_EXECUTOR = "celery"
     settings.SWITCHBOARD_CELERY_QUEUE = cluster.queue
     set_executor(CeleryExecutor())
@@ -76,7 +77,7 @@ def celery(cluster, settings, llm_server):
         yield cluster
     wait_settled()
     cluster.beat.stop()
-    time.sleep(0.5)  # let a sweep already taken by a worker finish before the flush
+    time.sleep(0.5)  # let kicks the last sweep sent finish before the flush
     set_executor(None)
 
 
