@@ -26,17 +26,24 @@ from tests.builder.graph_shapes import SHAPES
 BUDGET_MS = 100
 
 
-def measure(validate: Callable[[Any], list], document: Any, runs: int, cold: bool) -> list[float]:
-    """Return the milliseconds of each of `runs` validations of `document`."""
+def measure(
+    validate: Callable[[Any], list], document: Any, runs: int, cold: bool
+) -> tuple[list[float], list[float]]:
+    """Return the wall-clock and CPU milliseconds of each of `runs` validations of `document`.
+
+    CPU time (this thread's) is what the validation costs the process; it barely moves when other
+    processes load the machine, which the wall clock does.
+    """
     validate(document)  # warm up imports and lazily built validators
-    timings = []
+    wall, cpu = [], []
     for _ in range(runs):
         if cold:
             clear_template_cache()
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         validate(document)
-        timings.append((time.perf_counter() - started) * 1000)
-    return timings
+        wall.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.thread_time() - started_cpu) * 1000)
+    return wall, cpu
 
 
 def main() -> None:
@@ -54,12 +61,14 @@ def main() -> None:
         if len(errors) != expected:
             raise SystemExit(f"{name}: {len(errors)} errors, expected {expected}")
         for cold in (False, True) if name == "jinja_templates" else (False,):
-            timings = measure(validate_graph, document, args.runs, cold)
-            worst = max(worst, statistics.median(timings))
+            wall, cpu = measure(validate_graph, document, args.runs, cold)
+            worst = max(worst, statistics.median(wall))
             label = f"{name} (cold)" if cold else name
-            print(f"  {label:<24} {len(errors):>5} errors  {summary(timings, ' ms')}")
+            cpu_ms = statistics.median(cpu)
+            print(f"  {label:<24} {len(errors):>5} errors  cpu median {cpu_ms:.1f} ms;", end="")
+            print(f" wall {summary(wall, ' ms')}")
     verdict = "within" if worst <= BUDGET_MS else "OVER"
-    print(f"worst median {worst:.1f} ms: {verdict} the {BUDGET_MS} ms budget")
+    print(f"worst wall median {worst:.1f} ms: {verdict} the {BUDGET_MS} ms budget")
 
 
 if __name__ == "__main__":
