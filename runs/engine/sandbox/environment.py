@@ -19,7 +19,7 @@ from .growth import binop_size, format_size, method_call
 
 
 class _Bounding(NodeTransformer):
-    """Route loops, output and `~` through the budgeted filters above."""
+    """Route loops, output, slices and `~` through the internal filters that count and check."""
 
     def __init__(self, environment: Any) -> None:
         self.environment = environment

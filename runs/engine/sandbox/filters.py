@@ -67,7 +67,8 @@ def _wordwrap(value: Any, width: Any = 79, *rest: Any, **kw: Any) -> None:
 
 def _replace(value: Any, old: Any = "", new: Any = "", count: Any = None, **kw: Any) -> None:
     text = _text(value)
-    limit_chars(replace_size(text, _text(old), new, -1 if count is None else count), "it")
+    size = replace_size(text, _text(old), new, -1 if count is None else count)
+    limit_chars(size, "the replaced text")
 
 
 def _format(value: Any, *args: Any, **kwargs: Any) -> None:
