@@ -15,6 +15,7 @@ BENCHMARKS = {
     "validation": "graph validation at the limits (2,000 nodes / 5,000 edges)",
     "versus_langgraph": "100-node chain vs LangGraph, interleaved A/B, SQLite and PostgreSQL",
     "concurrent_runs": "500 runs x 5 prompt steps (embedded, Celery, LangGraph), fan-out 1-50-1",
+    "sandbox_bounds": "how fast template, regex, $ref and json_query bombs are stopped",
     "burst": "1,000 run starts over HTTP: status counts, latency, peak connections",
     "recovery": "kill -9 the executing process; time until the lost step runs again",
     "recovery_soak": "50 SIGKILLs of Celery workers during 100 runs: lost/duplicated/stuck",

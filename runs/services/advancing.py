@@ -25,6 +25,7 @@ from django.db import InterfaceError, OperationalError, connections, transaction
 from django.utils import timezone
 
 from runs.engine.graph import CompiledGraph, compile_graph
+from runs.engine.limits import stop_when
 from runs.engine.runner import StepOutcome, execute_step
 from runs.engine.scheduler import Budgets, RunState, StepState, Usage, plan
 from runs.models import Recording, Run, RunStatus, Step, StepStatus
@@ -295,9 +296,23 @@ def run_advance(*, run_id: int, redispatch: bool = False, worker: str | None = N
         if run is None or run.is_finished:
             return Advance()
         change = RunChange(run)
-        advance = _schedule(
-            change, compiled_graph(run), _rows(run.pk), worker=worker, redispatch=redispatch
-        )
+        try:
+            graph = compiled_graph(run)
+        except Exception as exc:
+            # A stored version whose configuration today's rules refuse (say, a schema with a
+            # remote $ref saved before they existed) fails its run instead of staying queued.
+            logger.warning("Run %s: version %s does not compile: %s", run.pk, run.version_id, exc)
+            if run.status == RunStatus.QUEUED:
+                change.transition(RunStatus.RUNNING)
+            change.finish(
+                RunStatus.FAILED,
+                code="graph_invalid",
+                message="This version of the flow cannot run any more: its saved configuration "
+                "is no longer valid. Open the flow, fix the problems it shows, and run it again.",
+            )
+            change.save()
+            return Advance()
+        advance = _schedule(change, graph, _rows(run.pk), worker=worker, redispatch=redispatch)
         change.save()
         return advance
 
@@ -372,16 +387,35 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
         if kind == "step.delta":
             broadcast_delta(run_id, node_id, data.get("text", ""), last_seq)
 
-    return execute_step(
-        claimed.graph,
-        state,
-        claimed.node_id,
-        run_inputs=claimed.inputs,
-        llm=llm,
-        tools=tools,
-        emit=emit,
-        default_model=default_model(),
-    )
+    # A long evaluation (a template, a query) stops as soon as the run is cancelled.
+    with stop_when(_Cancelled(run_id)):
+        return execute_step(
+            claimed.graph,
+            state,
+            claimed.node_id,
+            run_inputs=claimed.inputs,
+            llm=llm,
+            tools=tools,
+            emit=emit,
+            default_model=default_model(),
+        )
+
+
+class _Cancelled:
+    """Whether a run was cancelled: asked of the database at most twice a second, and only by
+    an evaluation that runs long enough to poll it."""
+
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        self.answer = False
+        self.next_check = 0.0
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self.answer and now >= self.next_check:
+            self.next_check = now + 0.5
+            self.answer = Run.objects.filter(pk=self.run_id, cancel_requested=True).exists()
+        return self.answer
 
 
 def _replayed_decision(claimed: ClaimedStep) -> tuple[list[str], Any] | None:
