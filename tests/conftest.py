@@ -133,3 +133,16 @@ def demo(db, make_user):
     demo_ws = Workspace.objects.get(slug="demo")
     Membership.objects.create(workspace=demo_ws, user=owner, role=Role.OWNER)
     return {"workspace": demo_ws, "owner": owner}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pools_closed_before_teardown(django_db_setup):
+    """Close this process's PostgreSQL connection pools before the test database is dropped
+    (their idle connections would otherwise keep it open: "being accessed by other users")."""
+    yield
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        close_pool = getattr(conn, "close_pool", None)
+        if close_pool is not None:
+            close_pool()
