@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -57,6 +58,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "channels",
+    # Serves ninja's bundled Swagger UI from /static/ instead of a CDN (config/api.py's docs page).
+    "ninja",
+    "csp",
     "workspaces",
     "builder",
     "runs",
@@ -64,6 +68,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside everything that answers (WhiteNoise, the API error shape): every response has a CSP.
+    "csp.middleware.CSPMiddleware",
     "config.middleware.api_error_shape",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -173,6 +179,59 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# HTTPS (docs/api-and-scale.md, "Deploying behind HTTPS"). Off by default: the embedded server
+# answers on http://127.0.0.1. SWITCHBOARD_HTTPS=1 turns on the set a deployment behind a
+# TLS-terminating proxy wants; each variable below still overrides its own setting.
+SWITCHBOARD_HTTPS = env_bool("SWITCHBOARD_HTTPS", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", SWITCHBOARD_HTTPS)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", SWITCHBOARD_HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", SWITCHBOARD_HTTPS)
+SECURE_HSTS_SECONDS = int(
+    os.environ.get("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if SWITCHBOARD_HTTPS else 0)
+)
+# Both commit every subdomain (preload: for good), so they stay opt-in even with HTTPS on.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Behind the proxy Django sees plain http. Trust its X-Forwarded-Proto only when told: the proxy
+# must overwrite the header, or a client could claim https. "1" means X-Forwarded-Proto; another
+# value names the header.
+_proxy_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "1" if SWITCHBOARD_HTTPS else "0")
+if _proxy_header.strip().lower() in {"0", "false", "no", "off", ""}:
+    SECURE_PROXY_SSL_HEADER = None
+else:
+    if _proxy_header.strip().lower() in {"1", "true", "yes", "on"}:
+        _proxy_header = "X-Forwarded-Proto"
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.strip().upper().replace("-", "_"), "https")
+
+# Content-Security-Policy (django-csp) on every response. Scripts only from our own files (no
+# inline script, no eval: htmx's allowEval is off in base.html); a template that ever needs an
+# inline <script> or <style> gives it nonce="{{ request.csp_nonce }}". Styles are as strict:
+# no style attributes in templates (the run page's server-drawn bars use a nonced <style>);
+# scripts set styles through element.style, which CSP allows. data: images for the SVG icons
+# in Swagger UI's stylesheet. The websocket streams (/ws/...): CSP3 browsers match them with
+# 'self'; older ones need the ws(s) origins spelled out, one per allowed host.
+_ws_schemes = ["wss"] if SWITCHBOARD_HTTPS else ["ws", "wss"]
+_ws_sources = [
+    f"{scheme}://{host.replace('.', '*.', 1) if host.startswith('.') else host}:*"
+    for host in ALLOWED_HOSTS
+    if host != "*" and "[" not in host
+    for scheme in _ws_schemes
+]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF, *_ws_sources],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:

@@ -133,9 +133,12 @@ export class Timeline {
     const key = Math.round(span / 100);
     if (this.axis.dataset.span === String(key)) return;
     this.axis.dataset.span = String(key);
-    const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) =>
-      el("span", { class: "sb-tick", style: `left: ${f * 100}%`, text: f === 0 ? "0 s" : `+${duration(span * f)}` }),
-    );
+    const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => {
+      const tick = el("span", { class: "sb-tick", text: f === 0 ? "0 s" : `+${duration(span * f)}` });
+      // Through the CSSOM: the Content-Security-Policy refuses style attributes.
+      tick.style.left = `${f * 100}%`;
+      return tick;
+    });
     this.axis.replaceChildren(...ticks);
   }
 
