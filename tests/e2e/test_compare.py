@@ -48,9 +48,7 @@ def runs(demo, llm_server, inline):  # noqa: F811
             node["config"]["prompt"] = "Improved: steps for {{ inputs.dish }}, oven first."
     flow_save_draft(flow=flow, graph=graph, revision=flow.revision)
     llm_server.on("Improved:", text(SECOND))
-    rerun = run_rerun(
-        user=owner, run=original, from_node="instructions", use_draft=True
-    )
+    rerun = run_rerun(user=owner, run=original, from_node="instructions", use_draft=True)
     rerun = finish(rerun, owner)
     copy = run_reproduce(user=owner, run=original)
     InlineExecutor().advance(copy.pk)
