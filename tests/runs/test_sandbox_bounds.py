@@ -19,6 +19,7 @@ from runs.engine.limits import Deadline
 from runs.engine.sandbox import budget
 from runs.models import Run, Step
 from tests.llmserver import text
+from tests.runs.schema_spy import watch_pattern_search
 
 from .engine.loopback import listener  # noqa: F401
 from .support import embedded, fast_passwords, inline, memory_layer  # noqa: F401
@@ -197,19 +198,7 @@ def test_redos_at_run_start_does_not_hold_up_another_request(
     user = member("editor")
     schema = {"type": "object", "properties": {"question": {"type": "string", "pattern": REDOS}}}
     flow = Flow.objects.create(workspace=workspace, name="redos", graph=_flow_graph(schema=schema))
-    searching = threading.Event()
-    compiled = schemas._compiled
-
-    class Spy:
-        def __init__(self, pattern):
-            self.pattern = compiled(pattern)
-
-        def search(self, text, timeout):
-            if self.pattern.pattern == REDOS:
-                searching.set()
-            return self.pattern.search(text, timeout=timeout)
-
-    monkeypatch.setattr(schemas, "_compiled", Spy)
+    searching = watch_pattern_search(monkeypatch, REDOS)
     answers = {}
 
     def start_run():

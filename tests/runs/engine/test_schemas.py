@@ -20,6 +20,7 @@ from runs.engine.nodes.evaluator import EvaluatorConfig, Rule, _check_rules
 from runs.engine.nodes.input import InputConfig
 from runs.engine.nodes.prompt import PromptConfig, parse_json_output
 from runs.engine.schemas import SchemaCheckFailed, check_schema, validation_errors
+from tests.runs.schema_spy import watch_pattern_search
 
 from .fakes import FakeLlm, FakeTools
 from .graphs import edge, graph, node, prompt
@@ -197,19 +198,8 @@ def test_schema_redos_does_not_hold_up_other_work(monkeypatch):
     """Another evaluation completes while the bad pattern is still being searched."""
     monkeypatch.setattr(schemas, "REGEX_TIMEOUT_SECONDS", 4.0)
     monkeypatch.setattr(schemas, "VALIDATION_SECONDS", 60.0)
-    searching, done = threading.Event(), threading.Event()
-    compiled = schemas._compiled
-
-    class Spy:
-        def __init__(self, pattern):
-            self.pattern = compiled(pattern)
-
-        def search(self, text, timeout):
-            if self.pattern.pattern == REDOS:
-                searching.set()
-            return self.pattern.search(text, timeout=timeout)
-
-    monkeypatch.setattr(schemas, "_compiled", Spy)
+    done = threading.Event()
+    searching = watch_pattern_search(monkeypatch, REDOS)
     outcome = {}
 
     def bad():
