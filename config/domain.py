@@ -28,6 +28,12 @@ class NotFound(DomainError):
     default_code = "not_found"
 
 
+class Unauthenticated(DomainError):
+    """The request does not prove who sent it (a bad or missing signature, an expired token)."""
+
+    default_code = "unauthenticated"
+
+
 class NotAllowed(DomainError):
     """The user can see the object but their role does not allow the operation."""
 

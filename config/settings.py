@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "workspaces",
     "builder",
     "runs",
+    "triggers",
 ]
 
 MIDDLEWARE = [
