@@ -33,8 +33,11 @@ class TokenIn(StrictIn):
     expires_in_days: int | None = Field(
         None, ge=1, le=MAX_TOKEN_DAYS, description="Days until the token stops working."
     )
+    # JSON has no datetime type: an ISO 8601 string is the one way to send one.
     expires_at: datetime | None = Field(
-        None, description="When the token stops working (ISO 8601, with a time zone)."
+        None,
+        strict=False,
+        description="When the token stops working (ISO 8601, with a time zone).",
     )
 
     @model_validator(mode="after")
