@@ -29,9 +29,10 @@ class NotFound(DomainError):
 
 
 class Unauthenticated(DomainError):
-    """The request does not prove who sent it (a bad or missing signature, an expired token)."""
+    """The request does not prove who sent it: an unknown, expired or revoked API token, a
+    missing or wrong webhook signature."""
 
-    default_code = "unauthenticated"
+    default_code = "unauthorized"
 
 
 class NotAllowed(DomainError):
