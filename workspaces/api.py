@@ -11,7 +11,7 @@ from ninja import Field, Router, Schema, Status
 from pydantic import StringConstraints
 
 from config.errors import not_found
-from config.schemas import StrictIn
+from config.schemas import Id, StrictIn
 
 from .models import ApiToken, Membership
 from .services import membership_for
@@ -67,7 +67,7 @@ class PeopleOut(Schema):
 
 
 @router.get("/workspaces/{int:workspace_id}/people", response=PeopleOut)
-def workspace_people(request: HttpRequest, workspace_id: int):
+def workspace_people(request: HttpRequest, workspace_id: Id):
     """The workspace's members and the groups they belong to (approval assignees)."""
     if membership_for(user=request.user, workspace_id=workspace_id) is None:
         raise not_found("Workspace not found")
@@ -105,7 +105,7 @@ def token_create(request: HttpRequest, payload: TokenIn):
 
 
 @router.delete("/tokens/{int:token_id}", response={204: None}, tags=["tokens"])
-def token_revoke(request: HttpRequest, token_id: int):
+def token_revoke(request: HttpRequest, token_id: Id):
     updated = ApiToken.objects.filter(
         pk=token_id, user=request.user, revoked_at__isnull=True
     ).update(revoked_at=timezone.now())
