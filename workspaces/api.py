@@ -12,7 +12,7 @@ from pydantic import StringConstraints, model_validator
 
 from config.domain import Invalid
 from config.errors import not_found
-from config.schemas import StrictIn
+from config.schemas import Id, StrictIn
 
 from . import services
 from .models import ApiToken, Membership
@@ -85,7 +85,7 @@ class PeopleOut(Schema):
 
 
 @router.get("/workspaces/{int:workspace_id}/people", response=PeopleOut)
-def workspace_people(request: HttpRequest, workspace_id: int):
+def workspace_people(request: HttpRequest, workspace_id: Id):
     """The workspace's members and the groups they belong to (approval assignees)."""
     if membership_for(user=request.user, workspace_id=workspace_id) is None:
         raise not_found("Workspace not found")
@@ -133,7 +133,7 @@ def token_create(request: HttpRequest, payload: TokenIn):
 
 
 @router.delete("/tokens/{int:token_id}", response={204: None}, tags=["tokens"])
-def token_revoke(request: HttpRequest, token_id: int):
+def token_revoke(request: HttpRequest, token_id: Id):
     """Revoke one of your tokens; programs using it get 401 from then on."""
     if not 0 < token_id <= 2**63 - 1:
         raise not_found("Token not found")

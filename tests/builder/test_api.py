@@ -185,7 +185,9 @@ def test_api_another_workspace_is_404(api_for, member, other_workspace, method, 
 
 def test_api_missing_flow_is_404(api_for, editor):
     assert_error(api_for(editor).get("/api/flows/999999"), 404, "not_found")
-    assert_error(api_for(editor).get(f"/api/flows/{2**70}"), 404, "not_found")
+    # An id no database can hold is not a missing flow but a bad request: 422 naming the field.
+    body = assert_error(api_for(editor).get(f"/api/flows/{2**70}"), 422, "invalid_request")
+    assert body["detail"][0]["loc"][-1] == "flow_id"
 
 
 def test_api_flow_list_shows_only_the_users_workspaces(api_for, editor, flow, foreign_flow):
