@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from builder.services import flow_get
-from config.schemas import StrictIn
+from config.schemas import Id, StrictIn
 from workspaces.services import membership_for
 
 from . import cron, services
@@ -91,13 +91,13 @@ def webhook_out(request: HttpRequest, hook: Webhook, *, with_secret: bool) -> di
 
 
 @router.get("/flows/{int:flow_id}/schedules", response=list[ScheduleOut])
-def schedule_list(request: HttpRequest, flow_id: int):
+def schedule_list(request: HttpRequest, flow_id: Id):
     flow = flow_get(user=request.user, flow_id=flow_id)
     return [_schedule_out(s) for s in flow.schedules.all()]
 
 
 @router.post("/flows/{int:flow_id}/schedules", response={201: ScheduleOut})
-def schedule_create(request: HttpRequest, flow_id: int, payload: ScheduleIn):
+def schedule_create(request: HttpRequest, flow_id: Id, payload: ScheduleIn):
     flow = flow_get(user=request.user, flow_id=flow_id, permission="edit")
     schedule = services.schedule_create(
         flow=flow,
@@ -112,21 +112,21 @@ def schedule_create(request: HttpRequest, flow_id: int, payload: ScheduleIn):
 
 
 @router.patch("/flows/{int:flow_id}/schedules/{int:schedule_id}", response=ScheduleOut)
-def schedule_update(request: HttpRequest, flow_id: int, schedule_id: int, payload: SchedulePatch):
+def schedule_update(request: HttpRequest, flow_id: Id, schedule_id: Id, payload: SchedulePatch):
     flow = flow_get(user=request.user, flow_id=flow_id, permission="edit")
     schedule = services.schedule_get(flow=flow, schedule_id=schedule_id)
     return _schedule_out(services.schedule_set_enabled(schedule=schedule, enabled=payload.enabled))
 
 
 @router.delete("/flows/{int:flow_id}/schedules/{int:schedule_id}", response={204: None})
-def schedule_delete(request: HttpRequest, flow_id: int, schedule_id: int):
+def schedule_delete(request: HttpRequest, flow_id: Id, schedule_id: Id):
     flow = flow_get(user=request.user, flow_id=flow_id, permission="edit")
     services.schedule_delete(schedule=services.schedule_get(flow=flow, schedule_id=schedule_id))
     return Status(204, None)
 
 
 @router.get("/flows/{int:flow_id}/webhook", response={200: WebhookOut, 404: Any})
-def webhook_get(request: HttpRequest, flow_id: int):
+def webhook_get(request: HttpRequest, flow_id: Id):
     flow = flow_get(user=request.user, flow_id=flow_id)
     hook = services.webhook_get(flow=flow)
     if hook is None:
@@ -136,7 +136,7 @@ def webhook_get(request: HttpRequest, flow_id: int):
 
 
 @router.put("/flows/{int:flow_id}/webhook", response=WebhookOut)
-def webhook_enable(request: HttpRequest, flow_id: int):
+def webhook_enable(request: HttpRequest, flow_id: Id):
     flow = flow_get(user=request.user, flow_id=flow_id, permission="edit")
     return webhook_out(
         request, services.webhook_enable(flow=flow, user=request.user), with_secret=True
@@ -144,20 +144,20 @@ def webhook_enable(request: HttpRequest, flow_id: int):
 
 
 @router.delete("/flows/{int:flow_id}/webhook", response={204: None})
-def webhook_disable(request: HttpRequest, flow_id: int):
+def webhook_disable(request: HttpRequest, flow_id: Id):
     flow = flow_get(user=request.user, flow_id=flow_id, permission="edit")
     services.webhook_disable(flow=flow)
     return Status(204, None)
 
 
 @router.post("/flows/{int:flow_id}/webhook/rotate", response=WebhookOut)
-def webhook_rotate(request: HttpRequest, flow_id: int):
+def webhook_rotate(request: HttpRequest, flow_id: Id):
     flow = flow_get(user=request.user, flow_id=flow_id, permission="edit")
     return webhook_out(request, services.webhook_rotate(flow=flow), with_secret=True)
 
 
 @router.put("/flows/{int:flow_id}/webhook/mapping", response=WebhookOut)
-def webhook_mapping(request: HttpRequest, flow_id: int, payload: MappingIn):
+def webhook_mapping(request: HttpRequest, flow_id: Id, payload: MappingIn):
     flow = flow_get(user=request.user, flow_id=flow_id, permission="edit")
     hook = services.webhook_set_mapping(flow=flow, mapping=payload.mapping)
     return webhook_out(request, hook, with_secret=True)
