@@ -78,9 +78,10 @@ def test_token_create_refuses_bad_expiries(api_for, make_user, body):
     assert not ApiToken.objects.exists()
 
 
-def test_token_revoke_with_an_id_out_of_range_is_404(api_for, make_user):
+def test_token_revoke_with_an_id_out_of_range_is_422_and_unknown_is_404(api_for, make_user):
     client = api_for(make_user("integrator"))
-    assert client.delete(f"/api/tokens/{2**63}").status_code == 404
+    assert client.delete(f"/api/tokens/{2**63}").status_code == 422
+    assert client.delete(f"/api/tokens/{2**63 - 1}").status_code == 404
 
 
 def test_an_expired_token_cannot_open_a_websocket_as_its_owner(make_user):
