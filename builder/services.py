@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from typing import Any
@@ -12,6 +13,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from config.domain import Conflict, Invalid, NotAllowed, NotFound, TooLarge
+from vault.services import credential_names
 from workspaces.services import PermissionDenied, membership_for, require
 
 from .graph import (
@@ -55,13 +57,18 @@ def flow_get(*, user, flow_id: int, permission: str = "read") -> Flow:
     return flow
 
 
-def _savable(graph: Any) -> list[GraphError]:
+def flow_validate(*, graph: Any, workspace_id: int) -> list[GraphError]:
+    """Validate a graph as it would run in the workspace (credential names included)."""
+    return validate_graph(graph, credentials=functools.partial(credential_names, workspace_id))
+
+
+def _savable(graph: Any, workspace_id: int) -> list[GraphError]:
     """Return the graph's validation errors; raise Invalid or TooLarge if it is malformed or big.
 
     A draft may be incomplete (errors are returned for the canvas to show), but it must be a
     well-formed document within the size limits.
     """
-    errors = validate_graph(graph)
+    errors = flow_validate(graph=graph, workspace_id=workspace_id)
     unsavable = [e for e in errors if e.code in UNSAVABLE]
     if unsavable:
         raise Invalid(
@@ -82,7 +89,7 @@ def flow_create(
     except PermissionDenied as exc:
         raise NotAllowed("Your role does not allow this.") from exc
     graph = graph if graph is not None else empty_graph()
-    _savable(graph)
+    _savable(graph, workspace_id)
     name = name.strip()
     if not name:
         raise Invalid("A flow needs a name.", code="invalid_name")
@@ -117,7 +124,7 @@ def flow_save_draft(*, flow: Flow, graph: Any, revision: int) -> tuple[int, list
 
     Returns the new revision and the graph's validation errors (a draft may be incomplete).
     """
-    errors = _savable(graph)
+    errors = _savable(graph, flow.workspace_id)
     updated = Flow.objects.filter(pk=flow.pk, revision=revision, deleted_at__isnull=True).update(
         graph=graph, revision=F("revision") + 1, updated_at=timezone.now()
     )
@@ -141,7 +148,7 @@ def _next_number(flow: Flow) -> int:
 def flow_publish(*, flow: Flow, user, note: str = "") -> FlowVersion:
     """Freeze the draft as a new published version. Refused while the draft has errors."""
     flow = Flow.objects.select_for_update().get(pk=flow.pk)
-    errors = validate_graph(flow.graph)
+    errors = flow_validate(graph=flow.graph, workspace_id=flow.workspace_id)
     if errors:
         raise Invalid(
             "Fix the flow's problems before publishing.",

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "ninja",
     "csp",
     "workspaces",
+    "vault",
     "builder",
     "runs",
 ]
@@ -295,6 +296,10 @@ SWITCHBOARD_PROVIDERS = {
         "autostart": not os.environ.get("LOCAL_LLM_BASE_URL"),
     },
 }
+# Outbound requests (the HTTP tool, workspace model providers) reach public addresses only. This
+# admits loopback too, for tests and local development against servers on 127.0.0.1; never set
+# it where flows are written by people you don't trust with the machine's own services.
+SWITCHBOARD_ALLOW_LOOPBACK = env_bool("SWITCHBOARD_ALLOW_LOOPBACK", False)
 SWITCHBOARD_DEFAULT_MODEL = os.environ.get(
     "SWITCHBOARD_DEFAULT_MODEL",
     "gpt-4o-mini"

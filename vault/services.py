@@ -1,0 +1,520 @@
+"""Credentials and workspace model providers: who may change them, and reading them at call time.
+
+Values go in and never come back out through a service a page or the API calls: the only readers
+of a decrypted value are `credential_value` (the run engine, resolving `{{ secrets.<name> }}`),
+`provider_key` (the model client, when it builds its SDK client) and `credential_values` (exports,
+to redact them by value).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from config.domain import Conflict, Invalid, NotAllowed, NotFound
+from runs.engine.secrets import MIN_SECRET_CHARS, UnknownSecret
+from runs.tools.addresses import check_url
+from runs.tools.base import ToolError
+from workspaces.models import Membership
+from workspaces.services import membership_for
+
+from . import crypto
+from .logging import remember
+from .models import (
+    CREDENTIAL_NAME_PATTERN,
+    PROVIDER_NAME_PATTERN,
+    Credential,
+    Provider,
+    ProviderModel,
+    Tier,
+)
+
+MAX_VALUE_CHARS = 8192
+MAX_MODELS = 50
+# A credential's last use is recorded at most this often (a write per call would make every
+# tool call a writer).
+USE_PRECISION = timedelta(seconds=60)
+
+_CREDENTIAL_NAME = re.compile(CREDENTIAL_NAME_PATTERN)
+_PROVIDER_NAME = re.compile(PROVIDER_NAME_PATTERN)
+
+
+def _audit(*, workspace_id: int, actor, action: str, target: str, detail: dict | None = None):
+    from workspaces.audit import record_audit
+
+    from workspaces.models import Workspace
+
+    record_audit(
+        workspace=Workspace(pk=workspace_id),
+        actor=actor,
+        action=action,
+        target=target,
+        detail=detail,
+    )
+
+
+def _membership(*, user, workspace_id: int, write: bool) -> Membership:
+    """The user's membership: 404 outside the workspace, 403 for writes below editor."""
+    membership = membership_for(user=user, workspace_id=workspace_id)
+    if membership is None:
+        raise NotFound("Workspace not found")
+    if write and not membership.can("edit"):
+        raise NotAllowed("Only the workspace's owners and editors can change credentials.")
+    return membership
+
+
+# Credentials -----------------------------------------------------------------------------------
+
+
+def _clean_value(value: Any) -> str:
+    if not isinstance(value, str):
+        raise Invalid("The value must be text.", code="invalid_value")
+    value = value.strip()
+    if len(value) < MIN_SECRET_CHARS:
+        raise Invalid(
+            f"The value must be at least {MIN_SECRET_CHARS} characters: shorter values cannot be "
+            "told apart from ordinary text when they are hidden from run records.",
+            code="invalid_value",
+        )
+    if len(value) > MAX_VALUE_CHARS:
+        raise Invalid(f"The value is longer than {MAX_VALUE_CHARS} characters.", code="too_large")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise Invalid("The value contains line breaks or control characters.", code="invalid_value")
+    return value
+
+
+def _clean_name(name: Any) -> str:
+    name = name.strip() if isinstance(name, str) else ""
+    if not _CREDENTIAL_NAME.match(name):
+        raise Invalid(
+            "A credential name starts with a lowercase letter and has only lowercase letters, "
+            "digits and underscores (at most 64), like weather_api.",
+            code="invalid_name",
+        )
+    return name
+
+
+def _description(text: Any) -> str:
+    text = text.strip() if isinstance(text, str) else ""
+    if len(text) > 300:
+        raise Invalid("The description is longer than 300 characters.", code="too_large")
+    return text
+
+
+def credential_list(*, user, workspace_id: int) -> list[Credential]:
+    """Every member sees the names (never the values)."""
+    _membership(user=user, workspace_id=workspace_id, write=False)
+    return list(Credential.objects.filter(workspace_id=workspace_id).defer("encrypted_value"))
+
+
+def credential_get(*, user, workspace_id: int, credential_id: int) -> Credential:
+    _membership(user=user, workspace_id=workspace_id, write=False)
+    credential = Credential.objects.filter(pk=credential_id, workspace_id=workspace_id).first()
+    if credential is None:
+        raise NotFound("Credential not found")
+    return credential
+
+
+def credential_create(
+    *, user, workspace_id: int, name: str, value: str, description: str = ""
+) -> Credential:
+    _membership(user=user, workspace_id=workspace_id, write=True)
+    name, value, description = _clean_name(name), _clean_value(value), _description(description)
+    try:
+        with transaction.atomic():
+            credential = Credential.objects.create(
+                workspace_id=workspace_id,
+                name=name,
+                encrypted_value=crypto.encrypt(value),
+                description=description,
+                created_by=user,
+            )
+            _audit(workspace_id=workspace_id, actor=user, action="credential.created", target=name)
+    except IntegrityError:
+        raise Conflict(
+            f"There is already a credential called “{name}”. Replace its value instead.",
+            code="duplicate_name",
+        ) from None
+    return credential
+
+
+def credential_replace(
+    *,
+    user,
+    workspace_id: int,
+    credential_id: int,
+    value: str | None = None,
+    description: str | None = None,
+) -> Credential:
+    """Replace the value (and/or the description); the old value is gone for good."""
+    _membership(user=user, workspace_id=workspace_id, write=True)
+    credential = credential_get(user=user, workspace_id=workspace_id, credential_id=credential_id)
+    fields = ["updated_at"]
+    if value is not None:
+        credential.encrypted_value = crypto.encrypt(_clean_value(value))
+        fields.append("encrypted_value")
+    if description is not None:
+        credential.description = _description(description)
+        fields.append("description")
+    credential.updated_at = timezone.now()
+    with transaction.atomic():
+        credential.save(update_fields=fields)
+        _audit(
+            workspace_id=workspace_id,
+            actor=user,
+            action="credential.replaced" if value is not None else "credential.updated",
+            target=credential.name,
+        )
+    return credential
+
+
+def credential_delete(*, user, workspace_id: int, credential_id: int) -> None:
+    credential = credential_get(user=user, workspace_id=workspace_id, credential_id=credential_id)
+    _membership(user=user, workspace_id=workspace_id, write=True)
+    users = list(credential.providers.values_list("name", flat=True))
+    if users:
+        raise Conflict(
+            f"The model provider “{users[0]}” uses this credential as its key; change or delete "
+            "the provider first.",
+            code="credential_in_use",
+        )
+    with transaction.atomic():
+        credential.delete()
+        _audit(
+            workspace_id=workspace_id,
+            actor=user,
+            action="credential.deleted",
+            target=credential.name,
+        )
+
+
+def credential_names(workspace_id: int) -> frozenset[str]:
+    return frozenset(
+        Credential.objects.filter(workspace_id=workspace_id).values_list("name", flat=True)
+    )
+
+
+def _record_use(credential_id: int, last_used_at) -> None:
+    now = timezone.now()
+    stale = now - USE_PRECISION
+    if last_used_at is not None and last_used_at >= stale:
+        return
+    Credential.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=credential_id
+    ).update(last_used_at=now)
+
+
+def credential_value(*, workspace_id: int, name: str) -> str:
+    """Decrypt a credential for a call being made now. Raises UnknownSecret."""
+    row = (
+        Credential.objects.filter(workspace_id=workspace_id, name=name)
+        .values_list("pk", "encrypted_value", "last_used_at")
+        .first()
+    )
+    if row is None:
+        raise UnknownSecret(
+            f"There is no credential called “{name[:64]}” in this workspace (Settings → "
+            "Credentials)."
+        )
+    try:
+        value = crypto.decrypt(row[1])
+    except crypto.EncryptionKeyError as exc:
+        raise UnknownSecret(f"The credential “{name}” cannot be read: {exc}") from None
+    remember(name, value)
+    _record_use(row[0], row[2])
+    return value
+
+
+def credential_values(workspace_id: int) -> dict[str, str]:
+    """Every credential's value, to redact them from an export. Unreadable ones are skipped."""
+    values = {}
+    for name, token in Credential.objects.filter(workspace_id=workspace_id).values_list(
+        "name", "encrypted_value"
+    ):
+        try:
+            values[name] = crypto.decrypt(token)
+        except crypto.EncryptionKeyError:
+            continue
+    return values
+
+
+def credentials_rotate() -> int:
+    """Re-encrypt every credential with the first configured key; return how many."""
+    count = 0
+    for pk, token in Credential.objects.values_list("pk", "encrypted_value").iterator():
+        Credential.objects.filter(pk=pk).update(encrypted_value=crypto.reencrypt(token))
+        count += 1
+    return count
+
+
+# Model providers -------------------------------------------------------------------------------
+
+
+def env_providers() -> dict[str, dict[str, Any]]:
+    """The providers configured in settings (read-only in the UI)."""
+    return settings.SWITCHBOARD_PROVIDERS
+
+
+def check_base_url(url: str) -> None:
+    """Refuse a base URL the SSRF guard would not let a call reach. Raises Invalid."""
+    try:
+        check_url(url, allow_loopback=getattr(settings, "SWITCHBOARD_ALLOW_LOOPBACK", False))
+    except ToolError as exc:
+        code = "blocked_address" if exc.code == "blocked_address" else "invalid_base_url"
+        message = exc.message
+        if exc.code == "blocked_address":
+            message = (
+                "This address is on a private, local or reserved network, which model providers "
+                "added here may not reach. Use the provider's public URL."
+            )
+        raise Invalid(message, code=code) from None
+
+
+def _price(value: Any, what: str) -> Decimal:
+    try:
+        price = Decimal(str(value if value not in (None, "") else 0))
+    except (InvalidOperation, ValueError):
+        raise Invalid(f"{what} must be a number.", code="invalid_model") from None
+    if not price.is_finite() or price < 0 or price >= Decimal(1_000_000):
+        raise Invalid(f"{what} must be between 0 and 999,999.", code="invalid_model")
+    return price.quantize(Decimal("0.0001"))
+
+
+def _clean_models(models: Iterable[dict[str, Any]]) -> list[ProviderModel]:
+    cleaned: list[ProviderModel] = []
+    seen: set[str] = set()
+    for item in models:
+        name = str(item.get("name") or "").strip()
+        if not name:
+            continue
+        if len(name) > 100:
+            raise Invalid(f"The model name “{name[:40]}” is too long.", code="invalid_model")
+        if name in seen:
+            raise Invalid(f"The model “{name}” is listed twice.", code="invalid_model")
+        seen.add(name)
+        window = item.get("context_window")
+        if window in ("", None):
+            window = None
+        else:
+            try:
+                window = int(window)
+            except (TypeError, ValueError):
+                raise Invalid(
+                    f"{name}: the context window is a whole number of tokens.", code="invalid_model"
+                ) from None
+            if not 0 < window <= 100_000_000:
+                raise Invalid(f"{name}: the context window is out of range.", code="invalid_model")
+        tier = item.get("tier") or Tier.MEDIUM
+        if tier not in Tier.values:
+            raise Invalid(f"{name}: the tier is small, medium or large.", code="invalid_model")
+        cleaned.append(
+            ProviderModel(
+                name=name,
+                input_price=_price(item.get("input_price"), f"{name}: the input price"),
+                output_price=_price(item.get("output_price"), f"{name}: the output price"),
+                context_window=window,
+                tier=tier,
+            )
+        )
+    if not cleaned:
+        raise Invalid("List at least one model the provider serves.", code="invalid_model")
+    if len(cleaned) > MAX_MODELS:
+        raise Invalid(f"A provider lists at most {MAX_MODELS} models.", code="too_large")
+    return cleaned
+
+
+def _provider_name(name: Any) -> str:
+    name = name.strip() if isinstance(name, str) else ""
+    if not _PROVIDER_NAME.match(name):
+        raise Invalid(
+            "A provider name starts with a lowercase letter and has only lowercase letters, "
+            "digits, - and _ (at most 40), like acme or my-vllm.",
+            code="invalid_name",
+        )
+    if name in env_providers():
+        raise Invalid(
+            f"“{name}” is a provider configured on the server; choose another name.",
+            code="invalid_name",
+        )
+    return name
+
+
+def _credential_for(workspace_id: int, credential_id: int | None) -> Credential | None:
+    if credential_id is None:
+        return None
+    credential = Credential.objects.filter(pk=credential_id, workspace_id=workspace_id).first()
+    if credential is None:
+        raise Invalid("Choose one of this workspace's credentials as the key.", code="invalid_key")
+    return credential
+
+
+def provider_list(*, user, workspace_id: int) -> list[Provider]:
+    _membership(user=user, workspace_id=workspace_id, write=False)
+    return list(
+        Provider.objects.filter(workspace_id=workspace_id)
+        .select_related("credential")
+        .prefetch_related("models")
+    )
+
+
+def provider_get(*, user, workspace_id: int, provider_id: int) -> Provider:
+    _membership(user=user, workspace_id=workspace_id, write=False)
+    provider = (
+        Provider.objects.filter(pk=provider_id, workspace_id=workspace_id)
+        .select_related("credential")
+        .first()
+    )
+    if provider is None:
+        raise NotFound("Provider not found")
+    return provider
+
+
+def _audit_detail(provider: Provider, models: list[ProviderModel]) -> dict[str, Any]:
+    return {
+        "base_url": provider.base_url,
+        "credential": provider.credential.name if provider.credential else None,
+        "models": [m.name for m in models],
+    }
+
+
+def provider_create(
+    *,
+    user,
+    workspace_id: int,
+    name: str,
+    base_url: str,
+    credential_id: int | None,
+    models: Iterable[dict[str, Any]],
+) -> Provider:
+    _membership(user=user, workspace_id=workspace_id, write=True)
+    name = _provider_name(name)
+    base_url = (base_url or "").strip()
+    check_base_url(base_url)
+    credential = _credential_for(workspace_id, credential_id)
+    cleaned = _clean_models(models)
+    try:
+        with transaction.atomic():
+            provider = Provider.objects.create(
+                workspace_id=workspace_id,
+                name=name,
+                base_url=base_url,
+                credential=credential,
+                created_by=user,
+            )
+            for model in cleaned:
+                model.provider = provider
+            ProviderModel.objects.bulk_create(cleaned)
+            _audit(
+                workspace_id=workspace_id,
+                actor=user,
+                action="provider.created",
+                target=name,
+                detail=_audit_detail(provider, cleaned),
+            )
+    except IntegrityError:
+        raise Conflict(
+            f"There is already a provider called “{name}”.", code="duplicate_name"
+        ) from None
+    return provider
+
+
+def provider_update(
+    *,
+    user,
+    workspace_id: int,
+    provider_id: int,
+    base_url: str,
+    credential_id: int | None,
+    models: Iterable[dict[str, Any]],
+) -> Provider:
+    """Change a provider's URL, key and models (its name is what flows use: it stays)."""
+    provider = provider_get(user=user, workspace_id=workspace_id, provider_id=provider_id)
+    _membership(user=user, workspace_id=workspace_id, write=True)
+    base_url = (base_url or "").strip()
+    check_base_url(base_url)
+    provider.credential = _credential_for(workspace_id, credential_id)
+    provider.base_url = base_url
+    provider.updated_at = timezone.now()
+    cleaned = _clean_models(models)
+    with transaction.atomic():
+        provider.save(update_fields=["base_url", "credential", "updated_at"])
+        provider.models.all().delete()
+        for model in cleaned:
+            model.provider = provider
+        ProviderModel.objects.bulk_create(cleaned)
+        _audit(
+            workspace_id=workspace_id,
+            actor=user,
+            action="provider.updated",
+            target=provider.name,
+            detail=_audit_detail(provider, cleaned),
+        )
+    return provider
+
+
+def provider_delete(*, user, workspace_id: int, provider_id: int) -> None:
+    provider = provider_get(user=user, workspace_id=workspace_id, provider_id=provider_id)
+    _membership(user=user, workspace_id=workspace_id, write=True)
+    with transaction.atomic():
+        provider.delete()
+        _audit(
+            workspace_id=workspace_id, actor=user, action="provider.deleted", target=provider.name
+        )
+
+
+def provider_config(*, workspace_id: int, name: str) -> dict[str, Any] | None:
+    """The provider called `name` in the workspace, as the model client addresses providers
+    (the shape of a SWITCHBOARD_PROVIDERS entry; the key is read at call time), or None."""
+    provider = (
+        Provider.objects.filter(workspace_id=workspace_id, name=name)
+        .prefetch_related("models")
+        .first()
+    )
+    if provider is None:
+        return None
+    return {
+        "base_url": provider.base_url,
+        "credential_id": provider.credential_id,
+        "workspace_id": workspace_id,
+        # Checked by the SSRF guard before every call, as when it was saved.
+        "guarded": True,
+        "models": {
+            m.name: {
+                "input": float(m.input_price),
+                "output": float(m.output_price),
+                "context_window": m.context_window,
+                "tier": m.tier,
+            }
+            for m in provider.models.all()
+        },
+    }
+
+
+def provider_names(workspace_id: int) -> list[str]:
+    return list(Provider.objects.filter(workspace_id=workspace_id).values_list("name", flat=True))
+
+
+def provider_key(credential_id: int) -> str:
+    """Decrypt a provider's API key for the SDK client being built now."""
+    row = (
+        Credential.objects.filter(pk=credential_id)
+        .values_list("pk", "encrypted_value", "last_used_at")
+        .first()
+    )
+    if row is None:
+        raise UnknownSecret("The provider's key credential was deleted.")
+    try:
+        value = crypto.decrypt(row[1])
+    except crypto.EncryptionKeyError as exc:
+        raise UnknownSecret(f"The provider's key cannot be read: {exc}") from None
+    remember(f"provider_key_{row[0]}", value)
+    _record_use(row[0], row[2])
+    return value
