@@ -28,6 +28,12 @@ class NotFound(DomainError):
     default_code = "not_found"
 
 
+class Unauthenticated(DomainError):
+    """The credentials presented (an API token) are not valid: unknown, expired or revoked."""
+
+    default_code = "unauthorized"
+
+
 class NotAllowed(DomainError):
     """The user can see the object but their role does not allow the operation."""
 
