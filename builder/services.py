@@ -13,7 +13,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from config.domain import Conflict, Invalid, NotAllowed, NotFound, TooLarge
-from vault.services import credential_names
+from vault.services import credential_names, credential_values
 from workspaces.services import PermissionDenied, membership_for, require
 
 from .graph import (
@@ -246,9 +246,14 @@ def _redact(value: Any, secrets: list[str]) -> tuple[Any, int]:
 def flow_export(*, flow: Flow, number: int | None = None) -> dict[str, Any]:
     """Export a flow (its draft, or one version) as a portable document without secrets."""
     graph = flow.graph if number is None else version_get(flow=flow, number=number).graph
+    # The workspace's credential values too: one pasted into a node as text goes out hidden.
+    secrets = sorted(
+        {*_configured_secrets(), *credential_values(flow.workspace_id).values()},
+        key=len,
+        reverse=True,
+    )
     content, redactions = _redact(
-        {"name": flow.name, "description": flow.description, "graph": graph},
-        _configured_secrets(),
+        {"name": flow.name, "description": flow.description, "graph": graph}, secrets
     )
     return {
         "format": EXPORT_FORMAT,

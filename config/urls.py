@@ -15,6 +15,7 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("vault.urls")),
     path("settings/", include("workspaces.urls_settings")),
     path("", include("runs.urls_live")),
     path("", include("runs.urls_pages")),

@@ -8,6 +8,7 @@ to redact them by value).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from datetime import timedelta
@@ -23,7 +24,8 @@ from config.domain import Conflict, Invalid, NotAllowed, NotFound
 from runs.engine.secrets import MIN_SECRET_CHARS, UnknownSecret
 from runs.tools.addresses import check_url
 from runs.tools.base import ToolError
-from workspaces.models import Membership
+from workspaces.audit import record_audit
+from workspaces.models import Membership, Workspace
 from workspaces.services import membership_for
 
 from . import crypto
@@ -48,10 +50,6 @@ _PROVIDER_NAME = re.compile(PROVIDER_NAME_PATTERN)
 
 
 def _audit(*, workspace_id: int, actor, action: str, target: str, detail: dict | None = None):
-    from workspaces.audit import record_audit
-
-    from workspaces.models import Workspace
-
     record_audit(
         workspace=Workspace(pk=workspace_id),
         actor=actor,
@@ -247,12 +245,16 @@ def credential_values(workspace_id: int) -> dict[str, str]:
 
 
 def credentials_rotate() -> int:
-    """Re-encrypt every credential with the first configured key; return how many."""
-    count = 0
-    for pk, token in Credential.objects.values_list("pk", "encrypted_value").iterator():
-        Credential.objects.filter(pk=pk).update(encrypted_value=crypto.reencrypt(token))
-        count += 1
-    return count
+    """Re-encrypt every credential with the first configured key; return how many.
+
+    All or nothing: one value no listed key can read stops the rotation before anything changes.
+    """
+    with transaction.atomic():
+        rows = list(Credential.objects.select_for_update().values_list("pk", "encrypted_value"))
+        rotated = [(pk, crypto.reencrypt(token)) for pk, token in rows]
+        for pk, token in rotated:
+            Credential.objects.filter(pk=pk).update(encrypted_value=token)
+    return len(rotated)
 
 
 # Model providers -------------------------------------------------------------------------------
@@ -261,6 +263,29 @@ def credentials_rotate() -> int:
 def env_providers() -> dict[str, dict[str, Any]]:
     """The providers configured in settings (read-only in the UI)."""
     return settings.SWITCHBOARD_PROVIDERS
+
+
+def server_providers() -> list[dict[str, Any]]:
+    """The providers configured on the server, as read-only rows (never their key)."""
+    rows = []
+    for name, config in env_providers().items():
+        variable = config.get("api_key_env") or ""
+        rows.append(
+            {
+                "name": name,
+                "base_url": config.get("base_url", ""),
+                "key": (
+                    f"{variable} ({'set' if os.environ.get(variable) else 'not set'})"
+                    if variable
+                    else "No key needed"
+                ),
+                "models": [
+                    {"name": model, "input": price.get("input"), "output": price.get("output")}
+                    for model, price in (config.get("models") or {}).items()
+                ],
+            }
+        )
+    return rows
 
 
 def check_base_url(url: str) -> None:
@@ -354,6 +379,21 @@ def _credential_for(workspace_id: int, credential_id: int | None) -> Credential 
     if credential is None:
         raise Invalid("Choose one of this workspace's credentials as the key.", code="invalid_key")
     return credential
+
+
+def credential_id_named(*, user, workspace_id: int, name: str | None) -> int | None:
+    """The id of the workspace's credential called `name` (None for no name). Raises Invalid."""
+    if not name:
+        return None
+    _membership(user=user, workspace_id=workspace_id, write=False)
+    found = (
+        Credential.objects.filter(workspace_id=workspace_id, name=name)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if found is None:
+        raise Invalid(f"There is no credential called “{name[:64]}”.", code="invalid_key")
+    return found
 
 
 def provider_list(*, user, workspace_id: int) -> list[Provider]:
