@@ -13,7 +13,7 @@ from runs.engine.nodes import NODE_TYPES
 from workspaces.services import membership_for
 
 from . import services
-from .graph import ERROR_CODES
+from .graph import ERROR_CODES, validate_graph
 from .models import Flow, FlowVersion
 
 router = Router(tags=["flows"])
@@ -216,7 +216,7 @@ def flow_validate(request: HttpRequest, flow_id: int, payload: ValidateIn | None
     """
     flow = services.flow_get(user=request.user, flow_id=flow_id)
     graph = payload.graph if payload is not None and payload.graph is not None else flow.graph
-    errors = services.flow_validate(graph=graph, workspace_id=flow.workspace_id)
+    errors = validate_graph(graph, credentials=services.credentials_of(flow.workspace_id))
     if any(e.code in OVER_LIMIT for e in errors):
         raise TooLarge(
             "The graph is over a size limit (2,000 nodes, 5,000 edges, 5 MB); it was not checked.",

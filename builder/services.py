@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -57,9 +58,14 @@ def flow_get(*, user, flow_id: int, permission: str = "read") -> Flow:
     return flow
 
 
+def credentials_of(workspace_id: int) -> Callable[[], frozenset[str]]:
+    """The workspace's credential names, read only if a graph's templates name one."""
+    return functools.partial(credential_names, workspace_id)
+
+
 def flow_validate(*, graph: Any, workspace_id: int) -> list[GraphError]:
     """Validate a graph as it would run in the workspace (credential names included)."""
-    return validate_graph(graph, credentials=functools.partial(credential_names, workspace_id))
+    return validate_graph(graph, credentials=credentials_of(workspace_id))
 
 
 def _savable(graph: Any, workspace_id: int) -> list[GraphError]:

@@ -42,8 +42,8 @@ class TemplateRefs:
     roots: frozenset[str] = frozenset()
     nodes: frozenset[str] = frozenset()
     inputs: frozenset[str] = frozenset()
-    secrets: frozenset[str] = frozenset()
     syntax_error: str | None = None
+    secrets: frozenset[str] = frozenset()
 
 
 NO_REFS = TemplateRefs()
@@ -88,7 +88,7 @@ def _refs(roots: frozenset[str], found: dict[str, set[str]]) -> TemplateRefs:
         roots,
         frozenset(found["nodes"]),
         frozenset(found["inputs"]),
-        frozenset(found["secrets"]),
+        secrets=frozenset(found["secrets"]),
     )
 
 
@@ -191,8 +191,8 @@ def _parsed(text: str) -> TemplateRefs:
         frozenset(refs.roots),
         frozenset(refs.nodes),
         frozenset(refs.inputs),
-        frozenset(refs.secrets),
         refs.syntax_error,
+        frozenset(refs.secrets),
     )
 
 
