@@ -3,6 +3,7 @@ workspace with a flow calling it with a credential, then a prompt on a workspace
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,7 +74,7 @@ def node(node_id: str, node_type: str, config: dict, x: int = 0) -> dict:
 def chain_graph(*nodes: dict) -> dict:
     edges = [
         {"id": f"e{i}", "source": a["id"], "target": b["id"]}
-        for i, (a, b) in enumerate(zip(nodes, nodes[1:], strict=False))
+        for i, (a, b) in enumerate(itertools.pairwise(nodes))
     ]
     return {"schema_version": 1, "nodes": list(nodes), "edges": edges}
 

@@ -86,7 +86,7 @@ def test_credential_canary_never_leaks(
     owner_client, workspace, make_flow, inline, receiver, loopback_allowed, caplog
 ):
     caplog.set_level(logging.DEBUG)
-    owner, client = owner_client
+    _owner, client = owner_client
     responses = add_through_pages(client, workspace, inline.base_url)
     inline.script(text("Sunny, 21 degrees."))
     flow = make_flow(weather_graph(receiver.url, "acme/echo-1"))
