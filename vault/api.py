@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
@@ -13,7 +13,7 @@ from pydantic import StringConstraints
 from config.schemas import StrictIn
 
 from . import services
-from .models import Credential, Provider, Tier
+from .models import Credential, Provider
 
 router = Router(tags=["credentials"])
 
@@ -110,7 +110,7 @@ class ModelIn(StrictIn):
     input_price: Annotated[float, Field(ge=0, lt=1_000_000)] = 0
     output_price: Annotated[float, Field(ge=0, lt=1_000_000)] = 0
     context_window: Annotated[int, Field(gt=0, le=100_000_000)] | None = None
-    tier: Tier = Tier.MEDIUM
+    tier: Literal["small", "medium", "large"] = "medium"
 
 
 class ProviderIn(StrictIn):

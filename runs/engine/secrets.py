@@ -49,6 +49,10 @@ class Secrets:
             self._resolved[name] = self._lookup(name)
         return self._resolved[name]
 
+    def __iter__(self):
+        # Without this, Python would iterate through __getitem__(0), (1)…
+        raise TypeError("credentials can only be read by name, like secrets.weather_api")
+
     def __str__(self) -> str:
         return "[secrets]"
 
