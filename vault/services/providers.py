@@ -1,263 +1,31 @@
-"""Credentials and workspace model providers: who may change them, and reading them at call time.
-
-Values go in and never come back out through a service a page or the API calls: the only readers
-of a decrypted value are `credential_value` (the run engine, resolving `{{ secrets.<name> }}`),
-`provider_key` (the model client, when it builds its SDK client) and `credential_values` (exports,
-to redact them by value).
-"""
+"""Model providers a workspace adds: checked by the SSRF guard, addressed as name/model."""
 
 from __future__ import annotations
 
 import os
 import re
 from collections.abc import Iterable
-from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from config.domain import Conflict, Invalid, NotAllowed, NotFound
-from runs.engine.secrets import MIN_SECRET_CHARS, UnknownSecret
+from config.domain import Conflict, Invalid, NotFound
+from runs.engine.secrets import UnknownSecret
 from runs.tools.addresses import check_url
 from runs.tools.base import ToolError
-from workspaces.audit import record_audit
-from workspaces.models import Membership, Workspace
-from workspaces.services import membership_for
 
-from . import crypto
-from .logging import remember
-from .models import (
-    CREDENTIAL_NAME_PATTERN,
-    PROVIDER_NAME_PATTERN,
-    Credential,
-    Provider,
-    ProviderModel,
-    Tier,
-)
+from .. import crypto
+from ..logging import remember
+from ..models import PROVIDER_NAME_PATTERN, Credential, Provider, ProviderModel, Tier
+from .access import audit, require_member
+from .credentials import record_use
 
-MAX_VALUE_CHARS = 8192
 MAX_MODELS = 50
-# A credential's last use is recorded at most this often (a write per call would make every
-# tool call a writer).
-USE_PRECISION = timedelta(seconds=60)
 
-_CREDENTIAL_NAME = re.compile(CREDENTIAL_NAME_PATTERN)
 _PROVIDER_NAME = re.compile(PROVIDER_NAME_PATTERN)
-
-
-def _audit(*, workspace_id: int, actor, action: str, target: str, detail: dict | None = None):
-    record_audit(
-        workspace=Workspace(pk=workspace_id),
-        actor=actor,
-        action=action,
-        target=target,
-        detail=detail,
-    )
-
-
-def _membership(*, user, workspace_id: int, write: bool) -> Membership:
-    """The user's membership: 404 outside the workspace, 403 for writes below editor."""
-    membership = membership_for(user=user, workspace_id=workspace_id)
-    if membership is None:
-        raise NotFound("Workspace not found")
-    if write and not membership.can("edit"):
-        raise NotAllowed("Only the workspace's owners and editors can change credentials.")
-    return membership
-
-
-# Credentials -----------------------------------------------------------------------------------
-
-
-def _clean_value(value: Any) -> str:
-    if not isinstance(value, str):
-        raise Invalid("The value must be text.", code="invalid_value")
-    value = value.strip()
-    if len(value) < MIN_SECRET_CHARS:
-        raise Invalid(
-            f"The value must be at least {MIN_SECRET_CHARS} characters: shorter values cannot be "
-            "told apart from ordinary text when they are hidden from run records.",
-            code="invalid_value",
-        )
-    if len(value) > MAX_VALUE_CHARS:
-        raise Invalid(f"The value is longer than {MAX_VALUE_CHARS} characters.", code="too_large")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        raise Invalid("The value contains line breaks or control characters.", code="invalid_value")
-    return value
-
-
-def _clean_name(name: Any) -> str:
-    name = name.strip() if isinstance(name, str) else ""
-    if not _CREDENTIAL_NAME.match(name):
-        raise Invalid(
-            "A credential name starts with a lowercase letter and has only lowercase letters, "
-            "digits and underscores (at most 64), like weather_api.",
-            code="invalid_name",
-        )
-    return name
-
-
-def _description(text: Any) -> str:
-    text = text.strip() if isinstance(text, str) else ""
-    if len(text) > 300:
-        raise Invalid("The description is longer than 300 characters.", code="too_large")
-    return text
-
-
-def credential_list(*, user, workspace_id: int) -> list[Credential]:
-    """Every member sees the names (never the values)."""
-    _membership(user=user, workspace_id=workspace_id, write=False)
-    return list(Credential.objects.filter(workspace_id=workspace_id).defer("encrypted_value"))
-
-
-def credential_get(*, user, workspace_id: int, credential_id: int) -> Credential:
-    _membership(user=user, workspace_id=workspace_id, write=False)
-    credential = Credential.objects.filter(pk=credential_id, workspace_id=workspace_id).first()
-    if credential is None:
-        raise NotFound("Credential not found")
-    return credential
-
-
-def credential_create(
-    *, user, workspace_id: int, name: str, value: str, description: str = ""
-) -> Credential:
-    _membership(user=user, workspace_id=workspace_id, write=True)
-    name, value, description = _clean_name(name), _clean_value(value), _description(description)
-    try:
-        with transaction.atomic():
-            credential = Credential.objects.create(
-                workspace_id=workspace_id,
-                name=name,
-                encrypted_value=crypto.encrypt(value),
-                description=description,
-                created_by=user,
-            )
-            _audit(workspace_id=workspace_id, actor=user, action="credential.created", target=name)
-    except IntegrityError:
-        raise Conflict(
-            f"There is already a credential called “{name}”. Replace its value instead.",
-            code="duplicate_name",
-        ) from None
-    return credential
-
-
-def credential_replace(
-    *,
-    user,
-    workspace_id: int,
-    credential_id: int,
-    value: str | None = None,
-    description: str | None = None,
-) -> Credential:
-    """Replace the value (and/or the description); the old value is gone for good."""
-    _membership(user=user, workspace_id=workspace_id, write=True)
-    credential = credential_get(user=user, workspace_id=workspace_id, credential_id=credential_id)
-    fields = ["updated_at"]
-    if value is not None:
-        credential.encrypted_value = crypto.encrypt(_clean_value(value))
-        fields.append("encrypted_value")
-    if description is not None:
-        credential.description = _description(description)
-        fields.append("description")
-    credential.updated_at = timezone.now()
-    with transaction.atomic():
-        credential.save(update_fields=fields)
-        _audit(
-            workspace_id=workspace_id,
-            actor=user,
-            action="credential.replaced" if value is not None else "credential.updated",
-            target=credential.name,
-        )
-    return credential
-
-
-def credential_delete(*, user, workspace_id: int, credential_id: int) -> None:
-    credential = credential_get(user=user, workspace_id=workspace_id, credential_id=credential_id)
-    _membership(user=user, workspace_id=workspace_id, write=True)
-    users = list(credential.providers.values_list("name", flat=True))
-    if users:
-        raise Conflict(
-            f"The model provider “{users[0]}” uses this credential as its key; change or delete "
-            "the provider first.",
-            code="credential_in_use",
-        )
-    with transaction.atomic():
-        credential.delete()
-        _audit(
-            workspace_id=workspace_id,
-            actor=user,
-            action="credential.deleted",
-            target=credential.name,
-        )
-
-
-def credential_names(workspace_id: int) -> frozenset[str]:
-    return frozenset(
-        Credential.objects.filter(workspace_id=workspace_id).values_list("name", flat=True)
-    )
-
-
-def _record_use(credential_id: int, last_used_at) -> None:
-    now = timezone.now()
-    stale = now - USE_PRECISION
-    if last_used_at is not None and last_used_at >= stale:
-        return
-    Credential.objects.filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=credential_id
-    ).update(last_used_at=now)
-
-
-def credential_value(*, workspace_id: int, name: str) -> str:
-    """Decrypt a credential for a call being made now. Raises UnknownSecret."""
-    row = (
-        Credential.objects.filter(workspace_id=workspace_id, name=name)
-        .values_list("pk", "encrypted_value", "last_used_at")
-        .first()
-    )
-    if row is None:
-        raise UnknownSecret(
-            f"There is no credential called “{name[:64]}” in this workspace (Settings → "
-            "Credentials)."
-        )
-    try:
-        value = crypto.decrypt(row[1])
-    except crypto.EncryptionKeyError as exc:
-        raise UnknownSecret(f"The credential “{name}” cannot be read: {exc}") from None
-    remember(name, value)
-    _record_use(row[0], row[2])
-    return value
-
-
-def credential_values(workspace_id: int) -> dict[str, str]:
-    """Every credential's value, to redact them from an export. Unreadable ones are skipped."""
-    values = {}
-    for name, token in Credential.objects.filter(workspace_id=workspace_id).values_list(
-        "name", "encrypted_value"
-    ):
-        try:
-            values[name] = crypto.decrypt(token)
-        except crypto.EncryptionKeyError:
-            continue
-    return values
-
-
-def credentials_rotate() -> int:
-    """Re-encrypt every credential with the first configured key; return how many.
-
-    All or nothing: one value no listed key can read stops the rotation before anything changes.
-    """
-    with transaction.atomic():
-        rows = list(Credential.objects.select_for_update().values_list("pk", "encrypted_value"))
-        rotated = [(pk, crypto.reencrypt(token)) for pk, token in rows]
-        for pk, token in rotated:
-            Credential.objects.filter(pk=pk).update(encrypted_value=token)
-    return len(rotated)
-
-
-# Model providers -------------------------------------------------------------------------------
 
 
 def env_providers() -> dict[str, dict[str, Any]]:
@@ -385,7 +153,7 @@ def credential_id_named(*, user, workspace_id: int, name: str | None) -> int | N
     """The id of the workspace's credential called `name` (None for no name). Raises Invalid."""
     if not name:
         return None
-    _membership(user=user, workspace_id=workspace_id, write=False)
+    require_member(user=user, workspace_id=workspace_id, write=False)
     found = (
         Credential.objects.filter(workspace_id=workspace_id, name=name)
         .values_list("pk", flat=True)
@@ -397,7 +165,7 @@ def credential_id_named(*, user, workspace_id: int, name: str | None) -> int | N
 
 
 def provider_list(*, user, workspace_id: int) -> list[Provider]:
-    _membership(user=user, workspace_id=workspace_id, write=False)
+    require_member(user=user, workspace_id=workspace_id, write=False)
     return list(
         Provider.objects.filter(workspace_id=workspace_id)
         .select_related("credential")
@@ -406,7 +174,7 @@ def provider_list(*, user, workspace_id: int) -> list[Provider]:
 
 
 def provider_get(*, user, workspace_id: int, provider_id: int) -> Provider:
-    _membership(user=user, workspace_id=workspace_id, write=False)
+    require_member(user=user, workspace_id=workspace_id, write=False)
     provider = (
         Provider.objects.filter(pk=provider_id, workspace_id=workspace_id)
         .select_related("credential")
@@ -434,7 +202,7 @@ def provider_create(
     credential_id: int | None,
     models: Iterable[dict[str, Any]],
 ) -> Provider:
-    _membership(user=user, workspace_id=workspace_id, write=True)
+    require_member(user=user, workspace_id=workspace_id, write=True)
     name = _provider_name(name)
     base_url = (base_url or "").strip()
     check_base_url(base_url)
@@ -452,7 +220,7 @@ def provider_create(
             for model in cleaned:
                 model.provider = provider
             ProviderModel.objects.bulk_create(cleaned)
-            _audit(
+            audit(
                 workspace_id=workspace_id,
                 actor=user,
                 action="provider.created",
@@ -477,7 +245,7 @@ def provider_update(
 ) -> Provider:
     """Change a provider's URL, key and models (its name is what flows use: it stays)."""
     provider = provider_get(user=user, workspace_id=workspace_id, provider_id=provider_id)
-    _membership(user=user, workspace_id=workspace_id, write=True)
+    require_member(user=user, workspace_id=workspace_id, write=True)
     base_url = (base_url or "").strip()
     check_base_url(base_url)
     provider.credential = _credential_for(workspace_id, credential_id)
@@ -490,7 +258,7 @@ def provider_update(
         for model in cleaned:
             model.provider = provider
         ProviderModel.objects.bulk_create(cleaned)
-        _audit(
+        audit(
             workspace_id=workspace_id,
             actor=user,
             action="provider.updated",
@@ -502,10 +270,10 @@ def provider_update(
 
 def provider_delete(*, user, workspace_id: int, provider_id: int) -> None:
     provider = provider_get(user=user, workspace_id=workspace_id, provider_id=provider_id)
-    _membership(user=user, workspace_id=workspace_id, write=True)
+    require_member(user=user, workspace_id=workspace_id, write=True)
     with transaction.atomic():
         provider.delete()
-        _audit(
+        audit(
             workspace_id=workspace_id, actor=user, action="provider.deleted", target=provider.name
         )
 
@@ -556,5 +324,5 @@ def provider_key(credential_id: int) -> str:
     except crypto.EncryptionKeyError as exc:
         raise UnknownSecret(f"The provider's key cannot be read: {exc}") from None
     remember(f"provider_key_{row[0]}", value)
-    _record_use(row[0], row[2])
+    record_use(row[0], row[2])
     return value
