@@ -73,13 +73,13 @@ def token_check(raw: str):
         raise Unauthenticated(
             f"This API token was revoked on {_when(token.revoked_at)}. Create a new one in "
             "Settings → API tokens.",
-            code="token_revoked",
+            reason="token_revoked",
         )
     if token.is_expired:
         raise Unauthenticated(
             f"This API token expired on {_when(token.expires_at)}. Create a new one in "
             "Settings → API tokens.",
-            code="token_expired",
+            reason="token_expired",
         )
     if not token.user.is_active:
         return None
@@ -281,9 +281,7 @@ def _audit_everywhere(*, user, action: str, target: str, detail: dict[str, Any])
         record_audit(workspace=workspace, actor=user, action=action, target=target, detail=detail)
 
 
-def token_create(
-    *, user, name: str, expires_at: datetime | None = None
-) -> tuple[ApiToken, str]:
+def token_create(*, user, name: str, expires_at: datetime | None = None) -> tuple[ApiToken, str]:
     """Issue a personal API token; return it and its raw value (shown once, stored hashed)."""
     name = (name or "").strip()
     if not name:

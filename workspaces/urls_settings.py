@@ -15,7 +15,11 @@ urlpatterns = [
     path("<int:workspace_id>/", views.settings_workspace, name="workspace"),
     path("<int:workspace_id>/members/", views.members, name="members"),
     path("<int:workspace_id>/members/invite/", views.member_invite, name="member_invite"),
-    path("<int:workspace_id>/members/<int:membership_id>/role/", views.member_role, name="member_role"),
+    path(
+        "<int:workspace_id>/members/<int:membership_id>/role/",
+        views.member_role,
+        name="member_role",
+    ),
     path(
         "<int:workspace_id>/members/<int:membership_id>/remove/",
         views.member_remove,
@@ -23,7 +27,9 @@ urlpatterns = [
     ),
     path("<int:workspace_id>/tokens/", views.tokens, name="tokens"),
     path("<int:workspace_id>/tokens/create/", views.token_create, name="token_create"),
-    path("<int:workspace_id>/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
+    path(
+        "<int:workspace_id>/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"
+    ),
     path("<int:workspace_id>/defaults/", views.defaults, name="defaults"),
     path("<int:workspace_id>/audit/", views.audit, name="audit"),
 ]

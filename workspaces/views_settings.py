@@ -88,7 +88,9 @@ def settings_home(request: HttpRequest) -> HttpResponse:
     if chosen is None:
         return render(request, "workspaces/settings/no_workspace.html", {"nav": "settings"})
     section = request.GET.get("section", "members")
-    return redirect(_section_url(section if section in SECTIONS else "members", chosen.workspace_id))
+    return redirect(
+        _section_url(section if section in SECTIONS else "members", chosen.workspace_id)
+    )
 
 
 @login_required
@@ -207,9 +209,7 @@ def member_remove(request: HttpRequest, workspace_id: int, membership_id: int) -
     if username == request.user.get_username():
         messages.success(request, f"You left {membership.workspace.name}.")
         return redirect("settings:home")
-    return _back(
-        request, "settings:members", membership.workspace_id, f"Removed {username}."
-    )
+    return _back(request, "settings:members", membership.workspace_id, f"Removed {username}.")
 
 
 # ---- API tokens ---------------------------------------------------------------------------------
@@ -298,7 +298,9 @@ def _defaults_context(request: HttpRequest, membership: Membership, **extra: Any
     form = {
         "default_model": workspace.default_model,
         "max_cost": "" if workspace.default_max_cost is None else f"{workspace.default_max_cost:g}",
-        "max_tokens": "" if workspace.default_max_tokens is None else str(workspace.default_max_tokens),
+        "max_tokens": ""
+        if workspace.default_max_tokens is None
+        else str(workspace.default_max_tokens),
     }
     return settings_context(
         request,

@@ -148,6 +148,7 @@ class ClaimedStep:
     last_seq: int
     started_at: datetime
     reproduce_of: int | None = None
+    default_model: str = ""
 
 
 @dataclass
@@ -202,6 +203,7 @@ def _claimed(run: Run, graph: CompiledGraph, step: Step, rows: list[StepRow]) ->
         last_seq=run.last_seq,
         started_at=step.started_at or timezone.now(),
         reproduce_of=run.parent_run_id if run.reproduce else None,
+        default_model=run.default_model,
     )
 
 
@@ -398,7 +400,7 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
             llm=llm,
             tools=tools,
             emit=emit,
-            default_model=default_model(),
+            default_model=claimed.default_model or default_model(),
             secrets=workspace_secrets(claimed.workspace_id),
         )
 

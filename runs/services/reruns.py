@@ -71,6 +71,7 @@ def run_rerun(
             version=version.number,
             trigger=Trigger.RERUN,
             budgets=run.budgets,
+            default_model=run.default_model,
             parent_run=run,
             from_node=from_node or "",
         )
@@ -134,6 +135,7 @@ def run_reproduce(*, user, run: Run) -> Run:
             version=run.version.number,
             trigger=Trigger.RERUN,
             budgets=run.budgets,
+            default_model=run.default_model,
             parent_run=run,
             reproduce=True,
         )
