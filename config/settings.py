@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "vault",
     "builder",
     "runs",
+    "triggers",
 ]
 
 MIDDLEWARE = [
