@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -12,6 +14,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from config.domain import Conflict, Invalid, NotAllowed, NotFound, TooLarge
+from vault.services import credential_names, credential_values
 from workspaces.services import PermissionDenied, membership_for, require
 
 from .graph import (
@@ -55,13 +58,23 @@ def flow_get(*, user, flow_id: int, permission: str = "read") -> Flow:
     return flow
 
 
-def _savable(graph: Any) -> list[GraphError]:
+def credentials_of(workspace_id: int) -> Callable[[], frozenset[str]]:
+    """The workspace's credential names, read only if a graph's templates name one."""
+    return functools.partial(credential_names, workspace_id)
+
+
+def flow_validate(*, graph: Any, workspace_id: int) -> list[GraphError]:
+    """Validate a graph as it would run in the workspace (credential names included)."""
+    return validate_graph(graph, credentials=credentials_of(workspace_id))
+
+
+def _savable(graph: Any, workspace_id: int) -> list[GraphError]:
     """Return the graph's validation errors; raise Invalid or TooLarge if it is malformed or big.
 
     A draft may be incomplete (errors are returned for the canvas to show), but it must be a
     well-formed document within the size limits.
     """
-    errors = validate_graph(graph)
+    errors = flow_validate(graph=graph, workspace_id=workspace_id)
     unsavable = [e for e in errors if e.code in UNSAVABLE]
     if unsavable:
         raise Invalid(
@@ -82,7 +95,7 @@ def flow_create(
     except PermissionDenied as exc:
         raise NotAllowed("Your role does not allow this.") from exc
     graph = graph if graph is not None else empty_graph()
-    _savable(graph)
+    _savable(graph, workspace_id)
     name = name.strip()
     if not name:
         raise Invalid("A flow needs a name.", code="invalid_name")
@@ -117,7 +130,7 @@ def flow_save_draft(*, flow: Flow, graph: Any, revision: int) -> tuple[int, list
 
     Returns the new revision and the graph's validation errors (a draft may be incomplete).
     """
-    errors = _savable(graph)
+    errors = _savable(graph, flow.workspace_id)
     updated = Flow.objects.filter(pk=flow.pk, revision=revision, deleted_at__isnull=True).update(
         graph=graph, revision=F("revision") + 1, updated_at=timezone.now()
     )
@@ -141,7 +154,7 @@ def _next_number(flow: Flow) -> int:
 def flow_publish(*, flow: Flow, user, note: str = "") -> FlowVersion:
     """Freeze the draft as a new published version. Refused while the draft has errors."""
     flow = Flow.objects.select_for_update().get(pk=flow.pk)
-    errors = validate_graph(flow.graph)
+    errors = flow_validate(graph=flow.graph, workspace_id=flow.workspace_id)
     if errors:
         raise Invalid(
             "Fix the flow's problems before publishing.",
@@ -239,9 +252,14 @@ def _redact(value: Any, secrets: list[str]) -> tuple[Any, int]:
 def flow_export(*, flow: Flow, number: int | None = None) -> dict[str, Any]:
     """Export a flow (its draft, or one version) as a portable document without secrets."""
     graph = flow.graph if number is None else version_get(flow=flow, number=number).graph
+    # The workspace's credential values too: one pasted into a node as text goes out hidden.
+    secrets = sorted(
+        {*_configured_secrets(), *credential_values(flow.workspace_id).values()},
+        key=len,
+        reverse=True,
+    )
     content, redactions = _redact(
-        {"name": flow.name, "description": flow.description, "graph": graph},
-        _configured_secrets(),
+        {"name": flow.name, "description": flow.description, "graph": graph}, secrets
     )
     return {
         "format": EXPORT_FORMAT,

@@ -14,6 +14,7 @@ from runs.engine.nodes import NODE_TYPES, NodeConfig, NodeType
 from runs.engine.nodes.checks import REMOTE_REF_ERROR
 from runs.engine.nodes.input import InputConfig
 from runs.engine.nodes.router import RouterConfig
+from runs.engine.secrets import SECRET_ROOT
 from runs.engine.templates import TEMPLATE_ROOTS, path_parts
 
 from .document import (
@@ -24,7 +25,7 @@ from .document import (
     ParsedGraph,
     graph_size,
 )
-from .templates import template_refs
+from .templates import TemplateRefs, template_refs
 from .topology import Ancestry, Descendants, breadth_first_order, closing_edge, reachable
 
 # Node-type capabilities the checks ask about (never a type's slug).
@@ -57,8 +58,14 @@ class GraphChecker:
     adjacency) are built once and shared, and no check scans all edges once per node.
     """
 
-    def __init__(self, graph: ParsedGraph):
+    def __init__(
+        self, graph: ParsedGraph, credentials: Callable[[], AbstractSet[str]] | None = None
+    ):
         self.graph = graph
+        # The workspace's credential names, asked only if a template reads one (None: unknown,
+        # e.g. a graph checked outside any workspace; the names are not checked then).
+        self.credentials = credentials
+        self.secret_refs: list[tuple[str, str, frozenset[str]]] = []
         self.errors: list[GraphError] = []
         self.nodes: dict[str, GraphNode] = {}
         self.types: dict[str, type[NodeType]] = {}
@@ -88,6 +95,7 @@ class GraphChecker:
         self.check_cycles(ancestry, retry_edges)
         self.check_connected()
         self.check_references(ancestry)
+        self.check_credentials()
         return self.errors
 
     def check_nodes(self) -> None:
@@ -332,7 +340,9 @@ class GraphChecker:
         for node_id, config in self.configs.items():
             node_type = self.types[node_id]
             for field_name, text in node_type.templates(config):
-                self.check_template(node_id, field_name, text, ancestry, input_names)
+                refs = self.check_template(node_id, field_name, text, ancestry, input_names)
+                if refs is not None and SECRET_ROOT in refs.roots:
+                    self.check_secret_use(node_id, node_type, field_name, refs.secrets)
             for field_name, path in node_type.references(config):
                 parts = path_parts(path)
                 root = parts[0] if parts else ""
@@ -355,7 +365,7 @@ class GraphChecker:
         text: str,
         ancestry: Ancestry,
         input_names: set[str] | None,
-    ) -> None:
+    ) -> TemplateRefs | None:
         # Templates are parsed, never rendered: validation executes nothing a user wrote.
         try:
             refs = template_refs(text)
@@ -363,10 +373,10 @@ class GraphChecker:
             self.add(
                 "graph.E020", f"{field}: expressions nest too deeply.", node_id=node_id, field=field
             )
-            return
+            return None
         if refs.syntax_error:
             self.add("graph.E020", f"{field}: {refs.syntax_error}", node_id=node_id, field=field)
-            return
+            return None
         for root in sorted(refs.roots - TEMPLATE_ROOTS):
             self.add(
                 "graph.E014",
@@ -377,6 +387,36 @@ class GraphChecker:
             )
         self.check_node_refs(node_id, field, refs.nodes, ancestry)
         self.check_input_refs(node_id, field, refs.inputs, input_names)
+        return refs
+
+    def check_secret_use(
+        self, node_id: str, node_type: type[NodeType], field: str, names: frozenset[str]
+    ) -> None:
+        if not node_type.uses_secrets:
+            self.add(
+                "graph.E023",
+                f"{field}: credentials (secrets.<name>) can only be used in the arguments of a "
+                f"Tool node, never in a {node_type.label} node.",
+                node_id=node_id,
+                field=field,
+            )
+            return
+        self.secret_refs.append((node_id, field, names))
+
+    def check_credentials(self) -> None:
+        """Report credentials that templates name but the workspace does not have."""
+        if not self.secret_refs or self.credentials is None:
+            return
+        known = self.credentials()
+        for node_id, field, names in self.secret_refs:
+            for name in sorted(names - known):
+                self.add(
+                    "graph.E022",
+                    f'{field}: there is no credential called "{name}" in this workspace. Add '
+                    "it under Settings → Credentials, or fix the name.",
+                    node_id=node_id,
+                    field=field,
+                )
 
     def check_node_refs(
         self, node_id: str, field: str, refs: Iterable[str], ancestry: Ancestry

@@ -41,6 +41,8 @@ ERROR_CODES: dict[str, str] = {
     "graph.E019": "More than one input node",
     "graph.E020": "Template syntax error",
     "graph.E021": "JSON schema $ref points outside the schema",
+    "graph.E022": "Template names a credential the workspace does not have",
+    "graph.E023": "Credentials used outside a Tool node",
 }
 
 

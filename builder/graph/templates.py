@@ -43,6 +43,7 @@ class TemplateRefs:
     nodes: frozenset[str] = frozenset()
     inputs: frozenset[str] = frozenset()
     syntax_error: str | None = None
+    secrets: frozenset[str] = frozenset()
 
 
 NO_REFS = TemplateRefs()
@@ -68,7 +69,7 @@ def _plain_refs(text: str) -> TemplateRefs | None:
     if not _DEFAULT_SYNTAX or "{%" in text or "{#" in text:
         return None
     roots: set[str] = set()
-    found: dict[str, set[str]] = {"nodes": set(), "inputs": set()}
+    found: dict[str, set[str]] = {"nodes": set(), "inputs": set(), "secrets": set()}
     position = 0
     while (start := text.find("{{", position)) != -1:
         match = _PLAIN.match(text, start)
@@ -79,7 +80,16 @@ def _plain_refs(text: str) -> TemplateRefs | None:
         if key is not None and root in found:
             found[root].add(key)
         position = match.end()
-    return TemplateRefs(frozenset(roots), frozenset(found["nodes"]), frozenset(found["inputs"]))
+    return _refs(frozenset(roots), found)
+
+
+def _refs(roots: frozenset[str], found: dict[str, set[str]]) -> TemplateRefs:
+    return TemplateRefs(
+        roots,
+        frozenset(found["nodes"]),
+        frozenset(found["inputs"]),
+        secrets=frozenset(found["secrets"]),
+    )
 
 
 # Expressions and plain control flow: nothing in these binds a name or changes the scope.
@@ -128,7 +138,7 @@ _HOLDERS = frozenset({nodes.Output, nodes.TemplateData, nodes.If, nodes.Name, no
 def _unscoped_refs(ast: nodes.Template) -> TemplateRefs | None:
     """Read the names an unscoped template loads, or None if it needs Jinja's scope analysis."""
     names: set[str] = set()
-    found: dict[str, set[str]] = {"nodes": set(), "inputs": set()}
+    found: dict[str, set[str]] = {"nodes": set(), "inputs": set(), "secrets": set()}
     for item in ast.find_all(nodes.Node):
         kind = type(item)
         if kind not in _UNSCOPED:
@@ -154,7 +164,7 @@ def _unscoped_refs(ast: nodes.Template) -> TemplateRefs | None:
                 if key is not None:
                     found[base.name].add(key)
     roots = frozenset(names - set(ENV.globals))
-    return TemplateRefs(roots, frozenset(found["nodes"]), frozenset(found["inputs"]))
+    return _refs(roots, found)
 
 
 def _constant_key(item: nodes.Getattr | nodes.Getitem) -> str | None:
@@ -178,7 +188,11 @@ def _parsed(text: str) -> TemplateRefs:
         # An unknown filter or test is found while the names are collected, after parsing.
         return TemplateRefs(syntax_error=str(exc) or "the template cannot be compiled")
     return TemplateRefs(
-        frozenset(refs.roots), frozenset(refs.nodes), frozenset(refs.inputs), refs.syntax_error
+        frozenset(refs.roots),
+        frozenset(refs.nodes),
+        frozenset(refs.inputs),
+        refs.syntax_error,
+        frozenset(refs.secrets),
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from .nodes.base import NodeConfig, NodeError
+from .secrets import UnknownSecret
 from .templates import TemplateRenderError, render, render_value
 
 
@@ -86,6 +87,8 @@ class NodeContext:
             value = render(text, self.variables)
         except TemplateRenderError as exc:
             raise NodeError(str(exc), code="template_error") from exc
+        except UnknownSecret as exc:
+            raise NodeError(exc.message, code=exc.code) from exc
         if field_name:
             self.rendered[field_name] = value
         return value
@@ -95,6 +98,8 @@ class NodeContext:
             return render_value(text, self.variables)
         except TemplateRenderError as exc:
             raise NodeError(str(exc), code="template_error") from exc
+        except UnknownSecret as exc:
+            raise NodeError(exc.message, code=exc.code) from exc
 
     def chat(self, *, stream: bool = True, keep_truncated: bool = False, **kwargs: Any) -> Any:
         """Call the model, accounting tokens and cost on the step and streaming deltas.

@@ -1,6 +1,7 @@
 """Sandboxed templates over run data.
 
-Templates see only data (`inputs`, `nodes.<id>.output`, `feedback`, `iteration`); undefined names
+Templates see only data (`inputs`, `nodes.<id>.output`, `feedback`, `iteration`, and in node types
+that build outbound requests `secrets.<credential>`, see `secrets.py`); undefined names
 are errors, and the sandbox refuses attribute access to internals such as `__class__`. Each render
 has a budget of time, loop iterations and size, enforced while it renders (see `sandbox`).
 """
@@ -21,7 +22,7 @@ from jinja2.sandbox import SecurityError
 from .limits import EvaluationLimit, text_size
 from .sandbox import MAX_VALUE_CHARS, BoundedSandbox, rendering
 
-TEMPLATE_ROOTS = frozenset({"inputs", "nodes", "feedback", "iteration"})
+TEMPLATE_ROOTS = frozenset({"inputs", "nodes", "feedback", "iteration", "secrets"})
 MAX_RENDERED_CHARS = 1_000_000
 
 
@@ -130,6 +131,7 @@ class TemplateReferences:
     roots: set[str] = field(default_factory=set)
     nodes: set[str] = field(default_factory=set)
     inputs: set[str] = field(default_factory=set)
+    secrets: set[str] = field(default_factory=set)
     syntax_error: str | None = None
 
 
@@ -143,7 +145,7 @@ def _constant_key(node: nodes.Node) -> str | None:
 
 
 def references(text: str) -> TemplateReferences:
-    """Return the data a template reads: root names, node ids and input names."""
+    """Return the data a template reads: root names, node ids, input and credential names."""
     found = TemplateReferences()
     if "{" not in text:
         return found
@@ -155,10 +157,10 @@ def references(text: str) -> TemplateReferences:
     found.roots = set(find_undeclared_variables(ast))
     for access in ast.find_all((nodes.Getattr, nodes.Getitem)):
         base = access.node  # type: ignore[attr-defined]
-        if isinstance(base, nodes.Name) and base.name in ("nodes", "inputs"):
+        if isinstance(base, nodes.Name) and base.name in ("nodes", "inputs", "secrets"):
             key = _constant_key(access)
             if key is not None:
-                (found.nodes if base.name == "nodes" else found.inputs).add(key)
+                getattr(found, base.name).add(key)
     return found
 
 

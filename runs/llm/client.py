@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -89,13 +89,16 @@ class LlmClient:
         response_format: dict[str, Any] | None = None,
         cache: bool = False,
         on_delta: Callable[[str], None] | None = None,
+        providers: Mapping[str, dict[str, Any]] | None = None,
     ) -> LlmResponse:
         """Ask `model` (then each fallback) for a reply to `messages`.
 
+        `providers` overrides the client's for this call (a workspace's, `WorkspaceProviders`).
         Raises LlmError when no model produced a usable answer.
         """
         started = time.monotonic()
-        providers = self._providers if self._providers is not None else configured_providers()
+        if providers is None:
+            providers = self._providers if self._providers is not None else configured_providers()
         targets = [
             resolve(name, providers) for name in [model or default_model(), *fallback_models]
         ]
@@ -244,6 +247,8 @@ class LlmClient:
     def _send(self, target: Target, messages: list[dict[str, Any]], request: ChatRequest) -> Turn:
         """Make one HTTP request and read its answer."""
         base_url = local.ensure_server(target) if local.is_managed(target) else None
+        if target.config.get("guarded"):
+            _check_guarded(target)
         client = sdk_client(target, base_url or target.config["base_url"], request.timeout)
         params = _params(target, messages, request)
         if request.on_delta is None:
@@ -257,6 +262,24 @@ class LlmClient:
         if not (turn.tokens_in or turn.tokens_out):
             _estimate_usage(turn, messages)
         return turn
+
+
+def _check_guarded(target: Target) -> None:
+    """Refuse a workspace provider whose URL now points somewhere the SSRF guard forbids."""
+    from django.conf import settings
+
+    from runs.tools.addresses import check_url
+    from runs.tools.base import ToolError
+
+    try:
+        check_url(
+            target.config["base_url"],
+            allow_loopback=getattr(settings, "SWITCHBOARD_ALLOW_LOOPBACK", False),
+            timeout=5.0,
+        )
+    except ToolError as exc:
+        code = "blocked_address" if exc.code == "blocked_address" else "connection_error"
+        raise LlmError(code, f"{target.provider}: {exc.message}") from None
 
 
 def _params(target: Target, messages: list[dict[str, Any]], request: ChatRequest) -> dict[str, Any]:

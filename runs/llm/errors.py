@@ -81,12 +81,13 @@ def from_status(exc: openai.APIStatusError, target: Target, secrets: Iterable[st
     detail = _provider_detail(exc, secrets)
     body_code = _body_code(exc)
     if status in (401, 403):
-        variable = target.config.get("api_key_env") or "its API key setting"
         code = "auth_error"
-        message = (
-            f"{target.provider} refused the credentials (HTTP {status}). "
-            f"Check the {variable} environment variable."
-        )
+        if target.config.get("guarded"):
+            where = "its key under Settings → Model providers"
+        else:
+            variable = target.config.get("api_key_env") or "its API key setting"
+            where = f"the {variable} environment variable"
+        message = f"{target.provider} refused the credentials (HTTP {status}). Check {where}."
     elif status == 404 or "model_not_found" in body_code:
         code = "unknown_model"
         message = f"{target.provider} does not offer the model “{target.model}” (HTTP {status})."

@@ -8,9 +8,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from builder.graph import validate_graph
 from builder.models import Flow, FlowVersion
-from builder.services import flow_snapshot_draft
+from builder.services import flow_snapshot_draft, flow_validate
 from config.domain import Invalid, NotFound
 from runs.engine.nodes import NODE_TYPES
 from runs.engine.schemas import SchemaCheckFailed, validation_errors
@@ -101,7 +100,7 @@ def resolve_version(*, flow: Flow, user, use_draft: bool, version: int | None) -
         if not flow.versions.exists() and not use_draft:
             # A flow never published runs its draft, so a first test run needs no ceremony.
             use_draft = True
-    errors = validate_graph(flow.graph)
+    errors = flow_validate(graph=flow.graph, workspace_id=flow.workspace_id)
     if errors:
         raise Invalid(
             "The flow has problems to fix before it can run.",

@@ -66,10 +66,15 @@ class ToolError(Exception):
 
 @dataclass(frozen=True)
 class ToolContext:
-    """What a tool may know about the call: the workspace it runs for and its time budget."""
+    """What a tool may know about the call: the workspace it runs for and its time budget.
+
+    `allow_loopback` lets outbound requests reach loopback addresses as well as public ones
+    (settings.SWITCHBOARD_ALLOW_LOOPBACK: tests and development only, never in production).
+    """
 
     workspace_id: int | None = None
     timeout: float = 30.0
+    allow_loopback: bool = False
 
 
 @dataclass

@@ -155,9 +155,11 @@ def _two_breaks(graph: dict) -> None:
 
 E001, E002, E003, E004, E005 = (f"graph.E00{i}" for i in range(1, 6))
 E006, E007, E008, E009 = (f"graph.E00{i}" for i in range(6, 10))
-E010, E011, E012, E013, E014, E015, E016, E017, E018, E019, E020, E021 = (
-    f"graph.E0{i}" for i in range(10, 22)
+E010, E011, E012, E013, E014, E015, E016, E017, E018, E019, E020, E021, E022, E023 = (
+    f"graph.E0{i}" for i in range(10, 24)
 )
+# The workspace's credentials, as the builder's services pass them to validation.
+CREDENTIALS = frozenset({"weather_api"})
 
 CASES = [
     # E001: the document itself is malformed.
@@ -306,7 +308,7 @@ CASES = [
     ),
     (
         "template uses an unknown root",
-        _config("draft", prompt="{{ secrets.api_key }}"),
+        _config("draft", prompt="{{ env.api_key }}"),
         {(E014, "draft", None)},
     ),
     (
@@ -383,6 +385,18 @@ CASES = [
         ),
         {(E021, "check", None)},
     ),
+    # E022: a credential the workspace does not have.
+    (
+        "tool header names an unknown credential",
+        _config("search", arguments={"headers": {"X-Key": "{{ secrets.wether_api }}"}}),
+        {(E022, "search", None)},
+    ),
+    # E023: credentials outside the node type that builds outbound requests.
+    (
+        "prompt reads a credential",
+        _config("draft", prompt="Key: {{ secrets.weather_api }}"),
+        {(E023, "draft", None)},
+    ),
     # Several independent problems are all reported at once.
     (
         "four problems at once",
@@ -405,7 +419,7 @@ def test_validate_graph_reports_exactly_the_expected_errors(mutate, expected):
     graph = base_graph()
     replaced = mutate(graph)
     document = replaced.document if isinstance(replaced, Replace) else graph
-    errors = validate_graph(document)
+    errors = validate_graph(document, credentials=lambda: CREDENTIALS)
     assert _found(errors) == expected, [e.message for e in errors]
     for error in errors:
         assert error.code in ERROR_CODES
@@ -415,6 +429,22 @@ def test_validate_graph_reports_exactly_the_expected_errors(mutate, expected):
 def test_every_error_code_has_a_case():
     covered = {code for _, _, expected in CASES for code, _, _ in expected}
     assert covered == set(ERROR_CODES)
+
+
+def test_validate_graph_accepts_a_known_credential_in_tool_arguments():
+    graph = base_graph()
+    _config("search", arguments={"q": "x", "key": "Bearer {{ secrets.weather_api }}"})(graph)
+    assert validate_graph(graph, credentials=lambda: CREDENTIALS) == []
+
+
+def test_validate_graph_asks_for_credential_names_only_when_a_template_reads_one():
+    asked = []
+    assert validate_graph(base_graph(), credentials=lambda: asked.append(1) or CREDENTIALS) == []
+    assert asked == []
+    graph = base_graph()
+    _config("search", arguments={"key": "{{ secrets['weather_api'] }}"})(graph)
+    assert validate_graph(graph, credentials=lambda: asked.append(1) or frozenset()) != []
+    assert asked == [1]
 
 
 def test_validate_graph_legal_evaluator_retry_loop_is_not_a_cycle():

@@ -70,6 +70,8 @@ def _server_env(llm_base_url: str | None = None) -> dict[str, str]:
     env["SWITCHBOARD_EXECUTOR"] = "embedded"
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env.setdefault("LOG_LEVEL", "WARNING")
+    # Model providers added in the settings pages point at the scripted server on 127.0.0.1.
+    env["SWITCHBOARD_ALLOW_LOOPBACK"] = "1"
     if llm_base_url:
         # Flows the server runs talk to the scripted model server, never to a real provider.
         env["OPENAI_BASE_URL"] = llm_base_url

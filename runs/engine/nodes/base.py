@@ -72,6 +72,9 @@ class NodeType:
     provides_inputs: ClassVar[bool] = False
     #: Its output ports come from its configuration (one per route), not from `outputs`.
     dynamic_outputs: ClassVar[bool] = False
+    #: Builds an outbound request: its templates may read credentials (`{{ secrets.<name> }}`),
+    #: resolved at call time and redacted by value from everything the step records.
+    uses_secrets: ClassVar[bool] = False
 
     @classmethod
     def help(cls) -> str:

@@ -12,7 +12,8 @@ class ToolConfig(NodeConfig):
     arguments: dict[str, Any] = Field(
         default_factory=dict,
         title="Arguments",
-        description="Argument values; strings may use templates like {{ inputs.city }}.",
+        description="Argument values; strings may use templates like {{ inputs.city }}, and "
+        "credentials like {{ secrets.weather_api }} (never stored with the step).",
     )
 
 
@@ -30,6 +31,7 @@ class ToolNode(NodeType):
     """Call a registered tool with templated arguments. Errors go out of the error port."""
 
     type = "tool"
+    uses_secrets = True
 
     @classmethod
     def tool_calls(
