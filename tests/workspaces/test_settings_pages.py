@@ -312,3 +312,14 @@ def test_audit_log_pages_and_filters(people, workspace):
     assert filtered.count("data-audit-action=") == 1
     none = client.get(page(workspace, "audit") + "?action=nope&page=zz")
     assert none.status_code == 200 and "No “nope” changes" in none.content.decode()
+
+
+def test_audit_details_read_as_changes(people, workspace):
+    client = client_for(people[Role.OWNER])
+    viewer = Membership.objects.get(user=people[Role.VIEWER])
+    client.post(page(workspace, "members", viewer.pk, "role"), {"role": "approver"})
+    client.post(page(workspace, "defaults"), {"default_model": "openai/gpt-4o", "max_cost": "2"})
+    html = client.get(page(workspace, "audit")).content.decode()
+    assert "viewer → approver" in html
+    assert "none → openai/gpt-4o" in html and "none → 2.0" in html
+    assert "{&#x27;" not in html  # no Python dict shown raw
