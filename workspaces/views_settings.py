@@ -21,7 +21,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from config.domain import DomainError, Invalid, NotAllowed
+from config.domain import DomainError, Invalid
 from config.errors import http_status
 
 from . import services
@@ -406,7 +406,7 @@ def audit(request: HttpRequest, workspace_id: int) -> HttpResponse:
         events = services.audit_events(
             actor=request.user, workspace_id=membership.workspace_id, action=action
         )
-    except NotAllowed as exc:
+    except DomainError as exc:  # not an owner, or a filter that cannot be stored
         context = settings_context(request, membership, "audit")
         return _fail(request, exc, AUDIT_TEMPLATE, context)
     actions = (

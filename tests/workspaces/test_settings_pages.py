@@ -323,3 +323,24 @@ def test_audit_details_read_as_changes(people, workspace):
     assert "viewer → approver" in html
     assert "none → openai/gpt-4o" in html and "none → 2.0" in html
     assert "{&#x27;" not in html  # no Python dict shown raw
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("members/invite", "who=a%00b&role=viewer"),
+        ("tokens/create", "name=a%00b&expiry=7"),
+        ("defaults", "default_model=a%00b&max_cost=1"),
+    ],
+)
+def test_a_nul_byte_in_a_form_is_a_clear_error_not_a_500(people, workspace, name, body):
+    response = client_for(people[Role.OWNER]).post(
+        f"/settings/{workspace.pk}/{name}/", body, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 422
+    assert "cannot be stored" in response.content.decode()
+
+
+def test_a_nul_byte_in_the_audit_filter_is_a_clear_error(people, workspace):
+    response = client_for(people[Role.OWNER]).get(page(workspace, "audit") + "?action=a%00b")
+    assert response.status_code == 422 and "cannot be stored" in response.content.decode()
