@@ -26,7 +26,8 @@ api = NinjaAPI(
     title="Switchboard API",
     version="1",
     description="Flows, versions, runs and approvals. Authenticate with `Authorization: Bearer "
-    "<personal token>` (create one under Settings → API tokens) or a browser session.",
+    "<personal token>` (create one under Settings → API tokens at /settings/, or with "
+    "`POST /api/tokens`) or a browser session.",
     auth=API_AUTH,
     urls_namespace="api",
     # Like every page, the interactive docs and the schema are for signed-in people.
