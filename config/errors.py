@@ -3,7 +3,7 @@
 import sqlite3
 from typing import Any
 
-from .domain import Conflict, DomainError, Invalid, NotAllowed, NotFound, TooLarge
+from .domain import Conflict, DomainError, Invalid, NotAllowed, NotFound, RateLimited, TooLarge
 
 DOMAIN_STATUS: dict[type[DomainError], int] = {
     NotFound: 404,
@@ -11,6 +11,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     Invalid: 422,
     TooLarge: 413,
     Conflict: 409,
+    RateLimited: 429,
 }
 
 

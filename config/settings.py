@@ -246,6 +246,24 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The cache: rate-limit counters (config/ratelimits.py). In this process's memory embedded; in
+# Redis with REDIS_URL, so that a limit holds across every web process.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "switchboard",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# API rate limits per user (all of a user's sessions and tokens together), "count/period" with
+# a period of s, m, h or d; empty turns one off. Past one: 429 with Retry-After.
+SWITCHBOARD_RATE_WRITES = os.environ.get("SWITCHBOARD_RATE_WRITES", "600/m")
+SWITCHBOARD_RATE_RUN_STARTS = os.environ.get("SWITCHBOARD_RATE_RUN_STARTS", "60/m")
+
 # Executor: "embedded" runs steps on a thread pool in the web process; "celery" sends kicks to
 # workers. Defaults to celery when Redis is configured.
 SWITCHBOARD_EXECUTOR = os.environ.get("SWITCHBOARD_EXECUTOR", "celery" if REDIS_URL else "embedded")
