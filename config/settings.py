@@ -5,6 +5,7 @@ in-process executor. `DATABASE_URL` and `REDIS_URL` switch to PostgreSQL, Redis 
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -61,6 +62,8 @@ INSTALLED_APPS = [
     # Serves ninja's bundled Swagger UI from /static/ instead of a CDN (config/api.py's docs page).
     "ninja",
     "csp",
+    # Login throttling with lockout (AXES_* below).
+    "axes",
     "workspaces",
     "builder",
     "runs",
@@ -79,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -150,6 +155,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# django-axes checks every login (the login page, the admin's) before the password does.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# SWITCHBOARD_LOGIN_FAILURES wrong passwords for one username from one address lock that pair
+# out for SWITCHBOARD_LOGIN_LOCKOUT_MINUTES (429 with Retry-After, the login page saying when
+# to try again; the right password does not get in meanwhile). A successful login resets the
+# count. Locking the pair, not the username alone, keeps a stranger from locking a colleague out.
+AXES_FAILURE_LIMIT = int(os.environ.get("SWITCHBOARD_LOGIN_FAILURES", 5))
+AXES_COOLOFF_TIME = timedelta(
+    minutes=float(os.environ.get("SWITCHBOARD_LOGIN_LOCKOUT_MINUTES", 15))
+)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+# The address is REMOTE_ADDR: behind a proxy that is the proxy's, so the pair is in effect the
+# username (a proxy must then pass the client's address through to Django).
+AXES_VERBOSE = False
+
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
@@ -330,5 +356,7 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
         "openai": {"level": "WARNING"},
+        # Every login attempt at INFO is noise; repeated failures still show as warnings.
+        "axes": {"level": "WARNING"},
     },
 }
