@@ -290,6 +290,10 @@ else:
 SWITCHBOARD_RATE_WRITES = os.environ.get("SWITCHBOARD_RATE_WRITES", "600/m")
 SWITCHBOARD_RATE_RUN_STARTS = os.environ.get("SWITCHBOARD_RATE_RUN_STARTS", "60/m")
 
+# Runs of one workspace running at once (runs/services/capacity.py); more wait, queued, and
+# start as running ones finish. A workspace's max_running_runs overrides it; 0 means no cap.
+SWITCHBOARD_MAX_RUNNING_RUNS = int(os.environ.get("SWITCHBOARD_MAX_RUNNING_RUNS", 20))
+
 # Executor: "embedded" runs steps on a thread pool in the web process; "celery" sends kicks to
 # workers. Defaults to celery when Redis is configured.
 SWITCHBOARD_EXECUTOR = os.environ.get("SWITCHBOARD_EXECUTOR", "celery" if REDIS_URL else "embedded")

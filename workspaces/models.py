@@ -28,6 +28,14 @@ class Workspace(models.Model):
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=120, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Runs of this workspace running at once; more wait, queued, for a slot. Empty: the
+    # SWITCHBOARD_MAX_RUNNING_RUNS setting; 0: no cap.
+    max_running_runs = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="How many runs may run at once (more wait in the queue). Empty: the "
+        "server's default; 0: no cap.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces"
     )
