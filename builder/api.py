@@ -8,6 +8,7 @@ from django.http import HttpRequest, JsonResponse
 from ninja import Field, Query, Router, Schema, Status
 
 from config.domain import TooLarge
+from config.ratelimits import not_a_write
 from config.schemas import CleanIn, Id, Name, StrictIn
 from runs.engine.nodes import NODE_TYPES
 from runs.tools import registry as tool_registry
@@ -206,6 +207,7 @@ OVER_LIMIT = frozenset({"graph.E015", "graph.E016", "graph.E018"})
 
 
 @router.post("/flows/{int:flow_id}/validate", response=ValidateOut)
+@not_a_write
 def flow_validate(request: HttpRequest, flow_id: Id, payload: ValidateIn | None = None):
     """Validate the given graph (for live validation while editing), or the saved draft.
 

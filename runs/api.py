@@ -16,6 +16,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from builder.services import flow_get
 from config.errors import ApiError
+from config.ratelimits import starts_runs
 from config.schemas import CleanIn, Cursor, Id, Offset, StrictIn
 from runs import dispatch, selectors
 from runs.models import Approval, ApprovalStatus, Run, RunStatus, Step, Trigger
@@ -305,6 +306,7 @@ def _statuses(raw: str | None, allowed: list[str], what: str) -> list[str]:
 
 
 @router.post("/flows/{int:flow_id}/runs", response={202: RunStartedOut})
+@starts_runs
 def run_create(request: HttpRequest, flow_id: Id, payload: RunStartIn):
     """Start a run of a flow (the published version unless `version` or `use_draft` says
     otherwise). Answers 202 at once; follow the run on `ws_url` or `events_url`."""
