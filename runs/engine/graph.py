@@ -26,6 +26,7 @@ class Node:
     label: str
     config: NodeConfig
     node_type: builtins.type[NodeType]
+    key: str = ""
 
 
 @dataclass
@@ -39,6 +40,8 @@ class CompiledGraph:
     retry_edges: set[str] = field(default_factory=set)
     # evaluator id -> the nodes its retry re-arms (from the retry target to the evaluator)
     loop_bodies: dict[str, set[str]] = field(default_factory=dict)
+    # node id -> its key, for the nodes whose key differs from their id
+    keys: dict[str, str] = field(default_factory=dict)
 
     @property
     def input_node(self) -> str | None:
@@ -84,6 +87,7 @@ def compile_graph(document: dict[str, Any]) -> CompiledGraph:
             label=raw.get("label") or raw["id"],
             config=node_type.Config.model_validate(raw.get("config") or {}),
             node_type=node_type,
+            key=raw.get("key") or "",
         )
     edges = [
         Edge(
@@ -96,6 +100,7 @@ def compile_graph(document: dict[str, Any]) -> CompiledGraph:
         for e in document.get("edges", [])
     ]
     graph = CompiledGraph(nodes=nodes, edges=edges)
+    graph.keys = {n.id: n.key for n in nodes.values() if n.key and n.key != n.id}
     incoming: dict[str, list[Edge]] = defaultdict(list)
     outgoing: dict[str, list[Edge]] = defaultdict(list)
     for edge in edges:

@@ -4,6 +4,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..shapes import ANY, closed_object
 from ..templates import resolve_path
 from .base import NodeConfig, NodeResult, NodeType, Port
 
@@ -48,6 +49,14 @@ class ApprovalNode(NodeType):
     @classmethod
     def references(cls, config) -> list[tuple[str, str]]:
         return [(f"show[{i}]", path) for i, path in enumerate(config.show)]
+
+    @classmethod
+    def output_schema(cls, config, scope) -> dict[str, Any]:
+        if config.allow_edit:
+            return ANY  # the approver may send back something else
+        if config.show:
+            return closed_object({payload_key(path): scope.path(path) for path in config.show})
+        return closed_object({"value": scope.incoming("in")})
 
     def run(self, ctx: Any, inputs: dict[str, Any]) -> NodeResult:
         config: ApprovalConfig = ctx.config

@@ -47,6 +47,44 @@ def test_engine_linear_chain_runs_in_order_and_sets_result():
     assert started == ["in", "draft", "out"]
 
 
+def test_engine_templates_and_router_fields_read_a_node_by_its_key():
+    doc = graph(
+        [
+            node("in", "input"),
+            {**prompt("prompt_1"), "label": "Shopping list", "key": "shopping_list"},
+            {
+                **node(
+                    "router_1",
+                    "router",
+                    routes=[
+                        {
+                            "name": "long",
+                            "conditions": [
+                                {
+                                    "field": "nodes.shopping_list.output",
+                                    "operator": "contains",
+                                    "value": "echo",
+                                }
+                            ],
+                        }
+                    ],
+                ),
+                "key": "triage",
+            },
+            node(
+                "out",
+                "output",
+                value="{{ nodes.shopping_list.output }} / {{ nodes.prompt_1.output }}",
+            ),
+        ],
+        [edge("in", "prompt_1"), edge("prompt_1", "router_1"), edge("router_1", "out", "long")],
+    )
+    llm = FakeLlm(lambda messages, kw: f"echo: {last_user(messages)}")
+    run = run_graph(doc, llm=llm)
+    assert run.status == "succeeded"
+    assert run.outcome.result == {"result": "echo: Answer why? / echo: Answer why?"}
+
+
 def test_engine_router_takes_one_branch_and_skip_propagates():
     router = node(
         "route",
