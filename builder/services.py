@@ -21,6 +21,7 @@ from .graph import (
     graph_size,
     validate_graph,
 )
+from .graph.keys import keep_keys
 from .models import Flow, FlowVersion
 
 EXPORT_FORMAT = "switchboard.flow"
@@ -117,6 +118,7 @@ def flow_save_draft(*, flow: Flow, graph: Any, revision: int) -> tuple[int, list
 
     Returns the new revision and the graph's validation errors (a draft may be incomplete).
     """
+    graph = keep_keys(graph, flow.graph)
     errors = _savable(graph)
     updated = Flow.objects.filter(pk=flow.pk, revision=revision, deleted_at__isnull=True).update(
         graph=graph, revision=F("revision") + 1, updated_at=timezone.now()
