@@ -32,12 +32,21 @@ class Flow(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     # Flows are soft-deleted: runs keep pointing at their versions, and history stays readable.
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # The token of the form that created it: submitting that form again creates nothing more.
+    request_token = models.CharField(max_length=64, blank=True, default="")
 
     objects = FlowQuerySet.as_manager()
 
     class Meta:
         ordering = ["-updated_at"]
         indexes = [models.Index(fields=["workspace", "deleted_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "created_by", "request_token"],
+                condition=~models.Q(request_token=""),
+                name="flow_one_per_request_token",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

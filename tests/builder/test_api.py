@@ -36,6 +36,7 @@ WORKSPACE_ENDPOINTS = [
     ("get", "/api/node-types", None),
     ("get", "/api/graph-error-codes", None),
     ("get", "/api/tools", None),
+    ("get", "/api/starters", None),
     ("get", "/api/workspaces", None),
     ("get", "/api/workspaces/{ws}/people", None),
     ("get", "/api/tokens", None),
