@@ -103,7 +103,7 @@ class ValidateOut(Schema):
 
 
 class VersionOut(Schema):
-    number: int
+    number: int | None
     note: str
     published: bool
     created_by: str | None
@@ -249,7 +249,9 @@ def flow_duplicate(request: HttpRequest, flow_id: int):
 def version_list(request: HttpRequest, flow_id: int, include_drafts: bool = False):
     flow = services.flow_get(user=request.user, flow_id=flow_id)
     versions = flow.versions.select_related("created_by")
-    if not include_drafts:
+    if include_drafts:
+        versions = versions.order_by("-pk")  # newest first; draft snapshots have no number
+    else:
         versions = versions.filter(is_draft_snapshot=False)
     return [_version(v) for v in versions]
 

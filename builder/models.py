@@ -60,7 +60,9 @@ class FlowVersion(models.Model):
     """A frozen graph. Runs point at the exact version they executed; it never changes."""
 
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="versions")
-    number = models.PositiveIntegerField()
+    # Published versions are numbered 1, 2, 3…; a draft snapshot has no number, so test runs of
+    # the draft never use one up (the History lists published versions only).
+    number = models.PositiveIntegerField(null=True, blank=True)
     graph = models.JSONField()
     note = models.CharField(max_length=500, blank=True)
     published = models.BooleanField(default=False)
@@ -73,10 +75,15 @@ class FlowVersion(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["-number"]
+        ordering = [models.F("number").desc(nulls_last=True), "-pk"]
         constraints = [
             models.UniqueConstraint(fields=["flow", "number"], name="uniq_flow_version_number")
         ]
 
     def __str__(self) -> str:
-        return f"{self.flow} v{self.number}"
+        return f"{self.flow} {self.label}"
+
+    @property
+    def label(self) -> str:
+        """How people see it: "v3", or "Draft snapshot" for a frozen draft a run executed."""
+        return "Draft snapshot" if self.number is None else f"v{self.number}"

@@ -207,17 +207,17 @@ def flow_snapshot_draft(*, flow: Flow, user) -> FlowVersion:
     behind one another on the flow's row (on SQLite, behind the whole database's write lock).
     Only a draft that differs takes the lock, checks again, and adds a snapshot.
     """
-    latest = flow.versions.order_by("-number").first()
+    latest = flow.versions.order_by("-pk").first()
     if latest is not None and latest.graph == flow.graph:
         return latest
     with transaction.atomic():
         flow = Flow.objects.select_for_update().get(pk=flow.pk)
-        latest = flow.versions.order_by("-number").first()
+        latest = flow.versions.order_by("-pk").first()
         if latest is not None and latest.graph == flow.graph:
             return latest
         return FlowVersion.objects.create(
             flow=flow,
-            number=_next_number(flow),
+            number=None,
             graph=flow.graph,
             note="Draft run",
             is_draft_snapshot=True,

@@ -7,30 +7,11 @@ its key or by its id (docs/node-keys.md).
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections.abc import Iterable
 from typing import Any
 
-MAX_KEY = 64
+from runs.engine.names import derive_key
 
-
-def derive_key(label: str, taken: Iterable[str] = ()) -> str:
-    """Return a key for a label ("Shopping list" → shopping_list) that is not in `taken`."""
-    text = unicodedata.normalize("NFKD", label or "").encode("ascii", "ignore").decode()
-    key = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "node"
-    if key[0].isdigit():
-        key = f"n_{key}"
-    key = key[:MAX_KEY].rstrip("_")
-    used = set(taken)
-    if key not in used:
-        return key
-    for n in range(2, len(used) + 3):
-        suffix = f"_{n}"
-        candidate = key[: MAX_KEY - len(suffix)] + suffix
-        if candidate not in used:
-            return candidate
-    raise AssertionError("unreachable: more candidates than names taken")
+__all__ = ["derive_key", "keep_keys", "with_keys"]
 
 
 def keep_keys(graph: Any, previous: Any) -> Any:

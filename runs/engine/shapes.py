@@ -85,6 +85,10 @@ class DesignScope(Protocol):
         """Return the schemas of the registered tool `name`, or None if there is none."""
         ...
 
+    def names(self) -> dict[str, str]:
+        """Return the readable name of each node by id (runs/engine/names.py)."""
+        ...
+
 
 def union(schemas: Iterable[Schema | None]) -> Schema:
     """Return the shape of a value that may be any of `schemas` (None: unknown)."""

@@ -194,6 +194,7 @@ def _run_node(node_type: str, config: dict, variables: dict, incoming: Any) -> A
         variables=variables,
         llm=None,
         tools=None,
+        names={nid: f"k_{nid}" for nid in ("start", *(f"n{i}" for i in range(8)))},
     )
     return kind().run(ctx, {"in": incoming}).output
 

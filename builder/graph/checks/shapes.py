@@ -14,6 +14,7 @@ from collections import defaultdict
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from runs.engine.names import readable_names
 from runs.engine.shapes import (
     ANY,
     TEXT,
@@ -58,6 +59,7 @@ class OutputShapes:
         self.checker = checker
         self.of: dict[str, Schema] = {}
         self._entries: dict[str, Schema] = {}
+        self._names: dict[str, str] | None = None
         # The nodes whose references are checked: those the run reaches (all, without an Input).
         self.checked = checker.reached if checker.reached is not None else set(checker.nodes)
         self.into: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -80,6 +82,13 @@ class OutputShapes:
                 self.of[node_id] = shape if isinstance(shape, dict) else ANY
                 if node_type.provides_inputs and self.inputs is ANY:
                     self.inputs = self.of[node_id]
+
+    def names(self) -> dict[str, str]:
+        """Readable node names, as the run computes them (built on first use)."""
+        if self._names is None:
+            nodes = self.checker.nodes.values()
+            self._names = readable_names((n.id, n.key, n.label) for n in nodes)
+        return self._names
 
     def scope(self, node_id: str) -> NodeScope:
         return NodeScope(self, node_id)
@@ -170,3 +179,6 @@ class NodeScope:
 
     def tool(self, name: str) -> ToolShape | None:
         return tool_shape(name)
+
+    def names(self) -> dict[str, str]:
+        return self._shapes.names()

@@ -267,6 +267,27 @@ def test_engine_cancel_stops_scheduling_and_discards_late_result():
     assert not any(s.node_id == "p1" for s in run.steps)
 
 
+def test_engine_approval_and_default_output_name_values_by_label_not_by_id():
+    doc = graph(
+        [
+            node("in", "input"),
+            {**prompt("prompt_3"), "label": "Shopping list"},
+            {**node("approval_1", "approval", show=["nodes.prompt_3.output"]), "label": "OK?"},
+            node("out", "output", name="recipe"),
+        ],
+        [
+            edge("in", "prompt_3"),
+            edge("prompt_3", "approval_1"),
+            edge("approval_1", "out", "approved"),
+        ],
+    )
+    run = run_graph(doc, llm=FakeLlm(lambda m, k: "eggs"))
+    assert run.waits["approval_1"]["payload"] == {"shopping_list": "eggs"}
+    run.decide("approval_1", "approved")
+    assert run.run() == "succeeded"
+    assert run.outcome.result == {"recipe": {"shopping_list": "eggs"}}
+
+
 def test_engine_approval_pauses_and_resumes_on_decision():
     doc = graph(
         [

@@ -111,6 +111,9 @@ class ContractScope:
     def path(self, path):
         return {"type": "string"} if path == "inputs.name" else {}
 
+    def names(self):
+        return {}
+
     def tool(self, name):
         echo = {"type": "object", "properties": {"echo": {"type": "string"}}, "required": ["echo"]}
         return ToolShape(parameters={"type": "object"}, result=echo) if name == "echo" else None
