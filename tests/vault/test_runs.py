@@ -63,7 +63,7 @@ def test_an_unknown_credential_refuses_the_run_with_its_code(member, make_flow, 
     with pytest.raises(Invalid) as refused:
         run_start(user=user, flow=flow, inputs={"city": "Oslo"}, use_draft=True)
     codes = {e["code"] for e in refused.value.extra["errors"]}
-    assert codes == {"graph.E022"}
+    assert codes == {"graph.E026"}
     assert 'no credential called "weather_api"' in refused.value.extra["errors"][0]["message"]
 
 
