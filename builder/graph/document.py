@@ -43,6 +43,7 @@ ERROR_CODES: dict[str, str] = {
     "graph.E021": "JSON schema $ref points outside the schema",
     "graph.E022": "Template names a credential the workspace does not have",
     "graph.E023": "Credentials used outside a Tool node",
+    "graph.E024": "Credential transformed instead of inserted as it is",
 }
 
 

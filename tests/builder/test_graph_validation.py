@@ -155,8 +155,8 @@ def _two_breaks(graph: dict) -> None:
 
 E001, E002, E003, E004, E005 = (f"graph.E00{i}" for i in range(1, 6))
 E006, E007, E008, E009 = (f"graph.E00{i}" for i in range(6, 10))
-E010, E011, E012, E013, E014, E015, E016, E017, E018, E019, E020, E021, E022, E023 = (
-    f"graph.E0{i}" for i in range(10, 24)
+E010, E011, E012, E013, E014, E015, E016, E017, E018, E019, E020, E021, E022, E023, E024 = (
+    f"graph.E0{i}" for i in range(10, 25)
 )
 # The workspace's credentials, as the builder's services pass them to validation.
 CREDENTIALS = frozenset({"weather_api"})
@@ -397,6 +397,17 @@ CASES = [
         _config("draft", prompt="Key: {{ secrets.weather_api }}"),
         {(E023, "draft", None)},
     ),
+    # E024: a credential cut or filtered would put a form of it in the records.
+    (
+        "tool argument slices a credential",
+        _config("search", arguments={"hint": "{{ secrets.weather_api[:4] }}"}),
+        {(E024, "search", None)},
+    ),
+    (
+        "tool argument filters a credential",
+        _config("search", arguments={"key": "{% set s = secrets %}{{ s.weather_api | upper }}"}),
+        {(E024, "search", None)},
+    ),
     # Several independent problems are all reported at once.
     (
         "four problems at once",
@@ -433,7 +444,14 @@ def test_every_error_code_has_a_case():
 
 def test_validate_graph_accepts_a_known_credential_in_tool_arguments():
     graph = base_graph()
-    _config("search", arguments={"q": "x", "key": "Bearer {{ secrets.weather_api }}"})(graph)
+    _config(
+        "search",
+        arguments={
+            "q": "x",
+            "key": "Bearer {{ secrets.weather_api }}",
+            "also": "{{- secrets['weather_api'] -}}",
+        },
+    )(graph)
     assert validate_graph(graph, credentials=lambda: CREDENTIALS) == []
 
 
