@@ -29,7 +29,8 @@ class NotFound(DomainError):
 
 
 class Unauthenticated(DomainError):
-    """The credentials presented (an API token) are not valid: unknown, expired or revoked."""
+    """The request does not prove who sent it: an unknown, expired or revoked API token, a
+    missing or wrong webhook signature."""
 
     default_code = "unauthorized"
 

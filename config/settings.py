@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "vault",
     "builder",
     "runs",
+    "triggers",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -319,3 +321,20 @@ LOGGING = {
         "openai": {"level": "WARNING"},
     },
 }
+
+
+# ---- notifications ---------------------------------------------------------------------------
+# Where links in emails and webhook messages point (the address people open Switchboard at).
+SWITCHBOARD_PUBLIC_URL = os.environ.get("SWITCHBOARD_PUBLIC_URL", "http://127.0.0.1:8000")
+# Email: printed to the console by default; SMTP when EMAIL_HOST is set.
+if os.environ.get("EMAIL_HOST"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = os.environ["EMAIL_HOST"]
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    EMAIL_TIMEOUT = 10
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Switchboard <switchboard@localhost>")

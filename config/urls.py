@@ -20,6 +20,8 @@ urlpatterns = [
     path("", include("runs.urls_live")),
     path("", include("runs.urls_pages")),
     path("", include("builder.urls")),
+    path("", include("triggers.urls")),
+    path("", include("notifications.urls")),
 ]
 
 handler500 = "config.middleware.server_error"

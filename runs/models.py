@@ -39,6 +39,8 @@ class Trigger(models.TextChoices):
     API = "api", "API"
     RERUN = "rerun", "Re-run"
     CLI = "cli", "Terminal"
+    SCHEDULE = "schedule", "Schedule"
+    WEBHOOK = "webhook", "Webhook"
 
 
 class Run(models.Model):

@@ -12,7 +12,7 @@ from pydantic import StringConstraints, model_validator
 
 from config.domain import Invalid
 from config.errors import not_found
-from config.schemas import StrictIn
+from config.schemas import Id, StrictIn
 
 from . import services
 from .models import ApiToken, Membership
@@ -33,8 +33,11 @@ class TokenIn(StrictIn):
     expires_in_days: int | None = Field(
         None, ge=1, le=MAX_TOKEN_DAYS, description="Days until the token stops working."
     )
+    # JSON has no datetime type: an ISO 8601 string is the one way to send one.
     expires_at: datetime | None = Field(
-        None, description="When the token stops working (ISO 8601, with a time zone)."
+        None,
+        strict=False,
+        description="When the token stops working (ISO 8601, with a time zone).",
     )
 
     @model_validator(mode="after")
@@ -82,7 +85,7 @@ class PeopleOut(Schema):
 
 
 @router.get("/workspaces/{int:workspace_id}/people", response=PeopleOut)
-def workspace_people(request: HttpRequest, workspace_id: int):
+def workspace_people(request: HttpRequest, workspace_id: Id):
     """The workspace's members and the groups they belong to (approval assignees)."""
     if membership_for(user=request.user, workspace_id=workspace_id) is None:
         raise not_found("Workspace not found")
@@ -130,9 +133,7 @@ def token_create(request: HttpRequest, payload: TokenIn):
 
 
 @router.delete("/tokens/{int:token_id}", response={204: None}, tags=["tokens"])
-def token_revoke(request: HttpRequest, token_id: int):
+def token_revoke(request: HttpRequest, token_id: Id):
     """Revoke one of your tokens; programs using it get 401 from then on."""
-    if not 0 < token_id <= 2**63 - 1:
-        raise not_found("Token not found")
     services.token_revoke(user=request.user, token_id=token_id)
     return Status(204, None)

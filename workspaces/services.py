@@ -1,6 +1,6 @@
 """Access rules: which workspaces a user is in and what their role lets them do."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -267,7 +267,7 @@ def token_expiry(*, choice: str, custom: str = "", now: datetime | None = None) 
         day = datetime.strptime((custom or "").strip()[:10], "%Y-%m-%d").date()
     except ValueError as exc:
         raise Invalid("Pick the day the token expires.", code="invalid_expiry") from exc
-    end = datetime.combine(day, datetime.max.time().replace(microsecond=0), tzinfo=timezone.utc)
+    end = datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
     if end <= now:
         raise Invalid("The expiry date must be in the future.", code="invalid_expiry")
     if end > now + timedelta(days=MAX_TOKEN_DAYS):

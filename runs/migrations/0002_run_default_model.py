@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('runs', '0001_initial'),
+        ("runs", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='run',
-            name='default_model',
-            field=models.CharField(blank=True, default='', max_length=200),
+            model_name="run",
+            name="default_model",
+            field=models.CharField(blank=True, default="", max_length=200),
         ),
     ]
