@@ -49,6 +49,7 @@ ERROR_CODES: dict[str, str] = {
     "graph.E025": "Node reference name already used",
     "graph.E026": "Template names a credential the workspace does not have",
     "graph.E027": "Credentials used outside a Tool node",
+    "graph.E028": "Credential transformed instead of inserted as it is",
 }
 
 

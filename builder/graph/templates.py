@@ -33,6 +33,14 @@ _PLAIN = re.compile(
     r"\{\{\s*(?P<root>" + "|".join(sorted(TEMPLATE_ROOTS)) + r")"
     r"(?:\.(?P<key>" + _NAME + r"))?(?P<rest>(?:\." + _NAME + r")*)\s*\}\}"
 )
+# A credential inserted as it is: `{{ secrets.name }}` or `{{ secrets['name'] }}`.
+PLAIN_SECRET = re.compile(
+    r"\{\{-?\s*secrets(?:\.(?P<attr>"
+    + _NAME
+    + r")|\[\s*(?P<q>['\"])(?P<key>"
+    + _NAME
+    + r")(?P=q)\s*\])\s*-?\}\}"
+)
 # Longer texts are parsed each time rather than kept: the cache stays a few megabytes at most.
 _CACHED_CHARS = 2_048
 

@@ -161,7 +161,7 @@ E010, E011, E012, E013, E014, E015, E016, E017, E018, E019, E020, E021 = (
 # The workspace's credentials, as the builder's services pass them to validation.
 CREDENTIALS = frozenset({"weather_api"})
 
-E022, E023, E024, E025, E026, E027 = (f"graph.E0{i}" for i in range(22, 28))
+E022, E023, E024, E025, E026, E027, E028 = (f"graph.E0{i}" for i in range(22, 29))
 
 RECIPE_SCHEMA = {
     "type": "object",
@@ -488,6 +488,17 @@ CASES = [
         _config("draft", prompt="Key: {{ secrets.weather_api }}"),
         {(E027, "draft", None)},
     ),
+    # E028: a credential cut or filtered would put a form of it in the records.
+    (
+        "tool argument slices a credential",
+        _config("search", arguments={"hint": "{{ secrets.weather_api[:4] }}"}),
+        {(E028, "search", None)},
+    ),
+    (
+        "tool argument filters a credential",
+        _config("search", arguments={"key": "{% set s = secrets %}{{ s.weather_api | upper }}"}),
+        {(E028, "search", None)},
+    ),
     # Several independent problems are all reported at once.
     (
         "four problems at once",
@@ -524,7 +535,14 @@ def test_every_error_code_has_a_case():
 
 def test_validate_graph_accepts_a_known_credential_in_tool_arguments():
     graph = base_graph()
-    _config("search", arguments={"q": "x", "key": "Bearer {{ secrets.weather_api }}"})(graph)
+    _config(
+        "search",
+        arguments={
+            "q": "x",
+            "key": "Bearer {{ secrets.weather_api }}",
+            "also": "{{- secrets['weather_api'] -}}",
+        },
+    )(graph)
     assert validate_graph(graph, credentials=lambda: CREDENTIALS) == []
 
 

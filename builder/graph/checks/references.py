@@ -18,7 +18,7 @@ from runs.engine.secrets import SECRET_ROOT
 from runs.engine.shapes import Miss, accepts, describe, field_names, read, show_path
 from runs.engine.templates import TEMPLATE_ROOTS, DataPath, path_parts
 
-from ..templates import TemplateRefs, template_refs
+from ..templates import PLAIN_SECRET, TemplateRefs, template_refs
 
 if TYPE_CHECKING:
     from ..document import GraphEdge, GraphError, GraphNode
@@ -64,7 +64,7 @@ class ReferenceChecks:
             for field_name, text in node_type.templates(config):
                 refs = self.check_template(node_id, field_name, text, ancestry, input_names, shapes)
                 if refs is not None and SECRET_ROOT in refs.roots:
-                    self.check_secret_use(node_id, node_type, field_name, refs.secrets)
+                    self.check_secret_use(node_id, node_type, field_name, text, refs.secrets)
             for field_name, path in node_type.references(config):
                 parts = path_parts(path)
                 root = parts[0] if parts else ""
@@ -120,7 +120,12 @@ class ReferenceChecks:
         return refs
 
     def check_secret_use(
-        self, node_id: str, node_type: type[NodeType], field: str, names: frozenset[str]
+        self,
+        node_id: str,
+        node_type: type[NodeType],
+        field: str,
+        text: str,
+        names: frozenset[str],
     ) -> None:
         if not node_type.uses_secrets:
             self.add(
@@ -131,6 +136,17 @@ class ReferenceChecks:
                 field=field,
             )
             return
+        # A value is redacted from the records by value: it must go out as it is, never cut,
+        # changed by a filter or tested (each would put a form of it in the records).
+        rest = PLAIN_SECRET.sub("", text)
+        if SECRET_ROOT in template_refs(rest).roots:
+            self.add(
+                "graph.E028",
+                f"{field}: insert a credential as it is, {{{{ secrets.<name> }}}}, with no "
+                "filter, slice, test or operation on it.",
+                node_id=node_id,
+                field=field,
+            )
         self.secret_refs.append((node_id, field, names))
 
     def check_credentials(self) -> None:
