@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .context import LlmPort, NodeContext, StepUsage, ToolPort
+from .context import LlmPort, NodeContext, NoRetrieval, RetrievalPort, StepUsage, ToolPort
 from .graph import CompiledGraph
 from .nodes.base import NodeError
 from .scheduler import RunState, resolve_ports
@@ -64,6 +64,7 @@ def execute_step(
     tools: ToolPort,
     emit: Callable[[str, dict[str, Any]], None] = lambda kind, data: None,
     default_model: str = "",
+    retrieval: RetrievalPort | None = None,
 ) -> StepOutcome:
     """Run one node at its current iteration and return what to record."""
     node = graph.nodes[node_id]
@@ -78,6 +79,7 @@ def execute_step(
         tools=tools,
         emit=emit,
         default_model=default_model,
+        retrieval=retrieval if retrieval is not None else NoRetrieval(),
     )
     try:
         result = node.node_type().run(ctx, node_inputs(graph, state, node_id))
