@@ -10,6 +10,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from builder.api import router as builder_router
+from knowledge.api import router as knowledge_router
 from runs.api import router as runs_router
 from runs.api_reruns import router as reruns_router
 from workspaces.api import router as workspaces_router
@@ -35,6 +36,7 @@ api.add_router("/", builder_router)
 api.add_router("/", runs_router)
 api.add_router("/", reruns_router)
 api.add_router("/", workspaces_router)
+api.add_router("/", knowledge_router)
 
 
 @api.exception_handler(ApiError)

@@ -3,9 +3,9 @@
 A chunk never spans two sections (a change of heading path, or of page, starts a new chunk), so
 every chunk cites one heading and one page. Within a section paragraphs are packed up to `size`
 characters; the next chunk repeats the last `overlap` characters of the previous one (cut at a
-word boundary), so a sentence split across chunks is whole in one of them. A block longer than `size` is split at
-sentence ends, then at spaces, then hard. Atomic blocks (a CSV or JSONL row) are chunks of their
-own and are never packed with their neighbours.
+word boundary), so a sentence split across chunks is whole in one of them. A block longer than
+`size` is split at sentence ends, then at spaces, then hard. Atomic blocks (a CSV or JSONL row)
+are chunks of their own and are never packed with their neighbours.
 """
 
 from __future__ import annotations

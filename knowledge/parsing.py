@@ -48,10 +48,11 @@ class Unreadable(Exception):
 
 
 def format_for(name: str = "", content_type: str = "") -> str | None:
-    """The format a file name's extension or a content type means, or None."""
+    """The format a file name's extension (or, without one, a content type) means, or None."""
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if extension in EXTENSIONS:
-        return EXTENSIONS[extension]
+    if extension:
+        # The name decides: a browser calls many files text/plain or octet-stream.
+        return EXTENSIONS.get(extension)
     return CONTENT_TYPES.get(content_type.split(";", 1)[0].strip().lower())
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from config.domain import Conflict, Invalid, NotAllowed, NotFound, TooLarge
@@ -42,6 +42,13 @@ def kbs_visible_to(user) -> QuerySet[KnowledgeBase]:
     if not user.is_authenticated:
         return KnowledgeBase.objects.none()
     return KnowledgeBase.objects.filter(workspace__memberships__user=user)
+
+
+def kbs_with_counts(*, user, workspace_id: int | None = None) -> QuerySet[KnowledgeBase]:
+    kbs = kbs_visible_to(user)
+    if workspace_id is not None:
+        kbs = kbs.filter(workspace_id=workspace_id)
+    return kbs.annotate(document_count=Count("documents", distinct=True)).order_by("name")[:500]
 
 
 def kb_get(*, user, kb_id: int, permission: str = "read") -> KnowledgeBase:
@@ -292,6 +299,44 @@ def document_upload(
     )
 
 
+def document_upload_file(*, user, kb: KnowledgeBase, upload, title: str = "") -> Document:
+    """Store an uploaded file (read at most one byte past the limit, so a huge one is refused
+    without being held in memory)."""
+    if upload.size is not None and upload.size > max_document_bytes():
+        raise TooLarge(
+            f"“{upload.name}” is {upload.size / 1e6:.1f} MB; the limit is "
+            f"{max_document_bytes() / 1e6:.0f} MB.",
+            code="document_too_large",
+            limit=max_document_bytes(),
+        )
+    content = upload.read(max_document_bytes() + 1)
+    document = document_upload(
+        user=user,
+        kb=kb,
+        name=upload.name or "upload",
+        content_type=upload.content_type or "",
+        content=content,
+    )
+    if title.strip():
+        document.title = title.strip()[:300]
+        document.save(update_fields=["title"])
+    return document
+
+
+def documents_of(*, kb: KnowledgeBase) -> QuerySet[Document]:
+    return kb.documents.defer("content").order_by("-created_at", "-id")[:1000]
+
+
+def chunk_get(*, user, chunk_id: int) -> Chunk | None:
+    if not user.is_authenticated:
+        return None
+    return (
+        Chunk.objects.filter(knowledge_base__workspace__memberships__user=user, pk=chunk_id)
+        .defer("embedding")
+        .first()
+    )
+
+
 def document_add_text(
     *, user, kb: KnowledgeBase, title: str, text: str, file_format: str = "txt", metadata=None
 ) -> Document:
@@ -338,7 +383,12 @@ def document_add_url(
         )
     content_type = response.header("Content-Type") or ""
     path = url.split("?", 1)[0]
-    file_format = parsing.format_for(path.rsplit("/", 1)[-1], content_type) or "html"
+    # A server says what it sent; the address's extension only when it says nothing useful.
+    file_format = (
+        parsing.format_for("", content_type)
+        or parsing.format_for(path.rsplit("/", 1)[-1])
+        or "html"
+    )
     if not title and file_format == "html":
         title = parsing.html_title(response.body)
     return document_add(

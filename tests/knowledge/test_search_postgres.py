@@ -22,6 +22,4 @@ def test_postgres_lexical_search_uses_the_gin_indexed_tsvector(kb, add_text):
     laptops = add_text(kb, "Laptops", "Laptops are replaced every three years.")
     add_text(kb, "Parking", "The car park opens at 7am.")
     # "replacing" and "replaced" share the English stem; "the" is a stop word.
-    assert lexical_search([kb], "the replacing", limit=5, allowed=None) == [
-        laptops.chunks.get().pk
-    ]
+    assert lexical_search([kb], "the replacing", limit=5, allowed=None) == [laptops.chunks.get().pk]
