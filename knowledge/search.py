@@ -131,7 +131,7 @@ def query_terms(query: str) -> list[str]:
 
 
 class _Matrix:
-    def __init__(self, key: tuple[int, int, int], ids: np.ndarray, vectors: np.ndarray):
+    def __init__(self, key: tuple[Any, ...], ids: np.ndarray, vectors: np.ndarray):
         self.key, self.ids, self.vectors = key, ids, vectors
 
 
@@ -143,10 +143,11 @@ def _matrix(kb: KnowledgeBase) -> _Matrix:
     """The knowledge base's embedded chunks as one matrix, reloaded when they change.
 
     Chunk ids only grow and re-indexing makes new rows, so (revision, count, highest id) of the
-    embedded chunks changes whenever their set does."""
+    embedded chunks changes whenever their set does; the base's creation time tells a reused id
+    (a restored database) apart."""
     embedded = Chunk.objects.filter(knowledge_base=kb, embedding__isnull=False)
     stats = embedded.aggregate(n=Count("id"), top=Max("id"))
-    key = (kb.revision, stats["n"] or 0, stats["top"] or 0)
+    key = (kb.created_at, kb.embedding_model, kb.revision, stats["n"] or 0, stats["top"] or 0)
     with _matrices_lock:
         cached = _matrices.get(kb.pk)
         if cached is not None and cached.key == key:

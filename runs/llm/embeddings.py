@@ -176,7 +176,11 @@ def _embed_local(texts: list[str], model_name: str) -> EmbeddingResult:
     name = model_name.partition("/")[2].lower()
     model = _local(name)
     vectors = model.encode(
-        texts, batch_size=BATCH_SIZE, convert_to_numpy=True, normalize_embeddings=True
+        texts,
+        batch_size=BATCH_SIZE,
+        convert_to_numpy=True,
+        normalize_embeddings=True,
+        show_progress_bar=False,
     )
     tokenizer = getattr(model, "tokenizer", None)
     tokens = 0
