@@ -19,8 +19,10 @@ def retrieve_graph(**config):
             node(
                 "answer",
                 "prompt",
-                {"prompt": "{% for c in nodes.find.output %}{{ c.text }} ({{ c.source }})"
-                           "{% endfor %} {{ inputs.question }}"},  # fmt: skip
+                {
+                    "prompt": "{% for c in nodes.find.output %}{{ c.text }} ({{ c.source }})"
+                    "{% endfor %} {{ inputs.question }}"
+                },
                 200,
             ),
             node("result", "output", {}, 300),

@@ -46,12 +46,28 @@ def answer_flow(knowledge_base: str, **retrieve) -> dict:
     return {
         "schema_version": 1,
         "nodes": [
-            node("ask", "input", 0, schema={
-                "type": "object", "required": ["question"],
-                "properties": {"question": {"type": "string"}},
-            }, sample={"question": "How many sick days do staff get?"}),  # fmt: skip
-            node("find", "retrieve", 200, **{"query": "{{ inputs.question }}",
-                 "knowledge_bases": [knowledge_base], "top_k": 2, **retrieve}),  # fmt: skip
+            node(
+                "ask",
+                "input",
+                0,
+                schema={
+                    "type": "object",
+                    "required": ["question"],
+                    "properties": {"question": {"type": "string"}},
+                },
+                sample={"question": "How many sick days do staff get?"},
+            ),
+            node(
+                "find",
+                "retrieve",
+                200,
+                **{
+                    "query": "{{ inputs.question }}",
+                    "knowledge_bases": [knowledge_base],
+                    "top_k": 2,
+                    **retrieve,
+                },
+            ),
             node(
                 "answer",
                 "prompt",
