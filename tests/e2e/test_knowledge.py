@@ -1,0 +1,82 @@
+"""The knowledge page in a browser: create a base, upload a document, watch it become ready,
+try a query and read the ranked chunks, browse the chunks."""
+
+import pytest
+from playwright.sync_api import expect
+
+from knowledge.models import Document, KnowledgeBase
+from workspaces.models import Role
+
+from .conftest import login
+
+pytestmark = pytest.mark.e2e
+
+HANDBOOK = """# Staff handbook
+
+## Leave
+
+Staff get twelve sick days a year. A doctor's note is needed after three days in a row.
+
+Holidays are booked in the HR tool at least two weeks ahead.
+
+## Equipment
+
+Laptops are replaced every three years by the IT desk on the second floor.
+
+## Expenses
+
+Keep receipts for anything over 25 euros and submit them within a month.
+"""
+
+
+def test_upload_a_document_wait_for_ready_and_try_a_query(page, member, artifacts, tmp_path):
+    editor = member(Role.EDITOR, username="kira")
+    login(page, editor)
+    page.get_by_role("link", name="Knowledge").click()
+    expect(page.get_by_role("heading", name="No knowledge bases in Acme yet")).to_be_visible()
+    page.screenshot(path=str(artifacts / "knowledge-empty.png"))
+
+    page.get_by_label("Name").fill("Handbook")
+    page.get_by_label("Chunk size").fill("300")
+    page.get_by_label("Overlap").fill("0")
+    page.get_by_role("button", name="Create knowledge base").click()
+    expect(page.get_by_role("heading", name="Handbook", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="No documents yet")).to_be_visible()
+    # The scripted server stands in for an embedding provider (the live server's openai).
+    KnowledgeBase.objects.filter(name="Handbook").update(
+        embedding_model="openai/text-embedding-3-small"
+    )
+
+    path = tmp_path / "handbook.md"
+    path.write_text(HANDBOOK)
+    page.get_by_label("Upload a file").set_input_files(str(path))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    row = page.locator("tr[data-document]")
+    expect(row).to_contain_text("handbook.md")
+    expect(row.locator(".sb-badge")).to_have_text("Ready", timeout=30_000)
+    expect(page.locator("[data-documents]")).to_have_attribute("data-polling", "false")
+    assert Document.objects.get().chunks.count() == 3
+
+    page.get_by_label("Question").fill("How many sick days do staff get?")
+    page.get_by_role("button", name="Search").click()
+    hits = page.locator("[data-hit]")
+    expect(hits.first).to_contain_text("twelve sick days")
+    expect(hits.first.locator("[data-found-by]")).to_have_text("found by meaning + words")
+    expect(hits.first.locator("[data-score]")).to_have_text("score 1.00")
+    expect(hits.first).to_contain_text("Staff handbook › Leave")
+    page.screenshot(path=str(artifacts / "knowledge-query.png"), full_page=True)
+
+    page.get_by_label("Meaning").fill("0")
+    page.get_by_label("Question").fill("laptops")
+    page.get_by_role("button", name="Search").click()
+    expect(hits.first).to_contain_text("Laptops are replaced")
+    expect(hits.first.locator("[data-found-by]")).to_have_text("found by words")
+
+    page.get_by_role("link", name="Chunks").first.click()
+    expect(page.locator("[data-chunk]")).to_have_count(3)
+    expect(page.locator("[data-chunk]").first).to_contain_text("Staff handbook › Leave")
+    page.screenshot(path=str(artifacts / "knowledge-chunks.png"), full_page=True)
+
+    page.get_by_role("link", name="Knowledge", exact=True).first.click()
+    expect(page.locator("[data-kb-table]")).to_contain_text("Handbook")
+    page.screenshot(path=str(artifacts / "knowledge-list.png"))
