@@ -80,3 +80,38 @@ def test_upload_a_document_wait_for_ready_and_try_a_query(page, member, artifact
     page.get_by_role("link", name="Knowledge", exact=True).first.click()
     expect(page.locator("[data-kb-table]")).to_contain_text("Handbook")
     page.screenshot(path=str(artifacts / "knowledge-list.png"))
+
+
+def test_the_run_page_shows_the_retrieved_chunks_with_their_sources(
+    page, member, workspace, llm_server, artifacts
+):
+    from builder.services import flow_create
+    from knowledge import services
+    from knowledge.ingestion import document_ingest
+    from runs.executor import InlineExecutor
+    from runs.services import run_start
+    from tests.knowledge.test_retrieve_node import answer_flow
+
+    editor = member(Role.EDITOR, username="kira")
+    kb = services.kb_create(user=editor, workspace_id=workspace.pk, name="Handbook",
+                            chunk_size=300, chunk_overlap=0,
+                            embedding_model="openai/text-embedding-3-small")  # fmt: skip
+    document = services.document_add_text(user=editor, kb=kb, title="Staff handbook",
+                                          text=HANDBOOK, file_format="md")  # fmt: skip
+    assert document_ingest(document_id=document.pk, worker="test") == "ready"
+    flow = flow_create(user=editor, workspace_id=workspace.pk, name="Answer",
+                       graph=answer_flow("Handbook"))  # fmt: skip
+    run = run_start(user=editor, flow=flow, inputs={"question": "How many sick days?"})
+    InlineExecutor().advance(run.pk)
+
+    login(page, editor)
+    page.goto(f"/runs/{run.pk}/")
+    page.locator('[data-step-node="find"] .sb-step-head').click()
+    chunks = page.locator("[data-retrieved-chunk]")
+    expect(chunks).to_have_count(2)
+    expect(chunks.first).to_contain_text("Staff handbook")
+    expect(chunks.first).to_contain_text("Staff handbook › Leave")
+    expect(chunks.first).to_contain_text("score 1.00")
+    expect(chunks.first).to_contain_text("found by meaning + words")
+    expect(chunks.first).to_contain_text("twelve sick days")
+    page.screenshot(path=str(artifacts / "knowledge-run-step.png"))
