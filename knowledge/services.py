@@ -155,7 +155,8 @@ def kb_update(*, kb: KnowledgeBase, changes: dict[str, Any]) -> tuple[KnowledgeB
             raise Conflict(
                 f"A knowledge base called “{kb.name}” already exists here.", code="duplicate_name"
             ) from exc
-        to_ingest = _requeue(kb.documents.exclude(status=DocumentStatus.FAILED)) if reindex else []
+        # Failed ones too: a new chunk size may be what they needed.
+        to_ingest = _requeue(kb.documents.all()) if reindex else []
     return kb, to_ingest
 
 

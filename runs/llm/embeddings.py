@@ -163,7 +163,13 @@ def _local(name: str) -> Any:
             # Never reach for a model hub: the files are on disk.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            import torch
             from sentence_transformers import SentenceTransformer
+
+            # PyTorch's default (a thread per core) spins against the step threads and every
+            # other process on a small box: one encode took 4 s with 2 threads on a loaded
+            # 2-core machine, 0.35 s with 1. More threads pay off only on a quiet, bigger one.
+            torch.set_num_threads(int(os.environ.get("SWITCHBOARD_EMBEDDING_THREADS", "1")))
 
             started = time.monotonic()
             model = SentenceTransformer(str(path), device="cpu")
