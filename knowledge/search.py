@@ -26,7 +26,7 @@ from django.db import connection
 from django.db.models import Count, Max, QuerySet
 
 from .embeddings import embed_cached, from_bytes
-from .models import Chunk, KnowledgeBase
+from .models import Chunk, Document, KnowledgeBase
 
 RRF_K = 60
 MIN_CANDIDATES = 50
@@ -142,16 +142,19 @@ _matrices_lock = threading.Lock()
 def _matrix(kb: KnowledgeBase) -> _Matrix:
     """The knowledge base's embedded chunks as one matrix, reloaded when they change.
 
-    Chunk ids only grow and re-indexing makes new rows, so (revision, count, highest id) of the
-    embedded chunks changes whenever their set does; the base's creation time tells a reused id
-    (a restored database) apart."""
-    embedded = Chunk.objects.filter(knowledge_base=kb, embedding__isnull=False)
-    stats = embedded.aggregate(n=Count("id"), top=Max("id"))
-    key = (kb.created_at, kb.embedding_model, kb.revision, stats["n"] or 0, stats["top"] or 0)
+    Chunk ids only grow and re-indexing makes new rows, so the chunks' count and highest id
+    change whenever their set does; embeddings are filled in batches, each of which touches its
+    document's updated_at. The base's creation time tells a reused id (a restored database)
+    apart."""
+    # Cheap to ask on every query: both come from indexes, never from the rows' vectors.
+    stats = Chunk.objects.filter(knowledge_base=kb).aggregate(n=Count("id"), top=Max("id"))
+    touched = Document.objects.filter(knowledge_base=kb).aggregate(at=Max("updated_at"))["at"]
+    key = (kb.created_at, kb.embedding_model, kb.revision, stats["n"], stats["top"], touched)
     with _matrices_lock:
         cached = _matrices.get(kb.pk)
         if cached is not None and cached.key == key:
             return cached
+    embedded = Chunk.objects.filter(knowledge_base=kb, embedding__isnull=False)
     rows = list(embedded.order_by("id").values_list("id", "embedding"))
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     vectors = np.vstack([from_bytes(r[1]) for r in rows]) if rows else np.zeros((0, 0), np.float32)
