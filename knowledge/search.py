@@ -319,7 +319,11 @@ def search(
     )
     similarity = dict(vector)
     fused = fuse(vector, lexical, hybrid_weight=hybrid_weight)[:top_k]
-    chunks = Chunk.objects.select_related("document").in_bulk([c for c, *_ in fused])
+    chunks = (
+        Chunk.objects.select_related("document")
+        .defer("embedding", "document__content")
+        .in_bulk([c for c, *_ in fused])
+    )
     for chunk_id, score, vector_rank, lexical_rank in fused:
         chunk = chunks.get(chunk_id)
         if chunk is None:
