@@ -8,6 +8,7 @@ from knowledge.models import Document, KnowledgeBase
 from workspaces.models import Role
 
 from .conftest import login
+from .test_csp import no_violations, watch_csp
 
 pytestmark = pytest.mark.e2e
 
@@ -31,6 +32,7 @@ Keep receipts for anything over 25 euros and submit them within a month.
 
 def test_upload_a_document_wait_for_ready_and_try_a_query(page, member, artifacts, tmp_path):
     editor = member(Role.EDITOR, username="kira")
+    complaints = watch_csp(page)
     login(page, editor)
     page.get_by_role("link", name="Knowledge").click()
     expect(page.get_by_role("heading", name="No knowledge bases in Acme yet")).to_be_visible()
@@ -65,6 +67,7 @@ def test_upload_a_document_wait_for_ready_and_try_a_query(page, member, artifact
     expect(hits.first.locator("[data-score]")).to_have_text("score 1.00")
     expect(hits.first).to_contain_text("Staff handbook › Leave")
     page.screenshot(path=str(artifacts / "knowledge-query.png"), full_page=True)
+    no_violations(page, complaints, "the knowledge base page")
 
     page.get_by_label("Meaning").fill("0")
     page.get_by_label("Question").fill("laptops")
@@ -80,6 +83,7 @@ def test_upload_a_document_wait_for_ready_and_try_a_query(page, member, artifact
     page.get_by_role("link", name="Knowledge", exact=True).first.click()
     expect(page.locator("[data-kb-table]")).to_contain_text("Handbook")
     page.screenshot(path=str(artifacts / "knowledge-list.png"))
+    no_violations(page, complaints, "the knowledge list")
 
 
 def test_the_run_page_shows_the_retrieved_chunks_with_their_sources(
