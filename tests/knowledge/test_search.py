@@ -130,3 +130,17 @@ def test_bad_filters_are_refused_with_the_reason(kb, corpus):
 
     with pytest.raises(Invalid, match="not a filter"):
         services.kb_search(kb=kb, query="days", filters={"secret; drop": "x"})
+
+
+@pytest.mark.django_db
+def test_reindexing_unchanged_text_embeds_nothing_again(kb, corpus, llm_server):
+    from knowledge.ingestion import document_ingest
+
+    before = len(llm_server.embedding_requests)
+    services.document_reindex(document=corpus["Laptops"])
+    assert document_ingest(document_id=corpus["Laptops"].pk, worker="again") == "ready"
+    assert len(llm_server.embedding_requests) == before  # the cache answered
+    assert titles(search([kb], "laptop IT desk", top_k=1)) == ["Laptops"]
+    assert len(llm_server.embedding_requests) == before + 1  # only the new query
+    search([kb], "laptop IT desk", top_k=1)
+    assert len(llm_server.embedding_requests) == before + 1  # a repeated query is cached too
