@@ -164,6 +164,7 @@ def _store_chunks(document: Document, drafts: list[ChunkDraft], worker: str) -> 
             ],
             batch_size=500,
         )
+        document.knowledge_base.chunks_changed()
 
 
 def _ingest(document: Document, worker: str) -> None:
@@ -185,6 +186,7 @@ def _ingest(document: Document, worker: str) -> None:
         with transaction.atomic():
             _renew(document, worker, chunks_done=done)
             Chunk.objects.bulk_update(pending, ["embedding", "embedding_model"])
+            kb.chunks_changed()
     finished = _finish(
         document,
         worker,

@@ -27,6 +27,9 @@ class KnowledgeBase(models.Model):
     #: Bumped when chunking or the embedding model changes: documents indexed at an older
     #: revision are indexed again.
     revision = models.PositiveIntegerField(default=1)
+    #: Bumped whenever its chunks or their embeddings change, so searches know when the vectors
+    #: they hold in memory are stale without counting rows.
+    chunks_version = models.PositiveBigIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -41,6 +44,11 @@ class KnowledgeBase(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def chunks_changed(self) -> None:
+        """Record that this base's chunks changed (call inside the changing transaction)."""
+        bump = models.F("chunks_version") + 1
+        KnowledgeBase.objects.filter(pk=self.pk).update(chunks_version=bump)
 
 
 class SourceKind(models.TextChoices):

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count, Max, QuerySet
+from django.db.models import QuerySet
 
 from .embeddings import embed_cached, from_bytes
-from .models import Chunk, Document, KnowledgeBase
+from .models import Chunk, KnowledgeBase
 
 RRF_K = 60
 MIN_CANDIDATES = 50
@@ -142,14 +142,11 @@ _matrices_lock = threading.Lock()
 def _matrix(kb: KnowledgeBase) -> _Matrix:
     """The knowledge base's embedded chunks as one matrix, reloaded when they change.
 
-    Chunk ids only grow and re-indexing makes new rows, so the chunks' count and highest id
-    change whenever their set does; embeddings are filled in batches, each of which touches its
-    document's updated_at. The base's creation time tells a reused id (a restored database)
-    apart."""
-    # Cheap to ask on every query: both come from indexes, never from the rows' vectors.
-    stats = Chunk.objects.filter(knowledge_base=kb).aggregate(n=Count("id"), top=Max("id"))
-    touched = Document.objects.filter(knowledge_base=kb).aggregate(at=Max("updated_at"))["at"]
-    key = (kb.created_at, kb.embedding_model, kb.revision, stats["n"], stats["top"], touched)
+    Every change to its chunks (stored, embedded, deleted) bumps the base's chunks_version in the
+    same transaction; one indexed read tells whether the matrix is current. The base's creation
+    time tells a reused id (a restored database) apart."""
+    version = KnowledgeBase.objects.values_list("chunks_version", flat=True).get(pk=kb.pk)
+    key = (kb.created_at, kb.embedding_model, kb.revision, version)
     with _matrices_lock:
         cached = _matrices.get(kb.pk)
         if cached is not None and cached.key == key:

@@ -405,7 +405,9 @@ def document_add_url(
 
 
 def document_delete(*, document: Document) -> None:
-    document.delete()
+    with transaction.atomic():
+        document.delete()
+        document.knowledge_base.chunks_changed()
 
 
 def document_reindex(*, document: Document) -> list[int]:
