@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "runs",
     "triggers",
     "notifications",
+    "knowledge",
 ]
 
 MIDDLEWARE = [
@@ -356,6 +357,22 @@ SWITCHBOARD_DEFAULT_MODEL = os.environ.get(
     if (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
     else "local/smollm2",
 )
+
+# Embeddings (knowledge bases, retrieval). The default is the local sentence-transformers model
+# of the `local` extra: no key, no network. Any "provider/model" of SWITCHBOARD_PROVIDERS works.
+SWITCHBOARD_EMBEDDING_MODEL = os.environ.get(
+    "SWITCHBOARD_EMBEDDING_MODEL", "local/all-minilm-l6-v2"
+)
+# Knowledge bases: the largest document (upload, text or fetched page), the most chunks one
+# document may make, chunks embedded per committed batch, the lease an ingesting worker renews
+# after every batch, and how long a queued document waits before its kick is taken for lost.
+KNOWLEDGE_MAX_DOCUMENT_BYTES = int(os.environ.get("KNOWLEDGE_MAX_DOCUMENT_BYTES", 10_000_000))
+KNOWLEDGE_MAX_CHUNKS_PER_DOCUMENT = int(os.environ.get("KNOWLEDGE_MAX_CHUNKS_PER_DOCUMENT", 20_000))
+KNOWLEDGE_EMBED_BATCH = int(os.environ.get("KNOWLEDGE_EMBED_BATCH", 32))
+KNOWLEDGE_LEASE_SECONDS = float(os.environ.get("KNOWLEDGE_LEASE_SECONDS", 60))
+KNOWLEDGE_REKICK_SECONDS = float(os.environ.get("KNOWLEDGE_REKICK_SECONDS", 30))
+# Uploads above this are written to a temporary file instead of held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 LOGGING = {
     "version": 1,

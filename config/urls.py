@@ -19,6 +19,7 @@ urlpatterns = [
     path("settings/", include("workspaces.urls_settings")),
     path("", include("runs.urls_live")),
     path("", include("runs.urls_pages")),
+    path("", include("knowledge.urls")),
     path("", include("builder.urls")),
     path("", include("triggers.urls")),
     path("", include("notifications.urls")),

@@ -25,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
 
-from runs.leases import Heartbeat, sweep_interval, worker_name
+from runs.leases import Heartbeat, run_sweep_hooks, sweep_interval, worker_name
 from runs.services import Advance, run_advance, run_steps, step_claim, sweep
 from runs.tasks import kick_advance
 
@@ -39,6 +39,10 @@ JOB_BACKOFF = 0.25
 class Executor:
     def advance(self, run_id: int, *, redispatch: bool = False) -> None:
         raise NotImplementedError
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run a background job that is not a run step (e.g. ingesting a document): here, now."""
+        fn(*args)
 
 
 # One heartbeat thread for every inline run in this process (terminal runs, tests).
@@ -160,6 +164,10 @@ class EmbeddedExecutor(Executor):
     def advance(self, run_id: int, *, redispatch: bool = False) -> None:
         self._track(self._advance, run_id, redispatch)
 
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run a background job on the pool, with the same database-error retries as steps."""
+        self._track(fn, *args)
+
     def _worker(self) -> str:
         return f"{self.owner}:{threading.get_ident()}"
 
@@ -212,6 +220,7 @@ class EmbeddedExecutor(Executor):
     def sweep_once(self, *, startup: bool = False) -> set[int]:
         lost = dead_local_owners() if startup else []
         kick = sweep(lost_owner_prefixes=lost, startup=startup)
+        run_sweep_hooks()
         if startup and kick:
             logger.info("Recovering %d run(s) left by a previous process", len(kick))
         for run_id in kick:
@@ -241,6 +250,9 @@ class EmbeddedExecutor(Executor):
 
 
 class CeleryExecutor(Executor):
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        raise NotImplementedError("With Celery, background jobs are sent as tasks of their own.")
+
     def advance(self, run_id: int, *, redispatch: bool = False) -> None:
         try:
             kick_advance(run_id, redispatch=redispatch)

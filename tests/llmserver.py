@@ -1,4 +1,4 @@
-"""A scriptable OpenAI-compatible chat server on loopback, for tests and unattended demos.
+"""A scriptable OpenAI-compatible chat (and embeddings) server on loopback, for tests and demos.
 
     with ScriptedLLM() as llm:
         llm.script(http_error(429, retry_after=2), text("Hello"))
@@ -12,6 +12,10 @@ A request is answered by the first matching rule (`.on`), else the next queued r
 its JSON schema, a JSON response format gets a document generated from its schema, anything else
 gets "Scripted reply: <start of the last user message>".
 
+`/v1/embeddings` answers with `embed_text` vectors (a hashed bag of words: deterministic, texts
+sharing words are near); its requests are kept apart (`embedding_requests`, `embedded_texts`) so
+chat call counts are unchanged. `script_embeddings` queues errors or delays for it.
+
 Standalone, serving the default behaviour: `python -m tests.llmserver --port 8089`.
 Stdlib only: Celery workers and browser tests talk to it over real HTTP.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import hashlib
 import json
 import re
 import socket
@@ -343,6 +348,37 @@ def stream_chunks(request: Request, reply: Reply) -> list[dict[str, Any]]:
     return chunks
 
 
+EMBEDDING_DIMENSIONS = 256
+_EMBEDDING_WORD = re.compile(r"[^\W_]+")
+
+
+def embed_text(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """A deterministic embedding: a hashed bag of lower-cased words (plus a crude stem), unit
+    length. Texts sharing words are near; the same text always gives the same vector."""
+    vector = [0.0] * dimensions
+    for word in _EMBEDDING_WORD.findall(text.lower()):
+        for token in {word, word[:5]}:
+            digest = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "big")
+            vector[digest % dimensions] += 1.0 if (digest >> 32) & 1 else -1.0
+    norm = sum(v * v for v in vector) ** 0.5 or 1.0
+    return [v / norm for v in vector]
+
+
+def embeddings_body(model: str, texts: list[str]) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "model": model,
+        "data": [
+            {"object": "embedding", "index": i, "embedding": embed_text(t)}
+            for i, t in enumerate(texts)
+        ],
+        "usage": {
+            "prompt_tokens": sum(_words(t) for t in texts),
+            "total_tokens": sum(_words(t) for t in texts),
+        },
+    }
+
+
 # ---- server ------------------------------------------------------------------------------------
 
 
@@ -365,6 +401,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self.path.rstrip("/") == "/v1/embeddings":
+            self._embeddings(raw)
+            return
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._send_json(404, {"error": {"message": "Not found", "type": "not_found"}})
             return
@@ -379,6 +418,26 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.latency and self.server.owner._stopping.wait(reply.latency):
             return
         self._answer(request, reply)
+
+    def _embeddings(self, raw: bytes) -> None:
+        try:
+            request = json.loads(raw or b"{}")
+        except ValueError:
+            self._send_json(400, {"error": {"message": "Body is not JSON", "type": "bad_request"}})
+            return
+        texts = request.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            message = "input must be a string or a list of strings"
+            self._send_json(400, {"error": {"message": message, "type": "invalid_request_error"}})
+            return
+        reply = self.server.owner._record_embeddings(request)
+        if reply is not None and reply.latency and self.server.owner._stopping.wait(reply.latency):
+            return
+        if reply is not None and reply.kind == "error":
+            self._send_json(reply.status, reply.body, reply.headers)
+            return
+        self._send_json(200, embeddings_body(request.get("model", ""), texts))
 
     def _answer(self, request: Request, reply: Reply) -> None:
         if reply.kind == "reset":
@@ -472,6 +531,9 @@ class ScriptedLLM:
         self._rules: list[tuple[Callable[[Request], bool], Responder]] = []
         self._requests: list[Request] = []
         self._headers: list[dict[str, str]] = []
+        self._embedding_requests: list[Request] = []
+        self._embedding_queue: collections.deque[Reply] = collections.deque()
+        self.embedding_latency = 0.0
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -535,6 +597,13 @@ class ScriptedLLM:
             self._rules.append((predicate, reply))
         return self
 
+    def script_embeddings(self, *replies: Reply) -> ScriptedLLM:
+        """Queue answers for embedding requests: an `http_error(...)` fails one, a `text("")`
+        with a latency delays one; unscripted requests get `embed_text` vectors at once."""
+        with self._lock:
+            self._embedding_queue.extend(replies)
+        return self
+
     def reset(self) -> None:
         """Forget queued replies, rules and recorded requests."""
         with self._lock:
@@ -542,6 +611,9 @@ class ScriptedLLM:
             self._rules.clear()
             self._requests.clear()
             self._headers.clear()
+            self._embedding_requests.clear()
+            self._embedding_queue.clear()
+            self.embedding_latency = 0.0
 
     # inspection
 
@@ -567,6 +639,30 @@ class ScriptedLLM:
         """How many queued replies have not been used yet."""
         with self._lock:
             return len(self._queue)
+
+    @property
+    def embedding_requests(self) -> list[Request]:
+        """The embedding request bodies received so far (a copy); not counted in `requests`."""
+        with self._lock:
+            return list(self._embedding_requests)
+
+    @property
+    def embedded_texts(self) -> list[str]:
+        """Every text sent to /v1/embeddings, in order."""
+        texts: list[str] = []
+        for request in self.embedding_requests:
+            value = request.get("input")
+            texts.extend([value] if isinstance(value, str) else value)
+        return texts
+
+    def _record_embeddings(self, request: Request) -> Reply | None:
+        with self._lock:
+            self._embedding_requests.append(request)
+            if self._embedding_queue:
+                return self._embedding_queue.popleft()
+            if self.embedding_latency:
+                return Reply("message", latency=self.embedding_latency)
+        return None
 
     def _record_and_choose(self, request: Request, headers: dict[str, str]) -> Reply:
         with self._lock:

@@ -22,6 +22,17 @@ class ToolPort(Protocol):
     def specs(self, names: list[str]) -> list[dict[str, Any]]: ...
 
 
+class RetrievalPort(Protocol):
+    def search(self, **request: Any) -> dict[str, Any]: ...
+
+
+class NoRetrieval:
+    """The port of a context that has no knowledge bases (engine tests, pure runs)."""
+
+    def search(self, **request: Any) -> dict[str, Any]:
+        raise NodeError("No knowledge bases are available here.", code="no_knowledge_base")
+
+
 @dataclass
 class StepUsage:
     tokens_in: int = 0
@@ -76,6 +87,7 @@ class NodeContext:
     tools: ToolPort
     emit: Callable[[str, dict[str, Any]], None] = lambda kind, data: None
     default_model: str = ""
+    retrieval: RetrievalPort = field(default_factory=NoRetrieval)
     usage: StepUsage = field(default_factory=StepUsage)
     rendered: dict[str, Any] = field(default_factory=dict)
     recordings: list[dict[str, Any]] = field(default_factory=list)
@@ -148,6 +160,30 @@ class NodeContext:
                 "request": _jsonable({k: v for k, v in kwargs.items() if k != "on_delta"}),
                 "response": response.to_dict(),
             }
+        )
+        return response
+
+    def retrieve(self, **request: Any) -> dict[str, Any]:
+        """Search knowledge bases; recorded so a reproduction answers from the recording.
+
+        The answer is {"chunks": [...], "usage": {"model", "tokens", "cost", "calls"}}; the query
+        embedding's tokens and cost count on the step."""
+        try:
+            response = self.retrieval.search(**request)
+        except NodeError:
+            raise
+        except Exception as exc:
+            code = getattr(exc, "code", None)
+            if not isinstance(code, str):
+                raise
+            raise NodeError(_message(exc), code=code) from exc
+        usage = response.get("usage") or {}
+        self.usage.tokens_in += int(usage.get("tokens") or 0)
+        self.usage.cost += float(usage.get("cost") or 0.0)
+        if usage.get("model") and not self.usage.model:
+            self.usage.model = usage["model"]
+        self.recordings.append(
+            {"kind": "retrieve", "request": _jsonable(request), "response": _jsonable(response)}
         )
         return response
 

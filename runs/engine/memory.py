@@ -12,7 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from .context import LlmPort, ToolPort
+from .context import LlmPort, RetrievalPort, ToolPort
 from .graph import compile_graph
 from .runner import StepOutcome, execute_step
 from .scheduler import Budgets, Outcome, RunState, StepState, Usage, plan
@@ -37,11 +37,13 @@ class MemoryRun:
         tools: ToolPort,
         budgets: Budgets | None = None,
         max_workers: int = 4,
+        retrieval: RetrievalPort | None = None,
     ):
         self.graph = compile_graph(document)
         self.inputs = inputs
         self.llm = llm
         self.tools = tools
+        self.retrieval = retrieval
         self.budgets = budgets or Budgets()
         self.max_workers = max_workers
         self.steps: list[StepState] = []
@@ -138,6 +140,7 @@ class MemoryRun:
             run_inputs=self.inputs,
             llm=self.llm,
             tools=self.tools,
+            retrieval=self.retrieval,
             emit=lambda kind, data: self.emit(kind, node_id, **data),
         )
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .context import LlmPort, NodeContext, StepUsage, ToolPort
+from .context import LlmPort, NodeContext, NoRetrieval, RetrievalPort, StepUsage, ToolPort
 from .graph import CompiledGraph
 from .nodes.base import NodeError
 from .scheduler import RunState, resolve_ports
@@ -68,6 +68,7 @@ def execute_step(
     emit: Callable[[str, dict[str, Any]], None] = lambda kind, data: None,
     default_model: str = "",
     secrets: SecretLookup | None = None,
+    retrieval: RetrievalPort | None = None,
 ) -> StepOutcome:
     """Run one node at its current iteration and return what to record.
 
@@ -80,7 +81,7 @@ def execute_step(
     if secrets is not None and node.node_type.uses_secrets:
         values = variables[SECRET_ROOT] = Secrets(secrets)
     outcome = _execute(
-        graph, state, node_id, variables, run_inputs, llm, tools, emit, default_model
+        graph, state, node_id, variables, run_inputs, llm, tools, emit, default_model, retrieval
     )
     outcome.secrets = resolved(values)
     return outcome
@@ -96,6 +97,7 @@ def _execute(
     tools: ToolPort,
     emit: Callable[[str, dict[str, Any]], None],
     default_model: str,
+    retrieval: RetrievalPort | None,
 ) -> StepOutcome:
     node = graph.nodes[node_id]
     ctx = NodeContext(
@@ -110,6 +112,7 @@ def _execute(
         emit=emit,
         default_model=default_model,
         names=graph.names,
+        retrieval=retrieval if retrieval is not None else NoRetrieval(),
     )
     try:
         result = node.node_type().run(ctx, node_inputs(graph, state, node_id))

@@ -35,7 +35,16 @@ from .approvals import approval_create
 from .capacity import run_may_start
 from .events import broadcast_delta
 from .lifecycle import RunChange, lock_run
-from .ports import RecordedLlm, RecordedTools, Tools, WorkspaceLlm, llm_client, workspace_secrets
+from .ports import (
+    Knowledge,
+    RecordedLlm,
+    RecordedRetrieval,
+    RecordedTools,
+    Tools,
+    WorkspaceLlm,
+    llm_client,
+    workspace_secrets,
+)
 from .starting import default_model
 
 logger = logging.getLogger(__name__)
@@ -360,10 +369,14 @@ def step_claim(*, run_id: int, step_id: int, worker: str) -> ClaimedStep | None:
 
 
 def _ports_for(claimed: ClaimedStep):
-    """The model and tools a step talks to: live, or recorded ones when reproducing."""
+    """The model, tools and knowledge a step talks to: live, or recorded ones when reproducing."""
     tools = Tools(claimed.workspace_id)
     if claimed.reproduce_of is None:
-        return WorkspaceLlm(llm_client(), claimed.workspace_id), tools
+        return (
+            WorkspaceLlm(llm_client(), claimed.workspace_id),
+            tools,
+            Knowledge(claimed.workspace_id),
+        )
     original = (
         Step.objects.filter(
             run_id=claimed.reproduce_of,
@@ -380,6 +393,7 @@ def _ports_for(claimed: ClaimedStep):
         RecordedTools(
             [{"request": r.request, "response": r.response} for r in recordings if r.kind == "tool"]
         ),
+        RecordedRetrieval([r.response for r in recordings if r.kind == "retrieve"]),
     )
 
 
@@ -387,7 +401,7 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
     """Execute a claimed step's node. Touches no database (except to read recordings)."""
     states = [row.state() for row in claimed.rows if row.status != StepStatus.RUNNING]
     state = RunState(claimed.graph, states)
-    llm, tools = _ports_for(claimed)
+    llm, tools, retrieval = _ports_for(claimed)
     run_id, node_id, last_seq = claimed.run_id, claimed.node_id, claimed.last_seq
 
     def emit(kind: str, data: dict[str, Any]) -> None:
@@ -406,6 +420,7 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
             emit=emit,
             default_model=claimed.default_model or default_model(),
             secrets=workspace_secrets(claimed.workspace_id),
+            retrieval=retrieval,
         )
 
 

@@ -100,6 +100,18 @@ class Tools:
         return openai_tool_specs(names)
 
 
+class Knowledge:
+    """Knowledge-base search, scoped to the run's workspace."""
+
+    def __init__(self, workspace_id: int | None):
+        self.workspace_id = workspace_id
+
+    def search(self, **request: Any) -> dict[str, Any]:
+        from knowledge.services import run_retrieve
+
+        return run_retrieve(workspace_id=self.workspace_id, **request)
+
+
 class ReplayError(Exception):
     def __init__(self, message: str):
         super().__init__(message)
@@ -142,3 +154,17 @@ class RecordedTools:
 
     def specs(self, names: list[str]) -> list[dict[str, Any]]:
         return openai_tool_specs(names)
+
+
+class RecordedRetrieval:
+    """Answers knowledge-base searches from a recorded run: no embedding call, no search."""
+
+    def __init__(self, responses: list[dict[str, Any]]):
+        self.responses = deque(responses)
+
+    def search(self, **request: Any) -> dict[str, Any]:
+        if not self.responses:
+            raise ReplayError("The recorded run made fewer knowledge-base searches at this step.")
+        response = dict(self.responses.popleft())
+        response["usage"] = {**(response.get("usage") or {}), "cost": 0.0}
+        return response

@@ -90,6 +90,34 @@ function promptParts(input) {
   );
 }
 
+const FOUND_BY = { both: "meaning + words", vector: "meaning", lexical: "words" };
+
+/** A retrieve step's chunks, best first, each with its source, heading, score and retriever. */
+function retrieved(step) {
+  if (!Array.isArray(step.output)) return null;
+  if (!step.output.length) return el("p", { class: "sb-small sb-muted", "data-retrieved-none": "", text: "No chunk matched the query." });
+  const how = step.details?.retrieved || [];
+  return el(
+    "ol",
+    { class: "sb-retrieved", "data-retrieved": "" },
+    step.output.map((chunk, i) =>
+      el(
+        "li",
+        { "data-retrieved-chunk": "" },
+        el(
+          "div",
+          { class: "sb-retrieved-head" },
+          el("strong", { text: chunk.source || "—" }),
+          chunk.heading ? el("span", { class: "sb-muted", text: chunk.heading }) : null,
+          el("span", { class: "sb-retrieved-score", text: `score ${Number(chunk.score ?? 0).toFixed(2)}` }),
+          how[i]?.retriever ? el("span", { class: "sb-small sb-muted", text: `found by ${FOUND_BY[how[i].retriever] || how[i].retriever}` }) : null,
+        ),
+        el("p", { class: "sb-retrieved-text", text: chunk.text || "" }),
+      ),
+    ),
+  );
+}
+
 /** Render one step into the side panel. */
 export function renderStepDetail(container, step, { label, nodeType, runFinished, canRun, onRerunFrom, onResolve, onShowRun, now = Date.now() }) {
   const state = stepState(step) || step.status;
@@ -158,13 +186,16 @@ export function renderStepDetail(container, step, { label, nodeType, runFinished
   }
   const input = promptParts(step.input);
   if (input) parts.push(...section(nodeType === "tool" ? "Arguments" : "Prompt", input));
-  if (step.status !== "running" && step.status !== "queued" && !(step.status === "failed" && step.output == null)) {
+  const chunks = nodeType === "retrieve" || step.node_type === "retrieve" ? retrieved(step) : null;
+  if (chunks) {
+    parts.push(...section(`Retrieved chunks (${step.output.length})`, chunks));
+  } else if (step.status !== "running" && step.status !== "queued" && !(step.status === "failed" && step.output == null)) {
     const out = block(step.output);
     out.dataset.stepOutput = "";
     parts.push(...section("Output", out));
   }
   const extra = Object.fromEntries(
-    Object.entries(step.details || {}).filter(([k]) => !["route", "reason", "score", "feedback", "passed", "llm_attempts", "reused_from_step"].includes(k)),
+    Object.entries(step.details || {}).filter(([k]) => !["route", "reason", "score", "feedback", "passed", "llm_attempts", "reused_from_step", "retrieved"].includes(k)),
   );
   if (Object.keys(extra).length) parts.push(...section("Notes", block(extra)));
   container.replaceChildren(el("section", { class: "sb-detail", "data-step-detail": step.key, "aria-label": `Step ${label}` }, ...parts));

@@ -6,6 +6,7 @@ from .evaluator import EvaluatorNode
 from .input import InputNode
 from .output import OutputNode
 from .prompt import PromptNode
+from .retrieve import RetrieveNode
 from .router import RouterNode
 from .tool import ToolNode
 
@@ -15,6 +16,7 @@ NODE_TYPES: dict[str, type[NodeType]] = {
         InputNode,
         PromptNode,
         ToolNode,
+        RetrieveNode,
         RouterNode,
         EvaluatorNode,
         ApprovalNode,

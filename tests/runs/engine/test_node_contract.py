@@ -29,6 +29,7 @@ MINIMAL = {
     "evaluator": {"rules": [{"kind": "min_length", "value": 1}]},
     "approval": {"show": ["inputs.name"]},
     "output": {},
+    "retrieve": {"query": "{{ inputs.name }}", "knowledge_bases": ["Handbook"]},
 }
 
 
