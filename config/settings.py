@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "workspaces",
     "builder",
     "runs",
+    "costs",
+    "evals",
 ]
 
 MIDDLEWARE = [
