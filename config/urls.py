@@ -17,6 +17,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("runs.urls_live")),
     path("", include("runs.urls_pages")),
+    path("", include("costs.urls")),
     path("", include("builder.urls")),
 ]
 
