@@ -39,6 +39,7 @@ class Trigger(models.TextChoices):
     API = "api", "API"
     RERUN = "rerun", "Re-run"
     CLI = "cli", "Terminal"
+    EVAL = "eval", "Evaluation"
 
 
 class Run(models.Model):

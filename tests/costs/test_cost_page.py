@@ -97,7 +97,7 @@ def test_cost_page_aggregates_spend_by_flow_node_and_model(spend, workspace):
 def test_cost_page_period_changes_the_window(spend, workspace):
     page = client_for(spend["owner"]).get(f"/costs/?workspace={workspace.pk}&period=90d")
     assert page.context["totals"]["cost"] == Decimal("9.710")
-    week = client_for(spend["owner"]).get(f"/costs/?period=nonsense")
+    week = client_for(spend["owner"]).get("/costs/?period=nonsense")
     assert week.context["window"].key == "30d"
 
 
