@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("runs.urls_live")),
     path("", include("runs.urls_pages")),
     path("", include("costs.urls")),
+    path("", include("evals.urls")),
     path("", include("builder.urls")),
 ]
 

@@ -21,6 +21,10 @@ class ItemDiff:
     left: EvaluationItem | None
     right: EvaluationItem | None
 
+    @property
+    def sides(self) -> list[EvaluationItem | None]:
+        return [self.left, self.right]
+
 
 @dataclass
 class Comparison:
