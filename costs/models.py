@@ -60,7 +60,8 @@ class SpendBudget(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.scope_label} {self.get_period_display().lower()}ly budget ${self.limit}"
+        period = "daily" if self.period == Period.DAY else "monthly"
+        return f"{self.scope_label} {period} budget of ${self.limit.normalize():f}"
 
     @property
     def scope_label(self) -> str:

@@ -21,3 +21,13 @@ def compact_json(value: Any) -> str:
 @register.filter
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.0f}%"
+
+
+@register.filter
+def points(value: float | None) -> str:
+    """A change of pass rate in percentage points: "+5.0 points", "−20.0 points"."""
+    if value is None:
+        return "—"
+    if value == 0:
+        return "no change"
+    return f"{'+' if value > 0 else '−'}{abs(value):.1f} points"
