@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -77,7 +78,10 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
         else:
             return redirect("evals:dataset", dataset.pk)
     datasets = (
-        data.datasets_visible_to(request.user).select_related("workspace").order_by("name", "pk")
+        data.datasets_visible_to(request.user)
+        .select_related("workspace")
+        .annotate(item_total=Count("items"))
+        .order_by("name", "pk")
     )
     recent = evaluations_visible_to(request.user).select_related("flow", "version", "dataset")[:10]
     editable = [
@@ -90,7 +94,7 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
         "evals/datasets.html",
         {
             "nav": "evals",
-            "datasets": [(d, d.items.count()) for d in datasets[:200]],
+            "datasets": [(d, d.item_total) for d in datasets[:200]],
             "recent": [(e, evaluation_summary(e)) for e in recent],
             "workspaces": editable,
             "error": error,
