@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("builder", "0001_initial"),
-        ("runs", "0002_datasets_and_evaluations"),
+        ("runs", "0002_run_trigger_evaluation"),
         ("workspaces", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
