@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "triggers",
     "notifications",
     "knowledge",
+    "costs",
+    "evals",
 ]
 
 MIDDLEWARE = [

@@ -20,6 +20,8 @@ urlpatterns = [
     path("", include("runs.urls_live")),
     path("", include("runs.urls_pages")),
     path("", include("knowledge.urls")),
+    path("", include("costs.urls")),
+    path("", include("evals.urls")),
     path("", include("builder.urls")),
     path("", include("triggers.urls")),
     path("", include("notifications.urls")),

@@ -41,6 +41,7 @@ class Trigger(models.TextChoices):
     CLI = "cli", "Terminal"
     SCHEDULE = "schedule", "Schedule"
     WEBHOOK = "webhook", "Webhook"
+    EVAL = "eval", "Evaluation"
 
 
 class Run(models.Model):

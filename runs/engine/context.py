@@ -41,6 +41,7 @@ class StepUsage:
     model: str = ""
     cache_hit: bool = False
     llm_calls: int = 0
+    saved_cost: float = 0.0  # what the calls answered from the cache had cost
 
 
 @dataclass
@@ -146,6 +147,7 @@ class NodeContext:
         self.usage.tokens_in += response.tokens_in
         self.usage.tokens_out += response.tokens_out
         self.usage.cost += float(response.cost)
+        self.usage.saved_cost += float(getattr(response, "saved_cost", 0.0) or 0.0)
         self.usage.model = response.model
         # A step is a cache hit only when every call it made was.
         first = self.usage.llm_calls == 0

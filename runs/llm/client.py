@@ -134,6 +134,7 @@ class LlmClient:
             hit,
             cache_hit=True,
             cost=0.0,
+            saved_cost=hit.cost,
             tokens_in=0,
             tokens_out=0,
             attempts=[],

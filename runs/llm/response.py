@@ -52,6 +52,8 @@ class LlmResponse:
     cache_hit: bool
     latency_ms: int
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    # A cache hit costs nothing; this is what the cached call had cost (the saving).
+    saved_cost: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict; `from_dict` rebuilds an equal response."""

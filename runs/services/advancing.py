@@ -24,12 +24,13 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections, transaction
 from django.utils import timezone
 
+from costs.services import SpendGuard, spend_record
 from runs.engine.graph import CompiledGraph, compile_graph
 from runs.engine.limits import stop_when
 from runs.engine.runner import StepOutcome, execute_step
 from runs.engine.scheduler import Budgets, RunState, StepState, Usage, plan
 from runs.engine.secrets import Redactor
-from runs.models import Recording, Run, RunStatus, Step, StepStatus
+from runs.models import Recording, Run, RunEvent, RunStatus, Step, StepStatus
 
 from .approvals import approval_create
 from .capacity import run_may_start
@@ -150,6 +151,7 @@ class ClaimedStep:
     iteration: int
     attempt: int
     workspace_id: int
+    flow_id: int
     inputs: dict[str, Any]
     graph: CompiledGraph
     # The run's steps as the claiming transaction left them (this one running), and the run's
@@ -207,6 +209,7 @@ def _claimed(run: Run, graph: CompiledGraph, step: Step, rows: list[StepRow]) ->
         iteration=step.iteration,
         attempt=step.attempt,
         workspace_id=run.workspace_id,
+        flow_id=run.flow_id,
         inputs=run.inputs,
         graph=graph,
         rows=rows,
@@ -402,6 +405,15 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
     states = [row.state() for row in claimed.rows if row.status != StepStatus.RUNNING]
     state = RunState(claimed.graph, states)
     llm, tools, retrieval = _ports_for(claimed)
+    guard = None
+    if claimed.reproduce_of is None:
+        # Every model call is checked against the spend budgets first (a reproduction is free).
+        guard = llm = SpendGuard(
+            llm,
+            workspace_id=claimed.workspace_id,
+            flow_id=claimed.flow_id,
+            default_model=claimed.default_model or default_model(),
+        )
     run_id, node_id, last_seq = claimed.run_id, claimed.node_id, claimed.last_seq
 
     def emit(kind: str, data: dict[str, Any]) -> None:
@@ -410,7 +422,7 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
 
     # A long evaluation (a template, a query) stops as soon as the run is cancelled.
     with stop_when(_Cancelled(run_id)):
-        return execute_step(
+        outcome = execute_step(
             claimed.graph,
             state,
             claimed.node_id,
@@ -422,6 +434,13 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
             secrets=workspace_secrets(claimed.workspace_id),
             retrieval=retrieval,
         )
+    if guard is not None and guard.alerts:
+        outcome.details = {**outcome.details, "budget_alerts": list(guard.alerts.values())}
+    if outcome.usage.saved_cost:
+        # What the calls answered from the cache had cost: the cost page's savings.
+        saved = round(outcome.usage.saved_cost, 6)
+        outcome.details = {**outcome.details, "cache_saved_cost": saved}
+    return outcome
 
 
 class _Cancelled:
@@ -538,6 +557,16 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
             )
             for i, r in enumerate(outcome.recordings)
         )
+    if usage.llm_calls:
+        spend_record(
+            workspace_id=run.workspace_id,
+            flow_id=run.flow_id,
+            cost=cost,
+            saved=Decimal(str(round(usage.saved_cost, 6))),
+            calls=usage.llm_calls,
+            day=timezone.localdate(now),
+        )
+    _budget_alerts(change, row.node_id, outcome.details.get("budget_alerts"))
     row.status, row.output, row.ports = status, output, ports
     row.error_code, row.error_message = outcome.error_code, outcome.error_message
     change.set(
@@ -603,6 +632,21 @@ def redacted(outcome: StepOutcome) -> StepOutcome:
         wait=redact(outcome.wait),
         secrets={},
     )
+
+
+def _budget_alerts(change: RunChange, node_id: str, alerts: list[dict[str, Any]] | None) -> None:
+    """Tell the run once per budget that its spend is past the budget's alert level."""
+    if not alerts:
+        return
+    told = {
+        data.get("budget_id")
+        for data in RunEvent.objects.filter(run_id=change.run.pk, kind="budget.alert").values_list(
+            "data", flat=True
+        )
+    }
+    for alert in alerts:
+        if alert["budget_id"] not in told:
+            change.event("budget.alert", node_id, alert)
 
 
 # A step's result is worth keeping through a database hiccup (SQLite's write lock held past its

@@ -214,3 +214,21 @@ def daily_charts(
         ],
         "legend": legend(series),
     }
+
+
+def spend_chart(
+    rows: list[dict[str, Any]], *, days: list[date], names: dict[Any, str]
+) -> dict[str, Any]:
+    """Build the spend-per-day chart from rows of {day, flow_id, cost}, flows ranked by spend."""
+    ranked = [{**row, "runs": float(row["cost"] or 0)} for row in rows]
+    series = _series(ranked, names)
+    cost: dict[date, dict[int, tuple[Series, float]]] = defaultdict(dict)
+    for row in ranked:
+        item = series[row["flow_id"]]
+        previous = cost[row["day"]].get(item.index, (item, 0.0))[1]
+        cost[row["day"]][item.index] = (item, previous + row["runs"])
+    ordered = {day: [cost[day][k] for k in sorted(cost[day])] for day in cost}
+    return {
+        "panel": _chart("cost", "Spend per day", days, ordered, money, money),
+        "legend": legend(series),
+    }

@@ -1,0 +1,153 @@
+"""Datasets of example inputs, and evaluation runs of a flow version over them."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Dataset(models.Model):
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="datasets"
+    )
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True, max_length=2_000)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Label(models.TextChoices):
+    NONE = "", "—"
+    POSITIVE = "positive", "Positive"
+    NEGATIVE = "negative", "Negative"
+
+
+class ItemSource(models.TextChoices):
+    UPLOAD = "upload", "Upload"
+    RUN = "run", "Past run"
+    APPROVAL = "approval", "Approval"
+    MANUAL = "manual", "Added by hand"
+
+
+class DatasetItem(models.Model):
+    """One example: the run inputs, optionally the output expected, tags and a label.
+
+    A negative example (a rejected approval) records an output that must *not* come back.
+    """
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="items")
+    inputs = models.JSONField(default=dict)
+    expected = models.JSONField(null=True, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    label = models.CharField(max_length=8, choices=Label.choices, blank=True)
+    source = models.CharField(max_length=8, choices=ItemSource.choices, default=ItemSource.UPLOAD)
+    source_run = models.ForeignKey(
+        "runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source_approval = models.ForeignKey(
+        "runs.Approval", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "source_approval"],
+                condition=models.Q(source_approval__isnull=False),
+                name="uniq_dataset_item_approval",
+            ),
+            models.UniqueConstraint(
+                fields=["dataset", "source_run"],
+                condition=models.Q(source_run__isnull=False, source_approval__isnull=True),
+                name="uniq_dataset_item_run",
+            ),
+        ]
+
+
+class EvaluationStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Finished"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Evaluation(models.Model):
+    """A flow version run over every item of a dataset, scored item by item."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="evaluations"
+    )
+    flow = models.ForeignKey("builder.Flow", on_delete=models.CASCADE, related_name="evaluations")
+    version = models.ForeignKey(
+        "builder.FlowVersion", on_delete=models.PROTECT, related_name="evaluations"
+    )
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="evaluations")
+    scorers = models.JSONField(default=list, blank=True)
+    concurrency = models.PositiveSmallIntegerField(default=4)
+    status = models.CharField(
+        max_length=12, choices=EvaluationStatus.choices, default=EvaluationStatus.RUNNING
+    )
+    item_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    driver_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Evaluation {self.pk} of {self.flow_id} v{self.version_id} on {self.dataset_id}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status != EvaluationStatus.RUNNING
+
+
+class ItemStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class EvaluationItem(models.Model):
+    """One dataset item in one evaluation: its run (exactly one), output and scores."""
+
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="items")
+    dataset_item = models.ForeignKey(DatasetItem, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField()
+    run = models.OneToOneField(
+        "runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="evaluation_item"
+    )
+    status = models.CharField(
+        max_length=10, choices=ItemStatus.choices, default=ItemStatus.PENDING, db_index=True
+    )
+    output = models.JSONField(null=True, blank=True)
+    passed = models.BooleanField(null=True)
+    score = models.FloatField(null=True, blank=True)
+    scores = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["evaluation", "dataset_item"], name="uniq_evaluation_dataset_item"
+            )
+        ]

@@ -1,0 +1,326 @@
+"""Pages: datasets (create, upload, grow), evaluation runs with live progress, comparison."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from builder.models import Flow
+from config.domain import DomainError
+from runs.models import Run, RunStatus
+from runs.views.params import db_id, int_param
+from workspaces.services import membership_for, workspaces_for
+
+from . import datasets as data
+from .compare import baseline_for, evaluations_compare
+from .dispatch import drive
+from .models import Dataset, Evaluation
+from .scorers import SCORER_TYPES
+from .services import (
+    evaluation_cancel,
+    evaluation_get,
+    evaluation_needs_driver,
+    evaluation_start,
+    evaluation_summary,
+    evaluations_visible_to,
+)
+
+ITEMS_SHOWN = 200
+
+
+def _error_text(exc: DomainError) -> str:
+    problems = [str(e) for e in exc.extra.get("errors") or []]
+    return " ".join([str(exc.detail), *problems[:5]])
+
+
+def _dataset(request: HttpRequest, dataset_id: int, permission: str = "read") -> Dataset:
+    try:
+        return data.dataset_get(
+            user=request.user, dataset_id=db_id(dataset_id), permission=permission
+        )
+    except DomainError as exc:
+        raise Http404("Dataset not found") from exc
+
+
+def _forbidden() -> HttpResponse:
+    return HttpResponse("Your role does not allow this.", status=403)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def dataset_list(request: HttpRequest) -> HttpResponse:
+    workspaces = list(workspaces_for(request.user).order_by("name", "pk"))
+    error = ""
+    if request.method == "POST":
+        workspace_id = int_param(request.POST.get("workspace")) or (
+            workspaces[0].pk if workspaces else None
+        )
+        if workspace_id not in {w.pk for w in workspaces}:
+            raise Http404("Workspace not found")
+        try:
+            dataset = data.dataset_create(
+                user=request.user,
+                workspace_id=workspace_id,
+                name=request.POST.get("name", "")[:200],
+                description=request.POST.get("description", "")[:2000],
+            )
+        except DomainError as exc:
+            if exc.code == "forbidden":
+                return _forbidden()
+            error = _error_text(exc)
+        else:
+            return redirect("evals:dataset", dataset.pk)
+    datasets = (
+        data.datasets_visible_to(request.user)
+        .select_related("workspace")
+        .annotate(item_total=Count("items"))
+        .order_by("name", "pk")
+    )
+    recent = evaluations_visible_to(request.user).select_related("flow", "version", "dataset")[:10]
+    editable = [
+        w
+        for w in workspaces
+        if (m := membership_for(user=request.user, workspace_id=w.pk)) and m.can("edit")
+    ]
+    return render(
+        request,
+        "evals/datasets.html",
+        {
+            "nav": "evals",
+            "datasets": [(d, d.item_total) for d in datasets[:200]],
+            "recent": [(e, evaluation_summary(e)) for e in recent],
+            "workspaces": editable,
+            "error": error,
+        },
+        status=422 if error else 200,
+    )
+
+
+def _dataset_context(request: HttpRequest, dataset: Dataset, **extra: Any) -> dict[str, Any]:
+    membership = membership_for(user=request.user, workspace_id=dataset.workspace_id)
+    flows = Flow.objects.filter(workspace_id=dataset.workspace_id, deleted_at__isnull=True)
+    flows = flows.prefetch_related("versions").order_by("name")
+    evaluations = dataset.evaluations.select_related("flow", "version").order_by("-created_at")[:30]
+    return {
+        "nav": "evals",
+        "dataset": dataset,
+        "items": dataset.items.order_by("pk")[:ITEMS_SHOWN],
+        "item_count": dataset.items.count(),
+        "can_edit": membership is not None and membership.can("edit"),
+        "can_run": membership is not None and membership.can("run"),
+        "flows": flows,
+        "evaluations": [(e, evaluation_summary(e)) for e in evaluations],
+        "scorer_types": [(k, v) for k, v in SCORER_TYPES.items() if k != "flow_evaluators"],
+        **extra,
+    }
+
+
+@login_required
+@require_GET
+def dataset_detail(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    dataset = _dataset(request, dataset_id)
+    return render(request, "evals/dataset.html", _dataset_context(request, dataset))
+
+
+def _editing(request: HttpRequest, dataset_id: int, permission: str = "edit"):
+    dataset = _dataset(request, dataset_id)
+    membership = membership_for(user=request.user, workspace_id=dataset.workspace_id)
+    if membership is None or not membership.can(permission):
+        return dataset, _forbidden()
+    return dataset, None
+
+
+@login_required
+@require_POST
+def dataset_upload_view(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    dataset, refused = _editing(request, dataset_id)
+    if refused:
+        return refused
+    upload = request.FILES.get("file")
+    if upload is None:
+        context = _dataset_context(request, dataset, upload_error="Choose a CSV or JSONL file.")
+        return render(request, "evals/dataset.html", context, status=422)
+    try:
+        content = upload.read(data.MAX_UPLOAD_BYTES + 1)
+        report = data.dataset_upload(
+            user=request.user, dataset=dataset, filename=upload.name, content=content
+        )
+    except DomainError as exc:
+        context = _dataset_context(request, dataset, upload_error=_error_text(exc))
+        return render(request, "evals/dataset.html", context, status=422)
+    context = _dataset_context(request, dataset, report=report, uploaded_name=upload.name)
+    return render(request, "evals/dataset.html", context)
+
+
+@login_required
+@require_POST
+def dataset_grow_view(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    dataset, refused = _editing(request, dataset_id)
+    if refused:
+        return refused
+    flow_id = int_param(request.POST.get("flow"))
+    source = request.POST.get("source", "approvals")
+    if source == "runs":
+        if flow_id is None:
+            raise Http404("Flow not found")
+        limit = min(int_param(request.POST.get("limit")) or 20, 1000)
+        run_ids = list(
+            Run.objects.filter(
+                flow_id=flow_id, workspace_id=dataset.workspace_id, status=RunStatus.SUCCEEDED
+            )
+            .order_by("-created_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        added = data.dataset_add_runs(user=request.user, dataset=dataset, run_ids=run_ids)
+        notice = f"Added {added} item(s) from past runs."
+    else:
+        added = data.dataset_grow_from_approvals(
+            user=request.user, dataset=dataset, flow_id=flow_id
+        )
+        notice = f"Added {added} item(s) from decided approvals."
+    context = _dataset_context(request, dataset, notice=notice)
+    return render(request, "evals/dataset.html", context)
+
+
+def _scorers_from(post) -> list[dict[str, Any]]:
+    kind = post.get("scorer", "")
+    scorers: list[dict[str, Any]] = []
+    if kind == "regex":
+        scorers.append({"type": "regex", "pattern": post.get("pattern", "")[:1000]})
+    elif kind == "contains":
+        scorers.append({"type": "contains", "text": post.get("text", "")[:1000]})
+    elif kind == "numeric":
+        scorers.append({"type": "numeric", "tolerance": post.get("tolerance") or 0})
+    elif kind == "json_schema":
+        raw = post.get("schema", "")[:20_000]
+        try:
+            schema = json.loads(raw) if raw.strip() else None
+        except json.JSONDecodeError:
+            schema = "not JSON"
+        scorers.append({"type": "json_schema", "schema": schema})
+    elif kind == "judge":
+        scorers.append(
+            {
+                "type": "judge",
+                "rubric": post.get("rubric", "")[:5000],
+                "threshold": post.get("threshold") or 0.7,
+            }
+        )
+    elif kind:
+        scorers.append({"type": kind})
+    if post.get("flow_evaluators"):
+        scorers.append({"type": "flow_evaluators"})
+    return scorers
+
+
+@login_required
+@require_POST
+def evaluation_start_view(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    dataset, refused = _editing(request, dataset_id, "run")
+    if refused:
+        return refused
+    flow = Flow.objects.filter(
+        pk=int_param(request.POST.get("flow")) or 0, workspace_id=dataset.workspace_id
+    ).first()
+    if flow is None:
+        context = _dataset_context(request, dataset, start_error="Choose a flow to evaluate.")
+        return render(request, "evals/dataset.html", context, status=422)
+    raw_version = request.POST.get("version", "draft")
+    try:
+        evaluation = evaluation_start(
+            user=request.user,
+            flow=flow,
+            dataset=dataset,
+            version=None if raw_version == "draft" else int_param(raw_version) or -1,
+            use_draft=raw_version == "draft",
+            scorers=_scorers_from(request.POST),
+            concurrency=int_param(request.POST.get("concurrency")) or 4,
+        )
+    except DomainError as exc:
+        context = _dataset_context(request, dataset, start_error=_error_text(exc))
+        return render(request, "evals/dataset.html", context, status=422)
+    drive(evaluation.pk)
+    return redirect("evals:evaluation", evaluation.pk)
+
+
+def _evaluation(request: HttpRequest, evaluation_id: int) -> Evaluation:
+    try:
+        return evaluation_get(user=request.user, evaluation_id=db_id(evaluation_id))
+    except DomainError as exc:
+        raise Http404("Evaluation not found") from exc
+
+
+def _evaluation_context(request: HttpRequest, evaluation: Evaluation) -> dict[str, Any]:
+    if evaluation_needs_driver(evaluation):
+        drive(evaluation.pk)  # its driver's process is gone: take over (progress is in the DB)
+    baseline = baseline_for(evaluation)
+    return {
+        "nav": "evals",
+        "evaluation": evaluation,
+        "summary": evaluation_summary(evaluation),
+        "items": evaluation.items.select_related("dataset_item", "run").order_by("position")[:500],
+        "baseline": baseline,
+    }
+
+
+@login_required
+@require_GET
+def evaluation_detail(request: HttpRequest, evaluation_id: int) -> HttpResponse:
+    evaluation = _evaluation(request, evaluation_id)
+    return render(request, "evals/evaluation.html", _evaluation_context(request, evaluation))
+
+
+@login_required
+@require_GET
+def evaluation_progress(request: HttpRequest, evaluation_id: int) -> HttpResponse:
+    evaluation = _evaluation(request, evaluation_id)
+    context = _evaluation_context(request, evaluation)
+    return render(request, "evals/_evaluation_results.html", context)
+
+
+@login_required
+@require_POST
+def evaluation_cancel_view(request: HttpRequest, evaluation_id: int) -> HttpResponse:
+    evaluation = _evaluation(request, evaluation_id)
+    try:
+        evaluation_cancel(user=request.user, evaluation=evaluation)
+    except DomainError:
+        return _forbidden()
+    return redirect("evals:evaluation", evaluation.pk)
+
+
+@login_required
+@require_GET
+def evaluation_compare(request: HttpRequest) -> HttpResponse:
+    left_id, right_id = int_param(request.GET.get("left")), int_param(request.GET.get("right"))
+    if left_id is None or right_id is None:
+        raise Http404("Choose two evaluations")
+    left, right = _evaluation(request, left_id), _evaluation(request, right_id)
+    comparison = evaluations_compare(left, right)
+    return render(
+        request,
+        "evals/compare.html",
+        {
+            "nav": "evals",
+            "c": comparison,
+            "same_dataset": left.dataset_id == right.dataset_id,
+            "pass_delta": (
+                None
+                if comparison.left_summary["pass_rate"] is None
+                or comparison.right_summary["pass_rate"] is None
+                else round(
+                    (comparison.right_summary["pass_rate"] - comparison.left_summary["pass_rate"])
+                    * 100,
+                    1,
+                )
+            ),
+            "swap_url": f"{reverse('evals:compare')}?left={right.pk}&right={left.pk}",
+        },
+    )

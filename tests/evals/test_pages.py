@@ -1,0 +1,97 @@
+# ruff: noqa: F811
+"""The evaluation pages: datasets, upload with per-row problems, starting an evaluation,
+progress, comparison; scoping (a foreign id is a 404) and roles (viewers can't write)."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from evals.datasets import dataset_create
+from evals.models import Dataset, Evaluation
+from tests.llmserver import text
+from tests.runs.support import fast_passwords, inline, memory_layer  # noqa: F401
+from workspaces.models import Role
+
+from .support import capitals_dataset, qa_flow
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def editor(member):
+    return member(Role.EDITOR, "page-editor")
+
+
+def test_pages_dataset_list_create_and_empty_state(editor, workspace):
+    client = client_for(editor)
+    page = client.get("/evals/")
+    assert page.status_code == 200 and "No dataset yet" in page.content.decode()
+    bad = client.post("/evals/", {"workspace": workspace.pk, "name": "  "})
+    assert bad.status_code == 422 and "Give the dataset a name." in bad.content.decode()
+    made = client.post("/evals/", {"workspace": workspace.pk, "name": "Refunds"})
+    dataset = Dataset.objects.get(name="Refunds")
+    assert made.status_code == 302 and made["Location"] == f"/evals/datasets/{dataset.pk}/"
+    assert "No items yet" in client.get(made["Location"]).content.decode()
+
+
+def test_pages_upload_reports_bad_rows(editor, workspace):
+    dataset = dataset_create(user=editor, workspace_id=workspace.pk, name="Q")
+    upload = SimpleUploadedFile("q.csv", b"question,expected\nHi,Hello\n,\nBye,Ciao,extra\n")
+    page = client_for(editor).post(f"/evals/datasets/{dataset.pk}/upload/", {"file": upload})
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Added 1 item from q.csv" in html and "Row 4</strong>: the row has more cells" in html
+    assert dataset.items.count() == 1
+    missing = client_for(editor).post(f"/evals/datasets/{dataset.pk}/upload/", {})
+    assert missing.status_code == 422 and "Choose a CSV or JSONL file." in missing.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pages_start_an_evaluation_and_compare(inline, editor, workspace):
+    flow = qa_flow(workspace, editor)
+    dataset = capitals_dataset(workspace, editor, count=3)
+    client = client_for(editor)
+    form = {"flow": flow.pk, "version": "draft", "scorer": "contains", "concurrency": "2"}
+    first = client.post(f"/evals/datasets/{dataset.pk}/evaluate/", form)
+    assert first.status_code == 302
+    inline.on("Rome", text("Not sure."))
+    second = client.post(f"/evals/datasets/{dataset.pk}/evaluate/", form)
+    left, right = Evaluation.objects.filter(flow=flow).order_by("pk")
+    page = client.get(second["Location"])
+    html = page.content.decode()
+    assert page.status_code == 200 and 'data-status="succeeded"' in html
+    assert html.count('data-testid="evaluation-item"') == 3
+    assert "every 1s" not in html  # finished: no more polling
+    progress = client.get(f"/evals/evaluations/{right.pk}/progress/")
+    assert progress.status_code == 200 and "67%" in progress.content.decode()
+    compare = client.get(f"/evals/compare/?left={left.pk}&right={right.pk}")
+    body = compare.content.decode()
+    assert compare.status_code == 200
+    assert body.index('data-change="regression"') < body.index('data-change="same"')
+    assert "−33.3 points" in body
+    bad = client.post(f"/evals/datasets/{dataset.pk}/evaluate/", {**form, "scorer": "regex"})
+    assert bad.status_code == 422 and "a regex scorer needs a pattern" in bad.content.decode()
+
+
+def test_pages_scoping_and_roles(editor, workspace, other_workspace, member, make_user):
+    dataset = dataset_create(user=editor, workspace_id=workspace.pk, name="Mine")
+    outsider = make_user("outsider")
+    from workspaces.models import Membership
+
+    Membership.objects.create(user=outsider, workspace=other_workspace, role=Role.OWNER)
+    client = client_for(outsider)
+    assert client.get(f"/evals/datasets/{dataset.pk}/").status_code == 404
+    assert client.post(f"/evals/datasets/{dataset.pk}/upload/").status_code == 404
+    assert client.get("/evals/evaluations/99999/").status_code == 404
+    assert client.get("/evals/compare/?left=1&right=x").status_code == 404
+    viewer = client_for(member(Role.VIEWER, "page-viewer"))
+    page = viewer.get(f"/evals/datasets/{dataset.pk}/")
+    assert page.status_code == 200 and 'data-testid="upload-form"' not in page.content.decode()
+    upload = SimpleUploadedFile("q.csv", b"question\nHi\n")
+    assert viewer.post(f"/evals/datasets/{dataset.pk}/upload/", {"file": upload}).status_code == 403
+    assert viewer.post(f"/evals/datasets/{dataset.pk}/evaluate/", {}).status_code == 403
+    assert Client().get("/evals/").status_code == 302
