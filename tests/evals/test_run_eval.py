@@ -9,7 +9,7 @@ import sys
 import pytest
 from django.core.management import CommandError, call_command
 
-from builder.services import flow_snapshot_draft
+from builder.services import flow_publish
 from evals.compare import evaluations_compare
 from evals.models import Evaluation
 from tests.llmserver import text
@@ -25,7 +25,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def setup(workspace, member):
     owner = member(Role.OWNER, "ci-owner")
     flow = qa_flow(workspace, owner, name="CI answers")
-    version = flow_snapshot_draft(flow=flow, user=owner)
+    # A published version: draft snapshots have no number to ask for with --version.
+    version = flow_publish(flow=flow, user=owner)
     dataset = capitals_dataset(workspace, owner, count=4)
     return owner, flow, version, dataset
 

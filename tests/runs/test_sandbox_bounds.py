@@ -173,8 +173,19 @@ def _run_and_get(api, flow: Flow, inputs: dict) -> Run:
     ],
 )
 def test_bad_evaluation_fails_its_step_with_a_clear_reason(
-    member, workspace, api_for, inline, name, middle, reason, django_capture_on_commit_callbacks
+    member,
+    workspace,
+    api_for,
+    inline,
+    name,
+    middle,
+    reason,
+    django_capture_on_commit_callbacks,
+    monkeypatch,
 ):
+    # Each bomb must be stopped by its own bound, not by the render clock: on a loaded machine
+    # 250,000 loop turns can take longer than the default one-second render budget.
+    monkeypatch.setattr(budget, "RENDER_SECONDS", 120.0)
     user = member("editor")
     flow = Flow.objects.create(workspace=workspace, name=name, graph=_flow_graph(middle=middle))
     inline.script(text(json.dumps({"a": REDOS_TEXT})))
