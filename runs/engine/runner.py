@@ -80,26 +80,6 @@ def execute_step(
     values = None
     if secrets is not None and node.node_type.uses_secrets:
         values = variables[SECRET_ROOT] = Secrets(secrets)
-    outcome = _execute(
-        graph, state, node_id, variables, run_inputs, llm, tools, emit, default_model, retrieval
-    )
-    outcome.secrets = resolved(values)
-    return outcome
-
-
-def _execute(
-    graph: CompiledGraph,
-    state: RunState,
-    node_id: str,
-    variables: dict[str, Any],
-    run_inputs: dict[str, Any],
-    llm: LlmPort,
-    tools: ToolPort,
-    emit: Callable[[str, dict[str, Any]], None],
-    default_model: str,
-    retrieval: RetrievalPort | None,
-) -> StepOutcome:
-    node = graph.nodes[node_id]
     ctx = NodeContext(
         node_id=node_id,
         node_type=node.type,
@@ -114,6 +94,13 @@ def _execute(
         names=graph.names,
         retrieval=retrieval if retrieval is not None else NoRetrieval(),
     )
+    outcome = _execute(graph, state, node_id, ctx)
+    outcome.secrets = resolved(values)
+    return outcome
+
+
+def _execute(graph: CompiledGraph, state: RunState, node_id: str, ctx: NodeContext) -> StepOutcome:
+    node = graph.nodes[node_id]
     try:
         result = node.node_type().run(ctx, node_inputs(graph, state, node_id))
     except NodeError as exc:
