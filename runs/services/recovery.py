@@ -310,6 +310,8 @@ def sweep(
     # Runs queued behind a workspace's cap whose slot is free (the kick was lost with a process
     # that crashed after freeing it) go again once `rekick_after()` has passed since their last
     # kick, not only after STALE_QUEUED; a run just started still has its own kick in flight.
+    # With word from the broker, a kick still in its line is left alone there too.
     startable = Run.objects.filter(pk__in=runs_to_start_everywhere())
-    kick |= _claim_rekick(startable, now - rekick_after(), now)
+    soon = now - rekick_after() if delivered_before is None else horizon
+    kick |= _claim_rekick(startable, soon, now)
     return kick
