@@ -28,6 +28,13 @@ class NotFound(DomainError):
     default_code = "not_found"
 
 
+class Unauthenticated(DomainError):
+    """The request does not prove who sent it: an unknown, expired or revoked API token, a
+    missing or wrong webhook signature."""
+
+    default_code = "unauthorized"
+
+
 class NotAllowed(DomainError):
     """The user can see the object but their role does not allow the operation."""
 

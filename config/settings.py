@@ -65,8 +65,11 @@ INSTALLED_APPS = [
     # Login throttling with lockout (AXES_* below).
     "axes",
     "workspaces",
+    "vault",
     "builder",
     "runs",
+    "triggers",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -343,6 +346,10 @@ SWITCHBOARD_PROVIDERS = {
         "autostart": not os.environ.get("LOCAL_LLM_BASE_URL"),
     },
 }
+# Outbound requests (the HTTP tool, workspace model providers) reach public addresses only. This
+# admits loopback too, for tests and local development against servers on 127.0.0.1; never set
+# it where flows are written by people you don't trust with the machine's own services.
+SWITCHBOARD_ALLOW_LOOPBACK = env_bool("SWITCHBOARD_ALLOW_LOOPBACK", False)
 SWITCHBOARD_DEFAULT_MODEL = os.environ.get(
     "SWITCHBOARD_DEFAULT_MODEL",
     "gpt-4o-mini"
@@ -364,3 +371,20 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+
+# ---- notifications ---------------------------------------------------------------------------
+# Where links in emails and webhook messages point (the address people open Switchboard at).
+SWITCHBOARD_PUBLIC_URL = os.environ.get("SWITCHBOARD_PUBLIC_URL", "http://127.0.0.1:8000")
+# Email: printed to the console by default; SMTP when EMAIL_HOST is set.
+if os.environ.get("EMAIL_HOST"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = os.environ["EMAIL_HOST"]
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    EMAIL_TIMEOUT = 10
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Switchboard <switchboard@localhost>")

@@ -11,6 +11,7 @@ from .context import LlmPort, NodeContext, StepUsage, ToolPort
 from .graph import CompiledGraph
 from .nodes.base import NodeError
 from .scheduler import RunState, resolve_ports
+from .secrets import SECRET_ROOT, SecretLookup, Secrets, resolved
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ class StepOutcome:
     details: dict[str, Any] = field(default_factory=dict)
     recordings: list[dict[str, Any]] = field(default_factory=list)
     wait: dict[str, Any] | None = None
+    #: Credentials the step read, name → value: whoever records the outcome redacts them.
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 def node_inputs(graph: CompiledGraph, state: RunState, node_id: str) -> dict[str, Any]:
@@ -64,8 +67,36 @@ def execute_step(
     tools: ToolPort,
     emit: Callable[[str, dict[str, Any]], None] = lambda kind, data: None,
     default_model: str = "",
+    secrets: SecretLookup | None = None,
 ) -> StepOutcome:
-    """Run one node at its current iteration and return what to record."""
+    """Run one node at its current iteration and return what to record.
+
+    `secrets` looks credentials up by name, for node types that use them; the outcome lists the
+    ones read, so the caller can redact them from what it records.
+    """
+    node = graph.nodes[node_id]
+    variables = template_variables(graph, state, node_id, run_inputs)
+    values = None
+    if secrets is not None and node.node_type.uses_secrets:
+        values = variables[SECRET_ROOT] = Secrets(secrets)
+    outcome = _execute(
+        graph, state, node_id, variables, run_inputs, llm, tools, emit, default_model
+    )
+    outcome.secrets = resolved(values)
+    return outcome
+
+
+def _execute(
+    graph: CompiledGraph,
+    state: RunState,
+    node_id: str,
+    variables: dict[str, Any],
+    run_inputs: dict[str, Any],
+    llm: LlmPort,
+    tools: ToolPort,
+    emit: Callable[[str, dict[str, Any]], None],
+    default_model: str,
+) -> StepOutcome:
     node = graph.nodes[node_id]
     ctx = NodeContext(
         node_id=node_id,
@@ -73,11 +104,12 @@ def execute_step(
         config=node.config,
         iteration=state.iteration(node_id),
         run_inputs=run_inputs,
-        variables=template_variables(graph, state, node_id, run_inputs),
+        variables=variables,
         llm=llm,
         tools=tools,
         emit=emit,
         default_model=default_model,
+        names=graph.names,
     )
     try:
         result = node.node_type().run(ctx, node_inputs(graph, state, node_id))

@@ -20,7 +20,7 @@ from django.utils import timezone
 from runs.models import FINISHED_RUN_STATUSES, Run, RunEvent, RunStatus, Step, StepStatus
 
 from .capacity import slot_freed
-from .events import broadcast_many
+from .events import committed
 
 _FINISHED = {str(s) for s in FINISHED_RUN_STATUSES}
 ALLOWED = {
@@ -128,7 +128,7 @@ class RunChange:
             RunEvent.objects.bulk_create(self.events)
             payloads = [event.as_dict() for event in self.events]
             workspace_id = self.run.workspace_id
-            transaction.on_commit(lambda: broadcast_many(payloads, workspace_id))
+            transaction.on_commit(lambda: committed(payloads, workspace_id))
             self.events = []
         if self.fields:
             Run.objects.filter(pk=self.run.pk).update(

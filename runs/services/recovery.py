@@ -20,6 +20,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from config.domain import Invalid, NotFound, RunConflict
+from runs import periodic
 from runs.models import Run, RunStatus, Step, StepStatus
 from runs.tools import registry
 
@@ -287,6 +288,7 @@ def sweep(
             kick.add(run_id)
     kick.update(approvals_time_out(now=now))
     approvals_close_finished()
+    kick.update(periodic.run_due(now))
     if startup:
         kick.update(
             Run.objects.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).values_list(
