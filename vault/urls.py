@@ -2,40 +2,42 @@
 
 from django.urls import path
 
+from config import converters  # noqa: F401 - registers <id:...>
+
 from . import views
 
 app_name = "vault"
 
 urlpatterns = [
-    path("settings/<int:workspace_id>/credentials/", views.credentials, name="credentials"),
+    path("settings/<id:workspace_id>/credentials/", views.credentials, name="credentials"),
     path(
-        "settings/<int:workspace_id>/credentials/create/",
+        "settings/<id:workspace_id>/credentials/create/",
         views.credential_create,
         name="credential_create",
     ),
     path(
-        "settings/<int:workspace_id>/credentials/<int:credential_id>/replace/",
+        "settings/<id:workspace_id>/credentials/<id:credential_id>/replace/",
         views.credential_replace,
         name="credential_replace",
     ),
     path(
-        "settings/<int:workspace_id>/credentials/<int:credential_id>/delete/",
+        "settings/<id:workspace_id>/credentials/<id:credential_id>/delete/",
         views.credential_delete,
         name="credential_delete",
     ),
-    path("settings/<int:workspace_id>/providers/", views.providers, name="providers"),
+    path("settings/<id:workspace_id>/providers/", views.providers, name="providers"),
     path(
-        "settings/<int:workspace_id>/providers/create/",
+        "settings/<id:workspace_id>/providers/create/",
         views.provider_create,
         name="provider_create",
     ),
     path(
-        "settings/<int:workspace_id>/providers/<int:provider_id>/update/",
+        "settings/<id:workspace_id>/providers/<id:provider_id>/update/",
         views.provider_update,
         name="provider_update",
     ),
     path(
-        "settings/<int:workspace_id>/providers/<int:provider_id>/delete/",
+        "settings/<id:workspace_id>/providers/<id:provider_id>/delete/",
         views.provider_delete,
         name="provider_delete",
     ),

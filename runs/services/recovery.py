@@ -309,7 +309,11 @@ def sweep(
         | Q(steps__finished_at__gt=now - STALLED)
     )
     kick |= _claim_rekick(stalled, now - STALE_QUEUED, now, first_kick="started_at")
-    # Runs queued behind a workspace's cap whose slot is free (its kick was lost with a
-    # process that crashed after freeing it): started now, not after STALE_QUEUED.
-    kick |= runs_to_start_everywhere()
+    # Runs queued behind a workspace's cap whose slot is free (the kick was lost with a process
+    # that crashed after freeing it) go again once `rekick_after()` has passed since their last
+    # kick, not only after STALE_QUEUED; a run just started still has its own kick in flight.
+    # With word from the broker, a kick still in its line is left alone there too.
+    startable = Run.objects.filter(pk__in=runs_to_start_everywhere())
+    soon = now - rekick_after() if delivered_before is None else horizon
+    kick |= _claim_rekick(startable, soon, now)
     return kick

@@ -8,14 +8,17 @@ from __future__ import annotations
 import json
 import re
 import threading
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from builder.models import Flow
 from runs.executor import InlineExecutor
 from runs.models import Run, Step
 from runs.services import run_start, sweep
 from runs.services.capacity import workspace_cap
+from runs.services.recovery import STALE_QUEUED, rekick_after
 from tests.llmserver import text
 from tests.runs.engine.graphs import edge, graph, node, prompt
 from workspaces.models import Role
@@ -141,9 +144,13 @@ def test_the_sweeper_starts_a_queued_run_whose_slot_is_free(member, workspace, m
     assert Run.objects.get(pk=second.pk).status == "queued"
     assert second.pk not in sweep()
 
-    # The running one ends with its process (no kick sent); the next sweep starts the second.
+    # The running one ends with its process (no kick sent); a few seconds on (its own kick
+    # is long gone), the next sweep starts the second, well before STALE_QUEUED.
     Run.objects.filter(pk=first.pk).update(status="failed")
-    assert second.pk in sweep()
+    later = timezone.now() + rekick_after() + timedelta(seconds=1)
+    assert later < timezone.now() + STALE_QUEUED
+    assert second.pk in sweep(now=later)
+    assert second.pk not in sweep(now=later)  # kicked once, not on every pass
     InlineExecutor().advance(second.pk)
     assert Run.objects.get(pk=second.pk).status == "succeeded"
 
