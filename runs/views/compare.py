@@ -74,9 +74,9 @@ def _changes(
 ) -> tuple[OutputDiff | None, OutputDiff | None]:
     """The node's configuration diff and its rendered-input (prompt) diff, when they differ."""
     config_diff = None
-    if "left_config" in node and "right_config" in node:
-        if node["left_config"] != node["right_config"]:
-            config_diff = line_diff(node["left_config"], node["right_config"])
+    both = "left_config" in node and "right_config" in node
+    if both and node["left_config"] != node["right_config"]:
+        config_diff = line_diff(node["left_config"], node["right_config"])
     rendered_diff = None
     if a and b and a.get("rendered") != b.get("rendered") and not b["reused"]:
         rendered_diff = line_diff(a.get("rendered"), b.get("rendered"))
