@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import ErrorDetails
 
 from runs.engine.nodes import NodeType
 
@@ -34,7 +35,7 @@ _KINDS = {
 }
 
 
-def plain_message(err: dict[str, Any], node_type: type[NodeType]) -> str:
+def plain_message(err: ErrorDetails, node_type: type[NodeType]) -> str:
     """Say what is wrong with one setting, naming it as the inspector does."""
     loc = [part for part in err["loc"] if part != "__root__"]
     name = _setting_name(node_type.Config, loc)
@@ -90,7 +91,8 @@ def _setting_name(config: type[BaseModel], loc: list[Any]) -> str:
             if parts:
                 parts[-1] = f"{parts[-1].removesuffix('s')} {part + 1}"
             continue
-        field = model.model_fields.get(part) if isinstance(model, type) else None
+        is_model = isinstance(model, type) and issubclass(model, BaseModel)
+        field = model.model_fields.get(part) if is_model else None
         if field is None:
             field = _by_alias(model, part)
         title = (field.title if field is not None and field.title else str(part)).replace("_", " ")

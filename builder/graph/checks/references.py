@@ -38,9 +38,11 @@ class ReferenceChecks:
     edges: list[GraphEdge]
     reached: set[str] | None
 
-    def add(self, code: str, message: str, **where: Any) -> None: ...
+    def add(self, code: str, message: str, **where: Any) -> None:
+        raise NotImplementedError  # GraphChecker's
 
-    def having(self, capability: Callable[[type[NodeType]], Any]) -> list[str]: ...
+    def having(self, capability: Callable[[type[NodeType]], Any]) -> list[str]:
+        raise NotImplementedError  # GraphChecker's
 
     def input_names(self) -> set[str] | None:
         """Return the run inputs' names, or None when any name may be given."""
