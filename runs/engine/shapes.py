@@ -206,8 +206,8 @@ def _step(schema: Schema, segment: Segment) -> Schema | None:
         return ANY
     alternatives = _alternatives(schema)
     if alternatives is not None:
-        found = [s for s in (_step(option, segment) for option in alternatives) if s is not None]
-        return union(found) if found else None
+        steps = [s for s in (_step(option, segment) for option in alternatives) if s is not None]
+        return union(steps) if steps else None
     kinds = types_of(schema)
     if kinds is None:
         return ANY

@@ -9,7 +9,7 @@ has a budget of time, loop iterations and size, enforced while it renders (see `
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -161,7 +161,7 @@ def _segment(access: nodes.Node) -> str | int | None:
     return None
 
 
-def data_paths(accesses: list[nodes.Node]) -> set[DataPath]:
+def data_paths(accesses: Iterable[nodes.Node]) -> set[DataPath]:
     """Return the constant paths the `.name` / `[key]` accesses read from `nodes` or `inputs`.
 
     `{{ nodes.draft.output.items[0] }}` reads ("nodes", "draft", "output", "items", 0); a path

@@ -154,6 +154,8 @@ def _step_summary(step: Step | None) -> dict[str, Any] | None:
         "latency_ms": step.latency_ms,
         "model": step.model,
         "reused": step.reused,
+        # What the node was given after templates (the prompts it sent, a tool's arguments).
+        "rendered": step.input,
     }
 
 

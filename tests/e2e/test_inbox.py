@@ -126,7 +126,7 @@ def test_approval_arrives_live_is_edited_and_approved_and_the_run_finishes(
     bea.screenshot(path=str(artifacts / "approvals-decided.png"))
 
     decision = ApprovalDecision.objects.get(approval__run_id=run_id)
-    assert decision.user == approver and decision.edited_payload["instructions"] == edited
+    assert decision.user == approver and decision.edited_payload["cooking_instructions"] == edited
 
     # Chef's run page follows the run live: it completes without a reload.
     expect(chef_page.get_by_test_id("run-status")).to_have_text(
@@ -134,7 +134,7 @@ def test_approval_arrives_live_is_edited_and_approved_and_the_run_finishes(
     )
     assert chef_page.evaluate("window.__sameDocument") is True
     eventually(lambda: Run.objects.get(pk=run_id).status == "succeeded", timeout=20)
-    assert Run.objects.get(pk=run_id).result["recipe"]["instructions"] == edited
+    assert Run.objects.get(pk=run_id).result["recipe"]["cooking_instructions"] == edited
 
 
 def test_someone_not_assigned_sees_nothing_and_gets_404(

@@ -24,6 +24,7 @@ from ..document import (
     graph_size,
 )
 from ..topology import Ancestry, Descendants, breadth_first_order, closing_edge, reachable
+from .messages import plain_message
 from .references import ReferenceChecks
 from .shapes import OutputShapes
 
@@ -41,8 +42,7 @@ def config_errors(node: GraphNode, node_type: type[NodeType]) -> tuple[NodeConfi
         errors = []
         for err in exc.errors()[:20]:
             where = ".".join(str(part) for part in err["loc"])
-            message = err["msg"].removeprefix("Value error, ")
-            text = f"{where}: {message}" if where else message
+            text = plain_message(err, node_type)
             code = "graph.E021" if err["type"] == REMOTE_REF_ERROR else "graph.E003"
             errors.append(GraphError(code, text, node_id=node.id, field=where or None))
         return None, errors

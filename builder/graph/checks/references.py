@@ -41,9 +41,11 @@ class ReferenceChecks:
     credentials: Callable[[], AbstractSet[str]] | None
     secret_refs: list[tuple[str, str, frozenset[str]]]
 
-    def add(self, code: str, message: str, **where: Any) -> None: ...
+    def add(self, code: str, message: str, **where: Any) -> None:
+        raise NotImplementedError  # GraphChecker's
 
-    def having(self, capability: Callable[[type[NodeType]], Any]) -> list[str]: ...
+    def having(self, capability: Callable[[type[NodeType]], Any]) -> list[str]:
+        raise NotImplementedError  # GraphChecker's
 
     def input_names(self) -> set[str] | None:
         """Return the run inputs' names, or None when any name may be given."""
