@@ -11,6 +11,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from builder.api import router as builder_router
 from runs.api import router as runs_router
+from runs.api_models import router as models_router
 from runs.api_reruns import router as reruns_router
 from workspaces.api import router as workspaces_router
 from workspaces.auth import API_AUTH
@@ -34,6 +35,7 @@ api = NinjaAPI(
 api.add_router("/", builder_router)
 api.add_router("/", runs_router)
 api.add_router("/", reruns_router)
+api.add_router("/", models_router)
 api.add_router("/", workspaces_router)
 
 

@@ -2,6 +2,7 @@
 // State lives in hooks: useFlowGraph (nodes, edges, undo), useFlowDocument (load, autosave,
 // conflicts), useVersions (history, diffs, publish), useClipboard, useEditorKeys.
 import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCatalogs } from "../catalogs";
 import { CanvasContext, InspectorContext, type CanvasState } from "../context";
 import { retryEdgeIds, NODE_WIDTH, type Catalogue } from "../graph";
 import { useClipboard } from "../hooks/useClipboard";
@@ -12,7 +13,7 @@ import { useToasts } from "../hooks/useToasts";
 import { useVersions } from "../hooks/useVersions";
 import { Icon } from "../icons";
 import { useStore, type Store } from "../store";
-import { availableVariables, templateIssues } from "../templates";
+import { availableVariables, templateIssues, templateReferences } from "../templates";
 import { useTestRun } from "../testRun";
 import type { GraphProblem, JsonObject, NodeTypeInfo } from "../types";
 import { CanvasArea } from "./editor/CanvasArea";
@@ -41,6 +42,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
   const [showPalette, setShowPalette] = useState(() => window.innerWidth >= 1360);
   const [snap, setSnap] = useState(true);
   const { toasts, push } = useToasts();
+  const catalogs = useCatalogs();
   const problems = useStore(store, (s) => s.problems);
   const catalogue: Catalogue = useMemo(() => Object.fromEntries(types.map((t) => [t.type, t])), [types]);
   const showInspector = useCallback(() => setTab("inspect"), []);
@@ -115,10 +117,12 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
   const scope = useMemo(
     () => ({
       workspaceId: config.workspaceId,
-      variables: (id: string) => availableVariables(id, nodes, edges),
-      issues: (text: string, id: string) => templateIssues(text, id, nodes, edges),
+      variables: (id: string) => availableVariables(id, nodes, edges, catalogs.tools),
+      issues: (text: string, id: string) => templateIssues(text, id, nodes, edges, catalogs.tools),
+      references: (text: string) => templateReferences(text, nodes),
+      catalogs,
     }),
-    [config.workspaceId, nodes, edges],
+    [config.workspaceId, nodes, edges, catalogs],
   );
 
   if (doc.loadError) {
