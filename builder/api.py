@@ -10,6 +10,7 @@ from ninja import Field, Query, Router, Schema, Status
 from config.domain import TooLarge
 from config.schemas import CleanIn, Name, StrictIn
 from runs.engine.nodes import NODE_TYPES
+from runs.tools import registry as tool_registry
 from workspaces.services import membership_for
 
 from . import services
@@ -319,6 +320,32 @@ def node_types(request: HttpRequest):
             "config_schema": t.Config.model_json_schema(),
         }
         for t in NODE_TYPES.values()
+    ]
+
+
+class ToolOut(Schema):
+    name: str
+    description: str
+    idempotent: bool | None = Field(
+        description="True or false when it is fixed; null when it depends on the arguments"
+    )
+    arguments_schema: dict[str, Any]
+    result_schema: dict[str, Any]
+
+
+@router.get("/tools", response=list[ToolOut], tags=["node types"])
+def tools(request: HttpRequest):
+    """Every tool a Tool node or a prompt can call, with the JSON schemas of its arguments and of
+    its result (what later nodes may read from `nodes.<key>.output`)."""
+    return [
+        {
+            "name": tool.name,
+            "description": tool.description,
+            "idempotent": None if callable(tool.idempotent) else bool(tool.idempotent),
+            "arguments_schema": tool.parameters,
+            "result_schema": tool.result_schema,
+        }
+        for tool in tool_registry.all()
     ]
 
 

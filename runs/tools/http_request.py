@@ -150,4 +150,19 @@ TOOL = Tool(
     parameters=PARAMETERS,
     func=http_request,
     idempotent=_is_get,
+    result_schema={
+        "type": "object",
+        "properties": {
+            "status": {"type": "integer", "description": "The HTTP status, e.g. 200."},
+            "headers": {
+                "type": "object",
+                "description": "A few safe response headers, by lower-case name.",
+                "additionalProperties": {"type": "string"},
+            },
+            "json": {"description": "The body, when the response is JSON."},
+            "text": {"type": "string", "description": "The body as text, when it is not JSON."},
+        },
+        "required": ["status", "headers"],
+        "additionalProperties": False,
+    },
 )

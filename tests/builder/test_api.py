@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from builder.graph import ERROR_CODES
 from builder.models import Flow, FlowVersion
 from runs.engine.nodes import NODE_TYPES
+from runs.tools import registry as tool_registry
 from workspaces.models import Role
 
 from .conftest import assert_error
@@ -34,6 +35,7 @@ WORKSPACE_ENDPOINTS = [
     ("post", "/api/flows/import", {"workspace": "{ws}", "document": {}}),
     ("get", "/api/node-types", None),
     ("get", "/api/graph-error-codes", None),
+    ("get", "/api/tools", None),
     ("get", "/api/workspaces", None),
     ("get", "/api/workspaces/{ws}/people", None),
     ("get", "/api/tokens", None),
@@ -479,6 +481,22 @@ def test_api_node_types_describe_every_registered_type(api_for, member):
     assert types["router"]["dynamic_outputs"] is True
     for node_type in types.values():
         assert node_type["help"] and node_type["config_schema"]["type"] == "object"
+
+
+def test_api_tools_describe_every_registered_tool(api_for, member):
+    response = api_for(member(Role.VIEWER)).get("/api/tools")
+    assert response.status_code == 200
+    tools = {t["name"]: t for t in response.json()}
+    assert set(tools) == set(tool_registry.names())
+    pantry = tools["pantry"]
+    assert pantry["description"].startswith("Check a recipe's ingredients")
+    assert pantry["arguments_schema"]["required"] == ["ingredients"]
+    assert pantry["result_schema"]["properties"]["missing"]["type"] == "array"
+    assert pantry["idempotent"] is True
+    assert tools["http_request"]["idempotent"] is None  # a GET is, a POST is not
+    for tool in tools.values():
+        assert tool["arguments_schema"]["type"] == "object"
+        assert tool["result_schema"]["type"] == "object"
 
 
 def test_api_graph_error_codes(api_for, member):
