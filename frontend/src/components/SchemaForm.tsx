@@ -332,7 +332,7 @@ function SchemaField({ name, schema, value, onChange, ctx, path, required, sibli
   }
   if (widget === "model") {
     return (
-      <Field {...common}>
+      <Field {...common} hint={undefined}>
         <ModelPicker id={id} value={(value as string) ?? ""} onChange={onChange} readOnly={ctx.readOnly} />
       </Field>
     );

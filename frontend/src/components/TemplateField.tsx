@@ -74,7 +74,7 @@ export function TemplateField({ id, value, onChange, readOnly, nodeId, label, mu
             {references.map((r) => (
               <span key={r.path} className="sb-ref-chip" title={`{{ ${r.path} }}`} data-ref-path={r.path}>
                 {r.nodeLabel}
-                {r.field && <span className="sb-ref-field"> › {r.field}</span>}
+                {r.field && <span className="sb-ref-field">{` › ${r.field}`}</span>}
               </span>
             ))}
           </span>

@@ -46,6 +46,7 @@ export function ArgumentsForm({ tool, value, onChange, readOnly, nodeId, json }:
   json: () => JSX.Element;
 }) {
   const props = tool?.arguments_schema?.properties;
+  if (!tool && !Object.keys(value).length) return <p className="sb-muted sb-small">Choose a tool to fill in its arguments.</p>;
   if (!tool || !props) return json();
   const required = new Set(tool.arguments_schema.required ?? []);
   const extra = Object.keys(value).filter((k) => !(k in props));
