@@ -10,6 +10,7 @@ import { renderNodeNotRun, renderRunSummary, renderStepDetail, updateStream } fr
 import { count, duration, el, money, pretty, toast } from "./run_dom.js";
 import { Replay } from "./run_replay.js";
 import { Reruns } from "./run_rerun.js";
+import { resizable } from "./run_splitter.js";
 import { RunModel } from "./run_state.js";
 import { RunStream } from "./run_stream.js";
 import { Timeline } from "./run_timeline.js";
@@ -343,6 +344,9 @@ function mountCanvas() {
   drawCanvas(view);
   return true;
 }
+
+const splitter = root.querySelector("[data-run-splitter]");
+if (splitter) resizable(root.querySelector("[data-run-canvas]"), splitter);
 
 // canvas.js is a deferred classic script; this module may run first or after it.
 if (!mountCanvas()) window.addEventListener("DOMContentLoaded", mountCanvas, { once: true });

@@ -184,6 +184,22 @@ def test_pm_builds_and_runs_the_recipe_flow_without_json(page, member, llm_serve
         )
     page.screenshot(path=str(artifacts / "canvas-run-succeeded.png"))
 
+    # The run page's canvas is resizable: drag the bar under it.
+    run_page = page.context.new_page()
+    run_page.goto(page.locator('[data-action="open-run-page"]').get_attribute("href"))
+    expect(run_page.locator("[data-run-canvas][data-ready]")).to_be_attached()
+    canvas = run_page.locator("[data-run-canvas]")
+    before = canvas.bounding_box()["height"]
+    bar = run_page.get_by_role("separator", name="Resize the canvas").bounding_box()
+    run_page.mouse.move(bar["x"] + bar["width"] / 2, bar["y"] + 3)
+    run_page.mouse.down()
+    run_page.mouse.move(bar["x"] + bar["width"] / 2, bar["y"] + 3 - 120, steps=8)
+    run_page.mouse.up()
+    assert canvas.bounding_box()["height"] == pytest.approx(before - 120, abs=8)
+    run_page.get_by_role("separator", name="Resize the canvas").press("ArrowDown")
+    assert canvas.bounding_box()["height"] == pytest.approx(before - 80, abs=8)
+    run_page.close()
+
     # Switching the research prompt to text breaks what the pantry reads: said before running.
     select(page, "prompt_1")
     inspector(page).get_by_role("radio", name="Text").click()

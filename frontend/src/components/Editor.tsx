@@ -217,6 +217,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
             {!readOnly && !viewing && <Palette types={types} onAdd={(t) => g.addNode(t)} open={showPalette} onToggle={() => setShowPalette((x) => !x)} />}
             <CanvasArea
               g={g}
+              types={types}
               view={v.view}
               catalogue={catalogue}
               readOnly={readOnly}

@@ -11,6 +11,12 @@ import type { Flow, GraphProblem, NodeTypeInfo } from "../types";
 import type { FlowGraph } from "./useFlowGraph";
 import type { PushToast } from "./useToasts";
 
+/** The editor canvas's box before React Flow has measured it (a flow loaded without positions). */
+function viewport(): { width: number; height: number } | undefined {
+  const el = document.querySelector(".sb-canvas-wrap");
+  return el ? { width: el.clientWidth, height: el.clientHeight } : undefined;
+}
+
 export function useFlowDocument({ flowId, readOnly, store, g, push, onTypes }: {
   flowId: number;
   readOnly: boolean;
@@ -40,7 +46,7 @@ export function useFlowDocument({ flowId, readOnly, store, g, push, onTypes }: {
         draft.reset(loaded.revision, JSON.stringify(toGraph(normal.nodes, normal.edges)));
         // A graph written by a program may have no positions at all: lay it out once.
         if (normal.nodes.length > 1 && normal.nodes.every((n) => n.position.x === 0 && n.position.y === 0)) {
-          normal.nodes = autoLayout(normal.nodes, normal.edges);
+          normal.nodes = autoLayout(normal.nodes, normal.edges, { viewport: viewport() });
         }
         setNodes(normal.nodes);
         setEdges(normal.edges);

@@ -1,16 +1,18 @@
 // The editing canvas's nodes and edges and the operations on them: changes from React Flow,
 // connecting, adding, updating and deleting nodes, selection, layout and focus.
-import { applyEdgeChanges, applyNodeChanges, useReactFlow, type Connection, type EdgeChange, type NodeChange } from "@xyflow/react";
+import { applyEdgeChanges, applyNodeChanges, useReactFlow, useStoreApi, type Connection, type EdgeChange, type NodeChange } from "@xyflow/react";
 import { useCallback, useRef, useState } from "react";
-import { newEdgeId, starterConfig, toFlow, uniqueNodeId, NODE_WIDTH, type Catalogue, type FlowEdge, type FlowNode } from "../graph";
+import { newEdgeId, outputPorts, starterConfig, toFlow, uniqueNodeId, NODE_WIDTH, type Catalogue, type FlowEdge, type FlowNode } from "../graph";
 import { autoLayout } from "../layout";
 import type { Graph } from "../types";
+import { canvasBox, fitReadable } from "../viewport";
 import { useHistory } from "./useHistory";
 
 const GRID = 16;
 
 export function useFlowGraph({ catalogue, readOnly, onAdded }: { catalogue: Catalogue; readOnly: boolean; onAdded?: () => void }) {
   const flowApi = useReactFlow<FlowNode, FlowEdge>();
+  const rfStore = useStoreApi<FlowNode, FlowEdge>();
   const [nodes, setNodes] = useState<FlowNode[]>([]);
   const [edges, setEdges] = useState<FlowEdge[]>([]);
   const nodesRef = useRef(nodes);
@@ -82,6 +84,26 @@ export function useFlowGraph({ catalogue, readOnly, onAdded }: { catalogue: Cata
     [catalogue, readOnly, snapshot, centre, onAdded],
   );
 
+  /** Add a node into an edge: source → new node → target, replacing the edge. */
+  const insertOnEdge = useCallback(
+    (type: string, at: { x: number; y: number }, edgeId: string): string | null => {
+      const edge = edgesRef.current.find((e) => e.id === edgeId);
+      const info = catalogue[type];
+      const id = addNode(type, at);
+      if (!id || !edge || !info) return id;
+      const inPort = info.inputs[0]?.name;
+      const outPort = outputPorts(info, starterConfig(info))[0]?.name;
+      setEdges((es) => {
+        const next = es.filter((e) => e.id !== edgeId);
+        if (inPort) next.push({ id: newEdgeId(), type: "sb", source: edge.source, sourceHandle: edge.sourceHandle ?? "out", target: id, targetHandle: inPort });
+        if (outPort) next.push({ id: newEdgeId(), type: "sb", source: id, sourceHandle: outPort, target: edge.target, targetHandle: edge.targetHandle ?? "in" });
+        return next;
+      });
+      return id;
+    },
+    [catalogue, addNode],
+  );
+
   const updateNode = useCallback(
     (id: string, patch: Partial<FlowNode["data"]>, key: string) => {
       snapshot(key);
@@ -109,14 +131,15 @@ export function useFlowGraph({ catalogue, readOnly, onAdded }: { catalogue: Cata
     setEdges((es) => es.map((e) => ({ ...e, selected: e.id === edgeId })));
   }, []);
 
-  const fit = useCallback(() => flowApi.fitView({ padding: 0.2, duration: 250, maxZoom: 1 }), [flowApi]);
+  const fit = useCallback(() => fitReadable(flowApi, canvasBox(rfStore), 250), [flowApi, rfStore]);
 
   const layout = useCallback(() => {
     if (readOnly) return;
     snapshot();
-    setNodes((ns) => autoLayout(ns, edgesRef.current));
-    window.setTimeout(() => flowApi.fitView({ padding: 0.2, duration: 300, maxZoom: 1 }), 50);
-  }, [readOnly, snapshot, flowApi]);
+    const viewport = canvasBox(rfStore);
+    setNodes((ns) => autoLayout(ns, edgesRef.current, { viewport }));
+    window.setTimeout(() => fitReadable(flowApi, canvasBox(rfStore), 300), 50);
+  }, [readOnly, snapshot, flowApi, rfStore]);
 
   const focusNode = useCallback(
     (id: string) => {
@@ -148,6 +171,7 @@ export function useFlowGraph({ catalogue, readOnly, onAdded }: { catalogue: Cata
     onConnect,
     disconnect,
     addNode,
+    insertOnEdge,
     updateNode,
     deleteSelection,
     selectAll,

@@ -1,16 +1,28 @@
 // The editor's canvas: the draft being edited (or a past version or diff, read-only), drops
 // from the palette, and the empty state.
-import { useCallback, type DragEvent } from "react";
+import { useCallback, useState, type DragEvent, type MouseEvent } from "react";
 import { NODE_WIDTH, type Catalogue } from "../../graph";
 import type { FlowGraph } from "../../hooks/useFlowGraph";
 import type { View } from "../../hooks/useVersions";
 import { Icon } from "../../icons";
+import type { NodeTypeInfo } from "../../types";
 import { FlowCanvas } from "../Canvas";
 import { DRAG_TYPE } from "../Palette";
+import { QuickAdd } from "./QuickAdd";
 import { ViewBanner, ViewCanvas } from "./ViewBanner";
 
-export function CanvasArea({ g, view, catalogue, readOnly, showMinimap, snap, onRestore, onBack }: {
+/** The edge under a point on the screen, if any (React Flow draws a wide hit path on each). */
+function edgeAt(x: number, y: number): string | null {
+  for (const el of document.elementsFromPoint(x, y)) {
+    const edge = el.closest(".react-flow__edge");
+    if (edge) return edge.getAttribute("data-id");
+  }
+  return null;
+}
+
+export function CanvasArea({ g, types, view, catalogue, readOnly, showMinimap, snap, onRestore, onBack }: {
   g: FlowGraph;
+  types: NodeTypeInfo[];
   view: View;
   catalogue: Catalogue;
   readOnly: boolean;
@@ -19,20 +31,33 @@ export function CanvasArea({ g, view, catalogue, readOnly, showMinimap, snap, on
   onRestore: (n: number) => void;
   onBack: () => void;
 }) {
-  const { flowApi, addNode, nodes, edges } = g;
+  const { flowApi, addNode, insertOnEdge, nodes, edges } = g;
   const viewing = view.kind !== "draft" ? view : null;
+  const [quickAdd, setQuickAdd] = useState<{ left: number; top: number; flow: { x: number; y: number } } | null>(null);
   const onDrop = useCallback(
     (event: DragEvent) => {
       const type = event.dataTransfer.getData(DRAG_TYPE);
       if (!type) return;
       event.preventDefault();
       const p = flowApi.screenToFlowPosition({ x: event.clientX, y: event.clientY });
-      addNode(type, { x: p.x - NODE_WIDTH / 2, y: p.y - 28 });
+      const at = { x: p.x - NODE_WIDTH / 2, y: p.y - 28 };
+      const edge = edgeAt(event.clientX, event.clientY);
+      if (edge) insertOnEdge(type, at, edge);
+      else addNode(type, at);
     },
-    [addNode, flowApi],
+    [addNode, insertOnEdge, flowApi],
+  );
+  const onDoubleClick = useCallback(
+    (event: MouseEvent) => {
+      if (readOnly || viewing || !(event.target as Element).classList?.contains("react-flow__pane")) return;
+      const box = (event.currentTarget as HTMLElement).getBoundingClientRect();
+      const flow = flowApi.screenToFlowPosition({ x: event.clientX, y: event.clientY });
+      setQuickAdd({ left: event.clientX - box.left, top: event.clientY - box.top, flow });
+    },
+    [readOnly, viewing, flowApi],
   );
   return (
-    <div className="sb-canvas-wrap" onDragOver={(e) => e.preventDefault()} onDrop={onDrop} data-view={view.kind}>
+    <div className="sb-canvas-wrap" onDragOver={(e) => e.preventDefault()} onDrop={onDrop} onDoubleClick={onDoubleClick} data-view={view.kind}>
       {viewing && <ViewBanner viewing={viewing} readOnly={readOnly} onRestore={onRestore} onBack={onBack} />}
       {viewing ? (
         <ViewCanvas key={`${viewing.kind}-${viewing.kind === "version" ? viewing.number : viewing.title}`} nodes={viewing.nodes} edges={viewing.edges} catalogue={catalogue} />
@@ -47,6 +72,7 @@ export function CanvasArea({ g, view, catalogue, readOnly, showMinimap, snap, on
           snap={snap}
           categoryOf={(k) => catalogue[k]?.category ?? ""}
           extra={{
+            zoomOnDoubleClick: false,
             onConnect: g.onConnect,
             onNodeDragStart: () => g.snapshot(),
             onBeforeDelete: async () => {
@@ -56,10 +82,21 @@ export function CanvasArea({ g, view, catalogue, readOnly, showMinimap, snap, on
           }}
         />
       )}
+      {quickAdd && (
+        <QuickAdd
+          types={types}
+          at={quickAdd}
+          onClose={() => setQuickAdd(null)}
+          onAdd={(type) => {
+            addNode(type, { x: quickAdd.flow.x - NODE_WIDTH / 2, y: quickAdd.flow.y - 28 });
+            setQuickAdd(null);
+          }}
+        />
+      )}
       {!viewing && !nodes.length && (
         <div className="sb-canvas-empty">
           <h2>Start with an Input</h2>
-          <p>Drag node types from the palette on the left, then connect an output port to an input port.</p>
+          <p>Drag node types from the palette on the left (or double-click the canvas), then connect an output port to an input port.</p>
           {!readOnly && catalogue.input && (
             <button type="button" className="sb-btn sb-btn-primary" onClick={() => addNode("input")}>
               <Icon name="plus" size={14} /> Add an Input node
