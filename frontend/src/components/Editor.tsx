@@ -7,6 +7,7 @@ import { CanvasContext, InspectorContext, type CanvasState } from "../context";
 import { retryEdgeIds, NODE_WIDTH, type Catalogue } from "../graph";
 import { useClipboard } from "../hooks/useClipboard";
 import { useEditorKeys, type KeyActions } from "../hooks/useEditorKeys";
+import { useContentEdges, useContentNodes } from "../hooks/useContentNodes";
 import { useFlowDocument } from "../hooks/useFlowDocument";
 import { useFlowGraph } from "../hooks/useFlowGraph";
 import { useToasts } from "../hooks/useToasts";
@@ -47,13 +48,14 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
   const catalogue: Catalogue = useMemo(() => Object.fromEntries(types.map((t) => [t.type, t])), [types]);
   const showInspector = useCallback(() => setTab("inspect"), []);
   const showHistory = useCallback(() => setTab("history"), []);
+  const togglePalette = useCallback(() => setShowPalette((x) => !x), []);
 
   const g = useFlowGraph({ catalogue, readOnly, onAdded: showInspector });
   const { nodes, edges, nodesRef, flowApi } = g;
   const doc = useFlowDocument({ flowId: config.flowId, readOnly, store, g, push, onTypes: setTypes });
   const v = useVersions({ flowId: config.flowId, historyOpen: tab === "history", doc, g, push, onShowHistory: showHistory });
   const clip = useClipboard(g, readOnly, push);
-  const testRun = useTestRun({ flowId: config.flowId, store, nodes, save: doc.draft.save, onProblems: doc.setProblems });
+  const testRun = useTestRun({ flowId: config.flowId, store, nodes: g.nodes, save: doc.draft.save, onProblems: doc.setProblems });
   const { flow, draft } = doc;
   const viewing = v.view.kind !== "draft" ? v.view : null;
 
@@ -63,17 +65,19 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
 
   // Retry loops and their bounds, for drawing. Positions do not change loops: recompute on
   // structure only.
-  const attemptsKey = nodes.map((n) => JSON.stringify(n.data.config.max_attempts ?? "")).join();
+  const contentNodes = useContentNodes(nodes);
+  const contentEdges = useContentEdges(edges);
   useEffect(() => {
     const maxAttempts: Record<string, number> = {};
-    for (const n of nodes) if (n.data.kind === "evaluator") maxAttempts[n.id] = Number(n.data.config.max_attempts ?? 3);
-    store.set({ retryEdges: retryEdgeIds(nodes, edges), maxAttempts });
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [edges, nodes.length, attemptsKey]);
+    for (const n of contentNodes) if (n.data.kind === "evaluator") maxAttempts[n.id] = Number(n.data.config.max_attempts ?? 3);
+    store.set({ retryEdges: retryEdgeIds(contentNodes, contentEdges), maxAttempts });
+  }, [store, contentNodes, contentEdges]);
 
   const selectedNodes = nodes.filter((n) => n.selected);
   const selectedEdges = edges.filter((e) => e.selected);
-  const selectedNode = selectedNodes.length === 1 && !selectedEdges.length ? selectedNodes[0] : null;
+  // The inspector shows content only: the content copy of the node does not change while it moves.
+  const selectedOne = selectedNodes.length === 1 && !selectedEdges.length ? selectedNodes[0].id : null;
+  const selectedNode = selectedOne ? (contentNodes.find((n) => n.id === selectedOne) ?? null) : null;
   const selectedEdge = selectedEdges.length === 1 && !selectedNodes.length ? selectedEdges[0] : null;
   const labelOf = useCallback((id: string) => nodesRef.current.find((x) => x.id === id)?.data.label || id, [nodesRef]);
 
@@ -90,6 +94,14 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
       setTab("inspect");
     },
     [g],
+  );
+
+  const { updateNode, onConnect } = g;
+  const onLabel = useCallback((id: string, label: string) => updateNode(id, { label }, `label:${id}`), [updateNode]);
+  const onConfig = useCallback((id: string, cfg: JsonObject) => updateNode(id, { config: cfg }, `config:${id}`), [updateNode]);
+  const connectPorts = useCallback(
+    (source: string, sourceHandle: string, target: string, targetHandle: string) => onConnect({ source, sourceHandle, target, targetHandle }),
+    [onConnect],
   );
 
   const cut = useCallback(() => {
@@ -117,13 +129,18 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
   const scope = useMemo(
     () => ({
       workspaceId: config.workspaceId,
-      variables: (id: string) => availableVariables(id, nodes, edges, catalogs.tools),
-      issues: (text: string, id: string) => templateIssues(text, id, nodes, edges, catalogs.tools),
-      references: (text: string) => templateReferences(text, nodes),
+      variables: (id: string) => availableVariables(id, contentNodes, contentEdges, catalogs.tools),
+      issues: (text: string, id: string) => templateIssues(text, id, contentNodes, contentEdges, catalogs.tools),
+      references: (text: string) => templateReferences(text, contentNodes),
       catalogs,
     }),
-    [config.workspaceId, nodes, edges, catalogs],
+    [config.workspaceId, contentNodes, contentEdges, catalogs],
   );
+
+  // One value per mode: a new context object would re-render every node on the canvas.
+  const canvasReadOnly = readOnly || !!viewing;
+  const canvasStore = viewing ? v.viewStore : store;
+  const canvasContext = useMemo(() => ({ catalogue, store: canvasStore, readOnly: canvasReadOnly }), [catalogue, canvasStore, canvasReadOnly]);
 
   if (doc.loadError) {
     return (
@@ -186,7 +203,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
   const busy = doc.busy || v.busy;
 
   return (
-    <CanvasContext.Provider value={{ catalogue, store: viewing ? v.viewStore : store, readOnly: readOnly || !!viewing }}>
+    <CanvasContext.Provider value={canvasContext}>
       <InspectorContext.Provider value={scope}>
         <div className={`sb-editor${readOnly ? " is-readonly" : ""}`}>
           <EditorToolbar
@@ -214,7 +231,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
           />
 
           <div className="sb-editor-body">
-            {!readOnly && !viewing && <Palette types={types} onAdd={(t) => g.addNode(t)} open={showPalette} onToggle={() => setShowPalette((x) => !x)} />}
+            {!readOnly && !viewing && <Palette types={types} onAdd={g.addNode} open={showPalette} onToggle={togglePalette} />}
             <CanvasArea
               g={g}
               types={types}
@@ -237,13 +254,13 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
                   problems={problems}
                   readOnly={readOnly}
                   labelOf={labelOf}
-                  onLabel={(id, label) => g.updateNode(id, { label }, `label:${id}`)}
-                  onConfig={(id, cfg: JsonObject) => g.updateNode(id, { config: cfg }, `config:${id}`)}
+                  onLabel={onLabel}
+                  onConfig={onConfig}
                   onDelete={g.deleteSelection}
                   onDuplicate={clip.duplicate}
-                  nodes={nodes}
-                  edges={edges}
-                  onConnect={(source, sourceHandle, target, targetHandle) => g.onConnect({ source, sourceHandle, target, targetHandle })}
+                  nodes={contentNodes}
+                  edges={contentEdges}
+                  onConnect={connectPorts}
                   onDisconnect={g.disconnect}
                 />
               )}
@@ -274,7 +291,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
               )}
               {tab === "run" && (
                 <TestRunPanel
-                  nodes={nodes}
+                  nodes={contentNodes}
                   canRun={!readOnly && ["owner", "editor"].includes(flow.role)}
                   session={testRun.session}
                   error={testRun.error}

@@ -1,6 +1,6 @@
 // The node types, grouped by category with their help text. Drag one onto the canvas, or
 // press Enter on it to add it in the middle of the view.
-import { useState } from "react";
+import { memo, useState } from "react";
 import { Icon } from "../icons";
 import type { NodeTypeInfo } from "../types";
 
@@ -24,7 +24,7 @@ export function matchesType(t: NodeTypeInfo, query: string): boolean {
   return words.every((w) => text.includes(w));
 }
 
-export function Palette({ types, onAdd, open, onToggle }: {
+export const Palette = memo(function Palette({ types, onAdd, open, onToggle }: {
   types: NodeTypeInfo[];
   onAdd: (type: string) => void;
   open: boolean;
@@ -114,4 +114,4 @@ export function Palette({ types, onAdd, open, onToggle }: {
       </div>
     </aside>
   );
-}
+});

@@ -8,6 +8,7 @@ import { toFlow, toGraph } from "../graph";
 import { autoLayout } from "../layout";
 import type { Store } from "../store";
 import type { Flow, GraphProblem, NodeTypeInfo } from "../types";
+import { useSettled } from "./useContentNodes";
 import type { FlowGraph } from "./useFlowGraph";
 import type { PushToast } from "./useToasts";
 
@@ -31,7 +32,10 @@ export function useFlowDocument({ flowId, readOnly, store, g, push, onTypes }: {
   const [busy, setBusy] = useState(false);
   const { nodes, edges, setNodes, setEdges, loadGraph, snapshot, nodesRef, edgesRef } = g;
 
-  const graph = useMemo(() => (flow ? toGraph(nodes, edges) : null), [flow, nodes, edges]);
+  // While a node is dragged its position changes every frame: the draft follows when it lands.
+  const dragging = nodes.some((n) => n.dragging);
+  const settledNodes = useSettled(nodes, dragging);
+  const graph = useMemo(() => (flow ? toGraph(settledNodes, edges) : null), [flow, settledNodes, edges]);
   const json = useMemo(() => (graph ? JSON.stringify(graph) : ""), [graph]);
   const setProblems = useCallback((list: GraphProblem[]) => store.set(indexProblems(list)), [store]);
   const draft = useDraft({ flowId, enabled: !readOnly, graph, json, onProblems: setProblems });

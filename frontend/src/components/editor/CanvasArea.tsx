@@ -1,6 +1,6 @@
 // The editor's canvas: the draft being edited (or a past version or diff, read-only), drops
 // from the palette, and the empty state.
-import { useCallback, useState, type DragEvent, type MouseEvent } from "react";
+import { useCallback, useMemo, useState, type DragEvent, type MouseEvent } from "react";
 import { NODE_WIDTH, type Catalogue } from "../../graph";
 import type { FlowGraph } from "../../hooks/useFlowGraph";
 import type { View } from "../../hooks/useVersions";
@@ -56,6 +56,20 @@ export function CanvasArea({ g, types, view, catalogue, readOnly, showMinimap, s
     },
     [readOnly, viewing, flowApi],
   );
+  const categoryOf = useCallback((k: string) => catalogue[k]?.category ?? "", [catalogue]);
+  const { snapshot, onConnect } = g;
+  const extra = useMemo(
+    () => ({
+      zoomOnDoubleClick: false,
+      onConnect,
+      onNodeDragStart: () => snapshot(),
+      onBeforeDelete: async () => {
+        snapshot();
+        return true;
+      },
+    }),
+    [onConnect, snapshot],
+  );
   return (
     <div className="sb-canvas-wrap" onDragOver={(e) => e.preventDefault()} onDrop={onDrop} onDoubleClick={onDoubleClick} data-view={view.kind}>
       {viewing && <ViewBanner viewing={viewing} readOnly={readOnly} onRestore={onRestore} onBack={onBack} />}
@@ -70,16 +84,8 @@ export function CanvasArea({ g, types, view, catalogue, readOnly, showMinimap, s
           onEdgesChange={g.onEdgesChange}
           showMinimap={showMinimap}
           snap={snap}
-          categoryOf={(k) => catalogue[k]?.category ?? ""}
-          extra={{
-            zoomOnDoubleClick: false,
-            onConnect: g.onConnect,
-            onNodeDragStart: () => g.snapshot(),
-            onBeforeDelete: async () => {
-              g.snapshot();
-              return true;
-            },
-          }}
+          categoryOf={categoryOf}
+          extra={extra}
         />
       )}
       {quickAdd && (
