@@ -5,8 +5,6 @@
 //   canvas.setRunStates({ draft: "running", check: "queued" });
 //   canvas.setRunInfo({ draft: { iterations: 2, preview: "Hello" }, route: { ports: ["billing"] } });
 //   canvas.select("draft");
-import "@xyflow/react/dist/base.css";
-import "./canvas.css";
 import { applyNodeChanges, ReactFlowProvider, useReactFlow, useStoreApi } from "@xyflow/react";
 import { StrictMode, useEffect, useMemo, useRef, useState } from "react";
 import { createRoot } from "react-dom/client";

@@ -1,5 +1,6 @@
 // The flows list: create, import, duplicate, delete and demo flows, all through the JSON API.
 import { api } from "./api.js";
+import { guard, release } from "./forms.js";
 
 const workspaceId = JSON.parse(document.getElementById("workspace-id")?.textContent || "null");
 const toasts = document.querySelector("[data-toasts]");
@@ -55,6 +56,7 @@ fileInput?.addEventListener("change", async () => {
 const newForm = document.querySelector('[data-form="new"]');
 newForm?.addEventListener("submit", async (event) => {
   event.preventDefault();
+  if (!guard(newForm)) return;
   const data = new FormData(newForm);
   const errorEl = newForm.querySelector("[data-form-error]");
   errorEl.hidden = true;
@@ -68,6 +70,7 @@ newForm?.addEventListener("submit", async (event) => {
   } catch (error) {
     errorEl.textContent = error.message;
     errorEl.hidden = false;
+    release(newForm);
   }
 });
 

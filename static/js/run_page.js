@@ -348,7 +348,8 @@ function mountCanvas() {
 const splitter = root.querySelector("[data-run-splitter]");
 if (splitter) resizable(root.querySelector("[data-run-canvas]"), splitter);
 
-// canvas.js is a deferred classic script; this module may run first or after it.
+// Bundled after the canvas island (static/canvas/run_page.js), so the canvas is there already;
+// the fallback covers loading this file on its own.
 if (!mountCanvas()) window.addEventListener("DOMContentLoaded", mountCanvas, { once: true });
 
 for (const a of live.approvals.values()) if (a.status === "pending" && a.can_decide === undefined) void approvals.load(live, a.id, () => approvals.render(live));

@@ -85,3 +85,26 @@ def test_a_demo_flow_from_the_empty_state(page, member):
     page.wait_for_url("**/flows/*/")
     expect(page.locator(".react-flow__node").first).to_be_visible()
     assert Flow.objects.count() == 1
+
+
+def test_double_clicking_create_flow_creates_one_flow(page, member):
+    login(page, member(Role.EDITOR, username="dana"))
+    expect(page.locator('link[rel="icon"]')).to_have_attribute("href", "/static/favicon.svg")
+    page.get_by_role("button", name="New flow").click()
+    page.get_by_label("Name").fill("Only once")
+    page.get_by_role("button", name="Create flow").dblclick()
+    page.wait_for_url("**/flows/*/")
+    expect(page.get_by_role("textbox", name="Flow name")).to_have_value("Only once")
+    assert Flow.objects.filter(name="Only once").count() == 1
+
+
+def test_a_second_login_submit_is_ignored(page, member):
+    user = member(Role.EDITOR, username="dana")
+    page.goto("/login/")
+    page.get_by_label("Username").fill(user.get_username())
+    page.get_by_label("Password").fill(f"pw-{user.get_username()}")
+    requests = []
+    page.on("request", lambda r: r.method == "POST" and requests.append(r.url))
+    page.get_by_role("button", name="Log in").dblclick()
+    page.wait_for_url(lambda url: "/login/" not in url)
+    assert len(requests) == 1, requests

@@ -188,6 +188,13 @@ def test_pm_builds_and_runs_the_recipe_flow_without_json(page, member, llm_serve
     run_page = page.context.new_page()
     run_page.goto(page.locator('[data-action="open-run-page"]').get_attribute("href"))
     expect(run_page.locator("[data-run-canvas][data-ready]")).to_be_attached()
+    # One script: the canvas and the run page's modules bundled, each module loaded once.
+    scripts = run_page.evaluate(
+        "() => performance.getEntriesByType('resource').map((e) => e.name)"
+        ".filter((n) => n.endsWith('.js')).map((n) => n.split('/').pop())"
+    )
+    assert "run_page.js" in scripts
+    assert not {"canvas.js", "run_state.js", "run_stream.js"} & set(scripts), scripts
     canvas = run_page.locator("[data-run-canvas]")
     before = canvas.bounding_box()["height"]
     bar = run_page.get_by_role("separator", name="Resize the canvas").bounding_box()
