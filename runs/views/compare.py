@@ -14,7 +14,7 @@ from runs import selectors
 from runs.models import Run
 from runs.services.reruns import runs_compare
 
-from .diffs import line_diff, output_text
+from .diffs import OutputDiff, line_diff, output_text
 from .params import db_id
 
 
@@ -56,16 +56,31 @@ def _metrics(left: dict | None, right: dict | None) -> list[dict[str, Any]]:
     ]
 
 
-def _node_info(left: Run, right: Run) -> dict[str, dict[str, str]]:
-    info: dict[str, dict[str, str]] = {}
-    for run in (left, right):
+def _node_info(left: Run, right: Run) -> dict[str, dict[str, Any]]:
+    info: dict[str, dict[str, Any]] = {}
+    for side, run in (("left", left), ("right", right)):
         for node in (run.version.graph or {}).get("nodes", []):
-            if isinstance(node, dict) and node.get("id") not in info:
-                info[node["id"]] = {
-                    "label": node.get("label") or node["id"],
-                    "type": node.get("type", ""),
-                }
+            if not isinstance(node, dict) or not isinstance(node.get("id"), str):
+                continue
+            entry = info.setdefault(
+                node["id"], {"label": node.get("label") or node["id"], "type": node.get("type", "")}
+            )
+            entry[f"{side}_config"] = node.get("config")
     return info
+
+
+def _changes(
+    a: dict | None, b: dict | None, node: dict[str, Any]
+) -> tuple[OutputDiff | None, OutputDiff | None]:
+    """The node's configuration diff and its rendered-input (prompt) diff, when they differ."""
+    config_diff = None
+    both = "left_config" in node and "right_config" in node
+    if both and node["left_config"] != node["right_config"]:
+        config_diff = line_diff(node["left_config"], node["right_config"])
+    rendered_diff = None
+    if a and b and a.get("rendered") != b.get("rendered") and not b["reused"]:
+        rendered_diff = line_diff(a.get("rendered"), b.get("rendered"))
+    return config_diff, rendered_diff
 
 
 def _node_rows(left: Run, right: Run, comparison: dict[str, Any]) -> list[dict[str, Any]]:
@@ -74,6 +89,7 @@ def _node_rows(left: Run, right: Run, comparison: dict[str, Any]) -> list[dict[s
     for node in comparison["nodes"]:
         a, b = node["left"], node["right"]
         changed = not node["same_output"]
+        config_diff, rendered_diff = _changes(a, b, info.get(node["node_id"], {}))
         row = {
             "node_id": node["node_id"],
             "label": info.get(node["node_id"], {}).get("label", node["node_id"]),
@@ -81,6 +97,10 @@ def _node_rows(left: Run, right: Run, comparison: dict[str, Any]) -> list[dict[s
             "left": a,
             "right": b,
             "changed": changed,
+            # Edited (its settings or what it was given changed) even if the output came out same.
+            "edited": bool(config_diff or rendered_diff),
+            "config_diff": config_diff,
+            "rendered_diff": rendered_diff,
             "reused": bool(b and b["reused"]),
             "only": "left" if b is None else "right" if a is None else "",
             "metrics": _metrics(a, b),
@@ -124,6 +144,7 @@ def _totals(comparison: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str,
         "steps_delta": right["steps"] - left["steps"],
         "reused": sum(1 for row in rows if row["reused"]),
         "changed": sum(1 for row in rows if row["changed"]),
+        "edited": sum(1 for row in rows if row["edited"] and not row["changed"]),
         "nodes": len(rows),
         "result_same": left["result"] == right["result"],
     }

@@ -158,6 +158,18 @@ E006, E007, E008, E009 = (f"graph.E00{i}" for i in range(6, 10))
 E010, E011, E012, E013, E014, E015, E016, E017, E018, E019, E020, E021 = (
     f"graph.E0{i}" for i in range(10, 22)
 )
+E022, E023, E024, E025 = (f"graph.E0{i}" for i in range(22, 26))
+
+RECIPE_SCHEMA = {
+    "type": "object",
+    "properties": {"title": {"type": "string"}, "ingredients": {"type": "array"}},
+    "required": ["title", "ingredients"],
+}
+
+
+def _json_draft(graph: dict) -> None:
+    _config("draft", output_format="json", json_schema=RECIPE_SCHEMA)(graph)
+
 
 CASES = [
     # E001: the document itself is malformed.
@@ -340,6 +352,84 @@ CASES = [
         "approval shows a later node",
         _config("review", show=["nodes.result.output"]),
         {(E014, "review", None)},
+    ),
+    # E022: a path the data it reads cannot have.
+    (
+        "the recipe mistake: a field of a text output",
+        _config("polish", prompt="{{ nodes.draft.output.ingredients }}"),
+        {(E022, "polish", None)},
+    ),
+    (
+        "a field the JSON schema does not list",
+        lambda g: (
+            _json_draft(g),
+            _config("polish", prompt="{% for i in nodes.draft.output.ingredient %}{% endfor %}")(g),
+        ),
+        {(E022, "polish", None)},
+    ),
+    (
+        "a field inside an item the schema describes",
+        lambda g: (
+            _json_draft(g),
+            _config("polish", prompt="{{ nodes.draft.output.title.words }}")(g),
+        ),
+        {(E022, "polish", None)},
+    ),
+    (
+        "something other than output or status",
+        _config("polish", prompt="{{ nodes.draft.result }}"),
+        {(E022, "polish", None)},
+    ),
+    (
+        "a field of a text input",
+        _config("draft", prompt="{{ inputs.question.text }}"),
+        {(E022, "draft", None)},
+    ),
+    (
+        "a field a tool's result does not have",
+        _config("check", target="{{ nodes.search.output.body }}"),
+        {(E022, "check", None)},
+    ),
+    (
+        "router field on a field of text",
+        _route_condition("nodes.draft.output.ingredients"),
+        {(E022, "triage", None)},
+    ),
+    (
+        "approval shows a field an evaluator does not give",
+        _config("review", show=["nodes.check.output.verdict"]),
+        {(E022, "review", None)},
+    ),
+    # E023: a value of a type the place it goes cannot take.
+    (
+        "text where a tool needs a number",
+        _config("search", arguments={"url": "https://x.org", "timeout": "{{ inputs.question }}"}),
+        {(E023, "search", None)},
+    ),
+    (
+        "a text output where a tool needs a list",
+        _config("search", tool="pantry", arguments={"ingredients": "{{ nodes.draft.output }}"}),
+        {(E023, "search", None)},
+    ),
+    # E024: an edge whose value the port at its end can't take.
+    (
+        "a tool's object into a rule that needs a list",
+        _config("check", target="", rules=[{"kind": "json_schema", "value": {"type": "array"}}]),
+        {(E024, "check", "e_search_check")},
+    ),
+    # E025: node keys.
+    (
+        "a key that is another node's id",
+        _replace(_node("polish"), "key", "draft"),
+        {(E025, "polish", None)},
+    ),
+    (
+        "two nodes with one key",
+        lambda g: (
+            _replace(_node("polish"), "key", "answer")(g),
+            _replace(_node("search"), "key", "answer")(g),
+        ),
+        {(E025, "polish", None)},
     ),
     # E015..E018: limits.
     ("too many nodes", _many_nodes, {(E015, None, None)}),

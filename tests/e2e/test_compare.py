@@ -73,7 +73,11 @@ def test_compare_a_run_with_its_rerun_from_a_step(page, runs, artifacts):
     expect(research).to_have_attribute("data-changed", "false")
     expect(research).to_have_attribute("data-reused", "true")
     expect(page.get_by_test_id("cost-delta")).to_contain_text("Saved $")
+    card = page.locator('[data-diff-node="instructions"]')
+    expect(card.get_by_test_id("config-diff")).to_be_visible()  # the edit, next to its effect
     page.screenshot(path=str(artifacts / "runs-compare.png"), full_page=True)
+    card.scroll_into_view_if_needed()
+    card.screenshot(path=str(artifacts / "checks-compare.png"))
     fits_1280(page)
 
     page.goto(f"/runs/{original.pk}/compare/{runs['copy'].pk}/")

@@ -81,6 +81,42 @@ def test_compare_run_and_rerun_from_step(client, demo, recipe_run, rerun_from_in
     assert ">Reused<" in research
     assert re.search(r'data-testid="cost-delta">\s*Saved \$', content)
     assert "reused from #" in content
+    # The edit is shown next to the output change: the prompt setting and the prompt sent.
+    assert 'data-testid="config-diff"' in diff and "NEW:" in diff
+    assert 'data-testid="input-diff"' in diff
+
+
+def test_compare_marks_an_edited_node_whose_output_stayed_the_same(
+    client, demo, recipe_run, llm_server
+):
+    """A prompt edited and re-run that happens to answer the same is "Edited", never "Same"."""
+    flow = recipe_run.flow
+    graph = flow.graph
+    for node in graph["nodes"]:
+        if node["id"] == "shopping":
+            node["config"]["prompt"] += " Keep it short."
+    flow_save_draft(flow=flow, graph=graph, revision=flow.revision)
+    rerun = finish(
+        run_rerun(user=demo["owner"], run=recipe_run, from_node="shopping", use_draft=True),
+        demo["owner"],
+    )
+    client.force_login(demo["owner"])
+    content = client.get(url(recipe_run, rerun)).content.decode()
+    shopping = node_row(content, "shopping")
+    if 'data-changed="false"' in shopping:  # the scripted model gave the same answer
+        assert ">Same<" not in shopping and 'data-testid="node-edited"' in shopping
+    card = diff_card(content, "shopping")
+    assert 'data-testid="config-diff"' in card and "Keep it short." in card
+    research = node_row(content, "research")  # untouched and reused: still the same
+    assert ">Same<" in research
+
+
+def test_compare_claims_no_saving_while_a_run_is_unfinished(client, demo, recipe_run):
+    unfinished = run_rerun(user=demo["owner"], run=recipe_run, from_node="instructions")
+    client.force_login(demo["owner"])
+    content = client.get(url(recipe_run, unfinished)).content.decode()
+    delta = re.search(r'data-testid="cost-delta">(.*?)</span>', content, re.S).group(1)
+    assert "Saved" not in delta and "the total is known when both runs end" in delta
 
 
 def test_compare_escapes_llm_output(client, demo, recipe_run, rerun_from_instructions):
