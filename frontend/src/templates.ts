@@ -41,6 +41,19 @@ function inputSchemaFields(nodes: FlowNode[]): { name: string; title: string; ty
   return Object.entries(props).map(([name, prop]) => ({ name, title: (prop && typeof prop.title === "string" && prop.title) || name, type: typeName(prop ?? {}) }));
 }
 
+/** The name a template uses for a node: its key when it has one, else its id. */
+export function refName(node: FlowNode): string {
+  return node.data.key || node.id;
+}
+
+/** Nodes by every name a template may use for them (ids and keys). */
+function byName(nodes: FlowNode[]): Map<string, FlowNode> {
+  const map = new Map<string, FlowNode>();
+  for (const n of nodes) map.set(n.id, n);
+  for (const n of nodes) if (n.data.key && !map.has(n.data.key)) map.set(n.data.key, n);
+  return map;
+}
+
 export function availableVariables(nodeId: string, nodes: FlowNode[], edges: FlowEdge[], tools: ToolInfo[] | null = null): Variable[] {
   const inputLabel = nodes.find((n) => n.data.kind === "input")?.data.label || "Input";
   const vars: Variable[] = inputSchemaFields(nodes).map((f) => ({
@@ -56,9 +69,10 @@ export function availableVariables(nodeId: string, nodes: FlowNode[], edges: Flo
     const nodeLabel = node.data.label || node.id;
     const schema = outputSchema(node, tools);
     const base = { group: "Upstream nodes" as const, nodeId: node.id, nodeLabel };
-    vars.push({ ...base, path: `nodes.${node.id}.output`, label: nodeLabel, field: "", type: schema ? typeName(schema) : undefined });
+    const name = refName(node);
+    vars.push({ ...base, path: `nodes.${name}.output`, label: nodeLabel, field: "", type: schema ? typeName(schema) : undefined });
     for (const f of schemaFields(schema)) {
-      vars.push({ ...base, path: `nodes.${node.id}.output.${f.path}`, label: `${nodeLabel} › ${f.path}`, field: f.path, type: f.type });
+      vars.push({ ...base, path: `nodes.${name}.output.${f.path}`, label: `${nodeLabel} › ${f.path}`, field: f.path, type: f.type });
     }
   }
   vars.push({ path: "feedback", label: "evaluator feedback on a retry", group: "Loop" });
@@ -79,7 +93,7 @@ function expressions(text: string): string[] {
 export function templateReferences(text: string, nodes: FlowNode[]): { path: string; nodeLabel: string; field: string }[] {
   const out: { path: string; nodeLabel: string; field: string }[] = [];
   const seen = new Set<string>();
-  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const byId = byName(nodes);
   const inputLabel = nodes.find((n) => n.data.kind === "input")?.data.label || "Input";
   for (const expr of expressions(text)) {
     for (const m of expr.matchAll(/\b(inputs|nodes)((?:\s*\.\s*[A-Za-z_]\w*)+)/g)) {
@@ -106,7 +120,7 @@ export function templateIssues(text: string, nodeId: string, nodes: FlowNode[], 
   if (opens !== closes) issues.push({ text: "{{ }}", message: "An expression is not closed with }}." });
   const fields = new Set(inputFields(nodes));
   const upstream = new Set(upstreamNodes(nodeId, nodes, edges).map((n) => n.id));
-  const all = new Set(nodes.map((n) => n.id));
+  const names = byName(nodes);
   const loopVars = new Set<string>();
   for (const expr of expressions(text)) {
     const forVar = expr.match(/^\s*for\s+([A-Za-z_]\w*)(?:\s*,\s*([A-Za-z_]\w*))?\s+in\b/);
@@ -132,11 +146,12 @@ export function templateIssues(text: string, nodeId: string, nodes: FlowNode[], 
         if (key && fields.size && !fields.has(key)) flag(`inputs.${key}`, `The Input node has no field “${key}”.`);
       } else if (root === "nodes") {
         if (!key) continue;
-        if (!all.has(key)) flag(`nodes.${key}`, `There is no node “${key}”.`);
-        else if (!upstream.has(key)) flag(`nodes.${key}`, `Node “${key}” does not run before this one.`);
+        const named = names.get(key);
+        if (!named) flag(`nodes.${key}`, `There is no node “${key}”.`);
+        else if (!upstream.has(named.id)) flag(`nodes.${key}`, `“${named.data.label || key}” does not run before this one.`);
         else {
           const field = rest.match(/^\s*\.\s*[A-Za-z_]\w*\s*\.\s*output\s*\.\s*([A-Za-z_]\w*)/)?.[1];
-          const node = nodes.find((n) => n.id === key) as FlowNode;
+          const node = named;
           const schema = field ? outputSchema(node, tools) : null;
           const label = node.data.label || key;
           if (field && schema?.type === "string") flag(`nodes.${key}.output.${field}`, `“${label}” returns text, which has no field “${field}”.`);

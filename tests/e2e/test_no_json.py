@@ -214,3 +214,6 @@ def test_pm_builds_and_runs_the_recipe_flow_without_json(page, member, llm_serve
     expect(inspector(page).locator(".sb-template-issues")).to_contain_text(
         "“Research the recipe” returns text, which has no field “ingredients”."
     )
+    # ... and the server's validation marks the pantry node before anything runs.
+    expect(node(page, "tool_1").locator(".sb-node-problem")).to_be_visible(timeout=10_000)
+    expect(page.locator('[data-problem-total="0"]')).to_have_count(0)

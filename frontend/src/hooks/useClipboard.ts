@@ -57,7 +57,7 @@ export function useClipboard(g: FlowGraph, readOnly: boolean, push: PushToast) {
     }
     const pasted = toFlow({
       schema_version: 1,
-      nodes: source.graph.nodes.map((n) => ({ ...n, id: rename.get(n.id) as string, position: { x: n.position.x + offset, y: n.position.y + offset } })),
+      nodes: source.graph.nodes.map(({ key: _key, ...n }) => ({ ...n, id: rename.get(n.id) as string, position: { x: n.position.x + offset, y: n.position.y + offset } })),
       edges: source.graph.edges.map((e) => ({ ...e, id: newEdgeId(), source: rename.get(e.source) as string, target: rename.get(e.target) as string })),
     });
     setNodes((ns) => [...ns.map((n) => (n.selected ? { ...n, selected: false } : n)), ...pasted.nodes.map((n) => ({ ...n, selected: true }))]);
