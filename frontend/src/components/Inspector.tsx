@@ -181,7 +181,7 @@ export const Inspector = memo(function Inspector({ node, edge, nodes, edges, sel
       {info?.help && <p className="sb-inspector-help">{info.help}</p>}
       {info && info.outputs.length + (info.dynamic_outputs ? 1 : 0) > 0 && (
         <p className="sb-inspector-ref">
-          Later nodes read its result as <code>{`{{ nodes.${node.id}.output }}`}</code>
+          Later nodes read its result as <code>{`{{ nodes.${node.data.key || node.id}.output }}`}</code>
         </p>
       )}
       {general.length > 0 && (
