@@ -12,6 +12,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from builder.api import router as builder_router
 from knowledge.api import router as knowledge_router
 from runs.api import router as runs_router
+from runs.api_models import router as models_router
 from runs.api_reruns import router as reruns_router
 from triggers.api import router as triggers_router
 from vault.api import router as vault_router
@@ -40,6 +41,7 @@ api.add_router("/", builder_router)
 api.add_router("/", runs_router)
 api.add_router("/", reruns_router)
 api.add_router("/", triggers_router)
+api.add_router("/", models_router)
 api.add_router("/", workspaces_router)
 api.add_router("/", vault_router)
 # After authentication and validation: count writes and run starts per user (429 past a limit).

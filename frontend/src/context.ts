@@ -48,10 +48,14 @@ export interface InspectorScope {
   workspaceId: number | null;
   variables: (nodeId: string) => import("./templates").Variable[];
   issues: (text: string, nodeId: string) => import("./templates").TemplateIssue[];
+  references: (text: string) => { path: string; nodeLabel: string; field: string }[];
+  catalogs: import("./catalogs").Catalogs;
 }
 
 export const InspectorContext = createContext<InspectorScope>({
   workspaceId: null,
   variables: () => [],
   issues: () => [],
+  references: () => [],
+  catalogs: { tools: null, models: null },
 });

@@ -6,6 +6,7 @@ export interface NodeData extends Record<string, unknown> {
   kind: string;
   label: string;
   config: JsonObject;
+  key?: string;
 }
 
 export type FlowNode = Node<NodeData, "sb">;
@@ -20,7 +21,7 @@ export function toFlow(graph: Graph): { nodes: FlowNode[]; edges: FlowEdge[] } {
       id: n.id,
       type: "sb",
       position: { x: n.position?.x ?? 0, y: n.position?.y ?? 0 },
-      data: { kind: n.type, label: n.label ?? "", config: n.config ?? {} },
+      data: { kind: n.type, label: n.label ?? "", config: n.config ?? {}, ...(n.key ? { key: n.key } : {}) },
     })),
     edges: (graph.edges ?? []).map((e) => ({
       id: e.id,
@@ -41,6 +42,7 @@ export function toGraph(nodes: FlowNode[], edges: FlowEdge[]): Graph {
         id: n.id,
         type: n.data.kind,
         label: n.data.label,
+        ...(n.data.key ? { key: n.data.key } : {}),
         position: { x: Math.round(n.position.x), y: Math.round(n.position.y) },
         config: n.data.config,
       }),

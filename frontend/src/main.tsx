@@ -5,16 +5,15 @@
 //   canvas.setRunStates({ draft: "running", check: "queued" });
 //   canvas.setRunInfo({ draft: { iterations: 2, preview: "Hello" }, route: { ports: ["billing"] } });
 //   canvas.select("draft");
-import "@xyflow/react/dist/base.css";
-import "./canvas.css";
-import { applyNodeChanges, ReactFlowProvider, useReactFlow } from "@xyflow/react";
+import { applyNodeChanges, ReactFlowProvider, useReactFlow, useStoreApi } from "@xyflow/react";
 import { StrictMode, useEffect, useMemo, useRef, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { api } from "./api";
 import { FlowCanvas } from "./components/Canvas";
 import { Editor, type EditorConfig } from "./components/Editor";
 import { CanvasContext, emptyCanvasState, indexProblems, type CanvasState } from "./context";
-import { retryEdgeIds, toFlow, type FlowNode } from "./graph";
+import { retryEdgeIds, toFlow, type FlowEdge, type FlowNode } from "./graph";
+import { canvasBox, fitReadable } from "./viewport";
 import { createStore, useStore, type Store } from "./store";
 import type { Graph, GraphProblem, NodeRunInfo, NodeTypeInfo, RunState } from "./types";
 
@@ -51,7 +50,8 @@ function nodeTypes(): Promise<NodeTypeInfo[]> {
 
 /** Keep a read-only canvas fitted when its box changes size (a window resize, a panel). */
 function RefitOnResize({ target }: { target: React.RefObject<HTMLDivElement> }) {
-  const { fitView } = useReactFlow();
+  const flow = useReactFlow<FlowNode, FlowEdge>();
+  const store = useStoreApi<FlowNode, FlowEdge>();
   useEffect(() => {
     const el = target.current;
     if (!el || typeof ResizeObserver === "undefined") return;
@@ -62,14 +62,14 @@ function RefitOnResize({ target }: { target: React.RefObject<HTMLDivElement> }) 
       if (size === last) return;
       last = size;
       window.clearTimeout(timer);
-      timer = window.setTimeout(() => void fitView({ padding: 0.15, maxZoom: 1, duration: 150 }), 120);
+      timer = window.setTimeout(() => fitReadable(flow, canvasBox(store), 150), 120);
     });
     observer.observe(el);
     return () => {
       observer.disconnect();
       window.clearTimeout(timer);
     };
-  }, [target, fitView]);
+  }, [target, flow, store]);
   return null;
 }
 

@@ -1,11 +1,18 @@
 // What a prompt template may read at a node, and which of its references are unknown.
 // The server's validation is the authority; this gives the same answer while you type.
+import type { ToolInfo } from "./catalogs";
 import { upstreamNodes, type FlowEdge, type FlowNode } from "./graph";
+import { outputSchema, schemaFields, typeName } from "./shapes";
 
 export interface Variable {
   path: string;
   label: string;
   group: "Inputs" | "Upstream nodes" | "Loop";
+  /** For node outputs: the node's id and label, and the field below its output ("" = all of it). */
+  nodeId?: string;
+  nodeLabel?: string;
+  field?: string;
+  type?: string;
 }
 
 export interface TemplateIssue {
@@ -27,11 +34,46 @@ export function inputFields(nodes: FlowNode[]): string[] {
   return props && typeof props === "object" ? Object.keys(props) : [];
 }
 
-export function availableVariables(nodeId: string, nodes: FlowNode[], edges: FlowEdge[]): Variable[] {
-  const vars: Variable[] = inputFields(nodes).map((f) => ({ path: `inputs.${f}`, label: f, group: "Inputs" }));
+function inputSchemaFields(nodes: FlowNode[]): { name: string; title: string; type: string }[] {
+  const input = nodes.find((n) => n.data.kind === "input");
+  const props = (input?.data.config.schema as { properties?: Record<string, { title?: string }> } | undefined)?.properties;
+  if (!props || typeof props !== "object") return [];
+  return Object.entries(props).map(([name, prop]) => ({ name, title: (prop && typeof prop.title === "string" && prop.title) || name, type: typeName(prop ?? {}) }));
+}
+
+/** The name a template uses for a node: its key when it has one, else its id. */
+export function refName(node: FlowNode): string {
+  return node.data.key || node.id;
+}
+
+/** Nodes by every name a template may use for them (ids and keys). */
+function byName(nodes: FlowNode[]): Map<string, FlowNode> {
+  const map = new Map<string, FlowNode>();
+  for (const n of nodes) map.set(n.id, n);
+  for (const n of nodes) if (n.data.key && !map.has(n.data.key)) map.set(n.data.key, n);
+  return map;
+}
+
+export function availableVariables(nodeId: string, nodes: FlowNode[], edges: FlowEdge[], tools: ToolInfo[] | null = null): Variable[] {
+  const inputLabel = nodes.find((n) => n.data.kind === "input")?.data.label || "Input";
+  const vars: Variable[] = inputSchemaFields(nodes).map((f) => ({
+    path: `inputs.${f.name}`,
+    label: f.title,
+    group: "Inputs",
+    nodeLabel: inputLabel,
+    field: f.name,
+    type: f.type,
+  }));
   for (const node of upstreamNodes(nodeId, nodes, edges)) {
     if (node.data.kind === "input") continue;
-    vars.push({ path: `nodes.${node.id}.output`, label: node.data.label || node.id, group: "Upstream nodes" });
+    const nodeLabel = node.data.label || node.id;
+    const schema = outputSchema(node, tools);
+    const base = { group: "Upstream nodes" as const, nodeId: node.id, nodeLabel };
+    const name = refName(node);
+    vars.push({ ...base, path: `nodes.${name}.output`, label: nodeLabel, field: "", type: schema ? typeName(schema) : undefined });
+    for (const f of schemaFields(schema)) {
+      vars.push({ ...base, path: `nodes.${name}.output.${f.path}`, label: `${nodeLabel} › ${f.path}`, field: f.path, type: f.type });
+    }
   }
   vars.push({ path: "feedback", label: "evaluator feedback on a retry", group: "Loop" });
   vars.push({ path: "iteration", label: "attempt number", group: "Loop" });
@@ -47,7 +89,30 @@ function expressions(text: string): string[] {
   return out;
 }
 
-export function templateIssues(text: string, nodeId: string, nodes: FlowNode[], edges: FlowEdge[]): TemplateIssue[] {
+/** The references to inputs and node outputs in a template, with the labels to show them by. */
+export function templateReferences(text: string, nodes: FlowNode[]): { path: string; nodeLabel: string; field: string }[] {
+  const out: { path: string; nodeLabel: string; field: string }[] = [];
+  const seen = new Set<string>();
+  const byId = byName(nodes);
+  const inputLabel = nodes.find((n) => n.data.kind === "input")?.data.label || "Input";
+  for (const expr of expressions(text)) {
+    for (const m of expr.matchAll(/\b(inputs|nodes)((?:\s*\.\s*[A-Za-z_]\w*)+)/g)) {
+      const parts = m[2].split(".").map((p) => p.trim()).filter(Boolean);
+      const path = [m[1], ...parts].join(".");
+      if (seen.has(path)) continue;
+      seen.add(path);
+      if (m[1] === "inputs") out.push({ path, nodeLabel: inputLabel, field: parts.join(".") });
+      else {
+        const node = byId.get(parts[0]);
+        if (!node) continue;
+        out.push({ path, nodeLabel: node.data.label || node.id, field: parts.slice(parts[1] === "output" ? 2 : 1).join(".") });
+      }
+    }
+  }
+  return out;
+}
+
+export function templateIssues(text: string, nodeId: string, nodes: FlowNode[], edges: FlowEdge[], tools: ToolInfo[] | null = null): TemplateIssue[] {
   if (!text.includes("{")) return [];
   const issues: TemplateIssue[] = [];
   const opens = (text.match(/\{\{/g) ?? []).length;
@@ -55,7 +120,7 @@ export function templateIssues(text: string, nodeId: string, nodes: FlowNode[], 
   if (opens !== closes) issues.push({ text: "{{ }}", message: "An expression is not closed with }}." });
   const fields = new Set(inputFields(nodes));
   const upstream = new Set(upstreamNodes(nodeId, nodes, edges).map((n) => n.id));
-  const all = new Set(nodes.map((n) => n.id));
+  const names = byName(nodes);
   const loopVars = new Set<string>();
   for (const expr of expressions(text)) {
     const forVar = expr.match(/^\s*for\s+([A-Za-z_]\w*)(?:\s*,\s*([A-Za-z_]\w*))?\s+in\b/);
@@ -81,8 +146,17 @@ export function templateIssues(text: string, nodeId: string, nodes: FlowNode[], 
         if (key && fields.size && !fields.has(key)) flag(`inputs.${key}`, `The Input node has no field “${key}”.`);
       } else if (root === "nodes") {
         if (!key) continue;
-        if (!all.has(key)) flag(`nodes.${key}`, `There is no node “${key}”.`);
-        else if (!upstream.has(key)) flag(`nodes.${key}`, `Node “${key}” does not run before this one.`);
+        const named = names.get(key);
+        if (!named) flag(`nodes.${key}`, `There is no node “${key}”.`);
+        else if (!upstream.has(named.id)) flag(`nodes.${key}`, `“${named.data.label || key}” does not run before this one.`);
+        else {
+          const field = rest.match(/^\s*\.\s*[A-Za-z_]\w*\s*\.\s*output\s*\.\s*([A-Za-z_]\w*)/)?.[1];
+          const node = named;
+          const schema = field ? outputSchema(node, tools) : null;
+          const label = node.data.label || key;
+          if (field && schema?.type === "string") flag(`nodes.${key}.output.${field}`, `“${label}” returns text, which has no field “${field}”.`);
+          else if (field && schema?.properties && !(field in schema.properties)) flag(`nodes.${key}.output.${field}`, `“${label}” has no output field “${field}”.`);
+        }
       } else if (root !== "feedback" && root !== "iteration") {
         flag(root, `“${root}” is not available. Use inputs.<name>, nodes.<id>.output, feedback or iteration.`);
       }

@@ -7,6 +7,8 @@ export interface GraphNode {
   id: string;
   type: string;
   label: string;
+  /** A readable name templates may use instead of the id (docs/node-keys.md); kept on rename. */
+  key?: string;
   position: { x: number; y: number };
   config: JsonObject;
 }

@@ -6,7 +6,7 @@ const ENDED = new Set(["run.succeeded", "run.failed", "run.cancelled", "run.dead
 if (watched.size) {
   const reload = () => window.location.reload();
   document.body.addEventListener("sb:workspace-event", (event) => {
-    const message = event.detail;
+    const message = /** @type {CustomEvent} */ (event).detail;
     if (watched.has(message.run_id) && ENDED.has(message.kind)) reload();
   });
   // Events missed while the stream was down: the page may be stale.

@@ -25,7 +25,7 @@ function schedule() {
 }
 
 document.body.addEventListener("sb:workspace-event", (event) => {
-  const message = event.detail;
+  const message = /** @type {CustomEvent} */ (event).detail;
   if (!message.kind?.startsWith("run.")) return;
   const onPage = results()?.querySelector(`tr[data-run-id="${message.run_id}"]`);
   const firstPage = results()?.dataset.page === "1";

@@ -10,6 +10,7 @@ import { renderNodeNotRun, renderRunSummary, renderStepDetail, updateStream } fr
 import { count, duration, el, money, pretty, toast } from "./run_dom.js";
 import { Replay } from "./run_replay.js";
 import { Reruns } from "./run_rerun.js";
+import { resizable } from "./run_splitter.js";
 import { RunModel } from "./run_state.js";
 import { RunStream } from "./run_stream.js";
 import { Timeline } from "./run_timeline.js";
@@ -344,7 +345,11 @@ function mountCanvas() {
   return true;
 }
 
-// canvas.js is a deferred classic script; this module may run first or after it.
+const splitter = root.querySelector("[data-run-splitter]");
+if (splitter) resizable(root.querySelector("[data-run-canvas]"), splitter);
+
+// Bundled after the canvas island (static/canvas/run_page.js), so the canvas is there already;
+// the fallback covers loading this file on its own.
 if (!mountCanvas()) window.addEventListener("DOMContentLoaded", mountCanvas, { once: true });
 
 for (const a of live.approvals.values()) if (a.status === "pending" && a.can_decide === undefined) void approvals.load(live, a.id, () => approvals.render(live));

@@ -38,7 +38,7 @@ export class Timeline {
     this.rows = new Map();
     list.replaceChildren();
     list.addEventListener("click", (event) => {
-      const row = event.target.closest("[data-step-row]");
+      const row = /** @type {HTMLElement | null} */ (/** @type {Element} */ (event.target).closest("[data-step-row]"));
       if (row) this.onSelect(row.dataset.stepKey);
     });
   }

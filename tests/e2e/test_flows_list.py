@@ -122,3 +122,16 @@ def test_new_flow_dialog_duplicates_an_existing_flow(page, member, workspace):
     dialog.get_by_role("button", name="Duplicate", exact=True).click()
     page.wait_for_url("**/flows/*/")
     expect(page.get_by_role("textbox", name="Flow name")).to_have_value("Invoice checker (copy)")
+
+
+def test_a_second_login_submit_is_ignored(page, member):
+    user = member(Role.EDITOR, username="dana")
+    page.goto("/login/")
+    page.get_by_label("Username").fill(user.get_username())
+    page.get_by_label("Password").fill(f"pw-{user.get_username()}")
+    requests = []
+    page.on("request", lambda r: r.method == "POST" and requests.append(r.url))
+    page.get_by_role("button", name="Log in").dblclick()
+    page.wait_for_url(lambda url: "/login/" not in url)
+    assert len(requests) == 1, requests
+    expect(page.locator('link[rel="icon"]')).to_have_attribute("href", "/static/favicon.svg")

@@ -1,4 +1,6 @@
 // The selected node's settings: its label and a form generated from its type's config schema.
+// Memoised: it re-renders when the selection or its content changes, not when nodes move.
+import { memo } from "react";
 import { Icon } from "../icons";
 import { outputPorts, type Catalogue, type FlowEdge, type FlowNode } from "../graph";
 import type { GraphProblem, JsonObject } from "../types";
@@ -68,7 +70,7 @@ function Connections({ node, nodes, edges, catalogue, readOnly, labelOf, onConne
   );
 }
 
-export function Inspector({ node, edge, nodes, edges, selectedCount, selectedNodeCount, catalogue, problems, readOnly, onLabel, onConfig, onDelete, onDuplicate, onConnect, onDisconnect, labelOf }: {
+export const Inspector = memo(function Inspector({ node, edge, nodes, edges, selectedCount, selectedNodeCount, catalogue, problems, readOnly, onLabel, onConfig, onDelete, onDuplicate, onConnect, onDisconnect, labelOf }: {
   nodes: FlowNode[];
   edges: FlowEdge[];
   onConnect: (source: string, port: string, target: string, targetPort: string) => void;
@@ -179,7 +181,7 @@ export function Inspector({ node, edge, nodes, edges, selectedCount, selectedNod
       {info?.help && <p className="sb-inspector-help">{info.help}</p>}
       {info && info.outputs.length + (info.dynamic_outputs ? 1 : 0) > 0 && (
         <p className="sb-inspector-ref">
-          Later nodes read its result as <code>{`{{ nodes.${node.id}.output }}`}</code>
+          Later nodes read its result as <code>{`{{ nodes.${node.data.key || node.id}.output }}`}</code>
         </p>
       )}
       {general.length > 0 && (
@@ -238,4 +240,4 @@ export function Inspector({ node, edge, nodes, edges, selectedCount, selectedNod
       )}
     </div>
   );
-}
+});

@@ -1,12 +1,30 @@
 // The node types, grouped by category with their help text. Drag one onto the canvas, or
 // press Enter on it to add it in the middle of the view.
-import { useState } from "react";
+import { memo, useState } from "react";
 import { Icon } from "../icons";
 import type { NodeTypeInfo } from "../types";
 
 export const DRAG_TYPE = "application/x-switchboard-node";
 
-export function Palette({ types, onAdd, open, onToggle }: {
+// Words people search by that a type's label and help may not contain.
+const SYNONYMS: Record<string, string> = {
+  prompt: "llm model ai gpt chat generate write ask summarise summarize classify extract agent completion",
+  tool: "api http request function call fetch webhook integration action pantry calculator",
+  router: "branch if else switch condition route decide split rule",
+  evaluator: "judge check score grade test quality retry loop review guard validate",
+  approval: "human person review approve manual sign off inbox wait people",
+  input: "start trigger form begin fields parameters",
+  output: "end result return finish answer",
+};
+
+/** Whether a node type matches a palette search (label, help, category or a synonym). */
+export function matchesType(t: NodeTypeInfo, query: string): boolean {
+  const words = query.trim().toLowerCase().split(/\s+/).filter(Boolean);
+  const text = `${t.type} ${t.label} ${t.help} ${t.category} ${SYNONYMS[t.type] ?? ""}`.toLowerCase();
+  return words.every((w) => text.includes(w));
+}
+
+export const Palette = memo(function Palette({ types, onAdd, open, onToggle }: {
   types: NodeTypeInfo[];
   onAdd: (type: string) => void;
   open: boolean;
@@ -43,7 +61,7 @@ export function Palette({ types, onAdd, open, onToggle }: {
     );
   }
   const q = query.trim().toLowerCase();
-  const shown = types.filter((t) => !q || `${t.label} ${t.help} ${t.category}`.toLowerCase().includes(q));
+  const shown = types.filter((t) => !q || matchesType(t, q));
   const categories = [...new Set(shown.map((t) => t.category))];
   return (
     <aside className="sb-palette" aria-label="Node palette">
@@ -96,4 +114,4 @@ export function Palette({ types, onAdd, open, onToggle }: {
       </div>
     </aside>
   );
-}
+});

@@ -1,19 +1,34 @@
 // One form generator for every node type, driven by the type's config JSON schema. Field kinds
 // come from the schema (enum, number, boolean, list, object, template strings); the only
 // per-field knowledge is WIDGETS, which picks richer pickers for a few named fields.
-import { useId, useState, type ReactNode } from "react";
+import { useContext, useId, useState, type ReactNode } from "react";
+import { InspectorContext } from "../context";
 import { defaultValue, resolveRef } from "../graph";
 import { Icon } from "../icons";
 import type { GraphProblem, Json, JsonObject, JsonSchema } from "../types";
-import { editable, InputSchemaField } from "./InputSchemaField";
+import { FieldPicker } from "./FieldPicker";
+import { ModelPicker } from "./ModelPicker";
 import { PeoplePicker } from "./PeoplePicker";
+import { buildable, SchemaBuilder } from "./SchemaBuilder";
 import { TemplateField } from "./TemplateField";
+import { ArgumentsForm, ToolPicker, ToolsChecklist } from "./ToolPicker";
 
-const WIDGETS: Record<string, "users" | "groups" | "input-schema" | "sample"> = {
+type Widget = "users" | "groups" | "input-schema" | "output-schema" | "sample" | "model" | "tool" | "arguments" | "tools" | "data-path";
+
+// Keyed by node type and field path, list indices written as [] (routes[].conditions[].field).
+const WIDGETS: Record<string, Widget> = {
   "approval.users": "users",
   "approval.groups": "groups",
   "input.schema": "input-schema",
   "input.sample": "sample",
+  "prompt.json_schema": "output-schema",
+  "prompt.model": "model",
+  "router.model": "model",
+  "evaluator.model": "model",
+  "prompt.tools": "tools",
+  "tool.tool": "tool",
+  "tool.arguments": "arguments",
+  "router.routes[].conditions[].field": "data-path",
 };
 
 export interface FormContext {
@@ -288,23 +303,77 @@ function SchemaField({ name, schema, value, onChange, ctx, path, required, sibli
   const label = resolved.title ?? name;
   const problems = fieldProblems(ctx, path);
   const common = { label, hint: resolved.description, required, htmlFor: id, problems };
-  const widget = WIDGETS[`${ctx.kind}.${path}`];
+  const widget = WIDGETS[`${ctx.kind}.${path.replace(/\.\d+(?=\.|$)/g, "[]")}`];
+  const scope = useContext(InspectorContext);
+  const json = () => <JsonEditor id={id} value={value} onChange={onChange} readOnly={ctx.readOnly} nullable={nullable} />;
 
-  if (widget === "input-schema") {
+  if (widget === "input-schema" || widget === "output-schema") {
+    const input = widget === "input-schema";
     return (
-      <Field {...common} hint="The fields a run asks for. Prompts read them as {{ inputs.<name> }}." htmlFor={undefined} wide>
-        <InputSchemaField
-          value={(value as JsonObject) ?? { type: "object", properties: {} }}
+      <Field
+        {...common}
+        hint={input ? "The fields a run asks for. Later nodes can insert them as variables." : "The fields the model must return. Later nodes can insert each field as a variable."}
+        htmlFor={undefined}
+        wide
+      >
+        {!input && siblings.output_format !== "json" ? (
+          <p className="sb-muted sb-small">Set the output format to JSON to describe the fields the model returns.</p>
+        ) : (
+          <SchemaBuilder
+            value={input ? ((value as JsonObject) ?? { type: "object", properties: {} }) : ((value as JsonObject | null) ?? null)}
+            onChange={onChange}
+            readOnly={ctx.readOnly}
+            mode={input ? "input" : "output"}
+            json={json}
+          />
+        )}
+      </Field>
+    );
+  }
+  if (widget === "model") {
+    return (
+      <Field {...common} hint={undefined}>
+        <ModelPicker id={id} value={(value as string) ?? ""} onChange={onChange} readOnly={ctx.readOnly} />
+      </Field>
+    );
+  }
+  if (widget === "tool") {
+    return (
+      <Field {...common}>
+        <ToolPicker id={id} value={(value as string) ?? ""} onChange={onChange} readOnly={ctx.readOnly} />
+      </Field>
+    );
+  }
+  if (widget === "arguments") {
+    const tool = scope.catalogs.tools?.find((t) => t.name === siblings.tool);
+    return (
+      <Field {...common} htmlFor={tool ? undefined : id} hint={tool ? undefined : resolved.description} wide>
+        <ArgumentsForm tool={tool} value={(value as JsonObject) ?? {}} onChange={onChange} readOnly={ctx.readOnly} nodeId={ctx.nodeId} json={json} />
+      </Field>
+    );
+  }
+  if (widget === "tools") {
+    return (
+      <Field {...common} htmlFor={undefined}>
+        <ToolsChecklist
+          value={((value as Json[]) ?? []).map(String)}
           onChange={onChange}
           readOnly={ctx.readOnly}
-          fallback={() => <JsonEditor id={id} value={value} onChange={onChange} readOnly={ctx.readOnly} />}
+          fallback={() => <TagList id={id} value={((value as Json[]) ?? []).map(String)} onChange={onChange} readOnly={ctx.readOnly} />}
         />
+      </Field>
+    );
+  }
+  if (widget === "data-path") {
+    return (
+      <Field {...common}>
+        <FieldPicker id={id} value={(value as string) ?? ""} onChange={onChange} readOnly={ctx.readOnly} nodeId={ctx.nodeId} />
       </Field>
     );
   }
   if (widget === "sample") {
     const inputSchema = siblings.schema as JsonSchema | undefined;
-    if (inputSchema && editable(inputSchema as Json) && Object.keys(inputSchema.properties ?? {}).length) {
+    if (inputSchema && buildable(inputSchema as Json) && Object.keys(inputSchema.properties ?? {}).length) {
       return (
         <fieldset className="sb-object-item">
           <legend>{label}</legend>

@@ -1,52 +1,84 @@
-// A prompt template editor: the text, the variables available at this node (click to insert),
-// and the references that will not resolve, flagged as you type.
+// A template editor: the text, a variable picker (the "Insert variable" button, or typing
+// "{{"), the references it makes shown by node label, and the ones that will not resolve.
 import { useContext, useRef, useState } from "react";
 import { InspectorContext } from "../context";
 import { Icon } from "../icons";
+import { VariablePicker } from "./VariablePicker";
 
-export function TemplateField({ id, value, onChange, readOnly, nodeId, label }: {
+export function TemplateField({ id, value, onChange, readOnly, nodeId, label, multiline = true, placeholder }: {
   id: string;
   value: string;
   onChange: (value: string) => void;
   readOnly: boolean;
   nodeId: string;
   label: string;
+  multiline?: boolean;
+  placeholder?: string;
 }) {
   const scope = useContext(InspectorContext);
-  const ref = useRef<HTMLTextAreaElement>(null);
-  const [showVars, setShowVars] = useState(false);
+  const ref = useRef<HTMLTextAreaElement & HTMLInputElement>(null);
+  const [picking, setPicking] = useState<null | "button" | "typed">(null);
   const variables = scope.variables(nodeId);
   const issues = scope.issues(value, nodeId);
+  const references = scope.references(value);
+
   const insert = (path: string) => {
     const el = ref.current;
     const token = `{{ ${path} }}`;
-    if (!el) return onChange(value + token);
-    const start = el.selectionStart ?? value.length;
-    const end = el.selectionEnd ?? value.length;
-    onChange(value.slice(0, start) + token + value.slice(end));
+    let start = el?.selectionStart ?? value.length;
+    const end = el?.selectionEnd ?? value.length;
+    // Typed "{{" opened the picker: the reference replaces it.
+    if (picking === "typed" && value.slice(Math.max(0, start - 2), start) === "{{") start -= 2;
+    const next = value.slice(0, start) + token + value.slice(end);
+    onChange(next);
+    setPicking(null);
     requestAnimationFrame(() => {
-      el.focus();
-      el.setSelectionRange(start + token.length, start + token.length);
+      el?.focus();
+      el?.setSelectionRange(start + token.length, start + token.length);
     });
   };
-  const groups = ["Inputs", "Upstream nodes", "Loop"] as const;
+
+  const common = {
+    ref,
+    id,
+    className: `sb-input${multiline ? " sb-code" : ""}`,
+    value,
+    readOnly,
+    spellCheck: false,
+    placeholder: placeholder ?? "Write the message. Type {{ to insert a variable.",
+    onChange: (e: { target: { value: string; selectionStart: number | null } }) => {
+      const text = e.target.value;
+      const caret = e.target.selectionStart ?? text.length;
+      onChange(text);
+      if (text.length > value.length && text.slice(caret - 2, caret) === "{{" && text.slice(caret, caret + 2) !== "}}") setPicking("typed");
+      else if (picking === "typed") setPicking(null);
+    },
+  };
   return (
-    <div className={`sb-template${issues.length ? " has-issues" : ""}`}>
-      <textarea
-        ref={ref}
-        id={id}
-        className="sb-input sb-code"
-        rows={Math.min(12, Math.max(3, value.split("\n").length + 1))}
-        value={value}
-        readOnly={readOnly}
-        spellCheck={false}
-        placeholder="Write the message. Use {{ inputs.question }} or {{ nodes.<id>.output }}."
-        onChange={(e) => onChange(e.target.value)}
-      />
+    <div className={`sb-template${issues.length ? " has-issues" : ""}${multiline ? "" : " is-inline"}`}>
+      {multiline ? <textarea rows={Math.min(12, Math.max(3, value.split("\n").length + 1))} {...common} /> : <input {...common} />}
       <div className="sb-template-bar">
-        <button type="button" className="sb-link-btn" aria-expanded={showVars} aria-label={`Variables for ${label} (${variables.length})`} onClick={() => setShowVars(!showVars)}>
-          {"{ }"} Variables ({variables.length})
-        </button>
+        {!readOnly && (
+          <button
+            type="button"
+            className="sb-link-btn"
+            aria-expanded={!!picking}
+            aria-label={`Variables for ${label} (${variables.length})`}
+            onClick={() => setPicking(picking ? null : "button")}
+          >
+            {"{ }"} Insert variable
+          </button>
+        )}
+        {references.length > 0 && (
+          <span className="sb-ref-chips" aria-label={`${label} reads`}>
+            {references.map((r) => (
+              <span key={r.path} className="sb-ref-chip" title={`{{ ${r.path} }}`} data-ref-path={r.path}>
+                {r.nodeLabel}
+                {r.field && <span className="sb-ref-field">{` › ${r.field}`}</span>}
+              </span>
+            ))}
+          </span>
+        )}
         {issues.length > 0 && (
           <span className="sb-template-issue-count">
             <Icon name="alert" size={12} /> {issues.length} unknown
@@ -62,28 +94,7 @@ export function TemplateField({ id, value, onChange, readOnly, nodeId, label }: 
           ))}
         </ul>
       )}
-      {showVars && (
-        <div className="sb-vars" role="group" aria-label={`Variables available in ${label}`}>
-          {groups.map((group) => {
-            const items = variables.filter((v) => v.group === group);
-            if (!items.length) return null;
-            return (
-              <div key={group} className="sb-vars-group">
-                <div className="sb-vars-title">{group}</div>
-                {items.map((v) => (
-                  <button key={v.path} type="button" className="sb-var" disabled={readOnly} onClick={() => insert(v.path)} title={`Insert {{ ${v.path} }}`}>
-                    <code>{v.path}</code>
-                    <span>{v.label}</span>
-                  </button>
-                ))}
-              </div>
-            );
-          })}
-          {!variables.some((v) => v.group === "Upstream nodes") && (
-            <p className="sb-muted sb-small">Connect nodes upstream of this one to use their output.</p>
-          )}
-        </div>
-      )}
+      {picking && <VariablePicker variables={variables} label={label} readOnly={readOnly} onPick={insert} onClose={() => setPicking(null)} />}
     </div>
   );
 }
