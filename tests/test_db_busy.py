@@ -54,7 +54,7 @@ def test_an_api_call_on_a_busy_database_answers_429_with_retry_after(monkeypatch
     def busy(raw: str):
         raise error()
 
-    monkeypatch.setattr("workspaces.auth.token_authenticate", busy)
+    monkeypatch.setattr("workspaces.auth.token_check", busy)
     response = Api(token=raw).get("/api/tokens")
     assert response.status_code == 429
     assert response["Retry-After"] == "1"
