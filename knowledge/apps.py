@@ -6,9 +6,14 @@ class KnowledgeConfig(AppConfig):
     verbose_name = "Knowledge"
 
     def ready(self) -> None:
-        from runs.leases import register_sweep
+        from runs import periodic
 
         from .recovery import documents_sweep_and_kick
 
-        # The executors' sweepers also take back documents whose ingestion worker died.
-        register_sweep(documents_sweep_and_kick)
+        def recover_documents(now):
+            # Documents whose ingestion worker died are kicked again (they are not runs).
+            documents_sweep_and_kick()
+            return ()
+
+        # Every sweeper pass (embedded and Celery) also takes back abandoned documents.
+        periodic.register("documents", recover_documents)

@@ -25,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
 
-from runs.leases import Heartbeat, run_sweep_hooks, sweep_interval, worker_name
+from runs.leases import Heartbeat, sweep_interval, worker_name
 from runs.services import Advance, run_advance, run_steps, step_claim, sweep
 from runs.tasks import kick_advance
 
@@ -220,7 +220,6 @@ class EmbeddedExecutor(Executor):
     def sweep_once(self, *, startup: bool = False) -> set[int]:
         lost = dead_local_owners() if startup else []
         kick = sweep(lost_owner_prefixes=lost, startup=startup)
-        run_sweep_hooks()
         if startup and kick:
             logger.info("Recovering %d run(s) left by a previous process", len(kick))
         for run_id in kick:

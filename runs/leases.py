@@ -10,7 +10,6 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -35,25 +34,6 @@ def sweep_interval() -> float:
         or os.environ.get("SWITCHBOARD_SWEEP_SECONDS")
         or 2.0
     )
-
-
-# Other apps' recoveries (e.g. knowledge ingestion) that every sweeper pass runs too.
-_sweep_hooks: list[Callable[[], object]] = []
-
-
-def register_sweep(hook: Callable[[], object]) -> None:
-    """Run `hook()` on every sweeper pass (embedded and Celery); registering twice is a no-op."""
-    if hook not in _sweep_hooks:
-        _sweep_hooks.append(hook)
-
-
-def run_sweep_hooks() -> None:
-    """Run the registered hooks; one failing never stops the others or the run sweep."""
-    for hook in list(_sweep_hooks):
-        try:
-            hook()
-        except Exception:
-            logger.exception("Sweep hook %s failed", getattr(hook, "__name__", hook))
 
 
 class Executor:

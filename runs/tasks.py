@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
 from django.utils import timezone
 
-from runs.leases import Heartbeat, run_sweep_hooks, worker_name
+from runs.leases import Heartbeat, worker_name
 from runs.services import Advance, run_advance, run_steps, step_claim
 from runs.services import sweep as sweep_once
 from runs.services.recovery import steps_release
@@ -215,7 +215,6 @@ def sweep_and_kick() -> set[int]:
     # Read the queue before the database: a row queued after this read is never taken for lost.
     horizon = delivered_before()
     kick = sweep_once(delivered_before=horizon)
-    run_sweep_hooks()
     if kick:
         logger.info("Sweeper re-kicking %d run(s): %s", len(kick), sorted(kick))
     for run_id in sorted(kick):
