@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from ninja import Field, File, Form, Query, Router, Schema, Status, UploadedFile
 
 from config.domain import Invalid, NotFound
-from config.schemas import CleanIn, Name, StrictIn
+from config.schemas import CleanIn, Id, Name, Offset, StrictIn
 
 from . import services
 from .dispatch import kick_ingest
@@ -21,7 +21,7 @@ Metadata = dict[str, str | int | float | bool]
 
 
 class KnowledgeBaseIn(StrictIn):
-    workspace: int
+    workspace: Id
     name: Name
     description: str = Field("", max_length=5_000)
     chunk_size: int = Field(800, ge=services.MIN_CHUNK_SIZE, le=services.MAX_CHUNK_SIZE)
@@ -39,7 +39,7 @@ class KnowledgeBasePatch(StrictIn):
 
 class KnowledgeBaseOut(Schema):
     id: int
-    workspace: int
+    workspace: Id
     name: str
     description: str
     chunk_size: int
@@ -88,7 +88,7 @@ class ChunkOut(Schema):
 
 
 class ChunkPage(CleanIn):
-    offset: int = Field(0, ge=0)
+    offset: Offset = 0
     limit: int = Field(50, ge=1, le=200)
 
 
@@ -101,8 +101,8 @@ class SearchIn(StrictIn):
 
 
 class HitOut(Schema):
-    chunk_id: int
-    document_id: int
+    chunk_id: Id
+    document_id: Id
     text: str
     heading: str
     source: str
@@ -121,7 +121,7 @@ class SearchOut(Schema):
 
 
 class WorkspaceFilter(CleanIn):
-    workspace: int | None = None
+    workspace: Id | None = None
 
 
 def _kb(kb: KnowledgeBase) -> dict[str, Any]:
@@ -175,12 +175,12 @@ def kb_create(request: HttpRequest, payload: KnowledgeBaseIn):
 
 
 @router.get("/knowledge-bases/{int:kb_id}", response=KnowledgeBaseOut)
-def kb_get(request: HttpRequest, kb_id: int):
+def kb_get(request: HttpRequest, kb_id: Id):
     return _kb(services.kb_get(user=request.user, kb_id=kb_id))
 
 
 @router.patch("/knowledge-bases/{int:kb_id}", response=KnowledgeBaseOut)
-def kb_update(request: HttpRequest, kb_id: int, payload: KnowledgeBasePatch):
+def kb_update(request: HttpRequest, kb_id: Id, payload: KnowledgeBasePatch):
     kb = services.kb_get(user=request.user, kb_id=kb_id, permission="edit")
     changes = {k: v for k, v in payload.model_dump(exclude_unset=True).items() if v is not None}
     kb, to_ingest = services.kb_update(kb=kb, changes=changes)
@@ -189,19 +189,19 @@ def kb_update(request: HttpRequest, kb_id: int, payload: KnowledgeBasePatch):
 
 
 @router.delete("/knowledge-bases/{int:kb_id}", response={204: None})
-def kb_delete(request: HttpRequest, kb_id: int):
+def kb_delete(request: HttpRequest, kb_id: Id):
     services.kb_delete(kb=services.kb_get(user=request.user, kb_id=kb_id, permission="edit"))
     return Status(204, None)
 
 
 @router.get("/knowledge-bases/{int:kb_id}/documents", response=list[DocumentOut])
-def document_list(request: HttpRequest, kb_id: int):
+def document_list(request: HttpRequest, kb_id: Id):
     kb = services.kb_get(user=request.user, kb_id=kb_id)
     return [_document(d) for d in services.documents_of(kb=kb)]
 
 
 @router.post("/knowledge-bases/{int:kb_id}/documents", response={201: DocumentOut})
-def document_add(request: HttpRequest, kb_id: int, payload: DocumentIn):
+def document_add(request: HttpRequest, kb_id: Id, payload: DocumentIn):
     """Add text (`kind: text`, with `text` and a `format`) or a web page (`kind: url`)."""
     kb = services.kb_get(user=request.user, kb_id=kb_id, permission="edit")
     if payload.kind == "text":
@@ -222,7 +222,7 @@ def document_add(request: HttpRequest, kb_id: int, payload: DocumentIn):
 
 @router.post("/knowledge-bases/{int:kb_id}/documents/upload", response={201: DocumentOut})
 def document_upload(
-    request: HttpRequest, kb_id: int, file: File[UploadedFile], title: Form[str] = ""
+    request: HttpRequest, kb_id: Id, file: File[UploadedFile], title: Form[str] = ""
 ):
     """Upload a txt, md, html, pdf, csv or jsonl file (multipart form field `file`)."""
     kb = services.kb_get(user=request.user, kb_id=kb_id, permission="edit")
@@ -232,12 +232,12 @@ def document_upload(
 
 
 @router.get("/documents/{int:document_id}", response=DocumentOut)
-def document_get(request: HttpRequest, document_id: int):
+def document_get(request: HttpRequest, document_id: Id):
     return _document(services.document_get(user=request.user, document_id=document_id))
 
 
 @router.delete("/documents/{int:document_id}", response={204: None})
-def document_delete(request: HttpRequest, document_id: int):
+def document_delete(request: HttpRequest, document_id: Id):
     document = services.document_get(user=request.user, document_id=document_id,
                                      permission="edit")  # fmt: skip
     services.document_delete(document=document)
@@ -245,7 +245,7 @@ def document_delete(request: HttpRequest, document_id: int):
 
 
 @router.post("/documents/{int:document_id}/reindex", response=DocumentOut)
-def document_reindex(request: HttpRequest, document_id: int):
+def document_reindex(request: HttpRequest, document_id: Id):
     document = services.document_get(user=request.user, document_id=document_id,
                                      permission="edit")  # fmt: skip
     kick_ingest(services.document_reindex(document=document))
@@ -254,7 +254,7 @@ def document_reindex(request: HttpRequest, document_id: int):
 
 
 @router.get("/documents/{int:document_id}/chunks", response=list[ChunkOut])
-def chunk_list(request: HttpRequest, document_id: int, page: Query[ChunkPage]):
+def chunk_list(request: HttpRequest, document_id: Id, page: Query[ChunkPage]):
     document = services.document_get(user=request.user, document_id=document_id)
     chunks = services.chunks_of(document=document)[page.offset : page.offset + page.limit]
     return [
@@ -271,7 +271,7 @@ def chunk_list(request: HttpRequest, document_id: int, page: Query[ChunkPage]):
 
 
 @router.get("/chunks/{int:chunk_id}", response=ChunkOut)
-def chunk_get(request: HttpRequest, chunk_id: int):
+def chunk_get(request: HttpRequest, chunk_id: Id):
     chunk = services.chunk_get(user=request.user, chunk_id=chunk_id)
     if chunk is None:
         raise NotFound("Chunk not found")
@@ -286,7 +286,7 @@ def chunk_get(request: HttpRequest, chunk_id: int):
 
 
 @router.post("/knowledge-bases/{int:kb_id}/search", response=SearchOut)
-def kb_search(request: HttpRequest, kb_id: int, payload: SearchIn):
+def kb_search(request: HttpRequest, kb_id: Id, payload: SearchIn):
     kb = services.kb_get(user=request.user, kb_id=kb_id)
     result = services.kb_search(kb=kb, **payload.model_dump())
     return {
