@@ -41,6 +41,9 @@ ERROR_CODES: dict[str, str] = {
     "graph.E019": "More than one input node",
     "graph.E020": "Template syntax error",
     "graph.E021": "JSON schema $ref points outside the schema",
+    "graph.E030": "Error port on a node that cannot fail",
+    "graph.E031": "Error branch chosen but not connected",
+    "graph.E032": "On-failure policy on a node that cannot fail",
 }
 
 

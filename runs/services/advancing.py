@@ -147,6 +147,9 @@ class ClaimedStep:
     last_seq: int
     started_at: datetime
     reproduce_of: int | None = None
+    # Config fields this attempt runs with instead of the graph's (a person's retry with
+    # another model).
+    overrides: dict[str, Any] | None = None
 
 
 @dataclass
@@ -349,7 +352,12 @@ def step_claim(*, run_id: int, step_id: int, worker: str) -> ClaimedStep | None:
         change.event("step.started", row.node_id, _started(step))
         change.save()
         row.status, row.lease_owner = StepStatus.RUNNING, worker
-        return _claimed(run, compiled_graph(run), step, rows)
+        claimed = _claimed(run, compiled_graph(run), step, rows)
+        if row.attempt > 0:
+            # Only a re-executed attempt can carry overrides: first attempts skip the read.
+            details = Step.objects.filter(pk=step_id).values_list("details", flat=True).first()
+            claimed.overrides = (details or {}).get("overrides") or None
+        return claimed
 
 
 def _ports_for(claimed: ClaimedStep):
@@ -389,7 +397,7 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
 
     # A long evaluation (a template, a query) stops as soon as the run is cancelled.
     with stop_when(_Cancelled(run_id)):
-        return execute_step(
+        outcome = execute_step(
             claimed.graph,
             state,
             claimed.node_id,
@@ -398,7 +406,11 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
             tools=tools,
             emit=emit,
             default_model=default_model(),
+            overrides=claimed.overrides,
         )
+    if claimed.overrides:
+        outcome.details = {**outcome.details, "overrides": claimed.overrides}
+    return outcome
 
 
 class _Cancelled:
@@ -540,16 +552,15 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
             wait=outcome.wait or {},
             title=claimed.graph.nodes[row.node_id].label,
         )
-        change.event(
-            "approval.requested",
-            row.node_id,
-            {
-                "approval_id": approval.pk,
-                "step_id": row.pk,
-                "payload": approval.payload,
-                "instructions": approval.instructions,
-            },
-        )
+        requested = {
+            "approval_id": approval.pk,
+            "step_id": row.pk,
+            "payload": approval.payload,
+            "instructions": approval.instructions,
+        }
+        if approval.kind != "approval":
+            requested.update(kind=approval.kind, code=outcome.error_code)
+        change.event("approval.requested", row.node_id, requested)
     elif status == "failed":
         change.event(
             "step.failed",

@@ -16,6 +16,9 @@ const WIDGETS: Record<string, "users" | "groups" | "input-schema" | "sample"> = 
   "input.sample": "sample",
 };
 
+// Fields whose schema names a picker (e.g. the people a failed step is handed to).
+const FORMAT_WIDGETS: Record<string, "users" | "groups"> = { users: "users", groups: "groups" };
+
 export interface FormContext {
   kind: string;
   root: JsonSchema;
@@ -288,7 +291,7 @@ function SchemaField({ name, schema, value, onChange, ctx, path, required, sibli
   const label = resolved.title ?? name;
   const problems = fieldProblems(ctx, path);
   const common = { label, hint: resolved.description, required, htmlFor: id, problems };
-  const widget = WIDGETS[`${ctx.kind}.${path}`];
+  const widget = WIDGETS[`${ctx.kind}.${path}`] ?? FORMAT_WIDGETS[String(resolved.format ?? "")];
 
   if (widget === "input-schema") {
     return (

@@ -6,11 +6,11 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from ..schemas import SchemaCheckFailed, validation_errors
-from .base import NodeConfig, NodeError, NodeResult, NodeType
+from .base import FailureConfig, NodeConfig, NodeError, NodeResult, NodeType, Port
 from .checks import check_json_schema
 
 
-class PromptConfig(NodeConfig):
+class PromptConfig(FailureConfig):
     model: str = Field(
         "",
         max_length=200,
@@ -190,6 +190,14 @@ class PromptNode(NodeType):
     label = "Prompt"
     category = "AI"
     Config = PromptConfig
+    error_port = Port("error", "Error", required=False)
+    retry_model_field = "model"
+
+    @classmethod
+    def output_schema(cls, config) -> dict[str, Any] | None:
+        if config.output_format == "text":
+            return {"type": "string"}
+        return config.json_schema or {}
 
     @classmethod
     def templates(cls, config) -> list[tuple[str, str]]:

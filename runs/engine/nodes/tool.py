@@ -4,10 +4,10 @@ from typing import Any
 
 from pydantic import Field
 
-from .base import NodeConfig, NodeError, NodeResult, NodeType, Port
+from .base import FailureConfig, NodeConfig, NodeError, NodeResult, NodeType, Port
 
 
-class ToolConfig(NodeConfig):
+class ToolConfig(FailureConfig):
     tool: str = Field(..., min_length=1, max_length=100, title="Tool")
     arguments: dict[str, Any] = Field(
         default_factory=dict,
@@ -27,7 +27,7 @@ def _string_leaves(value: Any, path: str) -> list[tuple[str, str]]:
 
 
 class ToolNode(NodeType):
-    """Call a registered tool with templated arguments. Errors go out of the error port."""
+    """Call a registered tool with templated arguments. A failed call can take the error port."""
 
     type = "tool"
 
@@ -42,7 +42,8 @@ class ToolNode(NodeType):
 
     label = "Tool"
     category = "Actions"
-    outputs = (Port("out", "Result"), Port("error", "Error", required=False))
+    outputs = (Port("out", "Result"),)
+    error_port = Port("error", "Error", required=False)
     Config = ToolConfig
 
     @classmethod
@@ -55,7 +56,7 @@ class ToolNode(NodeType):
         try:
             result = ctx.call_tool(ctx.config.tool, arguments)
         except NodeError as exc:
-            raise NodeError(exc.message, code=exc.code, port="error") from exc
+            raise NodeError(exc.message, code=exc.code, kind="tool_error") from exc
         return NodeResult(output=result, ports=["out"])
 
 
