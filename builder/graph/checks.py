@@ -233,16 +233,19 @@ class GraphChecker:
                 )
                 continue
             port = node_type.error_port
-            if chosen == "branch" and port is not None:
-                if (node_id, port.name) not in self.attempted_out:
-                    self.add(
-                        "graph.E031",
-                        f'"{label}" is set to take its Error port when it fails, but nothing is '
-                        "connected to that port. Connect it to the step that handles the error, "
-                        "or choose another On failure setting.",
-                        node_id=node_id,
-                        field="on_failure",
-                    )
+            if (
+                chosen == "branch"
+                and port is not None
+                and (node_id, port.name) not in self.attempted_out
+            ):
+                self.add(
+                    "graph.E031",
+                    f'"{label}" is set to take its Error port when it fails, but nothing is '
+                    "connected to that port. Connect it to the step that handles the error, "
+                    "or choose another On failure setting.",
+                    node_id=node_id,
+                    field="on_failure",
+                )
 
     def successors(self, exclude: set[str] | None = None) -> dict[str, list[str]]:
         """Return each node's targets along the accepted edges, without the `exclude` ids."""

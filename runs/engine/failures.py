@@ -150,7 +150,9 @@ def typed_output(
         try:
             problems = validation_errors(schema, value)
         except SchemaCheckFailed as exc:
-            raise TypedOutputInvalid(f"The node's output schema could not be checked: {exc}.")
+            raise TypedOutputInvalid(
+                f"The node's output schema could not be checked: {exc}."
+            ) from exc
         if problems:
             lines = []
             for problem in problems[:5]:

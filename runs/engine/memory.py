@@ -92,9 +92,7 @@ class MemoryRun:
     ) -> None:
         """Settle a failed step waiting for a person: type its `output` (checked against the
         node's output schema), "retry" it (optionally with another `model`), or "fail" it."""
-        step = next(
-            (s for s in self.steps if s.node_id == node_id and s.status == "waiting"), None
-        )
+        step = next((s for s in self.steps if s.node_id == node_id and s.status == "waiting"), None)
         if step is None or self.waits.get(node_id, {}).get("kind") != "fallback":
             raise KeyError(f"no failed step waiting for a person at {node_id}")
         if action == "output":

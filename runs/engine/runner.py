@@ -11,8 +11,8 @@ from .context import LlmPort, NodeContext, StepUsage, ToolPort
 from .failures import ask_wait, error_object, policy
 from .graph import CompiledGraph, Node
 from .nodes.base import NodeError
-from .templates import TemplateRenderError, render
 from .scheduler import RunState, resolve_ports
+from .templates import TemplateRenderError, render
 
 logger = logging.getLogger(__name__)
 

@@ -4,20 +4,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('runs', '0001_initial'),
+        ("runs", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='approval',
-            name='kind',
-            field=models.CharField(choices=[('approval', 'Approval'), ('fallback', 'Failed step')], default='approval', max_length=16),
+            model_name="approval",
+            name="kind",
+            field=models.CharField(
+                choices=[("approval", "Approval"), ("fallback", "Failed step")],
+                default="approval",
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='approval',
-            name='status',
-            field=models.CharField(choices=[('pending', 'Pending'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('timed_out', 'Timed out'), ('cancelled', 'Cancelled'), ('answered', 'Output given'), ('retried', 'Retried'), ('failed', 'Failed')], db_index=True, default='pending', max_length=16),
+            model_name="approval",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("approved", "Approved"),
+                    ("rejected", "Rejected"),
+                    ("timed_out", "Timed out"),
+                    ("cancelled", "Cancelled"),
+                    ("answered", "Output given"),
+                    ("retried", "Retried"),
+                    ("failed", "Failed"),
+                ],
+                db_index=True,
+                default="pending",
+                max_length=16,
+            ),
         ),
     ]

@@ -88,7 +88,8 @@ def _models(graph: CompiledGraph, default: str) -> list[str]:
     """Models worth suggesting for a retry: the ones this flow already uses, and the default."""
     found: list[str] = []
     for node in graph.nodes.values():
-        for name in [getattr(node.config, "model", ""), *getattr(node.config, "fallback_models", [])]:
+        names = [getattr(node.config, "model", ""), *getattr(node.config, "fallback_models", [])]
+        for name in names:
             if isinstance(name, str) and name and name not in found:
                 found.append(name)
     if default and default not in found:

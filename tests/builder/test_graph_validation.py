@@ -395,10 +395,16 @@ CASES = [
         _append("edges", edge("e_review_error", "review", "result", "error")),
         {(E030, "review", "e_review_error")},
     ),
-    ("branch on failure without an error edge", _config("polish", on_failure="branch"),
-     {(E031, "polish", None)}),  # fmt: skip
-    ("ask a person from a rules-mode router", _config("triage", on_failure="ask"),
-     {(E032, "triage", None)}),  # fmt: skip
+    (
+        "branch on failure without an error edge",
+        _config("polish", on_failure="branch"),
+        {(E031, "polish", None)},
+    ),
+    (
+        "ask a person from a rules-mode router",
+        _config("triage", on_failure="ask"),
+        {(E032, "triage", None)},
+    ),
     # Several independent problems are all reported at once.
     (
         "four problems at once",

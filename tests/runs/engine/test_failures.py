@@ -30,7 +30,11 @@ def branched(failing: dict) -> dict:
             node("out", "output"),
             node("err", "output", name="problem"),
         ],
-        [edge("in", failing["id"]), edge(failing["id"], "out"), edge(failing["id"], "err", "error")],
+        [
+            edge("in", failing["id"]),
+            edge(failing["id"], "out"),
+            edge(failing["id"], "err", "error"),
+        ],
     )
 
 
