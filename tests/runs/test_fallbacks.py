@@ -97,9 +97,15 @@ def failed_run(workspace, people, inline, api_for, django_capture_on_commit_call
     return run
 
 
-def decide(api_for, django_capture_on_commit_callbacks, user, approval_id, body):
-    with django_capture_on_commit_callbacks(execute=True):
-        return api_for(user).post(f"/api/approvals/{approval_id}/fallback", body)
+@pytest.fixture
+def settle(api_for, django_capture_on_commit_callbacks):
+    """POST a fallback decision and execute what it kicked on commit."""
+
+    def call(user, approval_id, body):
+        with django_capture_on_commit_callbacks(execute=True):
+            return api_for(user).post(f"/api/approvals/{approval_id}/fallback", body)
+
+    return call
 
 
 def test_a_failed_step_becomes_an_inbox_task_with_inputs_and_error(failed_run, people, api_for):
@@ -125,12 +131,10 @@ def test_a_failed_step_becomes_an_inbox_task_with_inputs_and_error(failed_run, p
 
 
 def test_typed_output_invalid_is_refused_and_loses_nothing_then_valid_completes(
-    failed_run, people, api_for, django_capture_on_commit_callbacks
+    failed_run, people, api_for, settle
 ):
     approval = Approval.objects.get(run=failed_run)
-    bad = decide(
-        api_for,
-        django_capture_on_commit_callbacks,
+    bad = settle(
         people["ann"],
         approval.pk,
         {"action": "output", "output": {"items": []}},
@@ -143,9 +147,7 @@ def test_typed_output_invalid_is_refused_and_loses_nothing_then_valid_completes(
     assert approval.status == "pending" and not ApprovalDecision.objects.exists()
     assert Step.objects.get(pk=approval.step_id).status == "waiting"
 
-    good = decide(
-        api_for,
-        django_capture_on_commit_callbacks,
+    good = settle(
         people["ann"],
         approval.pk,
         {"action": "output", "output": {"items": ["leeks", "stock"]}, "comment": "by hand"},
@@ -161,49 +163,39 @@ def test_typed_output_invalid_is_refused_and_loses_nothing_then_valid_completes(
     decided = RunEvent.objects.get(run=failed_run, kind="approval.decided")
     assert decided.data["decision"] == "output" and decided.data["by"] == "ann"
     # Repeating it is a no-op; a different decision now is a conflict.
-    again = decide(
-        api_for,
-        django_capture_on_commit_callbacks,
+    again = settle(
         people["ann"],
         approval.pk,
         {"action": "output", "output": {"items": ["leeks"]}},
     )
     assert again.status_code == 200 and again.json()["changed"] is False
-    conflict = decide(
-        api_for, django_capture_on_commit_callbacks, people["ann"], approval.pk, {"action": "fail"}
-    )
+    conflict = settle(people["ann"], approval.pk, {"action": "fail"})
     assert conflict.status_code == 409
 
 
 def test_output_that_is_not_json_for_a_json_step_is_refused_clearly(
-    failed_run, people, api_for, django_capture_on_commit_callbacks
+    failed_run, people, api_for, settle
 ):
     approval = Approval.objects.get(run=failed_run)
-    response = decide(
-        api_for,
-        django_capture_on_commit_callbacks,
+    response = settle(
         people["ann"],
         approval.pk,
         {"action": "output", "output": "leeks, stock"},
     )
     assert response.status_code == 422
     assert response.json()["detail"].startswith("This is not valid JSON")
-    missing = decide(
-        api_for, django_capture_on_commit_callbacks, people["ann"], approval.pk, {"action": "output"}
-    )
+    missing = settle(people["ann"], approval.pk, {"action": "output"})
     assert missing.status_code == 422 and missing.json()["code"] == "output_missing"
 
 
 def test_retry_with_another_model_runs_the_step_again_and_completes(
-    failed_run, people, api_for, django_capture_on_commit_callbacks, inline
+    failed_run, people, api_for, settle, inline
 ):
     inline.reset()
     inline.on(lambda r: r.get("model") == "gpt-4o-mini", http_error(500, retry_after=0))
     inline.on(lambda r: r.get("model") == "gpt-4o", text(json.dumps({"items": ["bread"]})))
     approval = Approval.objects.get(run=failed_run)
-    unknown = decide(
-        api_for,
-        django_capture_on_commit_callbacks,
+    unknown = settle(
         people["ann"],
         approval.pk,
         {"action": "retry", "model": "nowhere/else"},
@@ -211,9 +203,7 @@ def test_retry_with_another_model_runs_the_step_again_and_completes(
     assert unknown.status_code == 422 and unknown.json()["code"] == "invalid_model"
     assert "nowhere" in unknown.json()["detail"]
 
-    response = decide(
-        api_for,
-        django_capture_on_commit_callbacks,
+    response = settle(
         people["ann"],
         approval.pk,
         {"action": "retry", "model": "openai/gpt-4o"},
@@ -237,21 +227,19 @@ def test_retry_with_another_model_runs_the_step_again_and_completes(
 
 
 def test_retry_that_fails_again_asks_again_and_fail_fails_the_run(
-    failed_run, people, api_for, django_capture_on_commit_callbacks, inline
+    failed_run, people, api_for, settle, inline
 ):
     inline.reset()
     inline.on("List what to buy", refusal("I won't."))
     first = Approval.objects.get(run=failed_run)
-    decide(api_for, django_capture_on_commit_callbacks, people["ann"], first.pk, {"action": "retry"})
+    settle(people["ann"], first.pk, {"action": "retry"})
     failed_run.refresh_from_db()
     assert failed_run.status == "waiting"
     second = Approval.objects.get(run=failed_run, status="pending")
     assert second.pk != first.pk
     assert second.payload["error"]["type"] == "refusal"
 
-    response = decide(
-        api_for, django_capture_on_commit_callbacks, people["ann"], second.pk, {"action": "fail"}
-    )
+    response = settle(people["ann"], second.pk, {"action": "fail"})
     assert response.status_code == 200 and response.json()["status"] == "failed"
     failed_run.refresh_from_db()
     assert failed_run.status == "failed"
@@ -260,36 +248,27 @@ def test_retry_that_fails_again_asks_again_and_fail_fails_the_run(
 
 
 def test_only_assignees_may_settle_and_approvals_endpoints_keep_to_their_kind(
-    failed_run, people, api_for, django_capture_on_commit_callbacks, make_user, other_workspace
+    failed_run, people, api_for, settle, make_user, other_workspace
 ):
     approval = Approval.objects.get(run=failed_run)
     for user, status in ((people["bob"], 403), (people["vic"], 403)):
-        response = decide(
-            api_for, django_capture_on_commit_callbacks, user, approval.pk, {"action": "fail"}
-        )
+        response = settle(user, approval.pk, {"action": "fail"})
         assert response.status_code == status
     outsider = make_user("olga")
     join(outsider, other_workspace, Role.OWNER)
-    assert (
-        decide(
-            api_for, django_capture_on_commit_callbacks, outsider, approval.pk, {"action": "fail"}
-        ).status_code
-        == 404
-    )
+    assert settle(outsider, approval.pk, {"action": "fail"}).status_code == 404
     wrong = api_for(people["ann"]).post(
         f"/api/approvals/{approval.pk}/decision", {"decision": "approved"}
     )
     assert wrong.status_code == 422 and wrong.json()["code"] == "not_an_approval"
-    bogus = decide(
-        api_for, django_capture_on_commit_callbacks, people["ann"], approval.pk, {"action": "skip"}
-    )
+    bogus = settle(people["ann"], approval.pk, {"action": "skip"})
     assert bogus.status_code == 422
     approval.refresh_from_db()
     assert approval.status == "pending" and not ApprovalDecision.objects.exists()
 
 
 def test_demo_recipe_shopping_list_falls_back_to_a_person(
-    demo, inline, api_for, django_capture_on_commit_callbacks
+    demo, inline, api_for, settle, django_capture_on_commit_callbacks
 ):
     inline.on("Write a short shopping list", http_error(503, retry_after=0))
     flow = flow_named("Recipe assistant")
@@ -298,9 +277,7 @@ def test_demo_recipe_shopping_list_falls_back_to_a_person(
     approval = Approval.objects.get(run_id=run_id, kind="fallback")
     assert approval.node_id == "shopping"
     assert approval.instructions.startswith("The model could not write the shopping list")
-    response = decide(
-        api_for,
-        django_capture_on_commit_callbacks,
+    response = settle(
         demo["owner"],
         approval.pk,
         {"action": "output", "output": "- lasagne sheets\n- ricotta"},
