@@ -11,6 +11,11 @@ urlpatterns = [
     path("approvals/badge/", inbox.approvals_badge, name="approvals_badge"),
     path("approvals/<int:approval_id>/", inbox.approval_detail, name="approval_detail"),
     path("approvals/<int:approval_id>/decide/", inbox.approval_decide_view, name="approval_decide"),
+    path(
+        "approvals/<int:approval_id>/fallback/",
+        inbox.approval_fallback_view,
+        name="approval_fallback",
+    ),
     path("runs/", history.run_history, name="history"),
     path("runs/<int:left_id>/compare/<int:right_id>/", compare.run_compare, name="compare"),
 ]

@@ -356,3 +356,35 @@ def test_a_waiting_fallback_survives_a_killed_process_and_resumes_on_decision(de
         r for r in llm_server.requests if "Write a short shopping list" in json.dumps(r)
     ]
     assert len(shopping_calls) == 3 and llm_server.call_count > calls
+
+
+def test_inbox_page_shows_the_failed_step_and_keeps_bad_input(
+    failed_run, people, client, django_capture_on_commit_callbacks
+):
+    approval = Approval.objects.get(run=failed_run)
+    client.force_login(people["ann"])
+    page = client.get(f"/approvals/{approval.pk}/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Failed step" in html and "The model provider could not answer" in html
+    assert "List what to buy for soup" in html and "Use this output" in html
+    url = f"/approvals/{approval.pk}/fallback/"
+    bad = client.post(
+        url, {"action": "output", "output": '{"items": "eggs"}'}, HTTP_HX_REQUEST="true"
+    )
+    assert bad.status_code == 422
+    text = bad.content.decode()
+    assert "does not match what this step must produce" in text
+    assert "items: &#x27;eggs&#x27; is not of type &#x27;array&#x27;" in text
+    assert "{&quot;items&quot;: &quot;eggs&quot;}" in text  # what was typed is still there
+    assert Approval.objects.get(pk=approval.pk).status == "pending"
+    with django_capture_on_commit_callbacks(execute=True):
+        good = client.post(
+            url, {"action": "output", "output": '{"items": ["eggs"]}'}, HTTP_HX_REQUEST="true"
+        )
+    assert good.status_code == 200
+    assert "Output saved" in good.content.decode()
+    assert Run.objects.get(pk=failed_run.pk).status == "succeeded"
+    # Someone who may not decide sees it read-only; a viewer gets no form.
+    client.force_login(people["bob"])
+    assert client.get(f"/approvals/{approval.pk}/").status_code == 404  # not assigned to bob
