@@ -430,7 +430,9 @@ class _Cancelled:
         return self.answer
 
 
-def _replayed_decision(claimed: ClaimedStep) -> tuple[list[str], Any] | None:
+def _replayed_decision(claimed: ClaimedStep, *, typed: bool) -> tuple[list[str], Any] | None:
+    """A person's decision in the run being reproduced: an approval's, or (`typed`) the output
+    a person typed for a failed step. A step the model settled is never stood in for."""
     if claimed.reproduce_of is None:
         return None
     original = (
@@ -443,7 +445,9 @@ def _replayed_decision(claimed: ClaimedStep) -> tuple[list[str], Any] | None:
         .order_by("-attempt")
         .first()
     )
-    return (list(original.ports), original.output) if original is not None else None
+    if original is None or (typed and "output_typed_by" not in (original.details or {})):
+        return None
+    return list(original.ports), original.output
 
 
 def step_complete(
@@ -490,11 +494,18 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
     usage = outcome.usage
     cost = Decimal(str(round(usage.cost, 6)))
     status, ports, output = outcome.status, outcome.ports, outcome.output
-    replayed = _replayed_decision(claimed) if status == "waiting" else None
-    if replayed is not None:
-        # Reproducing: the approval is decided as it was in the original run.
-        status = StepStatus.SUCCEEDED
-        ports, output = replayed
+    fallback = (outcome.wait or {}).get("kind") == "fallback"
+    replayed = None
+    if status == "waiting" and claimed.reproduce_of is not None:
+        replayed = _replayed_decision(claimed, typed=fallback)
+        if replayed is not None:
+            # Reproducing: a person's decision is taken as it was in the original run.
+            status = StepStatus.SUCCEEDED
+            ports, output = replayed
+        elif fallback:
+            # A reproduction asks nobody: a step that fails where the original did not is
+            # the divergence it exists to show.
+            status, ports, output = StepStatus.FAILED, [], None
     Step.objects.filter(pk=row.pk).update(
         status=status,
         output=output,

@@ -388,3 +388,22 @@ def test_inbox_page_shows_the_failed_step_and_keeps_bad_input(
     # Someone who may not decide sees it read-only; a viewer gets no form.
     client.force_login(people["bob"])
     assert client.get(f"/approvals/{approval.pk}/").status_code == 404  # not assigned to bob
+
+
+def test_reproducing_a_run_replays_the_typed_output_with_zero_calls(
+    failed_run, people, settle, inline
+):
+    from runs.executor import InlineExecutor
+    from runs.services.reruns import run_reproduce
+
+    approval = Approval.objects.get(run=failed_run)
+    settle(people["ann"], approval.pk, {"action": "output", "output": {"items": ["salt"]}})
+    failed_run.refresh_from_db()
+    assert failed_run.status == "succeeded"
+    inline.reset()
+    copy = run_reproduce(user=people["bob"], run=failed_run)
+    InlineExecutor().advance(copy.pk)
+    copy.refresh_from_db()
+    assert copy.status == "succeeded" and copy.result == failed_run.result
+    assert inline.call_count == 0  # the provider is not asked; the person's output is replayed
+    assert not Approval.objects.filter(run=copy).exists()  # and nobody is asked again
