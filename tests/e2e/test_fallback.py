@@ -107,3 +107,72 @@ def test_a_provider_failure_lands_in_the_inbox_and_a_person_types_the_output(
     # The provider was called for the shopping list only before the person stepped in.
     calls = [r for r in llm_server.requests if SHOPPING in json.dumps(r)]
     assert len(calls) == 3  # one try and two retries, then the person
+
+
+def _editor_graph() -> dict:
+    def n(node_id, type_, x, **config):
+        return {
+            "id": node_id,
+            "type": type_,
+            "label": node_id.title(),
+            "position": {"x": x, "y": 100},
+            "config": config,
+        }
+
+    def e(source, target, port="out"):
+        return {
+            "id": f"{source}-{port}-{target}",
+            "source": source,
+            "source_port": port,
+            "target": target,
+            "target_port": "in",
+        }
+
+    return {
+        "schema_version": 1,
+        "nodes": [
+            n("start", "input", 0, schema={"type": "object"}),
+            n("draft", "prompt", 260, prompt="Say hi"),
+            n("route", "router", 520, routes=[{"name": "yes"}]),
+            n("done", "output", 780),
+        ],
+        "edges": [
+            e("start", "draft"),
+            e("draft", "route"),
+            e("route", "done", "yes"),
+            e("route", "done", "otherwise"),
+        ],
+    }
+
+
+def test_the_canvas_shows_error_ports_and_the_on_failure_setting(page, member, artifacts):
+    designer = member(Role.EDITOR, username="dana")
+    flow = Flow.objects.create(
+        workspace=designer.memberships.get().workspace, name="Errors", graph=_editor_graph()
+    )
+    login(page, designer)
+    page.goto(f"/flows/{flow.pk}/")
+
+    def ports(node_id):
+        return page.locator(f'.react-flow__node[data-id="{node_id}"] [data-port]')
+
+    draft, route = ports("draft"), ports("route")
+    expect(draft).to_have_count(2)
+    expect(page.locator('.react-flow__node[data-id="draft"] [data-port="error"]')).to_be_visible()
+    expect(route).to_have_count(2)  # a rules router cannot fail: no error port
+
+    page.locator('.react-flow__node[data-id="route"] .sb-node-label').click()
+    page.get_by_role("radiogroup", name="Mode").get_by_role("radio", name="LLM").click()
+    page.get_by_role("textbox", name="Text to classify (LLM mode)", exact=False).fill("hi")
+    expect(page.locator('.react-flow__node[data-id="route"] [data-port="error"]')).to_be_visible()
+
+    page.locator('.react-flow__node[data-id="draft"] .sb-node-label').click()
+    inspector = page.locator('[data-inspector-node="draft"]')
+    inspector.get_by_role("radiogroup", name="On failure").get_by_role(
+        "radio", name="Branch"
+    ).click()
+    expect(page.locator(".sb-node-problem")).to_contain_text("nothing is connected to that port")
+    inspector.get_by_role("radiogroup", name="On failure").get_by_role("radio", name="Ask").click()
+    expect(inspector.get_by_label("Ask these people")).to_be_visible()
+    expect(page.locator('[data-problem-total="0"]')).to_be_visible()
+    page.screenshot(path=str(artifacts / "failure-editor-policy.png"))
