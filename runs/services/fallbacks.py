@@ -21,7 +21,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from config.domain import Conflict, Invalid, RunConflict, TooLarge
+from config.domain import Conflict, Invalid, NotFound, RunConflict, TooLarge
 from runs.engine.failures import (
     MAX_TYPED_OUTPUT_BYTES,
     TypedOutputInvalid,
@@ -148,8 +148,10 @@ def fallback_decide(
     if action == "retry" and model:
         _check_model(model)
     with transaction.atomic():
-        run, approval = _lock(approval_id)
-        approval = _check_access(approval, user)
+        run, found = _lock(approval_id)
+        approval = _check_access(found, user)
+        if run is None:
+            raise NotFound("Approval not found")
         if approval.kind != ApprovalKind.FALLBACK:
             raise Invalid(
                 "This is an approval, not a failed step: approve or reject it.",

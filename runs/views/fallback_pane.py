@@ -70,7 +70,8 @@ def parse_fallback(request: HttpRequest) -> FallbackForm:
 
 
 def _inputs(payload: dict[str, Any]) -> list[dict[str, str]]:
-    values = payload.get("inputs") if isinstance(payload.get("inputs"), dict) else {}
+    raw = payload.get("inputs")
+    values: dict[str, Any] = raw if isinstance(raw, dict) else {}
     rows = []
     for key, value in values.items():
         if value is None:
@@ -111,7 +112,8 @@ def fallback_context(
     base: dict[str, Any],
 ) -> dict[str, Any]:
     payload = approval.payload if isinstance(approval.payload, dict) else {}
-    problem = payload.get("error") if isinstance(payload.get("error"), dict) else {}
+    raw = payload.get("error")
+    problem: dict[str, Any] = raw if isinstance(raw, dict) else {}
     info = fallback_info(approval)
     can_decide = approval_can_decide(approval, user)
     form = form or FallbackForm()
