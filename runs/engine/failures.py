@@ -97,7 +97,7 @@ def ask_wait(
         "instructions": instructions,
         "payload": {"inputs": inputs, "error": error},
         "allow_edit": True,
-        "output_schema": node.node_type.output_schema(config),
+        "output_schema": node.node_type.typed_output_schema(config),
         "model": getattr(config, field, "") if field else None,
     }
 
@@ -123,7 +123,7 @@ def parse_typed_output(graph: CompiledGraph, node_id: str, raw: Any) -> Any:
     `raw` is a string from a form, or an already-decoded value from the API.
     """
     node = graph.nodes[node_id]
-    schema = node.node_type.output_schema(node.config)
+    schema = node.node_type.typed_output_schema(node.config)
     if not isinstance(raw, str):
         return raw
     if schema == {"type": "string"}:
@@ -145,7 +145,7 @@ def typed_output(
     node = graph.nodes[node_id]
     if len(json.dumps(value, default=str)) > MAX_TYPED_OUTPUT_BYTES:
         raise TypedOutputInvalid("The output is larger than 256 KB.")
-    schema = node.node_type.output_schema(node.config)
+    schema = node.node_type.typed_output_schema(node.config)
     if schema:
         try:
             problems = validation_errors(schema, value)

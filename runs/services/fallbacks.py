@@ -73,7 +73,7 @@ def fallback_info(approval: Approval) -> Fallback:
     node = graph.nodes.get(approval.node_id)
     if node is None:
         return Fallback(None, False, None, "", [])
-    schema = node.node_type.output_schema(node.config)
+    schema = node.node_type.typed_output_schema(node.config)
     field = node.node_type.retry_model_field
     return Fallback(
         output_schema=schema,

@@ -163,9 +163,9 @@ class NodeType:
         return [name for name in cls.output_ports(config) if name not in errors]
 
     @classmethod
-    def output_schema(cls, config: NodeConfig) -> dict[str, Any] | None:
-        """The JSON schema of the node's output, when known: an output a person types in place
-        of a failed step's is checked against it."""
+    def typed_output_schema(cls, config: NodeConfig) -> dict[str, Any] | None:
+        """The JSON schema an output a person types in place of a failed step's must match
+        (None: any JSON value)."""
         return None
 
     @classmethod

@@ -70,7 +70,7 @@ class EvaluatorNode(NodeType):
     retry_model_field = "model"
 
     @classmethod
-    def output_schema(cls, config) -> dict[str, Any] | None:
+    def typed_output_schema(cls, config) -> dict[str, Any] | None:
         return {
             "type": "object",
             "required": ["passed"],

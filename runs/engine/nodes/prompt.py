@@ -194,7 +194,7 @@ class PromptNode(NodeType):
     retry_model_field = "model"
 
     @classmethod
-    def output_schema(cls, config) -> dict[str, Any] | None:
+    def typed_output_schema(cls, config) -> dict[str, Any] | None:
         if config.output_format == "text":
             return {"type": "string"}
         return config.json_schema or {}

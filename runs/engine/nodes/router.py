@@ -100,7 +100,7 @@ class RouterNode(NodeType):
         return [route.name for route in config.routes] + [OTHERWISE, *cls.error_ports(config)]
 
     @classmethod
-    def output_schema(cls, config) -> dict[str, Any] | None:
+    def typed_output_schema(cls, config) -> dict[str, Any] | None:
         names = [route.name for route in config.routes] + [OTHERWISE]
         return {
             "type": "object",
