@@ -8,22 +8,34 @@ from django.http import HttpRequest, JsonResponse
 from ninja import Field, Query, Router, Schema, Status
 
 from config.domain import TooLarge
-from config.schemas import CleanIn, Name, StrictIn
+from config.ratelimits import not_a_write
+from config.schemas import CleanIn, Id, Name, StrictIn
 from runs.engine.nodes import NODE_TYPES
+from runs.tools import registry as tool_registry
 from workspaces.services import membership_for
 
 from . import services
 from .graph import ERROR_CODES, validate_graph
 from .models import Flow, FlowVersion
+from .starters import STARTERS
 
 router = Router(tags=["flows"])
 
 
 class FlowIn(StrictIn):
-    workspace: int
+    workspace: Id
     name: Name
     description: str = Field("", max_length=5_000)
     graph: dict[str, Any] | None = None
+    template: str | None = Field(
+        None, max_length=64, description="Start from this starter flow (GET /api/starters)"
+    )
+    request_token: str = Field(
+        "",
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]*$",
+        description="A token of the form submitting this; sending it again returns the same flow",
+    )
 
 
 class FlowPatch(StrictIn):
@@ -33,7 +45,7 @@ class FlowPatch(StrictIn):
 
 class DraftIn(StrictIn):
     graph: dict[str, Any]
-    revision: int = Field(..., ge=1)
+    revision: Id
 
 
 class ValidateIn(StrictIn):
@@ -45,11 +57,11 @@ class PublishIn(StrictIn):
 
 
 class RestoreIn(StrictIn):
-    revision: int | None = Field(None, ge=1)
+    revision: Id | None = None
 
 
 class ImportIn(StrictIn):
-    workspace: int
+    workspace: Id
     document: dict[str, Any]
     name: Name | None = None
 
@@ -92,7 +104,7 @@ class ValidateOut(Schema):
 
 
 class VersionOut(Schema):
-    number: int
+    number: int | None
     note: str
     published: bool
     created_by: str | None
@@ -144,7 +156,7 @@ def _version(version: FlowVersion, *, with_graph: bool = False) -> dict[str, Any
 
 
 class FlowFilter(CleanIn):
-    workspace: int | None = None
+    workspace: Id | None = None
     q: str | None = Field(None, max_length=200)
 
 
@@ -168,31 +180,33 @@ def flow_create(request: HttpRequest, payload: FlowIn):
         name=payload.name,
         description=payload.description,
         graph=payload.graph,
+        template=payload.template,
+        request_token=payload.request_token,
     )
     return Status(201, _detail(flow, request.user))
 
 
 @router.get("/flows/{int:flow_id}", response=FlowOut)
-def flow_get(request: HttpRequest, flow_id: int):
+def flow_get(request: HttpRequest, flow_id: Id):
     return _detail(services.flow_get(user=request.user, flow_id=flow_id), request.user)
 
 
 @router.patch("/flows/{int:flow_id}", response=FlowOut)
-def flow_update(request: HttpRequest, flow_id: int, payload: FlowPatch):
+def flow_update(request: HttpRequest, flow_id: Id, payload: FlowPatch):
     flow = services.flow_get(user=request.user, flow_id=flow_id, permission="edit")
     flow = services.flow_update(flow=flow, changes=payload.model_dump(exclude_unset=True))
     return _detail(flow, request.user)
 
 
 @router.delete("/flows/{int:flow_id}", response={204: None})
-def flow_delete(request: HttpRequest, flow_id: int):
+def flow_delete(request: HttpRequest, flow_id: Id):
     flow = services.flow_get(user=request.user, flow_id=flow_id, permission="edit")
     services.flow_delete(flow=flow)
     return Status(204, None)
 
 
 @router.put("/flows/{int:flow_id}/draft", response=SaveOut)
-def flow_save_draft(request: HttpRequest, flow_id: int, payload: DraftIn):
+def flow_save_draft(request: HttpRequest, flow_id: Id, payload: DraftIn):
     flow = services.flow_get(user=request.user, flow_id=flow_id, permission="edit")
     revision, errors = services.flow_save_draft(
         flow=flow, graph=payload.graph, revision=payload.revision
@@ -205,7 +219,8 @@ OVER_LIMIT = frozenset({"graph.E015", "graph.E016", "graph.E018"})
 
 
 @router.post("/flows/{int:flow_id}/validate", response=ValidateOut)
-def flow_validate(request: HttpRequest, flow_id: int, payload: ValidateIn | None = None):
+@not_a_write
+def flow_validate(request: HttpRequest, flow_id: Id, payload: ValidateIn | None = None):
     """Validate the given graph (for live validation while editing), or the saved draft.
 
     The canvas calls this on every edit. It stays a sync view: under daphne, Django's ASGI handler
@@ -216,7 +231,7 @@ def flow_validate(request: HttpRequest, flow_id: int, payload: ValidateIn | None
     """
     flow = services.flow_get(user=request.user, flow_id=flow_id)
     graph = payload.graph if payload is not None and payload.graph is not None else flow.graph
-    errors = validate_graph(graph)
+    errors = validate_graph(graph, credentials=services.credentials_of(flow.workspace_id))
     if any(e.code in OVER_LIMIT for e in errors):
         raise TooLarge(
             "The graph is over a size limit (2,000 nodes, 5,000 edges, 5 MB); it was not checked.",
@@ -227,22 +242,24 @@ def flow_validate(request: HttpRequest, flow_id: int, payload: ValidateIn | None
 
 
 @router.post("/flows/{int:flow_id}/duplicate", response={201: FlowOut})
-def flow_duplicate(request: HttpRequest, flow_id: int):
+def flow_duplicate(request: HttpRequest, flow_id: Id):
     flow = services.flow_get(user=request.user, flow_id=flow_id, permission="edit")
     return Status(201, _detail(services.flow_duplicate(flow=flow, user=request.user), request.user))
 
 
 @router.get("/flows/{int:flow_id}/versions", response=list[VersionOut])
-def version_list(request: HttpRequest, flow_id: int, include_drafts: bool = False):
+def version_list(request: HttpRequest, flow_id: Id, include_drafts: bool = False):
     flow = services.flow_get(user=request.user, flow_id=flow_id)
     versions = flow.versions.select_related("created_by")
-    if not include_drafts:
+    if include_drafts:
+        versions = versions.order_by("-pk")  # newest first; draft snapshots have no number
+    else:
         versions = versions.filter(is_draft_snapshot=False)
     return [_version(v) for v in versions]
 
 
 @router.post("/flows/{int:flow_id}/versions", response={201: VersionOut})
-def version_publish(request: HttpRequest, flow_id: int, payload: PublishIn):
+def version_publish(request: HttpRequest, flow_id: Id, payload: PublishIn):
     flow = services.flow_get(user=request.user, flow_id=flow_id, permission="edit")
     return Status(
         201, _version(services.flow_publish(flow=flow, user=request.user, note=payload.note))
@@ -250,14 +267,14 @@ def version_publish(request: HttpRequest, flow_id: int, payload: PublishIn):
 
 
 @router.get("/flows/{int:flow_id}/versions/{int:number}", response=VersionDetailOut)
-def version_get(request: HttpRequest, flow_id: int, number: int):
+def version_get(request: HttpRequest, flow_id: Id, number: Id):
     flow = services.flow_get(user=request.user, flow_id=flow_id)
     return _version(services.version_get(flow=flow, number=number), with_graph=True)
 
 
 @router.post("/flows/{int:flow_id}/versions/{int:number}/restore", response=FlowOut)
 def version_restore(
-    request: HttpRequest, flow_id: int, number: int, payload: RestoreIn | None = None
+    request: HttpRequest, flow_id: Id, number: Id, payload: RestoreIn | None = None
 ):
     flow = services.flow_get(user=request.user, flow_id=flow_id, permission="edit")
     services.flow_restore(flow=flow, number=number, revision=payload.revision if payload else None)
@@ -266,7 +283,7 @@ def version_restore(
 
 
 @router.get("/flows/{int:flow_id}/export")
-def flow_export(request: HttpRequest, flow_id: int, version: int | None = None):
+def flow_export(request: HttpRequest, flow_id: Id, version: Id | None = None):
     flow = services.flow_get(user=request.user, flow_id=flow_id)
     document = services.flow_export(flow=flow, number=version)
     response = JsonResponse(document, json_dumps_params={"indent": 2})
@@ -327,6 +344,55 @@ def node_types(request: HttpRequest):
             "config_schema": t.Config.model_json_schema(),
         }
         for t in NODE_TYPES.values()
+    ]
+
+
+class ToolOut(Schema):
+    name: str
+    description: str
+    idempotent: bool | None = Field(
+        description="True or false when it is fixed; null when it depends on the arguments"
+    )
+    arguments_schema: dict[str, Any]
+    result_schema: dict[str, Any]
+
+
+@router.get("/tools", response=list[ToolOut], tags=["node types"])
+def tools(request: HttpRequest):
+    """Every tool a Tool node or a prompt can call, with the JSON schemas of its arguments and of
+    its result (what later nodes may read from `nodes.<key>.output`)."""
+    return [
+        {
+            "name": tool.name,
+            "description": tool.description,
+            "idempotent": None if callable(tool.idempotent) else bool(tool.idempotent),
+            "arguments_schema": tool.parameters,
+            "result_schema": tool.result_schema,
+        }
+        for tool in tool_registry.all()
+    ]
+
+
+class StarterOut(Schema):
+    slug: str
+    name: str
+    description: str
+    node_count: int
+    preview: list[list[dict[str, str]]]
+
+
+@router.get("/starters", response=list[StarterOut], tags=["flows"])
+def starters(request: HttpRequest):
+    """The starter flows a new flow may begin from (`POST /api/flows` with `template`)."""
+    return [
+        {
+            "slug": s.slug,
+            "name": s.name,
+            "description": s.description,
+            "node_count": len(s.graph["nodes"]),
+            "preview": s.preview(),
+        }
+        for s in STARTERS.values()
     ]
 
 

@@ -28,6 +28,13 @@ class NotFound(DomainError):
     default_code = "not_found"
 
 
+class Unauthenticated(DomainError):
+    """The request does not prove who sent it: an unknown, expired or revoked API token, a
+    missing or wrong webhook signature."""
+
+    default_code = "unauthorized"
+
+
 class NotAllowed(DomainError):
     """The user can see the object but their role does not allow the operation."""
 
@@ -54,3 +61,9 @@ class Conflict(DomainError):
 
 class RunConflict(Conflict):
     """A run's state does not allow the operation (finished, not finished, not parked)."""
+
+
+class RateLimited(DomainError):
+    """Too many requests of one kind from one user in a window; `retry_after` says when."""
+
+    default_code = "rate_limited"

@@ -3,14 +3,25 @@
 import sqlite3
 from typing import Any
 
-from .domain import Conflict, DomainError, Invalid, NotAllowed, NotFound, TooLarge
+from .domain import (
+    Conflict,
+    DomainError,
+    Invalid,
+    NotAllowed,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unauthenticated,
+)
 
 DOMAIN_STATUS: dict[type[DomainError], int] = {
     NotFound: 404,
+    Unauthenticated: 401,
     NotAllowed: 403,
     Invalid: 422,
     TooLarge: 413,
     Conflict: 409,
+    RateLimited: 429,
 }
 
 

@@ -5,6 +5,7 @@ in-process executor. `DATABASE_URL` and `REDIS_URL` switch to PostgreSQL, Redis 
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -61,9 +62,14 @@ INSTALLED_APPS = [
     # Serves ninja's bundled Swagger UI from /static/ instead of a CDN (config/api.py's docs page).
     "ninja",
     "csp",
+    # Login throttling with lockout (AXES_* below).
+    "axes",
     "workspaces",
+    "vault",
     "builder",
     "runs",
+    "triggers",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -79,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -150,6 +158,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# django-axes checks every login (the login page, the admin's) before the password does.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# SWITCHBOARD_LOGIN_FAILURES wrong passwords for one username from one address lock that pair
+# out for SWITCHBOARD_LOGIN_LOCKOUT_MINUTES (429 with Retry-After, the login page saying when
+# to try again; the right password does not get in meanwhile). A successful login resets the
+# count. Locking the pair, not the username alone, keeps a stranger from locking a colleague out.
+AXES_FAILURE_LIMIT = int(os.environ.get("SWITCHBOARD_LOGIN_FAILURES", 5))
+AXES_COOLOFF_TIME = timedelta(
+    minutes=float(os.environ.get("SWITCHBOARD_LOGIN_LOCKOUT_MINUTES", 15))
+)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+# The address is REMOTE_ADDR: behind a proxy that is the proxy's, so the pair is in effect the
+# username (a proxy must then pass the client's address through to Django).
+AXES_VERBOSE = False
+
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
@@ -246,6 +275,28 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The cache: rate-limit counters (config/ratelimits.py). In this process's memory embedded; in
+# Redis with REDIS_URL, so that a limit holds across every web process.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "switchboard",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# API rate limits per user (all of a user's sessions and tokens together), "count/period" with
+# a period of s, m, h or d; empty turns one off. Past one: 429 with Retry-After.
+SWITCHBOARD_RATE_WRITES = os.environ.get("SWITCHBOARD_RATE_WRITES", "600/m")
+SWITCHBOARD_RATE_RUN_STARTS = os.environ.get("SWITCHBOARD_RATE_RUN_STARTS", "60/m")
+
+# Runs of one workspace running at once (runs/services/capacity.py); more wait, queued, and
+# start as running ones finish. A workspace's max_running_runs overrides it; 0 means no cap.
+SWITCHBOARD_MAX_RUNNING_RUNS = int(os.environ.get("SWITCHBOARD_MAX_RUNNING_RUNS", 20))
+
 # Executor: "embedded" runs steps on a thread pool in the web process; "celery" sends kicks to
 # workers. Defaults to celery when Redis is configured.
 SWITCHBOARD_EXECUTOR = os.environ.get("SWITCHBOARD_EXECUTOR", "celery" if REDIS_URL else "embedded")
@@ -295,6 +346,10 @@ SWITCHBOARD_PROVIDERS = {
         "autostart": not os.environ.get("LOCAL_LLM_BASE_URL"),
     },
 }
+# Outbound requests (the HTTP tool, workspace model providers) reach public addresses only. This
+# admits loopback too, for tests and local development against servers on 127.0.0.1; never set
+# it where flows are written by people you don't trust with the machine's own services.
+SWITCHBOARD_ALLOW_LOOPBACK = env_bool("SWITCHBOARD_ALLOW_LOOPBACK", False)
 SWITCHBOARD_DEFAULT_MODEL = os.environ.get(
     "SWITCHBOARD_DEFAULT_MODEL",
     "gpt-4o-mini"
@@ -312,5 +367,24 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
         "openai": {"level": "WARNING"},
+        # Every login attempt at INFO is noise; repeated failures still show as warnings.
+        "axes": {"level": "WARNING"},
     },
 }
+
+
+# ---- notifications ---------------------------------------------------------------------------
+# Where links in emails and webhook messages point (the address people open Switchboard at).
+SWITCHBOARD_PUBLIC_URL = os.environ.get("SWITCHBOARD_PUBLIC_URL", "http://127.0.0.1:8000")
+# Email: printed to the console by default; SMTP when EMAIL_HOST is set.
+if os.environ.get("EMAIL_HOST"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = os.environ["EMAIL_HOST"]
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    EMAIL_TIMEOUT = 10
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Switchboard <switchboard@localhost>")

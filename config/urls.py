@@ -15,9 +15,13 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("vault.urls")),
+    path("settings/", include("workspaces.urls_settings")),
     path("", include("runs.urls_live")),
     path("", include("runs.urls_pages")),
     path("", include("builder.urls")),
+    path("", include("triggers.urls")),
+    path("", include("notifications.urls")),
 ]
 
 handler500 = "config.middleware.server_error"

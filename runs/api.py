@@ -16,7 +16,8 @@ from ninja import Field, Query, Router, Schema, Status
 
 from builder.services import flow_get
 from config.errors import ApiError
-from config.schemas import CleanIn, StrictIn
+from config.ratelimits import starts_runs
+from config.schemas import CleanIn, Cursor, Id, Offset, StrictIn
 from runs import dispatch, selectors
 from runs.models import Approval, ApprovalStatus, Run, RunStatus, Step, Trigger
 from runs.services import run_cancel, run_start
@@ -40,7 +41,7 @@ class RunStartIn(StrictIn):
         None, description="Run inputs; the flow's sample inputs when omitted."
     )
     use_draft: bool = Field(False, description="Run the current draft instead of the published")
-    version: int | None = Field(None, ge=1, description="Run this version number")
+    version: Id | None = Field(None, description="Run this version number")
     budgets: dict[str, int | float | None] | None = Field(
         None, description="max_steps, max_seconds, max_tokens, max_cost"
     )
@@ -67,7 +68,8 @@ class RunSummaryOut(Schema):
     workspace: int
     flow: int
     flow_name: str
-    version: int
+    version: int | None = Field(description="The version number; null for a draft snapshot")
+    version_label: str = Field(description='"v2", or "Draft snapshot" for a test run of the draft')
     status: str
     trigger: str
     created_by: str | None
@@ -148,26 +150,26 @@ class EventsOut(Schema):
 
 
 class RunFilter(CleanIn):
-    workspace: int | None = None
-    flow: int | None = None
+    workspace: Id | None = None
+    flow: Id | None = None
     status: str | None = Field(None, max_length=200, description="Comma-separated statuses")
     created_by: str | None = Field(None, max_length=150, description='A username, or "me"')
     since: datetime | None = None
     until: datetime | None = None
     limit: int = Field(25, ge=1, le=MAX_PAGE)
-    offset: int = Field(0, ge=0)
+    offset: Offset = 0
 
 
 class EventFilter(CleanIn):
-    after: int = Field(0, ge=0, description="Return events with a seq greater than this")
+    after: Cursor = Field(0, description="Return events with a seq greater than this")
     limit: int = Field(selectors.MAX_EVENTS_PAGE, ge=1, le=selectors.MAX_EVENTS_PAGE)
 
 
 class ApprovalFilter(CleanIn):
     status: Literal["pending", "decided", "all"] = "pending"
-    workspace: int | None = None
+    workspace: Id | None = None
     limit: int = Field(25, ge=1, le=MAX_PAGE)
-    offset: int = Field(0, ge=0)
+    offset: Offset = 0
 
 
 class ResolveIn(StrictIn):
@@ -254,7 +256,7 @@ class ApprovalPageOut(Schema):
     items: list[ApprovalSummaryOut]
 
 
-def _urls(run_id: int) -> dict[str, str]:
+def _urls(run_id: Id) -> dict[str, str]:
     return {
         "ws_url": f"/ws/runs/{run_id}/",
         "events_url": f"/api/runs/{run_id}/events",
@@ -284,6 +286,7 @@ def _summary(run: Run) -> dict[str, Any]:
         "flow": run.flow_id,
         "flow_name": run.flow.name,
         "version": run.version.number,
+        "version_label": run.version.label,
         "status": run.status,
         "trigger": run.trigger,
         "created_by": run.created_by.get_username() if run.created_by else None,
@@ -330,7 +333,8 @@ def _statuses(raw: str | None, allowed: list[str], what: str) -> list[str]:
 
 
 @router.post("/flows/{int:flow_id}/runs", response={202: RunStartedOut})
-def run_create(request: HttpRequest, flow_id: int, payload: RunStartIn):
+@starts_runs
+def run_create(request: HttpRequest, flow_id: Id, payload: RunStartIn):
     """Start a run of a flow (the published version unless `version` or `use_draft` says
     otherwise). Answers 202 at once; follow the run on `ws_url` or `events_url`."""
     flow = flow_get(user=request.user, flow_id=flow_id, permission="run")
@@ -373,13 +377,13 @@ def run_list(request: HttpRequest, filters: Query[RunFilter]):
 
 
 @router.get("/runs/{int:run_id}", response=RunOut)
-def run_get(request: HttpRequest, run_id: int):
+def run_get(request: HttpRequest, run_id: Id):
     """A run with its steps (inputs, outputs, tokens, cost, latency) and totals."""
     return _detail(selectors.run_get(user=request.user, run_id=run_id))
 
 
 @router.post("/runs/{int:run_id}/cancel", response=RunSummaryOut)
-def run_cancel_view(request: HttpRequest, run_id: int):
+def run_cancel_view(request: HttpRequest, run_id: Id):
     """Cancel a run: scheduling stops at once and a result still in flight is discarded."""
     run = selectors.run_get(user=request.user, run_id=run_id, permission="run")
     if run.is_finished and run.status != RunStatus.CANCELLED:
@@ -391,7 +395,7 @@ def run_cancel_view(request: HttpRequest, run_id: int):
 
 
 @router.get("/runs/{int:run_id}/events", response=EventsOut)
-def run_events(request: HttpRequest, run_id: int, filters: Query[EventFilter]):
+def run_events(request: HttpRequest, run_id: Id, filters: Query[EventFilter]):
     """The run's events after seq `after`, in order: the same log the websocket replays."""
     run = selectors.run_get(user=request.user, run_id=run_id)
     events = selectors.run_events(run_id=run.pk, after=filters.after, limit=filters.limit + 1)
@@ -405,7 +409,7 @@ def run_events(request: HttpRequest, run_id: int, filters: Query[EventFilter]):
 
 
 @router.post("/runs/{int:run_id}/steps/{int:step_id}/resolve", response=RunSummaryOut)
-def step_resolve(request: HttpRequest, run_id: int, step_id: int, payload: ResolveIn):
+def step_resolve(request: HttpRequest, run_id: Id, step_id: Id, payload: ResolveIn):
     """Settle a step parked after a lost worker (a tool not safe to repeat): retry or fail it."""
     run = selectors.run_get(user=request.user, run_id=run_id, permission="run")
     if not run.steps.filter(pk=step_id).exists():
@@ -504,13 +508,13 @@ def approval_list(request: HttpRequest, filters: Query[ApprovalFilter]):
 
 
 @router.get("/approvals/{int:approval_id}", response=ApprovalOut, tags=["approvals"])
-def approval_detail(request: HttpRequest, approval_id: int):
+def approval_detail(request: HttpRequest, approval_id: Id):
     """An approval with what the approver must see: instructions, payload, decisions so far."""
     return _approval_detail(approval_get(user=request.user, approval_id=approval_id), request.user)
 
 
 @router.post("/approvals/{int:approval_id}/decision", response=DecisionOut, tags=["approvals"])
-def approval_decision(request: HttpRequest, approval_id: int, payload: DecisionIn):
+def approval_decision(request: HttpRequest, approval_id: Id, payload: DecisionIn):
     """Approve or reject (with a comment, and an edited payload where allowed).
 
     Only assignees may decide (403; 404 outside the workspace). Repeating a decision that

@@ -7,7 +7,8 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from config.schemas import StrictIn
+from config.ratelimits import starts_runs
+from config.schemas import Id, StrictIn
 from runs import dispatch, selectors
 from runs.services.reruns import run_reproduce, run_rerun, runs_compare
 
@@ -45,7 +46,8 @@ def _started(run) -> dict[str, Any]:
 
 
 @router.post("/runs/{int:run_id}/rerun", response={202: RerunOut})
-def rerun(request: HttpRequest, run_id: int, payload: RerunIn):
+@starts_runs
+def rerun(request: HttpRequest, run_id: Id, payload: RerunIn):
     """Start a new run like this one: from scratch, or from a step with upstream outputs reused."""
     original = selectors.run_get(user=request.user, run_id=run_id, permission="run")
     new = run_rerun(
@@ -60,7 +62,8 @@ def rerun(request: HttpRequest, run_id: int, payload: RerunIn):
 
 
 @router.post("/runs/{int:run_id}/reproduce", response={202: RerunOut})
-def reproduce(request: HttpRequest, run_id: int):
+@starts_runs
+def reproduce(request: HttpRequest, run_id: Id):
     """Re-execute a finished run from its recorded model and tool responses: no external calls."""
     original = selectors.run_get(user=request.user, run_id=run_id, permission="run")
     new = run_reproduce(user=request.user, run=original)
@@ -69,7 +72,7 @@ def reproduce(request: HttpRequest, run_id: int):
 
 
 @router.get("/runs/{int:left_id}/compare/{int:right_id}", response=dict[str, Any])
-def compare(request: HttpRequest, left_id: int, right_id: int):
+def compare(request: HttpRequest, left_id: Id, right_id: Id):
     """Compare two runs node by node (output, tokens, cost, latency) and in total."""
     left = selectors.run_get(user=request.user, run_id=left_id)
     right = selectors.run_get(user=request.user, run_id=right_id)

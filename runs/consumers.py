@@ -34,6 +34,7 @@ from channels.security.websocket import OriginValidator, WebsocketDenier
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
+from config.schemas import MAX_DB_ID
 from runs.selectors import run_events, run_readable, workspace_ids_for
 from runs.services.events import register_loop, run_group, workspace_group
 from workspaces.services import token_authenticate
@@ -283,6 +284,6 @@ def _after(scope: dict[str, Any]) -> int:
     if not values:
         return 0
     try:
-        return max(0, int(values[0]))
+        return min(max(0, int(values[0])), MAX_DB_ID)
     except ValueError:
         return 0

@@ -39,6 +39,8 @@ class Trigger(models.TextChoices):
     API = "api", "API"
     RERUN = "rerun", "Re-run"
     CLI = "cli", "Terminal"
+    SCHEDULE = "schedule", "Schedule"
+    WEBHOOK = "webhook", "Webhook"
 
 
 class Run(models.Model):
@@ -57,6 +59,9 @@ class Run(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     budgets = models.JSONField(default=dict, blank=True)
+    # The model a prompt node without its own uses: the workspace's default when the run
+    # started, else blank for the server's (so a later change of the default changes no run).
+    default_model = models.CharField(max_length=200, blank=True, default="")
     tokens_in = models.PositiveIntegerField(default=0)
     tokens_out = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))

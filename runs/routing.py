@@ -2,9 +2,11 @@
 
 from django.urls import path
 
+from config import converters  # noqa: F401 - registers <id:...>
+
 from .consumers import RunConsumer, WorkspaceConsumer
 
 websocket_urlpatterns = [
-    path("ws/runs/<int:run_id>/", RunConsumer.as_asgi()),
+    path("ws/runs/<id:run_id>/", RunConsumer.as_asgi()),
     path("ws/workspace/", WorkspaceConsumer.as_asgi()),
 ]

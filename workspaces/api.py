@@ -1,6 +1,6 @@
 """Workspaces the user belongs to, and personal API tokens."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from django.contrib.auth import get_user_model
@@ -8,13 +8,15 @@ from django.contrib.auth.models import Group
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
-from pydantic import StringConstraints
+from pydantic import StringConstraints, model_validator
 
+from config.domain import Invalid
 from config.errors import not_found
-from config.schemas import StrictIn
+from config.schemas import Id, StrictIn
 
+from . import services
 from .models import ApiToken, Membership
-from .services import membership_for
+from .services import MAX_TOKEN_DAYS, membership_for
 
 router = Router(tags=["workspaces"])
 
@@ -28,6 +30,21 @@ class WorkspaceOut(Schema):
 
 class TokenIn(StrictIn):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    expires_in_days: int | None = Field(
+        None, ge=1, le=MAX_TOKEN_DAYS, description="Days until the token stops working."
+    )
+    # JSON has no datetime type: an ISO 8601 string is the one way to send one.
+    expires_at: datetime | None = Field(
+        None,
+        strict=False,
+        description="When the token stops working (ISO 8601, with a time zone).",
+    )
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> "TokenIn":
+        if self.expires_in_days is not None and self.expires_at is not None:
+            raise ValueError("Give expires_in_days or expires_at, not both.")
+        return self
 
 
 class TokenOut(Schema):
@@ -37,6 +54,7 @@ class TokenOut(Schema):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None
 
 
 class TokenCreatedOut(TokenOut):
@@ -67,7 +85,7 @@ class PeopleOut(Schema):
 
 
 @router.get("/workspaces/{int:workspace_id}/people", response=PeopleOut)
-def workspace_people(request: HttpRequest, workspace_id: int):
+def workspace_people(request: HttpRequest, workspace_id: Id):
     """The workspace's members and the groups they belong to (approval assignees)."""
     if membership_for(user=request.user, workspace_id=workspace_id) is None:
         raise not_found("Workspace not found")
@@ -90,25 +108,32 @@ def _token(token: ApiToken) -> dict:
         "created_at": token.created_at,
         "last_used_at": token.last_used_at,
         "revoked_at": token.revoked_at,
+        "expires_at": token.expires_at,
     }
 
 
 @router.get("/tokens", response=list[TokenOut], tags=["tokens"])
 def token_list(request: HttpRequest):
-    return [_token(t) for t in ApiToken.objects.filter(user=request.user)]
+    """Your personal API tokens (their values are never shown again)."""
+    return [_token(t) for t in services.tokens_of(request.user)]
 
 
 @router.post("/tokens", response={201: TokenCreatedOut}, tags=["tokens"])
 def token_create(request: HttpRequest, payload: TokenIn):
-    token, raw = ApiToken.issue(user=request.user, name=payload.name)
+    """Create a personal token, optionally expiring. Its value is in this response only."""
+    expires_at = payload.expires_at
+    if payload.expires_in_days is not None:
+        expires_at = timezone.now() + timedelta(days=payload.expires_in_days)
+    if expires_at is not None and timezone.is_naive(expires_at):
+        raise Invalid("expires_at needs a time zone (e.g. 2027-01-31T00:00:00Z).")
+    if expires_at is not None and expires_at > timezone.now() + timedelta(days=MAX_TOKEN_DAYS):
+        raise Invalid("A token can be valid for at most ten years.", code="invalid_expiry")
+    token, raw = services.token_create(user=request.user, name=payload.name, expires_at=expires_at)
     return Status(201, {**_token(token), "token": raw})
 
 
 @router.delete("/tokens/{int:token_id}", response={204: None}, tags=["tokens"])
-def token_revoke(request: HttpRequest, token_id: int):
-    updated = ApiToken.objects.filter(
-        pk=token_id, user=request.user, revoked_at__isnull=True
-    ).update(revoked_at=timezone.now())
-    if not updated and not ApiToken.objects.filter(pk=token_id, user=request.user).exists():
-        raise not_found("Token not found")
+def token_revoke(request: HttpRequest, token_id: Id):
+    """Revoke one of your tokens; programs using it get 401 from then on."""
+    services.token_revoke(user=request.user, token_id=token_id)
     return Status(204, None)

@@ -3,12 +3,13 @@
 from django.http import HttpRequest
 from ninja.security import HttpBearer, SessionAuth
 
-from .services import token_authenticate
+from .services import token_check
 
 
 class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str):
-        user = token_authenticate(token)
+        # An expired or revoked token raises Unauthenticated: 401 saying why, not a bare 401.
+        user = token_check(token)
         if user is not None:
             request.user = user
         return user

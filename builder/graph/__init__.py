@@ -7,6 +7,8 @@ gives one error: a node cut off by a broken edge is not also reported as unreach
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from .checks import GraphChecker
@@ -58,8 +60,13 @@ __all__ = [
 ]
 
 
-def validate_graph(document: Any) -> list[GraphError]:
+def validate_graph(
+    document: Any, *, credentials: Callable[[], AbstractSet[str]] | None = None
+) -> list[GraphError]:
     """Return every problem with a graph document; an empty list means it can run.
+
+    `credentials` returns the workspace's credential names; it is called only when a template
+    reads `secrets.<name>`, and without it credential names are not checked.
 
     A document that is not storable JSON, or is over the size limits, gets only that error: the
     structural checks are not worth running (or safe to run) on it.
@@ -75,4 +82,4 @@ def validate_graph(document: Any) -> list[GraphError]:
     graph, errors = parse_graph(document)
     if graph is None:
         return errors
-    return GraphChecker(graph).run()
+    return GraphChecker(graph, credentials).run()

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from .nodes.base import NodeConfig, NodeError
+from .secrets import UnknownSecret
 from .templates import TemplateRenderError, render, render_value
 
 
@@ -79,6 +80,8 @@ class NodeContext:
     rendered: dict[str, Any] = field(default_factory=dict)
     recordings: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    #: Readable node names (key, or from the label) by id, for what the node shows people.
+    names: dict[str, str] = field(default_factory=dict)
 
     def render(self, text: str, field_name: str | None = None) -> str:
         """Render a template over run data; a bad template fails the step with its reason."""
@@ -86,6 +89,8 @@ class NodeContext:
             value = render(text, self.variables)
         except TemplateRenderError as exc:
             raise NodeError(str(exc), code="template_error") from exc
+        except UnknownSecret as exc:
+            raise NodeError(exc.message, code=exc.code) from exc
         if field_name:
             self.rendered[field_name] = value
         return value
@@ -95,6 +100,8 @@ class NodeContext:
             return render_value(text, self.variables)
         except TemplateRenderError as exc:
             raise NodeError(str(exc), code="template_error") from exc
+        except UnknownSecret as exc:
+            raise NodeError(exc.message, code=exc.code) from exc
 
     def chat(self, *, stream: bool = True, keep_truncated: bool = False, **kwargs: Any) -> Any:
         """Call the model, accounting tokens and cost on the step and streaming deltas.

@@ -12,6 +12,7 @@ from .failures import ask_wait, error_object, policy
 from .graph import CompiledGraph, Node
 from .nodes.base import NodeError
 from .scheduler import RunState, resolve_ports
+from .secrets import SECRET_ROOT, SecretLookup, Secrets, resolved
 from .templates import TemplateRenderError, render
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ class StepOutcome:
     details: dict[str, Any] = field(default_factory=dict)
     recordings: list[dict[str, Any]] = field(default_factory=list)
     wait: dict[str, Any] | None = None
+    #: Credentials the step read, name → value: whoever records the outcome redacts them.
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 def node_inputs(graph: CompiledGraph, state: RunState, node_id: str) -> dict[str, Any]:
@@ -66,13 +69,39 @@ def execute_step(
     tools: ToolPort,
     emit: Callable[[str, dict[str, Any]], None] = lambda kind, data: None,
     default_model: str = "",
+    secrets: SecretLookup | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> StepOutcome:
     """Run one node at its current iteration and return what to record.
 
-    `overrides` replaces config fields for this attempt only (a person retrying a failed step
-    with another model).
+    `secrets` looks credentials up by name, for node types that use them; the outcome lists the
+    ones read, so the caller can redact them from what it records. `overrides` replaces config
+    fields for this attempt only (a person retrying a failed step with another model).
     """
+    node = graph.nodes[node_id]
+    variables = template_variables(graph, state, node_id, run_inputs)
+    values = None
+    if secrets is not None and node.node_type.uses_secrets:
+        values = variables[SECRET_ROOT] = Secrets(secrets)
+    outcome = _execute(
+        graph, state, node_id, variables, run_inputs, llm, tools, emit, default_model, overrides
+    )
+    outcome.secrets = resolved(values)
+    return outcome
+
+
+def _execute(
+    graph: CompiledGraph,
+    state: RunState,
+    node_id: str,
+    variables: dict[str, Any],
+    run_inputs: dict[str, Any],
+    llm: LlmPort,
+    tools: ToolPort,
+    emit: Callable[[str, dict[str, Any]], None],
+    default_model: str,
+    overrides: dict[str, Any] | None,
+) -> StepOutcome:
     node = graph.nodes[node_id]
     config = node.config.model_copy(update=overrides) if overrides else node.config
     ctx = NodeContext(
@@ -81,11 +110,12 @@ def execute_step(
         config=config,
         iteration=state.iteration(node_id),
         run_inputs=run_inputs,
-        variables=template_variables(graph, state, node_id, run_inputs),
+        variables=variables,
         llm=llm,
         tools=tools,
         emit=emit,
         default_model=default_model,
+        names=graph.names,
     )
     inputs = node_inputs(graph, state, node_id)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -89,13 +89,16 @@ class LlmClient:
         response_format: dict[str, Any] | None = None,
         cache: bool = False,
         on_delta: Callable[[str], None] | None = None,
+        providers: Mapping[str, dict[str, Any]] | None = None,
     ) -> LlmResponse:
         """Ask `model` (then each fallback) for a reply to `messages`.
 
+        `providers` overrides the client's for this call (a workspace's, `WorkspaceProviders`).
         Raises LlmError when no model produced a usable answer.
         """
         started = time.monotonic()
-        providers = self._providers if self._providers is not None else configured_providers()
+        if providers is None:
+            providers = self._providers if self._providers is not None else configured_providers()
         targets = [
             resolve(name, providers) for name in [model or default_model(), *fallback_models]
         ]

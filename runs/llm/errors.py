@@ -10,6 +10,7 @@ from typing import Any
 
 import openai
 
+from .guard import blocked_cause
 from .providers import Target
 from .response import LlmError
 
@@ -81,12 +82,13 @@ def from_status(exc: openai.APIStatusError, target: Target, secrets: Iterable[st
     detail = _provider_detail(exc, secrets)
     body_code = _body_code(exc)
     if status in (401, 403):
-        variable = target.config.get("api_key_env") or "its API key setting"
         code = "auth_error"
-        message = (
-            f"{target.provider} refused the credentials (HTTP {status}). "
-            f"Check the {variable} environment variable."
-        )
+        if target.config.get("guarded"):
+            where = "its key under Settings → Model providers"
+        else:
+            variable = target.config.get("api_key_env") or "its API key setting"
+            where = f"the {variable} environment variable"
+        message = f"{target.provider} refused the credentials (HTTP {status}). Check {where}."
     elif status == 404 or "model_not_found" in body_code:
         code = "unknown_model"
         message = f"{target.provider} does not offer the model “{target.model}” (HTTP {status})."
@@ -117,6 +119,8 @@ def classify(
         return from_status(exc, target, secrets)
     if isinstance(exc, openai.APITimeoutError):
         return LlmError("timeout", f"{target} did not answer within {timeout:g} seconds.")
+    if isinstance(exc, openai.APIConnectionError) and (refusal := blocked_cause(exc)):
+        return LlmError("blocked_address", f"{target.provider}: {refusal.message}")
     if isinstance(exc, openai.APIConnectionError):
         host = re.sub(r"^\w+://", "", base_url).split("/")[0]
         return LlmError("connection_error", f"Could not reach {target.provider} at {host}.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +70,48 @@ def default_model() -> str:
     return settings.SWITCHBOARD_DEFAULT_MODEL
 
 
-def resolve(name: str, providers: dict[str, dict[str, Any]]) -> Target:
+class WorkspaceProviders(Mapping[str, dict[str, Any]]):
+    """The providers a workspace's prompts address: the server's (settings), then its own.
+
+    `lookup(name)` returns a workspace provider's config (the shape of a SWITCHBOARD_PROVIDERS
+    entry) or None; it is asked only for a name the server does not configure, once per name,
+    so a prompt on a configured model costs no query. `names()` lists the workspace's own, for
+    the message about an unknown provider.
+    """
+
+    def __init__(
+        self,
+        configured: Mapping[str, dict[str, Any]],
+        lookup: Callable[[str], dict[str, Any] | None],
+        names: Callable[[], list[str]],
+    ) -> None:
+        self._configured = configured
+        self._lookup = lookup
+        self._names = names
+        self._found: dict[str, dict[str, Any] | None] = {}
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        config = self.get(name)
+        if config is None:
+            raise KeyError(name)
+        return config
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name in self._configured:
+            return self._configured[name]
+        if name not in self._found:
+            self._found[name] = self._lookup(name)
+        found = self._found[name]
+        return default if found is None else found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*self._configured, *self._names()]))
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+
+def resolve(name: str, providers: Mapping[str, dict[str, Any]]) -> Target:
     """Resolve "provider/model" (a bare name means the openai provider) to a Target.
 
     An unknown model on a known provider is allowed (unpriced); an unknown provider is not.
@@ -89,14 +131,21 @@ def resolve(name: str, providers: dict[str, dict[str, Any]]) -> Target:
 
 
 def api_key(target: Target) -> str:
-    """Read the provider's key from the environment variable named in its settings."""
+    """Return the provider's key: from its `key_source` (a workspace provider's credential,
+    decrypted now), else from the environment variable named in its settings."""
+    source = target.config.get("key_source")
+    if source is not None:
+        return source() or PLACEHOLDER_KEY
     variable = target.config.get("api_key_env") or ""
     return (os.environ.get(variable) if variable else None) or PLACEHOLDER_KEY
 
 
 def secrets_of(target: Target) -> list[str]:
     """Return the values that must never appear in messages or logs for this target."""
-    key = api_key(target)
+    try:
+        key = api_key(target)
+    except LlmError:
+        return []
     return [key] if key != PLACEHOLDER_KEY else []
 
 
@@ -104,14 +153,34 @@ def sdk_client(target: Target, base_url: str, timeout: float) -> openai.OpenAI:
     """Return the shared SDK client for this provider, endpoint, key and timeout.
 
     SDK retries are off: `LlmClient` retries itself, honouring Retry-After and falling back.
+    A workspace provider's client (`guarded`) connects only where the SSRF guard allows.
     """
     key = api_key(target)
-    cache_key = (target.provider, base_url, key, float(timeout))
+    guarded = _loopback_allowed() if target.config.get("guarded") else None
+    cache_key = (target.provider, base_url, key, float(timeout), guarded)
     with _clients_lock:
         client = _clients.get(cache_key)
         if client is None:
+            options: dict[str, Any] = {}
+            if guarded is not None:
+                options["http_client"] = _guarded_http_client(float(timeout), guarded)
             client = openai.OpenAI(
-                base_url=base_url, api_key=key, max_retries=0, timeout=float(timeout)
+                base_url=base_url, api_key=key, max_retries=0, timeout=float(timeout), **options
             )
             _clients[cache_key] = client
         return client
+
+
+def _loopback_allowed() -> bool:
+    from django.conf import settings
+
+    return bool(getattr(settings, "SWITCHBOARD_ALLOW_LOOPBACK", False))
+
+
+def _guarded_http_client(timeout: float, allow_loopback: bool) -> openai.DefaultHttpxClient:
+    from .guard import GuardedTransport
+
+    transport = GuardedTransport(
+        allow_loopback=allow_loopback, limits=openai.DEFAULT_CONNECTION_LIMITS
+    )
+    return openai.DefaultHttpxClient(timeout=timeout, transport=transport)

@@ -10,7 +10,7 @@ TRANSIENT_CODES = frozenset(
     {"rate_limited", "server_error", "timeout", "connection_error", "stream_cut"}
 )
 # Hopeless on this model but another model may do: go straight to the next fallback.
-FALLBACK_ONLY_CODES = frozenset({"unknown_model", "auth_error", "no_provider"})
+FALLBACK_ONLY_CODES = frozenset({"unknown_model", "auth_error", "no_provider", "blocked_address"})
 
 ERROR_CODES = (
     "rate_limited",
@@ -25,6 +25,7 @@ ERROR_CODES = (
     "truncated",
     "malformed_tool_call",
     "no_provider",
+    "blocked_address",
 )
 
 

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,12 +28,14 @@ from runs.engine.graph import CompiledGraph, compile_graph
 from runs.engine.limits import stop_when
 from runs.engine.runner import StepOutcome, execute_step
 from runs.engine.scheduler import Budgets, RunState, StepState, Usage, plan
+from runs.engine.secrets import Redactor
 from runs.models import Recording, Run, RunStatus, Step, StepStatus
 
 from .approvals import approval_create
+from .capacity import run_may_start
 from .events import broadcast_delta
 from .lifecycle import RunChange, lock_run
-from .ports import RecordedLlm, RecordedTools, Tools, llm_client
+from .ports import RecordedLlm, RecordedTools, Tools, WorkspaceLlm, llm_client, workspace_secrets
 from .starting import default_model
 
 logger = logging.getLogger(__name__)
@@ -147,6 +149,7 @@ class ClaimedStep:
     last_seq: int
     started_at: datetime
     reproduce_of: int | None = None
+    default_model: str = ""
     # Config fields this attempt runs with instead of the graph's (a person's retry with
     # another model).
     overrides: dict[str, Any] | None = None
@@ -204,6 +207,7 @@ def _claimed(run: Run, graph: CompiledGraph, step: Step, rows: list[StepRow]) ->
         last_seq=run.last_seq,
         started_at=step.started_at or timezone.now(),
         reproduce_of=run.parent_run_id if run.reproduce else None,
+        default_model=run.default_model,
     )
 
 
@@ -298,6 +302,9 @@ def run_advance(*, run_id: int, redispatch: bool = False, worker: str | None = N
         run = lock_run(run_id)
         if run is None or run.is_finished:
             return Advance()
+        if run.status == RunStatus.QUEUED and not run_may_start(run):
+            # The workspace is at its cap: the run stays queued until a slot frees.
+            return Advance()
         change = RunChange(run)
         try:
             graph = compiled_graph(run)
@@ -364,7 +371,7 @@ def _ports_for(claimed: ClaimedStep):
     """The model and tools a step talks to: live, or recorded ones when reproducing."""
     tools = Tools(claimed.workspace_id)
     if claimed.reproduce_of is None:
-        return llm_client(), tools
+        return WorkspaceLlm(llm_client(), claimed.workspace_id), tools
     original = (
         Step.objects.filter(
             run_id=claimed.reproduce_of,
@@ -405,7 +412,8 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
             llm=llm,
             tools=tools,
             emit=emit,
-            default_model=default_model(),
+            default_model=claimed.default_model or default_model(),
+            secrets=workspace_secrets(claimed.workspace_id),
             overrides=claimed.overrides,
         )
     if claimed.overrides:
@@ -488,7 +496,12 @@ def step_complete(
 
 
 def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: StepOutcome) -> None:
-    """Write the step's outcome and its event; update `row` to what was written."""
+    """Write the step's outcome and its event; update `row` to what was written.
+
+    Everything written here comes from the outcome with the credentials the step read replaced
+    by `[secret:<name>]`: no value reaches the step, its recordings, its events or the run.
+    """
+    outcome = redacted(outcome)
     run = change.run
     now = timezone.now()
     usage = outcome.usage
@@ -580,6 +593,23 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
         )
     else:
         change.event("step.succeeded", row.node_id, summary)
+
+
+def redacted(outcome: StepOutcome) -> StepOutcome:
+    """Return the outcome with every credential value it read replaced by its placeholder."""
+    if not outcome.secrets:
+        return outcome
+    redact = Redactor(outcome.secrets)
+    return replace(
+        outcome,
+        output=redact(outcome.output),
+        error_message=redact.text(outcome.error_message),
+        rendered=redact(outcome.rendered),
+        details=redact(outcome.details),
+        recordings=redact(outcome.recordings),
+        wait=redact(outcome.wait),
+        secrets={},
+    )
 
 
 # A step's result is worth keeping through a database hiccup (SQLite's write lock held past its

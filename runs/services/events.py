@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -127,6 +128,28 @@ def broadcast(event: dict[str, Any], workspace_id: int | None = None) -> None:
 def broadcast_many(events: list[dict[str, Any]], workspace_id: int | None = None) -> None:
     """Send committed events in order, in one hand-over to the delivery loop."""
     _sender.send([m for event in events for m in _messages(event, workspace_id)])
+
+
+# Called with every batch of committed events (after the websocket hand-over). Other apps
+# register here in `AppConfig.ready` (notifications), so the runs app never imports them. A
+# listener must be quick (hand real work to a thread) and never raise into the run.
+Listener = Callable[[list[dict[str, Any]], int | None], None]
+_listeners: list[Listener] = []
+
+
+def on_committed(listener: Listener) -> None:
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def committed(events: list[dict[str, Any]], workspace_id: int | None = None) -> None:
+    """The run's events are in the database: stream them, then tell the listeners."""
+    broadcast_many(events, workspace_id)
+    for listener in _listeners:
+        try:
+            listener(events, workspace_id)
+        except Exception:
+            logger.exception("An event listener failed; the run is not affected")
 
 
 def broadcast_delta(run_id: int, node_id: str, text: str, last_seq: int) -> None:

@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from runs.models import FINISHED_RUN_STATUSES, Run, RunEvent, RunStatus, Step, StepStatus
 
-from .events import broadcast_many
+from .capacity import slot_freed
+from .events import committed
 
 _FINISHED = {str(s) for s in FINISHED_RUN_STATUSES}
 ALLOWED = {
@@ -40,6 +41,8 @@ class RunChange:
         self.run = run
         self.events: list[RunEvent] = []
         self.fields: set[str] = set()
+        # Whether this change leaves the workspace a slot for a queued run (capacity.py).
+        self.frees_slot = False
 
     @property
     def last_seq(self) -> int:
@@ -78,6 +81,8 @@ class RunChange:
         if status in _FINISHED:
             fields.setdefault("finished_at", now)
         self.set(status=status, **fields)
+        if current == RunStatus.RUNNING or status in _FINISHED:
+            self.frees_slot = True
         # Running is announced as "run.started" (with `resumed` when it leaves waiting).
         kind = "run.started" if status == RunStatus.RUNNING else f"run.{status}"
         self.event(kind, data=data)
@@ -123,13 +128,19 @@ class RunChange:
             RunEvent.objects.bulk_create(self.events)
             payloads = [event.as_dict() for event in self.events]
             workspace_id = self.run.workspace_id
-            transaction.on_commit(lambda: broadcast_many(payloads, workspace_id))
+            transaction.on_commit(lambda: committed(payloads, workspace_id))
             self.events = []
         if self.fields:
             Run.objects.filter(pk=self.run.pk).update(
                 **{name: getattr(self.run, name) for name in self.fields}
             )
             self.fields = set()
+        if self.frees_slot:
+            workspace_id = self.run.workspace_id
+            transaction.on_commit(
+                lambda: slot_freed.send(sender=Run, workspace_id=workspace_id), robust=True
+            )
+            self.frees_slot = False
 
 
 def lock_run(run_id: int) -> Run | None:

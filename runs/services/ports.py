@@ -6,7 +6,12 @@ import threading
 from collections import deque
 from typing import Any
 
+from django.conf import settings
+
+from runs.engine.secrets import UnknownSecret
 from runs.llm import LlmClient, LlmResponse
+from runs.llm.providers import WorkspaceProviders, configured_providers
+from runs.llm.response import LlmError
 from runs.tools import ToolContext, ToolError, call_tool, openai_tool_specs
 
 _client: LlmClient | None = None
@@ -28,11 +33,65 @@ def reset_llm_client() -> None:
         _client = None
 
 
+class WorkspaceLlm:
+    """The shared model client, addressing the server's providers and the workspace's own."""
+
+    def __init__(self, client: LlmClient, workspace_id: int):
+        self.client = client
+        self.workspace_id = workspace_id
+
+    def chat(self, **kwargs: Any) -> LlmResponse:
+        from vault.services import provider_names
+
+        providers = WorkspaceProviders(
+            configured_providers(),
+            lookup=self._provider,
+            names=lambda: provider_names(self.workspace_id),
+        )
+        return self.client.chat(**kwargs, providers=providers)
+
+    def _provider(self, name: str) -> dict[str, Any] | None:
+        from vault.services import provider_config
+
+        config = provider_config(workspace_id=self.workspace_id, name=name)
+        if config is not None and config.get("credential_id"):
+            config["key_source"] = _key_source(config["credential_id"])
+        return config
+
+
+def _key_source(credential_id: int):
+    """Read the provider's key when the SDK client is built, not before."""
+
+    def key() -> str:
+        from vault.services import provider_key
+
+        try:
+            return provider_key(credential_id)
+        except UnknownSecret as exc:
+            raise LlmError("auth_error", exc.message) from None
+
+    return key
+
+
+def workspace_secrets(workspace_id: int):
+    """Look a workspace's credentials up by name, for `{{ secrets.<name> }}` at call time."""
+
+    def lookup(name: str) -> str:
+        from vault.services import credential_value
+
+        return credential_value(workspace_id=workspace_id, name=name)
+
+    return lookup
+
+
 class Tools:
     """Registered tools, scoped to the run's workspace."""
 
     def __init__(self, workspace_id: int | None):
-        self.context = ToolContext(workspace_id=workspace_id)
+        self.context = ToolContext(
+            workspace_id=workspace_id,
+            allow_loopback=getattr(settings, "SWITCHBOARD_ALLOW_LOOPBACK", False),
+        )
 
     def call(self, name: str, arguments: Any) -> Any:
         return call_tool(name, arguments, context=self.context)

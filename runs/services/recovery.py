@@ -20,12 +20,14 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from config.domain import Invalid, NotFound, RunConflict
+from runs import periodic
 from runs.engine.failures import error_object
 from runs.models import Run, RunStatus, Step, StepStatus
 from runs.tools import registry
 
 from .advancing import compiled_graph
 from .approvals import approvals_close_finished, approvals_time_out
+from .capacity import runs_to_start_everywhere
 from .lifecycle import run_changing
 
 logger = logging.getLogger(__name__)
@@ -296,6 +298,7 @@ def sweep(
             kick.add(run_id)
     kick.update(approvals_time_out(now=now))
     approvals_close_finished()
+    kick.update(periodic.run_due(now))
     if startup:
         kick.update(
             Run.objects.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).values_list(
@@ -316,4 +319,7 @@ def sweep(
         | Q(steps__finished_at__gt=now - STALLED)
     )
     kick |= _claim_rekick(stalled, now - STALE_QUEUED, now, first_kick="started_at")
+    # Runs queued behind a workspace's cap whose slot is free (its kick was lost with a
+    # process that crashed after freeing it): started now, not after STALE_QUEUED.
+    kick |= runs_to_start_everywhere()
     return kick

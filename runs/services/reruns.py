@@ -68,9 +68,10 @@ def run_rerun(
             user=user,
             flow=run.flow,
             inputs=run.inputs if inputs is None else inputs,
-            version=version.number,
+            version=version,
             trigger=Trigger.RERUN,
             budgets=run.budgets,
+            default_model=run.default_model,
             parent_run=run,
             from_node=from_node or "",
         )
@@ -131,9 +132,10 @@ def run_reproduce(*, user, run: Run) -> Run:
             user=user,
             flow=run.flow,
             inputs=run.inputs,
-            version=run.version.number,
+            version=run.version,
             trigger=Trigger.RERUN,
             budgets=run.budgets,
+            default_model=run.default_model,
             parent_run=run,
             reproduce=True,
         )

@@ -8,13 +8,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from builder.graph import validate_graph
 from builder.models import Flow, FlowVersion
-from builder.services import flow_snapshot_draft
+from builder.services import flow_snapshot_draft, flow_validate
 from config.domain import Invalid, NotFound
 from runs.engine.nodes import NODE_TYPES
 from runs.engine.schemas import SchemaCheckFailed, validation_errors
 from runs.models import Approval, ApprovalStatus, Run, RunStatus, Step, StepStatus, Trigger
+from workspaces.models import Workspace
 
 from .lifecycle import RunChange, run_changing
 
@@ -54,8 +54,22 @@ def inputs_errors(graph: dict[str, Any], inputs: Any) -> list[str]:
     return problems
 
 
-def budgets_clean(budgets: dict[str, Any] | None) -> dict[str, Any]:
-    merged = dict(DEFAULT_BUDGETS)
+def workspace_budgets(workspace: Workspace) -> dict[str, Any]:
+    """The budgets a workspace's owners set for runs that do not bring their own."""
+    budgets: dict[str, Any] = {}
+    if workspace.default_max_cost is not None:
+        budgets["max_cost"] = workspace.default_max_cost
+    if workspace.default_max_tokens is not None:
+        budgets["max_tokens"] = workspace.default_max_tokens
+    return budgets
+
+
+def budgets_clean(
+    budgets: dict[str, Any] | None, defaults: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The run's budgets: the server's, then the workspace's `defaults`, then the run's own
+    (a key the run gives, even as null for "no limit", wins)."""
+    merged = {**DEFAULT_BUDGETS, **(defaults or {})}
     for key, value in (budgets or {}).items():
         if key not in DEFAULT_BUDGETS:
             raise Invalid(f'Unknown budget "{key}".', code="invalid_budget")
@@ -73,7 +87,11 @@ def budgets_clean(budgets: dict[str, Any] | None) -> dict[str, Any]:
     return merged
 
 
-def resolve_version(*, flow: Flow, user, use_draft: bool, version: int | None) -> FlowVersion:
+def resolve_version(
+    *, flow: Flow, user, use_draft: bool, version: int | FlowVersion | None
+) -> FlowVersion:
+    if isinstance(version, FlowVersion):
+        return version  # e.g. a re-run of a draft snapshot, which has no number
     if version is not None:
         found = flow.versions.filter(number=version).first()
         if found is None:
@@ -86,7 +104,7 @@ def resolve_version(*, flow: Flow, user, use_draft: bool, version: int | None) -
         if not flow.versions.exists() and not use_draft:
             # A flow never published runs its draft, so a first test run needs no ceremony.
             use_draft = True
-    errors = validate_graph(flow.graph)
+    errors = flow_validate(graph=flow.graph, workspace_id=flow.workspace_id)
     if errors:
         raise Invalid(
             "The flow has problems to fix before it can run.",
@@ -102,14 +120,19 @@ def run_start(
     flow: Flow,
     inputs: dict[str, Any] | None,
     use_draft: bool = False,
-    version: int | None = None,
+    version: int | FlowVersion | None = None,
     trigger: str = Trigger.UI,
     budgets: dict[str, Any] | None = None,
     parent_run: Run | None = None,
     from_node: str = "",
     reproduce: bool = False,
+    default_model: str | None = None,
 ) -> Run:
-    """Create a queued run of a flow version. The caller kicks it (`runs.dispatch.kick`)."""
+    """Create a queued run of a flow version. The caller kicks it (`runs.dispatch.kick`).
+
+    Budgets the caller does not give, and the default model (unless `default_model` is given,
+    as a re-run does), come from the workspace's defaults.
+    """
     flow_version = resolve_version(flow=flow, user=user, use_draft=use_draft, version=version)
     if inputs is None:
         inputs = sample_inputs(flow_version.graph)
@@ -118,13 +141,18 @@ def run_start(
         raise Invalid(
             "The inputs do not match the flow's input form.", errors=problems, code="invalid_inputs"
         )
+    # The callers load the flow with its workspace (`flow_get`), so this costs no statement.
+    workspace = flow.workspace
+    if default_model is None:
+        default_model = workspace.default_model
     with transaction.atomic():
         run = Run.objects.create(
             flow=flow,
             version=flow_version,
             workspace_id=flow.workspace_id,
             inputs=inputs,
-            budgets=budgets_clean(budgets),
+            budgets=budgets_clean(budgets, workspace_budgets(workspace)),
+            default_model=default_model,
             trigger=trigger,
             created_by=user,
             parent_run=parent_run,

@@ -153,3 +153,44 @@ def check_addresses(
                 f"The host “{host}” is not allowed: it points to a private, local or "
                 "reserved network address, which tools may not reach.",
             )
+
+
+LOOPBACK_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+def is_public_or_loopback(address: IPAddress) -> bool:
+    """Admit public addresses and loopback, nothing else (for tests and development only)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return is_public_address(address) or any(
+        address in network for network in LOOPBACK_NETWORKS if network.version == address.version
+    )
+
+
+def address_policy(*, allow_loopback: bool) -> AddressPolicy:
+    """Return the guard outbound requests use; loopback only where a setting explicitly allows
+    it (SWITCHBOARD_ALLOW_LOOPBACK, for tests and development against local servers)."""
+    return is_public_or_loopback if allow_loopback else is_public_address
+
+
+def check_url(url: str, *, allow_loopback: bool = False, timeout: float = 5.0) -> None:
+    """Refuse an http(s) URL whose host resolves to an address the guard does not allow.
+
+    For endpoints called by a library rather than by `fetch` (a workspace's model provider):
+    checked when it is saved and again before each call. Raises ToolError.
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise ToolError("invalid_arguments", "The URL is not valid.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ToolError("invalid_arguments", "The URL must start with http:// or https://.")
+    if parts.username or parts.password:
+        raise ToolError("invalid_arguments", "The URL must not contain a user name or password.")
+    host = parts.hostname
+    check_addresses(
+        host, resolve(host, port, timeout=timeout), address_policy(allow_loopback=allow_loopback)
+    )

@@ -8,7 +8,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -66,19 +66,26 @@ class ToolError(Exception):
 
 @dataclass(frozen=True)
 class ToolContext:
-    """What a tool may know about the call: the workspace it runs for and its time budget."""
+    """What a tool may know about the call: the workspace it runs for and its time budget.
+
+    `allow_loopback` lets outbound requests reach loopback addresses as well as public ones
+    (settings.SWITCHBOARD_ALLOW_LOOPBACK: tests and development only, never in production).
+    """
 
     workspace_id: int | None = None
     timeout: float = 30.0
+    allow_loopback: bool = False
 
 
 @dataclass
 class Tool:
-    """A named callable with a JSON schema for its arguments.
+    """A named callable with a JSON schema for its arguments and one for its result.
 
     `func(arguments, context)` receives arguments already validated against `parameters` and
-    returns JSON-serialisable data. `idempotent` may be a function of the arguments (an HTTP POST
-    is not idempotent, a GET is); a tool that isn't idempotent is never re-run after a crash.
+    returns JSON-serialisable data shaped as `result_schema` says (validation checks the fields
+    later nodes read from it; an empty schema means "any JSON"). `idempotent` may be a function of
+    the arguments (an HTTP POST is not idempotent, a GET is); a tool that isn't idempotent is
+    never re-run after a crash.
     """
 
     name: str
@@ -86,6 +93,7 @@ class Tool:
     parameters: dict
     func: Callable[[dict, ToolContext], Any]
     idempotent: bool | Callable[[dict], bool] = True
+    result_schema: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not TOOL_NAME_RE.match(self.name):
@@ -100,6 +108,10 @@ class Tool:
             raise ValueError(
                 f"tool {self.name!r}: invalid parameters schema: {exc.message}"
             ) from exc
+        try:
+            Draft202012Validator.check_schema(self.result_schema)
+        except SchemaError as exc:
+            raise ValueError(f"tool {self.name!r}: invalid result schema: {exc.message}") from exc
         self._validator = Draft202012Validator(self.parameters)
 
     def is_idempotent(self, arguments: dict) -> bool:

@@ -173,4 +173,10 @@ TOOL = Tool(
         "additionalProperties": False,
     },
     func=calculator,
+    result_schema={
+        "type": "object",
+        "properties": {"result": {"type": "number", "description": "The value."}},
+        "required": ["result"],
+        "additionalProperties": False,
+    },
 )

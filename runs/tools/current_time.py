@@ -65,4 +65,17 @@ TOOL = Tool(
         "additionalProperties": False,
     },
     func=current_time,
+    result_schema={
+        "type": "object",
+        "properties": {
+            "iso": {"type": "string", "description": "e.g. 2026-03-01T09:30:00+01:00"},
+            "date": {"type": "string", "description": "e.g. 2026-03-01"},
+            "time": {"type": "string", "description": "e.g. 09:30:00"},
+            "weekday": {"type": "string", "description": "e.g. Sunday"},
+            "timezone": {"type": "string"},
+            "utc_offset": {"type": "string", "description": "e.g. +01:00"},
+        },
+        "required": ["iso", "date", "time", "weekday", "timezone", "utc_offset"],
+        "additionalProperties": False,
+    },
 )

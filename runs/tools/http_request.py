@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .addresses import is_public_or_loopback
 from .base import Tool, ToolContext, ToolError
 from .fetch import MAX_RESPONSE_BYTES, FetchedResponse, fetch
 
@@ -126,6 +127,7 @@ def http_request(arguments: dict, context: ToolContext) -> dict[str, Any]:
     if body is not None and not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = "application/json"
     timeout = min(float(arguments.get("timeout", DEFAULT_TIMEOUT)), context.timeout, MAX_TIMEOUT)
+    guard = {"address_allowed": is_public_or_loopback} if context.allow_loopback else {}
     response = fetch(
         arguments["url"],
         method=method,
@@ -133,6 +135,7 @@ def http_request(arguments: dict, context: ToolContext) -> dict[str, Any]:
         body=body,
         timeout=timeout,
         max_bytes=MAX_RESPONSE_BYTES,
+        **guard,
     )
     return describe_response(response)
 
@@ -150,4 +153,19 @@ TOOL = Tool(
     parameters=PARAMETERS,
     func=http_request,
     idempotent=_is_get,
+    result_schema={
+        "type": "object",
+        "properties": {
+            "status": {"type": "integer", "description": "The HTTP status, e.g. 200."},
+            "headers": {
+                "type": "object",
+                "description": "A few safe response headers, by lower-case name.",
+                "additionalProperties": {"type": "string"},
+            },
+            "json": {"description": "The body, when the response is JSON."},
+            "text": {"type": "string", "description": "The body as text, when it is not JSON."},
+        },
+        "required": ["status", "headers"],
+        "additionalProperties": False,
+    },
 )

@@ -125,4 +125,10 @@ TOOL = Tool(
         "additionalProperties": False,
     },
     func=json_query,
+    result_schema={
+        "type": "object",
+        "properties": {"result": {"description": "What the expression selected (null if none)."}},
+        "required": ["result"],
+        "additionalProperties": False,
+    },
 )

@@ -197,4 +197,46 @@ TOOL = Tool(
         "additionalProperties": False,
     },
     func=pantry,
+    result_schema={
+        "type": "object",
+        "properties": {
+            "available": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The ingredients the pantry has enough of.",
+            },
+            "missing": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The ingredients to buy.",
+            },
+            "missing_count": {"type": "integer", "minimum": 0},
+            "all_available": {"type": "boolean"},
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "available": {"type": "boolean"},
+                        "pantry": {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": "string"},
+                                "quantity": {"type": "number"},
+                                "unit": {"type": "string"},
+                            },
+                            "required": ["name", "quantity", "unit"],
+                            "additionalProperties": False,
+                        },
+                        "reason": {"type": "string"},
+                    },
+                    "required": ["name", "available"],
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "required": ["available", "missing", "missing_count", "all_available", "items"],
+        "additionalProperties": False,
+    },
 )

@@ -6,8 +6,8 @@ from datetime import date
 
 from django.http import Http404
 
-# The largest id SQLite and PostgreSQL (bigint) can hold; beyond it a lookup would crash.
-MAX_DB_ID = 2**63 - 1
+from config.schemas import MAX_DB_ID
+
 MAX_PARAM_CHARS = 200
 
 

@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from builder.graph import ERROR_CODES
 from builder.models import Flow, FlowVersion
 from runs.engine.nodes import NODE_TYPES
+from runs.tools import registry as tool_registry
 from workspaces.models import Role
 
 from .conftest import assert_error
@@ -34,6 +35,8 @@ WORKSPACE_ENDPOINTS = [
     ("post", "/api/flows/import", {"workspace": "{ws}", "document": {}}),
     ("get", "/api/node-types", None),
     ("get", "/api/graph-error-codes", None),
+    ("get", "/api/tools", None),
+    ("get", "/api/starters", None),
     ("get", "/api/workspaces", None),
     ("get", "/api/workspaces/{ws}/people", None),
     ("get", "/api/tokens", None),
@@ -185,7 +188,9 @@ def test_api_another_workspace_is_404(api_for, member, other_workspace, method, 
 
 def test_api_missing_flow_is_404(api_for, editor):
     assert_error(api_for(editor).get("/api/flows/999999"), 404, "not_found")
-    assert_error(api_for(editor).get(f"/api/flows/{2**70}"), 404, "not_found")
+    # An id no database can hold is not a missing flow but a bad request: 422 naming the field.
+    body = assert_error(api_for(editor).get(f"/api/flows/{2**70}"), 422, "invalid_request")
+    assert body["detail"][0]["loc"][-1] == "flow_id"
 
 
 def test_api_flow_list_shows_only_the_users_workspaces(api_for, editor, flow, foreign_flow):
@@ -436,7 +441,7 @@ def test_api_version_list_hides_draft_snapshots(api_for, editor, flow):
     flow_snapshot_draft(flow=flow, user=editor)
     assert [v["number"] for v in client.get(f"/api/flows/{flow.pk}/versions").json()] == [1]
     listed = client.get(f"/api/flows/{flow.pk}/versions?include_drafts=true").json()
-    assert [v["number"] for v in listed] == [2, 1]
+    assert [v["number"] for v in listed] == [None, 1]  # a draft snapshot uses no number
     assert_error(client.get(f"/api/flows/{flow.pk}/versions/9"), 404, "not_found")
 
 
@@ -494,6 +499,22 @@ def test_api_node_types_describe_every_registered_type(api_for, member):
         "fallback_groups",
         "fallback_instructions",
     ]
+
+
+def test_api_tools_describe_every_registered_tool(api_for, member):
+    response = api_for(member(Role.VIEWER)).get("/api/tools")
+    assert response.status_code == 200
+    tools = {t["name"]: t for t in response.json()}
+    assert set(tools) == set(tool_registry.names())
+    pantry = tools["pantry"]
+    assert pantry["description"].startswith("Check a recipe's ingredients")
+    assert pantry["arguments_schema"]["required"] == ["ingredients"]
+    assert pantry["result_schema"]["properties"]["missing"]["type"] == "array"
+    assert pantry["idempotent"] is True
+    assert tools["http_request"]["idempotent"] is None  # a GET is, a POST is not
+    for tool in tools.values():
+        assert tool["arguments_schema"]["type"] == "object"
+        assert tool["result_schema"]["type"] == "object"
 
 
 def test_api_graph_error_codes(api_for, member):

@@ -110,10 +110,10 @@ async def test_api_validate_does_not_hold_up_other_requests(token, flow, monkeyp
     started, finish = threading.Event(), threading.Event()
     validate = builder.api.validate_graph
 
-    def long_validation(graph):
+    def long_validation(graph, **options):
         started.set()
         finish.wait(timeout=30)
-        return validate(graph)
+        return validate(graph, **options)
 
     monkeypatch.setattr(builder.api, "validate_graph", long_validation)
     app = ASGIHandler()

@@ -70,6 +70,8 @@ def _server_env(llm_base_url: str | None = None) -> dict[str, str]:
     env["SWITCHBOARD_EXECUTOR"] = "embedded"
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env.setdefault("LOG_LEVEL", "WARNING")
+    # Model providers added in the settings pages point at the scripted server on 127.0.0.1.
+    env["SWITCHBOARD_ALLOW_LOOPBACK"] = "1"
     if llm_base_url:
         # Flows the server runs talk to the scripted model server, never to a real provider.
         env["OPENAI_BASE_URL"] = llm_base_url
@@ -89,9 +91,14 @@ def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: flo
     raise RuntimeError(f"daphne did not listen on {port} in {timeout}s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_url(django_db_setup, tmp_path_factory, _llm_server) -> Iterator[str]:
-    """Serve the ASGI app (HTTP and websockets) on the test database from a daphne subprocess."""
+    """Serve the ASGI app (HTTP and websockets) on the test database from a daphne subprocess.
+
+    Package-scoped: the server's embedded executor sweeps the test database every few seconds,
+    so it must be gone before the tests after this package run (it took a step a killed Celery
+    worker had reserved in tests/runs/test_recovery_celery.py, and held the database open at
+    teardown)."""
     port = _free_port()
     log = tmp_path_factory.mktemp("daphne") / "daphne.log"
     with log.open("w") as out:

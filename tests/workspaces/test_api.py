@@ -75,7 +75,7 @@ def test_token_create_shows_the_token_once_and_stores_only_its_hash(api_for, mak
     assert listed.status_code == 200
     assert raw not in listed.content.decode()
     assert [set(t) for t in listed.json()] == [
-        {"id", "name", "prefix", "created_at", "last_used_at", "revoked_at"}
+        {"id", "name", "prefix", "created_at", "last_used_at", "revoked_at", "expires_at"}
     ]
 
 

@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..shapes import ANY, ERROR_OUTPUT, union
+
 if TYPE_CHECKING:
     from runs.engine.context import NodeContext
+    from runs.engine.shapes import DesignScope, Schema
 
 
 class NodeConfig(BaseModel):
@@ -133,6 +136,9 @@ class NodeType:
     error_port_when: ClassVar[dict[str, Any]] = {}
     #: The config field a person may change when retrying a failed step (another model).
     retry_model_field: ClassVar[str | None] = None
+    #: Builds an outbound request: its templates may read credentials (`{{ secrets.<name> }}`),
+    #: resolved at call time and redacted by value from everything the step records.
+    uses_secrets: ClassVar[bool] = False
 
     @classmethod
     def help(cls) -> str:
@@ -155,6 +161,15 @@ class NodeType:
     def output_ports(cls, config: NodeConfig | None) -> list[str]:
         """Return the output port names for a given configuration (the error port included)."""
         return [port.name for port in cls.outputs] + cls.error_ports(config)
+
+    @classmethod
+    def with_error_shape(cls, config: NodeConfig, shape: dict[str, Any]) -> dict[str, Any]:
+        """The output shape of a node that may go down its error branch: its own, or there the
+        error object. Under the default policy the shape stays the node's own (an error edge
+        drawn anyway is still taken; reading the error then needs an explicit policy)."""
+        if cls.can_fail(config) and getattr(config, "on_failure", "fail") != "fail":
+            return union([shape, ERROR_OUTPUT])
+        return shape
 
     @classmethod
     def success_ports(cls, config: NodeConfig | None) -> list[str]:
@@ -185,6 +200,26 @@ class NodeType:
     @classmethod
     def references(cls, config: NodeConfig) -> list[tuple[str, str]]:
         """Return (field name, dotted data path) pairs the config reads, e.g. router fields."""
+        return []
+
+    @classmethod
+    def output_schema(cls, config: NodeConfig, scope: DesignScope) -> Schema:
+        """Return the JSON schema of this node's output (`nodes.<key>.output`); {} is any JSON.
+
+        Validation reads it to check the fields later nodes use (runs/engine/shapes.py).
+        """
+        return ANY
+
+    @classmethod
+    def input_schemas(cls, config: NodeConfig) -> dict[str, Schema]:
+        """Return the shape a value must have on each input port that needs one."""
+        return {}
+
+    @classmethod
+    def typed_templates(
+        cls, config: NodeConfig, scope: DesignScope
+    ) -> list[tuple[str, str, Schema]]:
+        """Return (field, template, schema) for templates whose value must fit a schema."""
         return []
 
     @classmethod

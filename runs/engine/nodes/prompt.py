@@ -6,6 +6,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from ..schemas import SchemaCheckFailed, validation_errors
+from ..shapes import ANY, TEXT
 from .base import FailureConfig, NodeConfig, NodeError, NodeResult, NodeType, Port
 from .checks import check_json_schema
 
@@ -202,6 +203,11 @@ class PromptNode(NodeType):
     @classmethod
     def templates(cls, config) -> list[tuple[str, str]]:
         return [("system", config.system), ("prompt", config.prompt)]
+
+    @classmethod
+    def output_schema(cls, config, scope) -> dict[str, Any]:
+        own = TEXT if config.output_format == "text" else config.json_schema or ANY
+        return cls.with_error_shape(config, own)
 
     def run(self, ctx: Any, inputs: dict[str, Any]) -> NodeResult:
         return run_prompt(ctx)

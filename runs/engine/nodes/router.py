@@ -4,6 +4,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..shapes import TEXT, closed_object
 from ..templates import resolve_path
 from .base import FailureConfig, NodeResult, NodeType, Port
 from .checks import check_pattern
@@ -115,6 +116,12 @@ class RouterNode(NodeType):
     @classmethod
     def templates(cls, config) -> list[tuple[str, str]]:
         return [("prompt", config.prompt)] if config.prompt else []
+
+    @classmethod
+    def output_schema(cls, config, scope) -> dict[str, Any]:
+        route = {"type": "string", "enum": cls.success_ports(config)}
+        own = closed_object({"route": route, "reason": TEXT}, ["route", "reason"])
+        return cls.with_error_shape(config, own)
 
     @classmethod
     def references(cls, config) -> list[tuple[str, str]]:

@@ -12,8 +12,9 @@ from .fakes import FakeLlm, FakeLlmError, FakeResponse, FakeToolError, FakeTools
 from .graphs import edge, graph, node, prompt
 
 
-def run_graph(document, llm=None, tools=None):
-    assert validate_graph(document) == [], validate_graph(document)
+def run_graph(document, llm=None, tools=None, validate=True):
+    if validate:
+        assert validate_graph(document) == [], validate_graph(document)
     run = MemoryRun(
         document, {"question": "why?"}, llm=llm or FakeLlm(), tools=tools or FakeTools()
     )
@@ -97,8 +98,9 @@ def test_tool_error_is_a_tool_error_and_a_template_error_is_typed_too():
     assert run.outcome.result["problem"]["type"] == "tool_error"
     assert run.outcome.result["problem"]["code"] == "http_error"
 
+    # Validation refuses this template; a version saved before that rule still runs into it.
     bad = prompt("p", "{{ inputs.question.missing.deeper }}", on_failure="branch")
-    run = run_graph(branched(bad))
+    run = run_graph(branched(bad), validate=False)
     assert run.outcome.result["problem"]["type"] == "template_error"
 
 

@@ -7,6 +7,7 @@ need a real server call the inner `fetch` with a policy admitting the one exact 
 import ipaddress
 import socket
 
+import jsonschema
 import pytest
 
 from runs.tools import ToolContext, ToolError, call_tool, registry
@@ -126,6 +127,8 @@ def test_fetch_returns_json_text_and_error_statuses(server):
     missing = describe_response(fetch(server.url("/missing"), address_allowed=only_test_host))
     assert missing["status"] == 404
     assert missing["json"] == {"detail": "nope"}
+    for described in (result, text, missing):
+        jsonschema.validate(described, registry.get("http_request").result_schema)
 
 
 def test_fetch_posts_json_body(server):

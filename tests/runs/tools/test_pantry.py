@@ -1,7 +1,8 @@
+import jsonschema
 import pytest
 
 from runs.models import PantryItem
-from runs.tools import ToolContext, ToolError, call_tool
+from runs.tools import ToolContext, ToolError, call_tool, registry
 from runs.tools.pantry import name_forms
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +62,8 @@ def test_pantry_checks_quantities_and_converts_simple_units(stocked):
     assert result["missing"] == ["egg yolk", "milk", "tomato"]
     details = {item["name"]: item for item in result["items"]}
     assert details["milk"]["reason"] == "not enough: have 500 ml, need 1 l"
+    # What the tool declares about its result is what validation checks references against.
+    jsonschema.validate(result, registry.get("pantry").result_schema)
     assert details["egg yolk"]["reason"] == "not in the pantry"
     assert details["flour"]["pantry"] == {"name": "flour", "quantity": 1.0, "unit": "kg"}
 

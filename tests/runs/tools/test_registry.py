@@ -57,6 +57,35 @@ def test_registered_tool_contract(tool):
     assert isinstance(tool.is_idempotent({}), bool)
 
 
+@pytest.mark.parametrize(
+    ("name", "arguments"),
+    [
+        ("calculator", {"expression": "round(19.99 * 3, 2)"}),
+        ("current_time", {"timezone": "Europe/Paris"}),
+        ("json_query", {"data": {"a": [1, 2]}, "expression": "a[0]"}),
+        ("json_query", {"data": {"a": [1, 2]}, "expression": "b"}),
+    ],
+)
+def test_tool_results_have_their_declared_shape(name, arguments):
+    tool = registry.get(name)
+    result = call_tool(name, arguments, context=CTX)
+    jsonschema.validate(result, tool.result_schema)
+    # A closed result: every field later nodes can read is declared (validation relies on it).
+    assert tool.result_schema["additionalProperties"] is False
+    assert set(result) <= set(tool.result_schema["properties"])
+
+
+def test_tool_refuses_an_invalid_result_schema():
+    with pytest.raises(ValueError, match="invalid result schema"):
+        Tool(
+            name="bad_result",
+            description="x",
+            parameters=ECHO_SCHEMA,
+            func=lambda a, c: {},
+            result_schema={"type": 5},
+        )
+
+
 def test_registry_refuses_duplicates(register):
     register("echo_dup", lambda args, ctx: args)
     with pytest.raises(ValueError, match="already registered"):
