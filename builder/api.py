@@ -319,6 +319,12 @@ class NodeTypeOut(Schema):
     inputs: list[PortOut]
     outputs: list[PortOut]
     dynamic_outputs: bool
+    error_port: PortOut | None = Field(
+        None, description="The port a failed step's typed error leaves by, when the type can fail"
+    )
+    error_port_when: dict[str, Any] = Field(
+        default_factory=dict, description="Config values under which the error port exists"
+    )
     config_schema: dict[str, Any]
 
 
@@ -333,6 +339,8 @@ def node_types(request: HttpRequest):
             "inputs": [vars(p) for p in t.inputs],
             "outputs": [vars(p) for p in t.outputs],
             "dynamic_outputs": t.dynamic_outputs,
+            "error_port": vars(t.error_port) if t.error_port else None,
+            "error_port_when": dict(t.error_port_when),
             "config_schema": t.Config.model_json_schema(),
         }
         for t in NODE_TYPES.values()

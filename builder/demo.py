@@ -27,8 +27,9 @@ def _e(source: str, target: str, port: str = "out") -> dict:
 
 RECIPE = {
     "name": "Recipe assistant",
-    "description": "Research a recipe, check the pantry, list what to buy, write the cooking "
-    "steps, review them, and ask a person to approve before publishing.",
+    "description": "Research a recipe, check the pantry, list what to buy (a person writes the "
+    "list if the model cannot), write the cooking steps, review them, and ask a person to "
+    "approve before publishing.",
     "graph": {
         "schema_version": 1,
         "nodes": [
@@ -121,6 +122,9 @@ RECIPE = {
                 temperature=0.3,
                 max_tokens=200,
                 on_truncation="keep",
+                on_failure="ask",
+                fallback_instructions="The model could not write the shopping list. Write it "
+                "for these missing ingredients: {{ nodes.pantry.output.missing | join(', ') }}.",
             ),
             _n(
                 "instructions",

@@ -148,7 +148,7 @@ RESEARCH_WITH_TOOLS = {
                 520,
                 220,
                 name="problem",
-                value="Could not read the page: {{ nodes.fetch.output.error.message }}",
+                value="Could not read the page: {{ nodes.fetch.output.message }}",
             ),
         ],
         "edges": [

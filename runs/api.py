@@ -27,6 +27,7 @@ from runs.services.approvals import (
     approval_get,
     approvals_for,
 )
+from runs.services.fallbacks import NO_OUTPUT, fallback_decide, fallback_info
 from runs.services.recovery import step_attention_resolve
 
 router = Router(tags=["runs"])
@@ -183,6 +184,26 @@ class DecisionIn(StrictIn):
     )
 
 
+class FallbackIn(StrictIn):
+    action: Literal["output", "retry", "fail"] = Field(
+        ..., description="output: use the typed output; retry: run the step again; fail: fail it"
+    )
+    output: Any = Field(
+        None,
+        description="With output: what the step should have produced (checked against the "
+        "node's output schema). Text for a text prompt; any JSON value otherwise.",
+    )
+    model: str = Field("", max_length=200, description="With retry: another model to use")
+    comment: str = Field("", max_length=5_000)
+
+
+class FallbackOut(Schema):
+    output_schema: dict[str, Any] | None
+    text_output: bool
+    model: str | None = Field(None, description="The model the step used, if it has one")
+    models: list[str] = Field(description="Models this flow uses (suggestions for a retry)")
+
+
 class DecisionRecordOut(Schema):
     user: str
     decision: str
@@ -198,6 +219,7 @@ class ApprovalSummaryOut(Schema):
     flow: int
     flow_name: str
     node_id: str
+    kind: str = Field(description='"approval", or "fallback" for a failed step to settle')
     title: str
     status: str
     quorum: int
@@ -218,6 +240,9 @@ class ApprovalOut(ApprovalSummaryOut):
     groups: list[str]
     decisions: list[DecisionRecordOut]
     my_decision: str | None
+    fallback: FallbackOut | None = Field(
+        None, description="For a failed step: what the typed output must match"
+    )
 
 
 class DecisionOut(ApprovalOut):
@@ -409,6 +434,7 @@ def _approval_summary(approval: Approval, user) -> dict[str, Any]:
         "flow": approval.run.flow_id,
         "flow_name": approval.run.flow.name,
         "node_id": approval.node_id,
+        "kind": approval.kind,
         "title": approval.title,
         "status": approval.status,
         "quorum": approval.quorum,
@@ -443,6 +469,19 @@ def _approval_detail(approval: Approval, user) -> dict[str, Any]:
             for d in decisions
         ],
         "my_decision": mine.decision if mine else None,
+        "fallback": _fallback(approval),
+    }
+
+
+def _fallback(approval: Approval) -> dict[str, Any] | None:
+    if approval.kind != "fallback":
+        return None
+    info = fallback_info(approval)
+    return {
+        "output_schema": info.output_schema,
+        "text_output": info.text_output,
+        "model": info.model if info.model_field else None,
+        "models": info.models,
     }
 
 
@@ -492,3 +531,26 @@ def approval_decision(request: HttpRequest, approval_id: Id, payload: DecisionIn
     changed = decided.changed
     approval = approval_get(user=request.user, approval_id=approval_id)
     return {**_approval_detail(approval, request.user), "changed": changed}
+
+
+@router.post("/approvals/{int:approval_id}/fallback", response=DecisionOut, tags=["approvals"])
+def approval_fallback(request: HttpRequest, approval_id: int, payload: FallbackIn):
+    """Settle a failed step handed to a person: type its `output`, `retry` it (optionally with
+    another `model`), or `fail` it.
+
+    A typed output that does not match the node's output schema answers 422 with the problems
+    and records nothing. Only assignees may decide (403; 404 outside the workspace); repeating
+    the decision answers 200 with `changed: false`, a different one 409.
+    """
+    output = payload.output if "output" in payload.model_fields_set else NO_OUTPUT
+    decided = fallback_decide(
+        user=request.user,
+        approval_id=approval_id,
+        action=payload.action,
+        output=output,
+        model=payload.model,
+        comment=payload.comment,
+    )
+    dispatch.kick(decided.resume, redispatch=True)
+    approval = approval_get(user=request.user, approval_id=approval_id)
+    return {**_approval_detail(approval, request.user), "changed": decided.changed}

@@ -194,6 +194,15 @@ class ApprovalStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     TIMED_OUT = "timed_out", "Timed out"
     CANCELLED = "cancelled", "Cancelled"
+    # A failed step handed to a person: settled by typing its output, retrying it, failing it.
+    ANSWERED = "answered", "Output given"
+    RETRIED = "retried", "Retried"
+    FAILED = "failed", "Failed"
+
+
+class ApprovalKind(models.TextChoices):
+    APPROVAL = "approval", "Approval"
+    FALLBACK = "fallback", "Failed step"
 
 
 class Approval(models.Model):
@@ -203,6 +212,9 @@ class Approval(models.Model):
         "workspaces.Workspace", on_delete=models.CASCADE, related_name="approvals"
     )
     node_id = models.CharField(max_length=64)
+    kind = models.CharField(
+        max_length=16, choices=ApprovalKind.choices, default=ApprovalKind.APPROVAL
+    )
     title = models.CharField(max_length=200, blank=True)
     users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
     groups = models.ManyToManyField(Group, blank=True, related_name="+")
@@ -233,7 +245,8 @@ class ApprovalDecision(models.Model):
 
     approval = models.ForeignKey(Approval, on_delete=models.CASCADE, related_name="decisions")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    decision = models.CharField(max_length=16)  # "approved" or "rejected"
+    # "approved" or "rejected"; for a failed step: "output", "retry" or "fail"
+    decision = models.CharField(max_length=16)
     comment = models.TextField(blank=True, max_length=5_000)
     edited_payload = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

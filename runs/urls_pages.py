@@ -13,6 +13,11 @@ urlpatterns = [
     path("approvals/badge/", inbox.approvals_badge, name="approvals_badge"),
     path("approvals/<id:approval_id>/", inbox.approval_detail, name="approval_detail"),
     path("approvals/<id:approval_id>/decide/", inbox.approval_decide_view, name="approval_decide"),
+    path(
+        "approvals/<id:approval_id>/fallback/",
+        inbox.approval_fallback_view,
+        name="approval_fallback",
+    ),
     path("runs/", history.run_history, name="history"),
     path("runs/<id:left_id>/compare/<id:right_id>/", compare.run_compare, name="compare"),
 ]

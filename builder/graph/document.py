@@ -50,6 +50,9 @@ ERROR_CODES: dict[str, str] = {
     "graph.E026": "Template names a credential the workspace does not have",
     "graph.E027": "Credentials used outside a Tool node",
     "graph.E028": "Credential transformed instead of inserted as it is",
+    "graph.E030": "Error port on a node that cannot fail",
+    "graph.E031": "Error branch chosen but not connected",
+    "graph.E032": "On-failure policy on a node that cannot fail",
 }
 
 

@@ -61,6 +61,19 @@ export function toGraph(nodes: FlowNode[], edges: FlowEdge[]): Graph {
 
 export function outputPorts(info: NodeTypeInfo | undefined, config: JsonObject): Port[] {
   if (!info) return [];
+  return [...successPorts(info, config), ...errorPorts(info, config)];
+}
+
+/** The error port, when the node's type can fail with this configuration (e.g. LLM mode). */
+function errorPorts(info: NodeTypeInfo, config: JsonObject): Port[] {
+  if (!info.error_port) return [];
+  const when = Object.entries(info.error_port_when ?? {});
+  const defaults = info.config_schema.properties ?? {};
+  const holds = when.every(([field, value]) => (config[field] ?? defaults[field]?.default) === value);
+  return holds ? [info.error_port] : [];
+}
+
+function successPorts(info: NodeTypeInfo, config: JsonObject): Port[] {
   if (!info.dynamic_outputs) return info.outputs;
   const routes = Array.isArray(config.routes) ? config.routes : [];
   const ports: Port[] = [];

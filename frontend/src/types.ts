@@ -65,6 +65,9 @@ export interface NodeTypeInfo {
   inputs: Port[];
   outputs: Port[];
   dynamic_outputs: boolean;
+  /** The port a failed step's typed error leaves by, present while `error_port_when` holds. */
+  error_port?: Port | null;
+  error_port_when?: JsonObject;
   config_schema: JsonSchema;
 }
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .context import LlmPort, RetrievalPort, ToolPort
+from .failures import failed_ports, typed_output
 from .graph import compile_graph
 from .runner import StepOutcome, execute_step
 from .scheduler import Budgets, Outcome, RunState, StepState, Usage, plan
@@ -88,6 +89,35 @@ class MemoryRun:
                 return
         raise KeyError(f"no waiting step for {node_id}")
 
+    def resolve(
+        self, node_id: str, action: str, *, output: Any = None, model: str | None = None
+    ) -> None:
+        """Settle a failed step waiting for a person: type its `output` (checked against the
+        node's output schema), "retry" it (optionally with another `model`), or "fail" it."""
+        step = next((s for s in self.steps if s.node_id == node_id and s.status == "waiting"), None)
+        if step is None or self.waits.get(node_id, {}).get("kind") != "fallback":
+            raise KeyError(f"no failed step waiting for a person at {node_id}")
+        if action == "output":
+            state = RunState(self.graph, [s for s in self.steps if s is not step])
+            typed = typed_output(self.graph, node_id, output, state)
+            step.status, step.output, step.ports = "succeeded", typed.output, typed.ports
+        elif action == "fail":
+            step.status, step.ports = "failed", failed_ports(self.graph, node_id)
+        elif action == "retry":
+            step.status, step.ports = "failed", []
+            retry = StepState(node_id, step.iteration, status="running", attempt=step.attempt + 1)
+            self.steps.append(retry)
+            field = self.graph.nodes[node_id].node_type.retry_model_field
+            overrides = {field: model} if model and field else None
+            state = RunState(self.graph, [s for s in self.steps if s is not retry])
+            self.waits.pop(node_id, None)
+            self._record(retry, self._execute(state, node_id, overrides))
+            return
+        else:
+            raise ValueError(f"unknown action {action!r}")
+        self.waits.pop(node_id, None)
+        self.emit("fallback.resolved", node_id, action=action)
+
     def run(self) -> str:
         """Advance until the run finishes or waits; return the run status."""
         if self.status == "queued":
@@ -132,7 +162,9 @@ class MemoryRun:
                         continue
                     self._record(step, future.result())
 
-    def _execute(self, state: RunState, node_id: str) -> StepOutcome:
+    def _execute(
+        self, state: RunState, node_id: str, overrides: dict[str, Any] | None = None
+    ) -> StepOutcome:
         return execute_step(
             self.graph,
             state,
@@ -142,6 +174,7 @@ class MemoryRun:
             tools=self.tools,
             retrieval=self.retrieval,
             emit=lambda kind, data: self.emit(kind, node_id, **data),
+            overrides=overrides,
         )
 
     def _record(self, step: StepState, outcome: StepOutcome) -> None:
@@ -154,7 +187,10 @@ class MemoryRun:
         self.cost += outcome.usage.cost
         if outcome.status == "waiting":
             self.waits[step.node_id] = outcome.wait or {}
-            self.emit("approval.requested", step.node_id, **(outcome.wait or {}))
+            data = dict(outcome.wait or {})
+            if "kind" in data:
+                data["approval_kind"] = data.pop("kind")
+            self.emit("approval.requested", step.node_id, **data)
         elif outcome.status == "failed":
             self.emit("step.failed", step.node_id, code=outcome.error_code)
         else:

@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .context import LlmPort, NodeContext, NoRetrieval, RetrievalPort, StepUsage, ToolPort
-from .graph import CompiledGraph
+from .failures import ask_wait, error_object, policy
+from .graph import CompiledGraph, Node
 from .nodes.base import NodeError
 from .scheduler import RunState, resolve_ports
 from .secrets import SECRET_ROOT, SecretLookup, Secrets, resolved
+from .templates import TemplateRenderError, render
 
 logger = logging.getLogger(__name__)
 
@@ -69,21 +71,55 @@ def execute_step(
     default_model: str = "",
     secrets: SecretLookup | None = None,
     retrieval: RetrievalPort | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> StepOutcome:
     """Run one node at its current iteration and return what to record.
 
     `secrets` looks credentials up by name, for node types that use them; the outcome lists the
-    ones read, so the caller can redact them from what it records.
+    ones read, so the caller can redact them from what it records. `overrides` replaces config
+    fields for this attempt only (a person retrying a failed step with another model).
     """
     node = graph.nodes[node_id]
     variables = template_variables(graph, state, node_id, run_inputs)
     values = None
     if secrets is not None and node.node_type.uses_secrets:
         values = variables[SECRET_ROOT] = Secrets(secrets)
+    outcome = _execute(
+        graph,
+        state,
+        node_id,
+        variables,
+        run_inputs,
+        llm,
+        tools,
+        emit,
+        default_model,
+        overrides,
+        retrieval,
+    )
+    outcome.secrets = resolved(values)
+    return outcome
+
+
+def _execute(
+    graph: CompiledGraph,
+    state: RunState,
+    node_id: str,
+    variables: dict[str, Any],
+    run_inputs: dict[str, Any],
+    llm: LlmPort,
+    tools: ToolPort,
+    emit: Callable[[str, dict[str, Any]], None],
+    default_model: str,
+    overrides: dict[str, Any] | None,
+    retrieval: RetrievalPort | None,
+) -> StepOutcome:
+    node = graph.nodes[node_id]
+    config = node.config.model_copy(update=overrides) if overrides else node.config
     ctx = NodeContext(
         node_id=node_id,
         node_type=node.type,
-        config=node.config,
+        config=config,
         iteration=state.iteration(node_id),
         run_inputs=run_inputs,
         variables=variables,
@@ -94,39 +130,15 @@ def execute_step(
         names=graph.names,
         retrieval=retrieval if retrieval is not None else NoRetrieval(),
     )
-    outcome = _execute(graph, state, node_id, ctx)
-    outcome.secrets = resolved(values)
-    return outcome
-
-
-def _execute(graph: CompiledGraph, state: RunState, node_id: str, ctx: NodeContext) -> StepOutcome:
-    node = graph.nodes[node_id]
+    inputs = node_inputs(graph, state, node_id)
     try:
-        result = node.node_type().run(ctx, node_inputs(graph, state, node_id))
+        result = node.node_type().run(ctx, inputs)
     except NodeError as exc:
-        routed = exc.port is not None and graph.has_forward_edges(node_id, exc.port)
-        return StepOutcome(
-            status="failed",
-            output={"error": {"code": exc.code, "message": exc.message}} if routed else None,
-            ports=[exc.port] if routed and exc.port else [],
-            error_code=exc.code,
-            error_message=exc.message,
-            usage=ctx.usage,
-            rendered=ctx.rendered,
-            details=ctx.details,
-            recordings=ctx.recordings,
-        )
+        return _failed(graph, node, ctx, inputs, exc.code, exc.message, exc.kind)
     except Exception as exc:
         logger.exception("Node %s (%s) crashed", node_id, node.type)
-        return StepOutcome(
-            status="failed",
-            error_code="internal_error",
-            error_message=f"The {node.type} node hit an unexpected error ({type(exc).__name__}).",
-            usage=ctx.usage,
-            rendered=ctx.rendered,
-            details=ctx.details,
-            recordings=ctx.recordings,
-        )
+        message = f"The {node.type} node hit an unexpected error ({type(exc).__name__})."
+        return _failed(graph, node, ctx, inputs, "internal_error", message, None)
     details = {**ctx.details, **result.details}
     if result.wait is not None:
         return StepOutcome(
@@ -138,7 +150,7 @@ def _execute(graph: CompiledGraph, state: RunState, node_id: str, ctx: NodeConte
             recordings=ctx.recordings,
             wait=result.wait,
         )
-    ports = result.ports if result.ports is not None else node.node_type.output_ports(node.config)
+    ports = result.ports if result.ports is not None else node.node_type.success_ports(config)
     ports = resolve_ports(graph, state, node_id, ports)
     retry_port = node.node_type.retry_port
     if (
@@ -168,3 +180,51 @@ def _execute(graph: CompiledGraph, state: RunState, node_id: str, ctx: NodeConte
         details=details,
         recordings=ctx.recordings,
     )
+
+
+def _failed(
+    graph: CompiledGraph,
+    node: Node,
+    ctx: NodeContext,
+    inputs: dict[str, Any],
+    code: str,
+    message: str,
+    kind: str | None,
+) -> StepOutcome:
+    """A failed step's outcome under its node's on-failure policy."""
+    attempts = len(ctx.details.get("llm_attempts") or []) or 1
+    error = error_object(node_id=node.id, code=code, message=message, kind=kind, attempts=attempts)
+    how = policy(graph, node.id)
+    outcome = StepOutcome(
+        status="failed",
+        error_code=code,
+        error_message=message,
+        usage=ctx.usage,
+        rendered=ctx.rendered,
+        details=ctx.details,
+        recordings=ctx.recordings,
+    )
+    if how == "branch" and node.node_type.error_port is not None:
+        outcome.output = error
+        outcome.ports = [node.node_type.error_port.name]
+    elif how == "ask":
+        outcome.status = "waiting"
+        outcome.output = error
+        outcome.wait = ask_wait(
+            graph,
+            node.id,
+            error,
+            {"in": inputs.get("in"), **ctx.rendered} if ctx.rendered else inputs,
+            _instructions(ctx),
+        )
+    return outcome
+
+
+def _instructions(ctx: NodeContext) -> str:
+    text = getattr(ctx.config, "fallback_instructions", "")
+    if not text:
+        return ""
+    try:
+        return render(text, ctx.variables)
+    except TemplateRenderError as exc:
+        return f"(The instructions could not be shown: {exc})"

@@ -102,14 +102,17 @@ class RunState:
         return best[1] if best else ""
 
     def outputs(self) -> dict[str, dict[str, Any]]:
-        """Template data: every node's latest succeeded output (None when it has not run)."""
+        """Template data: every node's latest succeeded output (None when it has not run); a
+        step that failed down its error branch shows its error object."""
         data: dict[str, dict[str, Any]] = {
             node_id: {"output": None, "status": "pending"} for node_id in self.graph.nodes
         }
         best_iteration: dict[str, int] = {}
         for (node_id, iteration), step in self.latest.items():
-            if node_id not in data or step.status not in ("succeeded", "skipped"):
+            if node_id not in data or step.status not in ("succeeded", "skipped", "failed"):
                 continue
+            if step.status == "failed" and not step.ports:
+                continue  # a failure that took no error branch produced nothing
             if iteration >= best_iteration.get(node_id, -1):
                 best_iteration[node_id] = iteration
                 data[node_id] = {"output": step.output, "status": step.status}

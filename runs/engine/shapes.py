@@ -24,14 +24,13 @@ TEXT: Schema = {"type": "string"}
 ERROR_OUTPUT: Schema = {
     "type": "object",
     "properties": {
-        "error": {
-            "type": "object",
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-            "required": ["code", "message"],
-            "additionalProperties": False,
-        }
+        "type": {"type": "string"},
+        "code": {"type": "string"},
+        "message": {"type": "string"},
+        "node": {"type": "string"},
+        "attempts": {"type": "integer"},
     },
-    "required": ["error"],
+    "required": ["type", "code", "message", "node", "attempts"],
     "additionalProperties": False,
 }
 

@@ -161,6 +161,9 @@ class ClaimedStep:
     started_at: datetime
     reproduce_of: int | None = None
     default_model: str = ""
+    # Config fields this attempt runs with instead of the graph's (a person's retry with
+    # another model).
+    overrides: dict[str, Any] | None = None
 
 
 @dataclass
@@ -368,7 +371,12 @@ def step_claim(*, run_id: int, step_id: int, worker: str) -> ClaimedStep | None:
         change.event("step.started", row.node_id, _started(step))
         change.save()
         row.status, row.lease_owner = StepStatus.RUNNING, worker
-        return _claimed(run, compiled_graph(run), step, rows)
+        claimed = _claimed(run, compiled_graph(run), step, rows)
+        if row.attempt > 0:
+            # Only a re-executed attempt can carry overrides: first attempts skip the read.
+            details = Step.objects.filter(pk=step_id).values_list("details", flat=True).first()
+            claimed.overrides = (details or {}).get("overrides") or None
+        return claimed
 
 
 def _ports_for(claimed: ClaimedStep):
@@ -433,7 +441,10 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
             default_model=claimed.default_model or default_model(),
             secrets=workspace_secrets(claimed.workspace_id),
             retrieval=retrieval,
+            overrides=claimed.overrides,
         )
+    if claimed.overrides:
+        outcome.details = {**outcome.details, "overrides": claimed.overrides}
     if guard is not None and guard.alerts:
         outcome.details = {**outcome.details, "budget_alerts": list(guard.alerts.values())}
     if outcome.usage.saved_cost:
@@ -460,7 +471,9 @@ class _Cancelled:
         return self.answer
 
 
-def _replayed_decision(claimed: ClaimedStep) -> tuple[list[str], Any] | None:
+def _replayed_decision(claimed: ClaimedStep, *, typed: bool) -> tuple[list[str], Any] | None:
+    """A person's decision in the run being reproduced: an approval's, or (`typed`) the output
+    a person typed for a failed step. A step the model settled is never stood in for."""
     if claimed.reproduce_of is None:
         return None
     original = (
@@ -473,7 +486,9 @@ def _replayed_decision(claimed: ClaimedStep) -> tuple[list[str], Any] | None:
         .order_by("-attempt")
         .first()
     )
-    return (list(original.ports), original.output) if original is not None else None
+    if original is None or (typed and "output_typed_by" not in (original.details or {})):
+        return None
+    return list(original.ports), original.output
 
 
 def step_complete(
@@ -525,11 +540,18 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
     usage = outcome.usage
     cost = Decimal(str(round(usage.cost, 6)))
     status, ports, output = outcome.status, outcome.ports, outcome.output
-    replayed = _replayed_decision(claimed) if status == "waiting" else None
-    if replayed is not None:
-        # Reproducing: the approval is decided as it was in the original run.
-        status = StepStatus.SUCCEEDED
-        ports, output = replayed
+    fallback = (outcome.wait or {}).get("kind") == "fallback"
+    replayed = None
+    if status == "waiting" and claimed.reproduce_of is not None:
+        replayed = _replayed_decision(claimed, typed=fallback)
+        if replayed is not None:
+            # Reproducing: a person's decision is taken as it was in the original run.
+            status = StepStatus.SUCCEEDED
+            ports, output = replayed
+        elif fallback:
+            # A reproduction asks nobody: a step that fails where the original did not is
+            # the divergence it exists to show.
+            status, ports, output = StepStatus.FAILED, [], None
     Step.objects.filter(pk=row.pk).update(
         status=status,
         output=output,
@@ -597,16 +619,15 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
             wait=outcome.wait or {},
             title=claimed.graph.nodes[row.node_id].label,
         )
-        change.event(
-            "approval.requested",
-            row.node_id,
-            {
-                "approval_id": approval.pk,
-                "step_id": row.pk,
-                "payload": approval.payload,
-                "instructions": approval.instructions,
-            },
-        )
+        requested = {
+            "approval_id": approval.pk,
+            "step_id": row.pk,
+            "payload": approval.payload,
+            "instructions": approval.instructions,
+        }
+        if approval.kind != "approval":
+            requested.update(kind=approval.kind, code=outcome.error_code)
+        change.event("approval.requested", row.node_id, requested)
     elif status == "failed":
         change.event(
             "step.failed",

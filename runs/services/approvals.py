@@ -17,6 +17,7 @@ from config.domain import Conflict, Invalid, NotAllowed, NotFound, RunConflict, 
 from runs.models import (
     Approval,
     ApprovalDecision,
+    ApprovalKind,
     ApprovalStatus,
     Run,
     RunStatus,
@@ -41,6 +42,7 @@ def approval_create(
         step=step,
         workspace_id=run.workspace_id,
         node_id=step.node_id,
+        kind=wait.get("kind") or ApprovalKind.APPROVAL,
         title=str(title or _node_label(run, step.node_id))[:200],
         quorum=int(wait.get("quorum") or 1),
         instructions=wait.get("instructions") or "",
@@ -201,6 +203,11 @@ def approval_decide(
     with transaction.atomic():
         run, approval = _lock(approval_id)
         approval = _check_access(approval, user)
+        if approval.kind == ApprovalKind.FALLBACK:
+            raise Invalid(
+                "This is a failed step, not an approval: type its output, retry it or fail it.",
+                code="not_an_approval",
+            )
         _check_payload(approval, payload)
         if _already_settled(approval, user, decision, payload):
             return Decided(approval, False)

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from config.domain import Invalid, NotFound, RunConflict
 from runs import periodic
+from runs.engine.failures import error_object
 from runs.models import Run, RunStatus, Step, StepStatus
 from runs.tools import registry
 
@@ -136,6 +137,11 @@ def step_recover(*, step_id: int, reason: str = "worker_lost") -> int | None:
             attempt=step.attempt + 1,
             status=StepStatus.NEEDS_ATTENTION if parked else StepStatus.QUEUED,
             input=step.input,
+            details=(
+                {"overrides": step.details["overrides"]}
+                if isinstance(step.details, dict) and step.details.get("overrides")
+                else {}
+            ),
             error_message=(
                 "This step calls a tool that is not safe to repeat; a person must check "
                 "whether it ran and retry or fail it."
@@ -221,7 +227,11 @@ def step_attention_resolve(*, step_id: int, action: str, user) -> int:
             step.error_code = "abandoned"
             step.error_message = message
             step.ports = ["error"] if routed else []
-            step.output = {"error": {"code": "abandoned", "message": message}} if routed else None
+            step.output = (
+                error_object(node_id=step.node_id, code="abandoned", message=message)
+                if routed
+                else None
+            )
             step.finished_at = timezone.now()
             step.save()
             change.event(

@@ -25,16 +25,18 @@ from config.errors import http_status
 from runs import dispatch
 from runs.engine.names import readable_names
 from runs.engine.nodes.approval import payload_key
-from runs.models import Approval, ApprovalDecision, ApprovalStatus
+from runs.models import Approval, ApprovalDecision, ApprovalKind, ApprovalStatus
 from runs.services.approvals import (
     MAX_COMMENT_CHARS,
     approval_can_decide,
     approval_decide,
     approvals_for,
 )
+from runs.services.fallbacks import fallback_decide
 from workspaces.models import ROLE_PERMISSIONS, Membership
 
 from .diffs import line_diff, pretty_value
+from .fallback_pane import FallbackForm, fallback_context, parse_fallback
 from .params import db_id
 
 PAGE_SIZE = 25
@@ -234,15 +236,30 @@ def _cannot_decide_reason(approval: Approval, user, mine: ApprovalDecision | Non
     return ""
 
 
+def _shared_context(approval: Approval) -> dict[str, Any]:
+    return {
+        "approval": approval,
+        "run": approval.run,
+        "flow": approval.run.flow,
+        "assignees": sorted(u.get_username() for u in approval.users.all()),
+        "groups": sorted(g.name for g in approval.groups.all()),
+        "max_comment": MAX_COMMENT_CHARS,
+    }
+
+
 def _detail_context(
     approval: Approval,
     user,
     *,
-    form: DecisionForm | None = None,
+    form: Any = None,
     error: str = "",
     notice: str = "",
     editing: bool = False,
 ) -> dict[str, Any]:
+    if approval.kind == ApprovalKind.FALLBACK:
+        return fallback_context(
+            approval, user, form=form, error=error, notice=notice, base=_shared_context(approval)
+        )
     decisions = _decision_rows(approval)
     mine = next((row["decision"] for row in decisions if row["decision"].user_id == user.pk), None)
     approved = sum(1 for row in decisions if row["decision"].decision == "approved")
@@ -416,7 +433,7 @@ def _detail_response(
     request: HttpRequest,
     approval: Approval,
     *,
-    form: DecisionForm | None = None,
+    form: Any = None,
     error: str = "",
     notice: str = "",
     status: int = 200,
@@ -427,3 +444,50 @@ def _detail_response(
     show = "pending" if approval.status == ApprovalStatus.PENDING else "decided"
     context.update(_list_context(request, show))
     return render(request, "runs/approvals.html", {**context, "nav": "approvals"}, status=status)
+
+
+@login_required
+@require_POST
+def approval_fallback_view(request: HttpRequest, approval_id: int) -> HttpResponse:
+    """Settle a failed step from the page: typed output, retry (another model), or fail."""
+    approval = _assigned_or_404(request.user, approval_id)
+    if approval.kind != ApprovalKind.FALLBACK:
+        raise Http404("Not a failed step")
+    form: FallbackForm = parse_fallback(request)
+    if form.errors:
+        return _detail_response(request, approval, form=form, status=422)
+    try:
+        decided = fallback_decide(
+            user=request.user,
+            approval_id=approval.pk,
+            action=form.action,
+            output=form.output,
+            model=form.model,
+            comment=form.comment,
+        )
+        dispatch.kick(decided.resume, redispatch=True)
+    except DomainError as exc:
+        if exc.code in ("invalid_output", "invalid_model", "output_missing", "too_large"):
+            form.errors["output" if exc.code != "invalid_model" else "model"] = str(exc.detail)
+            form.problems = list(exc.extra.get("errors") or [])
+            return _detail_response(request, approval, form=form, status=http_status(exc))
+        if exc.code == "already_decided":
+            error = f"Your decision was not recorded: {exc.detail}"
+        else:
+            error = _plain_error(exc, approval, request.user)
+        approval = _assigned_or_404(request.user, approval.pk)
+        response = _detail_response(request, approval, error=error, status=http_status(exc))
+        return trigger_client_event(response, CHANGED_EVENT)
+    notice = {
+        "output": "Output saved. The run continues with it.",
+        "retry": "Retrying the step. If it fails again, it comes back here.",
+        "fail": "Marked as failed.",
+    }[form.action]
+    if not decided.changed:
+        notice = "Nothing changed: that decision was already recorded."
+    if not request.htmx:
+        messages.success(request, notice)
+        return redirect(reverse("runs_pages:approval_detail", args=[approval.pk]))
+    approval = _assigned_or_404(request.user, approval.pk)
+    response = _detail_response(request, approval, notice=notice)
+    return trigger_client_event(response, CHANGED_EVENT, {"approval_id": approval.pk})

@@ -89,6 +89,7 @@ def _approval_dict(approval: Approval, user) -> dict[str, Any]:
         "id": approval.pk,
         "node_id": approval.node_id,
         "step_id": approval.step_id,
+        "kind": approval.kind,
         "title": approval.title,
         "status": approval.status,
         "instructions": approval.instructions,

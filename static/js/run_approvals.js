@@ -9,8 +9,30 @@ function waitingFor(approval) {
   return people.length ? people.join(", ") : "an approver";
 }
 
+/** A failed step handed to a person: what went wrong, and where to settle it (the inbox). */
+function fallbackPanel(approval, title) {
+  const problem = approval.payload?.error || {};
+  let status;
+  if (approval.can_decide) status = "You can settle it: type its output, retry it, or fail it.";
+  else if (approval.can_decide === undefined) status = "Loading who can settle it…";
+  else status = `Waiting for ${waitingFor(approval)}.`;
+  return el(
+    "section",
+    { class: "sb-approval sb-approval-fallback", "data-approval": approval.id, "data-kind": "fallback", "aria-label": `Failed step ${title}` },
+    el(
+      "div",
+      { class: "sb-approval-head" },
+      el("span", { class: "sb-approval-icon", "aria-hidden": "true" }),
+      el("div", {}, el("h2", { text: `${title} failed and is waiting for a person` }), el("p", { class: "sb-small sb-muted", "data-approval-status": true, text: status })),
+    ),
+    problem.message ? el("p", { class: "sb-error", "data-fallback-error": true, text: problem.message }) : null,
+    el("p", {}, el("a", { class: "sb-btn sb-btn-primary", href: `/approvals/${approval.id}/`, "data-fallback-link": true, text: approval.can_decide ? "Settle it in the inbox" : "Open in the inbox" })),
+  );
+}
+
 function panel(approval, { labelOf, onDecided }) {
   const title = approval.title || labelOf(approval.node_id);
+  if (approval.kind === "fallback") return fallbackPanel(approval, title);
   const mine = approval.my_decision;
   const approved = (approval.decisions || []).filter((d) => d.decision === "approved").length;
   let status;
@@ -108,6 +130,7 @@ export class Approvals {
       const full = await api("GET", `/approvals/${id}`);
       Object.assign(model.approvals.get(id) || {}, {
         title: full.title,
+        kind: full.kind,
         can_decide: full.can_decide,
         assignees: full.assignees,
         groups: full.groups,

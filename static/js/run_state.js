@@ -279,6 +279,7 @@ export class RunModel {
         Object.assign(approval, {
           node_id: node,
           step_id: data.step_id,
+          kind: data.kind ?? approval.kind ?? "approval",
           status: "pending",
           payload: data.payload ?? approval.payload ?? {},
           instructions: data.instructions ?? approval.instructions ?? "",

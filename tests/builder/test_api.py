@@ -484,6 +484,21 @@ def test_api_node_types_describe_every_registered_type(api_for, member):
     assert types["router"]["dynamic_outputs"] is True
     for node_type in types.values():
         assert node_type["help"] and node_type["config_schema"]["type"] == "object"
+    # The error port and the on-failure policy reach the canvas through this metadata.
+    error = {"name": "error", "label": "Error", "required": False}
+    assert types["prompt"]["error_port"] == error and types["prompt"]["error_port_when"] == {}
+    assert types["router"]["error_port_when"] == {"mode": "llm"}
+    assert types["approval"]["error_port"] is None
+    assert "error" not in [p["name"] for p in types["tool"]["outputs"]]
+    policy = types["prompt"]["config_schema"]["properties"]
+    assert policy["on_failure"]["enum"] == ["fail", "branch", "ask"]
+    assert policy["fallback_users"]["format"] == "users"
+    assert list(policy)[-4:] == [
+        "on_failure",
+        "fallback_users",
+        "fallback_groups",
+        "fallback_instructions",
+    ]
 
 
 def test_api_tools_describe_every_registered_tool(api_for, member):

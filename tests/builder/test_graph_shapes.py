@@ -103,7 +103,7 @@ def test_shapes_follow_the_graph_through_approvals_and_tool_results():
         "{{ nodes.draft.output.title.upper() }} {{ nodes.draft.status }}"
     )
     find(graph["nodes"], "check")["config"]["target"] = (
-        "{{ nodes.search.output.json.anything.at.all }} {{ nodes.search.output.error.message }}"
+        "{{ nodes.search.output.json.anything.at.all }} {{ nodes.search.output.message }}"
     )
     find(graph["nodes"], "review")["config"]["show"] = ["nodes.draft.output", "nodes.check.output"]
     # The approval shows the draft as "draft": its output has that field, and the draft's own.

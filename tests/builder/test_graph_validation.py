@@ -174,6 +174,8 @@ def _json_draft(graph: dict) -> None:
     _config("draft", output_format="json", json_schema=RECIPE_SCHEMA)(graph)
 
 
+E030, E031, E032 = "graph.E030", "graph.E031", "graph.E032"
+
 CASES = [
     # E001: the document itself is malformed.
     ("not an object", _replace_document([]), {(E001, None, None)}),
@@ -499,6 +501,27 @@ CASES = [
         _config("search", arguments={"key": "{% set s = secrets %}{{ s.weather_api | upper }}"}),
         {(E028, "search", None)},
     ),
+    # E030..E032: failure handling.
+    (
+        "error edge from a rules-mode router",
+        _append("edges", edge("e_triage_error", "triage", "polish", "error")),
+        {(E030, "triage", "e_triage_error")},
+    ),
+    (
+        "error edge from an approval",
+        _append("edges", edge("e_review_error", "review", "result", "error")),
+        {(E030, "review", "e_review_error")},
+    ),
+    (
+        "branch on failure without an error edge",
+        _config("polish", on_failure="branch"),
+        {(E031, "polish", None)},
+    ),
+    (
+        "ask a person from a rules-mode router",
+        _config("triage", on_failure="ask"),
+        {(E032, "triage", None)},
+    ),
     # Several independent problems are all reported at once.
     (
         "four problems at once",
@@ -645,3 +668,20 @@ def test_validate_graph_work_grows_linearly(shape):
     large, _ = SHAPES[shape](400, 1_000)
     growth = _work(large) / _work(small)
     assert growth < 4 * 1.15, f"{growth:.2f}x the work for 4x the graph"
+
+
+def test_validate_graph_failure_handling_accepted_where_the_node_can_fail():
+    graph = base_graph()
+    find(graph["nodes"], "polish")["config"].update(on_failure="branch")
+    graph["edges"].append(edge("e_polish_error", "polish", "result", "error"))
+    find(graph["nodes"], "draft")["config"].update(on_failure="ask", fallback_users=["ann"])
+    assert validate_graph(graph) == []
+
+
+def test_validate_graph_error_port_messages_are_plain_language():
+    graph = base_graph()
+    graph["edges"].append(edge("e_triage_error", "triage", "polish", "error"))
+    find(graph["nodes"], "polish")["config"].update(on_failure="branch")
+    messages = {e.code: e.message for e in validate_graph(graph)}
+    assert "only when its mode is “llm”" in messages["graph.E030"]
+    assert "nothing is connected to that port" in messages["graph.E031"]

@@ -48,12 +48,10 @@ def test_schedule_and_webhook_from_the_triggers_page(page, demo, artifacts):
         method="POST",
         headers={"Content-Type": "application/json", signing.HEADER: signing.sign(secret, body)},
     )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
+    with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 202
         run_id = json.loads(response.read())["run_id"]
-    wait_until(
-        lambda: Run.objects.filter(pk=run_id, status="succeeded").exists(), timeout=60
-    )
+    wait_until(lambda: Run.objects.filter(pk=run_id, status="succeeded").exists(), timeout=60)
     page.goto(f"/runs/{run_id}/")
     expect(page.get_by_text("by its webhook")).to_be_visible()
     expect(page.get_by_test_id("run-status")).to_have_text("succeeded")

@@ -92,6 +92,7 @@ class GraphChecker(ReferenceChecks):
         self.check_keys()
         self.check_edges()
         self.check_endpoints()
+        self.check_failure_policies()
         retry_edges = self.retry_edges()
         ancestry = Ancestry(list(self.nodes), self.successors(exclude=retry_edges))
         self.check_cycles(ancestry, retry_edges)
@@ -182,7 +183,16 @@ class GraphChecker(ReferenceChecks):
             if ports is None:
                 ports = source_type.output_ports(self.configs.get(edge.source))
                 self._output_ports[edge.source] = ports
-            if edge.source_port not in ports:
+            if edge.source_port not in ports and edge.source_port == "error":
+                label = self.nodes[edge.source].label or edge.source
+                self.add(
+                    "graph.E030",
+                    f'"{label}" has no Error port: {_no_error_port(source_type)}',
+                    edge_id=edge.id,
+                    node_id=edge.source,
+                )
+                bad = True
+            elif edge.source_port not in ports:
                 self.add(
                     "graph.E007",
                     f'"{edge.source}" has no output port "{edge.source_port}"'
@@ -234,6 +244,39 @@ class GraphChecker(ReferenceChecks):
                         node_id=router_id,
                         field=f"routes.{route.name}",
                     )
+
+    def check_failure_policies(self) -> None:
+        """A node's on-failure policy must be one its type and mode can use, and `branch`
+        needs somewhere to go."""
+        for node_id, config in self.configs.items():
+            chosen = getattr(config, "on_failure", "fail")
+            if chosen == "fail":
+                continue
+            node_type = self.types[node_id]
+            label = self.nodes[node_id].label or node_id
+            if not node_type.can_fail(config):
+                self.add(
+                    "graph.E032",
+                    f'"{label}" cannot fail in this mode, so "On failure: {chosen}" would never '
+                    f"apply. {_no_error_port(node_type)} Set On failure back to fail.",
+                    node_id=node_id,
+                    field="on_failure",
+                )
+                continue
+            port = node_type.error_port
+            if (
+                chosen == "branch"
+                and port is not None
+                and (node_id, port.name) not in self.attempted_out
+            ):
+                self.add(
+                    "graph.E031",
+                    f'"{label}" is set to take its Error port when it fails, but nothing is '
+                    "connected to that port. Connect it to the step that handles the error, "
+                    "or choose another On failure setting.",
+                    node_id=node_id,
+                    field="on_failure",
+                )
 
     def successors(self, exclude: set[str] | None = None) -> dict[str, list[str]]:
         """Return each node's targets along the accepted edges, without the `exclude` ids."""
@@ -345,3 +388,14 @@ class GraphChecker(ReferenceChecks):
                 field=port.name,
             )
         return bool(missing)
+
+
+def _no_error_port(node_type: type[NodeType]) -> str:
+    """Say in plain words when a type has an Error port."""
+    if node_type.error_port is None:
+        return f"a {node_type.label} node does not fail on its own, so it has no Error port."
+    when = " and ".join(
+        f"its {name.replace('_', ' ')} is “{value}”"
+        for name, value in node_type.error_port_when.items()
+    )
+    return f"a {node_type.label} node can fail, and has an Error port, only when {when}."

@@ -31,6 +31,9 @@ const WIDGETS: Record<string, Widget> = {
   "router.routes[].conditions[].field": "data-path",
 };
 
+// Fields whose schema names a picker (e.g. the people a failed step is handed to).
+const FORMAT_WIDGETS: Record<string, "users" | "groups"> = { users: "users", groups: "groups" };
+
 export interface FormContext {
   kind: string;
   root: JsonSchema;
@@ -303,7 +306,8 @@ function SchemaField({ name, schema, value, onChange, ctx, path, required, sibli
   const label = resolved.title ?? name;
   const problems = fieldProblems(ctx, path);
   const common = { label, hint: resolved.description, required, htmlFor: id, problems };
-  const widget = WIDGETS[`${ctx.kind}.${path.replace(/\.\d+(?=\.|$)/g, "[]")}`];
+  const widget =
+    WIDGETS[`${ctx.kind}.${path.replace(/\.\d+(?=\.|$)/g, "[]")}`] ?? FORMAT_WIDGETS[String(resolved.format ?? "")];
   const scope = useContext(InspectorContext);
   const json = () => <JsonEditor id={id} value={value} onChange={onChange} readOnly={ctx.readOnly} nullable={nullable} />;
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import builtins
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..shapes import ANY
+from ..shapes import ANY, ERROR_OUTPUT, union
 
 if TYPE_CHECKING:
     from runs.engine.context import NodeContext
@@ -19,6 +19,50 @@ class NodeConfig(BaseModel):
     """Base of every node type's configuration: unknown fields are refused."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+FAILURE_FIELDS = ("on_failure", "fallback_users", "fallback_groups", "fallback_instructions")
+
+
+def _failure_fields_last(schema: dict[str, Any]) -> None:
+    """Show the on-failure settings after the node's own ones in the inspector."""
+    properties = schema.get("properties") or {}
+    for name in FAILURE_FIELDS:
+        if name in properties:
+            properties[name] = properties.pop(name)
+
+
+class FailureConfig(NodeConfig):
+    """Configuration of a node type that can fail: what to do when it does."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_failure_fields_last)
+
+    on_failure: Literal["fail", "branch", "ask"] = Field(
+        "fail",
+        title="On failure",
+        description="fail: stop the run (an edge from the Error port is still taken); "
+        "branch: take the Error port; ask: hand the failed step to a person in the inbox.",
+    )
+    fallback_users: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        title="Ask these people",
+        description="When asking a person: who may settle the failed step. "
+        "Empty: anyone in the workspace who may approve.",
+        json_schema_extra={"format": "users"},
+    )
+    fallback_groups: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        title="Ask these groups",
+        json_schema_extra={"format": "groups"},
+    )
+    fallback_instructions: str = Field(
+        "",
+        max_length=20_000,
+        title="Instructions for the person",
+        json_schema_extra={"format": "template"},
+    )
 
 
 @dataclass(frozen=True)
@@ -45,11 +89,20 @@ class NodeResult:
 class NodeError(Exception):
     """A node failed in a way the user can act on. `code` is a stable reason code."""
 
-    def __init__(self, message: str, *, code: str = "node_failed", port: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "node_failed",
+        port: str | None = None,
+        kind: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.code = code
         self.port = port
+        #: The error's type on the error port when the code alone does not say (a tool's).
+        self.kind = kind
 
 
 class NodeType:
@@ -75,6 +128,14 @@ class NodeType:
     provides_inputs: ClassVar[bool] = False
     #: Its output ports come from its configuration (one per route), not from `outputs`.
     dynamic_outputs: ClassVar[bool] = False
+    #: The port a failed step's typed error leaves by, and that its "on failure" policy governs
+    #: (its Config then derives from FailureConfig). None: the type does not fail on its own.
+    error_port: ClassVar[Port | None] = None
+    #: Config values under which the type can fail (e.g. {"mode": "llm"}): data, so the canvas
+    #: shows the error port under the same condition. Empty: always, given an error port.
+    error_port_when: ClassVar[dict[str, Any]] = {}
+    #: The config field a person may change when retrying a failed step (another model).
+    retry_model_field: ClassVar[str | None] = None
     #: Builds an outbound request: its templates may read credentials (`{{ secrets.<name> }}`),
     #: resolved at call time and redacted by value from everything the step records.
     uses_secrets: ClassVar[bool] = False
@@ -84,9 +145,48 @@ class NodeType:
         return " ".join((cls.__doc__ or "").split())
 
     @classmethod
+    def can_fail(cls, config: NodeConfig | None) -> bool:
+        """Whether a node of this configuration has an error port and an on-failure policy."""
+        if cls.error_port is None:
+            return False
+        return config is None or all(
+            getattr(config, name, None) == value for name, value in cls.error_port_when.items()
+        )
+
+    @classmethod
+    def error_ports(cls, config: NodeConfig | None) -> list[str]:
+        return [cls.error_port.name] if cls.error_port and cls.can_fail(config) else []
+
+    @classmethod
     def output_ports(cls, config: NodeConfig | None) -> list[str]:
-        """Return the output port names for a given configuration."""
-        return [port.name for port in cls.outputs]
+        """Return the output port names for a given configuration (the error port included)."""
+        return [port.name for port in cls.outputs] + cls.error_ports(config)
+
+    @classmethod
+    def with_error_shape(cls, config: NodeConfig, shape: dict[str, Any]) -> dict[str, Any]:
+        """The output shape of a node that may go down its error branch: its own, or there the
+        error object. Under the default policy the shape stays the node's own (an error edge
+        drawn anyway is still taken; reading the error then needs an explicit policy)."""
+        if cls.can_fail(config) and getattr(config, "on_failure", "fail") != "fail":
+            return union([shape, ERROR_OUTPUT])
+        return shape
+
+    @classmethod
+    def success_ports(cls, config: NodeConfig | None) -> list[str]:
+        """The ports a succeeded step takes when its node names none: all but the error port."""
+        errors = set(cls.error_ports(config))
+        return [name for name in cls.output_ports(config) if name not in errors]
+
+    @classmethod
+    def typed_output_schema(cls, config: NodeConfig) -> dict[str, Any] | None:
+        """The JSON schema an output a person types in place of a failed step's must match
+        (None: any JSON value)."""
+        return None
+
+    @classmethod
+    def typed_output_ports(cls, config: NodeConfig, value: Any) -> list[str]:
+        """The ports a person's typed output takes (a router's route, an evaluator's verdict)."""
+        return cls.success_ports(config)
 
     @classmethod
     def input_ports(cls) -> list[str]:

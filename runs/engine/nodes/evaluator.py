@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..schemas import SchemaCheckFailed, validation_errors
 from ..shapes import TEXT, closed_object, types_of, union
-from .base import NodeConfig, NodeError, NodeResult, NodeType, Port
+from .base import FailureConfig, NodeError, NodeResult, NodeType, Port
 from .checks import check_json_schema, check_pattern
 
 VERDICT = closed_object(
@@ -37,7 +37,7 @@ class Rule(BaseModel):
         return self
 
 
-class EvaluatorConfig(NodeConfig):
+class EvaluatorConfig(FailureConfig):
     mode: Literal["rules", "llm"] = Field("rules", title="Mode")
     target: str = Field(
         "",
@@ -71,6 +71,25 @@ class EvaluatorNode(NodeType):
     category = "Logic"
     outputs = (Port("pass", "Pass"), Port("fail", "Fail", required=False))
     Config = EvaluatorConfig
+    error_port = Port("error", "Error", required=False)
+    error_port_when = {"mode": "llm"}
+    retry_model_field = "model"
+
+    @classmethod
+    def typed_output_schema(cls, config) -> dict[str, Any] | None:
+        return {
+            "type": "object",
+            "required": ["passed"],
+            "properties": {
+                "passed": {"type": "boolean"},
+                "score": {"type": "number", "minimum": 0, "maximum": 1},
+                "feedback": {"type": "string"},
+            },
+        }
+
+    @classmethod
+    def typed_output_ports(cls, config, value: Any) -> list[str]:
+        return ["pass" if value.get("passed") else "fail"]
 
     @classmethod
     def templates(cls, config) -> list[tuple[str, str]]:
@@ -78,7 +97,7 @@ class EvaluatorNode(NodeType):
 
     @classmethod
     def output_schema(cls, config, scope) -> dict[str, Any]:
-        return VERDICT
+        return cls.with_error_shape(config, VERDICT)
 
     @classmethod
     def input_schemas(cls, config) -> dict[str, dict[str, Any]]:

@@ -7,11 +7,11 @@ from pydantic import Field, field_validator
 
 from ..schemas import SchemaCheckFailed, validation_errors
 from ..shapes import ANY, TEXT
-from .base import NodeConfig, NodeError, NodeResult, NodeType
+from .base import FailureConfig, NodeConfig, NodeError, NodeResult, NodeType, Port
 from .checks import check_json_schema
 
 
-class PromptConfig(NodeConfig):
+class PromptConfig(FailureConfig):
     model: str = Field(
         "",
         max_length=200,
@@ -191,6 +191,14 @@ class PromptNode(NodeType):
     label = "Prompt"
     category = "AI"
     Config = PromptConfig
+    error_port = Port("error", "Error", required=False)
+    retry_model_field = "model"
+
+    @classmethod
+    def typed_output_schema(cls, config) -> dict[str, Any] | None:
+        if config.output_format == "text":
+            return {"type": "string"}
+        return config.json_schema or {}
 
     @classmethod
     def templates(cls, config) -> list[tuple[str, str]]:
@@ -198,9 +206,8 @@ class PromptNode(NodeType):
 
     @classmethod
     def output_schema(cls, config, scope) -> dict[str, Any]:
-        if config.output_format == "text":
-            return TEXT
-        return config.json_schema or ANY
+        own = TEXT if config.output_format == "text" else config.json_schema or ANY
+        return cls.with_error_shape(config, own)
 
     def run(self, ctx: Any, inputs: dict[str, Any]) -> NodeResult:
         return run_prompt(ctx)

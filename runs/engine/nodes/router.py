@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..shapes import TEXT, closed_object
 from ..templates import resolve_path
-from .base import NodeConfig, NodeResult, NodeType
+from .base import FailureConfig, NodeResult, NodeType, Port
 from .checks import check_pattern
 
 OTHERWISE = "otherwise"
@@ -57,7 +57,7 @@ class Route(BaseModel):
     conditions: list[Condition] = Field(default_factory=list, max_length=50)
 
 
-class RouterConfig(NodeConfig):
+class RouterConfig(FailureConfig):
     mode: Literal["rules", "llm"] = Field("rules", title="Mode")
     routes: list[Route] = Field(..., min_length=1, max_length=20, title="Routes")
     model: str = Field("", max_length=200, title="Model (LLM mode)")
@@ -90,12 +90,28 @@ class RouterNode(NodeType):
     category = "Logic"
     outputs = ()
     Config = RouterConfig
+    error_port = Port("error", "Error", required=False)
+    error_port_when = {"mode": "llm"}
+    retry_model_field = "model"
 
     @classmethod
     def output_ports(cls, config) -> list[str]:
         if config is None:
-            return [OTHERWISE]
-        return [route.name for route in config.routes] + [OTHERWISE]
+            return [OTHERWISE, *cls.error_ports(config)]
+        return [route.name for route in config.routes] + [OTHERWISE, *cls.error_ports(config)]
+
+    @classmethod
+    def typed_output_schema(cls, config) -> dict[str, Any] | None:
+        names = [route.name for route in config.routes] + [OTHERWISE]
+        return {
+            "type": "object",
+            "required": ["route"],
+            "properties": {"route": {"enum": names}, "reason": {"type": "string"}},
+        }
+
+    @classmethod
+    def typed_output_ports(cls, config, value: Any) -> list[str]:
+        return [str(value["route"])]
 
     @classmethod
     def templates(cls, config) -> list[tuple[str, str]]:
@@ -103,8 +119,9 @@ class RouterNode(NodeType):
 
     @classmethod
     def output_schema(cls, config, scope) -> dict[str, Any]:
-        route = {"type": "string", "enum": cls.output_ports(config)}
-        return closed_object({"route": route, "reason": TEXT}, ["route", "reason"])
+        route = {"type": "string", "enum": cls.success_ports(config)}
+        own = closed_object({"route": route, "reason": TEXT}, ["route", "reason"])
+        return cls.with_error_shape(config, own)
 
     @classmethod
     def references(cls, config) -> list[tuple[str, str]]:

@@ -5,10 +5,10 @@ from typing import Any
 from pydantic import Field
 
 from ..shapes import ANY, ERROR_OUTPUT, union
-from .base import NodeConfig, NodeError, NodeResult, NodeType, Port
+from .base import FailureConfig, NodeConfig, NodeError, NodeResult, NodeType, Port
 
 
-class ToolConfig(NodeConfig):
+class ToolConfig(FailureConfig):
     tool: str = Field(..., min_length=1, max_length=100, title="Tool")
     arguments: dict[str, Any] = Field(
         default_factory=dict,
@@ -52,7 +52,7 @@ def _typed_leaves(value: Any, schema: Any, path: str = "arguments") -> list[tupl
 
 
 class ToolNode(NodeType):
-    """Call a registered tool with templated arguments. Errors go out of the error port."""
+    """Call a registered tool with templated arguments. A failed call can take the error port."""
 
     type = "tool"
     uses_secrets = True
@@ -68,7 +68,8 @@ class ToolNode(NodeType):
 
     label = "Tool"
     category = "Actions"
-    outputs = (Port("out", "Result"), Port("error", "Error", required=False))
+    outputs = (Port("out", "Result"),)
+    error_port = Port("error", "Error", required=False)
     Config = ToolConfig
 
     @classmethod
@@ -98,7 +99,7 @@ class ToolNode(NodeType):
         try:
             result = ctx.call_tool(ctx.config.tool, arguments)
         except NodeError as exc:
-            raise NodeError(exc.message, code=exc.code, port="error") from exc
+            raise NodeError(exc.message, code=exc.code, kind="tool_error") from exc
         return NodeResult(output=result, ports=["out"])
 
 

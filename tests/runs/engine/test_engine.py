@@ -328,7 +328,9 @@ def test_engine_tool_error_routes_to_error_port():
     )
     run = run_graph(doc, tools=FakeTools(lookup=boom))
     assert run.status == "succeeded"
-    assert run.outcome.result["error"]["error"]["code"] == "http_error"
+    error = run.outcome.result["error"]
+    assert error["code"] == "http_error" and error["type"] == "tool_error"
+    assert error["node"] == "t" and error["message"] == "The site did not answer"
 
 
 def _tool_error():

@@ -1,0 +1,178 @@
+"""Ask a person, in a real browser: the demo recipe's shopping-list prompt fails at the provider
+(scripted HTTP 500s), the failed step lands in the inbox with its inputs and error, the run page
+points there, a person types the list, and the run goes on to complete."""
+
+import json
+import re
+import urllib.request
+
+import pytest
+from playwright.sync_api import expect
+
+from builder.models import Flow
+from runs.models import Approval, ApprovalDecision, Run
+from tests.llmserver import http_error, text
+from tests.runs.support import token_for
+from workspaces.models import Membership, Role
+
+from .conftest import eventually, login
+
+pytestmark = pytest.mark.e2e
+
+SHOPPING = "Write a short shopping list"
+TYPED = "- lasagne sheets\n- ricotta\n- spinach"
+
+
+@pytest.fixture
+def recipe(demo):
+    return Flow.objects.get(workspace=demo["workspace"], name="Recipe assistant")
+
+
+def api_post(base: str, path: str, token: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        base + path,
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_a_provider_failure_lands_in_the_inbox_and_a_person_types_the_output(
+    new_page, live_url, demo, recipe, make_user, llm_server, artifacts
+):
+    chef = demo["owner"]
+    bea = make_user("bea")
+    Membership.objects.create(workspace=demo["workspace"], user=bea, role=Role.APPROVER)
+    llm_server.on(SHOPPING, http_error(500, retry_after=0, message="upstream overloaded"))
+    steps = "1. Boil the sheets. 2. Layer with ricotta. 3. Bake for 40 minutes."
+    llm_server.on("Write cooking instructions", text(steps))
+
+    run_id = api_post(live_url, f"/api/flows/{recipe.pk}/runs", token_for(chef), {})["id"]
+    eventually(lambda: Approval.objects.filter(run_id=run_id, kind="fallback").exists(), 30)
+    task = Approval.objects.get(run_id=run_id, kind="fallback")
+
+    # The run page says the step failed and waits for a person, with a way to the inbox.
+    page = new_page()
+    login(page, chef)
+    page.goto(f"/runs/{run_id}/")
+    expect(page.get_by_test_id("run-status")).to_have_text(re.compile("waiting", re.I))
+    panel = page.locator('[data-approval][data-kind="fallback"]')
+    expect(panel).to_contain_text("Shopping list failed and is waiting for a person")
+    expect(panel.locator("[data-fallback-error]")).to_contain_text("HTTP 500")
+    page.screenshot(path=str(artifacts / "failure-run-page-waiting.png"), full_page=True)
+
+    # Bea (an approver, assigned since the node names nobody) settles it in the inbox.
+    inbox = new_page()
+    login(inbox, bea)
+    inbox.goto("/approvals/")
+    item = inbox.locator(f'#approval-list [data-approval-id="{task.pk}"]')
+    expect(item).to_contain_text("Failed step")
+    item.click()
+    detail = inbox.locator("#approval-detail")
+    expect(detail.get_by_test_id("failed-step-tag")).to_be_visible()
+    expect(detail.get_by_test_id("fallback-error")).to_contain_text(
+        "The model provider could not answer"
+    )
+    expect(detail.get_by_test_id("fallback-error")).to_contain_text("upstream overloaded")
+    expect(detail.get_by_test_id("fallback-inputs")).to_contain_text(SHOPPING)
+    expect(detail).to_contain_text("The model could not write the shopping list")
+    inbox.screenshot(path=str(artifacts / "failure-inbox-task.png"), full_page=True)
+
+    detail.get_by_role("textbox", name="The text this step should have produced").fill(TYPED)
+    detail.get_by_role("textbox", name="Comment").fill("Wrote it from the pantry list.")
+    detail.get_by_role("button", name="Use this output").click()
+    expect(inbox.get_by_test_id("decision-notice")).to_have_text(
+        "Output saved. The run continues with it."
+    )
+    expect(inbox.get_by_test_id("approval-status")).to_have_text("Output given")
+    expect(inbox.get_by_test_id("typed-output")).to_have_text(TYPED)
+    inbox.screenshot(path=str(artifacts / "failure-inbox-settled.png"), full_page=True)
+    decision = ApprovalDecision.objects.get(approval=task)
+    assert (decision.user, decision.decision) == (bea, "output")
+
+    # The run goes on to the chef's approval, which shows the typed list; approving finishes it.
+    eventually(lambda: Approval.objects.filter(run_id=run_id, kind="approval").exists(), 30)
+    chef_task = Approval.objects.get(run_id=run_id, kind="approval")
+    assert TYPED in chef_task.payload.values()
+    inbox.goto(f"/approvals/{chef_task.pk}/")
+    inbox.get_by_role("button", name="Approve").click()
+    expect(inbox.get_by_test_id("approval-status")).to_have_text("Approved")
+    expect(page.get_by_test_id("run-status")).to_have_text(
+        re.compile("succeeded", re.I), timeout=20_000
+    )
+    eventually(lambda: Run.objects.get(pk=run_id).status == "succeeded", 20)
+    page.screenshot(path=str(artifacts / "failure-run-page-done.png"), full_page=True)
+    # The provider was called for the shopping list only before the person stepped in.
+    calls = [r for r in llm_server.requests if SHOPPING in json.dumps(r)]
+    assert len(calls) == 3  # one try and two retries, then the person
+
+
+def _editor_graph() -> dict:
+    def n(node_id, type_, x, **config):
+        return {
+            "id": node_id,
+            "type": type_,
+            "label": node_id.title(),
+            "position": {"x": x, "y": 100},
+            "config": config,
+        }
+
+    def e(source, target, port="out"):
+        return {
+            "id": f"{source}-{port}-{target}",
+            "source": source,
+            "source_port": port,
+            "target": target,
+            "target_port": "in",
+        }
+
+    return {
+        "schema_version": 1,
+        "nodes": [
+            n("start", "input", 0, schema={"type": "object"}),
+            n("draft", "prompt", 260, prompt="Say hi"),
+            n("route", "router", 520, routes=[{"name": "yes"}]),
+            n("done", "output", 780),
+        ],
+        "edges": [
+            e("start", "draft"),
+            e("draft", "route"),
+            e("route", "done", "yes"),
+            e("route", "done", "otherwise"),
+        ],
+    }
+
+
+def test_the_canvas_shows_error_ports_and_the_on_failure_setting(page, member, artifacts):
+    designer = member(Role.EDITOR, username="dana")
+    flow = Flow.objects.create(
+        workspace=designer.memberships.get().workspace, name="Errors", graph=_editor_graph()
+    )
+    login(page, designer)
+    page.goto(f"/flows/{flow.pk}/")
+
+    def ports(node_id):
+        return page.locator(f'.react-flow__node[data-id="{node_id}"] [data-port]')
+
+    draft, route = ports("draft"), ports("route")
+    expect(draft).to_have_count(2)
+    expect(page.locator('.react-flow__node[data-id="draft"] [data-port="error"]')).to_be_visible()
+    expect(route).to_have_count(2)  # a rules router cannot fail: no error port
+
+    page.locator('.react-flow__node[data-id="route"] .sb-node-label').click()
+    page.get_by_role("radiogroup", name="Mode").get_by_role("radio", name="LLM").click()
+    page.get_by_role("textbox", name="Text to classify (LLM mode)", exact=False).fill("hi")
+    expect(page.locator('.react-flow__node[data-id="route"] [data-port="error"]')).to_be_visible()
+
+    page.locator('.react-flow__node[data-id="draft"] .sb-node-label').click()
+    inspector = page.locator('[data-inspector-node="draft"]')
+    inspector.get_by_role("radiogroup", name="On failure").get_by_role(
+        "radio", name="Branch"
+    ).click()
+    expect(page.locator(".sb-node-problem")).to_contain_text("nothing is connected to that port")
+    inspector.get_by_role("radiogroup", name="On failure").get_by_role("radio", name="Ask").click()
+    expect(inspector.get_by_label("Ask these people")).to_be_visible()
+    expect(page.locator('[data-problem-total="0"]')).to_be_visible()
+    page.screenshot(path=str(artifacts / "failure-editor-policy.png"))
