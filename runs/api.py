@@ -362,6 +362,7 @@ def run_cancel_view(request: HttpRequest, run_id: Id):
             409, "already_finished", f"The run already {run.status}.", current_status=run.status
         )
     run = run_cancel(run=run, user=request.user)
+    dispatch.kick_all(run.kicks)
     return _summary(selectors.run_get(user=request.user, run_id=run.pk))
 
 

@@ -73,7 +73,13 @@ def _run(run_id: int, worker: str, advance: Advance) -> None:
         for step_id in step_ids:
             kick_execute(run_id, step_id)
 
-    run_steps(advance, worker=worker, hold=heartbeat.holder(worker), kick=kick)
+    run_steps(
+        advance,
+        worker=worker,
+        hold=heartbeat.holder(worker),
+        kick=kick,
+        kick_runs=lambda run_ids: [kick_advance(other) for other in run_ids],
+    )
 
 
 def retry_countdown(retries: int) -> float:

@@ -41,6 +41,10 @@ ERROR_CODES: dict[str, str] = {
     "graph.E019": "More than one input node",
     "graph.E020": "Template syntax error",
     "graph.E021": "JSON schema $ref points outside the schema",
+    "graph.E040": "Sub-flow calls a flow that does not exist",
+    "graph.E041": "Sub-flow calls a flow of another workspace",
+    "graph.E042": "Sub-flow calls a flow that is not published",
+    "graph.E043": "Sub-flows call each other in a cycle",
     "graph.E022": "Template names a credential the workspace does not have",
     "graph.E023": "Credentials used outside a Tool node",
 }
