@@ -66,6 +66,12 @@ def calling_graph(flow_id, **config):
 
 
 @pytest.fixture
+def llm(inline):  # noqa: F811
+    """Runs execute in the calling thread; the scripted model server answers."""
+    return inline
+
+
+@pytest.fixture
 def owner(workspace, make_user):
     user = make_user("owner")
     Membership.objects.create(workspace=workspace, user=user, role=Role.OWNER)
@@ -91,8 +97,8 @@ def child_of(run):
     return Run.objects.get(parent_step__run=run)
 
 
-def test_subflow_runs_the_child_and_returns_its_result(inline, make_flow, owner):
-    inline.script(text("Tea is a drink.", usage={"prompt_tokens": 7, "completion_tokens": 5}))
+def test_subflow_runs_the_child_and_returns_its_result(llm, make_flow, owner):
+    llm.script(text("Tea is a drink.", usage={"prompt_tokens": 7, "completion_tokens": 5}))
     child_flow = make_flow("Explain", prompt_graph())
     parent_flow = make_flow("Caller", calling_graph(child_flow.pk))
 
@@ -111,10 +117,10 @@ def test_subflow_runs_the_child_and_returns_its_result(inline, make_flow, owner)
     assert parent.tokens_in >= 7 and parent.tokens_out >= 5 and parent.cost >= child.cost
     kinds = list(RunEvent.objects.filter(run=parent, node_id="mid").values_list("kind", flat=True))
     assert kinds == ["step.queued", "step.started", "subflow.started", "step.succeeded"]
-    assert inline.call_count == 1
+    assert llm.call_count == 1
 
 
-def test_child_budgets_are_what_the_parent_has_left(inline, make_flow, owner):
+def test_child_budgets_are_what_the_parent_has_left(llm, make_flow, owner):
     child_flow = make_flow("Explain", prompt_graph())
     parent_flow = make_flow("Caller", calling_graph(child_flow.pk))
     run = run_start(
@@ -124,8 +130,8 @@ def test_child_budgets_are_what_the_parent_has_left(inline, make_flow, owner):
     assert child_of(run).budgets["max_steps"] == 9  # the input step was already spent
 
 
-def test_child_failure_fails_the_parent_step_with_its_reason(inline, make_flow, owner):
-    inline.script(http_error(400))
+def test_child_failure_fails_the_parent_step_with_its_reason(llm, make_flow, owner):
+    llm.script(http_error(400))
     child_flow = make_flow("Explain", prompt_graph(retries=0))
     parent_flow = make_flow("Caller", calling_graph(child_flow.pk))
 
@@ -139,8 +145,8 @@ def test_child_failure_fails_the_parent_step_with_its_reason(inline, make_flow, 
     assert parent.status == "failed" and parent.error_code == child.error_code
 
 
-def test_child_failure_takes_the_error_port_when_connected(inline, make_flow, owner):
-    inline.script(http_error(400))
+def test_child_failure_takes_the_error_port_when_connected(llm, make_flow, owner):
+    llm.script(http_error(400))
     child_flow = make_flow("Explain", prompt_graph(retries=0))
     graph = calling_graph(child_flow.pk)
     graph["nodes"].append(_node("sorry", "output", name="fallback", value="no luck"))
@@ -155,7 +161,7 @@ def test_child_failure_takes_the_error_port_when_connected(inline, make_flow, ow
     assert step.ports == ["error"] and step.output["error"]["code"] == child_of(parent).error_code
 
 
-def test_depth_limit_stops_nesting_with_a_clear_error(inline, make_flow, owner, settings):
+def test_depth_limit_stops_nesting_with_a_clear_error(llm, make_flow, owner, settings):
     settings.SWITCHBOARD_SUBFLOW_MAX_DEPTH = 1
     leaf = make_flow("Leaf", prompt_graph())
     middle = make_flow("Middle", calling_graph(leaf.pk))
@@ -169,7 +175,7 @@ def test_depth_limit_stops_nesting_with_a_clear_error(inline, make_flow, owner, 
     assert "more than 1 levels deep" in middle_run.error_message
     assert not Run.objects.filter(depth=2).exists()  # the leaf never started
     assert run.status == "failed" and run.error_code == "subflow_too_deep"
-    assert inline.call_count == 0
+    assert llm.call_count == 0
 
 
 @pytest.mark.parametrize(
@@ -177,7 +183,7 @@ def test_depth_limit_stops_nesting_with_a_clear_error(inline, make_flow, owner, 
     [("unpublish", "subflow_not_published"), ("move", "subflow_not_found")],
 )
 def test_called_flow_gone_since_publishing_fails_the_step(
-    change, code, inline, make_flow, owner, other_workspace
+    change, code, llm, make_flow, owner, other_workspace
 ):
     child_flow = make_flow("Explain", prompt_graph())
     parent_flow = make_flow("Caller", calling_graph(child_flow.pk))
@@ -195,7 +201,7 @@ def test_called_flow_gone_since_publishing_fails_the_step(
     assert not Run.objects.filter(parent_step=step).exists()
 
 
-def test_bad_child_inputs_fail_the_step(inline, make_flow, owner):
+def test_bad_child_inputs_fail_the_step(llm, make_flow, owner):
     child_flow = make_flow("Explain", prompt_graph())
     graph = calling_graph(child_flow.pk)
     graph["nodes"][1]["config"]["inputs"] = {"topic": "{{ inputs.topic | length }}"}
@@ -209,7 +215,7 @@ def test_bad_child_inputs_fail_the_step(inline, make_flow, owner):
     assert not Run.objects.filter(parent_step=step).exists()
 
 
-def test_cancelling_the_parent_cancels_the_waiting_child(inline, make_flow, owner):
+def test_cancelling_the_parent_cancels_the_waiting_child(llm, make_flow, owner):
     child_flow = make_flow("Ask", approval_graph())
     parent_flow = make_flow("Caller", calling_graph(child_flow.pk))
     parent = start(parent_flow, owner)
@@ -226,7 +232,7 @@ def test_cancelling_the_parent_cancels_the_waiting_child(inline, make_flow, owne
     assert Approval.objects.get(run=child).status == "cancelled"
 
 
-def test_cancelling_the_child_fails_the_parent_step(inline, make_flow, owner):
+def test_cancelling_the_child_fails_the_parent_step(llm, make_flow, owner):
     child_flow = make_flow("Ask", approval_graph())
     parent_flow = make_flow("Caller", calling_graph(child_flow.pk))
     parent = start(parent_flow, owner)
@@ -242,7 +248,7 @@ def test_cancelling_the_child_fails_the_parent_step(inline, make_flow, owner):
     assert parent.status == "failed" and parent.error_code == "cancelled"
 
 
-def test_approving_inside_the_child_resumes_the_parent(inline, make_flow, owner):
+def test_approving_inside_the_child_resumes_the_parent(llm, make_flow, owner):
     child_flow = make_flow("Ask", approval_graph())
     parent_flow = make_flow("Caller", calling_graph(child_flow.pk))
     parent = start(parent_flow, owner, topic="oolong")
@@ -256,7 +262,7 @@ def test_approving_inside_the_child_resumes_the_parent(inline, make_flow, owner)
     assert parent.status == "succeeded" and parent.result == {"answer": "oolong"}
 
 
-def test_lost_parent_kick_is_recovered_by_the_sweeper(inline, make_flow, owner):
+def test_lost_parent_kick_is_recovered_by_the_sweeper(llm, make_flow, owner):
     """The worker that finished the child dies before kicking the parent: the parent's step is
     resolved (same transaction) and a sweep moves the parent on."""
     child_flow = make_flow("Ask", approval_graph())
@@ -286,9 +292,7 @@ def test_lost_parent_kick_is_recovered_by_the_sweeper(inline, make_flow, owner):
     assert parent.status == "succeeded" and parent.result == {"answer": "tea"}
 
 
-def test_parent_still_waiting_on_a_finished_child_is_resumed_by_a_sweep(
-    inline, make_flow, owner
-):
+def test_parent_still_waiting_on_a_finished_child_is_resumed_by_a_sweep(llm, make_flow, owner):
     child_flow = make_flow("Ask", approval_graph())
     parent_flow = make_flow("Caller", calling_graph(child_flow.pk))
     parent = start(parent_flow, owner)
@@ -305,13 +309,13 @@ def test_parent_still_waiting_on_a_finished_child_is_resumed_by_a_sweep(
     assert parent.status == "succeeded" and parent.result == {"answer": "by hand"}
 
 
-def test_reproducing_a_parent_makes_no_model_calls(inline, make_flow, owner):
-    inline.script(text("Tea is a drink."))
+def test_reproducing_a_parent_makes_no_model_calls(llm, make_flow, owner):
+    llm.script(text("Tea is a drink."))
     child_flow = make_flow("Explain", prompt_graph())
     parent_flow = make_flow("Caller", calling_graph(child_flow.pk))
     original = finish_inline(start(parent_flow, owner), owner)
-    assert original.status == "succeeded" and inline.call_count == 1
-    inline.reset()
+    assert original.status == "succeeded" and llm.call_count == 1
+    llm.reset()
     runs_before = Run.objects.count()
 
     copy = run_reproduce(user=owner, run=original)
@@ -319,7 +323,7 @@ def test_reproducing_a_parent_makes_no_model_calls(inline, make_flow, owner):
 
     copy.refresh_from_db()
     assert copy.status == "succeeded" and copy.result == original.result
-    assert inline.call_count == 0
+    assert llm.call_count == 0
     assert Run.objects.count() == runs_before + 1  # no child run was started again
     assert not Run.objects.filter(parent_step__run=copy).exists()
 

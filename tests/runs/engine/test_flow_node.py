@@ -54,7 +54,8 @@ def test_flow_node_waits_for_a_child_run_with_rendered_inputs():
     run = MemoryRun(doc, {"question": "why?"}, llm=FakeLlm(), tools=FakeTools())
     run.run()
     assert run.status == "waiting"
-    assert run.waits["call"] == {"flow": 7, "version": None, "inputs": {"topic": "why?", "words": 4}}
+    inputs = {"topic": "why?", "words": 4}
+    assert run.waits["call"] == {"flow": 7, "version": None, "inputs": inputs}
     step = next(s for s in run.steps if s.node_id == "call")
     assert step.status == "waiting"
 
