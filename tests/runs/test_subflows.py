@@ -362,3 +362,19 @@ def test_a_flow_calling_itself_cannot_be_published(make_flow, owner):
     errors = flow_validate(graph=a.graph, workspace_id=a.workspace_id, flow_id=a.pk)
     assert [e.code for e in errors] == ["graph.E043"]
     assert '"A" → "A"' in errors[0].message
+
+
+def test_run_pages_link_parent_and_child(llm, make_flow, owner, client):
+    child_flow = make_flow("Explain", prompt_graph())
+    parent_flow = make_flow("Caller", calling_graph(child_flow.pk))
+    parent = finish_inline(start(parent_flow, owner), owner)
+    child = child_of(parent)
+    client.force_login(owner)
+
+    page = client.get(f"/runs/{parent.pk}/").content.decode()
+    assert f'<a href="/runs/{child.pk}/">run #{child.pk}</a>' in page
+    assert "mid → Explain, succeeded" in page
+
+    page = client.get(f"/runs/{child.pk}/").content.decode()
+    assert "as a sub-flow" in page
+    assert f'href="/runs/{parent.pk}/" data-testid="caller-run"' in page
