@@ -23,14 +23,15 @@ def _calls(graph: Any) -> list[tuple[str, int, int | None]]:
     for node in nodes if isinstance(nodes, list) else []:
         if not isinstance(node, dict):
             continue
-        node_type = NODE_TYPES.get(node.get("type"))
+        node_type = NODE_TYPES.get(str(node.get("type")))
         if node_type is None or not node_type.starts_child_run:
             continue
         try:
             config = node_type.Config.model_validate(node.get("config") or {})
         except ValidationError:
             continue  # reported as a bad configuration already
-        calls.append((str(node.get("id")), config.flow, config.version))
+        values = config.model_dump()
+        calls.append((str(node.get("id")), values["flow"], values.get("version")))
     return calls
 
 

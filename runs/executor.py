@@ -188,13 +188,17 @@ class EmbeddedExecutor(Executor):
         if claimed is not None:
             self._run(run_id, worker, Advance(claimed=claimed))
 
+    def _advance_all(self, run_ids: list[int]) -> None:
+        for run_id in run_ids:
+            self.advance(run_id)
+
     def _run(self, run_id: int, worker: str, advance: Advance) -> None:
         run_steps(
             advance,
             worker=worker,
             hold=self.heartbeat.holder(worker),
             kick=self._kicker(run_id),
-            kick_runs=lambda run_ids: [self.advance(other) for other in run_ids],
+            kick_runs=self._advance_all,
         )
 
     def wait_idle(self, timeout: float = 60) -> bool:
