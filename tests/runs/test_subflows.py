@@ -16,7 +16,7 @@ from runs.services.reruns import run_reproduce
 from tests.llmserver import http_error, text
 from workspaces.models import Membership, Role
 
-from .support import fast_passwords, finish_inline, inline, memory_layer  # noqa: F401
+from .support import embedded, fast_passwords, finish_inline, inline, memory_layer  # noqa: F401
 
 TOPIC_SCHEMA = {
     "type": "object",
@@ -378,3 +378,41 @@ def test_run_pages_link_parent_and_child(llm, make_flow, owner, client):
     page = client.get(f"/runs/{child.pk}/").content.decode()
     assert "as a sub-flow" in page
     assert f'href="/runs/{parent.pk}/" data-testid="caller-run"' in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_subflows_on_the_thread_pool_resume_the_parent_once(
+    embedded,
+    llm_server,
+    make_flow,
+    owner,  # noqa: F811
+):
+    """Two sub-flow steps whose children finish at about the same time on a real thread pool:
+    each child's finish resumes the parent under the parent's lock, and the run ends once."""
+    from runs import dispatch
+
+    from .support import wait_until
+
+    child_flow = make_flow("Explain", prompt_graph())
+    graph = calling_graph(child_flow.pk)
+    graph["nodes"].append(
+        _node("mid2", "flow", flow=child_flow.pk, inputs={"topic": "{{ inputs.topic }} leaves"})
+    )
+    graph["edges"] += [_edge("in", "mid2"), _edge("mid2", "out")]
+    graph["nodes"][2]["config"]["value"] = (
+        "{{ nodes.mid.output.answer }} | {{ nodes.mid2.output.answer }}"
+    )
+    parent_flow = make_flow("Caller", graph)
+    run = start(parent_flow, owner)
+
+    dispatch.kick(run.pk)
+
+    wait_until(lambda: Run.objects.get(pk=run.pk).is_finished, timeout=60)
+    run.refresh_from_db()
+    assert run.status == "succeeded", (run.error_code, run.error_message)
+    first, second = run.result["answer"].split(" | ")
+    assert first.endswith("tea") and second.endswith("tea leaves")
+    assert Run.objects.filter(parent_step__run=run, status="succeeded").count() == 2
+    assert RunEvent.objects.filter(run=run, kind="run.succeeded").count() == 1
+    children = Run.objects.filter(parent_step__run=run)
+    assert run.tokens_in >= sum(c.tokens_in for c in children)
