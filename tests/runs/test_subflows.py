@@ -382,10 +382,10 @@ def test_run_pages_link_parent_and_child(llm, make_flow, owner, client):
 
 @pytest.mark.django_db(transaction=True)
 def test_parallel_subflows_on_the_thread_pool_resume_the_parent_once(
-    embedded,
+    embedded,  # noqa: F811
     llm_server,
     make_flow,
-    owner,  # noqa: F811
+    owner,
 ):
     """Two sub-flow steps whose children finish at about the same time on a real thread pool:
     each child's finish resumes the parent under the parent's lock, and the run ends once."""
