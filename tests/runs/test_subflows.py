@@ -416,3 +416,18 @@ def test_parallel_subflows_on_the_thread_pool_resume_the_parent_once(
     assert RunEvent.objects.filter(run=run, kind="run.succeeded").count() == 1
     children = Run.objects.filter(parent_step__run=run)
     assert run.tokens_in >= sum(c.tokens_in for c in children)
+
+
+def test_run_api_shows_the_links(llm, make_flow, owner, api_for):
+    child_flow = make_flow("Explain", prompt_graph())
+    parent_flow = make_flow("Caller", calling_graph(child_flow.pk))
+    parent = finish_inline(start(parent_flow, owner), owner)
+    child = child_of(parent)
+    api = api_for(owner, token=True)
+
+    body = api.get(f"/api/runs/{parent.pk}").json()
+    assert body["child_runs"] == [child.pk] and body["called_by"] is None
+    body = api.get(f"/api/runs/{child.pk}").json()
+    step = Step.objects.get(run=parent, node_id="mid")
+    assert body["called_by"] == {"run": parent.pk, "step": step.pk, "node_id": "mid"}
+    assert body["trigger"] == "subflow" and body["child_runs"] == []
