@@ -49,6 +49,10 @@ ERROR_CODES: dict[str, str] = {
     "graph.E023": "Credentials used outside a Tool node",
 }
 
+# Codes about the flows sub-flow nodes call: they need the workspace's flows, so
+# `builder.subflows` reports them (through `flow_validate`), not `validate_graph`.
+SUBFLOW_CODES = frozenset({"graph.E040", "graph.E041", "graph.E042", "graph.E043"})
+
 
 class Position(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)

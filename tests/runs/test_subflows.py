@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from builder.graph import ERROR_CODES, SUBFLOW_CODES
 from builder.models import Flow
 from builder.services import flow_publish, flow_validate
 from runs.executor import InlineExecutor
@@ -351,6 +352,7 @@ def test_validation_reports_bad_subflows(case, make_flow, owner, other_workspace
         graph, flow_id = calling_graph(b.pk), a.pk  # A's draft now calls B
     errors = flow_validate(graph=graph, workspace_id=a.workspace_id, flow_id=flow_id)
     assert [(e.code, e.node_id) for e in errors] == [(codes[case], "mid")]
+    assert set(codes.values()) == SUBFLOW_CODES and codes[case] in ERROR_CODES
     if case == "cycle":
         assert '"A" → "B" → "A"' in errors[0].message
 
