@@ -32,6 +32,11 @@ def main() -> None:
     parser.add_argument("--pool-max", default="20", help="DB_POOL_MAX of the server")
     parser.add_argument("--pool-timeout", default="10", help="DB_POOL_TIMEOUT of the server")
     parser.add_argument("--busy-timeout", default="20", help="SQLITE_BUSY_TIMEOUT of the server")
+    parser.add_argument(
+        "--run-rate",
+        default="100000/m",
+        help="SWITCHBOARD_RATE_RUN_STARTS of the server (the default keeps it out of the way)",
+    )
     parser.add_argument("--wait", type=float, default=300, help="seconds to wait for the runs")
     args = parser.parse_args()
     # A database of its own (dropped and re-created), not the one the other benchmarks share.
@@ -56,6 +61,8 @@ def main() -> None:
             DB_POOL_MAX=args.pool_max,
             DB_POOL_TIMEOUT=args.pool_timeout,
             SQLITE_BUSY_TIMEOUT=args.busy_timeout,
+            SWITCHBOARD_RATE_RUN_STARTS=args.run_rate,
+            SWITCHBOARD_RATE_WRITES="100000/m",
             PGAPPNAME=APP_NAME,
             LOG_LEVEL="ERROR",
         )

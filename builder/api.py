@@ -8,6 +8,7 @@ from django.http import HttpRequest, JsonResponse
 from ninja import Field, Query, Router, Schema, Status
 
 from config.domain import TooLarge
+from config.ratelimits import not_a_write
 from config.schemas import CleanIn, Id, Name, StrictIn
 from runs.engine.nodes import NODE_TYPES
 from runs.tools import registry as tool_registry
@@ -16,6 +17,7 @@ from workspaces.services import membership_for
 from . import services
 from .graph import ERROR_CODES
 from .models import Flow, FlowVersion
+from .starters import STARTERS
 
 router = Router(tags=["flows"])
 
@@ -25,6 +27,15 @@ class FlowIn(StrictIn):
     name: Name
     description: str = Field("", max_length=5_000)
     graph: dict[str, Any] | None = None
+    template: str | None = Field(
+        None, max_length=64, description="Start from this starter flow (GET /api/starters)"
+    )
+    request_token: str = Field(
+        "",
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]*$",
+        description="A token of the form submitting this; sending it again returns the same flow",
+    )
 
 
 class FlowPatch(StrictIn):
@@ -93,7 +104,7 @@ class ValidateOut(Schema):
 
 
 class VersionOut(Schema):
-    number: Id
+    number: int | None
     note: str
     published: bool
     created_by: str | None
@@ -169,6 +180,8 @@ def flow_create(request: HttpRequest, payload: FlowIn):
         name=payload.name,
         description=payload.description,
         graph=payload.graph,
+        template=payload.template,
+        request_token=payload.request_token,
     )
     return Status(201, _detail(flow, request.user))
 
@@ -206,6 +219,7 @@ OVER_LIMIT = frozenset({"graph.E015", "graph.E016", "graph.E018"})
 
 
 @router.post("/flows/{int:flow_id}/validate", response=ValidateOut)
+@not_a_write
 def flow_validate(request: HttpRequest, flow_id: Id, payload: ValidateIn | None = None):
     """Validate the given graph (for live validation while editing), or the saved draft.
 
@@ -237,7 +251,9 @@ def flow_duplicate(request: HttpRequest, flow_id: Id):
 def version_list(request: HttpRequest, flow_id: Id, include_drafts: bool = False):
     flow = services.flow_get(user=request.user, flow_id=flow_id)
     versions = flow.versions.select_related("created_by")
-    if not include_drafts:
+    if include_drafts:
+        versions = versions.order_by("-pk")  # newest first; draft snapshots have no number
+    else:
         versions = versions.filter(is_draft_snapshot=False)
     return [_version(v) for v in versions]
 
@@ -346,6 +362,29 @@ def tools(request: HttpRequest):
             "result_schema": tool.result_schema,
         }
         for tool in tool_registry.all()
+    ]
+
+
+class StarterOut(Schema):
+    slug: str
+    name: str
+    description: str
+    node_count: int
+    preview: list[list[dict[str, str]]]
+
+
+@router.get("/starters", response=list[StarterOut], tags=["flows"])
+def starters(request: HttpRequest):
+    """The starter flows a new flow may begin from (`POST /api/flows` with `template`)."""
+    return [
+        {
+            "slug": s.slug,
+            "name": s.name,
+            "description": s.description,
+            "node_count": len(s.graph["nodes"]),
+            "preview": s.preview(),
+        }
+        for s in STARTERS.values()
     ]
 
 

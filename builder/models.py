@@ -32,12 +32,21 @@ class Flow(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     # Flows are soft-deleted: runs keep pointing at their versions, and history stays readable.
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # The token of the form that created it: submitting that form again creates nothing more.
+    request_token = models.CharField(max_length=64, blank=True, default="")
 
     objects = FlowQuerySet.as_manager()
 
     class Meta:
         ordering = ["-updated_at"]
         indexes = [models.Index(fields=["workspace", "deleted_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "created_by", "request_token"],
+                condition=~models.Q(request_token=""),
+                name="flow_one_per_request_token",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -51,7 +60,9 @@ class FlowVersion(models.Model):
     """A frozen graph. Runs point at the exact version they executed; it never changes."""
 
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="versions")
-    number = models.PositiveIntegerField()
+    # Published versions are numbered 1, 2, 3…; a draft snapshot has no number, so test runs of
+    # the draft never use one up (the History lists published versions only).
+    number = models.PositiveIntegerField(null=True, blank=True)
     graph = models.JSONField()
     note = models.CharField(max_length=500, blank=True)
     published = models.BooleanField(default=False)
@@ -64,10 +75,15 @@ class FlowVersion(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["-number"]
+        ordering = [models.F("number").desc(nulls_last=True), "-pk"]
         constraints = [
             models.UniqueConstraint(fields=["flow", "number"], name="uniq_flow_version_number")
         ]
 
     def __str__(self) -> str:
-        return f"{self.flow} v{self.number}"
+        return f"{self.flow} {self.label}"
+
+    @property
+    def label(self) -> str:
+        """How people see it: "v3", or "Draft snapshot" for a frozen draft a run executed."""
+        return "Draft snapshot" if self.number is None else f"v{self.number}"

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
@@ -24,7 +24,9 @@ from .graph import (
     graph_size,
     validate_graph,
 )
+from .graph.keys import keep_keys
 from .models import Flow, FlowVersion
+from .starters import STARTERS
 from .subflows import subflow_errors
 
 EXPORT_FORMAT = "switchboard.flow"
@@ -91,26 +93,64 @@ def _savable(graph: Any, workspace_id: int, flow_id: int | None = None) -> list[
 
 
 def flow_create(
-    *, user, workspace_id: int, name: str, description: str = "", graph: Any = None
+    *,
+    user,
+    workspace_id: int,
+    name: str,
+    description: str = "",
+    graph: Any = None,
+    template: str | None = None,
+    request_token: str = "",
 ) -> Flow:
+    """Create a flow: empty, from a graph, or from a starter template.
+
+    With a `request_token`, the same user submitting the same token again gets the flow the
+    first submission created, not a second one (a double click on "Create flow").
+    """
     if membership_for(user=user, workspace_id=workspace_id) is None:
         raise NotFound("Workspace not found")
     try:
         require(user=user, workspace_id=workspace_id, permission="edit")
     except PermissionDenied as exc:
         raise NotAllowed("Your role does not allow this.") from exc
+    if template is not None:
+        if graph is not None:
+            raise Invalid("Give a graph or a template, not both.", code="invalid_request")
+        starter = STARTERS.get(template)
+        if starter is None:
+            raise Invalid(f"There is no starter flow “{template[:60]}”.", code="unknown_template")
+        graph = starter.fresh_graph()
     graph = graph if graph is not None else empty_graph()
     _savable(graph, workspace_id)
     name = name.strip()
     if not name:
         raise Invalid("A flow needs a name.", code="invalid_name")
-    return Flow.objects.create(
-        workspace_id=workspace_id,
-        name=name,
-        description=description,
-        graph=graph,
-        created_by=user,
-    )
+    if request_token:
+        existing = _created_with(user, workspace_id, request_token)
+        if existing is not None:
+            return existing
+    try:
+        with transaction.atomic():
+            return Flow.objects.create(
+                workspace_id=workspace_id,
+                name=name,
+                description=description,
+                graph=graph,
+                created_by=user,
+                request_token=request_token,
+            )
+    except IntegrityError:
+        # The same form submitted twice at once: the other request created it.
+        existing = _created_with(user, workspace_id, request_token) if request_token else None
+        if existing is None:
+            raise
+        return existing
+
+
+def _created_with(user, workspace_id: int, request_token: str) -> Flow | None:
+    return Flow.objects.filter(
+        workspace_id=workspace_id, created_by=user, request_token=request_token
+    ).first()
 
 
 def flow_update(*, flow: Flow, changes: dict[str, Any]) -> Flow:
@@ -135,6 +175,7 @@ def flow_save_draft(*, flow: Flow, graph: Any, revision: int) -> tuple[int, list
 
     Returns the new revision and the graph's validation errors (a draft may be incomplete).
     """
+    graph = keep_keys(graph, flow.graph)
     errors = _savable(graph, flow.workspace_id, flow.pk)
     updated = Flow.objects.filter(pk=flow.pk, revision=revision, deleted_at__isnull=True).update(
         graph=graph, revision=F("revision") + 1, updated_at=timezone.now()
@@ -184,17 +225,17 @@ def flow_snapshot_draft(*, flow: Flow, user) -> FlowVersion:
     behind one another on the flow's row (on SQLite, behind the whole database's write lock).
     Only a draft that differs takes the lock, checks again, and adds a snapshot.
     """
-    latest = flow.versions.order_by("-number").first()
+    latest = flow.versions.order_by("-pk").first()
     if latest is not None and latest.graph == flow.graph:
         return latest
     with transaction.atomic():
         flow = Flow.objects.select_for_update().get(pk=flow.pk)
-        latest = flow.versions.order_by("-number").first()
+        latest = flow.versions.order_by("-pk").first()
         if latest is not None and latest.graph == flow.graph:
             return latest
         return FlowVersion.objects.create(
             flow=flow,
-            number=_next_number(flow),
+            number=None,
             graph=flow.graph,
             note="Draft run",
             is_draft_snapshot=True,

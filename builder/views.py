@@ -1,6 +1,7 @@
 """Server-rendered pages of the builder. Thin: they pick what to show; data goes through the API."""
 
 import json
+import secrets
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -10,6 +11,7 @@ from django.templatetags.static import static
 from workspaces.models import Membership
 
 from .models import Flow
+from .starters import STARTERS
 
 
 def _current_membership(request: HttpRequest) -> tuple[list[Membership], Membership | None]:
@@ -66,6 +68,9 @@ def flow_list(request: HttpRequest) -> HttpResponse:
         "current": current,
         "can_edit": bool(current and current.can("edit")),
         "demo_flows": _demo_flows(),
+        "starters": list(STARTERS.values()),
+        # One token per rendered form: the same submission twice creates one flow.
+        "form_token": secrets.token_urlsafe(16),
     }
     if request.htmx:
         return render(request, "builder/_flow_rows.html", context)

@@ -19,6 +19,7 @@ from workspaces.auth import API_AUTH
 
 from .domain import DomainError
 from .errors import BUSY_RETRY_AFTER_SECONDS, BUSY_STATUS, ApiError, api_error, busy_body, is_busy
+from .ratelimits import rate_limited
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,8 @@ api = NinjaAPI(
     title="Switchboard API",
     version="1",
     description="Flows, versions, runs and approvals. Authenticate with `Authorization: Bearer "
-    "<personal token>` (create one under Settings → API tokens) or a browser session.",
+    "<personal token>` (create one under Settings → API tokens at /settings/, or with "
+    "`POST /api/tokens`) or a browser session.",
     auth=API_AUTH,
     urls_namespace="api",
     # Like every page, the interactive docs and the schema are for signed-in people.
@@ -39,13 +41,18 @@ api.add_router("/", reruns_router)
 api.add_router("/", triggers_router)
 api.add_router("/", workspaces_router)
 api.add_router("/", vault_router)
+# After authentication and validation: count writes and run starts per user (429 past a limit).
+api.add_decorator(rate_limited)
 
 
 @api.exception_handler(ApiError)
 def _api_error(request: HttpRequest, exc: ApiError):
-    return api.create_response(
+    response = api.create_response(
         request, {"detail": exc.detail, "code": exc.code, **exc.extra}, status=exc.status
     )
+    if "retry_after" in exc.extra:
+        response["Retry-After"] = str(exc.extra["retry_after"])
+    return response
 
 
 @api.exception_handler(DomainError)

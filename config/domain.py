@@ -61,3 +61,9 @@ class Conflict(DomainError):
 
 class RunConflict(Conflict):
     """A run's state does not allow the operation (finished, not finished, not parked)."""
+
+
+class RateLimited(DomainError):
+    """Too many requests of one kind from one user in a window; `retry_after` says when."""
+
+    default_code = "rate_limited"

@@ -9,6 +9,7 @@ from .domain import (
     Invalid,
     NotAllowed,
     NotFound,
+    RateLimited,
     TooLarge,
     Unauthenticated,
 )
@@ -20,6 +21,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     Invalid: 422,
     TooLarge: 413,
     Conflict: 409,
+    RateLimited: 429,
 }
 
 

@@ -5,6 +5,7 @@ in-process executor. `DATABASE_URL` and `REDIS_URL` switch to PostgreSQL, Redis 
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -61,6 +62,8 @@ INSTALLED_APPS = [
     # Serves ninja's bundled Swagger UI from /static/ instead of a CDN (config/api.py's docs page).
     "ninja",
     "csp",
+    # Login throttling with lockout (AXES_* below).
+    "axes",
     "workspaces",
     "vault",
     "builder",
@@ -82,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -153,6 +158,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# django-axes checks every login (the login page, the admin's) before the password does.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# SWITCHBOARD_LOGIN_FAILURES wrong passwords for one username from one address lock that pair
+# out for SWITCHBOARD_LOGIN_LOCKOUT_MINUTES (429 with Retry-After, the login page saying when
+# to try again; the right password does not get in meanwhile). A successful login resets the
+# count. Locking the pair, not the username alone, keeps a stranger from locking a colleague out.
+AXES_FAILURE_LIMIT = int(os.environ.get("SWITCHBOARD_LOGIN_FAILURES", 5))
+AXES_COOLOFF_TIME = timedelta(
+    minutes=float(os.environ.get("SWITCHBOARD_LOGIN_LOCKOUT_MINUTES", 15))
+)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+# The address is REMOTE_ADDR: behind a proxy that is the proxy's, so the pair is in effect the
+# username (a proxy must then pass the client's address through to Django).
+AXES_VERBOSE = False
+
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
@@ -249,6 +275,28 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The cache: rate-limit counters (config/ratelimits.py). In this process's memory embedded; in
+# Redis with REDIS_URL, so that a limit holds across every web process.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "switchboard",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# API rate limits per user (all of a user's sessions and tokens together), "count/period" with
+# a period of s, m, h or d; empty turns one off. Past one: 429 with Retry-After.
+SWITCHBOARD_RATE_WRITES = os.environ.get("SWITCHBOARD_RATE_WRITES", "600/m")
+SWITCHBOARD_RATE_RUN_STARTS = os.environ.get("SWITCHBOARD_RATE_RUN_STARTS", "60/m")
+
+# Runs of one workspace running at once (runs/services/capacity.py); more wait, queued, and
+# start as running ones finish. A workspace's max_running_runs overrides it; 0 means no cap.
+SWITCHBOARD_MAX_RUNNING_RUNS = int(os.environ.get("SWITCHBOARD_MAX_RUNNING_RUNS", 20))
+
 # Executor: "embedded" runs steps on a thread pool in the web process; "celery" sends kicks to
 # workers. Defaults to celery when Redis is configured.
 SWITCHBOARD_EXECUTOR = os.environ.get("SWITCHBOARD_EXECUTOR", "celery" if REDIS_URL else "embedded")
@@ -321,6 +369,8 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
         "openai": {"level": "WARNING"},
+        # Every login attempt at INFO is noise; repeated failures still show as warnings.
+        "axes": {"level": "WARNING"},
     },
 }
 

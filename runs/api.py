@@ -16,6 +16,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from builder.services import flow_get
 from config.errors import ApiError
+from config.ratelimits import starts_runs
 from config.schemas import CleanIn, Cursor, Id, Offset, StrictIn
 from runs import dispatch, selectors
 from runs.models import Approval, ApprovalStatus, Run, RunStatus, Step, Trigger
@@ -66,7 +67,8 @@ class RunSummaryOut(Schema):
     workspace: int
     flow: int
     flow_name: str
-    version: int
+    version: int | None = Field(description="The version number; null for a draft snapshot")
+    version_label: str = Field(description='"v2", or "Draft snapshot" for a test run of the draft')
     status: str
     trigger: str
     created_by: str | None
@@ -271,6 +273,7 @@ def _summary(run: Run) -> dict[str, Any]:
         "flow": run.flow_id,
         "flow_name": run.flow.name,
         "version": run.version.number,
+        "version_label": run.version.label,
         "status": run.status,
         "trigger": run.trigger,
         "created_by": run.created_by.get_username() if run.created_by else None,
@@ -324,6 +327,7 @@ def _statuses(raw: str | None, allowed: list[str], what: str) -> list[str]:
 
 
 @router.post("/flows/{int:flow_id}/runs", response={202: RunStartedOut})
+@starts_runs
 def run_create(request: HttpRequest, flow_id: Id, payload: RunStartIn):
     """Start a run of a flow (the published version unless `version` or `use_draft` says
     otherwise). Answers 202 at once; follow the run on `ws_url` or `events_url`."""

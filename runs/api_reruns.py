@@ -7,6 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
+from config.ratelimits import starts_runs
 from config.schemas import Id, StrictIn
 from runs import dispatch, selectors
 from runs.services.reruns import run_reproduce, run_rerun, runs_compare
@@ -45,6 +46,7 @@ def _started(run) -> dict[str, Any]:
 
 
 @router.post("/runs/{int:run_id}/rerun", response={202: RerunOut})
+@starts_runs
 def rerun(request: HttpRequest, run_id: Id, payload: RerunIn):
     """Start a new run like this one: from scratch, or from a step with upstream outputs reused."""
     original = selectors.run_get(user=request.user, run_id=run_id, permission="run")
@@ -60,6 +62,7 @@ def rerun(request: HttpRequest, run_id: Id, payload: RerunIn):
 
 
 @router.post("/runs/{int:run_id}/reproduce", response={202: RerunOut})
+@starts_runs
 def reproduce(request: HttpRequest, run_id: Id):
     """Re-execute a finished run from its recorded model and tool responses: no external calls."""
     original = selectors.run_get(user=request.user, run_id=run_id, permission="run")

@@ -22,3 +22,10 @@ def kick(run_id: int | None, *, redispatch: bool = False) -> None:
 def kick_all(run_ids: Iterable[int], *, redispatch: bool = False) -> None:
     for run_id in run_ids:
         kick(run_id, redispatch=redispatch)
+
+
+def kick_freed_slot(sender: object, *, workspace_id: int, **kwargs: object) -> None:
+    """A run of the workspace left its slot: start the queued runs that fit now."""
+    from runs.services.capacity import runs_to_start
+
+    kick_all(runs_to_start(workspace_id))

@@ -21,6 +21,22 @@ def require_or_skip(available: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True)
+def _cache_of_its_own(settings, request):
+    """Each test gets an empty cache of its own (rate-limit counters are keyed by user id, and
+    ids repeat across tests), in memory whatever REDIS_URL says."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": request.node.nodeid,
+        }
+    }
+    yield
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def make_user(db):
     def make(username: str, **extra):

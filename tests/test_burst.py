@@ -29,7 +29,14 @@ APP_NAME = "switchboard-burst"
 
 
 def server_env(llm_base_url: str, **extra: str) -> dict[str, str]:
-    settings = {"SWITCHBOARD_SWEEP_SECONDS": "3600", "DB_POOL_MAX": str(POOL_MAX)}
+    # These bursts measure the server and its database, not the per-user rate limit: it is
+    # raised out of the way here (test_a_burst_past_the_rate_limit_... puts it back).
+    settings = {
+        "SWITCHBOARD_SWEEP_SECONDS": "3600",
+        "DB_POOL_MAX": str(POOL_MAX),
+        "SWITCHBOARD_RATE_RUN_STARTS": "100000/m",
+        "SWITCHBOARD_RATE_WRITES": "100000/m",
+    }
     return embedded_env(llm_base_url, **{**settings, "PGAPPNAME": APP_NAME, **extra})
 
 
@@ -129,4 +136,46 @@ def test_a_saturated_database_answers_429_with_retry_after_never_5xx(_llm_server
     finally:
         # The executor may still be writing (or have given up on runs the scarce database
         # refused): the test database is flushed only after the server is gone.
+        server.stop()
+
+
+RATE_LIMIT = 40
+
+
+def test_a_burst_past_the_rate_limit_gets_202s_then_429s_with_retry_after(_llm_server, burst_flow):
+    """One user's burst of run starts at the real limit: the first RATE_LIMIT are accepted, the
+    rest are told to retry (429, Retry-After, "rate_limited"), nothing answers 5xx and every
+    accepted run finishes."""
+    flow, token = burst_flow
+    env = server_env(_llm_server.base_url, SWITCHBOARD_RATE_RUN_STARTS=f"{RATE_LIMIT}/h")
+    server = BurstDaphne(env).start()
+    try:
+        with services_logged(server):
+            answers = fire(
+                f"{server.http}/api/flows/{flow.pk}/runs",
+                token,
+                {"use_draft": True, "inputs": {"n": 21}},
+                count=3 * RATE_LIMIT,
+                concurrency=RATE_LIMIT,
+            )
+            print(f"\n{connection.vendor} rate-limited burst: {report(answers)}")
+            unexpected = [a for a in answers if a.status not in (202, 429)]
+            assert not unexpected, [(a.status, a.body, a.error) for a in unexpected[:5]]
+            accepted = [a.run_id for a in answers if a.status == 202]
+            limited = [a for a in answers if a.status == 429 and a.body["code"] == "rate_limited"]
+            # Exactly the limit, unless the hour's window ended during the burst (then up to
+            # twice); a busy database may refuse some of them first.
+            assert 0 < len(accepted) <= 2 * RATE_LIMIT
+            assert len(limited) >= RATE_LIMIT, report(answers)
+            assert all(int(a.retry_after) >= 1 for a in limited)
+            assert all("run starts" in a.body["detail"] for a in limited)
+            assert Run.objects.filter(flow=flow).count() == len(accepted)
+            wait_until(
+                lambda: (
+                    Run.objects.filter(pk__in=accepted, status="succeeded").count() == len(accepted)
+                ),
+                timeout=120,
+                interval=0.5,
+            )
+    finally:
         server.stop()

@@ -70,6 +70,10 @@ def test_every_page_carries_the_csp_without_inline_script(client, demo, waiting_
         "/runs/",
         "/approvals/",
         "/api/docs",
+        *(
+            f"/settings/{flow.workspace_id}/{section}/"
+            for section in ("members", "tokens", "defaults", "audit")
+        ),
     ]
     for path in pages:
         response = client.get(path)

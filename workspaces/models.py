@@ -32,6 +32,14 @@ class Workspace(models.Model):
     default_model = models.CharField(max_length=200, blank=True, default="")
     default_max_cost = models.FloatField(null=True, blank=True)
     default_max_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    # Runs of this workspace running at once; more wait, queued, for a slot. Empty: the
+    # SWITCHBOARD_MAX_RUNNING_RUNS setting; 0: no cap.
+    max_running_runs = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="How many runs may run at once (more wait in the queue). Empty: the "
+        "server's default; 0: no cap.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces"
     )

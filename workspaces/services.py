@@ -104,6 +104,14 @@ def _token_record_use(token: ApiToken) -> None:
 ROLE_NAMES = {role.value: role.label for role in Role}
 
 
+def _storable(value: str, what: str) -> str:
+    """`value` stripped, if the database can store and compare it (no NUL, no lone surrogate)."""
+    value = (value or "").strip()
+    if "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value):
+        raise Invalid(f"{what} contains characters that cannot be stored.", code="invalid_text")
+    return value
+
+
 def _manager(*, actor, workspace_id: int) -> Membership:
     """The actor's membership if they may manage the workspace: NotFound outside it, NotAllowed
     for a role below owner."""
@@ -131,7 +139,7 @@ def _role(role: str) -> str:
 
 
 def _find_user(who: str):
-    who = (who or "").strip()
+    who = _storable(who, "The username or email")
     if not who:
         raise Invalid("Type the username or email of the person to add.", code="user_required")
     users = get_user_model().objects.filter(is_active=True)
@@ -283,7 +291,7 @@ def _audit_everywhere(*, user, action: str, target: str, detail: dict[str, Any])
 
 def token_create(*, user, name: str, expires_at: datetime | None = None) -> tuple[ApiToken, str]:
     """Issue a personal API token; return it and its raw value (shown once, stored hashed)."""
-    name = (name or "").strip()
+    name = _storable(name, "The name")
     if not name:
         raise Invalid("Give the token a name, e.g. where it will be used.", code="name_required")
     if len(name) > 100:
@@ -350,7 +358,7 @@ def workspace_defaults_update(
 ) -> Workspace:
     """Set the model and per-run budgets that runs started without their own use."""
     manager = _manager(actor=actor, workspace_id=workspace_id)
-    default_model = (default_model or "").strip()
+    default_model = _storable(default_model, "The model name")
     if len(default_model) > 200 or any(c.isspace() for c in default_model):
         raise Invalid(
             "Type a model as provider/model (e.g. openai/gpt-4o-mini), without spaces.",
@@ -399,6 +407,7 @@ def audit_events(*, actor, workspace_id: int, action: str = ""):
 
     _manager(actor=actor, workspace_id=workspace_id)
     events = AuditEvent.objects.filter(workspace_id=workspace_id).select_related("actor")
+    action = _storable(action, "The action")
     if action:
         events = events.filter(action=action)
     return events.order_by("-created_at", "-id")

@@ -21,7 +21,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from config.domain import DomainError, Invalid, NotAllowed
+from config.domain import DomainError, Invalid
 from config.errors import http_status
 
 from . import services
@@ -371,6 +371,29 @@ DEFAULT_FIELDS = ("default_model", "max_cost", "max_tokens")
 # ---- audit log ----------------------------------------------------------------------------------
 
 AUDIT_TEMPLATE = "workspaces/settings/audit.html"
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == "":
+        return "none"
+    return str(value)
+
+
+def audit_rows(detail: Any) -> list[tuple[str, str]]:
+    """An event's detail as (label, text) pairs: a change reads "old → new"."""
+    if not isinstance(detail, dict):
+        return [("", _shown(detail))]
+    before, after = detail.get("from"), detail.get("to")
+    rows: list[tuple[str, str]] = []
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key in dict.fromkeys([*before, *after]):
+            rows.append((key, f"{_shown(before.get(key))} → {_shown(after.get(key))}"))
+    elif "from" in detail and "to" in detail:
+        rows.append(("", f"{_shown(before)} → {_shown(after)}"))
+    rows.extend((key, _shown(value)) for key, value in detail.items() if key not in ("from", "to"))
+    return rows
+
+
 AUDIT_PAGE_SIZE = 50
 
 
@@ -383,7 +406,7 @@ def audit(request: HttpRequest, workspace_id: int) -> HttpResponse:
         events = services.audit_events(
             actor=request.user, workspace_id=membership.workspace_id, action=action
         )
-    except NotAllowed as exc:
+    except DomainError as exc:  # not an owner, or a filter that cannot be stored
         context = settings_context(request, membership, "audit")
         return _fail(request, exc, AUDIT_TEMPLATE, context)
     actions = (
@@ -393,6 +416,8 @@ def audit(request: HttpRequest, workspace_id: int) -> HttpResponse:
         .distinct()
     )
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    for event in page.object_list:
+        event.rows = audit_rows(event.detail)
     return render(
         request,
         AUDIT_TEMPLATE,

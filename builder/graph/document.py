@@ -17,6 +17,8 @@ MAX_NODE_CONFIG_BYTES = 256 * 1024
 MAX_GRAPH_BYTES = 5 * 1024 * 1024
 MAX_GRAPH_DEPTH = 32
 NODE_ID = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+# A node's key: the readable name templates may use instead of its id (`nodes.<key>.output`).
+NODE_KEY = r"^(?:[a-z_][a-z0-9_]{0,63})?$"
 
 # code: short title. The title documents the code; messages carry the specifics.
 ERROR_CODES: dict[str, str] = {
@@ -41,12 +43,17 @@ ERROR_CODES: dict[str, str] = {
     "graph.E019": "More than one input node",
     "graph.E020": "Template syntax error",
     "graph.E021": "JSON schema $ref points outside the schema",
+    "graph.E022": "Reads a field the upstream output cannot have",
+    "graph.E023": "Value of the wrong type for where it is used",
+    "graph.E024": "Edge carries a value the port cannot take",
+    "graph.E025": "Node reference name already used",
+    "graph.E026": "Template names a credential the workspace does not have",
+    "graph.E027": "Credentials used outside a Tool node",
+    "graph.E028": "Credential transformed instead of inserted as it is",
     "graph.E040": "Sub-flow calls a flow that does not exist",
     "graph.E041": "Sub-flow calls a flow of another workspace",
     "graph.E042": "Sub-flow calls a flow that is not published",
     "graph.E043": "Sub-flows call each other in a cycle",
-    "graph.E022": "Template names a credential the workspace does not have",
-    "graph.E023": "Credentials used outside a Tool node",
 }
 
 # Codes about the flows sub-flow nodes call: they need the workspace's flows, so
@@ -65,6 +72,7 @@ class Node(BaseModel):
     id: str = Field(..., pattern=NODE_ID)
     type: str = Field(..., min_length=1, max_length=64)
     label: str = Field("", max_length=200)
+    key: str = Field("", pattern=NODE_KEY)
     position: Position = Field(default_factory=Position)
     config: dict[str, Any] = Field(default_factory=dict)
 
@@ -92,6 +100,7 @@ class GraphNode(NamedTuple):
     type: str
     label: str
     config: dict[str, Any]
+    key: str = ""
 
 
 class GraphEdge(NamedTuple):
@@ -215,7 +224,7 @@ def parse_graph(document: Any) -> tuple[ParsedGraph | None, list[GraphError]]:
         graph = Graph.model_validate(document)
     except ValidationError as exc:
         return None, _shape_errors(document, exc)
-    nodes = [GraphNode(n.id, n.type, n.label, n.config) for n in graph.nodes]
+    nodes = [GraphNode(n.id, n.type, n.label, n.config, n.key) for n in graph.nodes]
     edges = [GraphEdge(*(getattr(e, name) for name in GraphEdge._fields)) for e in graph.edges]
     return ParsedGraph(nodes, edges), []
 
@@ -247,6 +256,7 @@ _NODE_KEYS = frozenset(Node.model_fields)
 _EDGE_KEYS = frozenset(Edge.model_fields)
 _GRAPH_KEYS = frozenset(Graph.model_fields)
 _NODE_ID = re.compile(NODE_ID.removeprefix("^").removesuffix("$"))
+_NODE_KEY = re.compile(NODE_KEY.removeprefix("^").removesuffix("$"))
 _EXACT_FLOAT = 2**53
 
 
@@ -265,19 +275,21 @@ def _plain_node(item: Any) -> GraphNode | None:
     fields: dict[str, Any] = item
     node_id, node_type = fields.get("id"), fields.get("type")
     label, config = fields.get("label", ""), fields.get("config", {})
-    position = fields.get("position", {})
+    position, key = fields.get("position", {}), fields.get("key", "")
     if not (
         type(node_id) is str
         and _NODE_ID.fullmatch(node_id)
         and _text(node_type, 64)
         and _text(label, 200, 0)
+        and _text(key, 64, 0)
+        and _NODE_KEY.fullmatch(key)
         and type(config) is dict
         and type(position) is dict
         and len(position) <= 2
         and all(key in ("x", "y") and _coordinate(v) for key, v in position.items())
     ):
         return None
-    return GraphNode(node_id, node_type, label, config)
+    return GraphNode(node_id, node_type, label, config, key)
 
 
 def _plain_edge(item: Any) -> GraphEdge | None:

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from jinja2 import TemplateError, nodes
 
-from runs.engine.templates import ENV, TEMPLATE_ROOTS, references
+from runs.engine.templates import ENV, TEMPLATE_ROOTS, DataPath, data_paths, references
 
 # Only Jinja's default delimiters make the pattern below mean what Jinja would read.
 _DEFAULT_SYNTAX = (
@@ -31,7 +31,15 @@ _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 # `{{ root.name.name }}`: a data root with dotted names after it, and nothing else.
 _PLAIN = re.compile(
     r"\{\{\s*(?P<root>" + "|".join(sorted(TEMPLATE_ROOTS)) + r")"
-    r"(?:\.(?P<key>" + _NAME + r"))?(?:\." + _NAME + r")*\s*\}\}"
+    r"(?:\.(?P<key>" + _NAME + r"))?(?P<rest>(?:\." + _NAME + r")*)\s*\}\}"
+)
+# A credential inserted as it is: `{{ secrets.name }}` or `{{ secrets['name'] }}`.
+PLAIN_SECRET = re.compile(
+    r"\{\{-?\s*secrets(?:\.(?P<attr>"
+    + _NAME
+    + r")|\[\s*(?P<q>['\"])(?P<key>"
+    + _NAME
+    + r")(?P=q)\s*\])\s*-?\}\}"
 )
 # Longer texts are parsed each time rather than kept: the cache stays a few megabytes at most.
 _CACHED_CHARS = 2_048
@@ -43,6 +51,9 @@ class TemplateRefs:
     nodes: frozenset[str] = frozenset()
     inputs: frozenset[str] = frozenset()
     syntax_error: str | None = None
+    #: The longest constant paths read under nodes and inputs, e.g. ("nodes", "a", "output").
+    paths: frozenset[DataPath] = frozenset()
+    #: Credential names read as secrets.<name>.
     secrets: frozenset[str] = frozenset()
 
 
@@ -70,6 +81,7 @@ def _plain_refs(text: str) -> TemplateRefs | None:
         return None
     roots: set[str] = set()
     found: dict[str, set[str]] = {"nodes": set(), "inputs": set(), "secrets": set()}
+    paths: set[DataPath] = set()
     position = 0
     while (start := text.find("{{", position)) != -1:
         match = _PLAIN.match(text, start)
@@ -79,17 +91,21 @@ def _plain_refs(text: str) -> TemplateRefs | None:
         roots.add(root)
         if key is not None and root in found:
             found[root].add(key)
+            paths.add((root, key, *match["rest"].split(".")[1:]))
         position = match.end()
-    return _refs(frozenset(roots), found)
-
-
-def _refs(roots: frozenset[str], found: dict[str, set[str]]) -> TemplateRefs:
     return TemplateRefs(
-        roots,
+        frozenset(roots),
         frozenset(found["nodes"]),
         frozenset(found["inputs"]),
+        paths=frozenset(_longest(paths)),
         secrets=frozenset(found["secrets"]),
     )
+
+
+def _longest(paths: set[DataPath]) -> set[DataPath]:
+    if len(paths) < 2:
+        return paths
+    return paths - {path[:i] for path in paths for i in range(2, len(path))}
 
 
 # Expressions and plain control flow: nothing in these binds a name or changes the scope.
@@ -139,6 +155,7 @@ def _unscoped_refs(ast: nodes.Template) -> TemplateRefs | None:
     """Read the names an unscoped template loads, or None if it needs Jinja's scope analysis."""
     names: set[str] = set()
     found: dict[str, set[str]] = {"nodes": set(), "inputs": set(), "secrets": set()}
+    accesses: list[nodes.Node] = []
     for item in ast.find_all(nodes.Node):
         kind = type(item)
         if kind not in _UNSCOPED:
@@ -158,13 +175,20 @@ def _unscoped_refs(ast: nodes.Template) -> TemplateRefs | None:
         elif isinstance(item, nodes.Test) and item.name not in ENV.tests:
             return None
         elif isinstance(item, (nodes.Getattr, nodes.Getitem)):
+            accesses.append(item)
             base = item.node
             if isinstance(base, nodes.Name) and base.name in found:
                 key = _constant_key(item)
                 if key is not None:
                     found[base.name].add(key)
     roots = frozenset(names - set(ENV.globals))
-    return _refs(roots, found)
+    return TemplateRefs(
+        roots,
+        frozenset(found["nodes"]),
+        frozenset(found["inputs"]),
+        paths=frozenset(data_paths(accesses)),
+        secrets=frozenset(found["secrets"]),
+    )
 
 
 def _constant_key(item: nodes.Getattr | nodes.Getitem) -> str | None:
@@ -192,6 +216,7 @@ def _parsed(text: str) -> TemplateRefs:
         frozenset(refs.nodes),
         frozenset(refs.inputs),
         refs.syntax_error,
+        frozenset(refs.paths),
         frozenset(refs.secrets),
     )
 

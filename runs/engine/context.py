@@ -80,6 +80,8 @@ class NodeContext:
     rendered: dict[str, Any] = field(default_factory=dict)
     recordings: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    #: Readable node names (key, or from the label) by id, for what the node shows people.
+    names: dict[str, str] = field(default_factory=dict)
 
     def render(self, text: str, field_name: str | None = None) -> str:
         """Render a template over run data; a bad template fails the step with its reason."""

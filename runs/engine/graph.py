@@ -7,6 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from .names import readable_names
 from .nodes import NODE_TYPES, NodeConfig, NodeType
 
 
@@ -26,6 +27,7 @@ class Node:
     label: str
     config: NodeConfig
     node_type: builtins.type[NodeType]
+    key: str = ""
 
 
 @dataclass
@@ -39,6 +41,10 @@ class CompiledGraph:
     retry_edges: set[str] = field(default_factory=set)
     # evaluator id -> the nodes its retry re-arms (from the retry target to the evaluator)
     loop_bodies: dict[str, set[str]] = field(default_factory=dict)
+    # node id -> its key, for the nodes whose key differs from their id
+    keys: dict[str, str] = field(default_factory=dict)
+    # node id -> its readable name (its key, or from its label), for what people see
+    names: dict[str, str] = field(default_factory=dict)
 
     @property
     def input_node(self) -> str | None:
@@ -84,6 +90,7 @@ def compile_graph(document: dict[str, Any]) -> CompiledGraph:
             label=raw.get("label") or raw["id"],
             config=node_type.Config.model_validate(raw.get("config") or {}),
             node_type=node_type,
+            key=raw.get("key") or "",
         )
     edges = [
         Edge(
@@ -96,6 +103,11 @@ def compile_graph(document: dict[str, Any]) -> CompiledGraph:
         for e in document.get("edges", [])
     ]
     graph = CompiledGraph(nodes=nodes, edges=edges)
+    graph.keys = {n.id: n.key for n in nodes.values() if n.key and n.key != n.id}
+    # A node's label defaults to its id above; an unlabelled node is named by its id.
+    graph.names = readable_names(
+        (n.id, n.key, n.label if n.label != n.id else "") for n in nodes.values()
+    )
     incoming: dict[str, list[Edge]] = defaultdict(list)
     outgoing: dict[str, list[Edge]] = defaultdict(list)
     for edge in edges:

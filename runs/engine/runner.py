@@ -109,6 +109,7 @@ def _execute(
         tools=tools,
         emit=emit,
         default_model=default_model,
+        names=graph.names,
     )
     try:
         result = node.node_type().run(ctx, node_inputs(graph, state, node_id))

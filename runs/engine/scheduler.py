@@ -113,6 +113,10 @@ class RunState:
             if iteration >= best_iteration.get(node_id, -1):
                 best_iteration[node_id] = iteration
                 data[node_id] = {"output": step.output, "status": step.status}
+        # A node's key names the same data as its id (docs/node-keys.md); validation refuses a
+        # key that is another node's id or key, so an alias never hides a node.
+        for node_id, key in self.graph.keys.items():
+            data.setdefault(key, data[node_id])
         return data
 
 

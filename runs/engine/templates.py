@@ -126,6 +126,11 @@ def render_value(text: str, variables: dict[str, Any]) -> Any:
     return render(text, variables)
 
 
+#: A path a template reads under `nodes` or `inputs`: ("nodes", "draft", "output", "title").
+DataPath = tuple[str | int, ...]
+PATH_ROOTS = ("nodes", "inputs")
+
+
 @dataclass
 class TemplateReferences:
     roots: set[str] = field(default_factory=set)
@@ -133,6 +138,8 @@ class TemplateReferences:
     inputs: set[str] = field(default_factory=set)
     secrets: set[str] = field(default_factory=set)
     syntax_error: str | None = None
+    #: The longest constant paths read under `nodes` and `inputs` (see `data_paths`).
+    paths: set[DataPath] = field(default_factory=set)
 
 
 def _constant_key(node: nodes.Node) -> str | None:
@@ -142,6 +149,40 @@ def _constant_key(node: nodes.Node) -> str | None:
         value = node.arg.value
         return value if isinstance(value, str) else None
     return None
+
+
+def _segment(access: nodes.Node) -> str | int | None:
+    if isinstance(access, nodes.Getattr):
+        return access.attr
+    if isinstance(access, nodes.Getitem) and isinstance(access.arg, nodes.Const):
+        value = access.arg.value
+        if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+    return None
+
+
+def data_paths(accesses: list[nodes.Node]) -> set[DataPath]:
+    """Return the constant paths the `.name` / `[key]` accesses read from `nodes` or `inputs`.
+
+    `{{ nodes.draft.output.items[0] }}` reads ("nodes", "draft", "output", "items", 0); a path
+    with a computed key (`[i]`) ends before it. Only the longest paths are kept: a path that
+    can be read makes every path it starts with readable too.
+    """
+    found: set[DataPath] = set()
+    for access in accesses:
+        parts: list[str | int] = []
+        current: nodes.Node = access
+        while isinstance(current, (nodes.Getattr, nodes.Getitem)):
+            segment = _segment(current)
+            if segment is None:
+                break
+            parts.append(segment)
+            current = current.node  # type: ignore[attr-defined]
+        else:
+            if isinstance(current, nodes.Name) and current.name in PATH_ROOTS:
+                found.add((current.name, *reversed(parts)))
+    prefixes = {path[:i] for path in found for i in range(2, len(path))}
+    return found - prefixes
 
 
 def references(text: str) -> TemplateReferences:
@@ -154,13 +195,17 @@ def references(text: str) -> TemplateReferences:
     except TemplateError as exc:
         found.syntax_error = str(exc)
         return found
+    # Collected before the scope analysis: its compiler folds constant expressions in the tree
+    # (`1 if 1 else inputs.a`), and the fast readers in builder/graph read the unfolded tree.
+    accesses = list(ast.find_all((nodes.Getattr, nodes.Getitem)))
     found.roots = set(find_undeclared_variables(ast))
-    for access in ast.find_all((nodes.Getattr, nodes.Getitem)):
+    for access in accesses:
         base = access.node  # type: ignore[attr-defined]
         if isinstance(base, nodes.Name) and base.name in ("nodes", "inputs", "secrets"):
             key = _constant_key(access)
             if key is not None:
                 getattr(found, base.name).add(key)
+    found.paths = data_paths(accesses)
     return found
 
 

@@ -247,8 +247,6 @@ class LlmClient:
     def _send(self, target: Target, messages: list[dict[str, Any]], request: ChatRequest) -> Turn:
         """Make one HTTP request and read its answer."""
         base_url = local.ensure_server(target) if local.is_managed(target) else None
-        if target.config.get("guarded"):
-            _check_guarded(target)
         client = sdk_client(target, base_url or target.config["base_url"], request.timeout)
         params = _params(target, messages, request)
         if request.on_delta is None:
@@ -262,24 +260,6 @@ class LlmClient:
         if not (turn.tokens_in or turn.tokens_out):
             _estimate_usage(turn, messages)
         return turn
-
-
-def _check_guarded(target: Target) -> None:
-    """Refuse a workspace provider whose URL now points somewhere the SSRF guard forbids."""
-    from django.conf import settings
-
-    from runs.tools.addresses import check_url
-    from runs.tools.base import ToolError
-
-    try:
-        check_url(
-            target.config["base_url"],
-            allow_loopback=getattr(settings, "SWITCHBOARD_ALLOW_LOOPBACK", False),
-            timeout=5.0,
-        )
-    except ToolError as exc:
-        code = "blocked_address" if exc.code == "blocked_address" else "connection_error"
-        raise LlmError(code, f"{target.provider}: {exc.message}") from None
 
 
 def _params(target: Target, messages: list[dict[str, Any]], request: ChatRequest) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import openai
 
+from .guard import blocked_cause
 from .providers import Target
 from .response import LlmError
 
@@ -118,6 +119,8 @@ def classify(
         return from_status(exc, target, secrets)
     if isinstance(exc, openai.APITimeoutError):
         return LlmError("timeout", f"{target} did not answer within {timeout:g} seconds.")
+    if isinstance(exc, openai.APIConnectionError) and (refusal := blocked_cause(exc)):
+        return LlmError("blocked_address", f"{target.provider}: {refusal.message}")
     if isinstance(exc, openai.APIConnectionError):
         host = re.sub(r"^\w+://", "", base_url).split("/")[0]
         return LlmError("connection_error", f"Could not reach {target.provider} at {host}.")

@@ -153,14 +153,34 @@ def sdk_client(target: Target, base_url: str, timeout: float) -> openai.OpenAI:
     """Return the shared SDK client for this provider, endpoint, key and timeout.
 
     SDK retries are off: `LlmClient` retries itself, honouring Retry-After and falling back.
+    A workspace provider's client (`guarded`) connects only where the SSRF guard allows.
     """
     key = api_key(target)
-    cache_key = (target.provider, base_url, key, float(timeout))
+    guarded = _loopback_allowed() if target.config.get("guarded") else None
+    cache_key = (target.provider, base_url, key, float(timeout), guarded)
     with _clients_lock:
         client = _clients.get(cache_key)
         if client is None:
+            options: dict[str, Any] = {}
+            if guarded is not None:
+                options["http_client"] = _guarded_http_client(float(timeout), guarded)
             client = openai.OpenAI(
-                base_url=base_url, api_key=key, max_retries=0, timeout=float(timeout)
+                base_url=base_url, api_key=key, max_retries=0, timeout=float(timeout), **options
             )
             _clients[cache_key] = client
         return client
+
+
+def _loopback_allowed() -> bool:
+    from django.conf import settings
+
+    return bool(getattr(settings, "SWITCHBOARD_ALLOW_LOOPBACK", False))
+
+
+def _guarded_http_client(timeout: float, allow_loopback: bool) -> openai.DefaultHttpxClient:
+    from .guard import GuardedTransport
+
+    transport = GuardedTransport(
+        allow_loopback=allow_loopback, limits=openai.DEFAULT_CONNECTION_LIMITS
+    )
+    return openai.DefaultHttpxClient(timeout=timeout, transport=transport)

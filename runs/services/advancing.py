@@ -32,6 +32,7 @@ from runs.engine.secrets import Redactor
 from runs.models import Recording, Run, RunStatus, Step, StepStatus
 
 from .approvals import approval_create
+from .capacity import run_may_start
 from .events import broadcast_delta
 from .lifecycle import RunChange, lock_run
 from .ports import RecordedLlm, RecordedTools, Tools, WorkspaceLlm, llm_client, workspace_secrets
@@ -300,6 +301,9 @@ def run_advance(*, run_id: int, redispatch: bool = False, worker: str | None = N
     with transaction.atomic():
         run = lock_run(run_id)
         if run is None or run.is_finished:
+            return Advance()
+        if run.status == RunStatus.QUEUED and not run_may_start(run):
+            # The workspace is at its cap: the run stays queued until a slot frees.
             return Advance()
         change = RunChange(run)
         try:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from runs.models import FINISHED_RUN_STATUSES, Run, RunEvent, RunStatus, Step, StepStatus
 
+from .capacity import slot_freed
 from .events import committed
 
 _FINISHED = {str(s) for s in FINISHED_RUN_STATUSES}
@@ -40,6 +41,8 @@ class RunChange:
         self.run = run
         self.events: list[RunEvent] = []
         self.fields: set[str] = set()
+        # Whether this change leaves the workspace a slot for a queued run (capacity.py).
+        self.frees_slot = False
         #: Other runs this change gives work to (a sub-flow's child, a parent it resumes): the
         #: caller hands them back to be kicked.
         self.kicks: list[int] = []
@@ -81,6 +84,8 @@ class RunChange:
         if status in _FINISHED:
             fields.setdefault("finished_at", now)
         self.set(status=status, **fields)
+        if current == RunStatus.RUNNING or status in _FINISHED:
+            self.frees_slot = True
         # Running is announced as "run.started" (with `resumed` when it leaves waiting).
         kind = "run.started" if status == RunStatus.RUNNING else f"run.{status}"
         self.event(kind, data=data)
@@ -139,6 +144,12 @@ class RunChange:
                 **{name: getattr(self.run, name) for name in self.fields}
             )
             self.fields = set()
+        if self.frees_slot:
+            workspace_id = self.run.workspace_id
+            transaction.on_commit(
+                lambda: slot_freed.send(sender=Run, workspace_id=workspace_id), robust=True
+            )
+            self.frees_slot = False
 
 
 def lock_run(run_id: int) -> Run | None:

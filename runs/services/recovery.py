@@ -26,6 +26,7 @@ from runs.tools import registry
 
 from .advancing import compiled_graph
 from .approvals import approvals_close_finished, approvals_time_out
+from .capacity import runs_to_start_everywhere
 from .lifecycle import run_changing
 from .starting import run_cancel
 from .subflows import orphans, subflows_sweep
@@ -313,4 +314,7 @@ def sweep(
         | Q(steps__finished_at__gt=now - STALLED)
     )
     kick |= _claim_rekick(stalled, now - STALE_QUEUED, now, first_kick="started_at")
+    # Runs queued behind a workspace's cap whose slot is free (its kick was lost with a
+    # process that crashed after freeing it): started now, not after STALE_QUEUED.
+    kick |= runs_to_start_everywhere()
     return kick

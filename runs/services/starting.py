@@ -88,7 +88,11 @@ def budgets_clean(
     return merged
 
 
-def resolve_version(*, flow: Flow, user, use_draft: bool, version: int | None) -> FlowVersion:
+def resolve_version(
+    *, flow: Flow, user, use_draft: bool, version: int | FlowVersion | None
+) -> FlowVersion:
+    if isinstance(version, FlowVersion):
+        return version  # e.g. a re-run of a draft snapshot, which has no number
     if version is not None:
         found = flow.versions.filter(number=version).first()
         if found is None:
@@ -117,7 +121,7 @@ def run_start(
     flow: Flow,
     inputs: dict[str, Any] | None,
     use_draft: bool = False,
-    version: int | None = None,
+    version: int | FlowVersion | None = None,
     trigger: str = Trigger.UI,
     budgets: dict[str, Any] | None = None,
     parent_run: Run | None = None,

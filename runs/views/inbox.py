@@ -23,6 +23,7 @@ from django_htmx.http import trigger_client_event
 from config.domain import DomainError, NotAllowed
 from config.errors import http_status
 from runs import dispatch
+from runs.engine.names import readable_names
 from runs.engine.nodes.approval import payload_key
 from runs.models import Approval, ApprovalDecision, ApprovalStatus
 from runs.services.approvals import (
@@ -136,16 +137,26 @@ def review_payload(approval: Approval) -> dict[str, Any]:
 def _in_review_order(approval: Approval, payload: dict[str, Any]) -> dict[str, Any]:
     """Order values as the approval node lists them (PostgreSQL's jsonb keeps no key order)."""
     order: list[str] = []
-    for node in (approval.run.version.graph or {}).get("nodes", []):
-        if isinstance(node, dict) and node.get("id") == approval.node_id:
-            order = [payload_key(path) for path in (node.get("config") or {}).get("show", [])]
+    nodes = [n for n in (approval.run.version.graph or {}).get("nodes", []) if isinstance(n, dict)]
+    names = readable_names((n.get("id", ""), n.get("key", ""), n.get("label", "")) for n in nodes)
+    for node in nodes:
+        if node.get("id") == approval.node_id:
+            show = (node.get("config") or {}).get("show", [])
+            order = [payload_key(path, names) for path in show]
     rank = {key: i for i, key in enumerate(order)}
     return dict(sorted(payload.items(), key=lambda item: rank.get(item[0], len(rank))))
 
 
 def _node_labels(approval: Approval) -> dict[str, str]:
-    nodes = (approval.run.version.graph or {}).get("nodes", [])
-    return {n.get("id"): n.get("label") or n.get("id") for n in nodes if isinstance(n, dict)}
+    """Each node's label by the names a shown value may have: its id and its readable name."""
+    nodes = [n for n in (approval.run.version.graph or {}).get("nodes", []) if isinstance(n, dict)]
+    names = readable_names((n.get("id", ""), n.get("key", ""), n.get("label", "")) for n in nodes)
+    labels = {}
+    for n in nodes:
+        label = n.get("label") or n.get("id")
+        labels[n.get("id")] = label
+        labels.setdefault(names.get(n.get("id", ""), ""), label)
+    return labels
 
 
 def _final_payload(approval: Approval) -> dict[str, Any] | None:

@@ -201,6 +201,7 @@ def run_page_state(run: Run, user) -> dict[str, Any]:
             "flow_id": run.flow_id,
             "flow_name": run.flow.name,
             "version": run.version.number,
+            "version_label": run.version.label,
             "trigger": run.trigger,
             "created_by": run.created_by.get_username() if run.created_by else None,
             "created_at": _iso(run.created_at),

@@ -53,21 +53,47 @@ fileInput?.addEventListener("change", async () => {
 });
 
 const newForm = document.querySelector('[data-form="new"]');
+// Picking a starter fills in its name and description unless the person typed their own.
+newForm?.addEventListener("change", (event) => {
+  if (event.target.name !== "template") return;
+  const card = event.target.closest("[data-starter-name]");
+  for (const [field, value] of [
+    ["name", card?.dataset.starterName || ""],
+    ["description", card?.dataset.starterDescription || ""],
+  ]) {
+    const input = newForm.elements[field];
+    if (!input.value || input.dataset.filled === "true") {
+      input.value = value;
+      input.dataset.filled = "true";
+    }
+  }
+});
+for (const field of ["name", "description"]) {
+  newForm?.elements[field].addEventListener("input", (event) => {
+    event.target.dataset.filled = "false";
+  });
+}
 newForm?.addEventListener("submit", async (event) => {
   event.preventDefault();
+  const submit = newForm.querySelector("[data-create]");
+  if (submit.disabled) return;
+  submit.disabled = true; // a double click sends one request; the token guards the rest
   const data = new FormData(newForm);
   const errorEl = newForm.querySelector("[data-form-error]");
   errorEl.hidden = true;
+  const body = {
+    workspace: workspaceId,
+    name: String(data.get("name")).trim(),
+    description: String(data.get("description") || ""),
+    request_token: String(data.get("request_token") || ""),
+  };
+  if (data.get("template")) body.template = String(data.get("template"));
   try {
-    const flow = await api("POST", "/flows", {
-      workspace: workspaceId,
-      name: String(data.get("name")).trim(),
-      description: String(data.get("description") || ""),
-    });
-    openEditor(flow);
+    openEditor(await api("POST", "/flows", body));
   } catch (error) {
     errorEl.textContent = error.message;
     errorEl.hidden = false;
+    submit.disabled = false;
   }
 });
 
@@ -106,6 +132,15 @@ document.addEventListener("click", async (event) => {
     button.disabled = true;
     try {
       openEditor(await api("POST", `/flows/${row.dataset.flowId}/duplicate`));
+    } catch (error) {
+      toast(error.message);
+      button.disabled = false;
+    }
+  } else if (action === "duplicate-selected") {
+    button.disabled = true;
+    const source = document.querySelector("[data-duplicate-source]").value;
+    try {
+      openEditor(await api("POST", `/flows/${source}/duplicate`));
     } catch (error) {
       toast(error.message);
       button.disabled = false;

@@ -25,7 +25,11 @@ def _slow_refs(text: str) -> TemplateRefs:
     except TemplateError as exc:
         return TemplateRefs(syntax_error=str(exc))
     return TemplateRefs(
-        frozenset(refs.roots), frozenset(refs.nodes), frozenset(refs.inputs), refs.syntax_error
+        frozenset(refs.roots),
+        frozenset(refs.nodes),
+        frozenset(refs.inputs),
+        refs.syntax_error,
+        frozenset(refs.paths),
     )
 
 
@@ -152,6 +156,8 @@ def test_validate_graph_unknown_filter_is_a_template_error():
 # --- The plain document reader ----------------------------------------------------------------
 
 ODD_VALUES = [
+    "shopping_list",
+    "Shopping",
     "n_2",
     "a" * 64,
     "a" * 128,
@@ -185,7 +191,7 @@ ODD_VALUES = [
 
 def _as_read(graph: Graph) -> ParsedGraph:
     return ParsedGraph(
-        [GraphNode(n.id, n.type, n.label, n.config) for n in graph.nodes],
+        [GraphNode(n.id, n.type, n.label, n.config, n.key) for n in graph.nodes],
         [GraphEdge(e.id, e.source, e.source_port, e.target, e.target_port) for e in graph.edges],
     )
 

@@ -156,11 +156,24 @@ def _two_breaks(graph: dict) -> None:
 
 E001, E002, E003, E004, E005 = (f"graph.E00{i}" for i in range(1, 6))
 E006, E007, E008, E009 = (f"graph.E00{i}" for i in range(6, 10))
-E010, E011, E012, E013, E014, E015, E016, E017, E018, E019, E020, E021, E022, E023 = (
-    f"graph.E0{i}" for i in range(10, 24)
+E010, E011, E012, E013, E014, E015, E016, E017, E018, E019, E020, E021 = (
+    f"graph.E0{i}" for i in range(10, 22)
 )
 # The workspace's credentials, as the builder's services pass them to validation.
 CREDENTIALS = frozenset({"weather_api"})
+
+E022, E023, E024, E025, E026, E027, E028 = (f"graph.E0{i}" for i in range(22, 29))
+
+RECIPE_SCHEMA = {
+    "type": "object",
+    "properties": {"title": {"type": "string"}, "ingredients": {"type": "array"}},
+    "required": ["title", "ingredients"],
+}
+
+
+def _json_draft(graph: dict) -> None:
+    _config("draft", output_format="json", json_schema=RECIPE_SCHEMA)(graph)
+
 
 CASES = [
     # E001: the document itself is malformed.
@@ -344,6 +357,84 @@ CASES = [
         _config("review", show=["nodes.result.output"]),
         {(E014, "review", None)},
     ),
+    # E022: a path the data it reads cannot have.
+    (
+        "the recipe mistake: a field of a text output",
+        _config("polish", prompt="{{ nodes.draft.output.ingredients }}"),
+        {(E022, "polish", None)},
+    ),
+    (
+        "a field the JSON schema does not list",
+        lambda g: (
+            _json_draft(g),
+            _config("polish", prompt="{% for i in nodes.draft.output.ingredient %}{% endfor %}")(g),
+        ),
+        {(E022, "polish", None)},
+    ),
+    (
+        "a field inside an item the schema describes",
+        lambda g: (
+            _json_draft(g),
+            _config("polish", prompt="{{ nodes.draft.output.title.words }}")(g),
+        ),
+        {(E022, "polish", None)},
+    ),
+    (
+        "something other than output or status",
+        _config("polish", prompt="{{ nodes.draft.result }}"),
+        {(E022, "polish", None)},
+    ),
+    (
+        "a field of a text input",
+        _config("draft", prompt="{{ inputs.question.text }}"),
+        {(E022, "draft", None)},
+    ),
+    (
+        "a field a tool's result does not have",
+        _config("check", target="{{ nodes.search.output.body }}"),
+        {(E022, "check", None)},
+    ),
+    (
+        "router field on a field of text",
+        _route_condition("nodes.draft.output.ingredients"),
+        {(E022, "triage", None)},
+    ),
+    (
+        "approval shows a field an evaluator does not give",
+        _config("review", show=["nodes.check.output.verdict"]),
+        {(E022, "review", None)},
+    ),
+    # E023: a value of a type the place it goes cannot take.
+    (
+        "text where a tool needs a number",
+        _config("search", arguments={"url": "https://x.org", "timeout": "{{ inputs.question }}"}),
+        {(E023, "search", None)},
+    ),
+    (
+        "a text output where a tool needs a list",
+        _config("search", tool="pantry", arguments={"ingredients": "{{ nodes.draft.output }}"}),
+        {(E023, "search", None)},
+    ),
+    # E024: an edge whose value the port at its end can't take.
+    (
+        "a tool's object into a rule that needs a list",
+        _config("check", target="", rules=[{"kind": "json_schema", "value": {"type": "array"}}]),
+        {(E024, "check", "e_search_check")},
+    ),
+    # E025: node keys.
+    (
+        "a key that is another node's id",
+        _replace(_node("polish"), "key", "draft"),
+        {(E025, "polish", None)},
+    ),
+    (
+        "two nodes with one key",
+        lambda g: (
+            _replace(_node("polish"), "key", "answer")(g),
+            _replace(_node("search"), "key", "answer")(g),
+        ),
+        {(E025, "polish", None)},
+    ),
     # E015..E018: limits.
     ("too many nodes", _many_nodes, {(E015, None, None)}),
     ("too many edges", _many_edges, {(E016, None, None)}),
@@ -386,17 +477,28 @@ CASES = [
         ),
         {(E021, "check", None)},
     ),
-    # E022: a credential the workspace does not have.
+    # E026: a credential the workspace does not have.
     (
         "tool header names an unknown credential",
         _config("search", arguments={"headers": {"X-Key": "{{ secrets.wether_api }}"}}),
-        {(E022, "search", None)},
+        {(E026, "search", None)},
     ),
-    # E023: credentials outside the node type that builds outbound requests.
+    # E027: credentials outside the node type that builds outbound requests.
     (
         "prompt reads a credential",
         _config("draft", prompt="Key: {{ secrets.weather_api }}"),
-        {(E023, "draft", None)},
+        {(E027, "draft", None)},
+    ),
+    # E028: a credential cut or filtered would put a form of it in the records.
+    (
+        "tool argument slices a credential",
+        _config("search", arguments={"hint": "{{ secrets.weather_api[:4] }}"}),
+        {(E028, "search", None)},
+    ),
+    (
+        "tool argument filters a credential",
+        _config("search", arguments={"key": "{% set s = secrets %}{{ s.weather_api | upper }}"}),
+        {(E028, "search", None)},
     ),
     # Several independent problems are all reported at once.
     (
@@ -435,7 +537,14 @@ def test_every_error_code_has_a_case():
 
 def test_validate_graph_accepts_a_known_credential_in_tool_arguments():
     graph = base_graph()
-    _config("search", arguments={"q": "x", "key": "Bearer {{ secrets.weather_api }}"})(graph)
+    _config(
+        "search",
+        arguments={
+            "q": "x",
+            "key": "Bearer {{ secrets.weather_api }}",
+            "also": "{{- secrets['weather_api'] -}}",
+        },
+    )(graph)
     assert validate_graph(graph, credentials=lambda: CREDENTIALS) == []
 
 

@@ -7,6 +7,7 @@ from django.conf import settings
 from playwright.sync_api import expect
 
 from builder.models import Flow
+from builder.starters import STARTERS
 from workspaces.models import Role
 
 from .conftest import login
@@ -85,3 +86,39 @@ def test_a_demo_flow_from_the_empty_state(page, member):
     page.wait_for_url("**/flows/*/")
     expect(page.locator(".react-flow__node").first).to_be_visible()
     assert Flow.objects.count() == 1
+
+
+def test_new_flow_from_a_starter_double_click_creates_one_flow(page, member, workspace, artifacts):
+    designer = member(Role.EDITOR, username="dana")
+    Flow.objects.create(workspace=workspace, name="Old flow", created_by=designer)
+    login(page, designer)
+    page.get_by_role("button", name="New flow").click()
+    dialog = page.get_by_role("dialog")
+    starters = dialog.locator(".sb-starter")
+    expect(starters).to_have_count(7)  # a blank canvas and six starters
+    dialog.get_by_text("Recipe assistant", exact=False).first.click()
+    expect(dialog.get_by_role("textbox", name="Name")).to_have_value("Recipe assistant")
+    expect(dialog.locator(".sb-starter-node", has_text="Check the pantry")).to_be_visible()
+    page.screenshot(path=str(artifacts / "checks-gallery.png"))
+
+    dialog.get_by_role("button", name="Create flow").dblclick()
+    page.wait_for_url("**/flows/*/")
+    expect(page.get_by_role("textbox", name="Flow name")).to_have_value("Recipe assistant")
+    nodes = len(STARTERS["recipe-assistant"].graph["nodes"])
+    expect(page.locator(".react-flow__node")).to_have_count(nodes)
+    expect(page.locator('[data-problem-total="0"]')).to_be_visible()
+    assert Flow.objects.filter(name="Recipe assistant").count() == 1
+
+
+def test_new_flow_dialog_duplicates_an_existing_flow(page, member, workspace):
+    designer = member(Role.EDITOR, username="dana")
+    Flow.objects.create(workspace=workspace, name="Invoice checker", created_by=designer)
+    login(page, designer)
+    page.get_by_role("button", name="New flow").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("combobox", name="Or duplicate an existing flow").select_option(
+        label="Invoice checker"
+    )
+    dialog.get_by_role("button", name="Duplicate", exact=True).click()
+    page.wait_for_url("**/flows/*/")
+    expect(page.get_by_role("textbox", name="Flow name")).to_have_value("Invoice checker (copy)")

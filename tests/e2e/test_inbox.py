@@ -100,7 +100,8 @@ def test_approval_arrives_live_is_edited_and_approved_and_the_run_finishes(
     detail = bea.locator("#approval-detail")
     expect(detail.get_by_role("heading", name="Chef approval")).to_be_visible()
     expect(detail.get_by_test_id("approval-run-link")).to_have_attribute("href", f"/runs/{run_id}/")
-    review = detail.locator('[data-review-key="instructions"]')
+    # Shown by its readable name, never a node id.
+    review = detail.locator('[data-review-key="cooking_instructions"]')
     expect(review.get_by_test_id("review-text")).to_have_text(INSTRUCTIONS)  # text, not HTML
     expect(review.locator("b")).to_have_count(0)
     bea.screenshot(path=str(artifacts / "approvals-inbox.png"))

@@ -10,6 +10,7 @@ from tests.llmserver import text
 from vault.models import Credential, Provider
 
 from .conftest import eventually, login
+from .test_csp import no_violations, watch_csp
 
 pytestmark = pytest.mark.e2e
 
@@ -41,6 +42,7 @@ def prompt_flow(workspace) -> Flow:
 
 def test_add_a_provider_in_settings_and_run_a_prompt_through_it(page, demo, llm_server, artifacts):
     workspace = demo["workspace"]
+    complaints = watch_csp(page)
     login(page, demo["owner"])
 
     page.goto(f"/settings/{workspace.pk}/credentials/")
@@ -71,6 +73,11 @@ def test_add_a_provider_in_settings_and_run_a_prompt_through_it(page, demo, llm_
     first.get_by_label("Output price per million tokens").fill("6")
     first.get_by_label("Context window in tokens").fill("32000")
     first.get_by_label("Tier").select_option("small")
+    rows = page.locator("[data-model-rows]").first.locator("[data-model-row]")
+    expect(rows).to_have_count(3)
+    page.get_by_role("button", name="+ Another model").first.click()
+    expect(rows).to_have_count(4)
+    no_violations(page, complaints, "providers page")
     page.screenshot(path=str(artifacts / "vault-providers-add.png"), full_page=True)
     page.get_by_role("button", name="Add provider").click()
     expect(page.get_by_role("status")).to_contain_text("acme/echo-1")
@@ -99,3 +106,4 @@ def test_add_a_provider_in_settings_and_run_a_prompt_through_it(page, demo, llm_
     expect(page.get_by_text("Hello from Acme!").first).to_be_visible()
     assert KEY not in page.content()
     page.screenshot(path=str(artifacts / "vault-run.png"), full_page=True)
+    no_violations(page, complaints, "run page")

@@ -89,7 +89,11 @@ def test_run_start_draft_snapshots_the_draft(demo, inline, api_for, start):
     assert published.version.number == 1
     response = start(api_for(demo["owner"]), flow, {"use_draft": True})
     run = Run.objects.get(pk=response.json()["id"])
-    assert run.version.number == 2
+    # A draft snapshot: no version number used up, and it says what it is.
+    assert run.version.number is None and run.version.label == "Draft snapshot"
+    assert response.status_code == 202
+    body = api_for(demo["owner"]).get(f"/api/runs/{run.pk}").json()
+    assert (body["version"], body["version_label"]) == (None, "Draft snapshot")
     assert not run.version.published
     assert run.version.graph["nodes"][-1]["label"] == "Budget (edited)"
 

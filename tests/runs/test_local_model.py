@@ -34,4 +34,4 @@ def test_local_model_runs_recipe_flow_to_the_approval(demo, settings):
     assert isinstance(research.output["ingredients"], list)
     assert research.tokens_out > 0
     approval = Approval.objects.get(run=run)
-    assert approval.payload["instructions"].strip()
+    assert approval.payload["cooking_instructions"].strip()

@@ -135,7 +135,7 @@ def test_inbox_odd_query_strings_do_not_break_it(client, people, waiting_recipe,
 def test_llm_text_in_the_payload_is_escaped_never_html(client, people, waiting_recipe):
     evil = '<script>alert("owned")</script><img src=x onerror=alert(1)> Bake 30 min.'
     approval = waiting_recipe(instructions=evil)
-    assert evil in approval.payload["instructions"]
+    assert evil in approval.payload["cooking_instructions"]
     content = page(client, people["bea"], f"/approvals/{approval.pk}/").content.decode()
     assert '<script>alert("owned")</script>' not in content
     assert "<img src=x" not in content
@@ -144,7 +144,10 @@ def test_llm_text_in_the_payload_is_escaped_never_html(client, people, waiting_r
 
 def test_json_values_are_pretty_printed(client, people, waiting_recipe):
     approval = waiting_recipe()
-    approval.payload = {"instructions": "Boil.", "shopping": {"items": ["eggs", "flour"]}}
+    approval.payload = {
+        "cooking_instructions": "Boil.",
+        "shopping_list": {"items": ["eggs", "flour"]},
+    }
     approval.save(update_fields=["payload"])
     content = page(client, people["bea"], f"/approvals/{approval.pk}/").content.decode()
     assert re.search(r'<pre class="sb-json"[^>]*>\{\n  &quot;items&quot;: \[\n', content)
@@ -177,7 +180,7 @@ def test_approve_from_the_page_is_audited_and_resumes_the_run(client, people, wa
 def test_approve_with_edits_from_the_page(client, people, waiting_recipe):
     approval = waiting_recipe()
     keys = list(review_payload(approval))  # the order the page shows and posts them in
-    index = keys.index("instructions")
+    index = keys.index("cooking_instructions")
     client.force_login(people["bea"])
     response = client.post(
         f"/approvals/{approval.pk}/decide/",
@@ -187,10 +190,10 @@ def test_approve_with_edits_from_the_page(client, people, waiting_recipe):
     assert response.status_code == 200
     assert "Approved with your edits" in response.content.decode()
     decision = ApprovalDecision.objects.get(approval=approval)
-    assert decision.edited_payload["instructions"] == "1. Boil water.\n2. Add pasta."
+    assert decision.edited_payload["cooking_instructions"] == "1. Boil water.\n2. Add pasta."
     InlineExecutor().advance(approval.run_id)
     run = Run.objects.get(pk=approval.run_id)
-    assert run.result["recipe"]["instructions"] == "1. Boil water.\n2. Add pasta."
+    assert run.result["recipe"]["cooking_instructions"] == "1. Boil water.\n2. Add pasta."
     audit = client.get(f"/approvals/{approval.pk}/").content.decode()
     assert "with edits" in audit and "Changed Cooking instructions" in audit
     assert "Values as approved, with edits" in audit and "2. Add pasta." in audit

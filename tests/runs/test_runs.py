@@ -95,7 +95,7 @@ def test_runs_approval_waits_then_resumes_with_edited_payload(demo, llm_server):
     run = start("Recipe assistant", demo)
     assert run.status == "waiting"
     approval = Approval.objects.get(run=run)
-    assert set(approval.payload) == {"instructions", "shopping"}
+    assert set(approval.payload) == {"cooking_instructions", "shopping_list"}
     assert demo["owner"] in approval.users.all()
     edited = {"instructions": "1. Boil water.", "shopping": "eggs"}
     approval_decide(

@@ -119,6 +119,7 @@ def test_credential_canary_never_leaks(
     assert summary.model == "acme/echo-1" and summary.cost > 0
     assert Recording.objects.filter(step__run=run).count() == 2
     assert RunEvent.objects.filter(run=run).count() > 5
+    assert all(c.last_used_at is not None for c in Credential.objects.all())
 
     # Code that logs a value it should not have (a library's debug line, say) is redacted too.
     logging.getLogger("some.library").warning("calling with key=%s", WEATHER_KEY)

@@ -63,7 +63,7 @@ def test_an_unknown_credential_refuses_the_run_with_its_code(member, make_flow, 
     with pytest.raises(Invalid) as refused:
         run_start(user=user, flow=flow, inputs={"city": "Oslo"}, use_draft=True)
     codes = {e["code"] for e in refused.value.extra["errors"]}
-    assert codes == {"graph.E022"}
+    assert codes == {"graph.E026"}
     assert 'no credential called "weather_api"' in refused.value.extra["errors"][0]["message"]
 
 
@@ -175,3 +175,37 @@ def test_the_ssrf_guard_is_checked_again_at_call_time(acme, make_flow, inline, s
     step = Step.objects.get(run=run, node_id="ask")
     assert step.error_code == "blocked_address", step.error_message
     assert inline.call_count == 0
+
+
+def http_chain(url: str, header: str, steps: int) -> dict:
+    calls = [
+        node(
+            f"call{i}",
+            "tool",
+            {"tool": "http_request", "arguments": {"url": url, "headers": {"X-Key": header}}},
+        )
+        for i in range(steps)
+    ]
+    return chain_graph(node("start", "input", {}), *calls, node("end", "output", {}))
+
+
+@pytest.mark.django_db
+def test_a_credential_costs_one_read_per_step_that_uses_it(
+    member, workspace, make_flow, inline, receiver, loopback_allowed
+):
+    user = member("owner")
+    credential_create(user=user, workspace_id=workspace.pk, name="weather_api", value=KEY)
+
+    def statements(header: str) -> int:
+        flow = make_flow(http_chain(receiver.url + "/x", header, 3), name=header)
+        run = run_start(user=user, flow=flow, inputs=None, use_draft=True)
+        with CaptureQueriesContext(connection) as captured:
+            InlineExecutor().advance(run.pk)
+        assert Run.objects.get(pk=run.pk).status == "succeeded"
+        return len(captured.captured_queries)
+
+    plain = statements("literal-header-value")
+    with_secret = statements("{{ secrets.weather_api }}")
+    # One SELECT per step, and the first use's last_used_at UPDATE (then at most once a minute).
+    assert with_secret - plain == 3 + 1
+    assert [r["headers"]["x-key"] for r in receiver.received[-3:]] == [KEY] * 3

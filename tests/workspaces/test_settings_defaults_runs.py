@@ -114,3 +114,25 @@ def test_defaults_apply_to_runs_started_over_the_api(scripted, essay, workspace,
     run = finish_inline(run, owner)
     assert run.error_code == "budget_exceeded"
     assert [r["model"] for r in scripted.requests] == ["gpt-4o"]
+
+
+def test_applying_the_defaults_costs_the_run_start_no_statement(essay, workspace):
+    """The workspace row comes with the flow (`flow_get` joins it): reading its defaults adds no
+    query to starting a run (6 statements with or without defaults, as before they existed)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from builder.services import flow_get
+
+    flow, owner = essay
+    first = run_start(user=owner, flow=flow, inputs={"topic": "t"}, use_draft=True)
+
+    def statements() -> int:
+        loaded = flow_get(user=owner, flow_id=flow.pk, permission="run")
+        with CaptureQueriesContext(connection) as queries:
+            run_start(user=owner, flow=loaded, inputs={"topic": "t"}, version=first.version.number)
+        return len(queries.captured_queries)
+
+    without = statements()
+    set_defaults(owner, workspace, model="openai/gpt-4o", max_cost=1.0, max_tokens=500)
+    assert statements() == without == 6

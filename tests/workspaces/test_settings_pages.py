@@ -312,3 +312,35 @@ def test_audit_log_pages_and_filters(people, workspace):
     assert filtered.count("data-audit-action=") == 1
     none = client.get(page(workspace, "audit") + "?action=nope&page=zz")
     assert none.status_code == 200 and "No “nope” changes" in none.content.decode()
+
+
+def test_audit_details_read_as_changes(people, workspace):
+    client = client_for(people[Role.OWNER])
+    viewer = Membership.objects.get(user=people[Role.VIEWER])
+    client.post(page(workspace, "members", viewer.pk, "role"), {"role": "approver"})
+    client.post(page(workspace, "defaults"), {"default_model": "openai/gpt-4o", "max_cost": "2"})
+    html = client.get(page(workspace, "audit")).content.decode()
+    assert "viewer → approver" in html
+    assert "none → openai/gpt-4o" in html and "none → 2.0" in html
+    assert "{&#x27;" not in html  # no Python dict shown raw
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("members/invite", "who=a%00b&role=viewer"),
+        ("tokens/create", "name=a%00b&expiry=7"),
+        ("defaults", "default_model=a%00b&max_cost=1"),
+    ],
+)
+def test_a_nul_byte_in_a_form_is_a_clear_error_not_a_500(people, workspace, name, body):
+    response = client_for(people[Role.OWNER]).post(
+        f"/settings/{workspace.pk}/{name}/", body, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 422
+    assert "cannot be stored" in response.content.decode()
+
+
+def test_a_nul_byte_in_the_audit_filter_is_a_clear_error(people, workspace):
+    response = client_for(people[Role.OWNER]).get(page(workspace, "audit") + "?action=a%00b")
+    assert response.status_code == 422 and "cannot be stored" in response.content.decode()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -17,6 +18,8 @@ from .. import crypto
 from ..logging import remember
 from ..models import CREDENTIAL_NAME_PATTERN, Credential
 from .access import audit, require_member
+
+logger = logging.getLogger(__name__)
 
 MAX_VALUE_CHARS = 8192
 # A credential's last use is recorded at most this often (a write per call would make every
@@ -155,13 +158,18 @@ def credential_names(workspace_id: int) -> frozenset[str]:
 
 
 def record_use(credential_id: int, last_used_at) -> None:
+    """Note that the credential was used now (at most once a minute; conditional, so of
+    concurrent first uses one writes). Best effort: a busy database never fails the call."""
     now = timezone.now()
     stale = now - USE_PRECISION
     if last_used_at is not None and last_used_at >= stale:
         return
-    Credential.objects.filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=credential_id
-    ).update(last_used_at=now)
+    try:
+        Credential.objects.filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=credential_id
+        ).update(last_used_at=now)
+    except OperationalError:
+        logger.info("Could not record the use of credential %s now", credential_id)
 
 
 def credential_value(*, workspace_id: int, name: str) -> str:

@@ -4,6 +4,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..shapes import ANY, closed_object
 from ..templates import resolve_path
 from .base import NodeConfig, NodeResult, NodeType, Port
 
@@ -49,6 +50,17 @@ class ApprovalNode(NodeType):
     def references(cls, config) -> list[tuple[str, str]]:
         return [(f"show[{i}]", path) for i, path in enumerate(config.show)]
 
+    @classmethod
+    def output_schema(cls, config, scope) -> dict[str, Any]:
+        if config.allow_edit:
+            return ANY  # the approver may send back something else
+        if config.show:
+            names = scope.names()
+            return closed_object(
+                {payload_key(path, names): scope.path(path) for path in config.show}
+            )
+        return closed_object({"value": scope.incoming("in")})
+
     def run(self, ctx: Any, inputs: dict[str, Any]) -> NodeResult:
         config: ApprovalConfig = ctx.config
         instructions = (
@@ -57,10 +69,11 @@ class ApprovalNode(NodeType):
         if config.show:
             payload = {}
             for path in config.show:
+                key = payload_key(path, ctx.names)
                 try:
-                    payload[payload_key(path)] = resolve_path(path, ctx.variables)
+                    payload[key] = resolve_path(path, ctx.variables)
                 except KeyError:
-                    payload[payload_key(path)] = None
+                    payload[key] = None
         else:
             payload = {"value": inputs.get("in")}
         return NodeResult(
@@ -78,9 +91,13 @@ class ApprovalNode(NodeType):
         )
 
 
-def payload_key(path: str) -> str:
-    """Name a shown value for the approver: `nodes.draft.output` is shown as "draft"."""
+def payload_key(path: str, names: dict[str, str] | None = None) -> str:
+    """Name a shown value for the approver: `nodes.draft.output` is shown as "draft".
+
+    A node named by its id is shown by its readable name (`names`: its key, or from its label),
+    so the approver (and the run's result) never see a generated id like `prompt_3`.
+    """
     parts = path.split(".")
     if len(parts) == 3 and parts[0] == "nodes" and parts[2] == "output":
-        return parts[1]
+        return (names or {}).get(parts[1], parts[1])
     return path

@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from ..shapes import ANY
+
 if TYPE_CHECKING:
     from runs.engine.context import NodeContext
+    from runs.engine.shapes import DesignScope, Schema
 
 
 class NodeConfig(BaseModel):
@@ -100,6 +103,26 @@ class NodeType:
     @classmethod
     def references(cls, config: NodeConfig) -> list[tuple[str, str]]:
         """Return (field name, dotted data path) pairs the config reads, e.g. router fields."""
+        return []
+
+    @classmethod
+    def output_schema(cls, config: NodeConfig, scope: DesignScope) -> Schema:
+        """Return the JSON schema of this node's output (`nodes.<key>.output`); {} is any JSON.
+
+        Validation reads it to check the fields later nodes use (runs/engine/shapes.py).
+        """
+        return ANY
+
+    @classmethod
+    def input_schemas(cls, config: NodeConfig) -> dict[str, Schema]:
+        """Return the shape a value must have on each input port that needs one."""
+        return {}
+
+    @classmethod
+    def typed_templates(
+        cls, config: NodeConfig, scope: DesignScope
+    ) -> list[tuple[str, str, Schema]]:
+        """Return (field, template, schema) for templates whose value must fit a schema."""
         return []
 
     @classmethod

@@ -6,8 +6,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..schemas import SchemaCheckFailed, validation_errors
+from ..shapes import TEXT, closed_object, types_of, union
 from .base import NodeConfig, NodeError, NodeResult, NodeType, Port
 from .checks import check_json_schema, check_pattern
+
+VERDICT = closed_object(
+    {"passed": {"type": "boolean"}, "score": {"type": "number"}, "feedback": TEXT},
+    ["passed", "score", "feedback"],
+)
 
 
 class Rule(BaseModel):
@@ -69,6 +75,19 @@ class EvaluatorNode(NodeType):
     @classmethod
     def templates(cls, config) -> list[tuple[str, str]]:
         return [("target", config.target)] if config.target else []
+
+    @classmethod
+    def output_schema(cls, config, scope) -> dict[str, Any]:
+        return VERDICT
+
+    @classmethod
+    def input_schemas(cls, config) -> dict[str, dict[str, Any]]:
+        if config.target or config.mode != "rules":
+            return {}
+        # A JSON schema rule checks the incoming value itself, or the JSON text it holds.
+        wanted = [rule.value for rule in config.rules if rule.kind == "json_schema"]
+        typed = [schema for schema in wanted if types_of(schema) is not None]
+        return {"in": union([*typed, TEXT])} if typed else {}
 
     def run(self, ctx: Any, inputs: dict[str, Any]) -> NodeResult:
         config: EvaluatorConfig = ctx.config

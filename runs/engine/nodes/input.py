@@ -50,5 +50,9 @@ class InputNode(NodeType):
     outputs = (Port("out", "Inputs"),)
     Config = InputConfig
 
+    @classmethod
+    def output_schema(cls, config, scope) -> dict[str, Any]:
+        return config.schema_
+
     def run(self, ctx, inputs: dict[str, Any]) -> NodeResult:
         return NodeResult(output=dict(ctx.run_inputs))

@@ -4,6 +4,7 @@ from typing import Any
 
 from pydantic import Field
 
+from ..shapes import TEXT, closed_object
 from .base import NodeConfig, NodeResult, NodeType, Port
 
 
@@ -38,6 +39,11 @@ class OutputNode(NodeType):
     @classmethod
     def templates(cls, config) -> list[tuple[str, str]]:
         return [("value", config.value)] if config.value else []
+
+    @classmethod
+    def output_schema(cls, config, scope) -> dict[str, Any]:
+        value = TEXT if config.value else scope.incoming("in")
+        return closed_object({config.name: value}, [config.name])
 
     def run(self, ctx, inputs: dict[str, Any]) -> NodeResult:
         value = ctx.render(ctx.config.value) if ctx.config.value else inputs.get("in")

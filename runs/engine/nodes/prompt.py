@@ -6,6 +6,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from ..schemas import SchemaCheckFailed, validation_errors
+from ..shapes import ANY, TEXT
 from .base import NodeConfig, NodeError, NodeResult, NodeType
 from .checks import check_json_schema
 
@@ -194,6 +195,12 @@ class PromptNode(NodeType):
     @classmethod
     def templates(cls, config) -> list[tuple[str, str]]:
         return [("system", config.system), ("prompt", config.prompt)]
+
+    @classmethod
+    def output_schema(cls, config, scope) -> dict[str, Any]:
+        if config.output_format == "text":
+            return TEXT
+        return config.json_schema or ANY
 
     def run(self, ctx: Any, inputs: dict[str, Any]) -> NodeResult:
         return run_prompt(ctx)

@@ -4,6 +4,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..shapes import TEXT, closed_object
 from ..templates import resolve_path
 from .base import NodeConfig, NodeResult, NodeType
 from .checks import check_pattern
@@ -99,6 +100,11 @@ class RouterNode(NodeType):
     @classmethod
     def templates(cls, config) -> list[tuple[str, str]]:
         return [("prompt", config.prompt)] if config.prompt else []
+
+    @classmethod
+    def output_schema(cls, config, scope) -> dict[str, Any]:
+        route = {"type": "string", "enum": cls.output_ports(config)}
+        return closed_object({"route": route, "reason": TEXT}, ["route", "reason"])
 
     @classmethod
     def references(cls, config) -> list[tuple[str, str]]:

@@ -4,6 +4,7 @@ from typing import Any
 
 from pydantic import Field
 
+from ..shapes import ANY, ERROR_OUTPUT, union
 from .base import NodeConfig, NodeError, NodeResult, NodeType, Port
 
 
@@ -24,6 +25,29 @@ def _string_leaves(value: Any, path: str) -> list[tuple[str, str]]:
         return [leaf for k, v in value.items() for leaf in _string_leaves(v, f"{path}.{k}")]
     if isinstance(value, list):
         return [leaf for i, v in enumerate(value) for leaf in _string_leaves(v, f"{path}[{i}]")]
+    return []
+
+
+def _typed_leaves(value: Any, schema: Any, path: str = "arguments") -> list[tuple[str, str, Any]]:
+    """Return (field, template, schema it must fit) for each text inside the arguments."""
+    schema = schema if isinstance(schema, dict) else {}
+    if isinstance(value, str):
+        return [(path, value, schema)]
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        return [
+            leaf
+            for key, item in value.items()
+            for leaf in _typed_leaves(item, properties.get(key, extra), f"{path}.{key}")
+        ]
+    if isinstance(value, list):
+        items = schema.get("items")
+        return [
+            leaf
+            for i, item in enumerate(value)
+            for leaf in _typed_leaves(item, items, f"{path}[{i}]")
+        ]
     return []
 
 
@@ -50,6 +74,23 @@ class ToolNode(NodeType):
     @classmethod
     def templates(cls, config) -> list[tuple[str, str]]:
         return _string_leaves(config.arguments, "arguments")
+
+    @classmethod
+    def output_schema(cls, config, scope) -> dict[str, Any]:
+        tool = scope.tool(config.tool)
+        # Taking the error port, the output is the error instead of the result.
+        return union([tool.result or ANY if tool else ANY, ERROR_OUTPUT])
+
+    @classmethod
+    def typed_templates(cls, config, scope) -> list[tuple[str, str, dict[str, Any]]]:
+        tool = scope.tool(config.tool)
+        if tool is None:
+            return []
+        return [
+            (field, text, expected)
+            for field, text, expected in _typed_leaves(config.arguments, tool.parameters)
+            if expected
+        ]
 
     def run(self, ctx: Any, inputs: dict[str, Any]) -> NodeResult:
         arguments = _render_arguments(ctx, ctx.config.arguments)

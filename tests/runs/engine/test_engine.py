@@ -47,6 +47,44 @@ def test_engine_linear_chain_runs_in_order_and_sets_result():
     assert started == ["in", "draft", "out"]
 
 
+def test_engine_templates_and_router_fields_read_a_node_by_its_key():
+    doc = graph(
+        [
+            node("in", "input"),
+            {**prompt("prompt_1"), "label": "Shopping list", "key": "shopping_list"},
+            {
+                **node(
+                    "router_1",
+                    "router",
+                    routes=[
+                        {
+                            "name": "long",
+                            "conditions": [
+                                {
+                                    "field": "nodes.shopping_list.output",
+                                    "operator": "contains",
+                                    "value": "echo",
+                                }
+                            ],
+                        }
+                    ],
+                ),
+                "key": "triage",
+            },
+            node(
+                "out",
+                "output",
+                value="{{ nodes.shopping_list.output }} / {{ nodes.prompt_1.output }}",
+            ),
+        ],
+        [edge("in", "prompt_1"), edge("prompt_1", "router_1"), edge("router_1", "out", "long")],
+    )
+    llm = FakeLlm(lambda messages, kw: f"echo: {last_user(messages)}")
+    run = run_graph(doc, llm=llm)
+    assert run.status == "succeeded"
+    assert run.outcome.result == {"result": "echo: Answer why? / echo: Answer why?"}
+
+
 def test_engine_router_takes_one_branch_and_skip_propagates():
     router = node(
         "route",
@@ -227,6 +265,27 @@ def test_engine_cancel_stops_scheduling_and_discards_late_result():
     assert run.status == "cancelled"
     assert [s.status for s in run.steps if s.node_id == "p0"] == ["cancelled"]
     assert not any(s.node_id == "p1" for s in run.steps)
+
+
+def test_engine_approval_and_default_output_name_values_by_label_not_by_id():
+    doc = graph(
+        [
+            node("in", "input"),
+            {**prompt("prompt_3"), "label": "Shopping list"},
+            {**node("approval_1", "approval", show=["nodes.prompt_3.output"]), "label": "OK?"},
+            node("out", "output", name="recipe"),
+        ],
+        [
+            edge("in", "prompt_3"),
+            edge("prompt_3", "approval_1"),
+            edge("approval_1", "out", "approved"),
+        ],
+    )
+    run = run_graph(doc, llm=FakeLlm(lambda m, k: "eggs"))
+    assert run.waits["approval_1"]["payload"] == {"shopping_list": "eggs"}
+    run.decide("approval_1", "approved")
+    assert run.run() == "succeeded"
+    assert run.outcome.result == {"recipe": {"shopping_list": "eggs"}}
 
 
 def test_engine_approval_pauses_and_resumes_on_decision():

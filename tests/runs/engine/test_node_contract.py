@@ -2,18 +2,20 @@
 
 import json
 
+import jsonschema
 import pytest
 from pydantic import ValidationError
 
 from runs.engine.context import NodeContext
 from runs.engine.nodes import NODE_TYPES, NodeResult
 from runs.engine.nodes.base import NodeConfig, NodeError
+from runs.engine.shapes import ToolShape
 
 from .fakes import FakeLlm, FakeResponse, FakeTools, tool_call
 
 # A minimal valid config per type: the contract test fails when a type is added without one.
 MINIMAL = {
-    "input": {},
+    "input": {"schema": {"type": "object", "properties": {"name": {"type": "string"}}}},
     "prompt": {"prompt": "Say hi to {{ inputs.name }}"},
     "tool": {"tool": "echo", "arguments": {"text": "{{ inputs.name }}"}},
     "router": {
@@ -96,6 +98,28 @@ def test_contract_run_with_fake_context(node_type):
         # Only a person's decision or a child run may pause a run; the wait is stored as JSON.
         assert node_type.type == "approval" or node_type.starts_child_run
         json.dumps(result.wait)
+    # What the type declares about its output is what it produces (validation relies on it).
+    jsonschema.validate(result.output, node_type.output_schema(config, ContractScope()))
+
+
+class ContractScope:
+    """The design scope of the contract run: the incoming text, the echo tool, any path."""
+
+    def incoming(self, port):
+        return {"type": "string"}
+
+    def value(self, template):
+        return {}
+
+    def path(self, path):
+        return {"type": "string"} if path == "inputs.name" else {}
+
+    def names(self):
+        return {}
+
+    def tool(self, name):
+        echo = {"type": "object", "properties": {"echo": {"type": "string"}}, "required": ["echo"]}
+        return ToolShape(parameters={"type": "object"}, result=echo) if name == "echo" else None
 
 
 @pytest.mark.parametrize(

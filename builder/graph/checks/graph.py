@@ -1,9 +1,10 @@
-"""The checks a parsed graph goes through, each adding errors with a stable code."""
+"""The structural checks: node types and configs, edges and ports, the flow's ends, loops and
+what the run reaches. References and shapes are checked in `references` and `shapes`."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from operator import attrgetter
 from typing import Any
@@ -12,12 +13,9 @@ from pydantic import ValidationError
 
 from runs.engine.nodes import NODE_TYPES, NodeConfig, NodeType
 from runs.engine.nodes.checks import REMOTE_REF_ERROR
-from runs.engine.nodes.input import InputConfig
 from runs.engine.nodes.router import RouterConfig
-from runs.engine.secrets import SECRET_ROOT
-from runs.engine.templates import TEMPLATE_ROOTS, path_parts
 
-from .document import (
+from ..document import (
     MAX_NODE_CONFIG_BYTES,
     GraphEdge,
     GraphError,
@@ -25,8 +23,9 @@ from .document import (
     ParsedGraph,
     graph_size,
 )
-from .templates import TemplateRefs, template_refs
-from .topology import Ancestry, Descendants, breadth_first_order, closing_edge, reachable
+from ..topology import Ancestry, Descendants, breadth_first_order, closing_edge, reachable
+from .references import ReferenceChecks
+from .shapes import OutputShapes
 
 # Node-type capabilities the checks ask about (never a type's slug).
 INPUTS = attrgetter("provides_inputs")
@@ -51,7 +50,7 @@ def config_errors(node: GraphNode, node_type: type[NodeType]) -> tuple[NodeConfi
         return None, [GraphError("graph.E003", "Configuration is nested too deeply.", node.id)]
 
 
-class GraphChecker:
+class GraphChecker(ReferenceChecks):
     """Holds one graph's indexes while the checks run.
 
     Every check is linear in the graph's size: the indexes (nodes by type, accepted edges, their
@@ -82,20 +81,25 @@ class GraphChecker:
         self.attempted_out: set[tuple[str, str]] = set()
         self._successors: dict[str, list[str]] | None = None
         self._output_ports: dict[str, list[str]] = {}
+        # What `nodes.<name>` in a template may name: every node id, and each node's key.
+        self.named: dict[str, str] = {}
 
     def add(self, code: str, message: str, **where: Any) -> None:
         self.errors.append(GraphError(code, message, **where))
 
     def run(self) -> list[GraphError]:
         self.check_nodes()
+        self.check_keys()
         self.check_edges()
         self.check_endpoints()
         retry_edges = self.retry_edges()
         ancestry = Ancestry(list(self.nodes), self.successors(exclude=retry_edges))
         self.check_cycles(ancestry, retry_edges)
         self.check_connected()
-        self.check_references(ancestry)
+        shapes = OutputShapes(self, ancestry, retry_edges)
+        self.check_references(ancestry, shapes)
         self.check_credentials()
+        shapes.check_ports()
         return self.errors
 
     def check_nodes(self) -> None:
@@ -104,6 +108,7 @@ class GraphChecker:
                 self.add("graph.E004", f'Two nodes have the id "{node.id}".', node_id=node.id)
                 continue
             self.nodes[node.id] = node
+            self.named[node.id] = node.id
             node_type = NODE_TYPES.get(node.type)
             if node_type is None:
                 known = ", ".join(sorted(NODE_TYPES))
@@ -122,6 +127,24 @@ class GraphChecker:
             self.errors.extend(errors)
             if config is not None:
                 self.configs[node.id] = config
+
+    def check_keys(self) -> None:
+        """Give each node's key its node; a key already naming another node is refused."""
+        for node_id, node in self.nodes.items():
+            key = node.key
+            if not key or key == node_id:
+                continue
+            if key in self.named:
+                other = self.nodes[self.named[key]]
+                self.add(
+                    "graph.E025",
+                    f'The reference name "{key}" is already used by "{other.label or other.id}";'
+                    " give this node another one.",
+                    node_id=node_id,
+                    field="key",
+                )
+                continue
+            self.named[key] = node_id
 
     def check_edges(self) -> None:
         seen: set[str] = set()
@@ -322,125 +345,3 @@ class GraphChecker:
                 field=port.name,
             )
         return bool(missing)
-
-    def input_names(self) -> set[str] | None:
-        """Return the run inputs' names, or None when any name may be given."""
-        inputs = self.having(INPUTS)
-        config = self.configs.get(inputs[0]) if inputs else None
-        if not isinstance(config, InputConfig):
-            return None
-        schema = config.schema_
-        # Listed properties close the set unless the schema explicitly allows more.
-        if "properties" not in schema or schema.get("additionalProperties") not in (None, False):
-            return None
-        return set(config.field_names())
-
-    def check_references(self, ancestry: Ancestry) -> None:
-        input_names = self.input_names()
-        for node_id, config in self.configs.items():
-            node_type = self.types[node_id]
-            for field_name, text in node_type.templates(config):
-                refs = self.check_template(node_id, field_name, text, ancestry, input_names)
-                if refs is not None and SECRET_ROOT in refs.roots:
-                    self.check_secret_use(node_id, node_type, field_name, refs.secrets)
-            for field_name, path in node_type.references(config):
-                parts = path_parts(path)
-                root = parts[0] if parts else ""
-                if root == "nodes" and len(parts) >= 2:
-                    self.check_node_refs(node_id, field_name, {parts[1]}, ancestry)
-                elif root == "inputs" and len(parts) >= 2:
-                    self.check_input_refs(node_id, field_name, {parts[1]}, input_names)
-                elif root not in ("feedback", "iteration"):
-                    self.add(
-                        "graph.E014",
-                        f'{field_name}: "{path}" must start with inputs.<name> or nodes.<id>.',
-                        node_id=node_id,
-                        field=field_name,
-                    )
-
-    def check_template(
-        self,
-        node_id: str,
-        field: str,
-        text: str,
-        ancestry: Ancestry,
-        input_names: set[str] | None,
-    ) -> TemplateRefs | None:
-        # Templates are parsed, never rendered: validation executes nothing a user wrote.
-        try:
-            refs = template_refs(text)
-        except RecursionError:
-            self.add(
-                "graph.E020", f"{field}: expressions nest too deeply.", node_id=node_id, field=field
-            )
-            return None
-        if refs.syntax_error:
-            self.add("graph.E020", f"{field}: {refs.syntax_error}", node_id=node_id, field=field)
-            return None
-        for root in sorted(refs.roots - TEMPLATE_ROOTS):
-            self.add(
-                "graph.E014",
-                f'{field}: "{root}" is not available. Use inputs.<name>, '
-                "nodes.<id>.output, feedback or iteration.",
-                node_id=node_id,
-                field=field,
-            )
-        self.check_node_refs(node_id, field, refs.nodes, ancestry)
-        self.check_input_refs(node_id, field, refs.inputs, input_names)
-        return refs
-
-    def check_secret_use(
-        self, node_id: str, node_type: type[NodeType], field: str, names: frozenset[str]
-    ) -> None:
-        if not node_type.uses_secrets:
-            self.add(
-                "graph.E023",
-                f"{field}: credentials (secrets.<name>) can only be used in the arguments of a "
-                f"Tool node, never in a {node_type.label} node.",
-                node_id=node_id,
-                field=field,
-            )
-            return
-        self.secret_refs.append((node_id, field, names))
-
-    def check_credentials(self) -> None:
-        """Report credentials that templates name but the workspace does not have."""
-        if not self.secret_refs or self.credentials is None:
-            return
-        known = self.credentials()
-        for node_id, field, names in self.secret_refs:
-            for name in sorted(names - known):
-                self.add(
-                    "graph.E022",
-                    f'{field}: there is no credential called "{name}" in this workspace. Add '
-                    "it under Settings → Credentials, or fix the name.",
-                    node_id=node_id,
-                    field=field,
-                )
-
-    def check_node_refs(
-        self, node_id: str, field: str, refs: Iterable[str], ancestry: Ancestry
-    ) -> None:
-        for ref in sorted(refs):
-            if ref not in self.nodes:
-                message = f'{field}: there is no node "{ref}".'
-            elif self.reached is not None and node_id not in self.reached:
-                continue  # Its connection is already reported; what runs before it is unknown.
-            elif not ancestry.is_upstream(ref, node_id):
-                message = f'{field}: node "{ref}" does not run before this node.'
-            else:
-                continue
-            self.add("graph.E014", message, node_id=node_id, field=field)
-
-    def check_input_refs(
-        self, node_id: str, field: str, refs: AbstractSet[str], names: set[str] | None
-    ) -> None:
-        if names is None:
-            return
-        for ref in sorted(refs - names):
-            self.add(
-                "graph.E014",
-                f'{field}: the Input node has no field "{ref}".',
-                node_id=node_id,
-                field=field,
-            )

@@ -1,0 +1,84 @@
+"""The per-workspace cap on runs running at once: beyond it a run waits, queued, for a slot.
+
+The cap is checked only when a run would start (its first advance) and when a slot frees (a
+run of the workspace finishes or goes to wait for a person): never per step. Queued runs start
+in the order they were created. Runs waiting for a person hold no slot, and a run that resumes
+from waiting does not queue again (a decision is never held up): the cap can be exceeded by
+those for a while.
+
+    SWITCHBOARD_MAX_RUNNING_RUNS   the default cap (0: none); Workspace.max_running_runs
+                                   overrides it per workspace (0 there: none either)
+"""
+
+from __future__ import annotations
+
+import django.dispatch
+from django.conf import settings
+
+from runs.models import Run, RunStatus
+from workspaces.models import Workspace
+
+# Sent once a transaction that freed a slot of a workspace commits (`workspace_id`); the
+# edges (runs.dispatch) kick the runs waiting for it.
+slot_freed = django.dispatch.Signal()
+
+
+def _cap(override: int | None) -> int | None:
+    cap = override if override is not None else settings.SWITCHBOARD_MAX_RUNNING_RUNS
+    return int(cap) or None
+
+
+def workspace_cap(workspace_id: int) -> int | None:
+    """How many runs of the workspace may run at once; None for no cap."""
+    override = (
+        Workspace.objects.filter(pk=workspace_id).values_list("max_running_runs", flat=True).first()
+    )
+    return _cap(override)
+
+
+def run_may_start(run: Run) -> bool:
+    """Whether a queued run (locked by the caller) may start now, under its workspace's cap.
+
+    Locks the workspace row, so two runs of one workspace never take the last slot together.
+    """
+    overrides = list(
+        Workspace.objects.select_for_update()
+        .filter(pk=run.workspace_id)
+        .values_list("max_running_runs", flat=True)
+    )
+    cap = _cap(overrides[0] if overrides else None)
+    if cap is None:
+        return True
+    in_workspace = Run.objects.filter(workspace_id=run.workspace_id)
+    free = cap - in_workspace.filter(status=RunStatus.RUNNING).count()
+    if free <= 0:
+        return False
+    # First come, first served: older queued runs take the free slots first.
+    return in_workspace.filter(status=RunStatus.QUEUED, pk__lt=run.pk).count() < free
+
+
+def runs_to_start(workspace_id: int) -> list[int]:
+    """The queued runs of a workspace that fit in its free slots, oldest first (to kick)."""
+    cap = workspace_cap(workspace_id)
+    if cap is None:
+        return []
+    in_workspace = Run.objects.filter(workspace_id=workspace_id)
+    free = cap - in_workspace.filter(status=RunStatus.RUNNING).count()
+    if free <= 0:
+        return []
+    queued = in_workspace.filter(status=RunStatus.QUEUED).order_by("pk")
+    return list(queued.values_list("pk", flat=True)[:free])
+
+
+def runs_to_start_everywhere() -> set[int]:
+    """For the sweeper: queued runs with a free slot, in every workspace that has some."""
+    workspaces = (
+        Run.objects.filter(status=RunStatus.QUEUED)
+        .order_by()
+        .values_list("workspace_id", flat=True)
+        .distinct()
+    )
+    found: set[int] = set()
+    for workspace_id in workspaces:
+        found.update(runs_to_start(workspace_id))
+    return found

@@ -1,0 +1,165 @@
+# ruff: noqa: F811
+# Fixtures come from .support by import; using them as parameters is not a redefinition.
+"""The per-workspace cap on running runs: beyond it runs are queued, not refused, and start in
+order as running ones finish; the sweeper starts a queued run whose slot is free."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+
+import pytest
+
+from builder.models import Flow
+from runs.executor import InlineExecutor
+from runs.models import Run, Step
+from runs.services import run_start, sweep
+from runs.services.capacity import workspace_cap
+from tests.llmserver import text
+from tests.runs.engine.graphs import edge, graph, node, prompt
+from workspaces.models import Role
+
+from .support import embedded, memory_layer, wait_status, wait_until  # noqa: F401
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORDER_GRAPH = graph(
+    [
+        node(
+            "start",
+            "input",
+            schema={"type": "object", "properties": {"n": {"type": "integer"}}},
+        ),
+        prompt("answer", "Order {{ inputs.n }}"),
+        node("end", "output"),
+    ],
+    [edge("start", "answer"), edge("answer", "end")],
+)
+
+
+class Gates:
+    """Model replies that wait until the test opens the gate of their order number."""
+
+    def __init__(self, *numbers: int) -> None:
+        self.gates = {n: threading.Event() for n in numbers}
+        self.called: list[int] = []
+
+    def __call__(self, request) -> object:
+        number = int(re.search(r"Order (\d+)", request["messages"][-1]["content"]).group(1))
+        self.called.append(number)
+        assert self.gates[number].wait(timeout=120), f"gate {number} never opened"
+        return text(f"done {number}")
+
+    def open(self, number: int) -> None:
+        self.gates[number].set()
+
+
+def statuses(ids: list[int]) -> list[str]:
+    by_id = dict(Run.objects.filter(pk__in=ids).values_list("pk", "status"))
+    return [by_id[i] for i in ids]
+
+
+def test_runs_past_the_cap_are_queued_and_start_in_order(
+    member, workspace, embedded, llm_server, api_for
+):
+    workspace.max_running_runs = 1
+    workspace.save()
+    gates = Gates(1, 2, 3)
+    llm_server.on("Order", gates)
+    flow = Flow.objects.create(workspace=workspace, name="Orders", graph=ORDER_GRAPH)
+    api = api_for(member(Role.EDITOR), token=True)
+
+    ids = []
+    for n in (1, 2, 3):
+        response = api.post(f"/api/flows/{flow.pk}/runs", {"use_draft": True, "inputs": {"n": n}})
+        assert response.status_code == 202, response.content  # queued, never refused
+        assert response.json()["status"] == "queued"
+        ids.append(response.json()["id"])
+
+    # One running, two queued behind the cap.
+    wait_until(lambda: gates.called == [1], timeout=60)
+    wait_status(ids[0], "running")
+    assert statuses(ids) == ["running", "queued", "queued"]
+
+    gates.open(1)
+    wait_status(ids[0], "succeeded")
+    wait_until(lambda: gates.called == [1, 2], timeout=60)
+    assert statuses(ids) == ["succeeded", "running", "queued"]
+
+    gates.open(2)
+    wait_until(lambda: gates.called == [1, 2, 3], timeout=60)
+    assert statuses(ids)[:2] == ["succeeded", "succeeded"]
+    gates.open(3)
+    wait_status(ids[2], "succeeded")
+
+    runs = list(Run.objects.filter(pk__in=ids).order_by("pk"))
+    assert [r.status for r in runs] == ["succeeded"] * 3
+    answers = [json.dumps(Step.objects.get(run=r, node_id="answer").output) for r in runs]
+    assert all(f"done {n}" in a for n, a in zip((1, 2, 3), answers, strict=True)), answers
+    # Each started only after the one before it had finished: one slot, in order.
+    assert runs[0].finished_at <= runs[1].started_at
+    assert runs[1].finished_at <= runs[2].started_at
+
+
+def test_the_cap_comes_from_the_workspace_or_the_setting(workspace, settings):
+    settings.SWITCHBOARD_MAX_RUNNING_RUNS = 7
+    assert workspace_cap(workspace.pk) == 7
+    workspace.max_running_runs = 2
+    workspace.save()
+    assert workspace_cap(workspace.pk) == 2
+    workspace.max_running_runs = 0
+    workspace.save()
+    assert workspace_cap(workspace.pk) is None  # no cap
+    settings.SWITCHBOARD_MAX_RUNNING_RUNS = 0
+    workspace.max_running_runs = None
+    workspace.save()
+    assert workspace_cap(workspace.pk) is None
+
+
+def test_the_sweeper_starts_a_queued_run_whose_slot_is_free(member, workspace, memory_layer):
+    """A process that crashed after a run finished never sent the kick for the next one: the
+    sweeper's next pass starts it (not only after STALE_QUEUED)."""
+    workspace.max_running_runs = 1
+    workspace.save()
+    user = member(Role.EDITOR)
+    flow = Flow.objects.create(
+        workspace=workspace,
+        name="Quick",
+        graph=graph(
+            [node("start", "input", schema={"type": "object"}), node("end", "output")],
+            [edge("start", "end")],
+        ),
+    )
+    first = run_start(user=user, flow=flow, inputs={}, use_draft=True)
+    Run.objects.filter(pk=first.pk).update(status="running")  # holds the slot
+    second = run_start(user=user, flow=flow, inputs={}, use_draft=True)
+
+    # Its own kick finds no slot: it stays queued, and the sweeper leaves it while the slot is
+    # taken.
+    InlineExecutor().advance(second.pk)
+    assert Run.objects.get(pk=second.pk).status == "queued"
+    assert second.pk not in sweep()
+
+    # The running one ends with its process (no kick sent); the next sweep starts the second.
+    Run.objects.filter(pk=first.pk).update(status="failed")
+    assert second.pk in sweep()
+    InlineExecutor().advance(second.pk)
+    assert Run.objects.get(pk=second.pk).status == "succeeded"
+
+
+def test_cancelling_a_queued_run_lets_the_next_one_start(member, workspace, memory_layer):
+    from runs.services import run_cancel
+    from runs.services.capacity import runs_to_start
+
+    workspace.max_running_runs = 1
+    workspace.save()
+    user = member(Role.EDITOR)
+    flow = Flow.objects.create(workspace=workspace, name="Orders", graph=ORDER_GRAPH)
+    a, b, c = (run_start(user=user, flow=flow, inputs={"n": n}, use_draft=True) for n in (1, 2, 3))
+    assert runs_to_start(workspace.pk) == [a.pk]  # first come, first served
+    run_cancel(run=a, user=user)
+    assert runs_to_start(workspace.pk) == [b.pk]
+    Run.objects.filter(pk=b.pk).update(status="running")
+    assert runs_to_start(workspace.pk) == []
+    assert c.status == "queued"
