@@ -27,6 +27,7 @@ from .graph import (
 from .graph.keys import keep_keys
 from .models import Flow, FlowVersion
 from .starters import STARTERS
+from .subflows import subflow_errors
 
 EXPORT_FORMAT = "switchboard.flow"
 EXPORT_FORMAT_VERSION = 1
@@ -65,18 +66,22 @@ def credentials_of(workspace_id: int) -> Callable[[], frozenset[str]]:
     return functools.partial(credential_names, workspace_id)
 
 
-def flow_validate(*, graph: Any, workspace_id: int) -> list[GraphError]:
-    """Validate a graph as it would run in the workspace (credential names included)."""
-    return validate_graph(graph, credentials=credentials_of(workspace_id))
+def flow_validate(*, graph: Any, workspace_id: int, flow_id: int | None = None) -> list[GraphError]:
+    """Validate a graph as it would run in the workspace (credential names included, and the
+    flows its sub-flow nodes call: `flow_id` is the flow the graph belongs to, for cycles)."""
+    errors = validate_graph(graph, credentials=credentials_of(workspace_id))
+    if any(e.code in UNSAVABLE for e in errors):
+        return errors
+    return errors + subflow_errors(graph=graph, workspace_id=workspace_id, flow_id=flow_id)
 
 
-def _savable(graph: Any, workspace_id: int) -> list[GraphError]:
+def _savable(graph: Any, workspace_id: int, flow_id: int | None = None) -> list[GraphError]:
     """Return the graph's validation errors; raise Invalid or TooLarge if it is malformed or big.
 
     A draft may be incomplete (errors are returned for the canvas to show), but it must be a
     well-formed document within the size limits.
     """
-    errors = flow_validate(graph=graph, workspace_id=workspace_id)
+    errors = flow_validate(graph=graph, workspace_id=workspace_id, flow_id=flow_id)
     unsavable = [e for e in errors if e.code in UNSAVABLE]
     if unsavable:
         raise Invalid(
@@ -171,7 +176,7 @@ def flow_save_draft(*, flow: Flow, graph: Any, revision: int) -> tuple[int, list
     Returns the new revision and the graph's validation errors (a draft may be incomplete).
     """
     graph = keep_keys(graph, flow.graph)
-    errors = _savable(graph, flow.workspace_id)
+    errors = _savable(graph, flow.workspace_id, flow.pk)
     updated = Flow.objects.filter(pk=flow.pk, revision=revision, deleted_at__isnull=True).update(
         graph=graph, revision=F("revision") + 1, updated_at=timezone.now()
     )
@@ -195,7 +200,7 @@ def _next_number(flow: Flow) -> int:
 def flow_publish(*, flow: Flow, user, note: str = "") -> FlowVersion:
     """Freeze the draft as a new published version. Refused while the draft has errors."""
     flow = Flow.objects.select_for_update().get(pk=flow.pk)
-    errors = flow_validate(graph=flow.graph, workspace_id=flow.workspace_id)
+    errors = flow_validate(graph=flow.graph, workspace_id=flow.workspace_id, flow_id=flow.pk)
     if errors:
         raise Invalid(
             "Fix the flow's problems before publishing.",

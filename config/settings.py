@@ -316,6 +316,8 @@ SWITCHBOARD_JOB_SECONDS = float(os.environ.get("SWITCHBOARD_JOB_SECONDS", 60))
 # the sweeper takes it for lost with its worker and sends it again (runs/services/recovery.py).
 SWITCHBOARD_SWEEP_SECONDS = float(os.environ.get("SWITCHBOARD_SWEEP_SECONDS", 2))
 SWITCHBOARD_REKICK_SECONDS = float(os.environ.get("SWITCHBOARD_REKICK_SECONDS", 5))
+# How deep sub-flows may call sub-flows (a run started by a person is at depth 0).
+SWITCHBOARD_SUBFLOW_MAX_DEPTH = int(os.environ.get("SWITCHBOARD_SUBFLOW_MAX_DEPTH", 5))
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None

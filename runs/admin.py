@@ -81,10 +81,11 @@ class RunAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Cancel selected runs")
     def cancel_runs(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
+        from . import dispatch
         from .services import run_cancel
 
         for run in queryset:
-            run_cancel(run=run, user=request.user)
+            dispatch.kick_all(run_cancel(run=run, user=request.user).kicks)
         self.message_user(request, f"Cancelled {queryset.count()} run(s).", messages.SUCCESS)
 
     @admin.action(description="Re-kick selected runs (resume after a lost kick)")

@@ -113,6 +113,12 @@ class RunApprovalOut(Schema):
     status: str
 
 
+class CallerOut(Schema):
+    run: int
+    step: int
+    node_id: str
+
+
 class RunOut(RunSummaryOut):
     inputs: dict[str, Any]
     result: Any
@@ -123,6 +129,12 @@ class RunOut(RunSummaryOut):
     events_url: str
     steps: list[StepOut]
     approvals: list[RunApprovalOut]
+    called_by: CallerOut | None = Field(
+        None, description="The run and step whose sub-flow node started this run"
+    )
+    child_runs: list[int] = Field(
+        default_factory=list, description="Runs this run's sub-flow steps started"
+    )
 
 
 class RunPageOut(Schema):
@@ -319,7 +331,14 @@ def _detail(run: Run) -> dict[str, Any]:
             {"id": a.pk, "node_id": a.node_id, "status": a.status}
             for a in run.approvals.order_by("created_at")
         ],
+        "called_by": _caller(run),
+        "child_runs": list(selectors.run_children(run).values_list("pk", flat=True)),
     }
+
+
+def _caller(run: Run) -> dict[str, Any] | None:
+    step = selectors.run_caller_step(run)
+    return {"run": step.run_id, "step": step.pk, "node_id": step.node_id} if step else None
 
 
 def _statuses(raw: str | None, allowed: list[str], what: str) -> list[str]:
@@ -391,6 +410,7 @@ def run_cancel_view(request: HttpRequest, run_id: Id):
             409, "already_finished", f"The run already {run.status}.", current_status=run.status
         )
     run = run_cancel(run=run, user=request.user)
+    dispatch.kick_all(run.kicks)
     return _summary(selectors.run_get(user=request.user, run_id=run.pk))
 
 

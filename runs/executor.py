@@ -56,16 +56,28 @@ class InlineExecutor(Executor):
         worker = worker_name()
         pending: list[int] = []
         hold = _inline_heartbeat.holder(worker)
+        runs: list[int] = []
         run_steps(
             run_advance(run_id=run_id, redispatch=redispatch, worker=worker),
             worker=worker,
             hold=hold,
             kick=pending.extend,
+            kick_runs=runs.extend,
         )
-        while pending:
+        while pending or runs:
+            if runs:
+                # A sub-flow's child (or the parent it resumed) runs to its end or wait, too.
+                self.advance(runs.pop(0))
+                continue
             claimed = step_claim(run_id=run_id, step_id=pending.pop(0), worker=worker)
             if claimed is not None:
-                run_steps(Advance(claimed=claimed), worker=worker, hold=hold, kick=pending.extend)
+                run_steps(
+                    Advance(claimed=claimed),
+                    worker=worker,
+                    hold=hold,
+                    kick=pending.extend,
+                    kick_runs=runs.extend,
+                )
 
 
 def release_connections(failed: bool = False) -> None:
@@ -184,9 +196,17 @@ class EmbeddedExecutor(Executor):
         if claimed is not None:
             self._run(run_id, worker, Advance(claimed=claimed))
 
+    def _advance_all(self, run_ids: list[int]) -> None:
+        for run_id in run_ids:
+            self.advance(run_id)
+
     def _run(self, run_id: int, worker: str, advance: Advance) -> None:
         run_steps(
-            advance, worker=worker, hold=self.heartbeat.holder(worker), kick=self._kicker(run_id)
+            advance,
+            worker=worker,
+            hold=self.heartbeat.holder(worker),
+            kick=self._kicker(run_id),
+            kick_runs=self._advance_all,
         )
 
     def wait_idle(self, timeout: float = 60) -> bool:

@@ -42,6 +42,7 @@ class Trigger(models.TextChoices):
     SCHEDULE = "schedule", "Schedule"
     WEBHOOK = "webhook", "Webhook"
     EVAL = "eval", "Evaluation"
+    SUBFLOW = "subflow", "Sub-flow"
 
 
 class Run(models.Model):
@@ -73,6 +74,12 @@ class Run(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
     )
     from_node = models.CharField(max_length=64, blank=True)
+    # A run started by a sub-flow step of another run: that step waits for this run's result.
+    parent_step = models.ForeignKey(
+        "runs.Step", null=True, blank=True, on_delete=models.SET_NULL, related_name="child_runs"
+    )
+    # How many sub-flow steps deep this run is (0: started by a person, the API, a trigger).
+    depth = models.PositiveSmallIntegerField(default=0)
     reproduce = models.BooleanField(default=False)
     cancel_requested = models.BooleanField(default=False)
     crash_count = models.PositiveSmallIntegerField(default=0)

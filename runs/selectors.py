@@ -115,3 +115,19 @@ def step_data(step: Step) -> dict[str, Any]:
         "finished_at": step.finished_at,
         "latency_ms": step.latency_ms,
     }
+
+
+def run_caller_step(run: Run) -> Step | None:
+    """The sub-flow step (with its run and version) that started this run, if one did."""
+    if run.parent_step_id is None:
+        return None
+    return Step.objects.select_related("run__version").filter(pk=run.parent_step_id).first()
+
+
+def run_children(run: Run) -> QuerySet[Run]:
+    """The runs this run's sub-flow steps started, oldest first (always of its workspace)."""
+    return (
+        Run.objects.filter(parent_step__run=run)
+        .select_related("flow", "parent_step")
+        .order_by("created_at", "id")
+    )

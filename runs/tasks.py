@@ -73,7 +73,11 @@ def _run(run_id: int, worker: str, advance: Advance) -> None:
         for step_id in step_ids:
             kick_execute(run_id, step_id)
 
-    run_steps(advance, worker=worker, hold=heartbeat.holder(worker), kick=kick)
+    def kick_runs(run_ids: list[int]) -> None:
+        for other in run_ids:
+            kick_advance(other)
+
+    run_steps(advance, worker=worker, hold=heartbeat.holder(worker), kick=kick, kick_runs=kick_runs)
 
 
 def retry_countdown(retries: int) -> float:

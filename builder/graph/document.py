@@ -53,7 +53,15 @@ ERROR_CODES: dict[str, str] = {
     "graph.E030": "Error port on a node that cannot fail",
     "graph.E031": "Error branch chosen but not connected",
     "graph.E032": "On-failure policy on a node that cannot fail",
+    "graph.E040": "Sub-flow calls a flow that does not exist",
+    "graph.E041": "Sub-flow calls a flow of another workspace",
+    "graph.E042": "Sub-flow calls a flow that is not published",
+    "graph.E043": "Sub-flows call each other in a cycle",
 }
+
+# Codes about the flows sub-flow nodes call: they need the workspace's flows, so
+# `builder.subflows` reports them (through `flow_validate`), not `validate_graph`.
+SUBFLOW_CODES = frozenset({"graph.E040", "graph.E041", "graph.E042", "graph.E043"})
 
 
 class Position(BaseModel):

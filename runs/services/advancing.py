@@ -47,6 +47,7 @@ from .ports import (
     workspace_secrets,
 )
 from .starting import default_model
+from .subflows import subflow_start
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +173,8 @@ class Advance:
 
     claimed: ClaimedStep | None = None
     queued: list[int] = field(default_factory=list)
+    #: Other runs to advance: a sub-flow's child just started, a parent its finish resumed.
+    runs: list[int] = field(default_factory=list)
 
     def __iter__(self):
         """The ids of every step to execute: the claimed one first."""
@@ -288,7 +291,7 @@ def _schedule(
             message=outcome.error_message,
             active_steps=any(r.status in (StepStatus.QUEUED, StepStatus.RUNNING) for r in rows),
         )
-        return Advance()
+        return Advance(runs=change.kicks)
     if decision.waiting and run.status != RunStatus.WAITING:
         change.transition(RunStatus.WAITING)
     elif queued or ready or decision.active:
@@ -296,7 +299,7 @@ def _schedule(
     claimed = None
     if ready and ready[0].status == StepStatus.RUNNING:
         claimed = _claimed(run, graph, ready[0], rows)
-    return Advance(claimed=claimed, queued=queued)
+    return Advance(claimed=claimed, queued=queued, runs=change.kicks)
 
 
 def _started(step: Step) -> dict[str, Any]:
@@ -333,7 +336,7 @@ def run_advance(*, run_id: int, redispatch: bool = False, worker: str | None = N
                 "is no longer valid. Open the flow, fix the problems it shows, and run it again.",
             )
             change.save()
-            return Advance()
+            return Advance(runs=change.kicks)
         advance = _schedule(change, graph, _rows(run.pk), worker=worker, redispatch=redispatch)
         change.save()
         return advance
@@ -552,6 +555,10 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
             # A reproduction asks nobody: a step that fails where the original did not is
             # the divergence it exists to show.
             status, ports, output = StepStatus.FAILED, [], None
+    node_type = claimed.graph.nodes[row.node_id].node_type
+    if status == "waiting" and node_type.starts_child_run:
+        outcome = _child_run(change, claimed, row, outcome)
+        status, ports, output = outcome.status, outcome.ports, outcome.output
     Step.objects.filter(pk=row.pk).update(
         status=status,
         output=output,
@@ -611,6 +618,8 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
     }
     if replayed is not None:
         change.event("step.succeeded", row.node_id, {**summary, "reproduced_decision": True})
+    elif status == "waiting" and node_type.starts_child_run:
+        change.event("subflow.started", row.node_id, {**summary, **outcome.details})
     elif status == "waiting":
         step = Step(pk=row.pk, run_id=run.pk, node_id=row.node_id, iteration=row.iteration)
         approval = approval_create(
@@ -636,6 +645,29 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
         )
     else:
         change.event("step.succeeded", row.node_id, summary)
+
+
+def _child_run(
+    change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: StepOutcome
+) -> StepOutcome:
+    """A sub-flow step: start its child run, or, reproducing, replay the original's failure
+    (a success was replayed already) instead of running the child's models again."""
+    routed = claimed.graph.has_forward_edges(row.node_id, "error")
+    if claimed.reproduce_of is None:
+        return subflow_start(change=change, step_id=row.pk, outcome=outcome, routed=routed)
+    original = (
+        Step.objects.filter(run_id=claimed.reproduce_of, node_id=row.node_id)
+        .filter(iteration=claimed.iteration, status=StepStatus.FAILED)
+        .order_by("-attempt")
+        .values("error_code", "error_message", "output", "ports")
+        .first()
+    ) or {
+        "error_code": "replay_mismatch",
+        "error_message": "The original run has no recorded result for this sub-flow step.",
+        "output": None,
+        "ports": [],
+    }
+    return replace(outcome, status="failed", wait=None, **original)
 
 
 def redacted(outcome: StepOutcome) -> StepOutcome:
@@ -709,16 +741,20 @@ def run_steps(
     hold: Callable[[int], AbstractContextManager[Any]],
     kick: Callable[[list[int]], None],
     chain: bool = True,
+    kick_runs: Callable[[list[int]], None] = lambda run_ids: None,
 ) -> None:
     """Execute the claimed step and the chain after it, one commit per step.
 
     `hold(step_id)` keeps the step's lease alive while it runs (the worker's heartbeat); `kick`
     receives the steps this worker will not run itself (fan-out branches), as soon as they are
     committed. Without `chain`, only the claimed step runs and all its successors are kicked.
+    `kick_runs` receives other runs the steps gave work to (sub-flow children and parents).
     A job hands its chain on as a kick after `SWITCHBOARD_JOB_SECONDS`, so one long chain never
     outlives a task's time limit or its broker's redelivery window, and queued work gets a turn.
     """
     deadline = time.monotonic() + job_seconds()
+    if advance.runs:
+        kick_runs(advance.runs)
     if advance.queued:
         kick(advance.queued)
     claimed = advance.claimed
@@ -730,6 +766,8 @@ def run_steps(
             )
         if following is None:
             return
+        if following.runs:
+            kick_runs(following.runs)
         if following.queued:
             kick(following.queued)
         claimed = following.claimed
@@ -743,6 +781,7 @@ def step_execute(
     hold: Callable[[int], AbstractContextManager[Any]] | None = None,
     kick: Callable[[list[int]], None] = lambda ids: None,
     chain: bool = True,
+    kick_runs: Callable[[list[int]], None] = lambda run_ids: None,
 ) -> bool:
     """Claim a queued step and run it (with the chain after it, unless `chain` is off).
 
@@ -756,5 +795,6 @@ def step_execute(
         hold=hold or (lambda step_id: nullcontext()),
         kick=kick,
         chain=chain,
+        kick_runs=kick_runs,
     )
     return True

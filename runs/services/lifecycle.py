@@ -43,6 +43,9 @@ class RunChange:
         self.fields: set[str] = set()
         # Whether this change leaves the workspace a slot for a queued run (capacity.py).
         self.frees_slot = False
+        #: Other runs this change gives work to (a sub-flow's child, a parent it resumes): the
+        #: caller hands them back to be kicked.
+        self.kicks: list[int] = []
 
     @property
     def last_seq(self) -> int:
@@ -86,6 +89,12 @@ class RunChange:
         # Running is announced as "run.started" (with `resumed` when it leaves waiting).
         kind = "run.started" if status == RunStatus.RUNNING else f"run.{status}"
         self.event(kind, data=data)
+        if status in _FINISHED and self.run.parent_step_id is not None:
+            from .subflows import subflow_finished
+
+            parent = subflow_finished(self)
+            if parent is not None:
+                self.kicks.append(parent)
 
     def resume(self) -> None:
         """A waiting run has work again (a decision, a retried step)."""

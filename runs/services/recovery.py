@@ -29,6 +29,8 @@ from .advancing import compiled_graph
 from .approvals import approvals_close_finished, approvals_time_out
 from .capacity import runs_to_start_everywhere
 from .lifecycle import run_changing
+from .starting import run_cancel
+from .subflows import orphans, subflows_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +129,7 @@ def step_recover(*, step_id: int, reason: str = "worker_lost") -> int | None:
                 message=f"Workers stopped {run.crash_count} times while running this flow "
                 f'(last at step "{step.node_id}"); it was set aside for a person to look at.',
             )
-            return None
+            return change.kicks[0] if change.kicks else None  # a sub-flow's parent resumed
         parked = _is_side_effect(run, step)
         retry = Step.objects.create(
             run=run,
@@ -298,6 +300,9 @@ def sweep(
             kick.add(run_id)
     kick.update(approvals_time_out(now=now))
     approvals_close_finished()
+    kick.update(subflows_sweep())
+    for orphan in orphans():
+        run_cancel(run=orphan)
     kick.update(periodic.run_due(now))
     if startup:
         kick.update(

@@ -17,6 +17,7 @@ from runs.models import Approval, ApprovalStatus, Run, RunStatus, Step, StepStat
 from workspaces.models import Workspace
 
 from .lifecycle import RunChange, run_changing
+from .subflows import children_to_cancel
 
 DEFAULT_BUDGETS = {"max_steps": 200, "max_seconds": 3600, "max_tokens": None, "max_cost": None}
 BUDGET_LIMITS = {"max_steps": 10_000, "max_seconds": 86_400, "max_tokens": 10**9, "max_cost": 10**4}
@@ -104,7 +105,7 @@ def resolve_version(
         if not flow.versions.exists() and not use_draft:
             # A flow never published runs its draft, so a first test run needs no ceremony.
             use_draft = True
-    errors = flow_validate(graph=flow.graph, workspace_id=flow.workspace_id)
+    errors = flow_validate(graph=flow.graph, workspace_id=flow.workspace_id, flow_id=flow.pk)
     if errors:
         raise Invalid(
             "The flow has problems to fix before it can run.",
@@ -127,6 +128,8 @@ def run_start(
     from_node: str = "",
     reproduce: bool = False,
     default_model: str | None = None,
+    parent_step_id: int | None = None,
+    depth: int = 0,
 ) -> Run:
     """Create a queued run of a flow version. The caller kicks it (`runs.dispatch.kick`).
 
@@ -158,6 +161,8 @@ def run_start(
             parent_run=parent_run,
             from_node=from_node,
             reproduce=reproduce,
+            parent_step_id=parent_step_id,
+            depth=depth,
         )
         change = RunChange(run)
         change.event(
@@ -174,11 +179,17 @@ def run_start(
 
 
 def run_cancel(*, run: Run, user=None) -> Run:
-    """Cancel a run now: scheduling stops and any result still in flight is discarded."""
+    """Cancel a run now: scheduling stops and any result still in flight is discarded.
+
+    The runs of its sub-flow steps are cancelled too. The returned run's `kicks` lists the runs
+    to kick: the parent whose sub-flow step this run's cancel fails.
+    """
     who = user.get_username() if user is not None else "system"
     with run_changing(run.pk) as change:
         if change is None or change.run.is_finished:
-            return change.run if change is not None else run
+            cancelled = change.run if change is not None else run
+            cancelled.kicks = []
+            return cancelled
         now = timezone.now()
         change.set(cancel_requested=True)
         change.transition(
@@ -200,6 +211,10 @@ def run_cancel(*, run: Run, user=None) -> Run:
         Approval.objects.filter(run_id=run.pk, status=ApprovalStatus.PENDING).update(
             status=ApprovalStatus.CANCELLED, decided_at=now
         )
+    # Children after the parent's commit: locks go child before parent everywhere else.
+    for child in children_to_cancel(run.pk):
+        run_cancel(run=child, user=user)
+    change.run.kicks = change.kicks
     return change.run
 
 

@@ -260,5 +260,28 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "is_finished": run.is_finished,
         "can_run": state["can_run"],
         "parent_run_id": run.parent_run_id,
+        **_subflow_links(run, state["nodes"]),
     }
     return render(request, "runs/run_detail.html", context)
+
+
+def _subflow_links(run: Run, nodes: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """The run whose sub-flow step started this one, and the runs this one's steps started
+    (always of the same workspace)."""
+    caller = None
+    step = selectors.run_caller_step(run)
+    if step is not None:
+        graph = step.run.version.graph if isinstance(step.run.version.graph, dict) else {}
+        label = _node_index(graph).get(step.node_id, {}).get("label") or step.node_id
+        caller = {"run_id": step.run_id, "label": label}
+    children = [
+        {
+            "id": child.pk,
+            "flow_name": child.flow.name,
+            "status": child.status,
+            "label": nodes.get(child.parent_step.node_id, {}).get("label")
+            or child.parent_step.node_id,
+        }
+        for child in selectors.run_children(run)
+    ]
+    return {"caller": caller, "child_runs": children}

@@ -105,17 +105,18 @@ async def test_api_validate_does_not_hold_up_other_requests(token, flow, monkeyp
     thread with them, they could not start, and the test would fail at the timeout rather than
     hang. Events, no sleeps.
     """
-    import builder.api
+    import builder.services
 
     started, finish = threading.Event(), threading.Event()
-    validate = builder.api.validate_graph
+    validate = builder.services.validate_graph
 
     def long_validation(graph, **options):
         started.set()
         finish.wait(timeout=30)
         return validate(graph, **options)
 
-    monkeypatch.setattr(builder.api, "validate_graph", long_validation)
+    # The view validates through the service (which adds the sub-flow checks).
+    monkeypatch.setattr(builder.services, "validate_graph", long_validation)
     app = ASGIHandler()
     body = json.dumps({"graph": base_graph()}).encode()
     validating = asyncio.ensure_future(

@@ -3,6 +3,7 @@
 from .approval import ApprovalNode
 from .base import NodeConfig, NodeError, NodeResult, NodeType, Port
 from .evaluator import EvaluatorNode
+from .flow import FlowNode
 from .input import InputNode
 from .output import OutputNode
 from .prompt import PromptNode
@@ -20,6 +21,7 @@ NODE_TYPES: dict[str, type[NodeType]] = {
         RouterNode,
         EvaluatorNode,
         ApprovalNode,
+        FlowNode,
         OutputNode,
     )
 }

@@ -139,6 +139,9 @@ class NodeType:
     #: Builds an outbound request: its templates may read credentials (`{{ secrets.<name> }}`),
     #: resolved at call time and redacted by value from everything the step records.
     uses_secrets: ClassVar[bool] = False
+    #: Waits on a run of another flow: its `wait` names the flow and inputs of a child run,
+    #: and the step resumes with that run's result (or fails with its error).
+    starts_child_run: ClassVar[bool] = False
 
     @classmethod
     def help(cls) -> str:

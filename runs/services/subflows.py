@@ -1,0 +1,274 @@
+"""Sub-flows: a step that runs another flow as a child run and resumes with its result.
+
+The child is a real run, linked to the step that waits for it (`Run.parent_step`). It is created
+in the transaction that records the waiting step, and the step is resolved in the transaction
+that finishes the child (`RunChange.transition` calls `subflow_finished`): the child's run is
+locked first, then the parent's, the order every sub-flow write uses. A resume whose kick was
+lost, or a child finished some other way, is picked up by the sweeper (`subflows_sweep`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from config.domain import DomainError
+from runs.engine.runner import StepOutcome
+from runs.models import FINISHED_RUN_STATUSES, Run, RunStatus, Step, StepStatus, Trigger
+
+from .lifecycle import RunChange, run_changing
+
+logger = logging.getLogger(__name__)
+
+_BUDGET_USAGE = {
+    "max_steps": lambda run: run.step_count,
+    "max_tokens": lambda run: run.tokens_in + run.tokens_out,
+    "max_cost": lambda run: float(run.cost),
+    "max_seconds": lambda run: (
+        (timezone.now() - run.started_at).total_seconds() if run.started_at else 0.0
+    ),
+}
+
+
+def max_depth() -> int:
+    return int(getattr(settings, "SWITCHBOARD_SUBFLOW_MAX_DEPTH", 5))
+
+
+class SubflowRefused(Exception):
+    """A sub-flow step cannot start its child run; the step fails with this code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _remaining_budgets(run: Run) -> dict[str, Any]:
+    """The parent run's budgets minus what it has used: a child can never outspend its parent."""
+    remaining: dict[str, Any] = {}
+    for key, used in _BUDGET_USAGE.items():
+        limit = (run.budgets or {}).get(key)
+        if limit is None:
+            remaining[key] = None
+            continue
+        left = limit - used(run)
+        if left <= 0:
+            raise SubflowRefused(
+                "budget_exceeded",
+                f"The run has used its {key.removeprefix('max_')} budget; the sub-flow was not "
+                "started.",
+            )
+        remaining[key] = int(left) if key in ("max_steps", "max_tokens") else left
+    return remaining
+
+
+def _child_version(flow, version: int | None):
+    if version is not None:
+        found = flow.versions.filter(number=version, published=True).first()
+        if found is None:
+            raise SubflowRefused(
+                "subflow_not_published",
+                f'Version {version} of the flow "{flow.name}" is not published. Publish it, or '
+                "leave the version empty to use the latest published one.",
+            )
+        return found
+    found = flow.published_version
+    if found is None:
+        raise SubflowRefused(
+            "subflow_not_published",
+            f'The flow "{flow.name}" has no published version yet. Publish it first.',
+        )
+    return found
+
+
+def _start_child(change: RunChange, step_id: int, wait: dict[str, Any]) -> Run:
+    from builder.models import Flow
+
+    from .starting import run_start
+
+    parent = change.run
+    depth = parent.depth + 1
+    if depth > max_depth():
+        raise SubflowRefused(
+            "subflow_too_deep",
+            f"Sub-flows are nested more than {max_depth()} levels deep here. A flow may be "
+            "calling itself through its sub-flows; check which flows they call.",
+        )
+    flow_id = wait.get("flow")
+    flow = (
+        Flow.objects.live()
+        .select_related("workspace")
+        .filter(pk=flow_id, workspace_id=parent.workspace_id)
+        .first()
+    )
+    if flow is None:
+        raise SubflowRefused(
+            "subflow_not_found", f"There is no flow {flow_id} in this workspace to call."
+        )
+    version = _child_version(flow, wait.get("version"))
+    try:
+        return run_start(
+            user=parent.created_by,
+            flow=flow,
+            inputs=wait.get("inputs") or {},
+            version=version.number,
+            trigger=Trigger.SUBFLOW,
+            budgets=_remaining_budgets(parent),
+            default_model=parent.default_model,
+            parent_step_id=step_id,
+            depth=depth,
+        )
+    except DomainError as exc:
+        problems = exc.extra.get("errors") or []
+        detail = "; ".join(str(p) for p in problems[:5])
+        message = f'The flow "{flow.name}" could not start: {exc.detail}'
+        raise SubflowRefused(
+            f"subflow_{exc.code}", message + (f" ({detail})" if detail else "")
+        ) from exc
+
+
+def subflow_start(
+    *, change: RunChange, step_id: int, outcome: StepOutcome, routed: bool
+) -> StepOutcome:
+    """Start the child run a waiting sub-flow step asks for (inside the step's transaction).
+
+    Return the outcome to record: still waiting, with the child's id in its details (and the
+    child queued in `change.kicks`), or failed with the reason the child could not start
+    (out of the error port when `routed`).
+    """
+    wait = outcome.wait or {}
+    try:
+        child = _start_child(change, step_id, wait)
+    except SubflowRefused as exc:
+        return replace(
+            outcome,
+            status="failed",
+            output={"error": {"code": exc.code, "message": exc.message}} if routed else None,
+            ports=["error"] if routed else [],
+            error_code=exc.code,
+            error_message=exc.message,
+            wait=None,
+        )
+    change.kicks.append(child.pk)
+    details = {
+        **outcome.details,
+        "child_run_id": child.pk,
+        "flow_id": child.flow_id,
+        "version": child.version.number,
+    }
+    return replace(outcome, details=details)
+
+
+def subflow_finished(change: RunChange) -> int | None:
+    """Resume the step waiting for this (just finished) child run, in the child's transaction.
+
+    Return the parent run's id when it has work again (the caller kicks it)."""
+    child = change.run
+    parents = Step.objects.filter(pk=child.parent_step_id)
+    parent_id = parents.values_list("run_id", flat=True).first()
+    if parent_id is None:
+        return None
+    with run_changing(parent_id) as parent:
+        if parent is None or parent.run.is_finished:
+            return None
+        return parent_id if _resolve(parent, child) else None
+
+
+def _resolve(parent: RunChange, child: Run) -> bool:
+    from .advancing import compiled_graph
+
+    step = Step.objects.select_for_update().filter(pk=child.parent_step_id).first()
+    if step is None or step.status != StepStatus.WAITING:
+        return False
+    now = timezone.now()
+    summary: dict[str, Any] = {"iteration": step.iteration, "step_id": step.pk}
+    if child.status == RunStatus.SUCCEEDED:
+        step.status = StepStatus.SUCCEEDED
+        step.output = child.result
+        step.ports = ["out"]
+        kind = "step.succeeded"
+    else:
+        code = child.error_code or str(child.status)
+        message = f"The sub-flow run #{child.pk} {child.get_status_display().lower()}"
+        message += f": {child.error_message}" if child.error_message else "."
+        routed = compiled_graph(parent.run).has_forward_edges(step.node_id, "error")
+        step.status = StepStatus.FAILED
+        step.error_code, step.error_message = code, message
+        step.ports = ["error"] if routed else []
+        step.output = {"error": {"code": code, "message": message}} if routed else None
+        summary.update(code=code, message=message)
+        kind = "step.failed"
+    # The child's spending is the parent's: its totals count toward the parent's budgets.
+    step.tokens_in, step.tokens_out, step.cost = child.tokens_in, child.tokens_out, child.cost
+    step.finished_at = now
+    step.save(
+        update_fields=[
+            "status",
+            "output",
+            "ports",
+            "error_code",
+            "error_message",
+            "tokens_in",
+            "tokens_out",
+            "cost",
+            "finished_at",
+        ]
+    )
+    run = parent.run
+    parent.set(
+        tokens_in=run.tokens_in + child.tokens_in,
+        tokens_out=run.tokens_out + child.tokens_out,
+        cost=run.cost + child.cost,
+    )
+    summary.update(
+        output=step.output,
+        ports=step.ports,
+        child_run_id=child.pk,
+        tokens_in=child.tokens_in,
+        tokens_out=child.tokens_out,
+        cost=float(child.cost),
+    )
+    parent.event(kind, step.node_id, summary)
+    parent.resume()
+    return True
+
+
+def children_to_cancel(run_id: int) -> list[Run]:
+    """The unfinished child runs of a run's sub-flow steps."""
+    return list(
+        Run.objects.filter(parent_step__run_id=run_id).exclude(status__in=FINISHED_RUN_STATUSES)
+    )
+
+
+def subflows_sweep() -> set[int]:
+    """Resume parent steps still waiting on a finished child; return the parents to kick.
+
+    Children of finished parents are cancelled separately (`orphans`), by the caller."""
+    kick: set[int] = set()
+    waiting = Run.objects.filter(
+        status__in=FINISHED_RUN_STATUSES,
+        parent_step__status=StepStatus.WAITING,
+        parent_step__run__status__in=[RunStatus.RUNNING, RunStatus.WAITING],
+    ).values_list("pk", flat=True)
+    for child_id in waiting:
+        with run_changing(child_id) as change:
+            if change is None:
+                continue
+            parent_id = subflow_finished(change)
+        if parent_id is not None:
+            logger.info("Resumed run %s from its finished sub-flow run %s", parent_id, child_id)
+            kick.add(parent_id)
+    return kick
+
+
+def orphans() -> list[Run]:
+    """Unfinished child runs whose parent run has finished (failed, cancelled, dead-lettered)."""
+    return list(
+        Run.objects.filter(parent_step__run__status__in=FINISHED_RUN_STATUSES).exclude(
+            status__in=FINISHED_RUN_STATUSES
+        )
+    )
