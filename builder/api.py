@@ -231,7 +231,11 @@ def flow_validate(request: HttpRequest, flow_id: Id, payload: ValidateIn | None 
     """
     flow = services.flow_get(user=request.user, flow_id=flow_id)
     graph = payload.graph if payload is not None and payload.graph is not None else flow.graph
-    errors = validate_graph(graph, credentials=services.credentials_of(flow.workspace_id))
+    errors = validate_graph(
+        graph,
+        credentials=services.credentials_of(flow.workspace_id),
+        catalogue=services.catalogue_of(flow.workspace_id),
+    )
     if any(e.code in OVER_LIMIT for e in errors):
         raise TooLarge(
             "The graph is over a size limit (2,000 nodes, 5,000 edges, 5 MB); it was not checked.",

@@ -14,7 +14,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from config.domain import Conflict, Invalid, NotAllowed, NotFound, TooLarge
-from vault.services import credential_names, credential_values
+from vault.services import credential_names, credential_values, model_catalogue
 from workspaces.services import PermissionDenied, membership_for, require
 
 from .graph import (
@@ -65,9 +65,16 @@ def credentials_of(workspace_id: int) -> Callable[[], frozenset[str]]:
     return functools.partial(credential_names, workspace_id)
 
 
+def catalogue_of(workspace_id: int) -> Callable[[], list[Any]]:
+    """The workspace's models, read only if a graph's prompt routes automatically."""
+    return functools.partial(model_catalogue, workspace_id)
+
+
 def flow_validate(*, graph: Any, workspace_id: int) -> list[GraphError]:
-    """Validate a graph as it would run in the workspace (credential names included)."""
-    return validate_graph(graph, credentials=credentials_of(workspace_id))
+    """Validate a graph as it would run in the workspace (credentials and models included)."""
+    return validate_graph(
+        graph, credentials=credentials_of(workspace_id), catalogue=catalogue_of(workspace_id)
+    )
 
 
 def _savable(graph: Any, workspace_id: int) -> list[GraphError]:

@@ -50,6 +50,10 @@ ERROR_CODES: dict[str, str] = {
     "graph.E026": "Template names a credential the workspace does not have",
     "graph.E027": "Credentials used outside a Tool node",
     "graph.E028": "Credential transformed instead of inserted as it is",
+    # E040+: automatic model routing (E029-E039 are left to other checks).
+    "graph.E040": "Model is auto but the workspace has no model to choose from",
+    "graph.E041": "Candidate model not in the workspace's catalogue",
+    "graph.E042": "Highest tier is below every candidate model",
 }
 
 
