@@ -12,7 +12,7 @@ feature                                     points
 prompt length: > 1,000 / 4,000 / 16,000     +1 / +2 / +3
   estimated tokens
 reasoning words ("step by step", "prove",   +1 (+2 when 3 or more)
-  "analyse", "trade-off", "plan", "why" …)
+  "analyse", "trade-off", "plan" …)
 maths (an equation, "calculate",            +2
   "integral", "probability", LaTeX …)
 code (a code fence, "def ", "function",     +2
@@ -25,6 +25,8 @@ a one-line lookup ("what is", "translate",  -1
   "classify", "extract", "yes or no" …)
   in a short prompt
 ==========================================  ======
+
+Keywords are whole words (or phrases) of the first 6,000 and last 3,000 characters.
 
 Score < 2 → small, < 4 → medium, else large. Confidence is how far the score sits from the
 nearest tier boundary (1 point away or more: 1.0; on the boundary: 0.0); below the node's
@@ -54,30 +56,114 @@ SMALL_BELOW = 2.0
 MEDIUM_BELOW = 4.0
 CHARS_PER_TOKEN = 4
 
-_REASONING = re.compile(
-    r"\b(step[- ]by[- ]step|reason(?:ing)?|prove|proof|deriv(?:e|ation)|analy[sz]e|analysis|"
-    r"compare|trade-?offs?|justify|explain why|why does|plan|strategy|evaluate|critique|"
-    r"pros and cons|implications?|root cause|think carefully)\b",
-    re.IGNORECASE,
+# Keyword features are looked up in the words of the text (one pass, a set), phrases and symbols
+# by substring search: linear in the prompt, a few hundred microseconds for a long one.
+REASONING_WORDS = frozenset(
+    [
+        "reason",
+        "reasoning",
+        "prove",
+        "proof",
+        "derive",
+        "derivation",
+        "analyse",
+        "analyze",
+        "analysis",
+        "compare",
+        "tradeoff",
+        "tradeoffs",
+        "trade-off",
+        "trade-offs",
+        "justify",
+        "plan",
+        "strategy",
+        "evaluate",
+        "critique",
+        "implication",
+        "implications",
+    ]
 )
-_MATHS = re.compile(
-    r"(\b(calculate|compute|solve|equation|integral|derivative|probability|percentage|"
-    r"theorem|matrix|algebra|statistic(?:s|al)?|optimi[sz]e)\b|\d+\s*[-+*/^=]\s*\d+|\\frac|\$\$)",
-    re.IGNORECASE,
+REASONING_PHRASES = (
+    "step by step",
+    "step-by-step",
+    "explain why",
+    "why does",
+    "pros and cons",
+    "root cause",
+    "think carefully",
 )
-_CODE = re.compile(
-    r"(```|\bdef \w+\(|\bfunction\b|\bclass \w+|\bimplement\b|\brefactor\b|\bdebug\b|"
-    r"\bstack ?trace\b|\bSQL\b|\bSELECT .+ FROM\b|\bregex\b|\bcompile\b|\balgorithm\b|"
-    r"\bpython\b|\bjavascript\b|\btypescript\b|=>|\breturn\b.*;)",
-    re.IGNORECASE,
+MATHS_WORDS = frozenset(
+    [
+        "calculate",
+        "compute",
+        "solve",
+        "equation",
+        "integral",
+        "derivative",
+        "probability",
+        "percentage",
+        "theorem",
+        "matrix",
+        "algebra",
+        "statistics",
+        "statistical",
+        "optimise",
+        "optimize",
+    ]
 )
-_LOOKUP = re.compile(
-    r"\b(what is|who is|when (?:is|was)|where is|define|translate|classify|categori[sz]e|"
-    r"extract|yes or no|true or false|which (?:one|of)|capital of|label|tag|sentiment|"
-    r"spell|rephrase|summari[sz]e in one)\b",
-    re.IGNORECASE,
+CODE_WORDS = frozenset(
+    [
+        "function",
+        "implement",
+        "refactor",
+        "debug",
+        "sql",
+        "regex",
+        "compile",
+        "algorithm",
+        "python",
+        "javascript",
+        "typescript",
+        "stacktrace",
+    ]
 )
+CODE_PHRASES = ("```", "stack trace", "=>", "();", "#include")
+LOOKUP_WORDS = frozenset(
+    [
+        "define",
+        "translate",
+        "classify",
+        "categorise",
+        "categorize",
+        "extract",
+        "label",
+        "tag",
+        "sentiment",
+        "spell",
+        "rephrase",
+    ]
+)
+LOOKUP_PHRASES = (
+    "what is",
+    "who is",
+    "when is",
+    "when was",
+    "where is",
+    "yes or no",
+    "true or false",
+    "which one",
+    "which of",
+    "capital of",
+)
+_PUNCTUATION = ".,;:!?()[]{}<>\"'`*_/\\|"
+_EQUATION = re.compile(r"\d\s*[-+*/^=]\s*\d|\\frac|\$\$")
+_DEF = re.compile(r"(?:def|class|fn|func) \w+\(")
+_DEF_WORDS = ("def ", "class ", "fn ", "func ")
 _STEPS = re.compile(r"(?m)^\s*(?:\d+[.)]|[-*•])\s+\S")
+#: Keyword features read at most this much of a prompt: its start and its end, where the
+#: instructions are (the middle of a long prompt is usually the material they are about).
+SCAN_HEAD = 6_000
+SCAN_TAIL = 3_000
 
 
 @dataclass(frozen=True)
@@ -168,20 +254,31 @@ def score_request(request: RouteRequest) -> tuple[float, list[str], int]:
     elif tokens > 1_000:
         score += 1
         reasons.append(f"prompt of {tokens:,} tokens: +1")
-    reasoning = {m.group(0).lower() for m in _REASONING.finditer(text)}
+    scanned = text if len(text) <= SCAN_HEAD + SCAN_TAIL else text[:SCAN_HEAD] + text[-SCAN_TAIL:]
+    lowered = scanned.lower()
+    # Whole words: split on whitespace (fast, in C), punctuation trimmed from each end.
+    words = {w.strip(_PUNCTUATION) for w in set(lowered.split())}
+    reasoning = sorted((words & REASONING_WORDS) | {p for p in REASONING_PHRASES if p in lowered})
     if reasoning:
         points = 2 if len(reasoning) >= 3 else 1
         score += points
-        reasons.append(f"asks for reasoning ({', '.join(sorted(reasoning)[:3])}): +{points}")
-    maths = _MATHS.search(text)
-    if maths:
+        reasons.append(f"asks for reasoning ({', '.join(reasoning[:3])}): +{points}")
+    maths = sorted(words & MATHS_WORDS)
+    equation = _EQUATION.search(scanned)
+    if maths or equation:
         score += 2
-        reasons.append(f"maths (“{maths.group(0).strip()[:30]}”): +2")
-    code = _CODE.search(text)
-    if code:
+        shown = maths[0] if maths else equation.group(0)
+        reasons.append(f"maths (“{shown}”): +2")
+    code = sorted(words & CODE_WORDS) or [p for p in CODE_PHRASES if p in lowered]
+    if not code and {"select", "from"} <= words and ("where" in words or "join" in words):
+        code = ["select … from"]
+    if not code and any(w in lowered for w in _DEF_WORDS) and (m := _DEF.search(lowered)):
+        code = [m.group(0)]
+    found = code[0] if code else None
+    if found:
         score += 2
-        reasons.append(f"code (“{code.group(0).strip()[:30]}”): +2")
-    steps = len(_STEPS.findall(text)) + max(0, text.count("?") - 1)
+        reasons.append(f"code (“{found.strip()[:30]}”): +2")
+    steps = len(_STEPS.findall(scanned)) + max(0, scanned.count("?") - 1)
     if steps >= 3:
         score += 1
         reasons.append(f"{steps} steps or questions: +1")
@@ -195,9 +292,10 @@ def score_request(request: RouteRequest) -> tuple[float, list[str], int]:
         points = 2 if request.tools >= 3 else 1
         score += points
         reasons.append(f"{request.tools} tool(s) to call: +{points}")
-    if tokens <= 200 and score == 0 and _LOOKUP.search(text):
+    lookup = sorted(words & LOOKUP_WORDS) or [p for p in LOOKUP_PHRASES if p in lowered]
+    if tokens <= 200 and score == 0 and lookup:
         score -= 1
-        reasons.append(f"a short lookup (“{_LOOKUP.search(text).group(0)}”): -1")
+        reasons.append(f"a short lookup (“{lookup[0]}”): -1")
     return score, reasons, tokens
 
 
