@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.domain import Conflict, Invalid, NotFound
-from runs.engine.catalogue import CatalogueModel, build_catalogue
+from runs.engine.catalogue import CatalogueModel, build_catalogue, provider_models
 from runs.engine.secrets import UnknownSecret
 from runs.tools.addresses import check_url
 from runs.tools.base import ToolError
@@ -49,8 +49,16 @@ def server_providers() -> list[dict[str, Any]]:
                     else "No key needed"
                 ),
                 "models": [
-                    {"name": model, "input": price.get("input"), "output": price.get("output")}
-                    for model, price in (config.get("models") or {}).items()
+                    {
+                        "name": m.model,
+                        "input": m.input_price,
+                        "output": m.output_price,
+                        "tier": m.tier,
+                        "context_window": m.context_window,
+                    }
+                    for m in provider_models(
+                        name, config, getattr(settings, "SWITCHBOARD_TIER_PRICES", None)
+                    )
                 ],
             }
         )
