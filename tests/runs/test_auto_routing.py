@@ -192,6 +192,37 @@ def test_cascade_off_keeps_the_routed_model(workspace, member, llm_server):
     assert models_asked(llm_server) == [SMALL, SMALL, SMALL]
 
 
+NAMES_PARIS = [{"kind": "contains", "value": "Paris", "message": "name the city"}]
+
+
+def test_escalate_on_checks_send_the_same_step_up_a_tier(workspace, member, llm_server):
+    user = member("editor")
+    on_model(llm_server, SMALL, text("Lyon"))
+    on_model(llm_server, MEDIUM, text("Paris"))
+    run = run_flow(workspace, user, single({"model": "auto", "escalate_on": NAMES_PARIS}))
+    assert run.status == "succeeded", run.error_message
+    assert models_asked(llm_server) == [SMALL, MEDIUM]
+    step = Step.objects.get(run=run, node_id="ask")  # one step, two attempts
+    assert step.output == "Paris" and step.model == f"openai/{MEDIUM}"
+    attempts = step.details["routing"]["attempts"]
+    assert [(a["model"], a["outcome"]) for a in attempts] == [
+        (f"openai/{SMALL}", "checks_failed"),
+        (f"openai/{MEDIUM}", "ok"),
+    ]
+    assert attempts[0]["feedback"] == "name the city"
+
+
+def test_escalate_on_keeps_the_top_tiers_answer(workspace, member, llm_server):
+    user = member("editor")
+    llm_server.on(lambda request: True, text("Lyon"))
+    run = run_flow(workspace, user, single({"model": "auto", "escalate_on": NAMES_PARIS}))
+    assert run.status == "succeeded"
+    assert models_asked(llm_server) == [SMALL, MEDIUM, LARGE]
+    step = Step.objects.get(run=run, node_id="ask")
+    assert step.output == "Lyon"
+    assert "kept" in step.details["routing"]["reasons"][-1]
+
+
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 
 

@@ -10,6 +10,7 @@ from ..schemas import SchemaCheckFailed, validation_errors
 from ..shapes import ANY, TEXT
 from .base import NodeConfig, NodeError, NodeResult, NodeType
 from .checks import check_json_schema
+from .evaluator import Rule, check_rules
 
 
 class PromptConfig(NodeConfig):
@@ -61,6 +62,13 @@ class PromptConfig(NodeConfig):
         True,
         title="Escalate on failure (auto)",
         description="Retry on the next tier when the answer fails its schema or evaluator.",
+    )
+    escalate_on: list[Rule] = Field(
+        default_factory=list,
+        max_length=20,
+        title="Escalate unless (auto)",
+        description="Checks on the answer (as an evaluator's rules); one failing sends the "
+        "same request to the next tier. At the top tier the answer is kept.",
     )
 
     @field_validator("json_schema")
@@ -205,7 +213,17 @@ def _run_routed(
                 routing["reasons"].append(f"{model} failed ({exc.code}): the next tier")
                 continue
             raise
-        attempt.update(_spend(ctx, spent, tokens), outcome="ok")
+        attempt.update(_spend(ctx, spent, tokens))
+        passed, _score, feedback = check_rules(config.escalate_on, result.output)
+        if passed or not config.escalate_on:
+            attempt["outcome"] = "ok"
+            return result
+        attempt["outcome"] = "checks_failed"
+        attempt["feedback"] = feedback
+        if index + 1 < len(ladder):
+            routing["reasons"].append(f"{model}'s answer failed its checks ({feedback})")
+            continue
+        routing["reasons"].append(f"the top tier's answer failed its checks too; kept ({feedback})")
         return result
     raise AssertionError("unreachable: the ladder has at least one model")
 
