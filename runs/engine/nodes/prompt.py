@@ -18,7 +18,10 @@ class PromptConfig(NodeConfig):
         "",
         max_length=200,
         title="Model",
-        description="provider/model, e.g. openai/gpt-4o-mini. Empty: the workspace default.",
+        description=(
+            "provider/model, e.g. openai/gpt-4o-mini; auto: chosen per request by tier and "
+            "price (see Candidate models). Empty: the workspace default."
+        ),
     )
     system: str = Field(
         "", max_length=100_000, title="System message", json_schema_extra={"format": "template"}
