@@ -14,7 +14,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from config.domain import Conflict, Invalid, NotAllowed, NotFound, TooLarge
-from vault.services import credential_names, credential_values
+from vault.services import credential_names, credential_values, model_catalogue
 from workspaces.services import PermissionDenied, membership_for, require
 
 from .graph import (
@@ -66,10 +66,17 @@ def credentials_of(workspace_id: int) -> Callable[[], frozenset[str]]:
     return functools.partial(credential_names, workspace_id)
 
 
+def catalogue_of(workspace_id: int) -> Callable[[], list[Any]]:
+    """The workspace's models, read only if a graph's prompt routes automatically."""
+    return functools.partial(model_catalogue, workspace_id)
+
+
 def flow_validate(*, graph: Any, workspace_id: int, flow_id: int | None = None) -> list[GraphError]:
-    """Validate a graph as it would run in the workspace (credential names included, and the
-    flows its sub-flow nodes call: `flow_id` is the flow the graph belongs to, for cycles)."""
-    errors = validate_graph(graph, credentials=credentials_of(workspace_id))
+    """Validate a graph as it would run in the workspace (credentials and models included, and
+    the flows its sub-flow nodes call: `flow_id` is the flow the graph belongs to, for cycles)."""
+    errors = validate_graph(
+        graph, credentials=credentials_of(workspace_id), catalogue=catalogue_of(workspace_id)
+    )
     if any(e.code in UNSAVABLE for e in errors):
         return errors
     return errors + subflow_errors(graph=graph, workspace_id=workspace_id, flow_id=flow_id)

@@ -338,19 +338,34 @@ SWITCHBOARD_PROVIDERS = {
         "base_url": os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"),
         "api_key_env": "OPENAI_API_KEY",
         "models": {
-            "gpt-4o-mini": {"input": 0.15, "output": 0.60},
-            "gpt-4o": {"input": 2.50, "output": 10.00},
-            "gpt-4.1-mini": {"input": 0.40, "output": 1.60},
+            "gpt-4o-mini": {
+                "input": 0.15,
+                "output": 0.60,
+                "tier": "small",
+                "context_window": 128_000,
+            },
+            "gpt-4o": {"input": 2.50, "output": 10.00, "tier": "large", "context_window": 128_000},
+            "gpt-4.1-mini": {
+                "input": 0.40,
+                "output": 1.60,
+                "tier": "medium",
+                "context_window": 1_047_576,
+            },
         },
     },
     "local": {
         "base_url": os.environ.get("LOCAL_LLM_BASE_URL", "http://127.0.0.1:8081/v1"),
         "api_key_env": "",
-        "models": {"smollm2": {"input": 0.0, "output": 0.0}},
+        "models": {
+            "smollm2": {"input": 0.0, "output": 0.0, "tier": "small", "context_window": 8192}
+        },
         # Switchboard starts the bundled llama.cpp server itself unless pointed at another one.
         "autostart": not os.environ.get("LOCAL_LLM_BASE_URL"),
     },
 }
+# A model's tier (small < medium < large) for automatic routing: its own "tier" above, else by
+# its output price per million tokens: below "small" is small, below "medium" is medium.
+SWITCHBOARD_TIER_PRICES = {"small": 1.0, "medium": 5.0}
 # Outbound requests (the HTTP tool, workspace model providers) reach public addresses only. This
 # admits loopback too, for tests and local development against servers on 127.0.0.1; never set
 # it where flows are written by people you don't trust with the machine's own services.

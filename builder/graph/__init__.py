@@ -63,12 +63,16 @@ __all__ = [
 
 
 def validate_graph(
-    document: Any, *, credentials: Callable[[], AbstractSet[str]] | None = None
+    document: Any,
+    *,
+    credentials: Callable[[], AbstractSet[str]] | None = None,
+    catalogue: Callable[[], list[Any]] | None = None,
 ) -> list[GraphError]:
     """Return every problem with a graph document; an empty list means it can run.
 
     `credentials` returns the workspace's credential names; it is called only when a template
-    reads `secrets.<name>`, and without it credential names are not checked.
+    reads `secrets.<name>`, and without it credential names are not checked. `catalogue`
+    returns the workspace's models, asked only when a prompt's model is auto.
 
     A document that is not storable JSON, or is over the size limits, gets only that error: the
     structural checks are not worth running (or safe to run) on it.
@@ -84,4 +88,4 @@ def validate_graph(
     graph, errors = parse_graph(document)
     if graph is None:
         return errors
-    return GraphChecker(graph, credentials).run()
+    return GraphChecker(graph, credentials, catalogue).run()

@@ -57,6 +57,10 @@ ERROR_CODES: dict[str, str] = {
     "graph.E041": "Sub-flow calls a flow of another workspace",
     "graph.E042": "Sub-flow calls a flow that is not published",
     "graph.E043": "Sub-flows call each other in a cycle",
+    # E050+: automatic model routing.
+    "graph.E050": "Model is auto but the workspace has no model to choose from",
+    "graph.E051": "Candidate model not in the workspace's catalogue",
+    "graph.E052": "Highest tier is below every candidate model",
 }
 
 # Codes about the flows sub-flow nodes call: they need the workspace's flows, so

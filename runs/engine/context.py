@@ -16,6 +16,10 @@ class LlmPort(Protocol):
     def chat(self, **kwargs: Any) -> Any: ...
 
 
+class CataloguePort(Protocol):
+    def catalogue(self) -> list[Any]: ...
+
+
 class ToolPort(Protocol):
     def call(self, name: str, arguments: Any) -> Any: ...
 
@@ -115,6 +119,11 @@ class NodeContext:
             raise NodeError(str(exc), code="template_error") from exc
         except UnknownSecret as exc:
             raise NodeError(exc.message, code=exc.code) from exc
+
+    def catalogue(self) -> list[Any]:
+        """The models this step may route to (`CatalogueModel`s); none when the port has none."""
+        source = getattr(self.llm, "catalogue", None)
+        return list(source()) if source is not None else []
 
     def chat(self, *, stream: bool = True, keep_truncated: bool = False, **kwargs: Any) -> Any:
         """Call the model, accounting tokens and cost on the step and streaming deltas.

@@ -10,7 +10,11 @@ TRANSIENT_CODES = frozenset(
     {"rate_limited", "server_error", "timeout", "connection_error", "stream_cut"}
 )
 # Hopeless on this model but another model may do: go straight to the next fallback.
-FALLBACK_ONLY_CODES = frozenset({"unknown_model", "auth_error", "no_provider", "blocked_address"})
+# Not worth retrying on the same model, but another model may do better. A model that keeps
+# sending malformed tool-call JSON after the re-asks is one of them.
+FALLBACK_ONLY_CODES = frozenset(
+    {"unknown_model", "auth_error", "no_provider", "blocked_address", "malformed_tool_call"}
+)
 
 ERROR_CODES = (
     "rate_limited",

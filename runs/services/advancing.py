@@ -44,6 +44,7 @@ from .ports import (
     Tools,
     WorkspaceLlm,
     llm_client,
+    workspace_catalogue,
     workspace_secrets,
 )
 from .starting import default_model
@@ -403,7 +404,10 @@ def _ports_for(claimed: ClaimedStep):
     )
     recordings = list(original.recordings.all()) if original else []
     return (
-        RecordedLlm([r.response for r in recordings if r.kind == "llm"]),
+        RecordedLlm(
+            [r.response for r in recordings if r.kind == "llm"],
+            catalogue=functools.partial(workspace_catalogue, claimed.workspace_id),
+        ),
         RecordedTools(
             [{"request": r.request, "response": r.response} for r in recordings if r.kind == "tool"]
         ),
@@ -616,6 +620,8 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
         "cache_hit": usage.cache_hit,
         "latency_ms": int((now - claimed.started_at).total_seconds() * 1000),
     }
+    if "routing" in outcome.details:
+        summary["routing"] = outcome.details["routing"]
     if replayed is not None:
         change.event("step.succeeded", row.node_id, {**summary, "reproduced_decision": True})
     elif status == "waiting" and node_type.starts_child_run:

@@ -50,6 +50,10 @@ class WorkspaceLlm:
         )
         return self.client.chat(**kwargs, providers=providers)
 
+    def catalogue(self) -> list[Any]:
+        """The workspace's model catalogue, read once per step that routes."""
+        return workspace_catalogue(self.workspace_id)
+
     def _provider(self, name: str) -> dict[str, Any] | None:
         from vault.services import provider_config
 
@@ -57,6 +61,13 @@ class WorkspaceLlm:
         if config is not None and config.get("credential_id"):
             config["key_source"] = _key_source(config["credential_id"])
         return config
+
+
+def workspace_catalogue(workspace_id: int | None) -> list[Any]:
+    """Every model the workspace may use, with tier, price and context window."""
+    from vault.services import model_catalogue
+
+    return model_catalogue(workspace_id)
 
 
 def _key_source(credential_id: int):
@@ -122,8 +133,13 @@ class ReplayError(Exception):
 class RecordedLlm:
     """Answers model calls from a recorded run instead of the network (zero external calls)."""
 
-    def __init__(self, responses: list[dict[str, Any]]):
+    def __init__(self, responses: list[dict[str, Any]], catalogue=None):
         self.responses = deque(responses)
+        self._catalogue = catalogue
+
+    def catalogue(self) -> list[Any]:
+        """The catalogue to route with: the answers come from the recording whatever it picks."""
+        return list(self._catalogue()) if self._catalogue is not None else []
 
     def chat(self, **kwargs: Any) -> LlmResponse:
         if not self.responses:

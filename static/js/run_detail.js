@@ -35,8 +35,35 @@ function facts(step, now) {
   );
 }
 
+function routingDecision(routing) {
+  const tried = Array.isArray(routing.attempts) ? routing.attempts : [];
+  return el(
+    "div",
+    { class: "sb-decision", "data-decision": "routing" },
+    el("strong", { text: `Auto chose ${routing.chose} (${routing.tier} tier)` }),
+    ...(routing.reasons || []).map((r) => el("span", { class: "sb-small sb-muted", text: `· ${r}` })),
+    tried.length > 1
+      ? el(
+          "ol",
+          { class: "sb-attempts", "data-routing-attempts": true },
+          tried.map((a, i) =>
+            el(
+              "li",
+              {},
+              el("span", { class: a.outcome === "ok" ? "is-ok" : "is-bad", text: a.outcome === "ok" ? "✓" : "✕" }),
+              el("span", { text: `${i + 1}. ${a.model} (${a.tier})` }),
+              el("span", { class: "sb-muted", text: `${a.outcome} · ${money(a.cost)}` }),
+            ),
+          ),
+        )
+      : null,
+    el("span", { class: "sb-small sb-muted", text: `Candidates: ${(routing.candidates || []).join(", ")}` }),
+  );
+}
+
 function decision(step, nodeType) {
   const d = step.details || {};
+  if (d.routing && d.routing.chose) return routingDecision(d.routing);
   if (nodeType === "router" && (d.route || step.ports?.length)) {
     return el(
       "div",
@@ -195,7 +222,7 @@ export function renderStepDetail(container, step, { label, nodeType, runFinished
     parts.push(...section("Output", out));
   }
   const extra = Object.fromEntries(
-    Object.entries(step.details || {}).filter(([k]) => !["route", "reason", "score", "feedback", "passed", "llm_attempts", "reused_from_step", "retrieved"].includes(k)),
+    Object.entries(step.details || {}).filter(([k]) => !["route", "reason", "score", "feedback", "passed", "llm_attempts", "reused_from_step", "retrieved", "routing"].includes(k)),
   );
   if (Object.keys(extra).length) parts.push(...section("Notes", block(extra)));
   container.replaceChildren(el("section", { class: "sb-detail", "data-step-detail": step.key, "aria-label": `Step ${label}` }, ...parts));

@@ -8,7 +8,8 @@ function attemptsOf(step) {
   return Array.isArray(attempts) ? attempts : [];
 }
 
-/** Tags beside a step's name: its loop pass, attempt, retries, fallback, reuse, cache hit. */
+/** Tags beside a step's name: its loop pass, attempt, retries, fallback, reuse, cache hit,
+ * and the model automatic routing chose. */
 export function stepTags(step) {
   const tags = [];
   if (step.iteration > 0) tags.push(["pass", `pass ${step.iteration + 1}`]);
@@ -21,6 +22,8 @@ export function stepTags(step) {
   if (retries > 0) tags.push(["retry", `${retries} ${retries === 1 ? "retry" : "retries"}`]);
   if (models.length > 1) tags.push(["fallback", `fallback → ${step.model || models[models.length - 1]}`]);
   if (step.cache_hit) tags.push(["reused", "cache hit"]);
+  const routing = step.details?.routing;
+  if (routing?.chose) tags.push(["route", `auto → ${routing.chose} (${routing.tier})`]);
   return tags;
 }
 

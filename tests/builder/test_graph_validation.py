@@ -19,6 +19,7 @@ from builder.graph import (
     validate_graph,
 )
 from builder.graph.templates import clear_template_cache
+from runs.engine.catalogue import CatalogueModel
 
 from .graph_shapes import SHAPES
 from .graphs import base_graph, edge, find, node
@@ -552,9 +553,61 @@ def test_validate_graph_reports_exactly_the_expected_errors(mutate, expected):
         assert error.message
 
 
+E050, E051, E052 = (f"graph.E0{i}" for i in range(50, 53))
+# The workspace's models, as the builder's services pass them to validation.
+CATALOGUE = [
+    CatalogueModel("openai/mini", "openai", "mini", "small", 0.15, 0.6, 128_000),
+    CatalogueModel("openai/big", "openai", "big", "large", 2.5, 10.0, 128_000),
+]
+
+# (name, mutation, expected errors, the workspace's catalogue)
+ROUTING_CASES = [
+    (
+        "auto with no model in the workspace",
+        _config("draft", model="auto"),
+        {(E050, "draft", None)},
+        [],
+    ),
+    (
+        "unknown candidate",
+        _config("draft", model="auto", candidates=["openai/mini", "openai/gpt-9"]),
+        {(E051, "draft", None)},
+        CATALOGUE,
+    ),
+    (
+        "highest tier below every candidate",
+        _config("draft", model="auto", candidates=["openai/big"], max_tier="medium"),
+        {(E052, "draft", None)},
+        CATALOGUE,
+    ),
+    ("auto within its tier", _config("draft", model="auto", max_tier="small"), set(), CATALOGUE),
+    ("candidates imply auto", _config("draft", candidates=["openai/mini"]), set(), CATALOGUE),
+    ("a fixed model is not looked up", _config("draft", model="openai/x"), set(), []),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected", "catalogue"),
+    [pytest.param(m, e, c, id=name) for name, m, e, c in ROUTING_CASES],
+)
+def test_validate_graph_reports_routing_problems(mutate, expected, catalogue):
+    graph = base_graph()
+    mutate(graph)
+    errors = validate_graph(graph, catalogue=lambda: catalogue)
+    assert _found(errors) == expected, [e.message for e in errors]
+    assert all(e.message and e.field for e in errors)
+
+
+def test_routing_is_not_checked_without_a_catalogue():
+    graph = base_graph()
+    _config("draft", model="auto", candidates=["openai/gpt-9"])(graph)
+    assert validate_graph(graph) == []
+
+
 def test_every_error_code_has_a_case():
     # The sub-flow codes need a database: tests/runs/test_subflows.py has one case each.
     covered = {code for _, _, expected in CASES for code, _, _ in expected}
+    covered |= {code for _, _, expected, _ in ROUTING_CASES for code, _, _ in expected}
     assert covered == set(ERROR_CODES) - SUBFLOW_CODES
 
 

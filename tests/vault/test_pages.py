@@ -134,3 +134,19 @@ def test_viewers_get_the_read_only_pages(member, workspace):
     providers = viewer.get(f"/settings/{workspace.pk}/providers/").content.decode()
     assert "Only the workspace's owners and editors" in credentials
     assert "Add a provider" not in providers and "Read-only" in providers
+
+
+@pytest.mark.django_db
+def test_server_models_show_their_tier_and_context_window(owner, workspace, settings):
+    settings.SWITCHBOARD_PROVIDERS = {
+        "openai": {
+            "base_url": "https://api.example.com/v1",
+            "models": {
+                "cheap": {"input": 0.1, "output": 0.4},  # no tier given: by price, small
+                "strong": {"input": 3, "output": 12, "tier": "large", "context_window": 200000},
+            },
+        }
+    }
+    html = client_for(owner).get(f"/settings/{workspace.pk}/providers/").content.decode()
+    assert 'data-model-tier="small"' in html and 'data-model-tier="large"' in html
+    assert "200000 tokens" in html

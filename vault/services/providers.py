@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.domain import Conflict, Invalid, NotFound
+from runs.engine.catalogue import CatalogueModel, build_catalogue, provider_models
 from runs.engine.secrets import UnknownSecret
 from runs.tools.addresses import check_url
 from runs.tools.base import ToolError
@@ -48,8 +49,16 @@ def server_providers() -> list[dict[str, Any]]:
                     else "No key needed"
                 ),
                 "models": [
-                    {"name": model, "input": price.get("input"), "output": price.get("output")}
-                    for model, price in (config.get("models") or {}).items()
+                    {
+                        "name": m.model,
+                        "input": m.input_price,
+                        "output": m.output_price,
+                        "tier": m.tier,
+                        "context_window": m.context_window,
+                    }
+                    for m in provider_models(
+                        name, config, getattr(settings, "SWITCHBOARD_TIER_PRICES", None)
+                    )
                 ],
             }
         )
@@ -326,3 +335,30 @@ def provider_key(credential_id: int) -> str:
     remember(f"provider_key_{row[0]}", value)
     record_use(row[0], row[2])
     return value
+
+
+def model_catalogue(workspace_id: int | None) -> list[CatalogueModel]:
+    """Every model the workspace may use, with tier, price per million tokens and context window:
+    the server's providers (settings), then the workspace's own. Ordered small to large, then by
+    price. Reads the database once."""
+    providers: list[tuple[str, dict[str, Any]]] = list(env_providers().items())
+    if workspace_id is not None:
+        rows = Provider.objects.filter(workspace_id=workspace_id).prefetch_related("models")
+        for provider in rows:
+            providers.append(
+                (
+                    provider.name,
+                    {
+                        "models": {
+                            m.name: {
+                                "input": float(m.input_price),
+                                "output": float(m.output_price),
+                                "context_window": m.context_window,
+                                "tier": m.tier,
+                            }
+                            for m in provider.models.all()
+                        }
+                    },
+                )
+            )
+    return build_catalogue(providers, getattr(settings, "SWITCHBOARD_TIER_PRICES", None))

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from runs.engine.catalogue import tier_rank
 from runs.engine.nodes import NODE_TYPES, NodeConfig, NodeType
 from runs.engine.nodes.checks import REMOTE_REF_ERROR
 from runs.engine.nodes.router import RouterConfig
@@ -58,9 +59,15 @@ class GraphChecker(ReferenceChecks):
     """
 
     def __init__(
-        self, graph: ParsedGraph, credentials: Callable[[], AbstractSet[str]] | None = None
+        self,
+        graph: ParsedGraph,
+        credentials: Callable[[], AbstractSet[str]] | None = None,
+        catalogue: Callable[[], list[Any]] | None = None,
     ):
         self.graph = graph
+        # The workspace's models (CatalogueModel), asked only if a node routes automatically
+        # (None: unknown; candidates and tiers are not checked then).
+        self.catalogue = catalogue
         # The workspace's credential names, asked only if a template reads one (None: unknown,
         # e.g. a graph checked outside any workspace; the names are not checked then).
         self.credentials = credentials
@@ -100,8 +107,54 @@ class GraphChecker(ReferenceChecks):
         shapes = OutputShapes(self, ancestry, retry_edges)
         self.check_references(ancestry, shapes)
         self.check_credentials()
+        self.check_routing()
         shapes.check_ports()
         return self.errors
+
+    def check_routing(self) -> None:
+        """Report automatic model choices that can't choose: no models, unknown candidates, a
+        highest tier below every candidate."""
+        routed = [
+            (node_id, spec)
+            for node_id, config in self.configs.items()
+            if (spec := self.types[node_id].routing(config)) is not None
+        ]
+        if not routed or self.catalogue is None:
+            return
+        models = {m.name: m for m in self.catalogue()}
+        for node_id, spec in routed:
+            if not models:
+                self.add(
+                    "graph.E050",
+                    "model: auto picks among the workspace's models, but there are none. Add a "
+                    "model provider under Settings → Model providers, or choose a model.",
+                    node_id=node_id,
+                    field="model",
+                )
+                continue
+            unknown = [name for name in spec["candidates"] if name not in models]
+            for name in unknown:
+                self.add(
+                    "graph.E051",
+                    f'candidates: "{name}" is not a model of this workspace. Write it as '
+                    "provider/model, e.g. " + next(iter(models)) + ".",
+                    node_id=node_id,
+                    field="candidates",
+                )
+            pool = [models[n] for n in spec["candidates"] if n in models] or (
+                [] if spec["candidates"] else list(models.values())
+            )
+            ceiling = spec["max_tier"]
+            if ceiling and pool and all(m.rank > tier_rank(ceiling) for m in pool):
+                lowest = min(pool, key=lambda m: m.rank)
+                self.add(
+                    "graph.E052",
+                    f"max_tier: {ceiling} is below every candidate model (the smallest is "
+                    f"{lowest.name}, {lowest.tier}). Raise the highest tier or add a "
+                    f"{ceiling} model.",
+                    node_id=node_id,
+                    field="max_tier",
+                )
 
     def check_nodes(self) -> None:
         for node in self.graph.nodes:

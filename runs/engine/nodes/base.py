@@ -235,5 +235,11 @@ class NodeType:
         Recovery uses this to decide whether a lost step may safely run again."""
         return []
 
+    @classmethod
+    def routing(cls, config: NodeConfig) -> dict[str, Any] | None:
+        """Return how the node's model is chosen automatically, or None when it is fixed:
+        {"candidates": [provider/model, ...] (empty: any), "max_tier": tier or ""}."""
+        return None
+
     def run(self, ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
         raise NotImplementedError

@@ -5,10 +5,12 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from ..routing import NoCandidate, RouteRequest, route
 from ..schemas import SchemaCheckFailed, validation_errors
 from ..shapes import ANY, TEXT
 from .base import FailureConfig, NodeConfig, NodeError, NodeResult, NodeType, Port
 from .checks import check_json_schema
+from .evaluator import Rule, check_rules
 
 
 class PromptConfig(FailureConfig):
@@ -16,7 +18,10 @@ class PromptConfig(FailureConfig):
         "",
         max_length=200,
         title="Model",
-        description="provider/model, e.g. openai/gpt-4o-mini. Empty: the workspace default.",
+        description=(
+            "provider/model, e.g. openai/gpt-4o-mini; auto: chosen per request by tier and "
+            "price (see Candidate models). Empty: the workspace default."
+        ),
     )
     system: str = Field(
         "", max_length=100_000, title="System message", json_schema_extra={"format": "template"}
@@ -40,6 +45,34 @@ class PromptConfig(FailureConfig):
     tools: list[str] = Field(default_factory=list, max_length=20, title="Tools the model may call")
     max_tool_rounds: int = Field(5, ge=1, le=20, title="Max tool rounds")
     cache: bool = Field(False, title="Cache responses")
+    candidates: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        title="Candidate models (auto)",
+        description="With model auto: the models the router may pick. Empty: every model.",
+    )
+    max_tier: Literal["", "small", "medium", "large"] = Field(
+        "", title="Highest tier (auto)", description="The strongest tier auto may pick."
+    )
+    confidence_floor: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        title="Confidence floor (auto)",
+        description="Below this confidence the router takes the strongest allowed model.",
+    )
+    cascade: bool = Field(
+        True,
+        title="Escalate on failure (auto)",
+        description="Retry on the next tier when the answer fails its schema or evaluator.",
+    )
+    escalate_on: list[Rule] = Field(
+        default_factory=list,
+        max_length=20,
+        title="Escalate unless (auto)",
+        description="Checks on the answer (as an evaluator's rules); one failing sends the "
+        "same request to the next tier. At the top tier the answer is kept.",
+    )
 
     @field_validator("json_schema")
     @classmethod
@@ -112,6 +145,18 @@ def _assistant_turn(response: Any) -> dict[str, Any]:
     }
 
 
+AUTO = "auto"
+#: Failures of a cheap model's answer that a stronger tier may not make (cascade on these).
+ESCALATE_CODES = frozenset({"invalid_json", "malformed_tool_call", "truncated", "refusal"})
+
+
+def is_routed(config: PromptConfig) -> bool:
+    """True when the router picks the model: `auto`, or a list of candidates."""
+    return config.model.strip().lower() == AUTO or (
+        bool(config.candidates) and not config.model.strip()
+    )
+
+
 def run_prompt(ctx: Any) -> NodeResult:
     """Run the model (and its tool calls) for a prompt node's step."""
     config: PromptConfig = ctx.config
@@ -131,6 +176,111 @@ def run_prompt(ctx: Any) -> NodeResult:
         "keep_truncated": config.on_truncation == "keep" and config.output_format == "text",
     }
     tools = ctx.tools.specs(config.tools) if config.tools else None
+    if not is_routed(config):
+        return _answer(ctx, config, list(messages), call, tools)
+    return _run_routed(ctx, config, messages, call, tools)
+
+
+def _run_routed(
+    ctx: Any,
+    config: PromptConfig,
+    messages: list[dict[str, Any]],
+    call: dict[str, Any],
+    tools: list[dict[str, Any]] | None,
+) -> NodeResult:
+    """Route the request to a model, then cascade up the tiers while its answer fails."""
+    decision = _decide(ctx, config, messages)
+    routing = decision.to_dict()
+    ladder = decision.ladder if config.cascade else decision.ladder[:1]
+    # An evaluator that sent this step back (a retry loop) asks for the next tier each pass.
+    start = min(ctx.iteration, len(ladder) - 1) if config.cascade else 0
+    if start:
+        routing["reasons"].append(
+            f"sent back {ctx.iteration} time(s) by an evaluator: {len(ladder[:start])} tier(s) up"
+        )
+    routing["attempts"] = []
+    ctx.details["routing"] = routing
+    for index in range(start, len(ladder)):
+        model = ladder[index]
+        routing["chose"] = model
+        routing["tier"] = decision.tiers.get(model, routing["tier"])
+        spent = ctx.usage.cost
+        tokens = (ctx.usage.tokens_in, ctx.usage.tokens_out)
+        attempt = {"model": model, "tier": routing["tier"]}
+        routing["attempts"].append(attempt)
+        try:
+            result = _answer(ctx, config, list(messages), {**call, "model": model}, tools)
+        except NodeError as exc:
+            attempt.update(_spend(ctx, spent, tokens), outcome=exc.code)
+            if exc.code in ESCALATE_CODES and index + 1 < len(ladder):
+                routing["reasons"].append(f"{model} failed ({exc.code}): the next tier")
+                continue
+            raise
+        attempt.update(_spend(ctx, spent, tokens))
+        passed, _score, feedback = check_rules(config.escalate_on, result.output)
+        if passed or not config.escalate_on:
+            attempt["outcome"] = "ok"
+            return result
+        attempt["outcome"] = "checks_failed"
+        attempt["feedback"] = feedback
+        if index + 1 < len(ladder):
+            routing["reasons"].append(f"{model}'s answer failed its checks ({feedback})")
+            continue
+        routing["reasons"].append(f"the top tier's answer failed its checks too; kept ({feedback})")
+        return result
+    raise AssertionError("unreachable: the ladder has at least one model")
+
+
+def _spend(ctx: Any, cost: float, tokens: tuple[int, int]) -> dict[str, Any]:
+    return {
+        "cost": round(ctx.usage.cost - cost, 8),
+        "tokens_in": ctx.usage.tokens_in - tokens[0],
+        "tokens_out": ctx.usage.tokens_out - tokens[1],
+    }
+
+
+def _decide(ctx: Any, config: PromptConfig, messages: list[dict[str, Any]]) -> Any:
+    catalogue = ctx.catalogue()
+    if config.candidates:
+        by_name = {m.name: m for m in catalogue}
+        unknown = [name for name in config.candidates if name not in by_name]
+        if unknown:
+            raise NodeError(
+                f"Candidate model(s) not in the workspace's catalogue: {', '.join(unknown)}.",
+                code="unknown_candidate",
+            )
+        catalogue = [by_name[name] for name in dict.fromkeys(config.candidates)]
+    if not catalogue:
+        raise NodeError(
+            "The model is auto, but no model is configured in this workspace to choose from.",
+            code="no_route",
+        )
+    request = RouteRequest(
+        text="\n\n".join(str(m["content"]) for m in messages),
+        max_tokens=config.max_tokens,
+        json_schema=config.json_schema,
+        json_output=config.output_format == "json",
+        tools=len(config.tools),
+    )
+    try:
+        return route(
+            request,
+            catalogue,
+            max_tier=config.max_tier or None,
+            confidence_floor=config.confidence_floor,
+        )
+    except NoCandidate as exc:
+        raise NodeError(exc.message, code=exc.code) from exc
+
+
+def _answer(
+    ctx: Any,
+    config: PromptConfig,
+    messages: list[dict[str, Any]],
+    call: dict[str, Any],
+    tools: list[dict[str, Any]] | None,
+) -> NodeResult:
+    """Ask one model (with its fallbacks): tool rounds, then the JSON check with one repair."""
     for _round in range(config.max_tool_rounds + 1):
         response = ctx.chat(messages=messages, tools=tools, **call)
         if not response.tool_calls:
@@ -208,6 +358,12 @@ class PromptNode(NodeType):
     def output_schema(cls, config, scope) -> dict[str, Any]:
         own = TEXT if config.output_format == "text" else config.json_schema or ANY
         return cls.with_error_shape(config, own)
+
+    @classmethod
+    def routing(cls, config) -> dict[str, Any] | None:
+        if not is_routed(config):
+            return None
+        return {"candidates": list(config.candidates), "max_tier": config.max_tier}
 
     def run(self, ctx: Any, inputs: dict[str, Any]) -> NodeResult:
         return run_prompt(ctx)
