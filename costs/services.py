@@ -162,6 +162,12 @@ class SpendGuard:
         self.spent_here = ZERO  # this step's calls so far: not recorded yet
         self.alerts: dict[int, dict[str, Any]] = {}
 
+    def __getattr__(self, name: str) -> Any:
+        # Everything else a model port offers (its catalogue, …) is the wrapped port's.
+        if name == "llm":
+            raise AttributeError(name)
+        return getattr(self.llm, name)
+
     def chat(self, **kwargs: Any) -> Any:
         states = budget_states(workspace_id=self.workspace_id, flow_id=self.flow_id)
         if states:

@@ -554,7 +554,7 @@ def approval_decision(request: HttpRequest, approval_id: Id, payload: DecisionIn
 
 
 @router.post("/approvals/{int:approval_id}/fallback", response=DecisionOut, tags=["approvals"])
-def approval_fallback(request: HttpRequest, approval_id: int, payload: FallbackIn):
+def approval_fallback(request: HttpRequest, approval_id: Id, payload: FallbackIn):
     """Settle a failed step handed to a person: type its `output`, `retry` it (optionally with
     another `model`), or `fail` it.
 
