@@ -4,6 +4,7 @@ from .approval import ApprovalNode
 from .base import NodeConfig, NodeError, NodeResult, NodeType, Port
 from .evaluator import EvaluatorNode
 from .input import InputNode
+from .memory import MemoryNode
 from .output import OutputNode
 from .prompt import PromptNode
 from .retrieve import RetrieveNode
@@ -17,6 +18,7 @@ NODE_TYPES: dict[str, type[NodeType]] = {
         PromptNode,
         ToolNode,
         RetrieveNode,
+        MemoryNode,
         RouterNode,
         EvaluatorNode,
         ApprovalNode,
