@@ -161,19 +161,14 @@ def memory_recall(
     usage.update(tokens=embedded.tokens, cost=embedded.cost, calls=embedded.calls)
     matrix = np.stack([from_bytes(t.vector) for t in past])
     similarity = matrix @ embedded.vectors[0]
-    newest = current.position
-    scored = []
-    for turn, sim in zip(past, similarity, strict=True):
-        recency = math.exp(-(newest - turn.position - 1) / max(half_life, 1))
-        scored.append((float(sim) + recency_weight * recency, float(sim), turn))
-    scored.sort(key=lambda item: -item[0])
-    chosen, used = [], 0
-    for score, sim, turn in scored:
-        if used + turn.tokens > token_budget:
-            continue
-        used += turn.tokens
-        chosen.append((score, sim, turn))
-    chosen.sort(key=lambda item: item[2].position)
+    chosen = select_turns(
+        past,
+        similarity,
+        newest=current.position,
+        token_budget=token_budget,
+        recency_weight=recency_weight,
+        half_life=half_life,
+    )
     return {
         "turns": [
             {
@@ -189,6 +184,32 @@ def memory_recall(
         "considered": len(past),
         "usage": usage,
     }
+
+
+def select_turns(
+    past: list[Any],
+    similarity: Any,
+    *,
+    newest: int,
+    token_budget: int,
+    recency_weight: float = 0.2,
+    half_life: int = 10,
+) -> list[tuple[float, float, Any]]:
+    """Rank turns (with .position and .tokens) by similarity plus a recency bonus and keep the
+    best that fit the budget, in conversation order: (score, similarity, turn)."""
+    scored = []
+    for turn, sim in zip(past, similarity, strict=True):
+        recency = math.exp(-(newest - turn.position - 1) / max(half_life, 1))
+        scored.append((float(sim) + recency_weight * recency, float(sim), turn))
+    scored.sort(key=lambda item: -item[0])
+    chosen, used = [], 0
+    for item in scored:
+        if used + item[2].tokens > token_budget:
+            continue
+        used += item[2].tokens
+        chosen.append(item)
+    chosen.sort(key=lambda item: item[2].position)
+    return chosen
 
 
 def conversation_view(conversation: Conversation) -> dict[str, Any]:
