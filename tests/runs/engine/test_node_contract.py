@@ -30,6 +30,7 @@ MINIMAL = {
     "approval": {"show": ["inputs.name"]},
     "output": {},
     "retrieve": {"query": "{{ inputs.name }}", "knowledge_bases": ["Handbook"]},
+    "memory": {"query": "{{ inputs.name }}", "token_budget": 500},
 }
 
 
