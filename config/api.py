@@ -10,6 +10,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from builder.api import router as builder_router
+from conversations.api import router as conversations_router
 from knowledge.api import router as knowledge_router
 from runs.api import router as runs_router
 from runs.api_models import router as models_router
@@ -47,6 +48,7 @@ api.add_router("/", vault_router)
 # After authentication and validation: count writes and run starts per user (429 past a limit).
 api.add_decorator(rate_limited)
 api.add_router("/", knowledge_router)
+api.add_router("/", conversations_router)
 
 
 @api.exception_handler(ApiError)

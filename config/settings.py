@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "triggers",
     "notifications",
     "knowledge",
+    "conversations",
     "costs",
     "evals",
 ]

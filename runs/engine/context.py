@@ -36,6 +36,9 @@ class NoRetrieval:
     def search(self, **request: Any) -> dict[str, Any]:
         raise NodeError("No knowledge bases are available here.", code="no_knowledge_base")
 
+    def recall(self, **request: Any) -> dict[str, Any]:
+        raise NodeError("This run is not part of a conversation.", code="no_conversation")
+
 
 @dataclass
 class StepUsage:
@@ -195,6 +198,27 @@ class NodeContext:
             self.usage.model = usage["model"]
         self.recordings.append(
             {"kind": "retrieve", "request": _jsonable(request), "response": _jsonable(response)}
+        )
+        return response
+
+    def recall(self, **request: Any) -> dict[str, Any]:
+        """Recall past turns of the run's conversation (memory); recorded like `retrieve`."""
+        try:
+            response = self.retrieval.recall(**request)
+        except NodeError:
+            raise
+        except Exception as exc:
+            code = getattr(exc, "code", None)
+            if not isinstance(code, str):
+                raise
+            raise NodeError(_message(exc), code=code) from exc
+        usage = response.get("usage") or {}
+        self.usage.tokens_in += int(usage.get("tokens") or 0)
+        self.usage.cost += float(usage.get("cost") or 0.0)
+        if usage.get("model") and not self.usage.model:
+            self.usage.model = usage["model"]
+        self.recordings.append(
+            {"kind": "memory", "request": _jsonable(request), "response": _jsonable(response)}
         )
         return response
 

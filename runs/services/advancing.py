@@ -390,7 +390,7 @@ def _ports_for(claimed: ClaimedStep):
         return (
             WorkspaceLlm(llm_client(), claimed.workspace_id),
             tools,
-            Knowledge(claimed.workspace_id),
+            Knowledge(claimed.workspace_id, claimed.run_id),
         )
     original = (
         Step.objects.filter(
@@ -411,7 +411,10 @@ def _ports_for(claimed: ClaimedStep):
         RecordedTools(
             [{"request": r.request, "response": r.response} for r in recordings if r.kind == "tool"]
         ),
-        RecordedRetrieval([r.response for r in recordings if r.kind == "retrieve"]),
+        RecordedRetrieval(
+            [r.response for r in recordings if r.kind == "retrieve"],
+            [r.response for r in recordings if r.kind == "memory"],
+        ),
     )
 
 

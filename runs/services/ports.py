@@ -114,8 +114,15 @@ class Tools:
 class Knowledge:
     """Knowledge-base search, scoped to the run's workspace."""
 
-    def __init__(self, workspace_id: int | None):
+    def __init__(self, workspace_id: int | None, run_id: int | None = None):
         self.workspace_id = workspace_id
+        self.run_id = run_id
+
+    def recall(self, **request: Any) -> dict[str, Any]:
+        """Past turns of the run's conversation (the memory node)."""
+        from conversations.services import memory_recall
+
+        return memory_recall(run_id=self.run_id, **request)
 
     def search(self, **request: Any) -> dict[str, Any]:
         from knowledge.services import run_retrieve
@@ -175,8 +182,18 @@ class RecordedTools:
 class RecordedRetrieval:
     """Answers knowledge-base searches from a recorded run: no embedding call, no search."""
 
-    def __init__(self, responses: list[dict[str, Any]]):
+    def __init__(
+        self, responses: list[dict[str, Any]], recalls: list[dict[str, Any]] | None = None
+    ):
         self.responses = deque(responses)
+        self.recalls = deque(recalls or [])
+
+    def recall(self, **request: Any) -> dict[str, Any]:
+        if not self.recalls:
+            raise ReplayError("The recorded run recalled fewer conversation turns at this step.")
+        response = dict(self.recalls.popleft())
+        response["usage"] = {**(response.get("usage") or {}), "cost": 0.0}
+        return response
 
     def search(self, **request: Any) -> dict[str, Any]:
         if not self.responses:

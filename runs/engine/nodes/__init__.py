@@ -5,6 +5,7 @@ from .base import NodeConfig, NodeError, NodeResult, NodeType, Port
 from .evaluator import EvaluatorNode
 from .flow import FlowNode
 from .input import InputNode
+from .memory import MemoryNode
 from .output import OutputNode
 from .prompt import PromptNode
 from .retrieve import RetrieveNode
@@ -18,6 +19,7 @@ NODE_TYPES: dict[str, type[NodeType]] = {
         PromptNode,
         ToolNode,
         RetrieveNode,
+        MemoryNode,
         RouterNode,
         EvaluatorNode,
         ApprovalNode,

@@ -31,6 +31,7 @@ MINIMAL = {
     "flow": {"flow": 1, "inputs": {"name": "{{ inputs.name }}"}},
     "output": {},
     "retrieve": {"query": "{{ inputs.name }}", "knowledge_bases": ["Handbook"]},
+    "memory": {"query": "{{ inputs.name }}", "token_budget": 500},
 }
 
 

@@ -1,0 +1,55 @@
+"""Conversations over the API: start one with a flow, send messages (a run each), read, delete."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.http import HttpRequest
+from ninja import Field, Router, Status
+
+from config.schemas import StrictIn
+from runs import dispatch
+
+from . import services
+
+router = Router(tags=["conversations"])
+
+
+class ConversationIn(StrictIn):
+    embedding_model: str | None = Field(None, max_length=200)
+
+
+class MessageIn(StrictIn):
+    text: str = Field(..., min_length=1, max_length=services.MAX_MESSAGE)
+
+
+@router.post("/flows/{int:flow_id}/conversations", response={201: dict})
+def conversation_create(request: HttpRequest, flow_id: int, payload: ConversationIn | None = None):
+    """Start a conversation with a flow; each message then starts a run of it."""
+    conversation = services.conversation_start(
+        user=request.user,
+        flow_id=flow_id,
+        embedding_model=payload.embedding_model if payload else None,
+    )
+    return Status(201, services.conversation_view(conversation))
+
+
+@router.post("/conversations/{int:conversation_id}/messages", response={202: dict})
+def message_create(request: HttpRequest, conversation_id: int, payload: MessageIn):
+    """Send a message: a run of the flow with `inputs.message`, linked to the conversation."""
+    conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)
+    turn = services.message_send(user=request.user, conversation=conversation, text=payload.text)
+    transaction.on_commit(lambda: dispatch.kick(turn.run_id))
+    return Status(202, {"turn": turn.position, "run": turn.run_id})
+
+
+@router.get("/conversations/{int:conversation_id}", response=dict)
+def conversation_read(request: HttpRequest, conversation_id: int):
+    conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)
+    return services.conversation_view(conversation)
+
+
+@router.delete("/conversations/{int:conversation_id}", response={204: None})
+def conversation_remove(request: HttpRequest, conversation_id: int):
+    conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)
+    services.conversation_delete(conversation=conversation)
+    return Status(204, None)

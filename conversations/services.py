@@ -1,0 +1,238 @@
+"""Conversations with a flow, and their memory: the turns most relevant to a new message."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max
+
+from builder.services import flow_get
+from config.domain import Invalid, NotFound
+from knowledge.embeddings import from_bytes, to_bytes
+from knowledge.services import check_embedding_model
+from runs.llm.embeddings import embed
+from runs.llm.response import LlmError
+from runs.models import Run
+from runs.services import run_start
+
+from . import tokens
+from .models import Conversation, Turn
+
+logger = logging.getLogger(__name__)
+_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="switchboard-memory")
+MAX_MESSAGE = 20_000
+
+
+def conversation_start(*, user, flow_id: int, embedding_model: str | None = None) -> Conversation:
+    flow = flow_get(user=user, flow_id=flow_id, permission="run")
+    model = check_embedding_model(embedding_model or settings.SWITCHBOARD_EMBEDDING_MODEL)
+    return Conversation.objects.create(
+        workspace_id=flow.workspace_id, flow=flow, owner=user, embedding_model=model
+    )
+
+
+def conversation_get(*, user, conversation_id: int) -> Conversation:
+    """The user's own conversation in a workspace they still belong to; 404 otherwise."""
+    conversation = (
+        Conversation.objects.select_related("flow__workspace")
+        .filter(
+            pk=conversation_id,
+            owner=user,
+            workspace__memberships__user=user,
+        )
+        .first()
+    )
+    if conversation is None:
+        raise NotFound("Conversation not found")
+    return conversation
+
+
+def message_send(*, user, conversation: Conversation, text: str) -> Turn:
+    """Start a run for the message, with the conversation attached (a Turn points at it)."""
+    text = (text or "").strip()
+    if not text:
+        raise Invalid("The message is empty.", code="empty_message")
+    if len(text) > MAX_MESSAGE:
+        raise Invalid(f"Messages are limited to {MAX_MESSAGE} characters.", code="too_long")
+    flow = flow_get(user=user, flow_id=conversation.flow_id, permission="run")
+    with transaction.atomic():
+        last = conversation.turns.aggregate(last=Max("position"))["last"] or 0
+        run = run_start(user=user, flow=flow, inputs={"message": text})
+        return Turn.objects.create(
+            conversation=conversation, position=last + 1, run=run, message=text
+        )
+
+
+def conversation_delete(*, conversation: Conversation) -> None:
+    conversation.delete()  # turns and their vectors go with it; runs stay in the history
+
+
+def answer_text(result: Any) -> str:
+    if isinstance(result, str):
+        return result
+    if isinstance(result, dict) and len(result) == 1:
+        return answer_text(next(iter(result.values())))
+    if result is None:
+        return ""
+    return json.dumps(result, ensure_ascii=False)
+
+
+def turn_text(turn: Turn) -> str:
+    return f"User: {turn.message}\nAssistant: {turn.answer}"
+
+
+# ---- writing a finished turn ------------------------------------------------------------------
+
+
+def events_committed(events: list[dict[str, Any]], workspace_id: int | None) -> None:
+    finished = [e["run_id"] for e in events if e.get("kind") == "run.succeeded"]
+    if not finished:
+        return
+    if getattr(settings, "SWITCHBOARD_MEMORY_INLINE", False):
+        for run_id in finished:
+            turn_write(run_id=run_id)
+    else:
+        for run_id in finished:
+            _pool.submit(_write_on_pool, run_id)
+
+
+def _write_on_pool(run_id: int) -> None:
+    try:
+        turn_write(run_id=run_id)
+    except Exception:
+        logger.exception("The turn of run %s could not be written to memory", run_id)
+    finally:
+        connection.close()
+
+
+def turn_write(*, run_id: int) -> Turn | None:
+    """Store the run's answer on its turn and embed the turn (once)."""
+    turn = Turn.objects.select_related("conversation", "run").filter(run_id=run_id).first()
+    if turn is None or turn.vector is not None:
+        return None
+    turn.answer = answer_text(turn.run.result)
+    text = turn_text(turn)
+    turn.tokens = tokens.count(text)
+    vectors = embed([text], model=turn.conversation.embedding_model).vectors
+    turn.vector = to_bytes(vectors[0])
+    turn.save(update_fields=["answer", "tokens", "vector"])
+    return turn
+
+
+# ---- recalling ----------------------------------------------------------------------------------
+
+
+def memory_recall(
+    *,
+    run_id: int | None,
+    query: str,
+    token_budget: int,
+    recency_weight: float = 0.2,
+    half_life: int = 10,
+) -> dict[str, Any]:
+    """The past turns of the run's conversation most relevant to `query` (cosine similarity
+    plus a recency bonus), best first, while they fit in `token_budget` cl100k tokens; returned
+    in conversation order."""
+    current = Turn.objects.select_related("conversation").filter(run_id=run_id).first()
+    if run_id is None or current is None:
+        raise NotFound("This run is not part of a conversation.", code="no_conversation")
+    conversation = current.conversation
+    past = list(
+        Turn.objects.filter(
+            conversation=conversation, position__lt=current.position, vector__isnull=False
+        ).order_by("position")
+    )
+    usage = {"model": conversation.embedding_model, "tokens": 0, "cost": 0.0, "calls": 0}
+    if not past:
+        return {"turns": [], "usage": usage, "considered": 0}
+    try:
+        embedded = embed([query], model=conversation.embedding_model)
+    except LlmError as exc:
+        raise Invalid(
+            f"The message could not be embedded: {exc.message}", code=f"embedding_{exc.code}"
+        ) from exc
+    usage.update(tokens=embedded.tokens, cost=embedded.cost, calls=embedded.calls)
+    matrix = np.stack([from_bytes(t.vector) for t in past])
+    similarity = matrix @ embedded.vectors[0]
+    chosen = select_turns(
+        past,
+        similarity,
+        newest=current.position,
+        token_budget=token_budget,
+        recency_weight=recency_weight,
+        half_life=half_life,
+    )
+    return {
+        "turns": [
+            {
+                "turn": turn.position,
+                "user": turn.message,
+                "assistant": turn.answer,
+                "tokens": turn.tokens,
+                "score": round(score, 4),
+                "similarity": round(sim, 4),
+            }
+            for score, sim, turn in chosen
+        ],
+        "considered": len(past),
+        "usage": usage,
+    }
+
+
+def select_turns(
+    past: list[Any],
+    similarity: Any,
+    *,
+    newest: int,
+    token_budget: int,
+    recency_weight: float = 0.2,
+    half_life: int = 10,
+) -> list[tuple[float, float, Any]]:
+    """Rank turns (with .position and .tokens) by similarity plus a recency bonus and keep the
+    best that fit the budget, in conversation order: (score, similarity, turn)."""
+    scored = []
+    for turn, sim in zip(past, similarity, strict=True):
+        recency = math.exp(-(newest - turn.position - 1) / max(half_life, 1))
+        scored.append((float(sim) + recency_weight * recency, float(sim), turn))
+    scored.sort(key=lambda item: -item[0])
+    chosen, used = [], 0
+    for item in scored:
+        if used + item[2].tokens > token_budget:
+            continue
+        used += item[2].tokens
+        chosen.append(item)
+    chosen.sort(key=lambda item: item[2].position)
+    return chosen
+
+
+def conversation_view(conversation: Conversation) -> dict[str, Any]:
+    turns = list(conversation.turns.select_related("run").order_by("position"))
+    return {
+        "id": conversation.pk,
+        "flow": conversation.flow_id,
+        "workspace": conversation.workspace_id,
+        "created_at": conversation.created_at,
+        "turns": [
+            {
+                "position": t.position,
+                "message": t.message,
+                "run": t.run_id,
+                "status": t.run.status if t.run else "deleted",
+                "answer": answer_text(t.run.result)
+                if t.run and t.run.status == "succeeded"
+                else "",
+            }
+            for t in turns
+        ],
+    }
+
+
+def run_ids(conversation: Conversation) -> list[int]:
+    return list(Run.objects.filter(turn__conversation=conversation).values_list("pk", flat=True))
