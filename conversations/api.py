@@ -6,7 +6,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from ninja import Field, Router, Status
 
-from config.schemas import StrictIn
+from config.schemas import Id, StrictIn
 from runs import dispatch
 
 from . import services
@@ -23,7 +23,7 @@ class MessageIn(StrictIn):
 
 
 @router.post("/flows/{int:flow_id}/conversations", response={201: dict})
-def conversation_create(request: HttpRequest, flow_id: int, payload: ConversationIn | None = None):
+def conversation_create(request: HttpRequest, flow_id: Id, payload: ConversationIn | None = None):
     """Start a conversation with a flow; each message then starts a run of it."""
     conversation = services.conversation_start(
         user=request.user,
@@ -34,7 +34,7 @@ def conversation_create(request: HttpRequest, flow_id: int, payload: Conversatio
 
 
 @router.post("/conversations/{int:conversation_id}/messages", response={202: dict})
-def message_create(request: HttpRequest, conversation_id: int, payload: MessageIn):
+def message_create(request: HttpRequest, conversation_id: Id, payload: MessageIn):
     """Send a message: a run of the flow with `inputs.message`, linked to the conversation."""
     conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)
     turn = services.message_send(user=request.user, conversation=conversation, text=payload.text)
@@ -43,13 +43,13 @@ def message_create(request: HttpRequest, conversation_id: int, payload: MessageI
 
 
 @router.get("/conversations/{int:conversation_id}", response=dict)
-def conversation_read(request: HttpRequest, conversation_id: int):
+def conversation_read(request: HttpRequest, conversation_id: Id):
     conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)
     return services.conversation_view(conversation)
 
 
 @router.delete("/conversations/{int:conversation_id}", response={204: None})
-def conversation_remove(request: HttpRequest, conversation_id: int):
+def conversation_remove(request: HttpRequest, conversation_id: Id):
     conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)
     services.conversation_delete(conversation=conversation)
     return Status(204, None)
