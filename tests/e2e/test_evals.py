@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from builder.models import Flow
-from builder.services import flow_snapshot_draft
+from builder.services import flow_publish
 from tests.evals.support import GRAPH
 from tests.llmserver import text
 from workspaces.models import Role
@@ -36,10 +36,10 @@ def versions(workspace, member):
     flow = Flow.objects.create(
         workspace=workspace, name="Capital answers", graph=graph_with("openai/gpt-4o")
     )
-    strong = flow_snapshot_draft(flow=flow, user=owner)
+    strong = flow_publish(flow=flow, user=owner)
     flow.graph = graph_with("openai/gpt-4o-mini")
     flow.save(update_fields=["graph"])
-    cheap = flow_snapshot_draft(flow=flow, user=owner)
+    cheap = flow_publish(flow=flow, user=owner)
     return owner, flow, strong, cheap
 
 
