@@ -109,10 +109,22 @@ class BudgetState:
 
 
 def budget_states(*, workspace_id: int, flow_id: int | None) -> list[BudgetState]:
+    if not _has_budgets(workspace_id):
+        return []
     return [
         BudgetState(b, b.spent_day if b.period == Period.DAY else b.spent_month)
         for b in budgets_with_spend(workspace_id=workspace_id, flow_id=flow_id)
     ]
+
+
+def _has_budgets(workspace_id: int) -> bool:
+    """One indexed probe before every model call. Most workspaces have no budget, and building
+    the spend query (two subqueries per budget) costs more than a model step's other work
+    (bench/versus_langgraph.py, prompt chain)."""
+    table = connection.ops.quote_name(SpendBudget._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {table} WHERE workspace_id = %s LIMIT 1", [workspace_id])  # noqa: S608
+        return cursor.fetchone() is not None
 
 
 class BudgetExceeded(Exception):

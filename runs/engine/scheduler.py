@@ -83,11 +83,17 @@ class RunState:
             )
             for evaluator in graph.loop_bodies
         }
+        # No loop has retried yet: every node is in iteration 0 (the common, fast case).
+        self.flat = not any(self.retries.values())
 
     def iteration(self, node_id: str) -> int:
+        if self.flat:
+            return 0
         return sum(self.retries[ev] for ev in self.graph.loops_containing(node_id))
 
     def current(self, node_id: str) -> StepState | None:
+        if self.flat:
+            return self.latest.get((node_id, 0))
         return self.latest.get((node_id, self.iteration(node_id)))
 
     def feedback(self, node_id: str) -> str:
@@ -193,7 +199,11 @@ def plan(
             if node_id in overlay or state.current(node_id) is not None:
                 continue
             edges = [e for e in graph.incoming.get(node_id, []) if e.id not in graph.retry_edges]
-            verdicts = [_edge_state(state, e) for e in edges]
+            verdicts = []
+            for edge in edges:
+                verdicts.append(_edge_state(state, edge))
+                if verdicts[-1] == "pending":
+                    break  # not ready: the other edges cannot change that
             if "pending" in verdicts:
                 continue
             iteration = state.iteration(node_id)

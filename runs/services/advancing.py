@@ -32,6 +32,7 @@ from runs.engine.scheduler import Budgets, RunState, StepState, Usage, plan
 from runs.engine.secrets import Redactor
 from runs.models import Recording, Run, RunEvent, RunStatus, Step, StepStatus
 
+from . import statements
 from .approvals import approval_create
 from .capacity import run_may_start
 from .events import broadcast_delta
@@ -133,10 +134,7 @@ def _row(step: Step) -> StepRow:
 
 
 def _rows(run_id: int) -> list[StepRow]:
-    return [
-        StepRow(*values)
-        for values in Step.objects.filter(run_id=run_id).order_by().values_list(*_ROW_FIELDS)
-    ]
+    return [StepRow(*values) for values in statements.step_values(run_id, _ROW_FIELDS)]
 
 
 def step_states(run_id: int) -> list[StepState]:
@@ -272,7 +270,7 @@ def _schedule(
             )
         )
     if skipped or ready:
-        Step.objects.bulk_create(skipped + ready)
+        statements.insert(skipped + ready, returning=True)
         rows = rows + [_row(step) for step in skipped + ready]
     for step in skipped:
         change.event("step.skipped", step.node_id, {"iteration": step.iteration})
@@ -566,32 +564,38 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
     if status == "waiting" and node_type.starts_child_run:
         outcome = _child_run(change, claimed, row, outcome)
         status, ports, output = outcome.status, outcome.ports, outcome.output
-    Step.objects.filter(pk=row.pk).update(
-        status=status,
-        output=output,
-        ports=ports,
-        error_code=outcome.error_code,
-        error_message=outcome.error_message,
-        input=outcome.rendered or None,
-        details=outcome.details,
-        model=usage.model,
-        tokens_in=usage.tokens_in,
-        tokens_out=usage.tokens_out,
-        cost=cost,
-        cache_hit=usage.cache_hit,
-        finished_at=now,
-        lease_expires_at=None,
+    statements.update(
+        Step,
+        row.pk,
+        {
+            "status": status,
+            "output": output,
+            "ports": ports,
+            "error_code": outcome.error_code,
+            "error_message": outcome.error_message,
+            "input": outcome.rendered or None,
+            "details": outcome.details,
+            "model": usage.model,
+            "tokens_in": usage.tokens_in,
+            "tokens_out": usage.tokens_out,
+            "cost": cost,
+            "cache_hit": usage.cache_hit,
+            "finished_at": now,
+            "lease_expires_at": None,
+        },
     )
     if outcome.recordings:
-        Recording.objects.bulk_create(
-            Recording(
-                step_id=row.pk,
-                index=i,
-                kind=r["kind"],
-                request=r["request"],
-                response=r["response"],
-            )
-            for i, r in enumerate(outcome.recordings)
+        statements.insert(
+            [
+                Recording(
+                    step_id=row.pk,
+                    index=i,
+                    kind=r["kind"],
+                    request=r["request"],
+                    response=r["response"],
+                )
+                for i, r in enumerate(outcome.recordings)
+            ]
         )
     if usage.llm_calls:
         spend_record(

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -81,6 +81,8 @@ class _Sender:
         return loop
 
     def send(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        if not _anyone_listening(messages):
+            return
         with self.lock:
             loop = self.loop if self.loop is not None and not self.loop.is_closed() else None
             if loop is None:
@@ -105,6 +107,19 @@ class _Sender:
                 except Exception:
                     # Delivery is best effort: clients catch up from the log.
                     logger.warning("Could not broadcast to %s", group)
+
+
+def _anyone_listening(messages: list[tuple[str, dict[str, Any]]]) -> bool:
+    """Whether a message has a recipient. The in-memory layer's groups are this process's
+    websockets: with none in the messages' groups, handing them to the loop (a thread wake-up
+    per step) delivers nothing. Any other layer reaches other processes, so it always sends."""
+    layer = get_channel_layer()
+    if layer is None:
+        return False
+    if not isinstance(layer, InMemoryChannelLayer):
+        return True
+    groups = layer.groups  # read without the loop: a websocket joining now reads the log anyway
+    return any(groups.get(group) for group, _ in messages)
 
 
 _sender = _Sender()

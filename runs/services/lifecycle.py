@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from runs.models import FINISHED_RUN_STATUSES, Run, RunEvent, RunStatus, Step, StepStatus
 
+from . import statements
 from .capacity import slot_freed
 from .events import committed
 
@@ -134,15 +134,14 @@ class RunChange:
     def save(self) -> None:
         """Write the collected events and run fields; broadcast the events on commit."""
         if self.events:
-            RunEvent.objects.bulk_create(self.events)
+            statements.insert(self.events)
             payloads = [event.as_dict() for event in self.events]
             workspace_id = self.run.workspace_id
             transaction.on_commit(lambda: committed(payloads, workspace_id))
             self.events = []
         if self.fields:
-            Run.objects.filter(pk=self.run.pk).update(
-                **{name: getattr(self.run, name) for name in self.fields}
-            )
+            values = {name: getattr(self.run, name) for name in self.fields}
+            statements.update(Run, self.run.pk, values)
             self.fields = set()
         if self.frees_slot:
             workspace_id = self.run.workspace_id
@@ -158,14 +157,7 @@ def lock_run(run_id: int) -> Run | None:
     The version's creation time comes along in the same statement: with the version id it keys
     the compiled-graph cache without another query.
     """
-    try:
-        return (
-            Run.objects.select_for_update(of=("self",))
-            .annotate(version_created_at=F("version__created_at"))
-            .get(pk=run_id)
-        )
-    except Run.DoesNotExist:
-        return None
+    return statements.run_locked(run_id)
 
 
 @contextmanager

@@ -137,7 +137,22 @@ def test_spend_no_alert_below_the_level(priced, essay, owner, workspace):
     assert not RunEvent.objects.filter(run=run, kind="budget.alert").exists()
 
 
-def test_spend_guard_check_is_one_query_per_call(priced, essay, workspace, owner):
+def test_spend_guard_check_without_budgets_is_one_probe(priced, essay, workspace):
+    guard = SpendGuard(
+        LlmClient(), workspace_id=workspace.pk, flow_id=essay.pk, default_model="openai/gpt-4o-mini"
+    )
+    with CaptureQueriesContext(connection) as captured:
+        reply = guard.chat(
+            model="openai/gpt-4o-mini",
+            messages=[{"role": "user", "content": "Outline an essay about oaks."}],
+        )
+    assert reply.content == "1. Roots 2. Branches"
+    [probe] = [q["sql"] for q in captured.captured_queries]
+    assert "costs_spendbudget" in probe and "LIMIT 1" in probe
+    assert guard.spent_here == CALL_COST
+
+
+def test_spend_guard_check_is_two_queries_per_call(priced, essay, workspace, owner):
     budget_save(user=owner, workspace_id=workspace.pk, flow_id=None, period="day", limit="5")
     budget_save(user=owner, workspace_id=workspace.pk, flow_id=essay.pk, period="month", limit="5")
     guard = SpendGuard(
@@ -149,7 +164,8 @@ def test_spend_guard_check_is_one_query_per_call(priced, essay, workspace, owner
             messages=[{"role": "user", "content": "Outline an essay about oaks."}],
         )
     assert reply.content == "1. Roots 2. Branches"
-    assert len(captured.captured_queries) == 1
+    # The probe for budgets, then their spend in one query.
+    assert len(captured.captured_queries) == 2
     assert guard.spent_here == CALL_COST
 
 
