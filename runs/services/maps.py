@@ -8,14 +8,15 @@ does) records its result and starts the next item. A crash at any point therefor
 both the child and the progress that names it, or neither: nothing is lost or started twice.
 The sweeper (`maps_sweep`) picks up a finished child whose finish was not applied.
 
-Budgets: every item's run gets a share of what the parent has left (steps, tokens, cost), split
-between the items starting together; the wall-time budget is the parent's remaining time.
+Budgets: every item's run gets what the parent has left when it starts (the steps, tokens and
+cost of the items that ended count as the parent's); an item that would start with nothing left
+fails the map with `budget_exceeded` instead. Items running side by side each have the whole
+remainder, so with concurrency N the parent can overrun by what N - 1 of them spend.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import replace
 from typing import Any
 
@@ -98,7 +99,6 @@ def map_start(
         "flow": wait.get("flow"),
         "version": wait.get("version"),
         "inputs": items,
-        "grants": {},
         "child_steps": 0,
     }
     kicks: list[int] = []
@@ -138,7 +138,7 @@ def _start_items(
     pending = list(indexes)
     while pending:
         index = pending.pop(0)
-        budgets = _grant(change.run, progress, state, together=len(pending) + 1)
+        budgets = _grant(change.run, state)
         wait = {"flow": state["flow"], "version": state["version"], "inputs": state["inputs"][index]}
         try:
             child = start_child(change, step_id, wait, budgets=budgets)
@@ -152,50 +152,41 @@ def _start_items(
             pending += decision.start
             continue
         progress.started(index, child.pk)
-        state["grants"][str(index)] = budgets
         kicks.append(child.pk)
     if not progress.running and progress.next >= progress.total:
         return MapDecision(status="succeeded", output=progress.output())
     return MapDecision()
 
 
-_SHARED = {
+_USED = {
     "max_steps": lambda run, state: run.step_count + int(state.get("child_steps") or 0),
     "max_tokens": lambda run, state: run.tokens_in + run.tokens_out,
     "max_cost": lambda run, state: float(run.cost),
+    "max_seconds": lambda run, state: (
+        (timezone.now() - run.started_at).total_seconds() if run.started_at else 0.0
+    ),
 }
 
 
-def _grant(run: Run, progress: MapProgress, state: dict[str, Any], *, together: int) -> dict:
-    """The budgets of the next item's run: what the parent has left, less what the items still
-    running were granted, split between the `together` items starting now."""
+def _grant(run: Run, state: dict[str, Any]) -> dict[str, Any]:
+    """The budgets of the next item's run: what the parent has left, counting the steps and
+    spending of the items that ended (the parent's own totals do not count child steps)."""
     from .subflows import SubflowRefused
 
-    budgets = run.budgets or {}
-    granted = [state["grants"].get(str(i)) or {} for i in progress.running]
     grant: dict[str, Any] = {}
-    for key, used in _SHARED.items():
-        limit = budgets.get(key)
+    for key, used in _USED.items():
+        limit = (run.budgets or {}).get(key)
         if limit is None:
             grant[key] = None
             continue
-        left = limit - used(run, state) - sum(g.get(key) or 0 for g in granted)
-        share = left / together
-        share = math.floor(share) if key != "max_cost" else round(share, 6)
-        if share <= 0:
+        left = limit - used(run, state)
+        if left <= 0 or (key in ("max_steps", "max_tokens") and int(left) < 1):
             raise SubflowRefused(
                 "budget_exceeded",
                 f"The run has used its {key.removeprefix('max_')} budget; the map's remaining "
                 "items were not started.",
             )
-        grant[key] = share
-    limit = budgets.get("max_seconds")
-    elapsed = (timezone.now() - run.started_at).total_seconds() if run.started_at else 0.0
-    grant["max_seconds"] = None if limit is None else limit - elapsed
-    if grant["max_seconds"] is not None and grant["max_seconds"] <= 0:
-        raise SubflowRefused(
-            "budget_exceeded", "The run has used its time budget; the map's items stopped."
-        )
+        grant[key] = int(left) if key in ("max_steps", "max_tokens") else left
     return grant
 
 
@@ -211,8 +202,6 @@ def map_item_finished(parent: RunChange, step: Step, child: Run, kicks: list[int
     index = progress.index_of(child.pk)
     if index is None:
         return False  # applied already, or a sibling cancelled after the map failed
-    state["grants"] = dict(state.get("grants") or {})
-    state["grants"].pop(str(index), None)
     state["child_steps"] = int(state.get("child_steps") or 0) + child.step_count
     ok = child.status == RunStatus.SUCCEEDED
     error = None
@@ -263,7 +252,7 @@ def map_item_finished(parent: RunChange, step: Step, child: Run, kicks: list[int
 
 
 def _kept(state: dict[str, Any]) -> dict[str, Any]:
-    return {k: state[k] for k in ("flow", "version", "inputs", "grants", "child_steps")}
+    return {k: state[k] for k in ("flow", "version", "inputs", "child_steps")}
 
 
 def _resolve(parent: RunChange, step: Step, decision: MapDecision) -> None:
