@@ -27,6 +27,7 @@ from .graph import (
 from .graph.keys import keep_keys
 from .models import Flow, FlowVersion
 from .starters import STARTERS
+from .maps import map_errors
 from .subflows import subflow_errors
 
 EXPORT_FORMAT = "switchboard.flow"
@@ -79,7 +80,11 @@ def flow_validate(*, graph: Any, workspace_id: int, flow_id: int | None = None) 
     )
     if any(e.code in UNSAVABLE for e in errors):
         return errors
-    return errors + subflow_errors(graph=graph, workspace_id=workspace_id, flow_id=flow_id)
+    return (
+        errors
+        + subflow_errors(graph=graph, workspace_id=workspace_id, flow_id=flow_id)
+        + map_errors(graph=graph, workspace_id=workspace_id)
+    )
 
 
 def _savable(graph: Any, workspace_id: int, flow_id: int | None = None) -> list[GraphError]:

@@ -25,7 +25,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from runs.engine.nodes import NODE_TYPES
-from runs.engine.nodes.map import MAX_CONCURRENCY, MAX_ITEMS, MapDecision, MapProgress
+from builder.maps import max_concurrency
+from runs.engine.nodes.map import MAX_ITEMS, MapDecision, MapProgress
 from runs.engine.runner import StepOutcome
 from runs.models import FINISHED_RUN_STATUSES, Run, RunStatus, Step, StepStatus
 
@@ -44,10 +45,6 @@ class _RolledBack(Exception):
 
 def max_items() -> int:
     return min(MAX_ITEMS, int(getattr(settings, "SWITCHBOARD_MAP_MAX_ITEMS", 100)))
-
-
-def max_concurrency() -> int:
-    return min(MAX_CONCURRENCY, int(getattr(settings, "SWITCHBOARD_MAP_MAX_CONCURRENCY", 10)))
 
 
 def per_item_types() -> list[str]:
