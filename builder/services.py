@@ -25,9 +25,9 @@ from .graph import (
     validate_graph,
 )
 from .graph.keys import keep_keys
+from .maps import map_errors
 from .models import Flow, FlowVersion
 from .starters import STARTERS
-from .maps import map_errors
 from .subflows import subflow_errors
 
 EXPORT_FORMAT = "switchboard.flow"

@@ -14,6 +14,7 @@ from typing import Any
 from .checks import GraphChecker
 from .document import (
     ERROR_CODES,
+    MAP_CODES,
     MAX_EDGES,
     MAX_GRAPH_BYTES,
     MAX_GRAPH_DEPTH,
@@ -21,7 +22,6 @@ from .document import (
     MAX_NODES,
     NODE_ID,
     SCHEMA_VERSION,
-    MAP_CODES,
     SUBFLOW_CODES,
     Edge,
     Graph,
@@ -40,6 +40,7 @@ from .document import (
 
 __all__ = [
     "ERROR_CODES",
+    "MAP_CODES",
     "MAX_EDGES",
     "MAX_GRAPH_BYTES",
     "MAX_GRAPH_DEPTH",
@@ -47,7 +48,6 @@ __all__ = [
     "MAX_NODE_CONFIG_BYTES",
     "NODE_ID",
     "SCHEMA_VERSION",
-    "MAP_CODES",
     "SUBFLOW_CODES",
     "Edge",
     "Graph",

@@ -24,8 +24,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from runs.engine.nodes import NODE_TYPES
 from builder.maps import max_concurrency
+from runs.engine.nodes import NODE_TYPES
 from runs.engine.nodes.map import MAX_ITEMS, MapDecision, MapProgress
 from runs.engine.runner import StepOutcome
 from runs.models import FINISHED_RUN_STATUSES, Run, RunStatus, Step, StepStatus
@@ -111,7 +111,11 @@ def map_start(
     details = {**outcome.details, "map": {**progress.to_json(), **state}}
     if decision.status == "succeeded":
         return replace(
-            outcome, status="succeeded", output=decision.output, ports=["out"], wait=None,
+            outcome,
+            status="succeeded",
+            output=decision.output,
+            ports=["out"],
+            wait=None,
             details=details,
         )
     change.kicks.extend(kicks)
@@ -136,7 +140,11 @@ def _start_items(
     while pending:
         index = pending.pop(0)
         budgets = _grant(change.run, state)
-        wait = {"flow": state["flow"], "version": state["version"], "inputs": state["inputs"][index]}
+        wait = {
+            "flow": state["flow"],
+            "version": state["version"],
+            "inputs": state["inputs"][index],
+        }
         try:
             child = start_child(change, step_id, wait, budgets=budgets)
         except SubflowRefused as exc:

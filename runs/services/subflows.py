@@ -285,7 +285,6 @@ def orphans() -> list[Run]:
     over = [StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELLED, StepStatus.SKIPPED]
     return list(
         Run.objects.filter(
-            Q(parent_step__run__status__in=FINISHED_RUN_STATUSES)
-            | Q(parent_step__status__in=over)
+            Q(parent_step__run__status__in=FINISHED_RUN_STATUSES) | Q(parent_step__status__in=over)
         ).exclude(status__in=FINISHED_RUN_STATUSES)
     )

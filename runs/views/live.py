@@ -281,7 +281,12 @@ def _subflow_links(run: Run, nodes: dict[str, dict[str, str]]) -> dict[str, Any]
         progress = (step.details or {}).get("map")
         if progress is None:
             children.append(
-                {"id": child.pk, "flow_name": child.flow.name, "status": child.status, "label": label}
+                {
+                    "id": child.pk,
+                    "flow_name": child.flow.name,
+                    "status": child.status,
+                    "label": label,
+                }
             )
             continue
         group = maps.setdefault(step.pk, _map_group(step, label, progress, child.flow.name))

@@ -12,10 +12,10 @@ import pytest
 import builder.graph
 from builder.graph import (
     ERROR_CODES,
+    MAP_CODES,
     MAX_EDGES,
     MAX_GRAPH_BYTES,
     MAX_NODES,
-    MAP_CODES,
     SUBFLOW_CODES,
     validate_graph,
 )

@@ -217,11 +217,17 @@ def test_map_on_the_thread_pool_keeps_order_and_its_limit(embedded, llm_server, 
         (
             "collect",
             "succeeded",
-            [{"ok": True, "output": price("eggs")}, "error", {"ok": True, "output": price("sugar")}],
+            [
+                {"ok": True, "output": price("eggs")},
+                "error",
+                {"ok": True, "output": price("sugar")},
+            ],
         ),
     ],
 )
-def test_a_failing_item_under_each_policy(policy, status, result, inline, pricing, make_flow, owner):
+def test_a_failing_item_under_each_policy(
+    policy, status, result, inline, pricing, make_flow, owner
+):
     inline.on("Price of flour", http_error(400))
     flow = make_flow("Shop", map_graph(pricing.pk, concurrency=1, on_item_failure=policy))
 
@@ -290,7 +296,9 @@ def test_item_failure_takes_the_error_port_when_connected(inline, pricing, make_
     assert step.ports == ["error"] and "Item 2 of 2" in step.output["error"]["message"]
 
 
-def test_too_many_items_fail_the_step_before_any_child_starts(inline, pricing, make_flow, owner, settings):
+def test_too_many_items_fail_the_step_before_any_child_starts(
+    inline, pricing, make_flow, owner, settings
+):
     settings.SWITCHBOARD_MAP_MAX_ITEMS = 3
     flow = make_flow("Shop", map_graph(pricing.pk))
 
@@ -382,7 +390,9 @@ def test_kill_after_an_item_finished_loses_nothing(inline, make_flow, owner):
     )
     InlineExecutor().advance(decided.resume)
     run.refresh_from_db()
-    assert run.status == "succeeded" and run.result == {"prices": [{"price": "eggs"}, {"price": "flour"}]}
+    assert run.status == "succeeded" and run.result == {
+        "prices": [{"price": "eggs"}, {"price": "flour"}]
+    }
     assert len(children(run)) == 2
 
 
@@ -430,7 +440,9 @@ def test_run_page_lists_the_item_runs(inline, pricing, make_flow, owner, client)
     page = client.get(f"/runs/{run.pk}/").content.decode()
 
     assert 'data-testid="map-items"' in page
-    for index, kid in enumerate(sorted(children(run), key=lambda k: ITEMS.index(k.inputs["ingredient"]))):
+    for index, kid in enumerate(
+        sorted(children(run), key=lambda k: ITEMS.index(k.inputs["ingredient"]))
+    ):
         assert f'href="/runs/{kid.pk}/"' in page
         assert f"Item {index + 1}" in page
     assert "3 of 3 done" in page
@@ -455,7 +467,9 @@ def test_validation_reports_bad_maps(case, pricing, make_flow, owner, settings):
 
     errors = flow_validate(graph=graph, workspace_id=pricing.workspace_id)
 
-    assert [(e.code, e.node_id, e.field) for e in errors] == [(*codes[case][:1], "each", codes[case][1])]
+    assert [(e.code, e.node_id, e.field) for e in errors] == [
+        (*codes[case][:1], "each", codes[case][1])
+    ]
     assert codes[case][0] in ERROR_CODES
 
 
@@ -466,3 +480,29 @@ def test_map_reuses_the_subflow_checks(pricing, make_flow, owner):
     a.graph = map_graph(a.pk)
     errors = flow_validate(graph=a.graph, workspace_id=a.workspace_id, flow_id=a.pk)
     assert [e.code for e in errors] == ["graph.E043"]
+
+
+def test_demo_prices_each_missing_ingredient_in_order(demo, inline):
+    from builder.services import flow_validate
+    from tests.llmserver import json_reply
+
+    flow = Flow.objects.select_related("workspace").get(
+        workspace=demo["workspace"], name="Price the missing ingredients"
+    )
+    assert flow_validate(graph=flow.graph, workspace_id=flow.workspace_id, flow_id=flow.pk) == []
+    wanted = ["pasta", "mozzarella", "basil", "tomato", "ricotta"]
+    inline.on("List the ingredients", json_reply({"ingredients": wanted, "summary": "Baked."}))
+    for usd, name in enumerate(["mozzarella", "basil", "ricotta"], start=3):
+        inline.on(f"What does {name} cost", json_reply({"ingredient": name, "usd": usd}))
+
+    run = finish(run_start(user=demo["owner"], flow=flow, inputs={"dish": "lasagne"}))
+
+    assert run.status == "succeeded", (run.error_code, run.error_message)
+    prices = run.result["prices"]
+    assert [p["output"]["price"]["ingredient"] for p in prices] == [
+        "mozzarella",
+        "basil",
+        "ricotta",
+    ]
+    assert [p["output"]["price"]["usd"] for p in prices] == [3, 4, 5]
+    assert all(p["ok"] for p in prices)

@@ -249,9 +249,7 @@ class MapProgress:
         cancel = sorted(self.running)
         self.running.clear()
         self.next = self.total
-        return MapDecision(
-            cancel=cancel, status="failed", error_code=code, error_message=message
-        )
+        return MapDecision(cancel=cancel, status="failed", error_code=code, error_message=message)
 
     def output(self) -> list[Any]:
         """The results in the order of the input list, shaped by the failure policy."""

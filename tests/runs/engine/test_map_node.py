@@ -71,7 +71,9 @@ def test_map_waits_for_one_child_per_item_with_the_item_mapped():
         on_item_failure="skip",
     )
     assert validate_graph(doc) == []
-    run = MemoryRun(doc, {"things": ["eggs", "flour"], "city": "Oslo"}, llm=FakeLlm(), tools=FakeTools())
+    run = MemoryRun(
+        doc, {"things": ["eggs", "flour"], "city": "Oslo"}, llm=FakeLlm(), tools=FakeTools()
+    )
     run.run()
     assert run.status == "waiting"
     assert run.waits["each"] == {
