@@ -506,3 +506,24 @@ def test_demo_prices_each_missing_ingredient_in_order(demo, inline):
     ]
     assert [p["output"]["price"]["usd"] for p in prices] == [3, 4, 5]
     assert all(p["ok"] for p in prices)
+
+
+def test_item_runs_and_the_map_rerun_like_any_run(inline, pricing, make_flow, owner):
+    from runs.services.reruns import run_rerun
+
+    flow = make_flow("Shop", map_graph(pricing.pk))
+    run = finish(start(flow, owner, things=ITEMS[:2]))
+    item = next(c for c in children(run) if c.inputs["ingredient"] == "flour")
+    inline.reset()
+
+    again = finish(run_rerun(user=owner, run=item, from_node="mid"))
+    assert again.status == "succeeded" and again.result == price("flour")
+    assert again.parent_run_id == item.pk and inline.call_count == 1
+    reused = Step.objects.get(run=again, node_id="in")
+    assert reused.status == "succeeded"
+
+    # From the step after the map: its results are reused, no item runs again.
+    before = Run.objects.count()
+    after = finish(run_rerun(user=owner, run=run, from_node="out"))
+    assert after.status == "succeeded" and after.result == run.result
+    assert Run.objects.count() == before + 1 and inline.call_count == 1
