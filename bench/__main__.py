@@ -12,6 +12,7 @@ import sys
 
 BENCHMARKS = {
     "engine_overhead": "ms per step of a 100-node chain (tool and prompt), this engine alone",
+    "map_overhead": "ms per map item (a 3-step child run), 50 items at concurrency 1 and 10",
     "validation": "graph validation at the limits (2,000 nodes / 5,000 edges)",
     "versus_langgraph": "100-node chain vs LangGraph, interleaved A/B, SQLite and PostgreSQL",
     "concurrent_runs": "500 runs x 5 prompt steps (embedded, Celery, LangGraph), fan-out 1-50-1",

@@ -393,6 +393,103 @@ TRIP = {
     },
 }
 
+PRICE_ONE = {
+    "name": "Price an ingredient",
+    "description": 'Estimate what one ingredient costs at the shop. The map in "Price the '
+    'missing ingredients" runs it once per missing ingredient.',
+    "graph": {
+        "schema_version": 1,
+        "nodes": [
+            _n(
+                "ingredient",
+                "input",
+                "Ingredient",
+                0,
+                120,
+                schema={
+                    "type": "object",
+                    "required": ["ingredient"],
+                    "properties": {
+                        "ingredient": {"type": "string", "title": "Ingredient", "maxLength": 60}
+                    },
+                },
+                sample={"ingredient": "mozzarella"},
+            ),
+            _n(
+                "estimate",
+                "prompt",
+                "Estimate the price",
+                240,
+                120,
+                system="You know supermarket prices. Answer in JSON only.",
+                prompt="What does {{ inputs.ingredient }} cost at a supermarket, in US dollars, "
+                "for a usual pack?",
+                output_format="json",
+                json_schema={
+                    "type": "object",
+                    "required": ["ingredient", "usd"],
+                    "properties": {
+                        "ingredient": {"type": "string", "maxLength": 60},
+                        "usd": {"type": "number", "minimum": 0},
+                        "pack": {"type": "string", "maxLength": 60},
+                    },
+                },
+                temperature=0.1,
+                max_tokens=120,
+            ),
+            _n("price", "output", "Price", 480, 120, name="price"),
+        ],
+        "edges": [_e("ingredient", "estimate"), _e("estimate", "price")],
+    },
+}
+
+
+def price_missing(price_one_id: int) -> dict[str, Any]:
+    """The demo flow that maps over the pantry's missing ingredients, pricing each with the
+    flow `price_one_id` (a map calls a flow by its id, known only once it is seeded)."""
+    research = RECIPE["graph"]["nodes"][1]
+    return {
+        "name": "Price the missing ingredients",
+        "description": "Research a recipe, check the pantry, and price each missing "
+        'ingredient with "Price an ingredient", three at a time, in the order listed.',
+        "graph": {
+            "schema_version": 1,
+            "nodes": [
+                RECIPE["graph"]["nodes"][0],
+                research,
+                _n(
+                    "pantry",
+                    "tool",
+                    "Check the pantry",
+                    480,
+                    160,
+                    tool="pantry",
+                    arguments={"ingredients": "{{ nodes.research.output.ingredients }}"},
+                ),
+                _n(
+                    "price_each",
+                    "map",
+                    "Price each missing ingredient",
+                    720,
+                    160,
+                    items="{{ nodes.pantry.output.missing }}",
+                    flow=price_one_id,
+                    item_input="ingredient",
+                    concurrency=3,
+                    on_item_failure="collect",
+                ),
+                _n("prices", "output", "Prices", 960, 160, name="prices"),
+            ],
+            "edges": [
+                _e("request", "research"),
+                _e("research", "pantry"),
+                _e("pantry", "price_each"),
+                _e("price_each", "prices"),
+            ],
+        },
+    }
+
+
 DEMO_FLOWS = [RECIPE, TRIAGE, TRIP]
 
 DEMO_PANTRY = [

@@ -25,6 +25,7 @@ from .graph import (
     validate_graph,
 )
 from .graph.keys import keep_keys
+from .maps import map_errors
 from .models import Flow, FlowVersion
 from .starters import STARTERS
 from .subflows import subflow_errors
@@ -79,7 +80,11 @@ def flow_validate(*, graph: Any, workspace_id: int, flow_id: int | None = None) 
     )
     if any(e.code in UNSAVABLE for e in errors):
         return errors
-    return errors + subflow_errors(graph=graph, workspace_id=workspace_id, flow_id=flow_id)
+    return (
+        errors
+        + subflow_errors(graph=graph, workspace_id=workspace_id, flow_id=flow_id)
+        + map_errors(graph=graph, workspace_id=workspace_id)
+    )
 
 
 def _savable(graph: Any, workspace_id: int, flow_id: int | None = None) -> list[GraphError]:

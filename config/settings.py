@@ -319,6 +319,9 @@ SWITCHBOARD_SWEEP_SECONDS = float(os.environ.get("SWITCHBOARD_SWEEP_SECONDS", 2)
 SWITCHBOARD_REKICK_SECONDS = float(os.environ.get("SWITCHBOARD_REKICK_SECONDS", 5))
 # How deep sub-flows may call sub-flows (a run started by a person is at depth 0).
 SWITCHBOARD_SUBFLOW_MAX_DEPTH = int(os.environ.get("SWITCHBOARD_SUBFLOW_MAX_DEPTH", 5))
+# A map node's bounds: items per list and child runs at once (the engine caps them at 1000/50).
+SWITCHBOARD_MAP_MAX_ITEMS = int(os.environ.get("SWITCHBOARD_MAP_MAX_ITEMS", 100))
+SWITCHBOARD_MAP_MAX_CONCURRENCY = int(os.environ.get("SWITCHBOARD_MAP_MAX_CONCURRENCY", 10))
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None

@@ -14,6 +14,7 @@ from typing import Any
 from .checks import GraphChecker
 from .document import (
     ERROR_CODES,
+    MAP_CODES,
     MAX_EDGES,
     MAX_GRAPH_BYTES,
     MAX_GRAPH_DEPTH,
@@ -39,6 +40,7 @@ from .document import (
 
 __all__ = [
     "ERROR_CODES",
+    "MAP_CODES",
     "MAX_EDGES",
     "MAX_GRAPH_BYTES",
     "MAX_GRAPH_DEPTH",

@@ -57,6 +57,11 @@ ERROR_CODES: dict[str, str] = {
     "graph.E041": "Sub-flow calls a flow of another workspace",
     "graph.E042": "Sub-flow calls a flow that is not published",
     "graph.E043": "Sub-flows call each other in a cycle",
+    # E065+: map nodes.
+    "graph.E065": "Map has no list of items",
+    "graph.E066": "Map runs more items at once than allowed",
+    "graph.E067": "Map sends items to an input the called flow does not have",
+    "graph.E068": "Map gives the item's input a second value",
     # E050+: automatic model routing.
     "graph.E050": "Model is auto but the workspace has no model to choose from",
     "graph.E051": "Candidate model not in the workspace's catalogue",
@@ -66,6 +71,9 @@ ERROR_CODES: dict[str, str] = {
 # Codes about the flows sub-flow nodes call: they need the workspace's flows, so
 # `builder.subflows` reports them (through `flow_validate`), not `validate_graph`.
 SUBFLOW_CODES = frozenset({"graph.E040", "graph.E041", "graph.E042", "graph.E043"})
+# Codes about map nodes: they need the installation's limits and the called flow's inputs, so
+# `builder.maps` reports them (through `flow_validate`) too.
+MAP_CODES = frozenset({"graph.E065", "graph.E066", "graph.E067", "graph.E068"})
 
 
 class Position(BaseModel):

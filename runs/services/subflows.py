@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from config.domain import DomainError
@@ -21,6 +22,7 @@ from runs.engine.runner import StepOutcome
 from runs.models import FINISHED_RUN_STATUSES, Run, RunStatus, Step, StepStatus, Trigger
 
 from .lifecycle import RunChange, run_changing
+from .maps import is_map_wait, map_item_finished, map_start, maps_sweep, per_item_types
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +87,11 @@ def _child_version(flow, version: int | None):
     return found
 
 
-def _start_child(change: RunChange, step_id: int, wait: dict[str, Any]) -> Run:
+def start_child(
+    change: RunChange, step_id: int, wait: dict[str, Any], *, budgets: dict[str, Any] | None = None
+) -> Run:
+    """Start the child run `wait` names for a step of the locked run (its remaining budgets,
+    unless `budgets` says otherwise); raise SubflowRefused when it cannot start."""
     from builder.models import Flow
 
     from .starting import run_start
@@ -117,7 +123,7 @@ def _start_child(change: RunChange, step_id: int, wait: dict[str, Any]) -> Run:
             inputs=wait.get("inputs") or {},
             version=version.number,
             trigger=Trigger.SUBFLOW,
-            budgets=_remaining_budgets(parent),
+            budgets=_remaining_budgets(parent) if budgets is None else budgets,
             default_model=parent.default_model,
             parent_step_id=step_id,
             depth=depth,
@@ -141,8 +147,10 @@ def subflow_start(
     (out of the error port when `routed`).
     """
     wait = outcome.wait or {}
+    if is_map_wait(wait):
+        return map_start(change=change, step_id=step_id, outcome=outcome, routed=routed)
     try:
-        child = _start_child(change, step_id, wait)
+        child = start_child(change, step_id, wait)
     except SubflowRefused as exc:
         return replace(
             outcome,
@@ -175,15 +183,17 @@ def subflow_finished(change: RunChange) -> int | None:
     with run_changing(parent_id) as parent:
         if parent is None or parent.run.is_finished:
             return None
-        return parent_id if _resolve(parent, child) else None
+        return parent_id if _resolve(parent, child, change.kicks) else None
 
 
-def _resolve(parent: RunChange, child: Run) -> bool:
+def _resolve(parent: RunChange, child: Run, kicks: list[int]) -> bool:
     from .advancing import compiled_graph
 
     step = Step.objects.select_for_update().filter(pk=child.parent_step_id).first()
     if step is None or step.status != StepStatus.WAITING:
         return False
+    if (step.details or {}).get("map") is not None:
+        return map_item_finished(parent, step, child, kicks)
     now = timezone.now()
     summary: dict[str, Any] = {"iteration": step.iteration, "step_id": step.pk}
     if child.status == RunStatus.SUCCEEDED:
@@ -248,12 +258,16 @@ def subflows_sweep() -> set[int]:
     """Resume parent steps still waiting on a finished child; return the parents to kick.
 
     Children of finished parents are cancelled separately (`orphans`), by the caller."""
-    kick: set[int] = set()
-    waiting = Run.objects.filter(
-        status__in=FINISHED_RUN_STATUSES,
-        parent_step__status=StepStatus.WAITING,
-        parent_step__run__status__in=[RunStatus.RUNNING, RunStatus.WAITING],
-    ).values_list("pk", flat=True)
+    kick: set[int] = maps_sweep()
+    waiting = (
+        Run.objects.filter(
+            status__in=FINISHED_RUN_STATUSES,
+            parent_step__status=StepStatus.WAITING,
+            parent_step__run__status__in=[RunStatus.RUNNING, RunStatus.WAITING],
+        )
+        .exclude(parent_step__node_type__in=per_item_types())  # maps_sweep applies those
+        .values_list("pk", flat=True)
+    )
     for child_id in waiting:
         with run_changing(child_id) as change:
             if change is None:
@@ -266,9 +280,11 @@ def subflows_sweep() -> set[int]:
 
 
 def orphans() -> list[Run]:
-    """Unfinished child runs whose parent run has finished (failed, cancelled, dead-lettered)."""
+    """Unfinished child runs whose parent run has finished (failed, cancelled, dead-lettered),
+    or whose step is over (a map that failed while other items still ran)."""
+    over = [StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELLED, StepStatus.SKIPPED]
     return list(
-        Run.objects.filter(parent_step__run__status__in=FINISHED_RUN_STATUSES).exclude(
-            status__in=FINISHED_RUN_STATUSES
-        )
+        Run.objects.filter(
+            Q(parent_step__run__status__in=FINISHED_RUN_STATUSES) | Q(parent_step__status__in=over)
+        ).exclude(status__in=FINISHED_RUN_STATUSES)
     )

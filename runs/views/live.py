@@ -274,14 +274,48 @@ def _subflow_links(run: Run, nodes: dict[str, dict[str, str]]) -> dict[str, Any]
         graph = step.run.version.graph if isinstance(step.run.version.graph, dict) else {}
         label = _node_index(graph).get(step.node_id, {}).get("label") or step.node_id
         caller = {"run_id": step.run_id, "label": label}
-    children = [
-        {
-            "id": child.pk,
-            "flow_name": child.flow.name,
-            "status": child.status,
-            "label": nodes.get(child.parent_step.node_id, {}).get("label")
-            or child.parent_step.node_id,
-        }
-        for child in selectors.run_children(run)
-    ]
-    return {"caller": caller, "child_runs": children}
+    children, maps = [], {}
+    for child in selectors.run_children(run):
+        step = child.parent_step
+        label = nodes.get(step.node_id, {}).get("label") or step.node_id
+        progress = (step.details or {}).get("map")
+        if progress is None:
+            children.append(
+                {
+                    "id": child.pk,
+                    "flow_name": child.flow.name,
+                    "status": child.status,
+                    "label": label,
+                }
+            )
+            continue
+        group = maps.setdefault(step.pk, _map_group(step, label, progress, child.flow.name))
+        index = group["index_of"].get(child.pk)
+        item = (progress.get("inputs") or [])[index] if index is not None else None
+        group["items"].append(
+            {
+                "number": index + 1 if index is not None else None,
+                "id": child.pk,
+                "status": child.status,
+                "item": _inline(item) if item is not None else "",
+            }
+        )
+    for group in maps.values():
+        group["items"].sort(key=lambda item: (item["number"] is None, item["number"] or 0))
+    return {"caller": caller, "child_runs": children, "map_groups": list(maps.values())}
+
+
+def _map_group(step: Any, label: str, progress: dict[str, Any], flow_name: str) -> dict[str, Any]:
+    """A map step's item runs as the run page lists them: number, item, status, link."""
+    children = progress.get("children") or {}
+    return {
+        "label": label,
+        "flow_name": flow_name,
+        "status": step.status,
+        "done": len(progress.get("results") or {}),
+        "total": progress.get("total") or 0,
+        "concurrency": progress.get("concurrency"),
+        "policy": progress.get("policy"),
+        "index_of": {int(run_id): int(index) for index, run_id in children.items()},
+        "items": [],
+    }

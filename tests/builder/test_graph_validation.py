@@ -12,6 +12,7 @@ import pytest
 import builder.graph
 from builder.graph import (
     ERROR_CODES,
+    MAP_CODES,
     MAX_EDGES,
     MAX_GRAPH_BYTES,
     MAX_NODES,
@@ -605,10 +606,11 @@ def test_routing_is_not_checked_without_a_catalogue():
 
 
 def test_every_error_code_has_a_case():
-    # The sub-flow codes need a database: tests/runs/test_subflows.py has one case each.
+    # The sub-flow and map codes need a database: tests/runs/test_subflows.py and
+    # tests/runs/test_maps.py have one case each.
     covered = {code for _, _, expected in CASES for code, _, _ in expected}
     covered |= {code for _, _, expected, _ in ROUTING_CASES for code, _, _ in expected}
-    assert covered == set(ERROR_CODES) - SUBFLOW_CODES
+    assert covered == set(ERROR_CODES) - SUBFLOW_CODES - MAP_CODES
 
 
 def test_validate_graph_accepts_a_known_credential_in_tool_arguments():

@@ -5,6 +5,7 @@ from .base import NodeConfig, NodeError, NodeResult, NodeType, Port
 from .evaluator import EvaluatorNode
 from .flow import FlowNode
 from .input import InputNode
+from .map import MapNode
 from .memory import MemoryNode
 from .output import OutputNode
 from .prompt import PromptNode
@@ -24,6 +25,7 @@ NODE_TYPES: dict[str, type[NodeType]] = {
         EvaluatorNode,
         ApprovalNode,
         FlowNode,
+        MapNode,
         OutputNode,
     )
 }

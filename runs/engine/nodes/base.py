@@ -142,6 +142,9 @@ class NodeType:
     #: Waits on a run of another flow: its `wait` names the flow and inputs of a child run,
     #: and the step resumes with that run's result (or fails with its error).
     starts_child_run: ClassVar[bool] = False
+    #: Starts one child run per item of a list (its `wait` carries `items`): the step waits
+    #: until every item's run is over and resumes with their results in order.
+    runs_per_item: ClassVar[bool] = False
 
     @classmethod
     def help(cls) -> str:

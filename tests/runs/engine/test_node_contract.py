@@ -29,6 +29,7 @@ MINIMAL = {
     "evaluator": {"rules": [{"kind": "min_length", "value": 1}]},
     "approval": {"show": ["inputs.name"]},
     "flow": {"flow": 1, "inputs": {"name": "{{ inputs.name }}"}},
+    "map": {"flow": 1, "items": "{{ [inputs.name] }}", "item_input": "name"},
     "output": {},
     "retrieve": {"query": "{{ inputs.name }}", "knowledge_bases": ["Handbook"]},
     "memory": {"query": "{{ inputs.name }}", "token_budget": 500},
@@ -100,6 +101,7 @@ def test_contract_run_with_fake_context(node_type):
         # Only a person's decision or a child run may pause a run; the wait is stored as JSON.
         assert node_type.type == "approval" or node_type.starts_child_run
         json.dumps(result.wait)
+        return  # a waiting step's output comes when it resumes
     # What the type declares about its output is what it produces (validation relies on it).
     jsonschema.validate(result.output, node_type.output_schema(config, ContractScope()))
 
