@@ -107,14 +107,14 @@ class Run(models.Model):
 class Step(models.Model):
     """One execution of a node: node × iteration (loop pass) × attempt (crash re-execution)."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    # Lookups by run use the unique (run, node, iteration, attempt) index: a second index on
+    # `run` alone would only cost every step's insert one more index write.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps", db_index=False)
     node_id = models.CharField(max_length=64)
     node_type = models.CharField(max_length=32)
     iteration = models.PositiveIntegerField(default=0)
     attempt = models.PositiveIntegerField(default=0)
-    status = models.CharField(
-        max_length=16, choices=StepStatus.choices, default=StepStatus.QUEUED, db_index=True
-    )
+    status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.QUEUED)
     input = models.JSONField(null=True, blank=True)
     output = models.JSONField(null=True, blank=True)
     ports = models.JSONField(default=list, blank=True)
@@ -140,6 +140,9 @@ class Step(models.Model):
                 fields=["run", "node_id", "iteration", "attempt"], name="uniq_step_attempt"
             )
         ]
+        # A plain index for the sweeper's status lookups (a CharField's db_index on PostgreSQL
+        # also builds a LIKE index that nothing uses and every status change writes).
+        indexes = [models.Index(fields=["status"], name="runs_step_status")]
 
     def __str__(self) -> str:
         return f"{self.node_id}#{self.iteration}.{self.attempt} ({self.status})"
@@ -154,7 +157,8 @@ class Step(models.Model):
 class RunEvent(models.Model):
     """One entry of a run's append-only log. `seq` increases by one per run."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    # Served by the unique (run, seq) index.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events", db_index=False)
     seq = models.PositiveIntegerField()
     ts = models.DateTimeField(default=timezone.now)
     kind = models.CharField(max_length=32)
@@ -182,7 +186,10 @@ class RunEvent(models.Model):
 class Recording(models.Model):
     """An external response a step received (model or tool), kept so a run can be reproduced."""
 
-    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="recordings")
+    # Served by the unique (step, index) index.
+    step = models.ForeignKey(
+        Step, on_delete=models.CASCADE, related_name="recordings", db_index=False
+    )
     index = models.PositiveIntegerField()
     kind = models.CharField(max_length=8)  # "llm" or "tool"
     request = models.JSONField(default=dict)
