@@ -129,12 +129,13 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
   const scope = useMemo(
     () => ({
       workspaceId: config.workspaceId,
+      flowId: config.flowId,
       variables: (id: string) => availableVariables(id, contentNodes, contentEdges, catalogs.tools),
       issues: (text: string, id: string) => templateIssues(text, id, contentNodes, contentEdges, catalogs.tools),
       references: (text: string) => templateReferences(text, contentNodes),
       catalogs,
     }),
-    [config.workspaceId, contentNodes, contentEdges, catalogs],
+    [config.workspaceId, config.flowId, contentNodes, contentEdges, catalogs],
   );
 
   // One value per mode: a new context object would re-render every node on the canvas.
