@@ -172,6 +172,27 @@ def flow_list(request: HttpRequest, filters: Query[FlowFilter]):
     return [_summary(flow) for flow in flows[:500]]
 
 
+class CallableFilter(CleanIn):
+    workspace: Id
+    exclude: Id | None = Field(None, description="Leave this flow out (the one being edited)")
+
+
+class CallableFlowOut(Schema):
+    id: int
+    name: str
+    description: str
+    versions: list[int] = Field(description="Published version numbers, newest first")
+    input_schema: dict[str, Any] = Field(description="The latest published version's inputs")
+
+
+@router.get("/flows/callable", response=list[CallableFlowOut])
+def flow_callable(request: HttpRequest, filters: Query[CallableFilter]):
+    """The published flows of a workspace a sub-flow node may call, with their input fields."""
+    return services.callable_flows(
+        user=request.user, workspace_id=filters.workspace, exclude=filters.exclude
+    )
+
+
 @router.post("/flows", response={201: FlowOut})
 def flow_create(request: HttpRequest, payload: FlowIn):
     flow = services.flow_create(

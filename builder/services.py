@@ -14,6 +14,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from config.domain import Conflict, Invalid, NotAllowed, NotFound, TooLarge
+from runs.engine.nodes import NODE_TYPES
 from vault.services import credential_names, credential_values, model_catalogue
 from workspaces.services import PermissionDenied, membership_for, require
 
@@ -367,3 +368,41 @@ def flow_duplicate(*, flow: Flow, user) -> Flow:
         description=flow.description,
         graph=flow.graph,
     )
+
+
+def _input_schema(graph: Any) -> dict[str, Any]:
+    """The run inputs a graph asks for: its input node's schema (an empty object when none)."""
+    for node in graph.get("nodes", []) if isinstance(graph, dict) else []:
+        node_type = NODE_TYPES.get(str(node.get("type"))) if isinstance(node, dict) else None
+        if node_type is not None and node_type.provides_inputs:
+            schema = (node.get("config") or {}).get("schema")
+            if isinstance(schema, dict):
+                return schema
+    return {"type": "object", "properties": {}}
+
+
+def callable_flows(*, user, workspace_id: int, exclude: int | None = None) -> list[dict[str, Any]]:
+    """Return the published flows of a workspace a sub-flow node may call, newest version first,
+    each with its version numbers and the input fields of its latest published version."""
+    if membership_for(user=user, workspace_id=workspace_id) is None:
+        raise NotFound("Workspace not found")
+    flows = Flow.objects.live().filter(workspace_id=workspace_id).exclude(pk=exclude or 0)
+    versions = (
+        FlowVersion.objects.filter(flow__in=flows, published=True)
+        .select_related("flow")
+        .order_by("flow__name", "flow_id", "-number")
+    )
+    found: dict[int, dict[str, Any]] = {}
+    for version in versions[:2000]:
+        entry = found.get(version.flow_id)
+        if entry is None:
+            flow = version.flow
+            entry = found[version.flow_id] = {
+                "id": flow.pk,
+                "name": flow.name,
+                "description": flow.description,
+                "versions": [],
+                "input_schema": _input_schema(version.graph),
+            }
+        entry["versions"].append(version.number)
+    return list(found.values())

@@ -46,6 +46,8 @@ export function indexProblems(problems: GraphProblem[]): Pick<CanvasState, "prob
 
 export interface InspectorScope {
   workspaceId: number | null;
+  /** The flow being edited (a sub-flow node may not call it). */
+  flowId: number | null;
   variables: (nodeId: string) => import("./templates").Variable[];
   issues: (text: string, nodeId: string) => import("./templates").TemplateIssue[];
   references: (text: string) => { path: string; nodeLabel: string; field: string }[];
@@ -54,6 +56,7 @@ export interface InspectorScope {
 
 export const InspectorContext = createContext<InspectorScope>({
   workspaceId: null,
+  flowId: null,
   variables: () => [],
   issues: () => [],
   references: () => [],

@@ -1,5 +1,11 @@
-// Small stroke icons (16px grid). Node types without an icon get their initial.
+// Small stroke icons (16px grid). A node type without an icon of its own (one the server added
+// later) gets the generic node icon.
 import type { ReactElement } from "react";
+
+/** Whether there is an icon of this name (else Icon draws the generic node icon). */
+export function hasIcon(name: string): boolean {
+  return name in paths;
+}
 
 const paths: Record<string, string> = {
   input: "M2.5 8h7m0 0L7 5.5M9.5 8 7 10.5M10 3h2.5A1.5 1.5 0 0 1 14 4.5v7a1.5 1.5 0 0 1-1.5 1.5H10",
@@ -8,6 +14,14 @@ const paths: Record<string, string> = {
   router: "M2.5 8h4m0 0c2 0 2-4.5 4-4.5h3m-7 4.5c2 0 2 4.5 4 4.5h3M11.5 1.5l2 2-2 2m0 5 2 2-2 2",
   evaluator: "M3 8.5l3 3 7-7",
   approval: "M8 7.5a2.5 2.5 0 1 0 0-5 2.5 2.5 0 0 0 0 5zM3 14c.5-2.8 2.5-4.5 5-4.5s4.5 1.7 5 4.5",
+  retrieve: "M8.5 13.5h-5v-11h5l3 3v2M5.5 6h3M5.5 8.5h2M11 13a2 2 0 1 0 0-4 2 2 0 0 0 0 4zm1.5-.5 1.5 1.5",
+  memory: "M2.5 4.5A1.5 1.5 0 0 1 4 3h8a1.5 1.5 0 0 1 1.5 1.5v5A1.5 1.5 0 0 1 12 11H7l-3 2.5V11a1.5 1.5 0 0 1-1.5-1.5zM8 5v2.2l1.5 1",
+  flow: "M2.5 2.5h11v11h-11zM5 8h6m0 0L9 6m2 2-2 2",
+  map: "M6 4h7.5M6 8h7.5M6 12h7.5M2.5 4h.01M2.5 8h.01M2.5 12h.01",
+  agent: "M4 5.5h8a1.5 1.5 0 0 1 1.5 1.5v4.5A1.5 1.5 0 0 1 12 13H4a1.5 1.5 0 0 1-1.5-1.5V7A1.5 1.5 0 0 1 4 5.5zM8 5.5V3m0 0h.01M6 9h.01M10 9h.01",
+  node: "M4 3.5h8a1 1 0 0 1 1 1v7a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1v-7a1 1 0 0 1 1-1zM1.5 8H3m10 0h1.5",
+  trigger: "M9 1.5 3.5 9H8l-1 5.5L12.5 7H8z",
+  chat: "M2.5 4.5A1.5 1.5 0 0 1 4 3h8a1.5 1.5 0 0 1 1.5 1.5v5A1.5 1.5 0 0 1 12 11H7l-3 2.5V11a1.5 1.5 0 0 1-1.5-1.5zM5.5 6h5M5.5 8h3",
   output: "M6.5 8h7m0 0L11 5.5M13.5 8 11 10.5M6 3H3.5A1.5 1.5 0 0 0 2 4.5v7A1.5 1.5 0 0 0 3.5 13H6",
   undo: "M5 3.5 2.5 6 5 8.5M2.5 6h7a4 4 0 0 1 0 8H7",
   redo: "M11 3.5 13.5 6 11 8.5M13.5 6h-7a4 4 0 0 0 0 8H9",
@@ -33,19 +47,11 @@ const paths: Record<string, string> = {
 };
 
 export function Icon({ name, size = 16, label }: { name: string; size?: number; label?: string }): ReactElement {
-  const d = paths[name];
+  const shown = name in paths ? name : "node";
+  const d = paths[shown];
   const a11y = label ? { role: "img", "aria-label": label } : { "aria-hidden": true };
-  if (!d) {
-    return (
-      <svg width={size} height={size} viewBox="0 0 16 16" {...a11y}>
-        <text x="8" y="11.5" textAnchor="middle" fontSize="10" fontWeight="700" fill="currentColor">
-          {name.slice(0, 1).toUpperCase()}
-        </text>
-      </svg>
-    );
-  }
   return (
-    <svg width={size} height={size} viewBox="0 0 16 16" fill="none" {...a11y}>
+    <svg width={size} height={size} viewBox="0 0 16 16" fill="none" data-icon={shown} {...a11y}>
       <path d={d} stroke="currentColor" strokeWidth="1.5" strokeLinecap="round" strokeLinejoin="round" />
     </svg>
   );

@@ -2,6 +2,7 @@
 import { api } from "./api.js";
 
 const workspaceId = JSON.parse(document.getElementById("workspace-id")?.textContent || "null");
+/** @type {HTMLElement} */
 const toasts = document.querySelector("[data-toasts]");
 
 function toast(message, kind = "error") {
@@ -16,6 +17,7 @@ function openEditor(flow) {
   window.location.assign(`/flows/${flow.id}/`);
 }
 
+/** @returns {HTMLDialogElement} */
 function dialog(name) {
   return document.querySelector(`[data-dialog="${name}"]`);
 }
@@ -25,7 +27,7 @@ for (const el of document.querySelectorAll("dialog [data-close]")) {
 }
 
 document.querySelector("[data-workspace-switch]")?.addEventListener("change", (event) => {
-  window.location.assign(`/?workspace=${encodeURIComponent(event.target.value)}`);
+  window.location.assign(`/?workspace=${encodeURIComponent(/** @type {HTMLSelectElement} */ (event.target).value)}`);
 });
 
 async function importDocument(document_, name) {
@@ -33,6 +35,7 @@ async function importDocument(document_, name) {
   openEditor(flow);
 }
 
+/** @type {HTMLInputElement} */
 const fileInput = document.querySelector("[data-import-file]");
 fileInput?.addEventListener("change", async () => {
   const file = fileInput.files[0];
@@ -52,16 +55,19 @@ fileInput?.addEventListener("change", async () => {
   }
 });
 
+/** @type {HTMLFormElement} */
 const newForm = document.querySelector('[data-form="new"]');
 // Picking a starter fills in its name and description unless the person typed their own.
 newForm?.addEventListener("change", (event) => {
-  if (event.target.name !== "template") return;
-  const card = event.target.closest("[data-starter-name]");
+  const picked = /** @type {HTMLInputElement} */ (event.target);
+  if (picked.name !== "template") return;
+  /** @type {HTMLElement} */
+  const card = picked.closest("[data-starter-name]");
   for (const [field, value] of [
     ["name", card?.dataset.starterName || ""],
     ["description", card?.dataset.starterDescription || ""],
   ]) {
-    const input = newForm.elements[field];
+    const input = /** @type {HTMLInputElement} */ (newForm.elements.namedItem(field));
     if (!input.value || input.dataset.filled === "true") {
       input.value = value;
       input.dataset.filled = "true";
@@ -69,18 +75,21 @@ newForm?.addEventListener("change", (event) => {
   }
 });
 for (const field of ["name", "description"]) {
-  newForm?.elements[field].addEventListener("input", (event) => {
-    event.target.dataset.filled = "false";
+  /** @type {HTMLInputElement} */ (newForm?.elements.namedItem(field))?.addEventListener("input", (event) => {
+    /** @type {HTMLInputElement} */ (event.target).dataset.filled = "false";
   });
 }
 newForm?.addEventListener("submit", async (event) => {
   event.preventDefault();
+  /** @type {HTMLButtonElement} */
   const submit = newForm.querySelector("[data-create]");
   if (submit.disabled) return;
   submit.disabled = true; // a double click sends one request; the token guards the rest
   const data = new FormData(newForm);
+  /** @type {HTMLElement} */
   const errorEl = newForm.querySelector("[data-form-error]");
   errorEl.hidden = true;
+  /** @type {Record<string, unknown>} */
   const body = {
     workspace: workspaceId,
     name: String(data.get("name")).trim(),
@@ -97,6 +106,7 @@ newForm?.addEventListener("submit", async (event) => {
   }
 });
 
+/** @type {HTMLElement | null} */
 let pendingDelete = null;
 const deleteForm = document.querySelector('[data-form="delete"]');
 deleteForm?.addEventListener("submit", async (event) => {
@@ -115,9 +125,11 @@ deleteForm?.addEventListener("submit", async (event) => {
 });
 
 document.addEventListener("click", async (event) => {
-  const button = event.target.closest("[data-action]");
+  /** @type {HTMLButtonElement} */
+  const button = /** @type {Element} */ (event.target).closest("[data-action]");
   if (!button) return;
   const action = button.dataset.action;
+  /** @type {HTMLElement} */
   const row = button.closest("[data-flow-id]");
   if (action === "new") {
     dialog("new").showModal();
@@ -138,7 +150,7 @@ document.addEventListener("click", async (event) => {
     }
   } else if (action === "duplicate-selected") {
     button.disabled = true;
-    const source = document.querySelector("[data-duplicate-source]").value;
+    const source = /** @type {HTMLSelectElement} */ (document.querySelector("[data-duplicate-source]")).value;
     try {
       openEditor(await api("POST", `/flows/${source}/duplicate`));
     } catch (error) {

@@ -2,8 +2,9 @@
 // live refreshes (the list itself refreshes through htmx on `approvals-changed`).
 
 const list = document.getElementById("approval-list");
+/** @type {HTMLElement} */
 const toasts = document.querySelector("[data-toasts]");
-const me = document.querySelector("[data-me]")?.dataset.me;
+const me = /** @type {HTMLElement | null} */ (document.querySelector("[data-me]"))?.dataset.me;
 
 function pane() {
   return document.getElementById("approval-detail");
@@ -17,32 +18,41 @@ function toast(message) {
   window.setTimeout(() => item.remove(), 7000);
 }
 
+/** @param {HTMLFormElement} form @param {boolean} editing */
 function setEditing(form, editing) {
   form.dataset.editing = String(editing);
-  for (const field of form.querySelectorAll(".sb-review-edit textarea")) {
+  /** @type {NodeListOf<HTMLTextAreaElement>} */
+  const fields = form.querySelectorAll(".sb-review-edit textarea");
+  for (const field of fields) {
     if (!editing) field.value = field.defaultValue;
     field.disabled = !editing;
   }
-  if (editing) form.querySelector(".sb-review-edit textarea")?.focus();
+  if (editing) /** @type {HTMLTextAreaElement | null} */ (form.querySelector(".sb-review-edit textarea"))?.focus();
 }
 
 function markSelected() {
   const current = pane()?.dataset.approvalId;
-  for (const item of list.querySelectorAll("[data-approval-id]")) {
+  /** @type {NodeListOf<HTMLElement>} */
+  const items = list.querySelectorAll("[data-approval-id]");
+  for (const item of items) {
     if (item.dataset.approvalId === current) item.setAttribute("aria-current", "true");
     else item.removeAttribute("aria-current");
   }
   const placeholder = document.querySelector("[data-placeholder]");
   if (placeholder) {
     const hasItems = Boolean(list.querySelector("[data-approval-id]"));
-    for (const el of placeholder.querySelectorAll("[data-when]")) {
+    /** @type {NodeListOf<HTMLElement>} */
+    const parts = placeholder.querySelectorAll("[data-when]");
+    for (const el of parts) {
       el.hidden = (el.dataset.when === "items") !== hasItems;
     }
   }
 }
 
 document.addEventListener("click", (event) => {
-  const button = event.target.closest("[data-action]");
+  /** @type {HTMLElement | null} */
+  const button = /** @type {Element} */ (event.target).closest("[data-action]");
+  /** @type {HTMLFormElement | null} */
   const form = button?.closest("form.sb-inbox-decision");
   if (!form) return;
   if (button.dataset.action === "edit") {
@@ -59,7 +69,7 @@ document.body.addEventListener("htmx:afterSettle", markSelected);
 document.body.addEventListener("approvals-changed", (event) => {
   // Someone else settled the approval on screen: show its final state (nothing to lose, since
   // it can no longer be decided).
-  const message = event.detail || {};
+  const message = /** @type {CustomEvent} */ (event).detail || {};
   const open = pane();
   if (
     message.kind === "approval.decided" &&
@@ -76,7 +86,7 @@ document.body.addEventListener("approvals-changed", (event) => {
 });
 
 document.body.addEventListener("htmx:responseError", (event) => {
-  const status = event.detail.xhr.status;
+  const status = /** @type {CustomEvent} */ (event).detail.xhr.status;
   if (status === 404) toast("That approval is not available to you any more.");
   else toast(`Something went wrong on our side (${status}). Try again in a moment.`);
 });

@@ -15,6 +15,7 @@ import { RunModel } from "./run_state.js";
 import { RunStream } from "./run_stream.js";
 import { Timeline } from "./run_timeline.js";
 
+/** @type {HTMLElement} */
 const root = document.querySelector("[data-run-page]");
 const initial = JSON.parse(document.getElementById("run-state").textContent);
 const runId = initial.run.id;
@@ -29,21 +30,36 @@ const live = new RunModel({
   nodes,
 });
 
+/**
+ * The page's element for `selector` under `within` (null when this run's page has none).
+ * @param {string} selector
+ * @param {ParentNode} [within]
+ * @returns {HTMLElement | null}
+ */
+function find(selector, within = root) {
+  return within.querySelector(selector);
+}
+
+/** @param {string} selector @param {ParentNode} [within] @returns {HTMLButtonElement | null} */
+const findButton = (selector, within = root) => /** @type {HTMLButtonElement | null} */ (find(selector, within));
+
 // When a step's state reached the page, against the event's commit time (see bench/).
 window.__sbStateTimes = [];
 
+/** @type {NodeListOf<HTMLElement>} */
+const facts = root.querySelectorAll("[data-fact]");
 const ui = {
-  status: root.querySelector("[data-status-pill]"),
-  statusText: root.querySelector('[data-testid="run-status"]'),
-  live: root.querySelector("[data-live]"),
-  replayBadge: root.querySelector("[data-replay-badge]"),
-  facts: Object.fromEntries([...root.querySelectorAll("[data-fact]")].map((n) => [n.dataset.fact, n])),
-  cancel: root.querySelector('[data-action="cancel"]'),
-  rerun: root.querySelector('[data-action="rerun"]'),
-  reproduce: root.querySelector('[data-action="reproduce"]'),
-  replayBar: root.querySelector("[data-replay]"),
-  detail: root.querySelector("[data-detail]"),
-  stepCount: root.querySelector("[data-step-count]"),
+  status: find("[data-status-pill]"),
+  statusText: find('[data-testid="run-status"]'),
+  live: find("[data-live]"),
+  replayBadge: find("[data-replay-badge]"),
+  facts: Object.fromEntries([...facts].map((n) => [n.dataset.fact, n])),
+  cancel: findButton('[data-action="cancel"]'),
+  rerun: findButton('[data-action="rerun"]'),
+  reproduce: findButton('[data-action="reproduce"]'),
+  replayBar: find("[data-replay]"),
+  detail: find("[data-detail]"),
+  stepCount: find("[data-step-count]"),
 };
 
 let view = live; // the model on screen: the live one, or the replay's
@@ -250,14 +266,16 @@ ui.reproduce?.addEventListener("click", () => reruns.reproduce(ui.reproduce).cat
 
 // --- replay ----------------------------------------------------------------------------------
 
+/** @type {NodeListOf<HTMLElement>} */
+const speeds = ui.replayBar.querySelectorAll("[data-speed]");
 const replayUi = {
-  start: ui.replayBar.querySelector('[data-action="replay-start"]'),
-  controls: ui.replayBar.querySelector("[data-replay-controls]"),
-  toggle: ui.replayBar.querySelector('[data-action="replay-toggle"]'),
-  scrubber: ui.replayBar.querySelector("[data-replay-scrubber]"),
-  clock: ui.replayBar.querySelector("[data-replay-clock]"),
-  speeds: ui.replayBar.querySelectorAll("[data-speed]"),
-  exit: ui.replayBar.querySelector('[data-action="replay-exit"]'),
+  start: findButton('[data-action="replay-start"]', ui.replayBar),
+  controls: find("[data-replay-controls]", ui.replayBar),
+  toggle: findButton('[data-action="replay-toggle"]', ui.replayBar),
+  scrubber: /** @type {HTMLInputElement} */ (find("[data-replay-scrubber]", ui.replayBar)),
+  clock: find("[data-replay-clock]", ui.replayBar),
+  speeds,
+  exit: findButton('[data-action="replay-exit"]', ui.replayBar),
 };
 
 function replayFrame(model, position) {
@@ -277,8 +295,8 @@ async function startReplay() {
     onFrame: replayFrame,
     onPlaying: (playing) => {
       replayUi.toggle.setAttribute("aria-label", playing ? "Pause" : "Play");
-      replayUi.toggle.querySelector("[data-icon-play]").hidden = playing;
-      replayUi.toggle.querySelector("[data-icon-pause]").hidden = !playing;
+      find("[data-icon-play]", replayUi.toggle).hidden = playing;
+      find("[data-icon-pause]", replayUi.toggle).hidden = !playing;
       ui.replayBar.dataset.playing = String(playing);
     },
   });
@@ -329,7 +347,7 @@ for (const button of replayUi.speeds) {
 // --- start -----------------------------------------------------------------------------------
 
 function mountCanvas() {
-  const element = root.querySelector("[data-run-canvas]");
+  const element = find("[data-run-canvas]");
   if (!window.SwitchboardCanvas) return false;
   canvas = window.SwitchboardCanvas.mount(element, {
     mode: "readonly",
@@ -345,8 +363,8 @@ function mountCanvas() {
   return true;
 }
 
-const splitter = root.querySelector("[data-run-splitter]");
-if (splitter) resizable(root.querySelector("[data-run-canvas]"), splitter);
+const splitter = find("[data-run-splitter]");
+if (splitter) resizable(find("[data-run-canvas]"), splitter);
 
 // Bundled after the canvas island (static/canvas/run_page.js), so the canvas is there already;
 // the fallback covers loading this file on its own.

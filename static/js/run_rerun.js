@@ -11,13 +11,17 @@ export class Reruns {
     this.schema = schema;
     this.inputs = inputs;
     this.labelOf = labelOf;
+    /** @type {HTMLDialogElement | null} */
     this.dialog = document.querySelector('[data-dialog="rerun"]');
+    /** @type {HTMLFormElement | null} */
     this.form = this.dialog?.querySelector('[data-form="rerun"]');
+    /** @type {string | null} */
     this.fromNode = null;
+    /** @type {ReturnType<typeof inputsForm> | null} */
     this.inputsForm = null;
     if (!this.dialog) return;
     this.dialog.querySelector("[data-close]")?.addEventListener("click", () => this.dialog.close());
-    this.form.querySelector("[data-edit-inputs]").addEventListener("change", (e) => this._toggleInputs(e.target.checked));
+    this.form.querySelector("[data-edit-inputs]").addEventListener("change", (e) => this._toggleInputs(/** @type {HTMLInputElement} */ (e.target).checked));
     this.form.addEventListener("submit", (e) => {
       e.preventDefault();
       void this._submit();
@@ -25,6 +29,7 @@ export class Reruns {
   }
 
   _toggleInputs(on) {
+    /** @type {HTMLElement} */
     const holder = this.form.querySelector("[data-rerun-inputs]");
     holder.hidden = !on;
     if (on && !this.inputsForm) {
@@ -46,7 +51,8 @@ export class Reruns {
       title.textContent = "Re-run";
       explain.textContent = "A new run from the start with the same inputs. This run stays as it is.";
     }
-    this.form.querySelector("[data-form-error]").hidden = true;
+    /** @type {HTMLElement} */ (this.form.querySelector("[data-form-error]")).hidden = true;
+    /** @type {HTMLButtonElement} */
     const submit = this.form.querySelector("[data-rerun-submit]");
     submit.disabled = false;
     submit.textContent = fromNode ? "Re-run from this step" : "Start re-run";
@@ -54,12 +60,17 @@ export class Reruns {
   }
 
   async _submit() {
+    /** @type {HTMLElement} */
     const error = this.form.querySelector("[data-form-error]");
+    /** @type {HTMLButtonElement} */
     const submit = this.form.querySelector("[data-rerun-submit]");
     error.hidden = true;
-    const body = { use_draft: this.form.elements.target.value === "draft" };
+    const target = /** @type {RadioNodeList} */ (this.form.elements.namedItem("target"));
+    /** @type {Record<string, unknown>} */
+    const body = { use_draft: target.value === "draft" };
     if (this.fromNode) body.from_node = this.fromNode;
-    if (this.form.querySelector("[data-edit-inputs]").checked && this.inputsForm) {
+    const editInputs = /** @type {HTMLInputElement} */ (this.form.querySelector("[data-edit-inputs]"));
+    if (editInputs.checked && this.inputsForm) {
       const { values, errors } = this.inputsForm.read();
       if (!values) {
         error.replaceChildren(el("strong", { text: "Check the inputs:" }), el("ul", {}, errors.map((p) => el("li", { text: p.message }))));
@@ -82,6 +93,7 @@ export class Reruns {
     }
   }
 
+  /** @param {HTMLButtonElement} button */
   async reproduce(button) {
     button.disabled = true;
     try {

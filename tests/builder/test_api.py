@@ -36,6 +36,7 @@ WORKSPACE_ENDPOINTS = [
     ("get", "/api/node-types", None),
     ("get", "/api/graph-error-codes", None),
     ("get", "/api/tools", None),
+    ("get", "/api/flows/callable?workspace={ws}", None),
     ("get", "/api/starters", None),
     ("get", "/api/workspaces", None),
     ("get", "/api/workspaces/{ws}/people", None),
@@ -515,6 +516,46 @@ def test_api_tools_describe_every_registered_tool(api_for, member):
     for tool in tools.values():
         assert tool["arguments_schema"]["type"] == "object"
         assert tool["result_schema"]["type"] == "object"
+
+
+def test_api_callable_flows_lists_published_flows_with_their_inputs(
+    api_for, member, workspace, make_flow, foreign_flow
+):
+    viewer = member(Role.VIEWER)
+    called = make_flow(name="Summarise")
+    FlowVersion.objects.create(flow=called, number=1, graph=called.graph, published=True)
+    second = copy.deepcopy(called.graph)
+    find(second["nodes"], "start")["config"]["schema"] = {
+        "type": "object",
+        "properties": {"topic": {"type": "string"}, "depth": {"type": "integer"}},
+        "required": ["topic"],
+    }
+    FlowVersion.objects.create(flow=called, number=2, graph=second, published=True)
+    FlowVersion.objects.create(flow=called, number=None, graph=second, published=False)
+    make_flow(name="Never published")
+    editing = make_flow(name="The one being edited")
+    FlowVersion.objects.create(flow=editing, number=1, graph=editing.graph, published=True)
+    _publish(foreign_flow)
+
+    url = f"/api/flows/callable?workspace={workspace.pk}&exclude={editing.pk}"
+    response = api_for(viewer).get(url)
+
+    assert response.status_code == 200, response.content
+    assert [f["name"] for f in response.json()] == ["Summarise"]
+    entry = response.json()[0]
+    assert entry["id"] == called.pk and entry["versions"] == [2, 1]
+    assert entry["input_schema"]["required"] == ["topic"]
+    assert set(entry["input_schema"]["properties"]) == {"topic", "depth"}
+    everything = api_for(viewer).get(f"/api/flows/callable?workspace={workspace.pk}").json()
+    assert {f["name"] for f in everything} == {"Summarise", "The one being edited"}
+
+
+def test_api_callable_flows_of_a_foreign_workspace_is_404(api_for, member, foreign_flow):
+    _publish(foreign_flow)
+    owner = api_for(member(Role.OWNER))
+    assert_error(owner.get(f"/api/flows/callable?workspace={foreign_flow.workspace_id}"), 404)
+    assert_error(owner.get("/api/flows/callable?workspace=0"), 422)
+    assert_error(owner.get("/api/flows/callable"), 422)
 
 
 def test_api_graph_error_codes(api_for, member):

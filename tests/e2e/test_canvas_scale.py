@@ -80,6 +80,10 @@ def test_a_500_node_flow_opens_and_is_interactive(page, member, workspace, artif
         f"(wall {wall_ms:.0f} ms; budget {BUDGET['first_render_ms_500_nodes']} ms, see bench/)"
     )
     page.screenshot(path=str(artifacts / "editor-500-nodes.png"))
+    # Nodes arrive with estimated sizes (so React Flow need not render all 500 to measure them);
+    # a node in view is measured for real, and its edges leave from its real handles.
+    for edge_id, source in [("e2", "p1"), ("e26", "p25")]:
+        assert_edge_leaves_its_handle(page, edge_id, source)
 
     # Interactive: select a node, edit it, and the change is saved.
     page.get_by_role("button", name="Fit view").click()
@@ -95,6 +99,25 @@ def test_a_500_node_flow_opens_and_is_interactive(page, member, workspace, artif
 
     eventually(saved, timeout=15)
     expect(page.locator('[data-save-status="saved"]')).to_be_visible()
+
+
+def assert_edge_leaves_its_handle(page, edge_id: str, source: str) -> None:
+    """The edge's path starts at the centre of its source node's output handle (on screen)."""
+    gap = page.evaluate(
+        """([edgeId, source]) => {
+        const handle = document.querySelector(
+            `.react-flow__node[data-id="${source}"] .react-flow__handle.source`);
+        const path = document.querySelector(`.react-flow__edge[data-id="${edgeId}"] path`);
+        const h = handle.getBoundingClientRect();
+        const start = path.getPointAtLength(0);
+        const screen = path.getScreenCTM();
+        const x = screen.a * start.x + screen.c * start.y + screen.e;
+        const y = screen.b * start.x + screen.d * start.y + screen.f;
+        return Math.hypot(x - (h.left + h.width / 2), y - (h.top + h.height / 2));
+    }""",
+        [edge_id, source],
+    )
+    assert gap < 3, f"edge {edge_id} starts {gap:.1f} px from {source}'s handle"
 
 
 # Drag a node the way a hand does: one pointer move per animation frame, and time each frame

@@ -21,6 +21,7 @@ import { Icon } from "../icons";
 import { canvasBox, fitReadable } from "../viewport";
 import { useEffect, useRef, useState } from "react";
 import type { FlowEdge, FlowNode } from "../graph";
+import { LARGE_FLOW } from "../estimate";
 import FlowEdgeView from "./FlowEdgeView";
 import FlowNodeView from "./FlowNodeView";
 
@@ -89,7 +90,7 @@ export interface CanvasProps {
 }
 
 export function FlowCanvas({ nodes, edges, readOnly, onNodesChange, onEdgesChange, showMinimap = true, snap = true, categoryOf, extra, label }: CanvasProps) {
-  const large = nodes.length > 250;
+  const large = nodes.length > LARGE_FLOW;
   // Fit the first view only to a graph that exists: fitting when the first node is dropped
   // would jump the canvas under the user's pointer.
   const [fitOnOpen] = useState(nodes.length > 0);

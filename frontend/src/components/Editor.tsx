@@ -20,12 +20,13 @@ import type { GraphProblem, JsonObject, NodeTypeInfo } from "../types";
 import { CanvasArea } from "./editor/CanvasArea";
 import { ConflictDialog, PublishDialog, RestoreDialog } from "./editor/EditorDialogs";
 import { EditorToolbar } from "./editor/EditorToolbar";
-import { editorMenus } from "./editor/menus";
+import { downloadExport, editorMenus } from "./editor/menus";
 import { SidePanel, type Tab } from "./editor/SidePanel";
 import { Inspector } from "./Inspector";
 import { Palette } from "./Palette";
 import { Problems } from "./Problems";
 import { TestRunPanel } from "./TestRunPanel";
+import { ToastRegion } from "./ui";
 import { DiffDetails, Versions } from "./Versions";
 
 export interface EditorConfig {
@@ -129,12 +130,13 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
   const scope = useMemo(
     () => ({
       workspaceId: config.workspaceId,
+      flowId: config.flowId,
       variables: (id: string) => availableVariables(id, contentNodes, contentEdges, catalogs.tools),
       issues: (text: string, id: string) => templateIssues(text, id, contentNodes, contentEdges, catalogs.tools),
       references: (text: string) => templateReferences(text, contentNodes),
       catalogs,
     }),
-    [config.workspaceId, contentNodes, contentEdges, catalogs],
+    [config.workspaceId, config.flowId, contentNodes, contentEdges, catalogs],
   );
 
   // One value per mode: a new context object would re-render every node on the canvas.
@@ -188,13 +190,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
     togglePalette: () => setShowPalette((x) => !x),
     toggleMinimap: () => setShowMinimap((x) => !x),
     toggleSnap: () => setSnap((x) => !x),
-    exportJson: () => {
-      // A download link, not a navigation: leaving the page would trip the unsaved guard.
-      const link = document.createElement("a");
-      link.href = `/api/flows/${config.flowId}/export`;
-      link.download = "";
-      link.click();
-    },
+    exportJson: () => downloadExport(config.flowId),
     duplicateFlow: () => void doc.duplicateFlow(),
     openPublish: () => v.setPublishOpen(true),
     openHistory: showHistory,
@@ -305,13 +301,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
             </SidePanel>
           </div>
 
-          <div className="sb-toast-region" role="status" aria-live="polite">
-            {toasts.map((t) => (
-              <div key={t.id} className={`sb-toast sb-toast-${t.kind}`}>
-                {t.text}
-              </div>
-            ))}
-          </div>
+          <ToastRegion toasts={toasts} />
 
           <PublishDialog v={v} busy={busy} problemCount={problems.length} />
           <RestoreDialog v={v} busy={busy} />

@@ -2,6 +2,7 @@
 // fields), by node label; "Other path…" keeps free typing for anything the shapes do not know.
 import { useContext, useState } from "react";
 import { InspectorContext } from "../context";
+import type { Variable } from "../templates";
 
 const OTHER = "__other__";
 
@@ -22,8 +23,6 @@ export function FieldPicker({ id, value, onChange, readOnly, nodeId }: { id: str
       </div>
     );
   }
-  const groups = new Map<string, typeof options>();
-  for (const v of options) groups.set(v.nodeLabel ?? v.group, [...(groups.get(v.nodeLabel ?? v.group) ?? []), v]);
   return (
     <select
       id={id}
@@ -33,17 +32,32 @@ export function FieldPicker({ id, value, onChange, readOnly, nodeId }: { id: str
       onChange={(e) => (e.target.value === OTHER ? setTyping(true) : onChange(e.target.value))}
     >
       <option value="">Choose a field…</option>
+      <FieldOptions options={options} />
+      <option value={OTHER}>Other path…</option>
+    </select>
+  );
+}
+
+/** The data paths a node can read, as <optgroup>s by node label. */
+export function FieldOptions({ options }: { options: Variable[] }) {
+  const groups = new Map<string, Variable[]>();
+  for (const v of options) groups.set(v.nodeLabel ?? v.group, [...(groups.get(v.nodeLabel ?? v.group) ?? []), v]);
+  return (
+    <>
       {[...groups.entries()].map(([group, items]) => (
         <optgroup key={group} label={group}>
           {items.map((v) => (
             <option key={v.path} value={v.path}>
-              {v.group === "Inputs" ? v.label : v.field ? v.field : "the whole output"}
-              {v.type ? ` (${v.type})` : ""}
+              {fieldText(v)}
             </option>
           ))}
         </optgroup>
       ))}
-      <option value={OTHER}>Other path…</option>
-    </select>
+    </>
   );
+}
+
+export function fieldText(v: Variable): string {
+  const name = v.group === "Inputs" ? v.label : v.field ? v.field : "the whole output";
+  return v.type ? `${name} (${v.type})` : name;
 }

@@ -19,7 +19,7 @@ const RUN_LABELS: Record<RunState, string> = {
   cancelled: "Cancelled",
 };
 
-function summary(kind: string, config: JsonObject): string {
+export function summary(kind: string, config: JsonObject): string {
   const text = (v: unknown) => (typeof v === "string" ? v : "");
   switch (kind) {
     case "prompt":

@@ -15,13 +15,27 @@ const SYNONYMS: Record<string, string> = {
   approval: "human person review approve manual sign off inbox wait people",
   input: "start trigger form begin fields parameters",
   output: "end result return finish answer",
+  retrieve: "rag search knowledge base documents lookup find vector embedding context sources chunks",
+  memory: "conversation history chat remember context past turns recall session",
+  flow: "sub-flow subflow call another flow nested reuse module workflow",
+  map: "loop for each foreach iterate batch list every item parallel",
+  agent: "autonomous tools react goal plan reason loop assistant",
 };
 
 /** Whether a node type matches a palette search (label, help, category or a synonym). */
 export function matchesType(t: NodeTypeInfo, query: string): boolean {
   const words = query.trim().toLowerCase().split(/\s+/).filter(Boolean);
-  const text = `${t.type} ${t.label} ${t.help} ${t.category} ${SYNONYMS[t.type] ?? ""}`.toLowerCase();
+  const text = `${t.type} ${t.label} ${t.help ?? ""} ${t.category ?? ""} ${SYNONYMS[t.type] ?? ""}`.toLowerCase();
   return words.every((w) => text.includes(w));
+}
+
+// A type the server added after this bundle was built may come without a category or help.
+function categoryOf(t: NodeTypeInfo): string {
+  return t.category || "Other";
+}
+
+export function categoryClass(t: NodeTypeInfo): string {
+  return `sb-cat-${categoryOf(t).toLowerCase().replace(/\W+/g, "-")}`;
 }
 
 export const Palette = memo(function Palette({ types, onAdd, open, onToggle }: {
@@ -41,7 +55,7 @@ export const Palette = memo(function Palette({ types, onAdd, open, onToggle }: {
           <button
             key={t.type}
             type="button"
-            className={`sb-palette-mini sb-cat-${t.category.toLowerCase().replace(/\W+/g, "-")}`}
+            className={`sb-palette-mini ${categoryClass(t)}`}
             draggable
             data-node-type={t.type}
             aria-label={`Add a ${t.label} node`}
@@ -62,7 +76,7 @@ export const Palette = memo(function Palette({ types, onAdd, open, onToggle }: {
   }
   const q = query.trim().toLowerCase();
   const shown = types.filter((t) => !q || matchesType(t, q));
-  const categories = [...new Set(shown.map((t) => t.category))];
+  const categories = [...new Set(shown.map(categoryOf))];
   return (
     <aside className="sb-palette" aria-label="Node palette">
       <div className="sb-panel-head">
@@ -80,12 +94,12 @@ export const Palette = memo(function Palette({ types, onAdd, open, onToggle }: {
           <section key={category} className="sb-palette-group" aria-label={category}>
             <h3>{category}</h3>
             {shown
-              .filter((t) => t.category === category)
+              .filter((t) => categoryOf(t) === category)
               .map((t) => (
                 <button
                   key={t.type}
                   type="button"
-                  className={`sb-palette-item sb-cat-${t.category.toLowerCase().replace(/\W+/g, "-")}`}
+                  className={`sb-palette-item ${categoryClass(t)}`}
                   draggable
                   data-node-type={t.type}
                   title={`Drag onto the canvas, or press Enter to add a ${t.label} node`}

@@ -1,38 +1,14 @@
 // One form generator for every node type, driven by the type's config JSON schema. Field kinds
 // come from the schema (enum, number, boolean, list, object, template strings); the only
 // per-field knowledge is WIDGETS, which picks richer pickers for a few named fields.
-import { useContext, useId, useState, type ReactNode } from "react";
-import { InspectorContext } from "../context";
+import { useId } from "react";
 import { defaultValue, resolveRef } from "../graph";
 import { Icon } from "../icons";
 import type { GraphProblem, Json, JsonObject, JsonSchema } from "../types";
-import { FieldPicker } from "./FieldPicker";
-import { ModelPicker } from "./ModelPicker";
-import { PeoplePicker } from "./PeoplePicker";
-import { buildable, SchemaBuilder } from "./SchemaBuilder";
+import { AnyValue, Field, JsonEditor, pretty, TagList, type Change } from "./form/inputs";
+import { FORMAT_WIDGETS, WIDGETS, WidgetField } from "./form/widgets";
+import { buildable } from "./SchemaBuilder";
 import { TemplateField } from "./TemplateField";
-import { ArgumentsForm, ToolPicker, ToolsChecklist } from "./ToolPicker";
-
-type Widget = "users" | "groups" | "input-schema" | "output-schema" | "sample" | "model" | "tool" | "arguments" | "tools" | "data-path";
-
-// Keyed by node type and field path, list indices written as [] (routes[].conditions[].field).
-const WIDGETS: Record<string, Widget> = {
-  "approval.users": "users",
-  "approval.groups": "groups",
-  "input.schema": "input-schema",
-  "input.sample": "sample",
-  "prompt.json_schema": "output-schema",
-  "prompt.model": "model",
-  "router.model": "model",
-  "evaluator.model": "model",
-  "prompt.tools": "tools",
-  "tool.tool": "tool",
-  "tool.arguments": "arguments",
-  "router.routes[].conditions[].field": "data-path",
-};
-
-// Fields whose schema names a picker (e.g. the people a failed step is handed to).
-const FORMAT_WIDGETS: Record<string, "users" | "groups"> = { users: "users", groups: "groups" };
 
 export interface FormContext {
   kind: string;
@@ -41,8 +17,6 @@ export interface FormContext {
   problems: GraphProblem[];
   nodeId: string;
 }
-
-type Change = (value: Json | undefined) => void;
 
 function typeOf(schema: JsonSchema): string | undefined {
   if (schema.anyOf) {
@@ -64,155 +38,6 @@ function fieldProblems(ctx: FormContext, path: string): GraphProblem[] {
     const normal = p.field.replace(/\[(\d+)\]/g, ".$1");
     return normal === path || (p.code === "graph.E012" && path === "routes");
   });
-}
-
-function Field({ label, hint, required, htmlFor, problems, children, wide }: {
-  label: string;
-  hint?: string;
-  required?: boolean;
-  htmlFor?: string;
-  problems: GraphProblem[];
-  children: ReactNode;
-  wide?: boolean;
-}) {
-  return (
-    <div className={`sb-field${problems.length ? " has-problem" : ""}${wide ? " is-wide" : ""}`}>
-      <label className="sb-field-label" htmlFor={htmlFor}>
-        {label}
-        {required && <span className="sb-required" aria-hidden="true">*</span>}
-      </label>
-      {children}
-      {hint && <div className="sb-field-hint">{hint}</div>}
-      {problems.map((p, i) => (
-        <div key={i} className="sb-field-problem" role="alert">
-          {p.message}
-        </div>
-      ))}
-    </div>
-  );
-}
-
-function JsonEditor({ id, value, onChange, readOnly, nullable }: {
-  id: string;
-  value: Json | undefined;
-  onChange: Change;
-  readOnly: boolean;
-  nullable?: boolean;
-}) {
-  const initial = value === undefined || value === null ? "" : JSON.stringify(value, null, 2);
-  const [text, setText] = useState(initial);
-  const [error, setError] = useState("");
-  const [seen, setSeen] = useState(initial);
-  if (initial !== seen && !error) {
-    setSeen(initial);
-    setText(initial);
-  }
-  return (
-    <>
-      <textarea
-        id={id}
-        className="sb-input sb-code"
-        rows={Math.min(14, Math.max(4, text.split("\n").length))}
-        value={text}
-        readOnly={readOnly}
-        spellCheck={false}
-        onChange={(e) => {
-          setText(e.target.value);
-          if (!e.target.value.trim()) {
-            setError("");
-            onChange(nullable ? null : undefined);
-            return;
-          }
-          try {
-            const parsed = JSON.parse(e.target.value);
-            setError("");
-            setSeen(JSON.stringify(parsed, null, 2));
-            onChange(parsed);
-          } catch (err) {
-            setError(`Not valid JSON yet: ${(err as Error).message}`);
-          }
-        }}
-      />
-      {error && <div className="sb-field-problem">{error}</div>}
-    </>
-  );
-}
-
-function AnyValue({ id, value, onChange, readOnly }: { id: string; value: Json | undefined; onChange: Change; readOnly: boolean }) {
-  const shown = value === undefined || value === null ? "" : typeof value === "string" ? value : JSON.stringify(value);
-  return (
-    <input
-      id={id}
-      className="sb-input"
-      value={shown}
-      readOnly={readOnly}
-      placeholder="text, number or JSON"
-      onChange={(e) => {
-        const raw = e.target.value;
-        try {
-          const parsed = JSON.parse(raw);
-          onChange(typeof parsed === "object" || typeof parsed === "number" || typeof parsed === "boolean" ? parsed : raw);
-        } catch {
-          onChange(raw === "" ? null : raw);
-        }
-      }}
-    />
-  );
-}
-
-function TagList({ id, value, onChange, readOnly, placeholder }: {
-  id: string;
-  value: string[];
-  onChange: Change;
-  readOnly: boolean;
-  placeholder?: string;
-}) {
-  const [draft, setDraft] = useState("");
-  const add = () => {
-    const v = draft.trim();
-    if (v && !value.includes(v)) onChange([...value, v]);
-    setDraft("");
-  };
-  return (
-    <div className="sb-tags">
-      {value.map((tag) => (
-        <span key={tag} className="sb-tag">
-          {tag}
-          {!readOnly && (
-            <button type="button" aria-label={`Remove ${tag}`} onClick={() => onChange(value.filter((t) => t !== tag))}>
-              <Icon name="close" size={10} />
-            </button>
-          )}
-        </span>
-      ))}
-      {!readOnly && (
-        <input
-          id={id}
-          className="sb-tag-input"
-          value={draft}
-          placeholder={placeholder ?? "Type and press Enter"}
-          onChange={(e) => setDraft(e.target.value)}
-          onBlur={add}
-          onKeyDown={(e) => {
-            if (e.key === "Enter" || e.key === ",") {
-              e.preventDefault();
-              add();
-            } else if (e.key === "Backspace" && !draft && value.length) {
-              onChange(value.slice(0, -1));
-            }
-          }}
-        />
-      )}
-    </div>
-  );
-}
-
-const ACRONYMS: Record<string, string> = { llm: "LLM", json: "JSON", ai: "AI", api: "API", url: "URL", id: "ID", http: "HTTP" };
-
-function pretty(option: string): string {
-  if (ACRONYMS[option.toLowerCase()]) return ACRONYMS[option.toLowerCase()];
-  const words = option.replace(/_/g, " ");
-  return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
 function singular(title: string): string {
@@ -308,73 +133,10 @@ function SchemaField({ name, schema, value, onChange, ctx, path, required, sibli
   const common = { label, hint: resolved.description, required, htmlFor: id, problems };
   const widget =
     WIDGETS[`${ctx.kind}.${path.replace(/\.\d+(?=\.|$)/g, "[]")}`] ?? FORMAT_WIDGETS[String(resolved.format ?? "")];
-  const scope = useContext(InspectorContext);
   const json = () => <JsonEditor id={id} value={value} onChange={onChange} readOnly={ctx.readOnly} nullable={nullable} />;
 
-  if (widget === "input-schema" || widget === "output-schema") {
-    const input = widget === "input-schema";
-    return (
-      <Field
-        {...common}
-        hint={input ? "The fields a run asks for. Later nodes can insert them as variables." : "The fields the model must return. Later nodes can insert each field as a variable."}
-        htmlFor={undefined}
-        wide
-      >
-        {!input && siblings.output_format !== "json" ? (
-          <p className="sb-muted sb-small">Set the output format to JSON to describe the fields the model returns.</p>
-        ) : (
-          <SchemaBuilder
-            value={input ? ((value as JsonObject) ?? { type: "object", properties: {} }) : ((value as JsonObject | null) ?? null)}
-            onChange={onChange}
-            readOnly={ctx.readOnly}
-            mode={input ? "input" : "output"}
-            json={json}
-          />
-        )}
-      </Field>
-    );
-  }
-  if (widget === "model") {
-    return (
-      <Field {...common} hint={undefined}>
-        <ModelPicker id={id} value={(value as string) ?? ""} onChange={onChange} readOnly={ctx.readOnly} />
-      </Field>
-    );
-  }
-  if (widget === "tool") {
-    return (
-      <Field {...common}>
-        <ToolPicker id={id} value={(value as string) ?? ""} onChange={onChange} readOnly={ctx.readOnly} />
-      </Field>
-    );
-  }
-  if (widget === "arguments") {
-    const tool = scope.catalogs.tools?.find((t) => t.name === siblings.tool);
-    return (
-      <Field {...common} htmlFor={tool ? undefined : id} hint={tool ? undefined : resolved.description} wide>
-        <ArgumentsForm tool={tool} value={(value as JsonObject) ?? {}} onChange={onChange} readOnly={ctx.readOnly} nodeId={ctx.nodeId} json={json} />
-      </Field>
-    );
-  }
-  if (widget === "tools") {
-    return (
-      <Field {...common} htmlFor={undefined}>
-        <ToolsChecklist
-          value={((value as Json[]) ?? []).map(String)}
-          onChange={onChange}
-          readOnly={ctx.readOnly}
-          fallback={() => <TagList id={id} value={((value as Json[]) ?? []).map(String)} onChange={onChange} readOnly={ctx.readOnly} />}
-        />
-      </Field>
-    );
-  }
-  if (widget === "data-path") {
-    return (
-      <Field {...common}>
-        <FieldPicker id={id} value={(value as string) ?? ""} onChange={onChange} readOnly={ctx.readOnly} nodeId={ctx.nodeId} />
-      </Field>
-    );
-  }
+  const picked = widget && widget !== "sample" ? <WidgetField widget={widget} id={id} value={value} onChange={onChange} ctx={ctx} siblings={siblings} common={common} description={resolved.description} json={json} /> : null;
+  if (picked) return picked;
   if (widget === "sample") {
     const inputSchema = siblings.schema as JsonSchema | undefined;
     if (inputSchema && buildable(inputSchema as Json) && Object.keys(inputSchema.properties ?? {}).length) {
@@ -392,13 +154,6 @@ function SchemaField({ name, schema, value, onChange, ctx, path, required, sibli
         </fieldset>
       );
     }
-  }
-  if (widget === "users" || widget === "groups") {
-    return (
-      <Field {...common}>
-        <PeoplePicker id={id} kind={widget} value={(value as string[]) ?? []} onChange={onChange} readOnly={ctx.readOnly} />
-      </Field>
-    );
   }
   if (resolved.enum) {
     const options = resolved.enum.map(String);

@@ -37,8 +37,10 @@ function literal(text: string, schema: JsonSchema): Json {
   return text;
 }
 
-export function ArgumentsForm({ tool, value, onChange, readOnly, nodeId, json }: {
+export function ArgumentsForm({ tool, value, onChange, readOnly, nodeId, json, asText = false }: {
   tool: ToolInfo | undefined;
+  /** Keep every value as text (a sub-flow's inputs are templates, rendered when the step runs). */
+  asText?: boolean;
   value: JsonObject;
   onChange: (value: JsonObject) => void;
   readOnly: boolean;
@@ -71,7 +73,7 @@ export function ArgumentsForm({ tool, value, onChange, readOnly, nodeId, json }:
               onChange={(t) => {
                 const next = { ...value };
                 if (t === "") delete next[name];
-                else next[name] = literal(t, schema);
+                else next[name] = asText ? t : literal(t, schema);
                 onChange(next);
               }}
               readOnly={readOnly}

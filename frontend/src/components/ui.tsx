@@ -123,3 +123,15 @@ export function timeAgo(iso: string): string {
   const n = Math.floor(seconds / size);
   return `${n} ${name}${n === 1 ? "" : "s"} ago`;
 }
+
+export function ToastRegion({ toasts }: { toasts: { id: number; text: string; kind: string }[] }) {
+  return (
+    <div className="sb-toast-region" role="status" aria-live="polite">
+      {toasts.map((t) => (
+        <div key={t.id} className={`sb-toast sb-toast-${t.kind}`}>
+          {t.text}
+        </div>
+      ))}
+    </div>
+  );
+}

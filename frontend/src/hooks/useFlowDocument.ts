@@ -5,6 +5,7 @@ import { api } from "../api";
 import { indexProblems, type CanvasState } from "../context";
 import { useDraft } from "../draft";
 import { toFlow, toGraph } from "../graph";
+import { withEstimates } from "../estimate";
 import { autoLayout } from "../layout";
 import type { Store } from "../store";
 import type { Flow, GraphProblem, NodeTypeInfo } from "../types";
@@ -52,7 +53,7 @@ export function useFlowDocument({ flowId, readOnly, store, g, push, onTypes }: {
         if (normal.nodes.length > 1 && normal.nodes.every((n) => n.position.x === 0 && n.position.y === 0)) {
           normal.nodes = autoLayout(normal.nodes, normal.edges, { viewport: viewport() });
         }
-        setNodes(normal.nodes);
+        setNodes(withEstimates(normal.nodes, Object.fromEntries(nodeTypes.map((t) => [t.type, t]))));
         setEdges(normal.edges);
         setFlow(loaded);
         setName(loaded.name);

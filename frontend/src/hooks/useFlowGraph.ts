@@ -3,6 +3,7 @@
 import { applyEdgeChanges, applyNodeChanges, useReactFlow, useStoreApi, type Connection, type EdgeChange, type NodeChange } from "@xyflow/react";
 import { useCallback, useRef, useState } from "react";
 import { newEdgeId, outputPorts, starterConfig, toFlow, uniqueNodeId, NODE_WIDTH, type Catalogue, type FlowEdge, type FlowNode } from "../graph";
+import { withoutEstimate } from "../estimate";
 import { autoLayout } from "../layout";
 import type { Graph } from "../types";
 import { canvasBox, fitReadable } from "../viewport";
@@ -29,7 +30,7 @@ export function useFlowGraph({ catalogue, readOnly, onAdded }: { catalogue: Cata
   const { snapshot } = history;
 
   const onNodesChange = useCallback((changes: NodeChange<FlowNode>[]) => {
-    setNodes((ns) => applyNodeChanges(changes, ns));
+    setNodes((ns) => withoutEstimate(changes, applyNodeChanges(changes, ns)));
   }, []);
   const onEdgesChange = useCallback((changes: EdgeChange<FlowEdge>[]) => {
     setEdges((es) => applyEdgeChanges(changes, es));

@@ -1,5 +1,5 @@
 // The editor's top bar: back link, flow name, save status, menus, undo/redo, layout, problems,
-// history, test run and publish.
+// triggers and chat links, history, test run and publish.
 import type { SaveStatus } from "../../draft";
 import { Icon } from "../../icons";
 import type { Flow } from "../../types";
@@ -96,6 +96,12 @@ export function EditorToolbar(p: ToolbarProps) {
         <Icon name={p.problemCount ? "alert" : "check"} size={14} />
         {p.problemCount ? `${p.problemCount} problem${p.problemCount === 1 ? "" : "s"}` : "No problems"}
       </button>
+      <a className="sb-btn sb-btn-sm sb-btn-ghost" href={`/flows/${p.flow.id}/triggers/`} data-link="triggers" title="Schedules, webhooks and other ways this flow starts">
+        <Icon name="trigger" size={14} /> Triggers
+      </a>
+      <a className="sb-btn sb-btn-sm sb-btn-ghost" href={`/flows/${p.flow.id}/chat/`} data-link="chat" title="Talk to this flow in a chat">
+        <Icon name="chat" size={14} /> Chat
+      </a>
       <button type="button" className="sb-btn sb-btn-sm sb-btn-ghost" onClick={() => p.onTab("history")}>
         <Icon name="history" size={14} /> History
       </button>

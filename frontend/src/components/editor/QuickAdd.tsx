@@ -2,7 +2,7 @@
 import { useEffect, useRef, useState } from "react";
 import { Icon } from "../../icons";
 import type { NodeTypeInfo } from "../../types";
-import { matchesType } from "../Palette";
+import { categoryClass, matchesType } from "../Palette";
 
 export function QuickAdd({ types, at, onAdd, onClose }: {
   types: NodeTypeInfo[];
@@ -51,7 +51,7 @@ export function QuickAdd({ types, at, onAdd, onClose }: {
             type="button"
             role="option"
             aria-selected={i === active}
-            className={`sb-quick-add-item sb-cat-${t.category.toLowerCase().replace(/\W+/g, "-")}${i === active ? " is-active" : ""}`}
+            className={`sb-quick-add-item ${categoryClass(t)}${i === active ? " is-active" : ""}`}
             data-node-type={t.type}
             onMouseDown={(e) => e.preventDefault()}
             onClick={() => onAdd(t.type)}

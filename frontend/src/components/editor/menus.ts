@@ -75,3 +75,11 @@ export function editorMenus(a: MenuActions): { add: MenuItem[]; flow: MenuItem[]
     ],
   };
 }
+
+/** Download the flow's export; a link, not a navigation (leaving would trip the unsaved guard). */
+export function downloadExport(flowId: number): void {
+  const link = document.createElement("a");
+  link.href = `/api/flows/${flowId}/export`;
+  link.download = "";
+  link.click();
+}

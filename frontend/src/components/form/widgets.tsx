@@ -1,0 +1,164 @@
+// The pickers the form uses for a few named fields instead of the field kind from the schema.
+import { useContext } from "react";
+import { InspectorContext } from "../../context";
+import type { GraphProblem, Json, JsonObject } from "../../types";
+import { FieldPicker } from "../FieldPicker";
+import { FlowInputs, FlowPicker, FlowVersionPicker } from "../FlowPicker";
+import { FallbackModels, ReviewValues } from "../ListPickers";
+import { ModelPicker } from "../ModelPicker";
+import { PeoplePicker } from "../PeoplePicker";
+import { SchemaBuilder } from "../SchemaBuilder";
+import { ToolPicker, ArgumentsForm, ToolsChecklist } from "../ToolPicker";
+import { Field, TagList, type Change } from "./inputs";
+import type { FormContext } from "../SchemaForm";
+
+export type Widget =
+  | "users" | "groups" | "input-schema" | "output-schema" | "sample" | "model" | "fallback-models" | "tool" | "arguments" | "tools"
+  | "data-path" | "review-values" | "flow" | "flow-version" | "flow-inputs";
+
+// Keyed by node type and field path, list indices written as [] (routes[].conditions[].field).
+export const WIDGETS: Record<string, Widget> = {
+  "approval.users": "users",
+  "approval.groups": "groups",
+  "approval.show": "review-values",
+  "input.schema": "input-schema",
+  "input.sample": "sample",
+  "prompt.json_schema": "output-schema",
+  "prompt.model": "model",
+  "prompt.fallback_models": "fallback-models",
+  "router.model": "model",
+  "evaluator.model": "model",
+  "prompt.tools": "tools",
+  "tool.tool": "tool",
+  "tool.arguments": "arguments",
+  "router.routes[].conditions[].field": "data-path",
+  "flow.flow": "flow",
+  "flow.version": "flow-version",
+  "flow.inputs": "flow-inputs",
+};
+
+// Fields whose schema names a picker (e.g. the people a failed step is handed to).
+export const FORMAT_WIDGETS: Record<string, "users" | "groups"> = { users: "users", groups: "groups" };
+
+export function WidgetField({ widget, id, value, onChange, ctx, siblings, common, description, json }: {
+  widget: Widget;
+  id: string;
+  value: Json | undefined;
+  onChange: Change;
+  ctx: FormContext;
+  siblings: JsonObject;
+  common: { label: string; hint?: string; required: boolean; htmlFor?: string; problems: GraphProblem[] };
+  description?: string;
+  json: () => JSX.Element;
+}) {
+  const scope = useContext(InspectorContext);
+  if (widget === "input-schema" || widget === "output-schema") {
+    const input = widget === "input-schema";
+    return (
+      <Field
+        {...common}
+        hint={input ? "The fields a run asks for. Later nodes can insert them as variables." : "The fields the model must return. Later nodes can insert each field as a variable."}
+        htmlFor={undefined}
+        wide
+      >
+        {!input && siblings.output_format !== "json" ? (
+          <p className="sb-muted sb-small">Set the output format to JSON to describe the fields the model returns.</p>
+        ) : (
+          <SchemaBuilder
+            value={input ? ((value as JsonObject) ?? { type: "object", properties: {} }) : ((value as JsonObject | null) ?? null)}
+            onChange={onChange}
+            readOnly={ctx.readOnly}
+            mode={input ? "input" : "output"}
+            json={json}
+          />
+        )}
+      </Field>
+    );
+  }
+  if (widget === "model") {
+    return (
+      <Field {...common} hint={undefined}>
+        <ModelPicker id={id} value={(value as string) ?? ""} onChange={onChange} readOnly={ctx.readOnly} />
+      </Field>
+    );
+  }
+  if (widget === "tool") {
+    return (
+      <Field {...common}>
+        <ToolPicker id={id} value={(value as string) ?? ""} onChange={onChange} readOnly={ctx.readOnly} />
+      </Field>
+    );
+  }
+  if (widget === "arguments") {
+    const tool = scope.catalogs.tools?.find((t) => t.name === siblings.tool);
+    return (
+      <Field {...common} htmlFor={tool ? undefined : id} hint={tool ? undefined : description} wide>
+        <ArgumentsForm tool={tool} value={(value as JsonObject) ?? {}} onChange={onChange} readOnly={ctx.readOnly} nodeId={ctx.nodeId} json={json} />
+      </Field>
+    );
+  }
+  if (widget === "tools") {
+    return (
+      <Field {...common} htmlFor={undefined}>
+        <ToolsChecklist
+          value={((value as Json[]) ?? []).map(String)}
+          onChange={onChange}
+          readOnly={ctx.readOnly}
+          fallback={() => <TagList id={id} value={((value as Json[]) ?? []).map(String)} onChange={onChange} readOnly={ctx.readOnly} />}
+        />
+      </Field>
+    );
+  }
+  if (widget === "data-path") {
+    return (
+      <Field {...common}>
+        <FieldPicker id={id} value={(value as string) ?? ""} onChange={onChange} readOnly={ctx.readOnly} nodeId={ctx.nodeId} />
+      </Field>
+    );
+  }
+  if (widget === "users" || widget === "groups") {
+    return (
+      <Field {...common}>
+        <PeoplePicker id={id} kind={widget} value={(value as string[]) ?? []} onChange={onChange} readOnly={ctx.readOnly} />
+      </Field>
+    );
+  }
+  if (widget === "fallback-models") {
+    return (
+      <Field {...common} hint="Tried in this order when the model fails (an outage, a rate limit, a refusal).">
+        <FallbackModels id={id} value={((value as Json[]) ?? []).map(String)} onChange={onChange} readOnly={ctx.readOnly} />
+      </Field>
+    );
+  }
+  if (widget === "review-values") {
+    return (
+      <Field {...common} hint="What the approver sees, picked from the upstream nodes; none: the node's input.">
+        <ReviewValues id={id} value={((value as Json[]) ?? []).map(String)} onChange={onChange} readOnly={ctx.readOnly} nodeId={ctx.nodeId} />
+      </Field>
+    );
+  }
+  if (widget === "flow") {
+    return (
+      <Field {...common} label="Flow" hint={undefined}>
+        <FlowPicker id={id} value={typeof value === "number" ? value : null} onChange={onChange} readOnly={ctx.readOnly} />
+      </Field>
+    );
+  }
+  if (widget === "flow-version") {
+    const flow = typeof siblings.flow === "number" ? siblings.flow : undefined;
+    return (
+      <Field {...common} hint={undefined}>
+        <FlowVersionPicker id={id} flow={flow} value={typeof value === "number" ? value : null} onChange={onChange} readOnly={ctx.readOnly} />
+      </Field>
+    );
+  }
+  if (widget === "flow-inputs") {
+    const flow = typeof siblings.flow === "number" ? siblings.flow : undefined;
+    return (
+      <Field {...common} htmlFor={undefined} hint="Each of the called flow's inputs; insert variables from this flow." wide>
+        <FlowInputs flow={flow} value={(value as JsonObject) ?? {}} onChange={onChange} readOnly={ctx.readOnly} nodeId={ctx.nodeId} json={json} />
+      </Field>
+    );
+  }
+  return null;
+}

@@ -1,0 +1,251 @@
+"""The inspector's remaining pickers in a real browser: a prompt's fallback models (with prices),
+the values an approval shows (by node label), the sub-flow node's flow, version and inputs; the
+editor's Triggers and Chat links; palette entries for the newer node types, and a node type the
+bundle has never heard of."""
+
+import itertools
+import json
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from builder.models import Flow
+from builder.services import flow_publish
+from workspaces.models import Role
+
+from .conftest import eventually, login
+from .test_editor import select
+
+pytestmark = pytest.mark.e2e
+
+TOPIC = {
+    "type": "object",
+    "properties": {
+        "topic": {"type": "string", "title": "Topic"},
+        "depth": {"type": "integer", "title": "Depth"},
+    },
+    "required": ["topic"],
+}
+
+
+def _node(node_id, node_type, label, x, config):
+    return {
+        "id": node_id,
+        "type": node_type,
+        "label": label,
+        "position": {"x": x, "y": 80},
+        "config": config,
+    }
+
+
+def _edge(source, target, port="out"):
+    return {
+        "id": f"{source}-{target}",
+        "source": source,
+        "source_port": port,
+        "target": target,
+        "target_port": "in",
+    }
+
+
+def _chain(*nodes, port_of=None):
+    port_of = port_of or {}
+    edges = [
+        _edge(a["id"], b["id"], port_of.get(a["id"], "out")) for a, b in itertools.pairwise(nodes)
+    ]
+    return {"schema_version": 1, "nodes": list(nodes), "edges": edges}
+
+
+def approval_graph():
+    return _chain(
+        _node("start", "input", "Question", 0, {"schema": TOPIC, "sample": {"topic": "tea"}}),
+        _node("draft", "prompt", "Draft answer", 320, {"prompt": "Explain {{ inputs.topic }}"}),
+        _node("review", "approval", "Editor review", 640, {}),
+        _node("done", "output", "Answer", 960, {"name": "a", "value": "{{ nodes.draft.output }}"}),
+        port_of={"review": "approved"},
+    )
+
+
+def saved_config(flow, node_id):
+    """The node's config as last autosaved ({} for fields not saved yet)."""
+    flow.refresh_from_db()
+    config = next(n for n in flow.graph["nodes"] if n["id"] == node_id)["config"]
+    return _Saved(config)
+
+
+class _Saved(dict):
+    def __missing__(self, key):
+        return None
+
+
+def inspector(page: Page):
+    return page.locator("[data-inspector-node]")
+
+
+def test_fallback_models_and_review_values_are_picked_not_typed(page, member, workspace, artifacts):
+    designer = member(Role.EDITOR, username="dana")
+    flow = Flow.objects.create(workspace=workspace, name="Answer", graph=approval_graph())
+    login(page, designer)
+    page.goto(f"/flows/{flow.pk}/")
+
+    select(page, "draft")
+    add = inspector(page).locator("[data-add-fallback]")
+    price = "openai/gpt-4o · $2.50 in / $10 out per 1M tokens"
+    expect(add.locator("option", has_text=price)).to_have_count(1)
+    add.select_option("openai/gpt-4o")
+    add.select_option("openai/gpt-4.1-mini")
+    chosen = inspector(page).locator(".sb-ordered-item")
+    expect(chosen).to_have_count(2)
+    expect(chosen.first).to_contain_text("openai/gpt-4o")
+    expect(chosen.first).to_contain_text("$2.50 in / $10 out per 1M tokens")
+    # A chosen model leaves the list; order is the order they are tried, and can change.
+    expect(add.locator("option", has_text="openai/gpt-4o ·")).to_have_count(0)
+    page.get_by_role("button", name="Move openai/gpt-4.1-mini up").click()
+    expect(chosen.first).to_contain_text("openai/gpt-4.1-mini")
+    page.screenshot(path=str(artifacts / "inspector-fallback-models.png"))
+    eventually(
+        lambda: (
+            saved_config(flow, "draft")["fallback_models"]
+            == ["openai/gpt-4.1-mini", "openai/gpt-4o"]
+        )
+    )
+    page.get_by_role("button", name="Remove openai/gpt-4o", exact=True).click()
+    eventually(lambda: saved_config(flow, "draft")["fallback_models"] == ["openai/gpt-4.1-mini"])
+
+    select(page, "review")
+    values = inspector(page).locator("[data-add-review-value]")
+    expect(values.locator("optgroup[label='Draft answer']")).to_have_count(1)
+    expect(values.locator("optgroup[label='Question'] option", has_text="Topic")).to_have_count(1)
+    values.select_option("nodes.draft.output")
+    values.select_option("inputs.topic")
+    shown = inspector(page).locator(".sb-ordered-item")
+    expect(shown.first).to_contain_text("Draft answer › the whole output")
+    expect(shown.nth(1)).to_contain_text("Question › Topic")
+    page.screenshot(path=str(artifacts / "inspector-review-values.png"))
+    eventually(
+        lambda: saved_config(flow, "review")["show"] == ["nodes.draft.output", "inputs.topic"]
+    )
+    expect(page.locator("[data-problem-total]")).to_have_attribute("data-problem-total", "0")
+
+
+def test_sub_flow_node_picks_a_published_flow_its_version_and_inputs(
+    page, member, workspace, artifacts
+):
+    designer = member(Role.EDITOR, username="dana")
+    called_graph = _chain(
+        _node("start", "input", "Topic", 0, {"schema": TOPIC, "sample": {"topic": "tea"}}),
+        _node("mid", "prompt", "Explain", 320, {"prompt": "Explain {{ inputs.topic }}"}),
+        _node("out", "output", "Answer", 640, {"name": "a", "value": "{{ nodes.mid.output }}"}),
+    )
+    called = Flow.objects.create(
+        workspace=workspace, name="Explain a topic", description="One prompt.", graph=called_graph
+    )
+    flow_publish(flow=called, user=designer)
+    flow_publish(flow=called, user=designer)
+    Flow.objects.create(workspace=workspace, name="Unpublished draft", graph=called_graph)
+    caller = Flow.objects.create(
+        workspace=workspace,
+        name="Tea guide",
+        graph=_chain(
+            _node("start", "input", "Question", 0, {"schema": TOPIC, "sample": {"topic": "tea"}}),
+            _node("call", "flow", "Ask the explainer", 320, {"flow": called.pk}),
+            _node(
+                "done", "output", "Result", 640, {"name": "r", "value": "{{ nodes.call.output }}"}
+            ),
+        ),
+    )
+    flow_publish(flow=caller, user=designer)  # the flow being edited is never offered
+    login(page, designer)
+    page.goto(f"/flows/{caller.pk}/")
+
+    select(page, "call")
+    picker = inspector(page).get_by_role("combobox", name="Flow", exact=True)
+    expect(picker).to_have_value(str(called.pk))
+    options = picker.locator("option")
+    expect(options).to_have_text(["Choose a flow…", "Explain a topic · v2"])
+    expect(inspector(page).locator("[data-flow-description]")).to_contain_text("One prompt.")
+    version = inspector(page).get_by_label("Version", exact=True)
+    expect(version.locator("option")).to_have_text(
+        ["Latest published when the step runs (now v2)", "v2", "v1"]
+    )
+    version.select_option(label="v1")
+    # The called flow's inputs are template fields; a variable of this flow goes in by label.
+    topic = inspector(page).locator('[data-argument="topic"]')
+    expect(topic).to_contain_text("Topic")
+    expect(inspector(page).locator('[data-argument="depth"]')).to_be_visible()
+    page.get_by_role("button", name="Variables for Topic", exact=False).click()
+    group = page.get_by_role("group", name="Variables available in Topic")
+    group.locator(".sb-var", has_text="Topic").first.click()
+    page.screenshot(path=str(artifacts / "inspector-flow-picker.png"))
+
+    def saved() -> None:
+        config = saved_config(caller, "call")
+        assert config["version"] == 1
+        assert config["inputs"] == {"topic": "{{ inputs.topic }}"}
+
+    eventually(saved)
+    expect(page.locator("[data-problem-total]")).to_have_attribute("data-problem-total", "0")
+
+    # Choosing no flow says what is missing; choosing it again restores the inputs form.
+    picker.select_option("")
+    expect(page.locator("[data-problem-total]")).not_to_have_attribute("data-problem-total", "0")
+    picker.select_option(label="Explain a topic · v2")
+    expect(page.locator("[data-problem-total]")).to_have_attribute("data-problem-total", "0")
+
+
+def test_editor_links_to_the_flows_triggers_and_chat(page, member, workspace):
+    designer = member(Role.EDITOR, username="dana")
+    flow = Flow.objects.create(workspace=workspace, name="Answer", graph=approval_graph())
+    login(page, designer)
+    page.goto(f"/flows/{flow.pk}/")
+    bar = page.get_by_role("toolbar", name="Flow editor")
+    expect(bar.get_by_role("link", name="Triggers")).to_have_attribute(
+        "href", f"/flows/{flow.pk}/triggers/"
+    )
+    expect(bar.get_by_role("link", name="Chat")).to_have_attribute(
+        "href", f"/flows/{flow.pk}/chat/"
+    )
+    bar.get_by_role("link", name="Triggers").click()
+    page.wait_for_url(f"**/flows/{flow.pk}/triggers/")
+
+
+def test_palette_finds_newer_types_by_synonym_and_tolerates_unknown_ones(
+    page, member, workspace, artifacts
+):
+    designer = member(Role.EDITOR, username="dana")
+    flow = Flow.objects.create(workspace=workspace, name="Answer", graph=approval_graph())
+
+    # The server may know node types this bundle does not (another release's): they still show.
+    def more_types(route):
+        types = json.loads(route.fetch().text())
+        types.append({**types[0], "type": "map", "label": "Map", "category": "Flows",
+                      "help": "Run a region once per list item."})  # fmt: skip
+        types.append({**types[0], "type": "quantum", "label": "Quantum", "category": "",
+                      "help": ""})  # fmt: skip
+        route.fulfill(json=types)
+
+    page.route("**/api/node-types", more_types)
+    login(page, designer)
+    page.goto(f"/flows/{flow.pk}/")
+    search = page.get_by_label("Search node types")
+    expect(search).to_be_visible()
+    items = page.locator(".sb-palette-item")
+    for query, found in [
+        ("knowledge", "retrieve"),
+        ("rag", "retrieve"),
+        ("conversation history", "memory"),
+        ("subflow", "flow"),
+        ("for each", "map"),
+        ("iterate", "map"),
+    ]:
+        search.fill(query)
+        expect(items.locator(f'xpath=self::*[@data-node-type="{found}"]')).to_have_count(1)
+    search.fill("")
+    unknown = page.locator('.sb-palette-item[data-node-type="quantum"]')
+    expect(unknown).to_be_visible()
+    expect(unknown.locator(".sb-node-icon svg")).to_have_attribute("data-icon", "node")
+    mapped = page.locator('.sb-palette-item[data-node-type="map"] .sb-node-icon svg')
+    expect(mapped).to_have_attribute("data-icon", "map")
+    expect(page.locator(".sb-palette-group[aria-label='Other']")).to_contain_text("Quantum")
+    unknown.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "palette-new-types.png"))
