@@ -218,8 +218,6 @@ def test_palette_finds_newer_types_by_synonym_and_tolerates_unknown_ones(
     # The server may know node types this bundle does not (another release's): they still show.
     def more_types(route):
         types = json.loads(route.fetch().text())
-        types.append({**types[0], "type": "map", "label": "Map", "category": "Flows",
-                      "help": "Run a region once per list item."})  # fmt: skip
         types.append({**types[0], "type": "quantum", "label": "Quantum", "category": "",
                       "help": ""})  # fmt: skip
         route.fulfill(json=types)
