@@ -11,7 +11,10 @@ from ..checks import check_json_schema
 from ..evaluator import Rule
 from ..prompt import PromptConfig
 
-_prompt = PromptConfig.model_fields
+
+def _prompt(name: str) -> Any:
+    """The Prompt node's field `name`, reused as it is (title, bounds, help)."""
+    return PromptConfig.model_fields[name]
 
 
 class AgentConfig(FailureConfig):
@@ -31,7 +34,7 @@ class AgentConfig(FailureConfig):
         description="How to work: tone, constraints, what to check first (the system message).",
         json_schema_extra={"format": "template"},
     )
-    model: str = _prompt["model"]
+    model: str = _prompt("model")
     tools: list[str] = Field(
         default_factory=list,
         max_length=20,
@@ -79,17 +82,17 @@ class AgentConfig(FailureConfig):
         title="Checks (rules)",
         description="With reflection rules: each must pass for the answer to be accepted.",
     )
-    output_format: Literal["text", "json"] = _prompt["output_format"]
-    json_schema: dict[str, Any] | None = _prompt["json_schema"]
-    temperature: float = _prompt["temperature"]
-    max_tokens: int = _prompt["max_tokens"]
-    timeout_seconds: float = _prompt["timeout_seconds"]
-    retries: int = _prompt["retries"]
-    fallback_models: list[str] = _prompt["fallback_models"]
-    cache: bool = _prompt["cache"]
-    candidates: list[str] = _prompt["candidates"]
-    max_tier: Literal["", "small", "medium", "large"] = _prompt["max_tier"]
-    confidence_floor: float = _prompt["confidence_floor"]
+    output_format: Literal["text", "json"] = _prompt("output_format")
+    json_schema: dict[str, Any] | None = _prompt("json_schema")
+    temperature: float = _prompt("temperature")
+    max_tokens: int = _prompt("max_tokens")
+    timeout_seconds: float = _prompt("timeout_seconds")
+    retries: int = _prompt("retries")
+    fallback_models: list[str] = _prompt("fallback_models")
+    cache: bool = _prompt("cache")
+    candidates: list[str] = _prompt("candidates")
+    max_tier: Literal["", "small", "medium", "large"] = _prompt("max_tier")
+    confidence_floor: float = _prompt("confidence_floor")
 
     @field_validator("json_schema")
     @classmethod

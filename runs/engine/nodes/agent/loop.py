@@ -59,40 +59,40 @@ def run_agent(ctx: Any) -> NodeResult:
     for round_number in range(1, config.max_rounds + 1):
         meter.check()
         response = ctx.chat(messages=list(messages), tools=toolbox.specs or None, **call)
-        text = response.content or ""
         if response.tool_calls:
-            if text.strip():
-                ctx.substep("thought", round=round_number, text=text)
-            messages.append(_assistant_turn(response))
-            for tool_call in response.tool_calls:
-                messages.append(_use_tool(ctx, toolbox, tool_call, round_number))
+            _use_tools(ctx, toolbox, response, messages, round_number)
             continue
-        answer, problem = _final_answer(config, text)
+        text = response.content or ""
         messages.append({"role": "assistant", "content": text})
-        if problem is not None:
-            ctx.substep("answer", round=round_number, text=text)
-            ctx.substep("critique", round=round_number, met=False, by="schema", feedback=problem)
-            messages.append({"role": "user", "content": REPAIR_MESSAGE.format(error=problem)})
-            continue
-        ctx.substep("answer", round=round_number, text=text)
-        if config.reflection == "none":
+        answer, feedback = _review(ctx, goal, text, round_number, meter)
+        if feedback is None:
             return _done(ctx, answer, round_number)
-        meter.check()
-        verdict = critique(ctx, config, goal, answer, ctx.substeps)
-        ctx.substep(
-            "critique",
-            round=round_number,
-            met=verdict.met,
-            by=verdict.by,
-            feedback=verdict.feedback,
-        )
-        if verdict.met:
-            return _done(ctx, answer, round_number)
-        messages.append({"role": "user", "content": REJECTED.format(feedback=verdict.feedback)})
+        messages.append({"role": "user", "content": feedback})
     raise NodeError(
         f"The agent did not reach its goal within {config.max_rounds} round(s).",
         code="max_rounds",
     )
+
+
+def _review(
+    ctx: Any, goal: str, text: str, round_number: int, meter: Meter
+) -> tuple[Any, str | None]:
+    """Check a final answer: its format, then the reflection. Return (answer, None) when it is
+    accepted, else (None, what to tell the agent)."""
+    config: AgentConfig = ctx.config
+    ctx.substep("answer", round=round_number, text=text)
+    answer, problem = _final_answer(config, text)
+    if problem is not None:
+        ctx.substep("critique", round=round_number, met=False, by="schema", feedback=problem)
+        return None, REPAIR_MESSAGE.format(error=problem)
+    if config.reflection == "none":
+        return answer, None
+    meter.check()
+    verdict = critique(ctx, config, goal, answer, ctx.substeps)
+    ctx.substep(
+        "critique", round=round_number, met=verdict.met, by=verdict.by, feedback=verdict.feedback
+    )
+    return (answer, None) if verdict.met else (None, REJECTED.format(feedback=verdict.feedback))
 
 
 def _route(ctx: Any, config: AgentConfig, messages: list[dict[str, Any]]) -> str:
@@ -104,6 +104,17 @@ def _route(ctx: Any, config: AgentConfig, messages: list[dict[str, Any]]) -> str
     routing["tier"] = decision.tiers.get(model, routing["tier"])
     ctx.details["routing"] = routing
     return model
+
+
+def _use_tools(
+    ctx: Any, toolbox: Toolbox, response: Any, messages: list[dict[str, Any]], round_number: int
+) -> None:
+    """Answer a turn's tool calls: the thought beside them, each call and its result."""
+    if (response.content or "").strip():
+        ctx.substep("thought", round=round_number, text=response.content)
+    messages.append(_assistant_turn(response))
+    for tool_call in response.tool_calls:
+        messages.append(_use_tool(ctx, toolbox, tool_call, round_number))
 
 
 def _use_tool(ctx: Any, toolbox: Toolbox, tool_call: Any, round_number: int) -> dict[str, Any]:
