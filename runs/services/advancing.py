@@ -701,6 +701,7 @@ def redacted(outcome: StepOutcome) -> StepOutcome:
         rendered=redact(outcome.rendered),
         details=redact(outcome.details),
         recordings=redact(outcome.recordings),
+        substeps=redact(outcome.substeps),
         wait=redact(outcome.wait),
         secrets={},
     )
