@@ -66,6 +66,11 @@ ERROR_CODES: dict[str, str] = {
     "graph.E050": "Model is auto but the workspace has no model to choose from",
     "graph.E051": "Candidate model not in the workspace's catalogue",
     "graph.E052": "Highest tier is below every candidate model",
+    # E070+: the agent node.
+    "graph.E070": "Agent tool is not a registered tool",
+    "graph.E071": "Agent tool named like its knowledge-base search",
+    "graph.E072": "Agent reflection by rules without any rule",
+    "graph.E073": "Agent checks set but reflection is not by rules",
 }
 
 # Codes about the flows sub-flow nodes call: they need the workspace's flows, so

@@ -51,6 +51,16 @@ class StepUsage:
     saved_cost: float = 0.0  # what the calls answered from the cache had cost
 
 
+@dataclass(frozen=True)
+class Allowance:
+    """What the run may still spend when the step starts (None: no limit). A node that makes
+    many calls in one step (an agent) stops itself before going over."""
+
+    tokens: int | None = None
+    cost: float | None = None
+    seconds: float | None = None
+
+
 @dataclass
 class TruncatedReply:
     """A reply cut off at max tokens, kept as it is. Same fields as the LLM layer's response."""
@@ -102,6 +112,17 @@ class NodeContext:
     details: dict[str, Any] = field(default_factory=dict)
     #: Readable node names (key, or from the label) by id, for what the node shows people.
     names: dict[str, str] = field(default_factory=dict)
+    allowance: Allowance = field(default_factory=Allowance)
+    #: The step's visible parts (an agent's thoughts, tool calls, critiques), in order: each
+    #: becomes a `step.substep` event of the run when the step is recorded.
+    substeps: list[dict[str, Any]] = field(default_factory=list)
+
+    def substep(self, kind: str, **data: Any) -> dict[str, Any]:
+        """Record one visible part of the step, and stream it to whoever watches."""
+        entry = {"index": len(self.substeps), "type": kind, **_jsonable(data)}
+        self.substeps.append(entry)
+        self.emit("step.substep", entry)
+        return entry
 
     def render(self, text: str, field_name: str | None = None) -> str:
         """Render a template over run data; a bad template fails the step with its reason."""

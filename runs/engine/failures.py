@@ -35,6 +35,7 @@ ERROR_TYPES: dict[str, str] = {
     "no_provider": "provider_error",
     "budget_exceeded": "budget",
     "tool_rounds_exceeded": "tool_error",
+    "max_rounds": "max_rounds",
     "template_error": "template_error",
     "schema_check_failed": "config_error",
     "internal_error": "internal_error",

@@ -12,7 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from .context import LlmPort, RetrievalPort, ToolPort
+from .context import Allowance, LlmPort, RetrievalPort, ToolPort
 from .failures import failed_ports, typed_output
 from .graph import compile_graph
 from .runner import StepOutcome, execute_step
@@ -175,6 +175,20 @@ class MemoryRun:
             retrieval=self.retrieval,
             emit=lambda kind, data: self.emit(kind, node_id, **data),
             overrides=overrides,
+            allowance=self._allowance(),
+        )
+
+    def _allowance(self) -> Allowance:
+        """What the run may still spend, from its budgets and what its steps used."""
+        budgets, usage = self.budgets, self.usage()
+        return Allowance(
+            tokens=None
+            if budgets.max_tokens is None
+            else max(0, budgets.max_tokens - usage.tokens),
+            cost=None if budgets.max_cost is None else max(0.0, budgets.max_cost - usage.cost),
+            seconds=None
+            if budgets.max_seconds is None
+            else max(0.0, budgets.max_seconds - usage.seconds),
         )
 
     def _record(self, step: StepState, outcome: StepOutcome) -> None:

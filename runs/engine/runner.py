@@ -7,7 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .context import LlmPort, NodeContext, NoRetrieval, RetrievalPort, StepUsage, ToolPort
+from .context import (
+    Allowance,
+    LlmPort,
+    NodeContext,
+    NoRetrieval,
+    RetrievalPort,
+    StepUsage,
+    ToolPort,
+)
 from .failures import ask_wait, error_object, policy
 from .graph import CompiledGraph, Node
 from .nodes.base import NodeError
@@ -34,6 +42,8 @@ class StepOutcome:
     wait: dict[str, Any] | None = None
     #: Credentials the step read, name → value: whoever records the outcome redacts them.
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    #: The step's visible parts (`NodeContext.substep`), recorded as `step.substep` events.
+    substeps: list[dict[str, Any]] = field(default_factory=list)
 
 
 def node_inputs(graph: CompiledGraph, state: RunState, node_id: str) -> dict[str, Any]:
@@ -72,12 +82,14 @@ def execute_step(
     secrets: SecretLookup | None = None,
     retrieval: RetrievalPort | None = None,
     overrides: dict[str, Any] | None = None,
+    allowance: Allowance | None = None,
 ) -> StepOutcome:
     """Run one node at its current iteration and return what to record.
 
     `secrets` looks credentials up by name, for node types that use them; the outcome lists the
     ones read, so the caller can redact them from what it records. `overrides` replaces config
     fields for this attempt only (a person retrying a failed step with another model).
+    `allowance` is what the run may still spend (its budgets less its usage).
     """
     node = graph.nodes[node_id]
     variables = template_variables(graph, state, node_id, run_inputs)
@@ -96,6 +108,7 @@ def execute_step(
         default_model,
         overrides,
         retrieval,
+        allowance or Allowance(),
     )
     outcome.secrets = resolved(values)
     return outcome
@@ -113,6 +126,7 @@ def _execute(
     default_model: str,
     overrides: dict[str, Any] | None,
     retrieval: RetrievalPort | None,
+    allowance: Allowance,
 ) -> StepOutcome:
     node = graph.nodes[node_id]
     config = node.config.model_copy(update=overrides) if overrides else node.config
@@ -129,6 +143,7 @@ def _execute(
         default_model=default_model,
         names=graph.names,
         retrieval=retrieval if retrieval is not None else NoRetrieval(),
+        allowance=allowance,
     )
     inputs = node_inputs(graph, state, node_id)
     try:
@@ -148,6 +163,7 @@ def _execute(
             rendered=ctx.rendered,
             details=details,
             recordings=ctx.recordings,
+            substeps=ctx.substeps,
             wait=result.wait,
         )
     ports = result.ports if result.ports is not None else node.node_type.success_ports(config)
@@ -170,6 +186,7 @@ def _execute(
             rendered=ctx.rendered,
             details=details,
             recordings=ctx.recordings,
+            substeps=ctx.substeps,
         )
     return StepOutcome(
         status="succeeded",
@@ -179,6 +196,7 @@ def _execute(
         rendered=ctx.rendered,
         details=details,
         recordings=ctx.recordings,
+        substeps=ctx.substeps,
     )
 
 
@@ -203,6 +221,7 @@ def _failed(
         rendered=ctx.rendered,
         details=ctx.details,
         recordings=ctx.recordings,
+        substeps=ctx.substeps,
     )
     if how == "branch" and node.node_type.error_port is not None:
         outcome.output = error

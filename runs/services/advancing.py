@@ -25,6 +25,7 @@ from django.db import InterfaceError, OperationalError, connections, transaction
 from django.utils import timezone
 
 from costs.services import SpendGuard, spend_record
+from runs.engine.context import Allowance
 from runs.engine.graph import CompiledGraph, compile_graph
 from runs.engine.limits import stop_when
 from runs.engine.runner import StepOutcome, execute_step
@@ -35,7 +36,7 @@ from runs.models import Recording, Run, RunEvent, RunStatus, Step, StepStatus
 from . import statements
 from .approvals import approval_create
 from .capacity import run_may_start
-from .events import broadcast_delta
+from .events import broadcast_delta, broadcast_live
 from .lifecycle import RunChange, lock_run
 from .ports import (
     Knowledge,
@@ -49,7 +50,7 @@ from .ports import (
     workspace_secrets,
 )
 from .starting import default_model
-from .subflows import subflow_start
+from .subflows import run_allowance, subflow_start
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +165,8 @@ class ClaimedStep:
     # Config fields this attempt runs with instead of the graph's (a person's retry with
     # another model).
     overrides: dict[str, Any] | None = None
+    #: What the run may still spend when the step was claimed.
+    allowance: Allowance | None = None
 
 
 @dataclass
@@ -222,6 +225,7 @@ def _claimed(run: Run, graph: CompiledGraph, step: Step, rows: list[StepRow]) ->
         started_at=step.started_at or timezone.now(),
         reproduce_of=run.parent_run_id if run.reproduce else None,
         default_model=run.default_model,
+        allowance=run_allowance(run),
     )
 
 
@@ -431,10 +435,13 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
             default_model=claimed.default_model or default_model(),
         )
     run_id, node_id, last_seq = claimed.run_id, claimed.node_id, claimed.last_seq
+    step_id = claimed.step_id
 
     def emit(kind: str, data: dict[str, Any]) -> None:
         if kind == "step.delta":
             broadcast_delta(run_id, node_id, data.get("text", ""), last_seq)
+        elif kind == "step.substep":
+            broadcast_live(run_id, node_id, kind, {**data, "step_id": step_id}, last_seq)
 
     # A long evaluation (a template, a query) stops as soon as the run is cancelled.
     with stop_when(_Cancelled(run_id)):
@@ -450,6 +457,7 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
             secrets=workspace_secrets(claimed.workspace_id),
             retrieval=retrieval,
             overrides=claimed.overrides,
+            allowance=claimed.allowance,
         )
     if claimed.overrides:
         outcome.details = {**outcome.details, "overrides": claimed.overrides}
@@ -629,6 +637,8 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
     }
     if "routing" in outcome.details:
         summary["routing"] = outcome.details["routing"]
+    for substep in outcome.substeps:
+        change.event("step.substep", row.node_id, {**substep, "step_id": row.pk})
     if replayed is not None:
         change.event("step.succeeded", row.node_id, {**summary, "reproduced_decision": True})
     elif status == "waiting" and node_type.starts_child_run:
@@ -695,6 +705,7 @@ def redacted(outcome: StepOutcome) -> StepOutcome:
         rendered=redact(outcome.rendered),
         details=redact(outcome.details),
         recordings=redact(outcome.recordings),
+        substeps=redact(outcome.substeps),
         wait=redact(outcome.wait),
         secrets={},
     )

@@ -167,6 +167,24 @@ def committed(events: list[dict[str, Any]], workspace_id: int | None = None) -> 
             logger.exception("An event listener failed; the run is not affected")
 
 
+def broadcast_live(
+    run_id: int, node_id: str, kind: str, data: dict[str, Any], last_seq: int
+) -> None:
+    """Stream a step's progress live (an agent's sub-step), unstored: the recorded step writes
+    the same as events of its own."""
+    broadcast(
+        {
+            "run_id": run_id,
+            "seq": None,
+            "after_seq": last_seq,
+            "ts": timezone.now().isoformat(),
+            "kind": kind,
+            "node_id": node_id,
+            "data": data,
+        }
+    )
+
+
 def broadcast_delta(run_id: int, node_id: str, text: str, last_seq: int) -> None:
     """Stream a token delta live. Deltas are not stored; the finished step has the full text."""
     broadcast(

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.domain import DomainError
+from runs.engine.context import Allowance
 from runs.engine.runner import StepOutcome
 from runs.models import FINISHED_RUN_STATUSES, Run, RunStatus, Step, StepStatus, Trigger
 
@@ -34,6 +35,22 @@ _BUDGET_USAGE = {
         (timezone.now() - run.started_at).total_seconds() if run.started_at else 0.0
     ),
 }
+
+
+def run_allowance(run: Run) -> Allowance:
+    """What the run may still spend on tokens, cost and time (its budgets less its usage)."""
+    budgets = run.budgets or {}
+
+    def left(key: str) -> float | None:
+        limit = budgets.get(key)
+        return None if limit is None else max(0, limit - _BUDGET_USAGE[key](run))
+
+    tokens = left("max_tokens")
+    return Allowance(
+        tokens=None if tokens is None else int(tokens),
+        cost=left("max_cost"),
+        seconds=left("max_seconds"),
+    )
 
 
 def max_depth() -> int:

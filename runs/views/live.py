@@ -18,7 +18,7 @@ from django.utils.timesince import timesince
 
 from config.domain import NotAllowed, NotFound
 from runs import selectors
-from runs.models import Approval, ApprovalStatus, Run, Step, StepStatus
+from runs.models import Approval, ApprovalStatus, Run, RunEvent, Step, StepStatus
 from runs.services.approvals import approval_can_decide
 from runs.services.starting import input_schema
 from workspaces.services import membership_for
@@ -62,6 +62,46 @@ def _node_index(graph: dict[str, Any]) -> dict[str, dict[str, str]]:
         for n in nodes or []
         if isinstance(n, dict)
     }
+
+
+SUBSTEP_PREVIEW = 280
+
+
+def substep_summary(entry: dict[str, Any]) -> tuple[str, str]:
+    """A sub-step's label and one-line text, as the timeline shows it (run_timeline.js too)."""
+    kind = entry.get("type")
+    if kind == "tool_call":
+        arguments = json.dumps(entry.get("arguments"), ensure_ascii=False, default=str)
+        return f"Calls {entry.get('tool', '?')}", arguments
+    if kind == "tool_result":
+        label = "Result" if entry.get("ok") else "Tool error"
+        return label, str(entry.get("preview", ""))
+    if kind == "critique":
+        verdict = "Accepted" if entry.get("met") else "Rejected"
+        by = {"rules": "by the checks", "schema": "by the output schema"}.get(
+            str(entry.get("by")), "by the reviewer"
+        )
+        return f"{verdict} {by}", str(entry.get("feedback", ""))
+    if kind == "answer":
+        return "Answer", str(entry.get("text", ""))
+    return "Thought", str(entry.get("text", ""))
+
+
+def _substeps(run: Run) -> dict[int, list[dict[str, Any]]]:
+    """The recorded sub-steps (an agent's thoughts, tool calls, critiques) by step id."""
+    by_step: dict[int, list[dict[str, Any]]] = {}
+    for data in (
+        RunEvent.objects.filter(run=run, kind="step.substep")
+        .order_by("seq")
+        .values_list("data", flat=True)
+    ):
+        if not isinstance(data, dict) or not isinstance(data.get("step_id"), int):
+            continue
+        label, text = substep_summary(data)
+        if len(text) > SUBSTEP_PREVIEW:
+            text = text[: SUBSTEP_PREVIEW - 1] + "…"
+        by_step.setdefault(data["step_id"], []).append({**data, "label": label, "text": text})
+    return by_step
 
 
 def _step_dict(step: Step, nodes: dict[str, dict[str, str]]) -> dict[str, Any]:
@@ -188,7 +228,11 @@ def run_page_state(run: Run, user) -> dict[str, Any]:
     rows = list(run.steps.order_by("created_at", "id"))
     now = timezone.now()
     bars = _bars(rows, run.created_at, run.finished_at or now)
-    steps = [{**_step_dict(s, nodes), "bar": bars.get(s.pk)} for s in rows]
+    substeps = _substeps(run)
+    steps = [
+        {**_step_dict(s, nodes), "bar": bars.get(s.pk), "substeps": substeps.get(s.pk, [])}
+        for s in rows
+    ]
     approvals = [
         _approval_dict(a, user)
         for a in run.approvals.order_by("created_at").prefetch_related("users", "groups")

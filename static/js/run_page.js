@@ -214,6 +214,10 @@ function onEvent(event) {
 
 let deltaFrame = 0;
 function onDelta(message) {
+  if (message.kind === "step.substep") {
+    if (live.applyLiveSubstep(message) && view === live) timeline.render(live, { ...span(live), selectedKey: selectedStep(live)?.key });
+    return;
+  }
   const key = live.applyDelta(message);
   if (!key || view !== live || deltaFrame) return;
   deltaFrame = requestAnimationFrame(() => {

@@ -55,6 +55,7 @@ function stepFrom(raw, order) {
     started_at: toMs(raw.started_at),
     finished_at: toMs(raw.finished_at),
     retried: !!raw.retried,
+    substeps: Array.isArray(raw.substeps) ? raw.substeps.map((part) => ({ ...part })) : [],
     stream: "",
     order,
   };
@@ -263,6 +264,11 @@ export class RunModel {
         }
         break;
       }
+      case "step.substep": {
+        const step = this._find(data, node);
+        if (step && this._substep(step, data)) touch(step);
+        break;
+      }
       case "step.needs_attention": {
         const step = this._ensure(data, node, ts, "needs_attention");
         step.status = "needs_attention";
@@ -301,6 +307,27 @@ export class RunModel {
         return change;
     }
     return change;
+  }
+
+  /** Put a sub-step (an agent's thought, tool call, result, critique) in its step, by index:
+   * a live one streamed ahead is replaced by the stored one. Returns whether it changed. */
+  _substep(step, data) {
+    if (typeof data.index !== "number") return false;
+    const known = step.substeps.findIndex((part) => part.index === data.index);
+    if (known >= 0) {
+      step.substeps[known] = { ...data };
+      return true;
+    }
+    step.substeps.push({ ...data });
+    step.substeps.sort((a, b) => a.index - b.index);
+    return true;
+  }
+
+  /** Add a sub-step streamed live (not stored yet). Returns the step's key, or null. */
+  applyLiveSubstep(message) {
+    const step = this._find(message?.data, message?.node_id);
+    if (!step || step.status !== "running" || !this._substep(step, message.data)) return null;
+    return step.key;
   }
 
   /** Append a streamed token delta to the node's running step. Returns the step's key. */

@@ -27,6 +27,46 @@ export function stepTags(step) {
   return tags;
 }
 
+const PREVIEW = 280;
+
+/** A sub-step's label and one-line text (as runs/views/live.py `substep_summary`). */
+export function substepSummary(part) {
+  switch (part.type) {
+    case "tool_call":
+      return [`Calls ${part.tool || "?"}`, JSON.stringify(part.arguments ?? {})];
+    case "tool_result":
+      return [part.ok ? "Result" : "Tool error", String(part.preview ?? "")];
+    case "critique": {
+      const by = { rules: "by the checks", schema: "by the output schema" }[part.by] || "by the reviewer";
+      return [`${part.met ? "Accepted" : "Rejected"} ${by}`, String(part.feedback ?? "")];
+    }
+    case "answer":
+      return ["Answer", String(part.text ?? "")];
+    default:
+      return ["Thought", String(part.text ?? "")];
+  }
+}
+
+/** The nested list of a step's sub-steps (null when it has none). */
+function substepList(step, label) {
+  if (!step.substeps?.length) return null;
+  return el(
+    "ol",
+    { class: "sb-substeps", "data-substeps": true, "aria-label": `What ${label} did` },
+    step.substeps.map((part) => {
+      const [name, text] = substepSummary(part);
+      const flags = (part.type === "critique" && !part.met ? " is-rejected" : "") + (part.type === "tool_result" && !part.ok ? " is-error" : "");
+      return el(
+        "li",
+        { class: `sb-substep is-${part.type}${flags}`, "data-substep": String(part.index) },
+        el("span", { class: "sb-substep-round sb-num", title: `Round ${part.round}`, text: part.round ?? "" }),
+        el("span", { class: "sb-substep-label", text: name }),
+        el("span", { class: "sb-substep-text", text: text.length > PREVIEW ? `${text.slice(0, PREVIEW - 1)}…` : text }),
+      );
+    }),
+  );
+}
+
 export class Timeline {
   /**
    * @param {HTMLElement} list  the `<ol data-step-list>`
@@ -100,6 +140,13 @@ export class Timeline {
         p.tags.replaceChildren(...tags.map(([kind, text]) => el("span", { class: `sb-step-tag is-${kind}`, text })));
       }
       p.state.textContent = STATE_LABELS[state] || state;
+      const partsKey = String(step.substeps?.length ?? 0) + (step.substeps?.at(-1)?.index ?? "");
+      if (row.dataset.substeps !== partsKey) {
+        row.dataset.substeps = partsKey;
+        row.querySelector(":scope > [data-substeps]")?.remove();
+        const list = substepList(step, this.labelOf(step.node_id));
+        if (list) row.append(list);
+      }
       const queued = step.queued_at ?? step.started_at ?? step.finished_at;
       const began = step.started_at ?? (step.status === "queued" ? now : queued);
       const open = step.status === "running" || step.status === "waiting" || step.status === "needs_attention";

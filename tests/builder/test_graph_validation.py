@@ -24,6 +24,7 @@ from runs.engine.catalogue import CatalogueModel
 
 from .graph_shapes import SHAPES
 from .graphs import base_graph, edge, find, node
+from .test_agent_validation import AGENT_CASES
 
 
 def _found(errors) -> set[tuple[str, str | None, str | None]]:
@@ -610,6 +611,7 @@ def test_every_error_code_has_a_case():
     # tests/runs/test_maps.py have one case each.
     covered = {code for _, _, expected in CASES for code, _, _ in expected}
     covered |= {code for _, _, expected, _ in ROUTING_CASES for code, _, _ in expected}
+    covered |= {code for _, _, expected in AGENT_CASES for code, _ in expected}
     assert covered == set(ERROR_CODES) - SUBFLOW_CODES - MAP_CODES
 
 

@@ -15,6 +15,7 @@ from runs.engine.catalogue import tier_rank
 from runs.engine.nodes import NODE_TYPES, NodeConfig, NodeType
 from runs.engine.nodes.checks import REMOTE_REF_ERROR
 from runs.engine.nodes.router import RouterConfig
+from runs.tools import registry as tool_registry
 
 from ..document import (
     MAX_NODE_CONFIG_BYTES,
@@ -108,8 +109,16 @@ class GraphChecker(ReferenceChecks):
         self.check_references(ancestry, shapes)
         self.check_credentials()
         self.check_routing()
+        self.check_designs()
         shapes.check_ports()
         return self.errors
+
+    def check_designs(self) -> None:
+        """Report what each node type finds unworkable in its configuration (`design_problems`)."""
+        tool_names = frozenset(tool_registry.names())
+        for node_id, config in self.configs.items():
+            for code, message, field in self.types[node_id].design_problems(config, tool_names):
+                self.add(code, message, node_id=node_id, field=field)
 
     def check_routing(self) -> None:
         """Report automatic model choices that can't choose: no models, unknown candidates, a

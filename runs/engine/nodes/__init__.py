@@ -1,5 +1,6 @@
 """The node-type registry, keyed by stable slug. Saved graphs refer to these slugs."""
 
+from .agent import AgentNode
 from .approval import ApprovalNode
 from .base import NodeConfig, NodeError, NodeResult, NodeType, Port
 from .evaluator import EvaluatorNode
@@ -18,6 +19,7 @@ NODE_TYPES: dict[str, type[NodeType]] = {
     for node_type in (
         InputNode,
         PromptNode,
+        AgentNode,
         ToolNode,
         RetrieveNode,
         MemoryNode,

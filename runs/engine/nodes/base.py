@@ -244,5 +244,14 @@ class NodeType:
         {"candidates": [provider/model, ...] (empty: any), "max_tier": tier or ""}."""
         return None
 
+    @classmethod
+    def design_problems(
+        cls, config: NodeConfig, tool_names: frozenset[str] | None
+    ) -> list[tuple[str, str, str]]:
+        """Return (code, message, field) for what in this configuration cannot work, beyond
+        the config's own validation (a tool that is not registered). `tool_names`: the
+        registered tools (None: unknown)."""
+        return []
+
     def run(self, ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
         raise NotImplementedError

@@ -150,8 +150,10 @@ AUTO = "auto"
 ESCALATE_CODES = frozenset({"invalid_json", "malformed_tool_call", "truncated", "refusal"})
 
 
-def is_routed(config: PromptConfig) -> bool:
-    """True when the router picks the model: `auto`, or a list of candidates."""
+def is_routed(config: Any) -> bool:
+    """True when the router picks the model: `auto`, or a list of candidates.
+
+    `config` is a prompt's or an agent's (they share the model fields)."""
     return config.model.strip().lower() == AUTO or (
         bool(config.candidates) and not config.model.strip()
     )
@@ -239,7 +241,7 @@ def _spend(ctx: Any, cost: float, tokens: tuple[int, int]) -> dict[str, Any]:
     }
 
 
-def _decide(ctx: Any, config: PromptConfig, messages: list[dict[str, Any]]) -> Any:
+def _decide(ctx: Any, config: Any, messages: list[dict[str, Any]]) -> Any:
     catalogue = ctx.catalogue()
     if config.candidates:
         by_name = {m.name: m for m in catalogue}

@@ -33,6 +33,7 @@ MINIMAL = {
     "output": {},
     "retrieve": {"query": "{{ inputs.name }}", "knowledge_bases": ["Handbook"]},
     "memory": {"query": "{{ inputs.name }}", "token_budget": 500},
+    "agent": {"goal": "Greet {{ inputs.name }}"},
 }
 
 

@@ -1,0 +1,70 @@
+"""An agent's sub-steps over the run's websocket: streamed live while the step works, then the
+stored `step.substep` events, in the order the step did them."""
+
+# Fixtures come from .support by import; using them as parameters is not a redefinition.
+# ruff: noqa: F811
+
+import pytest
+from channels.db import database_sync_to_async
+
+from builder.services import flow_create
+from runs.executor import InlineExecutor
+from runs.services import run_start
+from tests.llmserver import text, tool_call
+
+from .support import fast_passwords, inline, memory_layer, token_for  # noqa: F401
+from .test_ws_consumer import close_thread_connections, connect, receive_until  # noqa: F401
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+
+def agent_flow() -> dict:
+    schema = {"type": "object", "properties": {"question": {"type": "string"}}}
+    return {
+        "schema_version": 1,
+        "nodes": [
+            {"id": "ask", "type": "input", "label": "Ask", "position": {"x": 0, "y": 0},
+             "config": {"schema": schema, "sample": {"question": "2 + 2?"}}},
+            {"id": "agent", "type": "agent", "label": "Agent", "position": {"x": 200, "y": 0},
+             "config": {"goal": "Work out {{ inputs.question }}", "tools": ["calculator"]}},
+            {"id": "result", "type": "output", "label": "Result", "position": {"x": 400, "y": 0},
+             "config": {}},
+        ],
+        "edges": [
+            {"id": "e1", "source": "ask", "source_port": "out", "target": "agent",
+             "target_port": "in"},
+            {"id": "e2", "source": "agent", "source_port": "out", "target": "result",
+             "target_port": "in"},
+        ],
+    }  # fmt: skip
+
+
+@pytest.fixture
+def queued_agent_run(demo, inline):
+    flow = flow_create(
+        user=demo["owner"], workspace_id=demo["workspace"].pk, name="Sums", graph=agent_flow()
+    )
+    inline.script(tool_call("calculator", {"expression": "2 + 2"}), text("4"))
+    return run_start(user=demo["owner"], flow=flow, inputs=None)
+
+
+async def test_agent_substeps_stream_live_then_as_stored_events(queued_agent_run, demo):
+    token = await database_sync_to_async(token_for)(demo["owner"])
+    communicator = connect(f"/ws/runs/{queued_agent_run.pk}/", token=token)
+    assert (await communicator.connect())[0]
+    await receive_until(communicator, lambda m: m["type"] == "ready")
+    await database_sync_to_async(InlineExecutor().advance)(queued_agent_run.pk)
+    messages = await receive_until(communicator, lambda m: m.get("kind") == "run.succeeded")
+    await communicator.disconnect()
+    parts = [m for m in messages if m.get("kind") == "step.substep"]
+    live = [m for m in parts if m["type"] == "delta"]
+    stored = [m for m in parts if m["type"] == "event"]
+    expected = ["tool_call", "tool_result", "answer"]
+    assert [m["data"]["type"] for m in live] == expected
+    assert [m["data"]["type"] for m in stored] == expected
+    assert all(m["seq"] is None for m in live) and all(m["seq"] for m in stored)
+    assert {m["data"]["step_id"] for m in parts} == {stored[0]["data"]["step_id"]}
+    assert [m["data"]["index"] for m in live] == [m["data"]["index"] for m in stored]
+    # Each live one arrives before the step's result is committed.
+    first_stored = messages.index(stored[0])
+    assert all(messages.index(m) < first_stored for m in live)
