@@ -49,7 +49,7 @@ SWEEP_SCORED = 10
 def driver_stale() -> timedelta:
     """How long an evaluation may go without its driver's heartbeat before another process
     (a page visit, the sweeper) drives it."""
-    return timedelta(seconds=float(getattr(settings, "SWITCHBOARD_EVAL_DRIVER_STALE_SECONDS", 30)))
+    return timedelta(seconds=float(settings.SWITCHBOARD_EVAL_DRIVER_STALE_SECONDS))
 
 
 # Node types whose verdict can fail (they have a retry port): the flow's own evaluators.
