@@ -234,6 +234,7 @@ def evaluation_advance(
         try:
             _score_item(item.evaluation, item, judge or EvaluationJudge(item.evaluation, item))
         except JudgeRefused as exc:
+            EvaluationItem.objects.filter(pk=item.pk).update(cost=item.run.cost)
             return evaluation_stop(
                 evaluation_id=evaluation_id, code=exc.code, reason=exc.message, item_id=item.pk
             )
