@@ -1,385 +1,62 @@
 """The evaluation API: datasets and their items, evaluation runs (start, progress, per-item
 results, cancel) and the comparison of two evaluations. Roles as on the pages: reading needs a
 membership, changing a dataset the editor role, starting or cancelling an evaluation the run
-permission; a foreign id is a 404."""
+permission; a foreign id is a 404. Schemas and shaping: `evals.api_schemas`."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
-
 from django.db.models import Count
 from django.http import HttpRequest
-from ninja import Field, File, Query, Router, Schema, Status, UploadedFile
+from ninja import File, Query, Router, Status, UploadedFile
 
 from builder.services import flow_get
 from config.domain import Invalid, NotFound, TooLarge
 from config.ratelimits import starts_runs
-from config.schemas import CleanIn, Id, Name, Offset, StrictIn
+from config.schemas import Id
 from runs.models import Run, RunStatus
 from workspaces.services import workspaces_for
 
 from . import datasets as data
-from .compare import ItemDiff, evaluations_compare
+from .api_schemas import (
+    AddedOut,
+    CompareFilter,
+    CompareOut,
+    DatasetFilter,
+    DatasetIn,
+    DatasetOut,
+    DatasetPageOut,
+    EvaluationFilter,
+    EvaluationIn,
+    EvaluationOut,
+    EvaluationPageOut,
+    FromApprovalsIn,
+    FromRunsIn,
+    ItemIn,
+    ItemOut,
+    ItemPage,
+    ItemPageOut,
+    ResultFilter,
+    ResultPageOut,
+    UploadOut,
+    dataset_out,
+    diff_out,
+    evaluation_out,
+    item_out,
+    page_out,
+    result_out,
+)
+from .compare import evaluations_compare
 from .dispatch import drive
-from .models import Dataset, DatasetItem, Evaluation, EvaluationItem, ItemStatus, Label
+from .models import ItemStatus, Label
 from .services import (
-    MAX_CONCURRENCY,
     evaluation_cancel,
     evaluation_get,
     evaluation_needs_driver,
     evaluation_start,
-    evaluation_summary,
     evaluations_visible_to,
 )
 
 router = Router(tags=["evaluations"])
-
-MAX_PAGE = 200
-# Scorer settings are data checked by `scorers_clean`; this only bounds their size.
-Scorer = dict[str, Any]
-
-
-# ---- schemas -----------------------------------------------------------------------------------
-
-
-class DatasetIn(StrictIn):
-    workspace: Id
-    name: Name
-    description: str = Field("", max_length=2_000)
-
-
-class DatasetOut(Schema):
-    id: int
-    workspace: int
-    name: str
-    description: str
-    items: int
-    created_by: str | None
-    created_at: datetime
-
-
-class DatasetFilter(CleanIn):
-    workspace: Id | None = None
-    limit: int = Field(50, ge=1, le=MAX_PAGE)
-    offset: Offset = 0
-
-
-class DatasetPageOut(Schema):
-    count: int
-    limit: int
-    offset: int
-    items: list[DatasetOut]
-
-
-class ItemIn(StrictIn):
-    inputs: dict[str, Any] = Field(..., max_length=200, description="The run inputs")
-    expected: Any = Field(None, description="The output expected (any JSON)")
-    tags: list[str] = Field(default_factory=list, max_length=data.MAX_TAGS)
-    label: Literal["", "positive", "negative"] = ""
-
-
-class ItemOut(Schema):
-    id: int
-    inputs: dict[str, Any]
-    expected: Any
-    tags: list[str]
-    label: str
-    source: str
-    source_run: int | None
-    created_at: datetime
-
-
-class ItemPage(CleanIn):
-    limit: int = Field(50, ge=1, le=MAX_PAGE)
-    offset: Offset = 0
-
-
-class ItemPageOut(Schema):
-    count: int
-    limit: int
-    offset: int
-    items: list[ItemOut]
-
-
-class RowProblemOut(Schema):
-    row: int
-    message: str
-    text: str
-
-
-class UploadOut(Schema):
-    added: int
-    problems: list[RowProblemOut]
-
-
-class FromRunsIn(StrictIn):
-    runs: list[Id] = Field(
-        default_factory=list, max_length=1_000, description="Succeeded runs of the workspace"
-    )
-    flow: Id | None = Field(None, description="Or: the latest succeeded runs of this flow")
-    limit: int = Field(20, ge=1, le=1_000, description="With flow: how many runs")
-
-
-class FromApprovalsIn(StrictIn):
-    flow: Id | None = Field(None, description="Only approvals of this flow's runs")
-
-
-class AddedOut(Schema):
-    added: int
-
-
-class EvaluationIn(StrictIn):
-    flow: Id
-    dataset: Id
-    version: Id | None = Field(None, description="A version number of the flow")
-    use_draft: bool = Field(False, description="Evaluate the current draft (snapshotted)")
-    scorers: list[Scorer] = Field(
-        default_factory=list,
-        max_length=8,
-        description='e.g. [{"type": "contains"}]; empty: the flow\'s own evaluator nodes',
-    )
-    concurrency: int = Field(4, ge=1, le=MAX_CONCURRENCY)
-
-
-class SummaryOut(Schema):
-    total: int
-    done: int
-    percent: int
-    passed: int
-    failed: int
-    running: int
-    pass_rate: float | None
-    cost: float
-    latency_ms: float | None
-    score: float | None
-
-
-class EvaluationOut(Schema):
-    id: int
-    workspace: int
-    flow: int
-    flow_name: str
-    version: int
-    version_number: int | None
-    dataset: int
-    dataset_name: str
-    status: str
-    stop_code: str
-    stop_reason: str
-    scorers: list[dict[str, Any]]
-    concurrency: int
-    created_by: str | None
-    created_at: datetime
-    finished_at: datetime | None
-    summary: SummaryOut
-    url: str
-
-
-class EvaluationFilter(CleanIn):
-    workspace: Id | None = None
-    flow: Id | None = None
-    dataset: Id | None = None
-    limit: int = Field(25, ge=1, le=MAX_PAGE)
-    offset: Offset = 0
-
-
-class EvaluationPageOut(Schema):
-    count: int
-    limit: int
-    offset: int
-    items: list[EvaluationOut]
-
-
-class ResultFilter(CleanIn):
-    status: Literal["pending", "running", "passed", "failed", "cancelled"] | None = None
-    limit: int = Field(50, ge=1, le=MAX_PAGE)
-    offset: Offset = 0
-
-
-class ResultOut(Schema):
-    id: int
-    position: int
-    dataset_item: int
-    inputs: dict[str, Any]
-    expected: Any
-    status: str
-    passed: bool | None
-    score: float | None
-    scores: list[dict[str, Any]]
-    output: Any
-    error: str
-    cost: float
-    latency_ms: int | None
-    run: int | None
-
-
-class ResultPageOut(Schema):
-    count: int
-    limit: int
-    offset: int
-    items: list[ResultOut]
-
-
-class CompareFilter(CleanIn):
-    left: Id
-    right: Id
-    limit: int = Field(100, ge=1, le=500, description="Item diffs returned, regressions first")
-
-
-class SideOut(Schema):
-    status: str
-    passed: bool | None
-    score: float | None
-    output: Any
-    cost: float
-    latency_ms: int | None
-    run: int | None
-
-
-class DiffOut(Schema):
-    position: int
-    dataset_item: int
-    change: Literal["regression", "fixed", "changed", "missing", "same"]
-    inputs: dict[str, Any]
-    expected: Any
-    left: SideOut | None
-    right: SideOut | None
-
-
-class CompareOut(Schema):
-    left: EvaluationOut
-    right: EvaluationOut
-    same_dataset: bool
-    pass_rate_delta: float | None
-    cost_delta: float
-    latency_delta_ms: float | None
-    counts: dict[str, int]
-    items: list[DiffOut]
-
-
-# ---- shaping -----------------------------------------------------------------------------------
-
-
-def _dataset(dataset: Dataset) -> dict[str, Any]:
-    count = getattr(dataset, "item_total", None)
-    return {
-        "id": dataset.pk,
-        "workspace": dataset.workspace_id,
-        "name": dataset.name,
-        "description": dataset.description,
-        "items": count if count is not None else dataset.items.count(),
-        "created_by": dataset.created_by.get_username() if dataset.created_by else None,
-        "created_at": dataset.created_at,
-    }
-
-
-def _item(item: DatasetItem) -> dict[str, Any]:
-    return {
-        "id": item.pk,
-        "inputs": item.inputs if isinstance(item.inputs, dict) else {},
-        "expected": item.expected,
-        "tags": list(item.tags or []),
-        "label": item.label,
-        "source": item.source,
-        "source_run": item.source_run_id,
-        "created_at": item.created_at,
-    }
-
-
-def _summary(evaluation: Evaluation) -> dict[str, Any]:
-    totals = evaluation_summary(evaluation)
-    return {
-        "total": totals["total"],
-        "done": totals["done"],
-        "percent": totals["percent"],
-        "passed": totals["passed"],
-        "failed": totals["failed"],
-        "running": totals["running"],
-        "pass_rate": totals["pass_rate"],
-        "cost": float(totals["cost"] or 0),
-        "latency_ms": totals["latency"],
-        "score": totals["score"],
-    }
-
-
-def _evaluation(evaluation: Evaluation) -> dict[str, Any]:
-    return {
-        "id": evaluation.pk,
-        "workspace": evaluation.workspace_id,
-        "flow": evaluation.flow_id,
-        "flow_name": evaluation.flow.name,
-        "version": evaluation.version_id,
-        "version_number": evaluation.version.number,
-        "dataset": evaluation.dataset_id,
-        "dataset_name": evaluation.dataset.name,
-        "status": evaluation.status,
-        "stop_code": evaluation.stop_code,
-        "stop_reason": evaluation.stop_reason,
-        "scorers": list(evaluation.scorers or []),
-        "concurrency": evaluation.concurrency,
-        "created_by": evaluation.created_by.get_username() if evaluation.created_by else None,
-        "created_at": evaluation.created_at,
-        "finished_at": evaluation.finished_at,
-        "summary": _summary(evaluation),
-        "url": f"/evals/evaluations/{evaluation.pk}/",
-    }
-
-
-def _result(item: EvaluationItem) -> dict[str, Any]:
-    example = item.dataset_item
-    return {
-        "id": item.pk,
-        "position": item.position,
-        "dataset_item": item.dataset_item_id,
-        "inputs": example.inputs if isinstance(example.inputs, dict) else {},
-        "expected": example.expected,
-        "status": item.status,
-        "passed": item.passed,
-        "score": item.score,
-        "scores": list(item.scores or []),
-        "output": item.output,
-        "error": item.error,
-        "cost": float(item.cost),
-        "latency_ms": item.latency_ms,
-        "run": item.run_id,
-    }
-
-
-def _side(item: EvaluationItem | None) -> dict[str, Any] | None:
-    if item is None:
-        return None
-    return {
-        "status": item.status,
-        "passed": item.passed,
-        "score": item.score,
-        "output": item.output,
-        "cost": float(item.cost),
-        "latency_ms": item.latency_ms,
-        "run": item.run_id,
-    }
-
-
-def _diff(diff: ItemDiff) -> dict[str, Any]:
-    item = diff.left or diff.right
-    return {
-        "position": diff.position,
-        "dataset_item": item.dataset_item_id if item else 0,
-        "change": diff.change,
-        "inputs": diff.inputs if isinstance(diff.inputs, dict) else {},
-        "expected": diff.expected,
-        "left": _side(diff.left),
-        "right": _side(diff.right),
-    }
-
-
-def _page(rows, filters, shape) -> dict[str, Any]:
-    return {
-        "count": rows.count(),
-        "limit": filters.limit,
-        "offset": filters.offset,
-        "items": [shape(row) for row in rows[filters.offset : filters.offset + filters.limit]],
-    }
 
 
 # ---- datasets ----------------------------------------------------------------------------------
@@ -391,7 +68,7 @@ def dataset_list(request: HttpRequest, filters: Query[DatasetFilter]):
     if filters.workspace is not None:
         rows = rows.filter(workspace_id=filters.workspace)
     rows = rows.annotate(item_total=Count("items")).order_by("name", "pk")
-    return _page(rows, filters, _dataset)
+    return page_out(rows, filters, dataset_out)
 
 
 @router.post("/datasets", response={201: DatasetOut})
@@ -404,12 +81,12 @@ def dataset_create(request: HttpRequest, payload: DatasetIn):
         name=payload.name,
         description=payload.description,
     )
-    return Status(201, _dataset(dataset))
+    return Status(201, dataset_out(dataset))
 
 
 @router.get("/datasets/{int:dataset_id}", response=DatasetOut)
 def dataset_detail(request: HttpRequest, dataset_id: Id):
-    return _dataset(data.dataset_get(user=request.user, dataset_id=dataset_id))
+    return dataset_out(data.dataset_get(user=request.user, dataset_id=dataset_id))
 
 
 @router.delete("/datasets/{int:dataset_id}", response={204: None})
@@ -422,7 +99,7 @@ def dataset_delete(request: HttpRequest, dataset_id: Id):
 @router.get("/datasets/{int:dataset_id}/items", response=ItemPageOut)
 def item_list(request: HttpRequest, dataset_id: Id, filters: Query[ItemPage]):
     dataset = data.dataset_get(user=request.user, dataset_id=dataset_id)
-    return _page(dataset.items.order_by("pk"), filters, _item)
+    return page_out(dataset.items.order_by("pk"), filters, item_out)
 
 
 @router.post("/datasets/{int:dataset_id}/items", response={201: ItemOut})
@@ -436,7 +113,7 @@ def item_add(request: HttpRequest, dataset_id: Id, payload: ItemIn):
         tags=payload.tags,
         label=payload.label or Label.NONE,
     )
-    return Status(201, _item(item))
+    return Status(201, item_out(item))
 
 
 @router.post("/datasets/{int:dataset_id}/upload", response={201: UploadOut})
@@ -504,7 +181,7 @@ def evaluation_list(request: HttpRequest, filters: Query[EvaluationFilter]):
         value = getattr(filters, name)
         if value is not None:
             rows = rows.filter(**{f"{name}_id": value})
-    return _page(rows.order_by("-created_at", "-pk"), filters, _evaluation)
+    return page_out(rows.order_by("-created_at", "-pk"), filters, evaluation_out)
 
 
 @router.post("/evaluations", response={202: EvaluationOut})
@@ -527,7 +204,7 @@ def evaluation_create(request: HttpRequest, payload: EvaluationIn):
     )
     drive(evaluation.pk)
     evaluation = evaluation_get(user=request.user, evaluation_id=evaluation.pk)
-    return Status(202, _evaluation(evaluation))
+    return Status(202, evaluation_out(evaluation))
 
 
 @router.get("/evaluations/compare", response=CompareOut)
@@ -547,14 +224,14 @@ def evaluation_compare(request: HttpRequest, filters: Query[CompareFilter]):
         None if a["latency"] is None or b["latency"] is None else b["latency"] - a["latency"]
     )
     return {
-        "left": _evaluation(left),
-        "right": _evaluation(right),
+        "left": evaluation_out(left),
+        "right": evaluation_out(right),
         "same_dataset": left.dataset_id == right.dataset_id,
         "pass_rate_delta": pass_delta,
         "cost_delta": float((b["cost"] or 0) - (a["cost"] or 0)),
         "latency_delta_ms": latency_delta,
         "counts": comparison.counts,
-        "items": [_diff(d) for d in comparison.items[: filters.limit]],
+        "items": [diff_out(d) for d in comparison.items[: filters.limit]],
     }
 
 
@@ -565,7 +242,7 @@ def evaluation_detail(request: HttpRequest, evaluation_id: Id):
     if evaluation_needs_driver(evaluation):
         drive(evaluation.pk)
         evaluation = evaluation_get(user=request.user, evaluation_id=evaluation_id)
-    return _evaluation(evaluation)
+    return evaluation_out(evaluation)
 
 
 @router.get("/evaluations/{int:evaluation_id}/items", response=ResultPageOut)
@@ -575,7 +252,7 @@ def evaluation_items(request: HttpRequest, evaluation_id: Id, filters: Query[Res
     rows = evaluation.items.select_related("dataset_item").order_by("position")
     if filters.status is not None:
         rows = rows.filter(status=ItemStatus(filters.status))
-    return _page(rows, filters, _result)
+    return page_out(rows, filters, result_out)
 
 
 @router.post("/evaluations/{int:evaluation_id}/cancel", response=EvaluationOut)
@@ -583,4 +260,4 @@ def evaluation_cancel_api(request: HttpRequest, evaluation_id: Id):
     """Cancel: no item starts any more, the runs in flight are cancelled. Idempotent."""
     evaluation = evaluation_get(user=request.user, evaluation_id=evaluation_id)
     evaluation_cancel(user=request.user, evaluation=evaluation)
-    return _evaluation(evaluation_get(user=request.user, evaluation_id=evaluation_id))
+    return evaluation_out(evaluation_get(user=request.user, evaluation_id=evaluation_id))
