@@ -4,6 +4,7 @@ through the scripted model server, results, cancel and comparison; roles and wor
 bad input is a 4xx in the API's shape, never a 500."""
 
 import json
+import threading
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -344,17 +345,15 @@ class Parked:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_cancel_stops_an_evaluation_in_flight(api_for, inline, workspace, editor, monkeypatch):
-    from evals import api as evals_api
+def test_cancel_stops_an_evaluation_in_flight(api_for, inline, workspace, editor):
     from runs.executor import set_executor
+    from tests.runs.support import wait_until
 
     flow = qa_flow(workspace, editor)
     dataset = capitals_dataset(workspace, editor, count=5)
     api = api_for(editor)
-    # No driver and no worker: the first items' runs stay queued, the rest pending.
-    from evals.services import evaluation_advance
-
-    monkeypatch.setattr(evals_api, "drive", lambda pk: evaluation_advance(evaluation_id=pk))
+    # Kicks go nowhere: the driver (a thread now) starts the first items' runs, which stay
+    # queued, and the rest wait.
     set_executor(Parked())
     started = shaped(
         api.post(
@@ -363,16 +362,20 @@ def test_cancel_stops_an_evaluation_in_flight(api_for, inline, workspace, editor
         ),
         202,
     )
-    assert started["status"] == "running" and started["summary"]["running"] == 2
+    assert started["status"] == "running"
+    wait_until(lambda: Run.objects.filter(flow=flow).count() == 2)
+    progress = shaped(api.get(f"/api/evaluations/{started['id']}"), 200)
+    assert progress["summary"]["running"] == 2 and progress["summary"]["done"] == 0
     cancelled = shaped(api.post(f"/api/evaluations/{started['id']}/cancel"), 200)
     assert cancelled["status"] == "cancelled"
-    statuses = set(EvaluationItem.objects.values_list("status", flat=True))
-    assert statuses == {"cancelled"}
+    # The driver sees it and stops.
+    wait_until(lambda: f"evaluation-{started['id']}" not in {t.name for t in threading.enumerate()})
+    assert set(EvaluationItem.objects.values_list("status", flat=True)) == {"cancelled"}
     assert set(Run.objects.filter(flow=flow).values_list("status", flat=True)) == {"cancelled"}
+    assert Run.objects.filter(flow=flow).count() == 2
     # Idempotent.
-    assert shaped(api.post(f"/api/evaluations/{started['id']}/cancel"), 200)["status"] == (
-        "cancelled"
-    )
+    again = shaped(api.post(f"/api/evaluations/{started['id']}/cancel"), 200)
+    assert again["status"] == "cancelled"
 
 
 @pytest.mark.django_db
