@@ -11,6 +11,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from builder.api import router as builder_router
 from conversations.api import router as conversations_router
+from evals.api import router as evals_router
 from knowledge.api import router as knowledge_router
 from runs.api import router as runs_router
 from runs.api_models import router as models_router
@@ -49,6 +50,7 @@ api.add_router("/", vault_router)
 api.add_decorator(rate_limited)
 api.add_router("/", knowledge_router)
 api.add_router("/", conversations_router)
+api.add_router("/", evals_router)
 
 
 @api.exception_handler(ApiError)

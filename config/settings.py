@@ -317,6 +317,11 @@ SWITCHBOARD_JOB_SECONDS = float(os.environ.get("SWITCHBOARD_JOB_SECONDS", 60))
 # the sweeper takes it for lost with its worker and sends it again (runs/services/recovery.py).
 SWITCHBOARD_SWEEP_SECONDS = float(os.environ.get("SWITCHBOARD_SWEEP_SECONDS", 2))
 SWITCHBOARD_REKICK_SECONDS = float(os.environ.get("SWITCHBOARD_REKICK_SECONDS", 5))
+# An evaluation whose driver (a thread of the process that started it) has not beaten its
+# heartbeat for this long lost that process: the sweeper drives it from then on.
+SWITCHBOARD_EVAL_DRIVER_STALE_SECONDS = float(
+    os.environ.get("SWITCHBOARD_EVAL_DRIVER_STALE_SECONDS", 30)
+)
 # How deep sub-flows may call sub-flows (a run started by a person is at depth 0).
 SWITCHBOARD_SUBFLOW_MAX_DEPTH = int(os.environ.get("SWITCHBOARD_SUBFLOW_MAX_DEPTH", 5))
 # A map node's bounds: items per list and child runs at once (the engine caps them at 1000/50).

@@ -4,6 +4,7 @@ and a CSV export. Every figure is aggregated in the database."""
 from __future__ import annotations
 
 import csv
+import heapq
 from decimal import Decimal
 from typing import Any
 
@@ -56,11 +57,13 @@ def cost_page(request: HttpRequest) -> HttpResponse:
         return render(request, "costs/costs.html", {"nav": "costs", "workspace": None})
     window = selectors.spend_window(request.GET.get("period", ""))
     steps = selectors.model_steps(workspace_id=workspace.pk, window=window)
-    totals = selectors.spend_totals(steps)
-    by_day = selectors.spend_by_day(steps)
-    by_flow = selectors.spend_by_flow(steps)
-    by_node = selectors.spend_by_node(steps)
-    by_model = selectors.spend_by_model(steps)
+    judges = selectors.judge_calls(workspace_id=workspace.pk, window=window)
+    totals = selectors.spend_totals(steps, judges)
+    by_day = selectors.spend_by_day(steps, judges)
+    by_flow = selectors.spend_by_flow(steps, judges)
+    by_node = selectors.spend_by_node(steps, judges)
+    by_model = selectors.spend_by_model(steps, judges)
+    spent = totals["calls"] or totals["judge_calls"]
     names = selectors.flow_names({row["flow_id"] for row in by_flow})
     membership = membership_for(user=request.user, workspace_id=workspace.pk)
     budgets = budget_states(workspace_id=workspace.pk, flow_id=None)
@@ -72,7 +75,12 @@ def cost_page(request: HttpRequest) -> HttpResponse:
         "periods": [(key, label) for key, (label, _) in selectors.PERIODS.items()]
         + [(selectors.PERIOD_MONTH, "This month")],
         "totals": totals,
-        "chart": spend_chart(by_day, days=window.days, names=names) if totals["calls"] else None,
+        "chart": spend_chart(by_day, days=window.days, names=names) if spent else None,
+        "savings": [
+            day
+            for day in selectors.savings_by_day(by_day, window.days)
+            if day["cost"] or day["saved"] or day["routing_saved"]
+        ],
         "by_flow": _named(by_flow, names),
         "by_node": _named(by_node, names),
         "by_model": by_model,
@@ -106,13 +114,33 @@ def cost_export(request: HttpRequest) -> HttpResponse:
     rows = selectors.spend_export_rows(
         selectors.model_steps(workspace_id=workspace.pk, window=window)
     )
+    judged = selectors.judge_export_rows(
+        selectors.judge_calls(workspace_id=workspace.pk, window=window)
+    )
     writer = csv.writer(_Echo())
     header = ["day", "flow_id", "flow", "node", "model", "calls", "tokens_in", "tokens_out"]
     header += ["cost_usd", "cache_hits", "cache_saved_usd"]
+    header += ["routed_calls", "strongest_model_usd", "routing_saved_usd"]
+
+    def judge_lines():
+        for row in judged.iterator(chunk_size=500):
+            yield {
+                **row,
+                "run__flow_id": row["flow_id"],
+                "node_id": selectors.JUDGE_NODE,
+                "cache_hits": 0,
+                "saved": 0,
+                "routed": 0,
+                "strongest_cost": 0,
+                "routing_saved": 0,
+            }
 
     def lines():
         yield writer.writerow(header)
-        for row in rows.iterator(chunk_size=500):
+        merged = heapq.merge(
+            rows.iterator(chunk_size=500), judge_lines(), key=lambda row: row["day"]
+        )
+        for row in merged:
             yield writer.writerow(
                 [
                     row["day"].isoformat(),
@@ -126,6 +154,9 @@ def cost_export(request: HttpRequest) -> HttpResponse:
                     _money(row["cost"]),
                     row["cache_hits"],
                     _money(row["saved"]),
+                    row["routed"],
+                    _money(row["strongest_cost"]),
+                    _money(row["routing_saved"]),
                 ]
             )
 

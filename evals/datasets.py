@@ -12,7 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
-from config.domain import Invalid, NotAllowed, NotFound, TooLarge
+from config.domain import Conflict, Invalid, NotAllowed, NotFound, TooLarge
 from runs.engine.limits import text_size
 from runs.models import Approval, ApprovalStatus, Run, RunStatus
 from workspaces.services import PermissionDenied, require, workspaces_for
@@ -58,6 +58,43 @@ def dataset_create(*, user, workspace_id: int, name: str, description: str = "")
         description=(description or "").strip()[:2_000],
         created_by=user,
     )
+
+
+def dataset_delete(*, user, dataset: Dataset) -> None:
+    """Delete a dataset and its items. One that evaluations used is kept: their results point
+    at its items."""
+    _require(user, dataset.workspace_id, "edit")
+    used = dataset.evaluations.count()
+    if used:
+        raise Conflict(
+            f"The dataset has {used} evaluation(s); it is kept so their results stay readable.",
+            code="dataset_in_use",
+        )
+    dataset.delete()
+
+
+def dataset_add_item(
+    *,
+    user,
+    dataset: Dataset,
+    inputs: Any,
+    expected: Any = None,
+    tags: Any = None,
+    label: Any = "",
+) -> DatasetItem:
+    """Add one example by hand (checked as an uploaded row is)."""
+    _require(user, dataset.workspace_id, "edit")
+    if dataset.items.count() >= MAX_ROWS * 10:
+        raise TooLarge(f"A dataset holds at most {MAX_ROWS * 10:,} items.")
+    record = {"inputs": inputs, "expected": expected, "tags": tags, "label": label}
+    try:
+        item = _item(record, flat_values_json=False)
+    except ValueError as exc:
+        raise Invalid(f"The item is not valid: {exc}.", code="invalid_item") from None
+    item.dataset = dataset
+    item.source = ItemSource.MANUAL
+    item.save()
+    return item
 
 
 @dataclass

@@ -78,6 +78,7 @@ class EvaluationStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Finished"
     CANCELLED = "cancelled", "Cancelled"
+    STOPPED = "stopped", "Stopped"
 
 
 class Evaluation(models.Model):
@@ -103,6 +104,9 @@ class Evaluation(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     driver_seen_at = models.DateTimeField(null=True, blank=True)
+    # Why a stopped evaluation stopped (a spend budget used up), in words and as a stable code.
+    stop_code = models.CharField(max_length=40, blank=True)
+    stop_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -151,3 +155,26 @@ class EvaluationItem(models.Model):
                 fields=["evaluation", "dataset_item"], name="uniq_evaluation_dataset_item"
             )
         ]
+
+
+class JudgeCall(models.Model):
+    """One LLM-judge call of an evaluation: its spend counts in the budgets and on the cost page
+    like a step's (it is no step of any run)."""
+
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="judge_calls")
+    item = models.ForeignKey(
+        EvaluationItem, null=True, on_delete=models.SET_NULL, related_name="judge_calls"
+    )
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="+"
+    )
+    flow = models.ForeignKey("builder.Flow", on_delete=models.CASCADE, related_name="+")
+    model = models.CharField(max_length=200)
+    tokens_in = models.PositiveIntegerField(default=0)
+    tokens_out = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["workspace", "created_at"])]

@@ -38,6 +38,16 @@ JUDGE_PROMPT = (
 )
 
 
+class JudgeRefused(Exception):
+    """The judge may not be asked at all (a spend budget is used up): the evaluation stops,
+    rather than failing every item that is left."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
 @dataclass
 class Score:
     scorer: str
@@ -91,7 +101,7 @@ def scorers_clean(raw: Any) -> list[dict[str, Any]]:
                 scorer["text"] = str(item.get("text") or "")[:5_000]
             if kind in ("exact", "contains"):
                 scorer["ignore_case"] = bool(item.get("ignore_case", True))
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             problems.append(f"Scorer {i} ({SCORER_TYPES[kind]}): {exc}.")
             continue
         clean.append(scorer)
@@ -193,6 +203,8 @@ def _judge(scorer: dict[str, Any], text: str, expected: Any, inputs: Any, judge:
     )
     try:
         reply = judge(scorer.get("model") or "", [{"role": "user", "content": prompt}])
+    except JudgeRefused:
+        raise
     except Exception as exc:  # a judge that can't answer fails the item, with its reason
         return Score("judge", False, 0.0, f"the judge model failed: {getattr(exc, 'message', exc)}")
     content = (reply.content or "").strip().strip("`").removeprefix("json").strip()

@@ -9,11 +9,13 @@ once). Runs recover from crashed workers through the runs sweeper like any other
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Avg, Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from builder.models import Flow
@@ -24,6 +26,7 @@ from runs.services import run_cancel, run_start
 from runs.services.starting import resolve_version
 from workspaces.services import PermissionDenied, require, workspaces_for
 
+from .judging import EvaluationJudge
 from .models import (
     Dataset,
     Evaluation,
@@ -32,11 +35,21 @@ from .models import (
     ItemStatus,
     Label,
 )
-from .scorers import Score, flow_evaluator_score, score_one, scorers_clean
+from .scorers import JudgeRefused, Score, flow_evaluator_score, score_one, scorers_clean
 
 MAX_CONCURRENCY = 32
 MAX_ITEMS = 5_000
-DRIVER_STALE = timedelta(seconds=30)
+BUDGET_EXCEEDED = "budget_exceeded"
+# Items the sweeper scores per evaluation and pass (a judge call may take seconds).
+SWEEP_SCORED = 10
+
+
+def driver_stale() -> timedelta:
+    """How long an evaluation may go without its driver's heartbeat before another process
+    (a page visit, the sweeper) drives it."""
+    return timedelta(seconds=float(settings.SWITCHBOARD_EVAL_DRIVER_STALE_SECONDS))
+
+
 # Node types whose verdict can fail (they have a retry port): the flow's own evaluators.
 CHECK_TYPES = [slug for slug, cls in NODE_TYPES.items() if cls.retry_port is not None]
 
@@ -197,9 +210,15 @@ def _score_item(evaluation: Evaluation, item: EvaluationItem, judge: Any) -> Non
     )
 
 
-def evaluation_advance(*, evaluation_id: int, judge: Any = None) -> list[int]:
-    """Score items whose runs finished, start runs for pending items up to the concurrency
-    limit, finish the evaluation when every item is scored. Return the runs to kick."""
+def evaluation_advance(
+    *, evaluation_id: int, judge: Any = None, max_scored: int | None = None
+) -> list[int]:
+    """Score items whose runs finished (at most `max_scored` of them), start runs for pending
+    items up to the concurrency limit, finish the evaluation when every item is scored. Return
+    the runs to kick.
+
+    A spend budget that is used up (by an item's run, or before a judge call) stops the
+    evaluation with the budget's reason: every item left would fail for it."""
     finished = (
         EvaluationItem.objects.filter(
             evaluation_id=evaluation_id,
@@ -209,8 +228,18 @@ def evaluation_advance(*, evaluation_id: int, judge: Any = None) -> list[int]:
         .select_related("run", "dataset_item", "evaluation")
         .order_by("position")
     )
-    for item in finished:
-        _score_item(item.evaluation, item, judge or default_judge)
+    for item in finished[:max_scored] if max_scored is not None else finished:
+        try:
+            _score_item(item.evaluation, item, judge or EvaluationJudge(item.evaluation, item))
+        except JudgeRefused as exc:
+            EvaluationItem.objects.filter(pk=item.pk).update(cost=item.run.cost)
+            return evaluation_stop(
+                evaluation_id=evaluation_id, code=exc.code, reason=exc.message, item_id=item.pk
+            )
+        if item.run.error_code == BUDGET_EXCEEDED:
+            return evaluation_stop(
+                evaluation_id=evaluation_id, code=BUDGET_EXCEEDED, reason=item.run.error_message
+            )
     started: list[int] = []
     with transaction.atomic():
         evaluation = (
@@ -265,16 +294,71 @@ def _start_item(evaluation: Evaluation, item: EvaluationItem) -> int | None:
     return run.pk
 
 
+def evaluation_stop(
+    *, evaluation_id: int, code: str, reason: str, item_id: int | None = None
+) -> list[int]:
+    """End an evaluation early for a reason (its items left are cancelled, their runs too);
+    `item_id` names an item that could not be scored for it. Return the runs to kick."""
+    with transaction.atomic():
+        locked = Evaluation.objects.select_for_update().filter(pk=evaluation_id).first()
+        if locked is None or locked.is_finished:
+            return []
+        locked.status = EvaluationStatus.STOPPED
+        locked.stop_code = code[:40]
+        locked.stop_reason = reason[:2000]
+        locked.finished_at = timezone.now()
+        locked.save(update_fields=["status", "stop_code", "stop_reason", "finished_at"])
+        items = EvaluationItem.objects.filter(evaluation_id=evaluation_id)
+        if item_id is not None:
+            items.filter(pk=item_id, status=ItemStatus.RUNNING).update(
+                status=ItemStatus.CANCELLED, error=f"Not scored: {reason}"[:2000]
+            )
+        items.filter(status=ItemStatus.PENDING).update(status=ItemStatus.CANCELLED)
+        running = list(
+            items.filter(status=ItemStatus.RUNNING).values_list("pk", "run_id", named=True)
+        )
+    kicks: list[int] = []
+    for run in Run.objects.filter(pk__in=[r.run_id for r in running]):
+        kicks.extend(run_cancel(run=run).kicks)
+    # Runs that finished meanwhile are still scored by nobody: the evaluation has ended.
+    EvaluationItem.objects.filter(pk__in=[r.pk for r in running]).update(
+        status=ItemStatus.CANCELLED
+    )
+    return kicks
+
+
 def evaluation_touch(evaluation_id: int) -> None:
     """A driver's heartbeat (so a page can tell a driven evaluation from an abandoned one)."""
     Evaluation.objects.filter(pk=evaluation_id).update(driver_seen_at=timezone.now())
 
 
-def evaluation_needs_driver(evaluation: Evaluation) -> bool:
+def evaluation_needs_driver(evaluation: Evaluation, now: datetime | None = None) -> bool:
     if evaluation.is_finished:
         return False
-    seen = evaluation.driver_seen_at
-    return seen is None or seen < timezone.now() - DRIVER_STALE
+    seen = evaluation.driver_seen_at or evaluation.created_at
+    return seen < (now or timezone.now()) - driver_stale()
+
+
+def evaluations_without_driver(now: datetime) -> list[int]:
+    """Running evaluations whose driver stopped beating (or never started): their process
+    died. Created ones count from their creation, so a driver has time to start."""
+    return list(
+        Evaluation.objects.filter(status=EvaluationStatus.RUNNING)
+        .alias(seen=Coalesce("driver_seen_at", "created_at"))
+        .filter(seen__lt=now - driver_stale())
+        .order_by("pk")
+        .values_list("pk", flat=True)[:50]
+    )
+
+
+def evaluations_sweep(now: datetime) -> list[int]:
+    """The sweeper's periodic job: advance every evaluation that lost its driver, so an
+    evaluation finishes even when no process drives it (a few items scored per pass, so a slow
+    judge model never holds recovery up). Return the runs to kick."""
+    kick: list[int] = []
+    for evaluation_id in evaluations_without_driver(now):
+        kick.extend(evaluation_advance(evaluation_id=evaluation_id, max_scored=SWEEP_SCORED))
+    return kick
 
 
 def evaluation_cancel(*, user, evaluation: Evaluation) -> None:
@@ -316,18 +400,3 @@ def evaluation_summary(evaluation: Evaluation) -> dict[str, Any]:
     totals["pass_rate"] = (totals["passed"] / done) if done else None
     totals["cost"] = totals["cost"] or 0
     return totals
-
-
-def default_judge(model: str, messages: list[dict[str, Any]]) -> Any:
-    """Ask the judge model (the workspace default when none is named) through the model client."""
-    from runs.services.ports import llm_client
-    from runs.services.starting import default_model
-
-    return llm_client().chat(
-        model=model or default_model(),
-        messages=messages,
-        temperature=0,
-        max_tokens=300,
-        retries=2,
-        response_format={"type": "json_object"},
-    )

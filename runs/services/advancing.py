@@ -467,6 +467,17 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
         # What the calls answered from the cache had cost: the cost page's savings.
         saved = round(outcome.usage.saved_cost, 6)
         outcome.details = {**outcome.details, "cache_saved_cost": saved}
+    routing = outcome.details.get("routing")
+    if outcome.status == "succeeded" and isinstance(routing, dict) and "strongest_cost" in routing:
+        # What routing saved: the recorded tokens of the answer on the strongest allowed model,
+        # less what the step's calls cost (every cascade attempt). A cached answer records no
+        # tokens: what it saved is the cache's saving, not counted twice.
+        counterfactual = float(routing["strongest_cost"])
+        outcome.details = {
+            **outcome.details,
+            "routing_strongest_cost": round(counterfactual, 6),
+            "routing_saved_cost": round(counterfactual - outcome.usage.cost, 6),
+        }
     return outcome
 
 

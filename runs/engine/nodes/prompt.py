@@ -191,7 +191,8 @@ def _run_routed(
     tools: list[dict[str, Any]] | None,
 ) -> NodeResult:
     """Route the request to a model, then cascade up the tiers while its answer fails."""
-    decision = _decide(ctx, config, messages)
+    decision, catalogue = _decide(ctx, config, messages)
+    strongest = next((m for m in catalogue if m.name == decision.ladder[-1]), None)
     routing = decision.to_dict()
     ladder = decision.ladder if config.cascade else decision.ladder[:1]
     # An evaluator that sent this step back (a retry loop) asks for the next tier each pass.
@@ -219,6 +220,7 @@ def _run_routed(
                 continue
             raise
         attempt.update(_spend(ctx, spent, tokens))
+        _counterfactual(routing, strongest, attempt)
         passed, _score, feedback = check_rules(config.escalate_on, result.output)
         if passed or not config.escalate_on:
             attempt["outcome"] = "ok"
@@ -233,6 +235,19 @@ def _run_routed(
     raise AssertionError("unreachable: the ladder has at least one model")
 
 
+def _counterfactual(routing: dict[str, Any], strongest: Any, kept: dict[str, Any]) -> None:
+    """Record what the answer kept would have cost on the strongest model the node allows (the
+    model an always-strongest node would call): its tokens at that model's catalogue price."""
+    if strongest is None:
+        return
+    routing["strongest"] = strongest.name
+    routing["strongest_cost"] = round(
+        (kept["tokens_in"] * strongest.input_price + kept["tokens_out"] * strongest.output_price)
+        / 1_000_000,
+        8,
+    )
+
+
 def _spend(ctx: Any, cost: float, tokens: tuple[int, int]) -> dict[str, Any]:
     return {
         "cost": round(ctx.usage.cost - cost, 8),
@@ -241,7 +256,9 @@ def _spend(ctx: Any, cost: float, tokens: tuple[int, int]) -> dict[str, Any]:
     }
 
 
-def _decide(ctx: Any, config: Any, messages: list[dict[str, Any]]) -> Any:
+def _decide(
+    ctx: Any, config: Any, messages: list[dict[str, Any]]
+) -> tuple[Any, list[Any]]:
     catalogue = ctx.catalogue()
     if config.candidates:
         by_name = {m.name: m for m in catalogue}
@@ -265,7 +282,7 @@ def _decide(ctx: Any, config: Any, messages: list[dict[str, Any]]) -> Any:
         tools=len(config.tools),
     )
     try:
-        return route(
+        decision = route(
             request,
             catalogue,
             max_tier=config.max_tier or None,
@@ -273,6 +290,7 @@ def _decide(ctx: Any, config: Any, messages: list[dict[str, Any]]) -> Any:
         )
     except NoCandidate as exc:
         raise NodeError(exc.message, code=exc.code) from exc
+    return decision, catalogue
 
 
 def _answer(

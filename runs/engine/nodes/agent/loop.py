@@ -97,7 +97,7 @@ def _review(
 
 def _route(ctx: Any, config: AgentConfig, messages: list[dict[str, Any]]) -> str:
     """Pick the model once for the whole loop (the router's first choice)."""
-    decision = _decide(ctx, config, messages)
+    decision, _ = _decide(ctx, config, messages)
     routing = decision.to_dict()
     model = decision.ladder[0]
     routing["chose"] = model
