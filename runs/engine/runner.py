@@ -7,7 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .context import LlmPort, NodeContext, NoRetrieval, RetrievalPort, StepUsage, ToolPort
+from .context import (
+    LlmPort,
+    NodeContext,
+    NoRetrieval,
+    NoSemanticCache,
+    RetrievalPort,
+    SemanticCachePort,
+    StepUsage,
+    ToolPort,
+)
 from .failures import ask_wait, error_object, policy
 from .graph import CompiledGraph, Node
 from .nodes.base import NodeError
@@ -72,6 +81,7 @@ def execute_step(
     secrets: SecretLookup | None = None,
     retrieval: RetrievalPort | None = None,
     overrides: dict[str, Any] | None = None,
+    semantic: SemanticCachePort | None = None,
 ) -> StepOutcome:
     """Run one node at its current iteration and return what to record.
 
@@ -96,6 +106,7 @@ def execute_step(
         default_model,
         overrides,
         retrieval,
+        semantic,
     )
     outcome.secrets = resolved(values)
     return outcome
@@ -113,6 +124,7 @@ def _execute(
     default_model: str,
     overrides: dict[str, Any] | None,
     retrieval: RetrievalPort | None,
+    semantic: SemanticCachePort | None = None,
 ) -> StepOutcome:
     node = graph.nodes[node_id]
     config = node.config.model_copy(update=overrides) if overrides else node.config
@@ -129,6 +141,7 @@ def _execute(
         default_model=default_model,
         names=graph.names,
         retrieval=retrieval if retrieval is not None else NoRetrieval(),
+        semantic=semantic if semantic is not None else NoSemanticCache(),
     )
     inputs = node_inputs(graph, state, node_id)
     try:

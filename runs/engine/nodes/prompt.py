@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from .. import semantic
 from ..routing import NoCandidate, RouteRequest, route
 from ..schemas import SchemaCheckFailed, validation_errors
 from ..shapes import ANY, TEXT
@@ -45,6 +46,28 @@ class PromptConfig(FailureConfig):
     tools: list[str] = Field(default_factory=list, max_length=20, title="Tools the model may call")
     max_tool_rounds: int = Field(5, ge=1, le=20, title="Max tool rounds")
     cache: bool = Field(False, title="Cache responses")
+    semantic_cache: bool = Field(
+        False,
+        title="Semantic cache",
+        description="Answer from a past request that meant the same (same configuration, "
+        "similar user message), at no model cost.",
+    )
+    semantic_similarity: float = Field(
+        0.95,
+        ge=0.5,
+        le=1,
+        title="Semantic cache: similarity",
+        description="How close (cosine, 0.5–1) a past request must be to count as the same.",
+    )
+    semantic_ttl_seconds: int = Field(
+        86_400, ge=60, le=90 * 86_400, title="Semantic cache: keep answers for (s)"
+    )
+    semantic_scope: Literal["flow", "workspace"] = Field(
+        "flow",
+        title="Semantic cache: shared with",
+        description="flow: this flow's runs only; workspace: every flow of the workspace "
+        "whose node is configured the same way.",
+    )
     candidates: list[str] = Field(
         default_factory=list,
         max_length=20,
@@ -176,6 +199,25 @@ def run_prompt(ctx: Any) -> NodeResult:
         "keep_truncated": config.on_truncation == "keep" and config.output_format == "text",
     }
     tools = ctx.tools.specs(config.tools) if config.tools else None
+    if not config.semantic_cache:
+        return _run_model(ctx, config, messages, call, tools)
+    request = semantic.probe(ctx, config, messages, tools)
+    cached = semantic.cached_answer(ctx, config, request, check_rules)
+    if cached is not None:
+        return cached
+    spent = ctx.usage.cost
+    result = _run_model(ctx, config, messages, call, tools)
+    semantic.remember(ctx, request, result, ctx.usage.cost - spent)
+    return result
+
+
+def _run_model(
+    ctx: Any,
+    config: PromptConfig,
+    messages: list[dict[str, Any]],
+    call: dict[str, Any],
+    tools: list[dict[str, Any]] | None,
+) -> NodeResult:
     if not is_routed(config):
         return _answer(ctx, config, list(messages), call, tools)
     return _run_routed(ctx, config, messages, call, tools)
