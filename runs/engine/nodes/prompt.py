@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from .. import semantic
-from ..routing import NoCandidate, RouteRequest, route
+from ..routing import NoCandidate, RouteRequest, cascade_ladder, route
 from ..schemas import SchemaCheckFailed, validation_errors
 from ..shapes import ANY, TEXT
 from .base import FailureConfig, NodeConfig, NodeError, NodeResult, NodeType, Port
@@ -88,6 +89,12 @@ class PromptConfig(FailureConfig):
         True,
         title="Escalate on failure (auto)",
         description="Retry on the next tier when the answer fails its schema or evaluator.",
+    )
+    cascade_from: Literal["routed", "cheapest"] = Field(
+        "routed",
+        title="Cascade starts at (auto)",
+        description="routed: the model the router picks; cheapest: the cheapest candidate, "
+        "whatever the router thinks (the cascade then climbs the tiers on failure).",
     )
     escalate_on: list[Rule] = Field(
         default_factory=list,
@@ -305,7 +312,7 @@ def _decide(ctx: Any, config: PromptConfig, messages: list[dict[str, Any]]) -> A
         tools=len(config.tools),
     )
     try:
-        return route(
+        decision = route(
             request,
             catalogue,
             max_tier=config.max_tier or None,
@@ -313,6 +320,28 @@ def _decide(ctx: Any, config: PromptConfig, messages: list[dict[str, Any]]) -> A
         )
     except NoCandidate as exc:
         raise NodeError(exc.message, code=exc.code) from exc
+    if config.cascade and config.cascade_from == "cheapest":
+        return _from_cheapest(decision, catalogue, len(request.text) // 4 + config.max_tokens)
+    return decision
+
+
+def _from_cheapest(decision: Any, catalogue: list[Any], needed: int) -> Any:
+    """Start the cascade at the cheapest allowed model instead of the routed one."""
+    allowed = [m for m in catalogue if m.name in set(decision.candidates)]
+    fitting = [m for m in allowed if not m.context_window or m.context_window >= needed]
+    start = min(fitting or allowed, key=lambda m: (m.rank, m.output_price, m.input_price))
+    if start.name == decision.chose:
+        return decision
+    ladder = cascade_ladder(fitting or allowed, start, needed)
+    reason = f"cascade from the cheapest model (the router chose {decision.chose})"
+    return replace(
+        decision,
+        chose=start.name,
+        tier=start.tier,
+        reasons=[*decision.reasons, reason],
+        ladder=[m.name for m in ladder],
+        tiers={m.name: m.tier for m in ladder},
+    )
 
 
 def _answer(
