@@ -1,6 +1,7 @@
 """What automatic routing, the cascade and the semantic cache save, at what pass rate.
 
-    .venv/bin/python -m bench.cost_cut [--modes always-strong,auto] [--keep-db]
+    .venv/bin/python -m bench.cost_cut [--modes always-strong,auto,cheapest-first]
+                                       [--cheap-fails 0.35] [--silent 0.1]
 
 Evaluates one support flow over bench/data/support_requests.jsonl (221 requests, see
 bench/data/make_support_requests.py) with the evaluations app, once per mode: each mode is a
@@ -288,10 +289,18 @@ def router_overhead(items: list[dict[str, Any]]) -> tuple[float, float, float]:
     return statistics.mean(timings), timings[len(timings) // 2], timings[int(len(timings) * 0.99)]
 
 
+def set_failure_rates(cheap_fails: float, silent: float) -> None:
+    global CHEAP_FAILS, SILENT
+    CHEAP_FAILS, SILENT = cheap_fails, silent
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated, baseline first")
+    parser.add_argument("--cheap-fails", type=float, default=CHEAP_FAILS, help="of hard requests")
+    parser.add_argument("--silent", type=float, default=SILENT, help="of the cheap failures")
     args = parser.parse_args()
+    set_failure_rates(args.cheap_fails, args.silent)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = [m for m in modes if m not in MODES]
     if unknown:
@@ -352,6 +361,8 @@ def main() -> None:
     for mode in modes[1:]:
         right = results[mode]["evaluation"].pk
         print(f"compare page ({modes[0]} vs {mode}): /evals/compare/?left={left}&right={right}")
+    where = os.environ.get("SQLITE_PATH") or os.environ["DATABASE_URL"]
+    print(f"the evaluations stay in {where} (log in as bench / bench-pw-123 to browse them)")
 
 
 if __name__ == "__main__":

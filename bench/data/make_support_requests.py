@@ -230,7 +230,16 @@ def generate(seed: int) -> list[dict]:
     cut = len(first) * 3 // 4
     tail = first[cut:] + later
     rng.shuffle(tail)
-    return first[:cut] + tail
+    ordered, seen, held = list(first[:cut]), {i["expected"] for i in first[:cut]}, []
+    for item in tail:
+        if "paraphrase" in item["tags"] and item["expected"] not in seen:
+            held.append(item)  # it waits for what it repeats
+            continue
+        ordered.append(item)
+        seen.add(item["expected"])
+        ordered += [h for h in held if h["expected"] == item["expected"]]
+        held = [h for h in held if h["expected"] != item["expected"]]
+    return ordered + held
 
 
 def render(items: list[dict]) -> str:
