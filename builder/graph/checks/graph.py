@@ -108,8 +108,29 @@ class GraphChecker(ReferenceChecks):
         self.check_references(ancestry, shapes)
         self.check_credentials()
         self.check_routing()
+        self.check_semantic_cache()
         shapes.check_ports()
         return self.errors
+
+    def check_semantic_cache(self) -> None:
+        """Report cached nodes that may call a tool with side effects: a hit would skip it."""
+        from runs.tools import registry
+
+        for node_id, config in self.configs.items():
+            node_type = self.types[node_id]
+            if not node_type.answers_from_cache(config):
+                continue
+            for name, _arguments in node_type.tool_calls(config, None):
+                tool = registry.get(name) if name in registry else None
+                if tool is not None and tool.idempotent is not True:
+                    self.add(
+                        "graph.E075",
+                        f'semantic_cache: the tool "{name}" may change something (it is not '
+                        "idempotent), and a cached answer would skip that call. Turn the "
+                        "semantic cache off, or leave the tool out.",
+                        node_id=node_id,
+                        field="semantic_cache",
+                    )
 
     def check_routing(self) -> None:
         """Report automatic model choices that can't choose: no models, unknown candidates, a

@@ -239,6 +239,12 @@ class NodeType:
         return []
 
     @classmethod
+    def answers_from_cache(cls, config: NodeConfig) -> bool:
+        """Whether a step may take a past answer instead of running (a semantic cache hit):
+        the tool calls it would have made are then skipped."""
+        return False
+
+    @classmethod
     def routing(cls, config: NodeConfig) -> dict[str, Any] | None:
         """Return how the node's model is chosen automatically, or None when it is fixed:
         {"candidates": [provider/model, ...] (empty: any), "max_tier": tier or ""}."""

@@ -431,6 +431,10 @@ class PromptNode(NodeType):
         return cls.with_error_shape(config, own)
 
     @classmethod
+    def answers_from_cache(cls, config) -> bool:
+        return bool(config.semantic_cache)
+
+    @classmethod
     def routing(cls, config) -> dict[str, Any] | None:
         if not is_routed(config):
             return None
