@@ -90,7 +90,10 @@ def cached_answer(ctx: Any, config: Any, request: dict[str, Any], checks: Any) -
 
 
 def remember(ctx: Any, request: dict[str, Any], result: NodeResult, spent: float) -> None:
-    """Store the model's answer to `request` for later requests that mean the same."""
+    """Store the model's answer to `request` for later requests that mean the same (not one
+    cut off at max tokens)."""
+    if ctx.details.get("truncated"):
+        return
     entry = ctx.semantic_store(
         {**request, "output": result.output, "model": ctx.usage.model, "cost": spent}
     )
