@@ -551,9 +551,14 @@ def step_complete(
 
 def _evict_judged(claimed: ClaimedStep) -> None:
     """A failed verdict: the cached answers its inputs came from (or went into) are wrong."""
-    judged = {edge.source for edge in claimed.graph.incoming.get(claimed.node_id, [])}
+    nodes = claimed.graph.nodes
+    judged = {
+        edge.source
+        for edge in claimed.graph.incoming.get(claimed.node_id, [])
+        if nodes[edge.source].node_type.answers_from_cache(nodes[edge.source].config)
+    }
     if not judged:
-        return
+        return  # nothing it judged can have come from a cache: no query
     used = [
         entry
         for details in Step.objects.filter(
