@@ -173,20 +173,47 @@ def vector_search(
     found: list[tuple[int, float]] = []
     for kb in kbs:
         matrix = _matrix(kb)
-        if not len(matrix.ids) or matrix.vectors.shape[1] != query_vector.shape[0]:
-            continue
-        similarity = matrix.vectors @ query_vector
-        if allowed is not None:
-            similarity = np.where(np.isin(matrix.ids, list(allowed)), similarity, -np.inf)
-        n = min(limit, len(similarity))
-        top = np.argpartition(-similarity, n - 1)[:n]
         found.extend(
-            (int(matrix.ids[i]), float(similarity[i]))
-            for i in top
-            if similarity[i] >= min_similarity and np.isfinite(similarity[i])
+            nearest(
+                matrix.ids,
+                matrix.vectors,
+                query_vector,
+                limit=limit,
+                min_similarity=min_similarity,
+                allowed=allowed,
+            )
         )
     found.sort(key=lambda pair: (-pair[1], pair[0]))
     return found[:limit]
+
+
+def nearest(
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    query_vector: np.ndarray,
+    *,
+    limit: int,
+    min_similarity: float,
+    allowed: set[int] | None = None,
+) -> list[tuple[int, float]]:
+    """The rows of `vectors` (unit length) most similar to `query_vector`: an exact scan.
+
+    Returns [(id, cosine)] best first, at least `min_similarity`; `allowed` restricts the ids.
+    Rows of another dimension (another model's vectors) match nothing."""
+    if not len(ids) or vectors.ndim != 2 or vectors.shape[1] != query_vector.shape[0]:
+        return []
+    similarity = vectors @ query_vector
+    if allowed is not None:
+        similarity = np.where(np.isin(ids, list(allowed)), similarity, -np.inf)
+    n = min(limit, len(similarity))
+    top = np.argpartition(-similarity, n - 1)[:n]
+    found = [
+        (int(ids[i]), float(similarity[i]))
+        for i in top
+        if similarity[i] >= min_similarity and np.isfinite(similarity[i])
+    ]
+    found.sort(key=lambda pair: (-pair[1], pair[0]))
+    return found
 
 
 # ---- lexical search --------------------------------------------------------------------------

@@ -191,7 +191,7 @@ class Recording(models.Model):
         Step, on_delete=models.CASCADE, related_name="recordings", db_index=False
     )
     index = models.PositiveIntegerField()
-    kind = models.CharField(max_length=8)  # "llm" or "tool"
+    kind = models.CharField(max_length=8)  # llm, tool, retrieve, memory, semantic
     request = models.JSONField(default=dict)
     response = models.JSONField(default=dict)
 
@@ -280,6 +280,54 @@ class LlmCacheEntry(models.Model):
     response = models.JSONField()
     hits = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
+
+
+class SemanticCacheScope(models.TextChoices):
+    FLOW = "flow", "This flow"
+    WORKSPACE = "workspace", "The workspace"
+
+
+class SemanticCacheEntry(models.Model):
+    """A prompt node's answer to a request, found again by the meaning of a later request.
+
+    `fingerprint` identifies the node's configuration (model or auto candidates, rendered system
+    message, tools, output format and schema): only an identical one may reuse the answer.
+    `vector` is the request's embedding (float32, unit length) by `embedding_model`.
+    """
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="semantic_cache"
+    )
+    flow = models.ForeignKey("builder.Flow", on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=16, choices=SemanticCacheScope.choices)
+    fingerprint = models.CharField(max_length=64)
+    embedding_model = models.CharField(max_length=200)
+    text_hash = models.CharField(max_length=64)
+    text = models.TextField()
+    vector = models.BinaryField()
+    output = models.JSONField(null=True)
+    model = models.CharField(max_length=200, blank=True)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
+    source_run = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, related_name="+")
+    source_node_id = models.CharField(max_length=64, blank=True)
+    hits = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "workspace",
+                    "flow",
+                    "scope",
+                    "fingerprint",
+                    "embedding_model",
+                    "text_hash",
+                ],
+                name="uniq_semantic_cache_request",
+            )
+        ]
+        indexes = [models.Index(fields=["workspace", "fingerprint", "created_at"])]
 
 
 class PantryItem(models.Model):

@@ -71,6 +71,8 @@ ERROR_CODES: dict[str, str] = {
     "graph.E071": "Agent tool named like its knowledge-base search",
     "graph.E072": "Agent reflection by rules without any rule",
     "graph.E073": "Agent checks set but reflection is not by rules",
+    # E075+: caching.
+    "graph.E075": "Semantic cache on a node whose tools have side effects",
 }
 
 # Codes about the flows sub-flow nodes call: they need the workspace's flows, so

@@ -40,6 +40,27 @@ class NoRetrieval:
         raise NodeError("This run is not part of a conversation.", code="no_conversation")
 
 
+class SemanticCachePort(Protocol):
+    def lookup(self, **request: Any) -> dict[str, Any]: ...
+
+    def store(self, **request: Any) -> dict[str, Any]: ...
+
+    def evict(self, entries: list[int]) -> None: ...
+
+
+class NoSemanticCache:
+    """The port of a context without a semantic cache (engine tests): it never answers."""
+
+    def lookup(self, **request: Any) -> dict[str, Any]:
+        return {"hit": None, "usage": {}}
+
+    def store(self, **request: Any) -> dict[str, Any]:
+        return {"entry": None}
+
+    def evict(self, entries: list[int]) -> None:
+        return None
+
+
 @dataclass
 class StepUsage:
     tokens_in: int = 0
@@ -106,6 +127,7 @@ class NodeContext:
     emit: Callable[[str, dict[str, Any]], None] = lambda kind, data: None
     default_model: str = ""
     retrieval: RetrievalPort = field(default_factory=NoRetrieval)
+    semantic: SemanticCachePort = field(default_factory=NoSemanticCache)
     usage: StepUsage = field(default_factory=StepUsage)
     rendered: dict[str, Any] = field(default_factory=dict)
     recordings: list[dict[str, Any]] = field(default_factory=list)
@@ -242,6 +264,49 @@ class NodeContext:
             {"kind": "memory", "request": _jsonable(request), "response": _jsonable(response)}
         )
         return response
+
+    def semantic_lookup(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """Ask the semantic cache for a past answer to `request`: the hit, or None.
+
+        Recorded (hit or miss) so a reproduction answers as the run did; the request's embedding
+        counts on the step. A cache that fails is a miss: it saves money, it never fails a step.
+        """
+        try:
+            response = self.semantic.lookup(**request)
+        except Exception as exc:
+            code = getattr(exc, "code", None)
+            if not isinstance(code, str):
+                raise
+            if code == "replay_mismatch":
+                raise NodeError(_message(exc), code=code) from exc
+            self.details["semantic_cache_error"] = _message(exc)
+            return None
+        usage = response.get("usage") or {}
+        self.usage.tokens_in += int(usage.get("tokens") or 0)
+        self.usage.cost += float(usage.get("cost") or 0.0)
+        self.recordings.append(
+            {"kind": "semantic", "request": _jsonable(request), "response": _jsonable(response)}
+        )
+        return response.get("hit")
+
+    def semantic_store(self, request: dict[str, Any]) -> int | None:
+        """Store an answer in the semantic cache; return its entry's id (None: not stored)."""
+        try:
+            return self.semantic.store(**request).get("entry")
+        except Exception as exc:
+            if not isinstance(getattr(exc, "code", None), str):
+                raise
+            self.details["semantic_cache_error"] = _message(exc)
+            return None
+
+    def semantic_evict(self, entries: list[int]) -> None:
+        """Drop cached answers that turned out wrong."""
+        try:
+            self.semantic.evict(entries)
+        except Exception as exc:
+            if not isinstance(getattr(exc, "code", None), str):
+                raise
+            self.details["semantic_cache_error"] = _message(exc)
 
     def call_tool(self, name: str, arguments: Any) -> Any:
         """Call a registered tool; its errors become NodeError with the tool's code."""

@@ -12,7 +12,9 @@ from .context import (
     LlmPort,
     NodeContext,
     NoRetrieval,
+    NoSemanticCache,
     RetrievalPort,
+    SemanticCachePort,
     StepUsage,
     ToolPort,
 )
@@ -83,6 +85,7 @@ def execute_step(
     retrieval: RetrievalPort | None = None,
     overrides: dict[str, Any] | None = None,
     allowance: Allowance | None = None,
+    semantic: SemanticCachePort | None = None,
 ) -> StepOutcome:
     """Run one node at its current iteration and return what to record.
 
@@ -109,6 +112,7 @@ def execute_step(
         overrides,
         retrieval,
         allowance or Allowance(),
+        semantic,
     )
     outcome.secrets = resolved(values)
     return outcome
@@ -127,6 +131,7 @@ def _execute(
     overrides: dict[str, Any] | None,
     retrieval: RetrievalPort | None,
     allowance: Allowance,
+    semantic: SemanticCachePort | None = None,
 ) -> StepOutcome:
     node = graph.nodes[node_id]
     config = node.config.model_copy(update=overrides) if overrides else node.config
@@ -144,6 +149,7 @@ def _execute(
         names=graph.names,
         retrieval=retrieval if retrieval is not None else NoRetrieval(),
         allowance=allowance,
+        semantic=semantic if semantic is not None else NoSemanticCache(),
     )
     inputs = node_inputs(graph, state, node_id)
     try:

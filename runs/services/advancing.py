@@ -31,6 +31,7 @@ from runs.engine.limits import stop_when
 from runs.engine.runner import StepOutcome, execute_step
 from runs.engine.scheduler import Budgets, RunState, StepState, Usage, plan
 from runs.engine.secrets import Redactor
+from runs.llm.semantic_cache import entries_used, semantic_evict
 from runs.models import Recording, Run, RunEvent, RunStatus, Step, StepStatus
 
 from . import statements
@@ -42,7 +43,9 @@ from .ports import (
     Knowledge,
     RecordedLlm,
     RecordedRetrieval,
+    RecordedSemanticCache,
     RecordedTools,
+    SemanticCache,
     Tools,
     WorkspaceLlm,
     llm_client,
@@ -393,6 +396,12 @@ def _ports_for(claimed: ClaimedStep):
             WorkspaceLlm(llm_client(), claimed.workspace_id),
             tools,
             Knowledge(claimed.workspace_id, claimed.run_id),
+            SemanticCache(
+                workspace_id=claimed.workspace_id,
+                flow_id=claimed.flow_id,
+                run_id=claimed.run_id,
+                node_id=claimed.node_id,
+            ),
         )
     original = (
         Step.objects.filter(
@@ -417,6 +426,7 @@ def _ports_for(claimed: ClaimedStep):
             [r.response for r in recordings if r.kind == "retrieve"],
             [r.response for r in recordings if r.kind == "memory"],
         ),
+        RecordedSemanticCache([r.response for r in recordings if r.kind == "semantic"]),
     )
 
 
@@ -424,7 +434,7 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
     """Execute a claimed step's node. Touches no database (except to read recordings)."""
     states = [row.state() for row in claimed.rows if row.status != StepStatus.RUNNING]
     state = RunState(claimed.graph, states)
-    llm, tools, retrieval = _ports_for(claimed)
+    llm, tools, retrieval, semantic = _ports_for(claimed)
     guard = None
     if claimed.reproduce_of is None:
         # Every model call is checked against the spend budgets first (a reproduction is free).
@@ -458,6 +468,7 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
             retrieval=retrieval,
             overrides=claimed.overrides,
             allowance=claimed.allowance,
+            semantic=semantic,
         )
     if claimed.overrides:
         outcome.details = {**outcome.details, "overrides": claimed.overrides}
@@ -555,6 +566,26 @@ def step_complete(
         return advance
 
 
+def _evict_judged(claimed: ClaimedStep) -> None:
+    """A failed verdict: the cached answers its inputs came from (or went into) are wrong."""
+    nodes = claimed.graph.nodes
+    judged = {
+        edge.source
+        for edge in claimed.graph.incoming.get(claimed.node_id, [])
+        if nodes[edge.source].node_type.answers_from_cache(nodes[edge.source].config)
+    }
+    if not judged:
+        return  # nothing it judged can have come from a cache: no query
+    used = [
+        entry
+        for details in Step.objects.filter(
+            run_id=claimed.run_id, node_id__in=judged, details__has_key="semantic_cache"
+        ).values_list("details", flat=True)
+        for entry in entries_used(details)
+    ]
+    semantic_evict(used)
+
+
 def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: StepOutcome) -> None:
     """Write the step's outcome and its event; update `row` to what was written.
 
@@ -583,6 +614,10 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
     if status == "waiting" and node_type.starts_child_run:
         outcome = _child_run(change, claimed, row, outcome)
         status, ports, output = outcome.status, outcome.ports, outcome.output
+    verdict = node_type.failed_verdict_port
+    failed_verdict = ports == [verdict] or outcome.error_code == "evaluation_failed"
+    if verdict is not None and failed_verdict and claimed.reproduce_of is None:
+        _evict_judged(claimed)
     statements.update(
         Step,
         row.pk,

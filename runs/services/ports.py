@@ -130,6 +130,53 @@ class Knowledge:
         return run_retrieve(workspace_id=self.workspace_id, **request)
 
 
+class SemanticCache:
+    """The semantic cache of a step's node, in its run's workspace and flow."""
+
+    def __init__(self, *, workspace_id: int, flow_id: int, run_id: int, node_id: str):
+        self.workspace_id = workspace_id
+        self.flow_id = flow_id
+        self.run_id = run_id
+        self.node_id = node_id
+
+    def lookup(self, **request: Any) -> dict[str, Any]:
+        from runs.llm.semantic_cache import semantic_lookup
+
+        return semantic_lookup(
+            workspace_id=self.workspace_id,
+            flow_id=self.flow_id,
+            text=request["text"],
+            fingerprint=request["fingerprint"],
+            similarity=float(request["similarity"]),
+            ttl_seconds=int(request["ttl_seconds"]),
+            scope=request["scope"],
+            embedding_model=settings.SWITCHBOARD_EMBEDDING_MODEL,
+        )
+
+    def store(self, **request: Any) -> dict[str, Any]:
+        from runs.llm.semantic_cache import semantic_store
+
+        entry = semantic_store(
+            workspace_id=self.workspace_id,
+            flow_id=self.flow_id,
+            run_id=self.run_id,
+            node_id=self.node_id,
+            text=request["text"],
+            fingerprint=request["fingerprint"],
+            scope=request["scope"],
+            embedding_model=settings.SWITCHBOARD_EMBEDDING_MODEL,
+            output=request["output"],
+            model=request.get("model") or "",
+            cost=float(request.get("cost") or 0.0),
+        )
+        return {"entry": entry}
+
+    def evict(self, entries: list[int]) -> None:
+        from runs.llm.semantic_cache import semantic_evict
+
+        semantic_evict(entries)
+
+
 class ReplayError(Exception):
     def __init__(self, message: str):
         super().__init__(message)
@@ -177,6 +224,26 @@ class RecordedTools:
 
     def specs(self, names: list[str]) -> list[dict[str, Any]]:
         return openai_tool_specs(names)
+
+
+class RecordedSemanticCache:
+    """Answers semantic-cache lookups as the recorded run got them; stores and evicts nothing."""
+
+    def __init__(self, responses: list[dict[str, Any]]):
+        self.responses = deque(responses)
+
+    def lookup(self, **request: Any) -> dict[str, Any]:
+        if not self.responses:
+            raise ReplayError("The recorded run asked the semantic cache fewer times here.")
+        response = dict(self.responses.popleft())
+        response["usage"] = {**(response.get("usage") or {}), "cost": 0.0}
+        return response
+
+    def store(self, **request: Any) -> dict[str, Any]:
+        return {"entry": None}
+
+    def evict(self, entries: list[int]) -> None:
+        return None
 
 
 class RecordedRetrieval:

@@ -179,8 +179,14 @@ def _json_draft(graph: dict) -> None:
 
 
 E030, E031, E032 = "graph.E030", "graph.E031", "graph.E032"
+E075 = "graph.E075"
 
 CASES = [
+    (
+        "semantic cache on a prompt whose tool has side effects",
+        _config("draft", semantic_cache=True, tools=["http_request"]),
+        {(E075, "draft", None)},
+    ),
     # E001: the document itself is malformed.
     ("not an object", _replace_document([]), {(E001, None, None)}),
     ("null document", _replace_document(None), {(E001, None, None)}),

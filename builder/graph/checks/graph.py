@@ -110,6 +110,7 @@ class GraphChecker(ReferenceChecks):
         self.check_credentials()
         self.check_routing()
         self.check_designs()
+        self.check_semantic_cache()
         shapes.check_ports()
         return self.errors
 
@@ -119,6 +120,26 @@ class GraphChecker(ReferenceChecks):
         for node_id, config in self.configs.items():
             for code, message, field in self.types[node_id].design_problems(config, tool_names):
                 self.add(code, message, node_id=node_id, field=field)
+
+    def check_semantic_cache(self) -> None:
+        """Report cached nodes that may call a tool with side effects: a hit would skip it."""
+        from runs.tools import registry
+
+        for node_id, config in self.configs.items():
+            node_type = self.types[node_id]
+            if not node_type.answers_from_cache(config):
+                continue
+            for name, _arguments in node_type.tool_calls(config, None):
+                tool = registry.get(name) if name in registry else None
+                if tool is not None and tool.idempotent is not True:
+                    self.add(
+                        "graph.E075",
+                        f'semantic_cache: the tool "{name}" may change something (it is not '
+                        "idempotent), and a cached answer would skip that call. Turn the "
+                        "semantic cache off, or leave the tool out.",
+                        node_id=node_id,
+                        field="semantic_cache",
+                    )
 
     def check_routing(self) -> None:
         """Report automatic model choices that can't choose: no models, unknown candidates, a

@@ -122,6 +122,9 @@ class NodeType:
     # recovery, re-runs and validation read these; nothing checks a type by its slug.
     #: The port whose edges may loop back to an earlier node, bounded by the node's attempts.
     retry_port: ClassVar[str | None] = None
+    #: The port it takes when it judges the values it received poor (an evaluator's fail):
+    #: cached answers that produced those values are evicted. None: it judges nothing.
+    failed_verdict_port: ClassVar[str | None] = None
     #: Its output is (part of) the run's result.
     produces_result: ClassVar[bool] = False
     #: Holds the run's inputs; a re-run always executes it again so edited inputs take effect.
@@ -237,6 +240,12 @@ class NodeType:
 
         Recovery uses this to decide whether a lost step may safely run again."""
         return []
+
+    @classmethod
+    def answers_from_cache(cls, config: NodeConfig) -> bool:
+        """Whether a step may take a past answer instead of running (a semantic cache hit):
+        the tool calls it would have made are then skipped."""
+        return False
 
     @classmethod
     def routing(cls, config: NodeConfig) -> dict[str, Any] | None:

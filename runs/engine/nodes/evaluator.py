@@ -67,6 +67,7 @@ class EvaluatorNode(NodeType):
 
     type = "evaluator"
     retry_port = "fail"
+    failed_verdict_port = "fail"
     label = "Evaluator"
     category = "Logic"
     outputs = (Port("pass", "Pass"), Port("fail", "Fail", required=False))

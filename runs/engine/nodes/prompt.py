@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from ..routing import NoCandidate, RouteRequest, route
+from .. import semantic
+from ..routing import NoCandidate, RouteRequest, cascade_ladder, route
 from ..schemas import SchemaCheckFailed, validation_errors
 from ..shapes import ANY, TEXT
 from .base import FailureConfig, NodeConfig, NodeError, NodeResult, NodeType, Port
@@ -45,6 +47,28 @@ class PromptConfig(FailureConfig):
     tools: list[str] = Field(default_factory=list, max_length=20, title="Tools the model may call")
     max_tool_rounds: int = Field(5, ge=1, le=20, title="Max tool rounds")
     cache: bool = Field(False, title="Cache responses")
+    semantic_cache: bool = Field(
+        False,
+        title="Semantic cache",
+        description="Answer from a past request that meant the same (same configuration, "
+        "similar user message), at no model cost.",
+    )
+    semantic_similarity: float = Field(
+        0.95,
+        ge=0.5,
+        le=1,
+        title="Semantic cache: similarity",
+        description="How close (cosine, 0.5–1) a past request must be to count as the same.",
+    )
+    semantic_ttl_seconds: int = Field(
+        86_400, ge=60, le=90 * 86_400, title="Semantic cache: keep answers for (s)"
+    )
+    semantic_scope: Literal["flow", "workspace"] = Field(
+        "flow",
+        title="Semantic cache: shared with",
+        description="flow: this flow's runs only; workspace: every flow of the workspace "
+        "whose node is configured the same way.",
+    )
     candidates: list[str] = Field(
         default_factory=list,
         max_length=20,
@@ -65,6 +89,12 @@ class PromptConfig(FailureConfig):
         True,
         title="Escalate on failure (auto)",
         description="Retry on the next tier when the answer fails its schema or evaluator.",
+    )
+    cascade_from: Literal["routed", "cheapest"] = Field(
+        "routed",
+        title="Cascade starts at (auto)",
+        description="routed: the model the router picks; cheapest: the cheapest candidate, "
+        "whatever the router thinks (the cascade then climbs the tiers on failure).",
     )
     escalate_on: list[Rule] = Field(
         default_factory=list,
@@ -178,6 +208,25 @@ def run_prompt(ctx: Any) -> NodeResult:
         "keep_truncated": config.on_truncation == "keep" and config.output_format == "text",
     }
     tools = ctx.tools.specs(config.tools) if config.tools else None
+    if not config.semantic_cache:
+        return _run_model(ctx, config, messages, call, tools)
+    request = semantic.probe(ctx, config, messages, tools)
+    cached = semantic.cached_answer(ctx, config, request, check_rules)
+    if cached is not None:
+        return cached
+    spent = ctx.usage.cost
+    result = _run_model(ctx, config, messages, call, tools)
+    semantic.remember(ctx, request, result, ctx.usage.cost - spent)
+    return result
+
+
+def _run_model(
+    ctx: Any,
+    config: PromptConfig,
+    messages: list[dict[str, Any]],
+    call: dict[str, Any],
+    tools: list[dict[str, Any]] | None,
+) -> NodeResult:
     if not is_routed(config):
         return _answer(ctx, config, list(messages), call, tools)
     return _run_routed(ctx, config, messages, call, tools)
@@ -256,9 +305,7 @@ def _spend(ctx: Any, cost: float, tokens: tuple[int, int]) -> dict[str, Any]:
     }
 
 
-def _decide(
-    ctx: Any, config: Any, messages: list[dict[str, Any]]
-) -> tuple[Any, list[Any]]:
+def _decide(ctx: Any, config: Any, messages: list[dict[str, Any]]) -> tuple[Any, list[Any]]:
     catalogue = ctx.catalogue()
     if config.candidates:
         by_name = {m.name: m for m in catalogue}
@@ -290,7 +337,29 @@ def _decide(
         )
     except NoCandidate as exc:
         raise NodeError(exc.message, code=exc.code) from exc
+    if config.cascade and getattr(config, "cascade_from", "") == "cheapest":
+        needed = len(request.text) // 4 + config.max_tokens
+        decision = _from_cheapest(decision, catalogue, needed)
     return decision, catalogue
+
+
+def _from_cheapest(decision: Any, catalogue: list[Any], needed: int) -> Any:
+    """Start the cascade at the cheapest allowed model instead of the routed one."""
+    allowed = [m for m in catalogue if m.name in set(decision.candidates)]
+    fitting = [m for m in allowed if not m.context_window or m.context_window >= needed]
+    start = min(fitting or allowed, key=lambda m: (m.rank, m.output_price, m.input_price))
+    if start.name == decision.chose:
+        return decision
+    ladder = cascade_ladder(fitting or allowed, start, needed)
+    reason = f"cascade from the cheapest model (the router chose {decision.chose})"
+    return replace(
+        decision,
+        chose=start.name,
+        tier=start.tier,
+        reasons=[*decision.reasons, reason],
+        ladder=[m.name for m in ladder],
+        tiers={m.name: m.tier for m in ladder},
+    )
 
 
 def _answer(
@@ -378,6 +447,10 @@ class PromptNode(NodeType):
     def output_schema(cls, config, scope) -> dict[str, Any]:
         own = TEXT if config.output_format == "text" else config.json_schema or ANY
         return cls.with_error_shape(config, own)
+
+    @classmethod
+    def answers_from_cache(cls, config) -> bool:
+        return bool(config.semantic_cache)
 
     @classmethod
     def routing(cls, config) -> dict[str, Any] | None:

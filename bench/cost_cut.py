@@ -1,0 +1,369 @@
+"""What automatic routing, the cascade and the semantic cache save, at what pass rate.
+
+    .venv/bin/python -m bench.cost_cut [--modes always-strong,auto,cheapest-first]
+                                       [--cheap-fails 0.35] [--silent 0.1]
+
+Evaluates one support flow over bench/data/support_requests.jsonl (221 requests, see
+bench/data/make_support_requests.py) with the evaluations app, once per mode: each mode is a
+published version of the same flow, so the last two also show side by side on the compare page
+(`/evals/compare/?left=…&right=…`, printed). Every run is real (run_start, the engine, the
+database, the openai SDK over HTTP) against a scripted OpenAI-compatible server that plays:
+
+- `bench/cheap` (small tier, $0.15 / $0.60 per million tokens): right on every easy and order
+  request; on hard ones it fails a known fraction, CHEAP_FAILS (by a stable hash of the
+  request): most of those failures are a hedge without a reference, which the flow's evaluator
+  catches, and SILENT of them a confident wrong figure that it does not;
+- `bench/strong` (large tier, 15 times the price): right except on STRONG_FAILS of the hard
+  requests (a wrong figure, silently);
+- `bench/embed`, the embedding model (the scripted server's hashed bag of words).
+
+The flow: input → answer (prompt) → check (evaluator: the reply must cite a reference; on fail
+it loops back once) → output. A mode is the answer node's configuration (MODES below): add one
+to compare another routing (a learned router: {"model": "auto", …} plus its own fields).
+Printed per mode: cost, pass rate (the dataset's `contains` scorer against the expected
+answer), cost cut against the first mode, model calls per tier, escalations, cache hits and
+wrong hits, and the router's decision time per call (the pure `route()` over the same requests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).parent / "data" / "support_requests.jsonl"
+BENCH_DB = "switchboard_bench_cost"
+CHEAP_FAILS = 0.35  # of hard requests
+SILENT = 0.10  # of the cheap model's failures: a wrong figure the evaluator cannot tell
+STRONG_FAILS = 0.02  # of hard requests, silently (the cheap model fails those too)
+PRICES = {
+    "cheap": {"input": 0.15, "output": 0.60, "tier": "small", "context_window": 128_000},
+    "strong": {"input": 2.25, "output": 9.00, "tier": "large", "context_window": 128_000},
+    "embed": {"input": 0.02, "output": 0.0},
+}
+SYSTEM = (
+    "You are the support desk of an online shop. Answer briefly and cite the knowledge-base "
+    "article or the computed figure you relied on as 'Reference: …'."
+)
+CACHE = {"semantic_cache": True, "semantic_similarity": 0.99, "semantic_scope": "flow"}
+#: Mode name → the answer node's configuration. The first mode is the baseline.
+MODES: dict[str, dict[str, Any]] = {
+    "always-strong": {"model": "bench/strong"},
+    "auto": {
+        "model": "auto",
+        "candidates": ["bench/cheap", "bench/strong"],
+        "cascade": True,
+        **CACHE,
+    },
+    "cheapest-first": {
+        "model": "auto",
+        "candidates": ["bench/cheap", "bench/strong"],
+        "cascade": True,
+        "cascade_from": "cheapest",
+        **CACHE,
+    },
+}
+
+
+def difficulty(question: str) -> float:
+    """A stable number in [0, 1) per request: the lowest are the ones models get wrong."""
+    digest = hashlib.blake2b(question.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def failures(items: list[dict[str, Any]]) -> dict[str, str]:
+    """Which hard requests each model gets wrong, by exact fractions of the hard ones: the
+    lowest `difficulty` first. Question → "both" (strong and cheap, silently), "silent" (cheap,
+    a wrong figure) or "hedge" (cheap, no reference: the evaluator sees it)."""
+    hard = sorted(
+        (item["inputs"]["question"] for item in items if "hard" in item["tags"]), key=difficulty
+    )
+    both = round(len(hard) * STRONG_FAILS)
+    cheap = round(len(hard) * CHEAP_FAILS)
+    silent = both + round((cheap - both) * SILENT)
+    return {
+        question: "both" if rank < both else "silent" if rank < silent else "hedge"
+        for rank, question in enumerate(hard[:cheap])
+    }
+
+
+def scripted_answer(item: dict[str, Any], model: str, failing: dict[str, str]) -> str:
+    """What the scripted model answers `item` with."""
+    expected, hard = item["expected"], "hard" in item["tags"]
+    how = failing.get(item["inputs"]["question"])
+    wrong = "Reference: KB-9999 (estimated 0.00)."
+    steps = " ".join(f"Step {n}: apply the relevant policy to the figures given." for n in (1, 2))
+    if how == "both" or (model == "cheap" and how == "silent"):
+        return f"{steps} {wrong}"
+    if model == "cheap" and how == "hedge":
+        return "I am not sure about this one; please contact a specialist."
+    body = f"{steps} " if hard else ""
+    return f"{body}Thanks for asking. Here is what applies to you. Reference: {expected}."
+
+
+def setup_environment() -> None:
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("postgres"):
+        import psycopg
+
+        base, _, _ = url.rpartition("/")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+        os.environ["DATABASE_URL"] = f"{base}/{BENCH_DB}"
+    else:
+        os.environ["SQLITE_PATH"] = os.path.join(tempfile.mkdtemp(), "bench_cost.sqlite3")
+    os.environ["REDIS_URL"] = ""
+    os.environ["SWITCHBOARD_EXECUTOR"] = "inline"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ["LOG_LEVEL"] = "ERROR"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def start_models(items: list[dict[str, Any]]):
+    from django.conf import settings
+
+    from runs.services.ports import reset_llm_client
+    from tests.llmserver import ScriptedLLM, last_user_message, text
+
+    by_question = {item["inputs"]["question"]: item for item in items}
+    failing = failures(items)
+    server = ScriptedLLM().start()
+
+    def answer(request: dict[str, Any]):
+        item = by_question.get(last_user_message(request))
+        if item is None:
+            return text("I could not find that request.")
+        return text(scripted_answer(item, request.get("model", ""), failing))
+
+    server.on(lambda request: True, answer)
+    settings.SWITCHBOARD_PROVIDERS = {
+        "bench": {"base_url": server.base_url, "api_key_env": "", "models": PRICES}
+    }
+    settings.SWITCHBOARD_EMBEDDING_MODEL = "bench/embed"
+    settings.SWITCHBOARD_DEFAULT_MODEL = "bench/cheap"
+    reset_llm_client()
+    return server
+
+
+def flow_graph(answer: dict[str, Any]) -> dict[str, Any]:
+    def node(node_id: str, type_: str, **config: Any) -> dict[str, Any]:
+        return {"id": node_id, "type": type_, "label": node_id, "config": config}
+
+    def edge(source: str, target: str, port: str = "out") -> dict[str, Any]:
+        return {
+            "id": f"{source}.{port}->{target}",
+            "source": source,
+            "source_port": port,
+            "target": target,
+            "target_port": "in",
+        }
+
+    schema = {"type": "object", "properties": {"question": {"type": "string"}}}
+    rules = [
+        {"kind": "regex", "value": r"Reference: \S", "message": "cite the reference"},
+        {"kind": "not_contains", "value": "not sure", "message": "answer, do not hedge"},
+    ]
+    return {
+        "schema_version": 1,
+        "nodes": [
+            node("in", "input", schema=schema),
+            node(
+                "answer",
+                "prompt",
+                system=SYSTEM,
+                prompt="{{ inputs.question }}",
+                max_tokens=400,
+                temperature=0,
+                **answer,
+            ),
+            node("check", "evaluator", rules=rules, max_attempts=2),
+            node("out", "output", value="{{ nodes.answer.output }}"),
+        ],
+        "edges": [
+            edge("in", "answer"),
+            edge("answer", "check"),
+            edge("check", "out", "pass"),
+            edge("check", "answer", "fail"),
+        ],
+    }
+
+
+def evaluate(user, flow, dataset, mode: str) -> dict[str, Any]:
+    from builder.models import Flow
+    from builder.services import flow_publish
+    from evals.dispatch import drive_here
+    from evals.services import evaluation_start, evaluation_summary
+    from runs.models import SemanticCacheEntry
+
+    SemanticCacheEntry.objects.all().delete()  # each mode starts with an empty cache
+    Flow.objects.filter(pk=flow.pk).update(graph=flow_graph(MODES[mode]))
+    flow.refresh_from_db()
+    version = flow_publish(flow=flow, user=user, note=f"bench: {mode}")
+    started = time.perf_counter()
+    evaluation = evaluation_start(
+        user=user,
+        flow=flow,
+        dataset=dataset,
+        version=version.number,
+        scorers=[{"type": "contains"}],
+        concurrency=1,  # in dataset order: a near-duplicate comes after what it repeats
+    )
+    if not drive_here(evaluation.pk, timeout=3600):
+        raise SystemExit(f"evaluation {evaluation.pk} did not finish")
+    evaluation.refresh_from_db()
+    summary = evaluation_summary(evaluation)
+    return {
+        "evaluation": evaluation,
+        "summary": summary,
+        "seconds": time.perf_counter() - started,
+        **step_figures(evaluation),
+    }
+
+
+def step_figures(evaluation) -> dict[str, Any]:
+    """Model calls per model, escalations, and semantic cache hits (and wrong ones)."""
+    from evals.models import EvaluationItem
+    from runs.models import Recording, Step
+
+    run_ids = list(evaluation.items.values_list("run_id", flat=True))
+    calls: dict[str, int] = {}
+    for request in Recording.objects.filter(step__run_id__in=run_ids, kind="llm").values_list(
+        "response", flat=True
+    ):
+        model = request.get("model", "?")
+        calls[model] = calls.get(model, 0) + 1
+    answers = Step.objects.filter(run_id__in=run_ids, node_id="answer")
+    escalated = answers.filter(iteration__gt=0).values("run_id").distinct().count()
+    hits = list(
+        answers.filter(details__semantic_cache__outcome="hit").values_list("run_id", "details")
+    )
+    expected = dict(
+        EvaluationItem.objects.filter(evaluation=evaluation).values_list(
+            "run_id", "dataset_item__expected"
+        )
+    )
+    by_text = dict(
+        EvaluationItem.objects.filter(evaluation=evaluation).values_list(
+            "dataset_item__inputs__question", "dataset_item__expected"
+        )
+    )
+    wrong = sum(
+        1
+        for run_id, details in hits
+        if by_text.get(details["semantic_cache"]["matched"]) != expected.get(run_id)
+    )
+    return {"calls": calls, "escalated": escalated, "hits": len(hits), "wrong_hits": wrong}
+
+
+def router_overhead(items: list[dict[str, Any]]) -> tuple[float, float, float]:
+    """Mean, p50 and p99 microseconds of one `route()` decision over the dataset's requests."""
+    from runs.engine.routing import RouteRequest, route
+    from runs.services.ports import workspace_catalogue
+
+    catalogue = [m for m in workspace_catalogue(None) if m.name != "bench/embed"]
+    requests = [
+        RouteRequest(text=f"{SYSTEM}\n\n{item['inputs']['question']}", max_tokens=400)
+        for item in items
+    ]
+    for request in requests:
+        route(request, catalogue)
+    timings = []
+    for _ in range(20):
+        for request in requests:
+            began = time.perf_counter()
+            route(request, catalogue)
+            timings.append((time.perf_counter() - began) * 1e6)
+    timings.sort()
+    return statistics.mean(timings), timings[len(timings) // 2], timings[int(len(timings) * 0.99)]
+
+
+def set_failure_rates(cheap_fails: float, silent: float) -> None:
+    global CHEAP_FAILS, SILENT
+    CHEAP_FAILS, SILENT = cheap_fails, silent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated, baseline first")
+    parser.add_argument("--cheap-fails", type=float, default=CHEAP_FAILS, help="of hard requests")
+    parser.add_argument("--silent", type=float, default=SILENT, help="of the cheap failures")
+    args = parser.parse_args()
+    set_failure_rates(args.cheap_fails, args.silent)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise SystemExit(f"unknown mode(s): {', '.join(unknown)}; known: {', '.join(MODES)}")
+    setup_environment()
+    from django.contrib.auth import get_user_model
+
+    from builder.models import Flow
+    from evals.datasets import dataset_create, dataset_upload
+    from workspaces.models import Membership, Role, Workspace
+
+    items = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+    server = start_models(items)
+    try:
+        user = get_user_model().objects.create_user("bench", password="bench-pw-123")
+        workspace = Workspace.objects.create(name="Bench", slug="bench")
+        Membership.objects.create(user=user, workspace=workspace, role=Role.OWNER)
+        dataset = dataset_create(user=user, workspace_id=workspace.pk, name="Support requests")
+        report = dataset_upload(
+            user=user, dataset=dataset, filename=DATA.name, content=DATA.read_bytes()
+        )
+        flow = Flow.objects.create(
+            workspace=workspace, name="Support answers", graph=flow_graph(MODES[modes[0]])
+        )
+        tags: dict[str, int] = {}
+        for item in items:
+            for tag in item["tags"]:
+                tags[tag] = tags.get(tag, 0) + 1
+        print(
+            f"dataset: {report.added} requests ({', '.join(f'{k} {v}' for k, v in tags.items())})"
+        )
+        print(
+            f"scripted models: cheap fails {CHEAP_FAILS:.0%} of hard requests "
+            f"({SILENT:.0%} of those silently), strong fails {STRONG_FAILS:.0%} of hard ones; "
+            f"strong costs {PRICES['strong']['input'] / PRICES['cheap']['input']:.0f}x cheap"
+        )
+        results = {mode: evaluate(user, flow, dataset, mode) for mode in modes}
+    finally:
+        server.stop()
+    base = float(results[modes[0]]["summary"]["cost"])
+    print(f"{'mode':<16}{'cost':>11}{'pass rate':>11}{'cost cut':>10}  details")
+    for mode in modes:
+        r = results[mode]
+        cost, rate = float(r["summary"]["cost"]), r["summary"]["pass_rate"] or 0.0
+        cut = (1 - cost / base) * 100 if base else 0.0
+        calls = ", ".join(f"{k} {v}" for k, v in sorted(r["calls"].items()))
+        print(
+            f"{mode:<16}${cost:>10.5f}{rate:>10.1%}{cut:>9.1f}%  calls: {calls}; "
+            f"escalated {r['escalated']}; cache hits {r['hits']} (wrong {r['wrong_hits']}); "
+            f"{r['seconds']:.0f} s"
+        )
+    mean, p50, p99 = router_overhead(items)
+    print(
+        f"router decision: mean {mean:.0f} µs, p50 {p50:.0f} µs, p99 {p99:.0f} µs per call "
+        "(bound 5,000 µs)"
+    )
+    left = results[modes[0]]["evaluation"].pk
+    for mode in modes[1:]:
+        right = results[mode]["evaluation"].pk
+        print(f"compare page ({modes[0]} vs {mode}): /evals/compare/?left={left}&right={right}")
+    where = os.environ.get("SQLITE_PATH") or os.environ["DATABASE_URL"]
+    print(f"the evaluations stay in {where} (log in as bench / bench-pw-123 to browse them)")
+
+
+if __name__ == "__main__":
+    main()

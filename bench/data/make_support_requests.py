@@ -1,0 +1,269 @@
+"""Generate bench/data/support_requests.jsonl: support-style requests with expected answers.
+
+    .venv/bin/python -m bench.data.make_support_requests [--seed 12] [--check]
+
+Deterministic (a seeded generator): the committed file is what this prints. Each line is a dataset
+item as the evaluations app uploads it, `{"inputs": {"question": …}, "expected": …, "tags": […]}`:
+
+- easy: one-line FAQ questions (password, invoices, opening hours …), each intent asked in a few
+  wordings; the expected answer is the intent's knowledge-base article ("KB-1017").
+- order: "where is my order N" questions whose answer depends on the order number
+  ("KB-2001 order 48213"): a cache must not answer one order with another's.
+- hard: multi-step requests (refund arithmetic, debugging a log, plan comparisons) whose expected
+  answer is a computed figure or a root-cause code.
+- paraphrase: near-duplicates of an earlier request (re-worded, re-cased, a greeting added), with
+  that request's expected answer, placed later in the file: what a semantic cache can honestly hit.
+
+`--check` regenerates in memory and exits 1 when the committed file differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+OUT = Path(__file__).with_name("support_requests.jsonl")
+
+FAQ = [
+    ("How do I reset my password?", ["How can I reset my password?", "how do i reset my password"]),
+    ("How do I change the email address on my account?", ["How can I change my account email?"]),
+    (
+        "Where can I download my invoices?",
+        ["where can i download my invoices", "Where do I download invoices?"],
+    ),
+    ("What are your opening hours?", ["What are your opening hours please?"]),
+    ("How long does standard shipping take?", ["How long does standard shipping usually take?"]),
+    ("Which payment methods do you accept?", ["Which payment methods do you accept"]),
+    ("How do I delete my account?", ["How can I delete my account?"]),
+    (
+        "Can I change my delivery address after ordering?",
+        ["Can I change the delivery address after ordering?"],
+    ),
+    ("Do you ship internationally?", ["do you ship internationally"]),
+    ("How do I apply a discount code?", ["How do I apply a discount code at checkout?"]),
+    ("What is your return window?", ["What is the return window?"]),
+    ("How do I unsubscribe from the newsletter?", ["How can I unsubscribe from your newsletter?"]),
+    ("Can I buy a gift card online?", ["can i buy a gift card online"]),
+    ("How do I enable two-factor authentication?", ["How can I enable two-factor authentication?"]),
+    ("Where is your warehouse located?", ["Where is your warehouse located"]),
+    ("Do you offer student discounts?", ["Do you offer any student discounts?"]),
+    ("How do I track my parcel?", ["How can I track my parcel?"]),
+    ("Can I pause my subscription?", ["Can I pause my subscription for a month?"]),
+    ("How do I update my card details?", ["How can I update my card details?"]),
+    ("What does express delivery cost?", ["what does express delivery cost"]),
+    ("Is my data stored in the EU?", ["Is my data stored in the EU"]),
+    ("How do I add a team member to my plan?", ["How can I add a team member to my plan?"]),
+    ("Can I get a paper invoice by post?", ["Can I get a paper invoice sent by post?"]),
+    (
+        "How do I cancel an order that has not shipped?",
+        ["How can I cancel an order that has not shipped?"],
+    ),
+    ("Do you have a phone support line?", ["do you have a phone support line"]),
+    ("How do I export my order history?", ["How can I export my order history?"]),
+    ("What warranty do your kettles have?", ["What warranty do the kettles have?"]),
+    ("Can I collect my order from a store?", ["Can I collect my order from a store instead?"]),
+    ("How do I change my subscription plan?", ["How can I change my subscription plan?"]),
+    ("Why was my card declined?", ["why was my card declined"]),
+    ("How do I report a damaged item?", ["How can I report a damaged item?"]),
+    ("Do you price match?", ["Do you price match other shops?"]),
+    ("How do I change the language of the app?", ["How can I change the app language?"]),
+    (
+        "What is the minimum order for free shipping?",
+        ["What is the minimum order for free shipping"],
+    ),
+    ("How do I merge two accounts?", ["How can I merge two accounts?"]),
+    ("Can I order without creating an account?", ["can i order without creating an account"]),
+    ("How do I download the mobile app?", ["Where do I download the mobile app?"]),
+    ("What happens when my trial ends?", ["What happens when the trial ends?"]),
+    ("How do I get a VAT receipt?", ["How can I get a VAT receipt?"]),
+    (
+        "Can I reserve an item before it is in stock?",
+        ["Can I reserve an item before it is back in stock?"],
+    ),
+]
+PRODUCTS = [
+    "kettle",
+    "toaster",
+    "desk lamp",
+    "garden hose",
+    "rice cooker",
+    "blender",
+    "backpack",
+    "office chair",
+    "coffee grinder",
+    "electric fan",
+    "yoga mat",
+    "air fryer",
+]
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+CAUSES = [
+    ("the webhook signature secret was rotated but not updated", "KB-3101"),
+    ("the API token expired after 90 days", "KB-3102"),
+    ("requests exceed the 60 per minute rate limit", "KB-3103"),
+    ("the callback URL answers with a redirect", "KB-3104"),
+    ("the payload is larger than the 1 MB limit", "KB-3105"),
+]
+GREETINGS = ["Hi, ", "Hello, ", "Hi there, "]
+
+
+def easy_items() -> tuple[list[dict], list[dict]]:
+    first, later = [], []
+    for number, (question, rewordings) in enumerate(FAQ):
+        expected = f"KB-{1001 + number}"
+        first.append({"inputs": {"question": question}, "expected": expected, "tags": ["easy"]})
+        for reworded in rewordings:
+            later.append(
+                {
+                    "inputs": {"question": reworded},
+                    "expected": expected,
+                    "tags": ["easy", "paraphrase"],
+                }
+            )
+    return first, later
+
+
+def order_items(rng: random.Random, count: int) -> tuple[list[dict], list[dict]]:
+    first, later = [], []
+    for _ in range(count):
+        order = rng.randint(10_000, 99_999)
+        product, day = rng.choice(PRODUCTS), rng.choice(DAYS)
+        question = f"Where is order {order}? It is the {product} I bought on {day}."
+        expected = f"KB-2001 order {order}"
+        first.append({"inputs": {"question": question}, "expected": expected, "tags": ["order"]})
+        if rng.random() < 0.4:
+            reworded = question.replace("Where is order", "Where is my order")
+            later.append(
+                {
+                    "inputs": {"question": reworded},
+                    "expected": expected,
+                    "tags": ["order", "paraphrase"],
+                }
+            )
+    return first, later
+
+
+def refund_item(rng: random.Random) -> dict:
+    qty, price = rng.randint(3, 12), rng.randint(12, 180)
+    damaged = rng.randint(1, qty - 1)
+    fee = rng.choice([10, 15, 20])
+    returned = qty - damaged
+    refund = damaged * price + returned * price * (100 - fee) / 100
+    product = rng.choice(PRODUCTS)
+    question = (
+        f"I ordered {qty} units of the {product} at ${price} each and {damaged} arrived damaged. "
+        f"I am returning the other {returned} unopened as well. Your policy charges a {fee}% "
+        "restocking fee on undamaged returns only. Calculate step by step the total refund I "
+        "should receive, and explain why each part applies."
+    )
+    return {
+        "inputs": {"question": question},
+        "expected": f"REFUND ${refund:,.2f}",
+        "tags": ["hard"],
+    }
+
+
+def debug_item(rng: random.Random) -> dict:
+    _cause, code = rng.choice(CAUSES)
+    status = {"KB-3101": 401, "KB-3102": 401, "KB-3103": 429, "KB-3104": 302, "KB-3105": 413}[code]
+    request_id = rng.randint(100_000, 999_999)
+    hint = {
+        "KB-3101": "signature mismatch",
+        "KB-3102": "token expired",
+        "KB-3103": "too many requests",
+        "KB-3104": "location header present",
+        "KB-3105": "body too large",
+    }[code]
+    question = (
+        "Our integration stopped receiving events overnight. Debug this log and explain the root "
+        f"cause step by step:\n```\nPOST /hooks/orders -> {status} ({hint}) request {request_id}\n"
+        f"retry 1 -> {status}\nretry 2 -> {status}\n```"
+    )
+    return {"inputs": {"question": question}, "expected": code, "tags": ["hard", "debug"]}
+
+
+def plan_item(rng: random.Random) -> dict:
+    seats = rng.randint(6, 80)
+    pro, team, team_base = rng.choice([8, 9, 12]), rng.choice([5, 6, 7]), rng.choice([60, 90, 120])
+    pro_year, team_year = seats * pro * 12, (team_base + seats * team) * 12
+    cheaper = "Pro" if pro_year < team_year else "Team"
+    question = (
+        f"We are a company of {seats} people. Compare the Pro plan (${pro} per seat per month) "
+        f"with the Team plan (${team_base} per month plus ${team} per seat). Calculate the yearly "
+        "cost of each and justify which plan we should choose."
+    )
+    expected = f"{cheaper} ${min(pro_year, team_year):,}"
+    return {"inputs": {"question": question}, "expected": expected, "tags": ["hard", "plan"]}
+
+
+def hard_items(rng: random.Random, count: int) -> tuple[list[dict], list[dict]]:
+    makers = [refund_item, debug_item, plan_item]
+    first, later = [], []
+    for i in range(count):
+        item = makers[i % len(makers)](rng)
+        first.append(item)
+        if rng.random() < 0.3:
+            question = item["inputs"]["question"]
+            reworded = rng.choice(GREETINGS) + question[0].lower() + question[1:]
+            later.append(
+                {
+                    "inputs": {"question": reworded},
+                    "expected": item["expected"],
+                    "tags": [*item["tags"], "paraphrase"],
+                }
+            )
+    return first, later
+
+
+def generate(seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    easy, easy_later = easy_items()
+    orders, orders_later = order_items(rng, 30)
+    hard, hard_later = hard_items(rng, 75)
+    first = easy + orders + hard
+    rng.shuffle(first)
+    later = easy_later + orders_later + hard_later
+    rng.shuffle(later)
+    # Originals first (mixed), then the near-duplicates, mixed with the last originals.
+    cut = len(first) * 3 // 4
+    tail = first[cut:] + later
+    rng.shuffle(tail)
+    ordered, seen, held = list(first[:cut]), {i["expected"] for i in first[:cut]}, []
+    for item in tail:
+        if "paraphrase" in item["tags"] and item["expected"] not in seen:
+            held.append(item)  # it waits for what it repeats
+            continue
+        ordered.append(item)
+        seen.add(item["expected"])
+        ordered += [h for h in held if h["expected"] == item["expected"]]
+        held = [h for h in held if h["expected"] != item["expected"]]
+    return ordered + held
+
+
+def render(items: list[dict]) -> str:
+    return "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
+    args = parser.parse_args()
+    content = render(generate(args.seed))
+    if args.check:
+        sys.exit(0 if OUT.exists() and OUT.read_text() == content else 1)
+    OUT.write_text(content)
+    items = [json.loads(line) for line in content.splitlines()]
+    tags: dict[str, int] = {}
+    for item in items:
+        for tag in item["tags"]:
+            tags[tag] = tags.get(tag, 0) + 1
+    print(
+        f"{len(items)} requests → {OUT}: " + ", ".join(f"{k} {v}" for k, v in sorted(tags.items()))
+    )
+
+
+if __name__ == "__main__":
+    main()

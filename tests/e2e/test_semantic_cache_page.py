@@ -1,0 +1,84 @@
+"""The run page marks a step answered from the semantic cache: free, and what it matched (the
+past request and its similarity, in the step's detail)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from builder.models import Flow
+from runs.executor import InlineExecutor, set_executor
+
+from .conftest import login
+from .test_run_page import open_run, run_here
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("inline_runs")]
+
+FIRST = "My parcel has not arrived yet, where is it?"
+PARAPHRASE = "My parcel has not arrived, where is it now?"
+
+
+@pytest.fixture
+def inline_runs(llm_server, settings):
+    settings.SWITCHBOARD_EMBEDDING_MODEL = "openai/text-embedding-3-small"
+    set_executor(InlineExecutor())
+    yield llm_server
+    set_executor(None)
+
+
+def cached_flow(workspace) -> Flow:
+    def edge(source, target):
+        return {
+            "id": f"{source}-{target}",
+            "source": source,
+            "source_port": "out",
+            "target": target,
+        }
+
+    schema = {"type": "object", "properties": {"q": {"type": "string"}}}
+    graph = {
+        "schema_version": 1,
+        "nodes": [
+            {
+                "id": "in",
+                "type": "input",
+                "position": {"x": 0, "y": 0},
+                "config": {"schema": schema},
+            },
+            {
+                "id": "ask",
+                "type": "prompt",
+                "label": "Answer",
+                "position": {"x": 250, "y": 0},
+                "config": {
+                    "prompt": "{{ inputs.q }}",
+                    "semantic_cache": True,
+                    "semantic_similarity": 0.6,
+                },
+            },
+            {"id": "out", "type": "output", "position": {"x": 500, "y": 0}, "config": {}},
+        ],
+        "edges": [edge("in", "ask"), edge("ask", "out")],
+    }
+    return Flow.objects.create(workspace=workspace, name="Support answers", graph=graph)
+
+
+def test_the_run_page_shows_a_semantic_cache_hit(page, demo, llm_server, artifacts):
+    owner = demo["owner"]
+    flow = cached_flow(demo["workspace"])
+    run_here(owner, flow, inputs={"q": FIRST})
+    hit = run_here(owner, flow, inputs={"q": PARAPHRASE})
+    assert hit.status == "succeeded", hit.error_message
+    assert llm_server.call_count == 1
+    login(page, owner)
+    open_run(page, hit.pk)
+    row = page.locator('[data-step-node="ask"]')
+    expect(row).to_contain_text("cache hit")
+    row.locator(".sb-step-head").click()
+    expect(page.locator('[data-step-fact="cache"]')).to_have_text("Hit (free)")
+    expect(page.locator('[data-step-fact="cost"]')).to_have_text("$0.0000")
+    # What it matched: the past request and the similarity, in the step's notes.
+    detail = page.locator("[data-step-detail]")
+    expect(detail).to_contain_text(FIRST)
+    expect(detail).to_contain_text('"similarity"')
+    page.screenshot(path=str(artifacts / "run-page-semantic-cache.png"))

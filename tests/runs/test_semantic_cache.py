@@ -1,0 +1,329 @@
+"""The prompt node's semantic cache on real runs: the similarity threshold's two sides, a changed
+configuration, the time to live, flow and workspace scope, eviction when an evaluator fails the
+answer, and reproduction from the recording. Models and embeddings are the scripted server's
+(its embeddings are a hashed bag of words, so the similarity of two texts is known exactly)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from builder.models import Flow
+from runs.executor import InlineExecutor
+from runs.models import Recording, SemanticCacheEntry, Step
+from runs.services import run_start
+from runs.services.reruns import run_reproduce
+from tests.llmserver import embed_text, text, tool_call
+from workspaces.models import Membership, Role
+
+from .engine.graphs import edge, graph, node, prompt
+from .support import fast_passwords, inline, memory_layer  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("inline")
+
+FIRST = "My parcel has not arrived yet, where is it?"
+PARAPHRASE = "My parcel has not arrived, where is it now?"
+OTHER = "How do I change the email address on my account?"
+EMBEDDING_MODEL = "openai/text-embedding-3-small"
+
+
+def similarity(a: str, b: str) -> float:
+    return float(np.dot(embed_text(a), embed_text(b)))
+
+
+@pytest.fixture(autouse=True)
+def scripted_embeddings(llm_server, settings):
+    settings.SWITCHBOARD_PROVIDERS = {"openai": settings.SWITCHBOARD_PROVIDERS["openai"]}
+    settings.SWITCHBOARD_EMBEDDING_MODEL = EMBEDDING_MODEL
+
+
+def cached_prompt(**config):
+    settings = {
+        "semantic_cache": True,
+        "semantic_similarity": 0.9,
+        "system": "You answer support mail.",
+        **config,
+    }
+    return prompt("ask", "{{ inputs.question }}", **settings)
+
+
+def single(**config):
+    return graph(
+        [node("in", "input"), cached_prompt(**config), node("out", "output")],
+        [edge("in", "ask"), edge("ask", "out")],
+    )
+
+
+def judged(**config):
+    """ask → an LLM judge (gpt-4o) → out on pass, `rejected` on fail (no loop)."""
+    check = node("check", "evaluator", mode="llm", model="openai/gpt-4o", criteria="Helpful")
+    return graph(
+        [
+            node("in", "input"),
+            cached_prompt(**config),
+            check,
+            node("out", "output", name="answer"),
+            node("rejected", "output", name="rejected"),
+        ],
+        [
+            edge("in", "ask"),
+            edge("ask", "check"),
+            edge("check", "out", "pass"),
+            edge("check", "rejected", "fail"),
+        ],
+    )
+
+
+def verdicts(server, *scores: float) -> None:
+    """The judge's answers, in order: one score per judged step."""
+    queue = list(scores)
+    server.on(
+        lambda r: r.get("model") == "gpt-4o",
+        lambda r: tool_call("submit_score", {"score": queue.pop(0), "feedback": "judged"}),
+    )
+
+
+def new_flow(workspace, document, name="support"):
+    return Flow.objects.create(workspace=workspace, name=name, graph=document)
+
+
+def run(flow, user, question):
+    started = run_start(user=user, flow=flow, inputs={"question": question}, use_draft=True)
+    InlineExecutor().advance(started.pk)
+    started.refresh_from_db()
+    assert started.status in ("succeeded", "failed"), started.error_message
+    return started
+
+
+def chat_calls(server, model="gpt-4o-mini") -> int:
+    return sum(1 for r in server.requests if r.get("model") == model)
+
+
+def answer(a_run):
+    return ask_step(a_run).output
+
+
+def ask_step(a_run) -> Step:
+    return Step.objects.filter(run=a_run, node_id="ask").order_by("-iteration").first()
+
+
+@pytest.mark.parametrize(("margin", "hits"), [(-0.005, True), (0.005, False)])
+def test_a_paraphrase_hits_only_within_the_similarity(workspace, member, llm_server, margin, hits):
+    user = member("editor")
+    close = similarity(FIRST, PARAPHRASE)
+    assert 0.6 < close < 0.99  # a near-duplicate, not the same text
+    flow = new_flow(workspace, single(semantic_similarity=round(close + margin, 4)))
+    first = run(flow, user, FIRST)
+    assert answer(first) == f"Scripted reply: {FIRST}"
+    assert ask_step(first).details["semantic_cache"]["outcome"] == "miss"
+    second = run(flow, user, PARAPHRASE)
+    step = ask_step(second)
+    if hits:
+        assert chat_calls(llm_server) == 1
+        assert answer(second) == answer(first)
+        assert step.cache_hit and step.cost == 0 and step.tokens_out == 0
+        shown = step.details["semantic_cache"]
+        assert shown["outcome"] == "hit" and shown["matched"] == FIRST
+        assert shown["similarity"] == pytest.approx(close, abs=1e-4)
+        assert step.details["cache_saved_cost"] == pytest.approx(float(ask_step(first).cost))
+    else:
+        assert chat_calls(llm_server) == 2
+        assert answer(second) == f"Scripted reply: {PARAPHRASE}"
+        assert not step.cache_hit and step.details["semantic_cache"]["outcome"] == "miss"
+
+
+def test_an_unrelated_request_misses_and_each_answer_is_stored(workspace, member, llm_server):
+    user = member("editor")
+    flow = new_flow(workspace, single(semantic_similarity=0.5))
+    assert similarity(FIRST, OTHER) < 0.5
+    run(flow, user, FIRST)
+    other = run(flow, user, OTHER)
+    assert answer(other) == f"Scripted reply: {OTHER}"
+    assert sorted(SemanticCacheEntry.objects.values_list("text", flat=True)) == sorted(
+        [FIRST, OTHER]
+    )
+    # Each request was embedded once: storing after the miss re-read the embedding cache.
+    assert sorted(llm_server.embedded_texts) == sorted([FIRST, OTHER])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"system": "You answer billing mail."},
+        {"model": "openai/gpt-4.1-mini"},
+        {"output_format": "json"},
+        {"tools": ["calculator"]},
+    ],
+    ids=["system", "model", "output", "tools"],
+)
+def test_a_changed_configuration_misses(workspace, member, llm_server, change):
+    user = member("editor")
+    flow = new_flow(workspace, single())
+    run(flow, user, FIRST)
+    flow.graph = single(**change)
+    flow.save()
+    again = run(flow, user, FIRST)
+    step = ask_step(again)
+    assert not step.cache_hit
+    assert step.details["semantic_cache"]["outcome"] == "miss"
+    assert len(llm_server.requests) == 2
+    # Other knobs (the threshold, the time to live) leave the fingerprint as it was.
+    flow.graph = single(**change, semantic_similarity=0.95, semantic_ttl_seconds=600)
+    flow.save()
+    assert ask_step(run(flow, user, FIRST)).cache_hit
+
+
+def test_an_answer_older_than_the_time_to_live_misses(workspace, member, llm_server):
+    user = member("editor")
+    flow = new_flow(workspace, single(semantic_ttl_seconds=3600))
+    run(flow, user, FIRST)
+    entry = SemanticCacheEntry.objects.get()
+    entry.created_at = timezone.now() - timedelta(seconds=3500)
+    entry.save()
+    assert ask_step(run(flow, user, FIRST)).cache_hit
+    entry.created_at = timezone.now() - timedelta(seconds=3601)
+    entry.save()
+    late = run(flow, user, FIRST)
+    assert not ask_step(late).cache_hit
+    assert chat_calls(llm_server) == 2
+    # The fresh answer replaced the stale one.
+    assert SemanticCacheEntry.objects.get().source_run_id == late.pk
+
+
+def test_flow_scope_is_the_flows_own_and_workspace_scope_is_shared(
+    workspace, other_workspace, member, llm_server
+):
+    user = member("editor")
+    mine, sibling = new_flow(workspace, single()), new_flow(workspace, single(), "sibling")
+    run(mine, user, FIRST)
+    assert not ask_step(run(sibling, user, FIRST)).cache_hit  # flow scope: not shared
+
+    shared = single(semantic_scope="workspace")
+    writer, reader = new_flow(workspace, shared, "writer"), new_flow(workspace, shared, "reader")
+    run(writer, user, OTHER)
+    hit = ask_step(run(reader, user, OTHER))
+    assert hit.cache_hit and hit.details["semantic_cache"]["matched"] == OTHER
+
+    Membership.objects.create(workspace=other_workspace, user=user, role=Role.EDITOR)
+    foreign = new_flow(other_workspace, shared, "foreign")
+    assert not ask_step(run(foreign, user, OTHER)).cache_hit  # never across workspaces
+
+
+def test_a_stored_answer_that_fails_its_evaluator_is_evicted(workspace, member, llm_server):
+    user = member("editor")
+    verdicts(llm_server, 0.1, 0.9)
+    flow = new_flow(workspace, judged())
+    rejected = run(flow, user, FIRST)
+    assert set(rejected.result) == {"rejected"}
+    assert ask_step(rejected).details["semantic_cache"]["stored"]
+    assert not SemanticCacheEntry.objects.exists()
+    again = run(flow, user, FIRST)  # not answered from the rejected answer
+    assert not ask_step(again).cache_hit and chat_calls(llm_server) == 2
+    assert SemanticCacheEntry.objects.count() == 1
+
+
+def test_a_cached_answer_that_fails_its_evaluator_is_evicted(workspace, member, llm_server):
+    user = member("editor")
+    verdicts(llm_server, 0.9, 0.2, 0.9)
+    flow = new_flow(workspace, judged(semantic_similarity=0.6))
+    run(flow, user, FIRST)
+    stored = SemanticCacheEntry.objects.get()
+    served = run(flow, user, PARAPHRASE)
+    step = ask_step(served)
+    assert step.cache_hit and step.details["semantic_cache"]["entry"] == stored.pk
+    assert set(served.result) == {"rejected"}
+    assert not SemanticCacheEntry.objects.filter(pk=stored.pk).exists()
+    third = run(flow, user, PARAPHRASE)
+    assert not ask_step(third).cache_hit and chat_calls(llm_server) == 2
+
+
+def test_a_hit_failing_the_nodes_own_checks_is_evicted_and_the_model_asked(
+    workspace, member, llm_server
+):
+    user = member("editor")
+    checks = [{"kind": "contains", "value": "tracking", "message": "give the tracking link"}]
+    flow = new_flow(workspace, single(semantic_similarity=0.6))
+    run(flow, user, FIRST)
+    flow.graph = single(semantic_similarity=0.6, escalate_on=checks)
+    flow.save()
+    llm_server.script(text("Here is your tracking link."))
+    second = run(flow, user, PARAPHRASE)
+    assert answer(second) == "Here is your tracking link."
+    assert ask_step(second).details["semantic_cache"]["outcome"] == "evicted"
+    assert list(SemanticCacheEntry.objects.values_list("text", flat=True)) == [PARAPHRASE]
+
+
+def test_sent_back_by_an_evaluator_the_node_asks_the_model(workspace, member, llm_server):
+    user = member("editor")
+    loop = graph(
+        [
+            node("in", "input"),
+            cached_prompt(),
+            node(
+                "check",
+                "evaluator",
+                rules=[{"kind": "contains", "value": "tracking", "message": "a link"}],
+                max_attempts=2,
+            ),
+            node("out", "output"),
+        ],
+        [
+            edge("in", "ask"),
+            edge("ask", "check"),
+            edge("check", "out", "pass"),
+            edge("check", "ask", "fail"),
+        ],
+    )
+    llm_server.script(text("It is on its way."), text("Your tracking link: t.example/1"))
+    done = run(new_flow(workspace, loop), user, FIRST)
+    assert done.status == "succeeded" and chat_calls(llm_server) == 2
+    assert ask_step(done).details["semantic_cache"]["outcome"] == "skipped"
+    # The rejected first answer went; the accepted one is what the cache keeps.
+    assert list(SemanticCacheEntry.objects.values_list("output", flat=True)) == [
+        "Your tracking link: t.example/1"
+    ]
+
+
+def test_a_reproduction_answers_from_the_recorded_lookups(workspace, member, llm_server):
+    user = member("editor")
+    flow = new_flow(workspace, single(semantic_similarity=0.6))
+    miss = run(flow, user, FIRST)
+    hit = run(flow, user, PARAPHRASE)
+    assert ask_step(hit).cache_hit
+    assert Recording.objects.filter(step=ask_step(hit), kind="semantic").count() == 1
+    SemanticCacheEntry.objects.all().delete()  # whatever the cache holds now
+    calls, embedded = len(llm_server.requests), len(llm_server.embedded_texts)
+    for original in (miss, hit):
+        copy = run_reproduce(user=user, run=original)
+        InlineExecutor().advance(copy.pk)
+        copy.refresh_from_db()
+        assert copy.status == "succeeded" and answer(copy) == answer(original)
+        assert ask_step(copy).cache_hit == ask_step(original).cache_hit
+    assert (len(llm_server.requests), len(llm_server.embedded_texts)) == (calls, embedded)
+    assert not SemanticCacheEntry.objects.exists()  # a reproduction stores nothing
+
+
+def test_an_embedding_failure_is_a_miss_not_a_failure(workspace, member, llm_server):
+    from tests.llmserver import http_error
+
+    user = member("editor")
+    llm_server.script_embeddings(http_error(400))
+    done = run(new_flow(workspace, single()), user, FIRST)
+    assert done.status == "succeeded" and chat_calls(llm_server) == 1
+    assert "embedded" in ask_step(done).details["semantic_cache_error"]
+
+
+def test_the_run_page_shows_what_a_hit_matched(workspace, member, llm_server, client):
+    user = member("editor")
+    flow = new_flow(workspace, single(semantic_similarity=0.6))
+    run(flow, user, FIRST)
+    hit = run(flow, user, PARAPHRASE)
+    client.force_login(user)
+    page = client.get(f"/runs/{hit.pk}/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "data-step-semantic" in body and FIRST[:30] in body
+    assert f"{similarity(FIRST, PARAPHRASE):.2f}" in body
