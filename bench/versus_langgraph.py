@@ -28,20 +28,20 @@ statements and commits per step (`connection.execute_wrapper`; a commit is an ou
 block's commit, plus every write statement run outside one, which autocommits on its own).
 The backend CPU comes from /proc at 10 ms resolution: read it over 100-node runs, not 20.
 
-Figures (2026-12-01, 2 shared cores, load average 1.3–2.4 with other engineers' tests running;
-medians of 5; ratio = median of the paired Switchboard/LangGraph ratios; LangGraph 1.2.24;
-57e7ea7 is after the hot-path rewrite 4bda7b0, 732be2f before it; last column: Switchboard's
-SQL statements and commits per step):
+Figures (2026-12-02, 2 shared cores; LangGraph 1.2.24; medians of 5; ratio = median of the
+paired Switchboard/LangGraph wall ratios; last column: Switchboard's SQL statements and commits
+per step). 405a7f1 keeps the step's SQL (runs/services/statements.py), load 2–3; 8058024 is the
+same engine with ORM statements, load 0.4–0.9:
 
 | engine | DB | tool: S, LG ms/step | ratio (CPU) | prompt: S, LG | ratio (CPU) | SQL, commit |
 |---|---|---|---|---|---|---|
-| 57e7ea7 | SQLite | 3.68, 0.84 | 3.6× (4.2×) | 5.95, 3.40 | 1.7× (1.9×) | 6.06, 1.02 |
-| 57e7ea7 | PostgreSQL | 5.37, 1.98 | 2.7× (3.3×) | 9.77, 4.82 | 1.8× (2.0×) | 6.06, 1.02 |
-| 732be2f | SQLite | 7.53, 0.66 | 11.4× (12.2×) | 10.44, 2.83 | 3.7× (4.0×) | 22.14, 3.03 |
-| 732be2f | PostgreSQL | 14.54, 1.79 | 8.0× (10.1×) | 17.06, 4.06 | 4.2× (4.3×) | 22.14, 3.03 |
+| 405a7f1 | SQLite | 0.78, 0.68 | 1.19× (1.21×) | 3.28, 2.61 | 1.22× (1.25×) | 6.12, 1.02 |
+| 405a7f1 | PostgreSQL | 2.65, 1.56 | 1.74× (1.66×) | 5.51, 3.51 | 1.48× (1.34×) | 6.12, 1.02 |
+| 8058024 | SQLite | 2.79, 0.79 | 3.58× (3.61×) | 8.62, 2.95 | 2.79× (2.91×) | 6.12, 1.02 |
+| 8058024 | PostgreSQL | 5.01, 1.53 | 3.28× (3.79×) | 10.04, 4.07 | 2.62× (2.62×) | 6.12, 1.02 |
 
-On PostgreSQL the backend's CPU adds 1.2–1.4 ms/step for Switchboard, 0.6–0.7 for LangGraph
-(57e7ea7); counted in, the CPU ratio is 2.9× (tool) and 1.9× (prompt).
+On PostgreSQL the backend's CPU adds 0.88 (tool) and 1.18 (prompt) ms/step for Switchboard,
+0.49 and 0.59 for LangGraph (405a7f1).
 """
 
 from __future__ import annotations
