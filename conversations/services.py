@@ -28,6 +28,10 @@ from .models import Conversation, Turn
 logger = logging.getLogger(__name__)
 _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="switchboard-memory")
 MAX_MESSAGE = 20_000
+# A fold reads at most this many tokens of new turns (a long history is folded over a few turns).
+MAX_FOLD_TOKENS = 6_000
+# What the summary's label ("Summary of the earlier conversation:") and line break cost.
+SUMMARY_LABEL_TOKENS = 10
 
 
 def conversation_start(*, user, flow_id: int, embedding_model: str | None = None) -> Conversation:
@@ -136,10 +140,15 @@ def memory_recall(
     token_budget: int,
     recency_weight: float = 0.2,
     half_life: int = 10,
+    summary_tokens: int = 0,
 ) -> dict[str, Any]:
     """The past turns of the run's conversation most relevant to `query` (cosine similarity
     plus a recency bonus), best first, while they fit in `token_budget` cl100k tokens; returned
-    in conversation order."""
+    in conversation order.
+
+    With `summary_tokens`, once the history outgrows the budget that much of it is kept for the
+    conversation's rolling summary: the answer carries the summary kept so far and the turns
+    the caller should fold into it now (`fold`, oldest first, none already in it)."""
     current = Turn.objects.select_related("conversation").filter(run_id=run_id).first()
     if run_id is None or current is None:
         raise NotFound("This run is not part of a conversation.", code="no_conversation")
@@ -150,8 +159,24 @@ def memory_recall(
         ).order_by("position")
     )
     usage = {"model": conversation.embedding_model, "tokens": 0, "cost": 0.0, "calls": 0}
+    summary = (
+        {
+            "text": conversation.summary,
+            "upto": conversation.summary_upto,
+            "tokens": conversation.summary_tokens + SUMMARY_LABEL_TOKENS,
+        }
+        if conversation.summary and summary_tokens > 0
+        else None
+    )
     if not past:
-        return {"turns": [], "usage": usage, "considered": 0}
+        return {"turns": [], "usage": usage, "considered": 0, "summary": summary, "fold": []}
+    budget, fold = summary_plan(
+        past,
+        upto=conversation.summary_upto if summary else 0,
+        summarized=summary is not None,
+        token_budget=token_budget,
+        summary_tokens=summary_tokens,
+    )
     try:
         embedded = embed([query], model=conversation.embedding_model)
     except LlmError as exc:
@@ -165,7 +190,7 @@ def memory_recall(
         past,
         similarity,
         newest=current.position,
-        token_budget=token_budget,
+        token_budget=budget,
         recency_weight=recency_weight,
         half_life=half_life,
     )
@@ -183,7 +208,57 @@ def memory_recall(
         ],
         "considered": len(past),
         "usage": usage,
+        "summary": summary,
+        "fold": [{"turn": t.position, "user": t.message, "assistant": t.answer} for t in fold],
     }
+
+
+def summary_plan(
+    past: list[Any],
+    *,
+    upto: int,
+    summarized: bool,
+    token_budget: int,
+    summary_tokens: int,
+) -> tuple[int, list[Any]]:
+    """The tokens left for verbatim turns, and the turns (with .position and .tokens) to fold
+    into the summary now.
+
+    No summary is needed while the whole history fits the budget. Past that, `summary_tokens`
+    of the budget are the summary's; when the turns the summary does not cover outgrow the
+    rest, the oldest of them are folded in until the others fill half of it (so a fold happens
+    every few turns, not every turn), reading at most MAX_FOLD_TOKENS at a time."""
+    if summary_tokens <= 0:
+        return token_budget, []
+    if not summarized and sum(t.tokens for t in past) <= token_budget:
+        return token_budget, []
+    window = max(token_budget - summary_tokens, 0)
+    tail = [t for t in past if t.position > upto]
+    left = sum(t.tokens for t in tail)
+    fold: list[Any] = []
+    if left > window:
+        read = 0
+        for turn in tail:
+            if left <= window // 2 or (fold and read + turn.tokens > MAX_FOLD_TOKENS):
+                break
+            fold.append(turn)
+            left -= turn.tokens
+            read += turn.tokens
+    return window, fold
+
+
+def summary_save(*, run_id: int | None, text: str, upto: int, max_tokens: int) -> dict[str, Any]:
+    """Keep the rolling summary of the run's conversation, cut to `max_tokens` (less the label
+    it is shown with); a fold that went further meanwhile wins."""
+    current = Turn.objects.filter(run_id=run_id).first() if run_id is not None else None
+    if current is None or not 0 < upto < current.position:
+        raise NotFound("This run is not part of a conversation.", code="no_conversation")
+    text = tokens.truncate(text.strip(), max(max_tokens - SUMMARY_LABEL_TOKENS, 1))
+    count = tokens.count(text)
+    Conversation.objects.filter(pk=current.conversation_id, summary_upto__lt=upto).update(
+        summary=text, summary_upto=upto, summary_tokens=count
+    )
+    return {"text": text, "upto": upto, "tokens": count + SUMMARY_LABEL_TOKENS}
 
 
 def select_turns(

@@ -61,6 +61,8 @@ ERROR_CODES: dict[str, str] = {
     "graph.E050": "Model is auto but the workspace has no model to choose from",
     "graph.E051": "Candidate model not in the workspace's catalogue",
     "graph.E052": "Highest tier is below every candidate model",
+    # E080+: conversations and memory.
+    "graph.E080": "Memory summary takes more than half of the token budget",
 }
 
 # Codes about the flows sub-flow nodes call: they need the workspace's flows, so

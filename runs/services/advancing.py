@@ -414,6 +414,7 @@ def _ports_for(claimed: ClaimedStep):
         RecordedRetrieval(
             [r.response for r in recordings if r.kind == "retrieve"],
             [r.response for r in recordings if r.kind == "memory"],
+            [r.response for r in recordings if r.kind == "summary"],
         ),
     )
 
