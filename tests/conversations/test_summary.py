@@ -112,7 +112,7 @@ def test_summary_is_created_reused_and_keeps_the_prompt_within_budget(
 def test_reproducing_a_run_that_folded_makes_zero_calls_and_leaves_the_summary(
     summarizing, client, llm_server
 ):
-    editor, flow, folds = summarizing
+    editor, flow, _folds = summarizing
     client = api(client, editor)
     cid = start(client, flow)
     say(client, cid, "My dog is called Biscuit and I live in Porto.", editor)
