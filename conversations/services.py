@@ -14,13 +14,14 @@ from django.db import connection, transaction
 from django.db.models import Max
 
 from builder.services import flow_get
-from config.domain import Invalid, NotFound
+from config.domain import Conflict, Invalid, NotFound
 from knowledge.embeddings import from_bytes, to_bytes
 from knowledge.services import check_embedding_model
 from runs.llm.embeddings import embed
 from runs.llm.response import LlmError
 from runs.models import Run
 from runs.services import run_start
+from runs.services.starting import inputs_errors
 
 from . import tokens
 from .models import Conversation, Turn
@@ -58,20 +59,57 @@ def conversation_get(*, user, conversation_id: int) -> Conversation:
     return conversation
 
 
-def message_send(*, user, conversation: Conversation, text: str) -> Turn:
-    """Start a run for the message, with the conversation attached (a Turn points at it)."""
+def message_send(
+    *, user, conversation: Conversation, text: str, published_only: bool = False
+) -> Turn:
+    """Start a run for the message, with the conversation attached (a Turn points at it).
+
+    `published_only` (the chat page): refuse a flow with no published version rather than run
+    its draft."""
     text = (text or "").strip()
     if not text:
         raise Invalid("The message is empty.", code="empty_message")
     if len(text) > MAX_MESSAGE:
         raise Invalid(f"Messages are limited to {MAX_MESSAGE} characters.", code="too_long")
     flow = flow_get(user=user, flow_id=conversation.flow_id, permission="run")
+    if published_only:
+        problem = chat_problem(flow)
+        if problem is not None:
+            raise Conflict(problem["detail"], code=problem["code"])
     with transaction.atomic():
         last = conversation.turns.aggregate(last=Max("position"))["last"] or 0
         run = run_start(user=user, flow=flow, inputs={"message": text})
         return Turn.objects.create(
             conversation=conversation, position=last + 1, run=run, message=text
         )
+
+
+def chat_problem(flow) -> dict[str, str] | None:
+    """Why the chat page cannot chat with this flow ({code, detail}), or None when it can."""
+    version = flow.published_version
+    if version is None:
+        return {
+            "code": "not_published",
+            "detail": "This flow has no published version yet. Publish it in the editor to "
+            "chat with it.",
+        }
+    if inputs_errors(version.graph, {"message": "Hello"}):
+        return {
+            "code": "no_message_input",
+            "detail": "The published version's input form does not take a chat message. Give "
+            'its Input node a text field named "message" (and nothing else required), then '
+            "publish again.",
+        }
+    return None
+
+
+def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    title = " ".join((title or "").split())
+    if len(title) > 120:
+        raise Invalid("A conversation's name is at most 120 characters.", code="too_long")
+    conversation.title = title
+    conversation.save(update_fields=["title"])
+    return conversation
 
 
 def conversation_delete(*, conversation: Conversation) -> None:
