@@ -280,3 +280,12 @@ def test_a_failed_run_says_so_in_plain_words_with_the_run_link(client, flow, edi
     assert b"The flow could not answer." in page.content
     assert run.error_message.encode() in page.content
     assert f'href="/runs/{run.pk}/"'.encode() in page.content
+
+
+def test_the_flows_list_links_published_flows_to_their_chat(client, flow, editor, workspace):
+    draft = flow_create(user=editor, workspace_id=workspace.pk, name="Draft", graph=chat_graph())
+    page = logged_in(client, editor).get(f"/?workspace={workspace.pk}")
+    assert chat_url(flow).encode() in page.content
+    assert chat_url(draft).encode() not in page.content
+    editor_page = client.get(f"/flows/{flow.pk}/")
+    assert f"&quot;chatUrl&quot;: &quot;{chat_url(flow)}&quot;".encode() in editor_page.content
