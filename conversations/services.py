@@ -31,6 +31,8 @@ _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="switchboard-memory
 MAX_MESSAGE = 20_000
 # A fold reads at most this many tokens of new turns (a long history is folded over a few turns).
 MAX_FOLD_TOKENS = 6_000
+# Turns a recall writes itself when their run finished but the pool has not written them yet.
+MAX_UNWRITTEN = 5
 # What the summary's label ("Summary of the earlier conversation:") and line break cost.
 SUMMARY_LABEL_TOKENS = 10
 
@@ -191,6 +193,19 @@ def memory_recall(
     if run_id is None or current is None:
         raise NotFound("This run is not part of a conversation.", code="no_conversation")
     conversation = current.conversation
+    # A turn whose run has just finished may not be written yet (that happens after commit, on
+    # a pool): write it now, so a quick next message still remembers it.
+    unwritten = Turn.objects.filter(
+        conversation=conversation,
+        position__lt=current.position,
+        vector__isnull=True,
+        run__status="succeeded",
+    ).values_list("run_id", flat=True)
+    for unwritten_run in list(unwritten[:MAX_UNWRITTEN]):
+        try:
+            turn_write(run_id=unwritten_run)
+        except LlmError:
+            logger.warning("Turn of run %s not embedded yet; recalled without it", unwritten_run)
     past = list(
         Turn.objects.filter(
             conversation=conversation, position__lt=current.position, vector__isnull=False
