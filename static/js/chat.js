@@ -47,6 +47,12 @@ function followAll(root) {
   root.querySelectorAll("[data-turn-live]").forEach((turn) => follow(/** @type {HTMLElement} */ (turn)));
 }
 
+function countTurns() {
+  const count = document.querySelector("[data-turn-count]");
+  const n = document.querySelectorAll("[data-turn]").length;
+  if (count) count.textContent = `${n} message${n === 1 ? "" : "s"}`;
+}
+
 function lastTurnIntoView() {
   const turns = document.querySelectorAll("[data-turn]");
   if (turns.length) turns[turns.length - 1].scrollIntoView({ block: "nearest" });
@@ -83,6 +89,7 @@ document.body.addEventListener("htmx:beforeSwap", (event) => {
 
 document.body.addEventListener("htmx:afterSettle", () => {
   followAll(document);
+  countTurns();
   lastTurnIntoView();
 });
 
