@@ -90,3 +90,36 @@ def test_chat_two_turns_the_second_remembers_the_first(
     expect(page.locator("[data-conversation-title]")).to_have_text("About Biscuit")
     expect(page.locator("[data-conversations] .active")).to_contain_text("About Biscuit")
     expect(page.locator("[data-conversations] .active")).to_contain_text("2 messages")
+
+
+def test_chat_link_from_the_flows_list_and_the_states_without_chat(
+    page, new_page, member, workspace, artifacts
+):
+    editor = member(Role.EDITOR, "chat-lister")
+    published = flow_create(user=editor, workspace_id=workspace.pk, name="Published helper",
+                            graph=chat_graph())  # fmt: skip
+    flow_publish(flow=published, user=editor)
+    draft = flow_create(user=editor, workspace_id=workspace.pk, name="Draft helper",
+                        graph=chat_graph())  # fmt: skip
+
+    login(page, editor)
+    page.goto(f"/?workspace={workspace.pk}")
+    expect(page.get_by_role("link", name="Chat with Draft helper")).to_have_count(0)
+    page.screenshot(path=str(artifacts / "flows-list-chat-link.png"))
+    page.get_by_role("link", name="Chat with Published helper").click()
+    page.wait_for_url(f"**/flows/{published.pk}/chat/")
+    expect(page.get_by_role("heading", name="Chat with Published helper")).to_be_visible()
+    expect(page.get_by_role("textbox", name="Message")).to_be_visible()
+
+    page.goto(f"/flows/{draft.pk}/chat/")
+    expect(page.locator("[data-chat-problem]")).to_contain_text("no published version yet")
+    expect(page.get_by_role("textbox", name="Message")).to_have_count(0)
+    page.screenshot(path=str(artifacts / "chat-not-published.png"))
+
+    viewer = member(Role.VIEWER, "chat-reader")
+    other = new_page()
+    login(other, viewer)
+    other.goto(f"/flows/{published.pk}/chat/")
+    expect(other.locator("[data-chat-readonly]")).to_contain_text("Viewer")
+    expect(other.get_by_role("textbox", name="Message")).to_have_count(0)
+    other.screenshot(path=str(artifacts / "chat-viewer.png"))
