@@ -13,6 +13,7 @@ from .models import Conversation, Turn
 from .services import answer_text
 
 MAX_LISTED = 200
+MAX_SHOWN = 200
 
 
 def conversations_of(*, user, flow) -> QuerySet[Conversation]:
@@ -35,8 +36,9 @@ def turn_get(*, conversation: Conversation, position: int) -> Turn:
     return turn
 
 
-def turns_shown(conversation: Conversation) -> list[dict[str, Any]]:
-    turns = list(conversation.turns.select_related("run").order_by("position"))
+def turns_shown(conversation: Conversation, limit: int = MAX_SHOWN) -> list[dict[str, Any]]:
+    """The latest `limit` turns, in conversation order."""
+    turns = list(conversation.turns.select_related("run").order_by("-position")[:limit])[::-1]
     steps = _steps_by_run([t.run_id for t in turns if t.run_id])
     approvals = _approvals_by_run([t.run_id for t in turns if t.run and t.run.status == "waiting"])
     return [turn_shown(t, steps.get(t.run_id, []), approvals.get(t.run_id)) for t in turns]

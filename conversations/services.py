@@ -79,6 +79,8 @@ def message_send(
         if problem is not None:
             raise Conflict(problem["detail"], code=problem["code"])
     with transaction.atomic():
+        # One message at a time per conversation: two at once would take the same position.
+        Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
         last = conversation.turns.aggregate(last=Max("position"))["last"] or 0
         run = run_start(user=user, flow=flow, inputs={"message": text})
         return Turn.objects.create(

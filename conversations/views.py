@@ -53,13 +53,15 @@ def _page(
 ) -> HttpResponse:
     membership = membership_for(user=request.user, workspace_id=flow.workspace_id)
     problem = services.chat_problem(flow)
+    turns = selectors.turns_shown(conversation) if conversation else []
     context = {
         "nav": "flows",
         "flow": flow,
         "version": flow.published_version,
         "conversation": conversation,
         "conversations": list(selectors.conversations_of(user=request.user, flow=flow)),
-        "turns": selectors.turns_shown(conversation) if conversation else [],
+        "turns": turns,
+        "earlier_hidden": bool(turns) and turns[0]["position"] > 1,
         "can_chat": bool(membership and membership.can("run")),
         "can_edit": bool(membership and membership.can("edit")),
         "role": membership.get_role_display() if membership else "",

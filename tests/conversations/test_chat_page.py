@@ -289,3 +289,18 @@ def test_the_flows_list_links_published_flows_to_their_chat(client, flow, editor
     assert chat_url(draft).encode() not in page.content
     editor_page = client.get(f"/flows/{flow.pk}/")
     assert f"&quot;chatUrl&quot;: &quot;{chat_url(flow)}&quot;".encode() in editor_page.content
+
+
+def test_a_long_conversation_shows_its_latest_messages(client, flow, editor):
+    from conversations import selectors
+
+    conversation = conversation_start(user=editor, flow_id=flow.pk)
+    Turn.objects.bulk_create(
+        Turn(conversation=conversation, position=i, message=f"Message number {i}")
+        for i in range(1, 6)
+    )
+    shown = selectors.turns_shown(conversation, limit=3)
+    assert [t["position"] for t in shown] == [3, 4, 5]
+    assert all(t["status"] == "deleted" for t in shown)  # turns without a run
+    page = logged_in(client, editor).get(chat_url(flow, conversation.pk))
+    assert b"Message number 1" in page.content and b"chat-earlier" not in page.content
