@@ -304,3 +304,24 @@ def test_a_long_conversation_shows_its_latest_messages(client, flow, editor):
     assert all(t["status"] == "deleted" for t in shown)  # turns without a run
     page = logged_in(client, editor).get(chat_url(flow, conversation.pk))
     assert b"Message number 1" in page.content and b"chat-earlier" not in page.content
+
+
+def test_the_support_starter_remembers_what_the_customer_said(
+    client, settings, llm_server, editor, workspace
+):
+    settings.SWITCHBOARD_MEMORY_INLINE = True
+    settings.SWITCHBOARD_EMBEDDING_MODEL = SCRIPTED_MODEL
+    graph = STARTERS["support-with-memory"].fresh_graph()
+    flow = flow_create(user=editor, workspace_id=workspace.pk, name="Support", graph=graph)
+    flow_publish(flow=flow, user=editor)
+    llm_server.on(lambda r: True, lambda r: text("Sorry about that, I am on it."))
+    client = logged_in(client, editor)
+    send(client, flow, "Hi, my order 4471 has not arrived yet.")
+    finish(editor)
+    send(client, flow, "Any news?", Conversation.objects.get(), HTTP_HX_REQUEST="true")
+    finish(editor)
+    prompt = last_user_message(llm_server.requests[-1])
+    assert "Customer: Any news?" in prompt
+    assert "User: Hi, my order 4471 has not arrived yet." in prompt
+    first = last_user_message(llm_server.requests[0])
+    assert "(nothing yet)" in first
