@@ -348,7 +348,9 @@ def conversation_view(conversation: Conversation) -> dict[str, Any]:
         "id": conversation.pk,
         "flow": conversation.flow_id,
         "workspace": conversation.workspace_id,
+        "title": conversation.title,
         "created_at": conversation.created_at,
+        "summary": {"text": conversation.summary, "upto": conversation.summary_upto},
         "turns": [
             {
                 "position": t.position,

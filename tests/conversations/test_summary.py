@@ -84,6 +84,8 @@ def test_summary_is_created_reused_and_keeps_the_prompt_within_budget(
     assert len(folds) >= 2, "the history outgrew the budget more than once"
     assert conversation.summary.startswith(f"Fold {len(folds)}:")
     assert 0 < conversation.summary_upto < 15
+    view = client.get(f"/api/conversations/{cid}").json()
+    assert view["summary"] == {"text": conversation.summary, "upto": conversation.summary_upto}
     # The first fold starts from nothing; each later one gets the summary so far and only turns
     # it does not cover yet.
     assert "(none yet)" in folds[0] and "Biscuit and I live in Porto" in folds[0]
