@@ -229,7 +229,7 @@ CHAT_INPUT = {
 ANSWER_FROM_KNOWLEDGE = {
     "name": "Answer from a knowledge base",
     "description": "Find the passages of a knowledge base that answer a question and write an "
-    "answer that cites its sources. Create a knowledge base named Handbook first (Knowledge).",
+    "answer that cites its sources. Create a knowledge base called Handbook first (Knowledge).",
     "graph": {
         "schema_version": 1,
         "nodes": [
