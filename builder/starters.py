@@ -219,6 +219,109 @@ CONTENT_REVIEW = {
 }
 
 
+CHAT_INPUT = {
+    "type": "object",
+    "required": ["message"],
+    "properties": {"message": {"type": "string", "title": "Message", "maxLength": 20000}},
+}
+
+# The chat page sends each message as `inputs.message`, so both of these work there too.
+ANSWER_FROM_KNOWLEDGE = {
+    "name": "Answer from a knowledge base",
+    "description": "Find the passages of a knowledge base that answer a question and write an "
+    "answer that cites its sources. Create a knowledge base called Handbook first (Knowledge).",
+    "graph": {
+        "schema_version": 1,
+        "nodes": [
+            _n(
+                "question",
+                "input",
+                "Question",
+                0,
+                120,
+                schema=CHAT_INPUT,
+                sample={"message": "How many days of paid leave do I get?"},
+            ),
+            _n(
+                "find",
+                "retrieve",
+                "Find passages",
+                260,
+                120,
+                query="{{ inputs.message }}",
+                knowledge_bases=["Handbook"],
+                top_k=5,
+            ),
+            _n(
+                "answer",
+                "prompt",
+                "Answer with sources",
+                520,
+                120,
+                system="Answer only from the passages you are given. After each fact, cite its "
+                "source in square brackets, e.g. [handbook.pdf (page 3)]. If the passages do "
+                "not answer the question, say that you don't know.",
+                prompt="Passages:\n{% for chunk in nodes.find_passages.output %}"
+                "[{{ chunk.source }}] {{ chunk.text }}\n{% else %}(none found)\n{% endfor %}"
+                "\nQuestion: {{ inputs.message }}",
+                temperature=0.2,
+                max_tokens=500,
+            ),
+            _n("result", "output", "Answer", 780, 120, name="answer"),
+        ],
+        "edges": [_e("question", "find"), _e("find", "answer"), _e("answer", "result")],
+    },
+}
+
+SUPPORT_WITH_MEMORY = {
+    "name": "Support assistant that remembers",
+    "description": "Chat with customers: each reply recalls what the customer said earlier in "
+    "the conversation, and a cheap model keeps a running summary of long ones.",
+    "graph": {
+        "schema_version": 1,
+        "nodes": [
+            _n(
+                "message",
+                "input",
+                "Customer message",
+                0,
+                120,
+                schema=CHAT_INPUT,
+                sample={"message": "Hi, my order 4471 has not arrived yet."},
+            ),
+            _n(
+                "recall",
+                "memory",
+                "Remember the conversation",
+                260,
+                120,
+                query="{{ inputs.message }}",
+                token_budget=1500,
+                summarize=True,
+                summary_tokens=300,
+                summary_model=CHEAP_MODEL,
+            ),
+            _n(
+                "reply",
+                "prompt",
+                "Reply to the customer",
+                520,
+                120,
+                system="You are a friendly, concise support assistant. Use what the customer "
+                "told you earlier in the conversation and never ask again for details they "
+                "already gave (names, order numbers, addresses).",
+                prompt="Earlier in this conversation:\n"
+                "{{ nodes.remember_the_conversation.output.text or '(nothing yet)' }}\n\n"
+                "Customer: {{ inputs.message }}",
+                max_tokens=400,
+            ),
+            _n("result", "output", "Reply", 780, 120, name="reply"),
+        ],
+        "edges": [_e("message", "recall"), _e("recall", "reply"), _e("reply", "result")],
+    },
+}
+
+
 def _cheap_triage() -> dict[str, Any]:
     triage = copy.deepcopy(TRIAGE)
     triage["description"] = (
@@ -286,5 +389,7 @@ STARTERS: dict[str, Starter] = {
         _starter("research-with-tools", RESEARCH_WITH_TOOLS),
         _starter("content-review-loop", CONTENT_REVIEW),
         _starter("trip-budget", TRIP),
+        _starter("answer-from-knowledge", ANSWER_FROM_KNOWLEDGE),
+        _starter("support-with-memory", SUPPORT_WITH_MEMORY),
     )
 }

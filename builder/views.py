@@ -4,13 +4,15 @@ import json
 import secrets
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.templatetags.static import static
+from django.urls import reverse
 
 from workspaces.models import Membership
 
-from .models import Flow
+from .models import Flow, FlowVersion
 from .starters import STARTERS
 
 
@@ -57,6 +59,10 @@ def flow_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
     memberships, current = _current_membership(request)
     flows = Flow.objects.visible_to(request.user).select_related("workspace", "created_by")
+    # Published flows get a "Chat" link (the chat page runs the published version only).
+    flows = flows.annotate(
+        has_published=Exists(FlowVersion.objects.filter(flow=OuterRef("pk"), published=True))
+    )
     flows = flows.filter(workspace_id=current.workspace_id) if current else flows.none()
     if query:
         flows = flows.filter(name__icontains=query)
@@ -97,6 +103,7 @@ def flow_editor(request: HttpRequest, flow_id: int) -> HttpResponse:
                     "workspaceId": flow.workspace_id,
                     "mode": "edit" if membership.can("edit") else "readonly",
                     "flowsUrl": f"/?workspace={flow.workspace_id}",
+                    "chatUrl": reverse("conversations:chat", kwargs={"flow_id": flow.pk}),
                 }
             ),
         },

@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("knowledge.urls")),
     path("", include("costs.urls")),
     path("", include("evals.urls")),
+    path("", include("conversations.urls")),
     path("", include("builder.urls")),
     path("", include("triggers.urls")),
     path("", include("notifications.urls")),

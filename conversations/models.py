@@ -9,7 +9,16 @@ class Conversation(models.Model):
     flow = models.ForeignKey("builder.Flow", on_delete=models.CASCADE)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     embedding_model = models.CharField(max_length=200)
+    title = models.CharField(max_length=120, blank=True, default="")
+    # The rolling summary of the turns up to `summary_upto` (the memory node folds older turns
+    # into it once the conversation outgrows the node's budget; each fold adds only new turns).
+    summary = models.TextField(blank=True, default="")
+    summary_upto = models.PositiveIntegerField(default=0)
+    summary_tokens = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def label(self) -> str:
+        return self.title or f"Conversation {self.pk}"
 
 
 class Turn(models.Model):

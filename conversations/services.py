@@ -14,13 +14,14 @@ from django.db import connection, transaction
 from django.db.models import Max
 
 from builder.services import flow_get
-from config.domain import Invalid, NotFound
+from config.domain import Conflict, Invalid, NotFound
 from knowledge.embeddings import from_bytes, to_bytes
 from knowledge.services import check_embedding_model
 from runs.llm.embeddings import embed
 from runs.llm.response import LlmError
 from runs.models import Run
 from runs.services import run_start
+from runs.services.starting import inputs_errors
 
 from . import tokens
 from .models import Conversation, Turn
@@ -28,6 +29,12 @@ from .models import Conversation, Turn
 logger = logging.getLogger(__name__)
 _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="switchboard-memory")
 MAX_MESSAGE = 20_000
+# A fold reads at most this many tokens of new turns (a long history is folded over a few turns).
+MAX_FOLD_TOKENS = 6_000
+# Turns a recall writes itself when their run finished but the pool has not written them yet.
+MAX_UNWRITTEN = 5
+# What the summary's label ("Summary of the earlier conversation:") and line break cost.
+SUMMARY_LABEL_TOKENS = 10
 
 
 def conversation_start(*, user, flow_id: int, embedding_model: str | None = None) -> Conversation:
@@ -54,20 +61,59 @@ def conversation_get(*, user, conversation_id: int) -> Conversation:
     return conversation
 
 
-def message_send(*, user, conversation: Conversation, text: str) -> Turn:
-    """Start a run for the message, with the conversation attached (a Turn points at it)."""
+def message_send(
+    *, user, conversation: Conversation, text: str, published_only: bool = False
+) -> Turn:
+    """Start a run for the message, with the conversation attached (a Turn points at it).
+
+    `published_only` (the chat page): refuse a flow with no published version rather than run
+    its draft."""
     text = (text or "").strip()
     if not text:
         raise Invalid("The message is empty.", code="empty_message")
     if len(text) > MAX_MESSAGE:
         raise Invalid(f"Messages are limited to {MAX_MESSAGE} characters.", code="too_long")
     flow = flow_get(user=user, flow_id=conversation.flow_id, permission="run")
+    if published_only:
+        problem = chat_problem(flow)
+        if problem is not None:
+            raise Conflict(problem["detail"], code=problem["code"])
     with transaction.atomic():
+        # One message at a time per conversation: two at once would take the same position.
+        Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
         last = conversation.turns.aggregate(last=Max("position"))["last"] or 0
         run = run_start(user=user, flow=flow, inputs={"message": text})
         return Turn.objects.create(
             conversation=conversation, position=last + 1, run=run, message=text
         )
+
+
+def chat_problem(flow) -> dict[str, str] | None:
+    """Why the chat page cannot chat with this flow ({code, detail}), or None when it can."""
+    version = flow.published_version
+    if version is None:
+        return {
+            "code": "not_published",
+            "detail": "This flow has no published version yet. Publish it in the editor to "
+            "chat with it.",
+        }
+    if inputs_errors(version.graph, {"message": "Hello"}):
+        return {
+            "code": "no_message_input",
+            "detail": "The published version's input form does not take a chat message. Give "
+            'its Input node a text field named "message" (and nothing else required), then '
+            "publish again.",
+        }
+    return None
+
+
+def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    title = " ".join((title or "").split())
+    if len(title) > 120:
+        raise Invalid("A conversation's name is at most 120 characters.", code="too_long")
+    conversation.title = title
+    conversation.save(update_fields=["title"])
+    return conversation
 
 
 def conversation_delete(*, conversation: Conversation) -> None:
@@ -136,22 +182,56 @@ def memory_recall(
     token_budget: int,
     recency_weight: float = 0.2,
     half_life: int = 10,
+    summary_tokens: int = 0,
 ) -> dict[str, Any]:
     """The past turns of the run's conversation most relevant to `query` (cosine similarity
     plus a recency bonus), best first, while they fit in `token_budget` cl100k tokens; returned
-    in conversation order."""
+    in conversation order.
+
+    With `summary_tokens`, once the history outgrows the budget that much of it is kept for the
+    conversation's rolling summary: the answer carries the summary kept so far and the turns
+    the caller should fold into it now (`fold`, oldest first, none already in it)."""
     current = Turn.objects.select_related("conversation").filter(run_id=run_id).first()
     if run_id is None or current is None:
         raise NotFound("This run is not part of a conversation.", code="no_conversation")
     conversation = current.conversation
+    # A turn whose run has just finished may not be written yet (that happens after commit, on
+    # a pool): write it now, so a quick next message still remembers it.
+    unwritten = Turn.objects.filter(
+        conversation=conversation,
+        position__lt=current.position,
+        vector__isnull=True,
+        run__status="succeeded",
+    ).values_list("run_id", flat=True)
+    for unwritten_run in list(unwritten[:MAX_UNWRITTEN]):
+        try:
+            turn_write(run_id=unwritten_run)
+        except LlmError:
+            logger.warning("Turn of run %s not embedded yet; recalled without it", unwritten_run)
     past = list(
         Turn.objects.filter(
             conversation=conversation, position__lt=current.position, vector__isnull=False
         ).order_by("position")
     )
     usage = {"model": conversation.embedding_model, "tokens": 0, "cost": 0.0, "calls": 0}
+    summary = (
+        {
+            "text": conversation.summary,
+            "upto": conversation.summary_upto,
+            "tokens": conversation.summary_tokens + SUMMARY_LABEL_TOKENS,
+        }
+        if conversation.summary and summary_tokens > 0
+        else None
+    )
     if not past:
-        return {"turns": [], "usage": usage, "considered": 0}
+        return {"turns": [], "usage": usage, "considered": 0, "summary": summary, "fold": []}
+    budget, fold = summary_plan(
+        past,
+        upto=conversation.summary_upto if summary else 0,
+        summarized=summary is not None,
+        token_budget=token_budget,
+        summary_tokens=summary_tokens,
+    )
     try:
         embedded = embed([query], model=conversation.embedding_model)
     except LlmError as exc:
@@ -165,7 +245,7 @@ def memory_recall(
         past,
         similarity,
         newest=current.position,
-        token_budget=token_budget,
+        token_budget=budget,
         recency_weight=recency_weight,
         half_life=half_life,
     )
@@ -183,7 +263,57 @@ def memory_recall(
         ],
         "considered": len(past),
         "usage": usage,
+        "summary": summary,
+        "fold": [{"turn": t.position, "user": t.message, "assistant": t.answer} for t in fold],
     }
+
+
+def summary_plan(
+    past: list[Any],
+    *,
+    upto: int,
+    summarized: bool,
+    token_budget: int,
+    summary_tokens: int,
+) -> tuple[int, list[Any]]:
+    """The tokens left for verbatim turns, and the turns (with .position and .tokens) to fold
+    into the summary now.
+
+    No summary is needed while the whole history fits the budget. Past that, `summary_tokens`
+    of the budget are the summary's; when the turns the summary does not cover outgrow the
+    rest, the oldest of them are folded in until the others fill half of it (so a fold happens
+    every few turns, not every turn), reading at most MAX_FOLD_TOKENS at a time."""
+    if summary_tokens <= 0:
+        return token_budget, []
+    if not summarized and sum(t.tokens for t in past) <= token_budget:
+        return token_budget, []
+    window = max(token_budget - summary_tokens, 0)
+    tail = [t for t in past if t.position > upto]
+    left = sum(t.tokens for t in tail)
+    fold: list[Any] = []
+    if left > window:
+        read = 0
+        for turn in tail:
+            if left <= window // 2 or (fold and read + turn.tokens > MAX_FOLD_TOKENS):
+                break
+            fold.append(turn)
+            left -= turn.tokens
+            read += turn.tokens
+    return window, fold
+
+
+def summary_save(*, run_id: int | None, text: str, upto: int, max_tokens: int) -> dict[str, Any]:
+    """Keep the rolling summary of the run's conversation, cut to `max_tokens` (less the label
+    it is shown with); a fold that went further meanwhile wins."""
+    current = Turn.objects.filter(run_id=run_id).first() if run_id is not None else None
+    if current is None or not 0 < upto < current.position:
+        raise NotFound("This run is not part of a conversation.", code="no_conversation")
+    text = tokens.truncate(text.strip(), max(max_tokens - SUMMARY_LABEL_TOKENS, 1))
+    count = tokens.count(text)
+    Conversation.objects.filter(pk=current.conversation_id, summary_upto__lt=upto).update(
+        summary=text, summary_upto=upto, summary_tokens=count
+    )
+    return {"text": text, "upto": upto, "tokens": count + SUMMARY_LABEL_TOKENS}
 
 
 def select_turns(
@@ -218,7 +348,9 @@ def conversation_view(conversation: Conversation) -> dict[str, Any]:
         "id": conversation.pk,
         "flow": conversation.flow_id,
         "workspace": conversation.workspace_id,
+        "title": conversation.title,
         "created_at": conversation.created_at,
+        "summary": {"text": conversation.summary, "upto": conversation.summary_upto},
         "turns": [
             {
                 "position": t.position,

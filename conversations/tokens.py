@@ -17,3 +17,9 @@ def encoding() -> tiktoken.Encoding:
 
 def count(text: str) -> int:
     return len(encoding().encode(text, disallowed_special=()))
+
+
+def truncate(text: str, limit: int) -> str:
+    """The longest start of `text` that is at most `limit` tokens."""
+    ids = encoding().encode(text, disallowed_special=())
+    return text if len(ids) <= limit else encoding().decode(ids[:limit])

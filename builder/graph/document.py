@@ -73,6 +73,8 @@ ERROR_CODES: dict[str, str] = {
     "graph.E073": "Agent checks set but reflection is not by rules",
     # E075+: caching.
     "graph.E075": "Semantic cache on a node whose tools have side effects",
+    # E080+: conversations and memory.
+    "graph.E080": "Memory summary takes more than half of the token budget",
 }
 
 # Codes about the flows sub-flow nodes call: they need the workspace's flows, so

@@ -29,6 +29,10 @@ class ToolPort(Protocol):
 class RetrievalPort(Protocol):
     def search(self, **request: Any) -> dict[str, Any]: ...
 
+    def recall(self, **request: Any) -> dict[str, Any]: ...
+
+    def summary_save(self, **request: Any) -> dict[str, Any]: ...
+
 
 class NoRetrieval:
     """The port of a context that has no knowledge bases (engine tests, pure runs)."""
@@ -37,6 +41,9 @@ class NoRetrieval:
         raise NodeError("No knowledge bases are available here.", code="no_knowledge_base")
 
     def recall(self, **request: Any) -> dict[str, Any]:
+        raise NodeError("This run is not part of a conversation.", code="no_conversation")
+
+    def summary_save(self, **request: Any) -> dict[str, Any]:
         raise NodeError("This run is not part of a conversation.", code="no_conversation")
 
 
@@ -307,6 +314,23 @@ class NodeContext:
             if not isinstance(getattr(exc, "code", None), str):
                 raise
             self.details["semantic_cache_error"] = _message(exc)
+
+    def save_summary(self, **request: Any) -> dict[str, Any]:
+        """Keep a conversation's new rolling summary ({text, upto, max_tokens}); answers the
+        summary as kept ({text, upto, tokens}), recorded so a reproduction writes nothing."""
+        try:
+            response = self.retrieval.summary_save(**request)
+        except NodeError:
+            raise
+        except Exception as exc:
+            code = getattr(exc, "code", None)
+            if not isinstance(code, str):
+                raise
+            raise NodeError(_message(exc), code=code) from exc
+        self.recordings.append(
+            {"kind": "summary", "request": _jsonable(request), "response": _jsonable(response)}
+        )
+        return response
 
     def call_tool(self, name: str, arguments: Any) -> Any:
         """Call a registered tool; its errors become NodeError with the tool's code."""

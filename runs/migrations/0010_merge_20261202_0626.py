@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('runs', '0009_leaner_step_indexes'),
-        ('runs', '0009_semantic_cache_entry'),
+        ("runs", "0009_leaner_step_indexes"),
+        ("runs", "0009_semantic_cache_entry"),
     ]
 
-    operations = [
-    ]
+    operations = []

@@ -425,6 +425,7 @@ def _ports_for(claimed: ClaimedStep):
         RecordedRetrieval(
             [r.response for r in recordings if r.kind == "retrieve"],
             [r.response for r in recordings if r.kind == "memory"],
+            [r.response for r in recordings if r.kind == "summary"],
         ),
         RecordedSemanticCache([r.response for r in recordings if r.kind == "semantic"]),
     )

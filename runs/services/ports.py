@@ -124,6 +124,12 @@ class Knowledge:
 
         return memory_recall(run_id=self.run_id, **request)
 
+    def summary_save(self, **request: Any) -> dict[str, Any]:
+        """Keep the conversation's rolling summary (the memory node folded new turns in)."""
+        from conversations.services import summary_save
+
+        return summary_save(run_id=self.run_id, **request)
+
     def search(self, **request: Any) -> dict[str, Any]:
         from knowledge.services import run_retrieve
 
@@ -250,10 +256,20 @@ class RecordedRetrieval:
     """Answers knowledge-base searches from a recorded run: no embedding call, no search."""
 
     def __init__(
-        self, responses: list[dict[str, Any]], recalls: list[dict[str, Any]] | None = None
+        self,
+        responses: list[dict[str, Any]],
+        recalls: list[dict[str, Any]] | None = None,
+        summaries: list[dict[str, Any]] | None = None,
     ):
         self.responses = deque(responses)
         self.recalls = deque(recalls or [])
+        self.summaries = deque(summaries or [])
+
+    def summary_save(self, **request: Any) -> dict[str, Any]:
+        """The summary the recorded run kept; the conversation is left as it is."""
+        if not self.summaries:
+            raise ReplayError("The recorded run kept no conversation summary at this step.")
+        return dict(self.summaries.popleft())
 
     def recall(self, **request: Any) -> dict[str, Any]:
         if not self.recalls:

@@ -180,6 +180,15 @@ def _json_draft(graph: dict) -> None:
 
 E030, E031, E032 = "graph.E030", "graph.E031", "graph.E032"
 E075 = "graph.E075"
+E080 = "graph.E080"
+
+
+def _memory_summary_too_big(graph: dict) -> None:
+    config = {"query": "{{ inputs.question }}", "summarize": True, "token_budget": 300,
+              "summary_tokens": 200}  # fmt: skip
+    graph["nodes"].append(node("recall", "memory", config))
+    graph["edges"].append(edge("e_start_recall", "start", "recall"))
+
 
 CASES = [
     (
@@ -531,6 +540,11 @@ CASES = [
         "ask a person from a rules-mode router",
         _config("triage", on_failure="ask"),
         {(E032, "triage", None)},
+    ),
+    (
+        "memory summary over half the budget",
+        _memory_summary_too_big,
+        {(E080, "recall", None)},
     ),
     # Several independent problems are all reported at once.
     (

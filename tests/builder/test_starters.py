@@ -27,6 +27,15 @@ def test_starter_preview_shows_every_node_in_run_order(slug):
     assert [item["category"] for item in columns[0]] == ["flow"]  # the Input comes first
 
 
+@pytest.mark.parametrize("slug", ["answer-from-knowledge", "support-with-memory"])
+def test_chat_starters_take_the_chat_message(slug):
+    graph = STARTERS[slug].graph
+    start = next(n for n in graph["nodes"] if n["type"] == "input")
+    assert start["config"]["schema"]["required"] == ["message"]
+    types = {n["type"] for n in graph["nodes"]}
+    assert ("retrieve" if slug == "answer-from-knowledge" else "memory") in types
+
+
 def test_support_triage_routes_with_a_cheap_model():
     router = next(n for n in STARTERS["support-triage"].graph["nodes"] if n["type"] == "router")
     assert router["config"]["mode"] == "llm" and router["config"]["model"].endswith("-mini")

@@ -170,3 +170,17 @@ def test_memory_outside_a_conversation_fails_clearly(chat, llm_server):
     run = finish_inline(run_start(user=editor, flow=flow, inputs={"message": "hi"}), editor)
     step = Step.objects.get(run=run, node_id="recall")
     assert step.error_code == "no_conversation"
+
+
+def test_a_turn_not_written_yet_is_written_by_the_next_recall(chat, client, llm_server):
+    editor, flow = chat
+    client = api(client, editor)
+    cid = start(client, flow)
+    for message in ("My locker code is 4471.", "What is my locker code?"):
+        response = client.post(
+            f"/api/conversations/{cid}/messages", {"text": message}, content_type="application/json"
+        )
+        # Finished in this thread, so the on-commit listener that writes turns never runs.
+        run = finish_inline(Run.objects.get(pk=response.json()["run"]), editor)
+    assert Step.objects.get(run=run, node_id="recall").details["memory"]["turns"] == [1]
+    assert "4471" in Turn.objects.get(conversation_id=cid, position=1).message

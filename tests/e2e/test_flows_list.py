@@ -95,7 +95,7 @@ def test_new_flow_from_a_starter_double_click_creates_one_flow(page, member, wor
     page.get_by_role("button", name="New flow").click()
     dialog = page.get_by_role("dialog")
     starters = dialog.locator(".sb-starter")
-    expect(starters).to_have_count(7)  # a blank canvas and six starters
+    expect(starters).to_have_count(len(STARTERS) + 1)  # a blank canvas and the starters
     dialog.get_by_text("Recipe assistant", exact=False).first.click()
     expect(dialog.get_by_role("textbox", name="Name")).to_have_value("Recipe assistant")
     expect(dialog.locator(".sb-starter-node", has_text="Check the pantry")).to_be_visible()

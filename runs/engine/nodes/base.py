@@ -248,6 +248,12 @@ class NodeType:
         return False
 
     @classmethod
+    def config_problems(cls, config: NodeConfig) -> list[tuple[str, str, str]]:
+        """Return (code, field, message) for a configuration whose fields are each valid but
+        do not work together; the code is a graph error code without its "graph." prefix."""
+        return []
+
+    @classmethod
     def routing(cls, config: NodeConfig) -> dict[str, Any] | None:
         """Return how the node's model is chosen automatically, or None when it is fixed:
         {"candidates": [provider/model, ...] (empty: any), "max_tier": tier or ""}."""

@@ -1,0 +1,125 @@
+"""The chat page in a real browser: two turns against the scripted server, the answers streamed
+in without a reload, the second answering from the memory of the first."""
+
+import pytest
+from playwright.sync_api import expect
+
+from builder.services import flow_create, flow_publish
+from conversations.models import Conversation
+from conversations.services import conversation_start
+from tests.conversations.test_memory import SCRIPTED_MODEL, chat_graph
+from tests.llmserver import last_user_message, text
+from workspaces.models import Role
+
+from .conftest import login
+from .test_run_page import slow_stream  # noqa: F401 (a fixture, used by name)
+
+pytestmark = pytest.mark.e2e
+
+
+def now_part(request) -> str:
+    return last_user_message(request).split("Now:")[-1]
+
+
+@pytest.mark.usefixtures("slow_stream")
+def test_chat_two_turns_the_second_remembers_the_first(
+    page, member, workspace, llm_server, artifacts
+):
+    editor = member(Role.EDITOR, "chat-e2e")
+    flow = flow_create(
+        user=editor, workspace_id=workspace.pk, name="Pet helper", graph=chat_graph()
+    )
+    flow_publish(flow=flow, user=editor)
+    # Conversations embed their turns with the scripted server's /v1/embeddings.
+    conversation = conversation_start(user=editor, flow_id=flow.pk, embedding_model=SCRIPTED_MODEL)
+    llm_server.on(
+        lambda r: "dog called" in now_part(r),
+        lambda r: text(
+            "Your dog is called Biscuit, as you told me."
+            if "Biscuit" in last_user_message(r).split("Now:")[0]
+            else "I don't know your dog's name yet."
+        ),
+    )
+    llm_server.on(
+        lambda r: "Biscuit" in now_part(r),
+        text("What a lovely name for a dog. I will remember Biscuit from now on."),
+    )
+
+    login(page, editor)
+    page.goto(f"/flows/{flow.pk}/chat/")
+    page.wait_for_url(f"**/flows/{flow.pk}/chat/{conversation.pk}/")
+    expect(page.get_by_role("heading", name="Start a conversation")).to_be_visible()
+    page.screenshot(path=str(artifacts / "chat-empty.png"))
+
+    box = page.get_by_role("textbox", name="Message")
+    box.fill("My dog is called Biscuit.")
+    box.press("Enter")
+    first = page.locator("#turn-1")
+    expect(first.locator("[data-message]")).to_have_text("My dog is called Biscuit.")
+    expect(box).to_have_value("")
+    # The answer streams into the bubble, then the finished turn replaces it (with its run).
+    expect(first.locator("[data-stream], [data-answer]").first).to_contain_text("lovely name")
+    expect(first.locator("[data-answer]")).to_have_text(
+        "What a lovely name for a dog. I will remember Biscuit from now on."
+    )
+    expect(page.get_by_role("heading", name="Start a conversation")).to_have_count(0)
+
+    box.fill("What is my dog called?")
+    page.get_by_role("button", name="Send").click()
+    second = page.locator("#turn-2")
+    expect(second.locator("[data-thinking], [data-stream]").first).to_be_visible()
+    expect(second.locator("[data-answer]")).to_have_text(
+        "Your dog is called Biscuit, as you told me."
+    )
+    run_id = Conversation.objects.get(pk=conversation.pk).turns.get(position=2).run_id
+    expect(second.locator("[data-run-link]")).to_have_attribute("href", f"/runs/{run_id}/")
+    expect(second).to_contain_text("remembered message 1")
+    expect(page.locator("[data-conversations] .active")).to_contain_text("2 messages")
+    # What the model was sent for the second answer carried the first turn, from memory.
+    asked = [r for r in llm_server.requests if "dog called" in now_part(r)]
+    assert len(asked) == 1
+    earlier = last_user_message(asked[0]).split("Now:")[0]
+    assert "User: My dog is called Biscuit." in earlier
+    assert "Assistant: What a lovely name" in earlier
+    page.screenshot(path=str(artifacts / "chat-two-turns.png"), full_page=True)
+
+    # Rename it; the list on the left follows.
+    page.get_by_text("Rename").click()
+    page.get_by_role("textbox", name="Name").fill("About Biscuit")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("[data-conversation-title]")).to_have_text("About Biscuit")
+    expect(page.locator("[data-conversations] .active")).to_contain_text("About Biscuit")
+    expect(page.locator("[data-conversations] .active")).to_contain_text("2 messages")
+
+
+def test_chat_link_from_the_flows_list_and_the_states_without_chat(
+    page, new_page, member, workspace, artifacts
+):
+    editor = member(Role.EDITOR, "chat-lister")
+    published = flow_create(user=editor, workspace_id=workspace.pk, name="Published helper",
+                            graph=chat_graph())  # fmt: skip
+    flow_publish(flow=published, user=editor)
+    draft = flow_create(user=editor, workspace_id=workspace.pk, name="Draft helper",
+                        graph=chat_graph())  # fmt: skip
+
+    login(page, editor)
+    page.goto(f"/?workspace={workspace.pk}")
+    expect(page.get_by_role("link", name="Chat with Draft helper")).to_have_count(0)
+    page.screenshot(path=str(artifacts / "flows-list-chat-link.png"))
+    page.get_by_role("link", name="Chat with Published helper").click()
+    page.wait_for_url(f"**/flows/{published.pk}/chat/")
+    expect(page.get_by_role("heading", name="Chat with Published helper")).to_be_visible()
+    expect(page.get_by_role("textbox", name="Message")).to_be_visible()
+
+    page.goto(f"/flows/{draft.pk}/chat/")
+    expect(page.locator("[data-chat-problem]")).to_contain_text("no published version yet")
+    expect(page.get_by_role("textbox", name="Message")).to_have_count(0)
+    page.screenshot(path=str(artifacts / "chat-not-published.png"))
+
+    viewer = member(Role.VIEWER, "chat-reader")
+    other = new_page()
+    login(other, viewer)
+    other.goto(f"/flows/{published.pk}/chat/")
+    expect(other.locator("[data-chat-readonly]")).to_contain_text("Viewer")
+    expect(other.get_by_role("textbox", name="Message")).to_have_count(0)
+    other.screenshot(path=str(artifacts / "chat-viewer.png"))
