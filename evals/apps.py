@@ -5,3 +5,10 @@ class EvalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "evals"
     verbose_name = "Evaluations"
+
+    def ready(self) -> None:
+        from runs import periodic
+
+        from .router import refit_due_routers
+
+        periodic.register("router_refit", refit_due_routers)

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from ..learned_routing import route_learned
 from ..routing import NoCandidate, RouteRequest, route
 from ..schemas import SchemaCheckFailed, validation_errors
 from ..shapes import ANY, TEXT
@@ -60,6 +61,12 @@ class PromptConfig(FailureConfig):
         le=1,
         title="Confidence floor (auto)",
         description="Below this confidence the router takes the strongest allowed model.",
+    )
+    learned_router: bool = Field(
+        True,
+        title="Learned router (auto)",
+        description="When the workspace has a trained router, it picks the tier from past "
+        "labelled runs; off, or with none trained: the rules-based baseline.",
     )
     cascade: bool = Field(
         True,
@@ -262,8 +269,18 @@ def _decide(ctx: Any, config: PromptConfig, messages: list[dict[str, Any]]) -> A
         json_output=config.output_format == "json",
         tools=len(config.tools),
     )
+    scores = ctx.route_scores(request) if config.learned_router else None
     try:
-        return route(
+        if scores and scores.get("probabilities"):
+            return route_learned(
+                request,
+                catalogue,
+                scores["probabilities"],
+                max_tier=config.max_tier or None,
+                confidence_floor=config.confidence_floor,
+                about=str(scores.get("about") or ""),
+            )
+        decision = route(
             request,
             catalogue,
             max_tier=config.max_tier or None,
@@ -271,6 +288,9 @@ def _decide(ctx: Any, config: PromptConfig, messages: list[dict[str, Any]]) -> A
         )
     except NoCandidate as exc:
         raise NodeError(exc.message, code=exc.code) from exc
+    if scores and scores.get("unavailable"):
+        decision.reasons.append(f"the learned router was unavailable ({scores['unavailable']})")
+    return decision
 
 
 def _answer(
