@@ -104,14 +104,19 @@ def _outcomes(workspace_id: int, run_ids: set[int]) -> dict[tuple[int, str, int]
     """(run, prompt node, iteration) → verdicts on that answer (evaluators and approvals)."""
     verdicts: dict[tuple[int, str, int], list[bool]] = defaultdict(list)
     judged = Step.objects.filter(
-        run_id__in=run_ids, node_type="evaluator", status=StepStatus.SUCCEEDED, reused=False
-    ).values_list("run_id", "node_id", "iteration", "ports", "run__version__graph")
+        run_id__in=run_ids,
+        node_type="evaluator",
+        status__in=[StepStatus.SUCCEEDED, StepStatus.FAILED],  # failed: out of attempts
+        reused=False,
+    ).values_list("run_id", "node_id", "iteration", "output", "run__version__graph")
     graphs: dict[int, dict[str, set[str]]] = {}
-    for run_id, node_id, iteration, ports, graph in judged:
+    for run_id, node_id, iteration, output, graph in judged:
+        passed = output.get("passed") if isinstance(output, dict) else None
+        if not isinstance(passed, bool):
+            continue
         upstream = graphs.setdefault(run_id, _upstream(graph or {}))
-        if "pass" in (ports or []) or "fail" in (ports or []):
-            for source in upstream.get(node_id, ()):
-                verdicts[(run_id, source, iteration)].append("pass" in ports)
+        for source in upstream.get(node_id, ()):
+            verdicts[(run_id, source, iteration)].append(passed)
     approvals = (
         Approval.objects.filter(
             run_id__in=run_ids,
@@ -271,7 +276,7 @@ def new_labels_since(workspace_id: int, since: datetime | None) -> int:
         after,
         run__workspace_id=workspace_id,
         node_type__in=["evaluator", "approval"],
-        status=StepStatus.SUCCEEDED,
+        status__in=[StepStatus.SUCCEEDED, StepStatus.FAILED],
     ).count()
     scored = EvaluationItem.objects.filter(
         Q(scored_at__gt=since) if since else Q(), evaluation__workspace_id=workspace_id
