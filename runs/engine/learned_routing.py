@@ -336,7 +336,7 @@ def route_learned(
         chose=chosen.name,
         tier=chosen.tier,
         score=score,
-        confidence=round(float(probabilities.get(chosen.tier, 0.0)), 3),
+        confidence=round(float(probabilities.get(chosen.tier, 0.0)), 4),
         reasons=reasons,
         candidates=[m.name for m in allowed],
         ladder=[m.name for m in ladder],

@@ -6,7 +6,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from ..learned_routing import route_learned
-from ..routing import NoCandidate, RouteRequest, route
+from ..routing import NoCandidate, RouteRequest, count_tokens, route
 from ..schemas import SchemaCheckFailed, validation_errors
 from ..shapes import ANY, TEXT
 from .base import FailureConfig, NodeConfig, NodeError, NodeResult, NodeType, Port
@@ -262,8 +262,10 @@ def _decide(ctx: Any, config: PromptConfig, messages: list[dict[str, Any]]) -> A
             "The model is auto, but no model is configured in this workspace to choose from.",
             code="no_route",
         )
+    text = "\n\n".join(str(m["content"]) for m in messages)
     request = RouteRequest(
-        text="\n\n".join(str(m["content"]) for m in messages),
+        text=text,
+        tokens=count_tokens(text),  # once: the learned router and the decision both read it
         max_tokens=config.max_tokens,
         json_schema=config.json_schema,
         json_output=config.output_format == "json",
