@@ -200,7 +200,7 @@ def _embedding(value: Any, dimensions: int) -> np.ndarray:
 
 def expand(examples: Sequence[Example]) -> list[tuple[int, bool, int]]:
     """Return (example index, passed, tier rank) rows: each label plus what it implies."""
-    rows = []
+    rows: list[tuple[int, bool, int]] = []
     for index, example in enumerate(examples):
         rank = tier_rank(example.tier)
         implied = range(0, rank + 1) if not example.passed else range(rank, len(TIERS))

@@ -246,7 +246,8 @@ def _spend(ctx: Any, cost: float, tokens: tuple[int, int]) -> dict[str, Any]:
     }
 
 
-def _decide(ctx: Any, config: PromptConfig, messages: list[dict[str, Any]]) -> Any:
+def _candidates(ctx: Any, config: PromptConfig) -> list[Any]:
+    """The catalogue models the router may pick for this node."""
     catalogue = ctx.catalogue()
     if config.candidates:
         by_name = {m.name: m for m in catalogue}
@@ -262,6 +263,12 @@ def _decide(ctx: Any, config: PromptConfig, messages: list[dict[str, Any]]) -> A
             "The model is auto, but no model is configured in this workspace to choose from.",
             code="no_route",
         )
+    return catalogue
+
+
+def _decide(ctx: Any, config: PromptConfig, messages: list[dict[str, Any]]) -> Any:
+    """Pick the model: the learned router when the workspace has one, else the baseline."""
+    catalogue = _candidates(ctx, config)
     text = "\n\n".join(str(m["content"]) for m in messages)
     request = RouteRequest(
         text=text,
