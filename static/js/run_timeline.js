@@ -26,7 +26,7 @@ export function stepTags(step) {
   if (routing?.chose) {
     const learned =
       routing.router === "learned" && typeof routing.probability === "number"
-        ? ` · learned, P(pass) ${routing.probability.toFixed(2)}`
+        ? ` · learned ${routing.probability.toFixed(2)}`
         : "";
     tags.push(["route", `auto → ${routing.chose} (${routing.tier}${learned})`]);
   }

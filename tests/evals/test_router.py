@@ -234,7 +234,7 @@ def test_a_trained_router_routes_and_says_why(workspace, editor, llm_server, cli
     assert Recording.objects.filter(step__run=hard, kind="route").count() == 1
     client.force_login(editor)
     page = client.get(f"/runs/{hard.pk}/").content.decode()
-    assert f"auto → {LARGE} (large · learned, P(pass) 0." in page
+    assert f"auto → {LARGE} (large · learned 0." in page
 
 
 def test_reproducing_a_learned_route_calls_nothing(workspace, editor, llm_server):
