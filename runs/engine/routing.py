@@ -24,6 +24,8 @@ tools the model may call: 1 or 2 / 3+       +1 / +2
 a one-line lookup ("what is", "translate",  -1
   "classify", "extract", "yes or no" …)
   in a short prompt
+the small model's self-assessment (opt-in   +3 / +1 / 0 / -1
+  per node): 0-3 / 4-6 / 7 / 8-10 out of 10
 ==========================================  ======
 
 Keywords are whole words (or phrases) of the first 6,000 and last 3,000 characters.
@@ -337,6 +339,16 @@ def measure_request(request: RouteRequest) -> tuple[float, list[str], int, dict[
     return score, reasons, tokens, features
 
 
+def self_rating_points(rating: int) -> float:
+    """Points a small model's 0-10 self-assessment adds: unsure (0-3) +3, middling (4-6) +1,
+    sure (8-10) -1."""
+    if rating <= 3:
+        return 3.0
+    if rating <= 6:
+        return 1.0
+    return -1.0 if rating >= 8 else 0.0
+
+
 def tier_for_score(score: float) -> tuple[str, float]:
     """Return the tier a score means and the confidence of that reading (0..1)."""
     if score < SMALL_BELOW:
@@ -372,12 +384,19 @@ def route(
     *,
     max_tier: str | None = None,
     confidence_floor: float = 0.0,
+    self_rating: int | None = None,
 ) -> Decision:
-    """Choose the model for one request among `candidates` (see the module's scoring)."""
+    """Choose the model for one request among `candidates` (see the module's scoring).
+
+    `self_rating` is the small model's own 0-10 confidence that it can answer, when asked."""
     allowed = [m for m in candidates if max_tier is None or m.rank <= tier_rank(max_tier)]
     if not allowed:
         raise NoCandidate("No candidate model is at or below the highest tier allowed.")
     score, reasons, tokens = score_request(request)
+    if self_rating is not None:
+        points = self_rating_points(self_rating)
+        score += points
+        reasons.append(f"the small model rates its confidence {self_rating}/10: {points:+g}")
     needed = tokens + request.max_tokens
     fitting = [m for m in allowed if _fits(m, needed)]
     names = [m.name for m in allowed]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -67,6 +68,12 @@ class PromptConfig(FailureConfig):
         title="Learned router (auto)",
         description="When the workspace has a trained router, it picks the tier from past "
         "labelled runs; off, or with none trained: the rules-based baseline.",
+    )
+    self_assessment: bool = Field(
+        False,
+        title="Ask the small model first (auto)",
+        description="Before the rules-based router decides, the cheapest candidate rates from "
+        "0 to 10 how surely it can answer (one short call); a low rating sends the request up.",
     )
     cascade: bool = Field(
         True,
@@ -289,17 +296,58 @@ def _decide(ctx: Any, config: PromptConfig, messages: list[dict[str, Any]]) -> A
                 confidence_floor=config.confidence_floor,
                 about=str(scores.get("about") or ""),
             )
+        rating, problem = _self_rating(ctx, config, catalogue, text)
         decision = route(
             request,
             catalogue,
             max_tier=config.max_tier or None,
             confidence_floor=config.confidence_floor,
+            self_rating=rating,
         )
     except NoCandidate as exc:
         raise NodeError(exc.message, code=exc.code) from exc
+    if problem:
+        decision.reasons.append(problem)
     if scores and scores.get("unavailable"):
         decision.reasons.append(f"the learned router was unavailable ({scores['unavailable']})")
     return decision
+
+
+SELF_ASSESSMENT = (
+    "Before anyone answers the request below, rate from 0 to 10 how confident you are that you "
+    "can answer it correctly and completely (0: not at all, 10: certain). Reply with the number "
+    "only."
+)
+_RATING = re.compile(r"\b(10|[0-9])\b")
+
+
+def _self_rating(
+    ctx: Any, config: PromptConfig, catalogue: list[Any], text: str
+) -> tuple[int | None, str | None]:
+    """Ask the cheapest candidate to rate its confidence (recorded like every model call)."""
+    if not config.self_assessment:
+        return None, None
+    small = min(catalogue, key=lambda m: (m.rank, m.input_price + m.output_price, m.name))
+    try:
+        reply = ctx.chat(
+            model=small.name,
+            messages=[
+                {"role": "system", "content": SELF_ASSESSMENT},
+                {"role": "user", "content": text},
+            ],
+            max_tokens=8,
+            temperature=0,
+            timeout=config.timeout_seconds,
+            retries=0,
+            stream=False,
+            keep_truncated=True,  # "Confidence: 8…" cut short still says 8
+        )
+    except NodeError as exc:
+        return None, f"the self-assessment failed ({exc.code}): not counted"
+    found = _RATING.search(reply.content or "")
+    if found is None:
+        return None, f"the self-assessment was not a number (“{(reply.content or '')[:20]}”)"
+    return int(found.group(1)), None
 
 
 def _answer(
