@@ -5,6 +5,8 @@ the scripted server's."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -302,13 +304,23 @@ def test_an_inactive_router_and_learned_router_off_route_by_rules(workspace, edi
 
 def test_the_sweeper_fits_a_router_once_enough_labels_exist(workspace, editor, llm_server):
     router_service._last_check = 0.0
-    refit_due_routers(None)
+    refit_due_routers(None, background=False)
     assert not RouterModel.objects.exists()  # no labels yet
     _records(workspace, editor, llm_server)
     router_service._last_check = 0.0
-    assert refit_due_routers(None) == []
+    assert refit_due_routers(None, background=False) == []
     assert RouterModel.objects.get(workspace=workspace).label_count == 12
     # Checked at most every ten minutes per process.
     RouterModel.objects.all().delete()
-    refit_due_routers(None)
+    refit_due_routers(None, background=False)
     assert not RouterModel.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweepers_refit_runs_beside_the_sweep(workspace, editor, llm_server):
+    _records(workspace, editor, llm_server)
+    router_service._last_check = 0.0
+    refit_due_routers(None)  # returns at once; the fit runs on its own thread
+    for thread in [t for t in threading.enumerate() if t.name == "router-refit"]:
+        thread.join(timeout=60)
+    assert RouterModel.objects.get(workspace=workspace).label_count == 12
