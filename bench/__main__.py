@@ -23,7 +23,7 @@ BENCHMARKS = {
     "ws_latency": "commit to websocket client latency",
     "scale_check": "serve, run over the API, kill, approve: every event once and in order",
     "llm_overhead": "the model client's own overhead per call",
-    "routing": "the automatic router's decision time per call over 10,000 prompts",
+    "routing": "baseline and learned router decision time per call; learned vs baseline quality",
     "cost_cut": "always-strong vs auto routing + cascade + semantic cache over 221 requests",
     "canvas_first_render": "the canvas's first render of a 500-node flow in Chromium",
     "retrieval": "recall@5 hybrid / vector / lexical with the local model; ingest and query speed",

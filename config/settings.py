@@ -391,6 +391,12 @@ SWITCHBOARD_DEFAULT_MODEL = os.environ.get(
 SWITCHBOARD_EMBEDDING_MODEL = os.environ.get(
     "SWITCHBOARD_EMBEDDING_MODEL", "local/all-minilm-l6-v2"
 )
+# The learned model router (evals.router): the model embedding its requests (blank: the one
+# above), the labels a workspace needs before one is fitted, and the new labels that make the
+# sweeper refit it.
+SWITCHBOARD_ROUTER_EMBEDDING_MODEL = os.environ.get("SWITCHBOARD_ROUTER_EMBEDDING_MODEL", "")
+SWITCHBOARD_ROUTER_MIN_LABELS = int(os.environ.get("SWITCHBOARD_ROUTER_MIN_LABELS", 20))
+SWITCHBOARD_ROUTER_REFIT_EVERY = int(os.environ.get("SWITCHBOARD_ROUTER_REFIT_EVERY", 50))
 # Knowledge bases: the largest document (upload, text or fetched page), the most chunks one
 # document may make, chunks embedded per committed batch, the lease an ingesting worker renews
 # after every batch, and how long a queued document waits before its kick is taken for lost.

@@ -13,3 +13,7 @@ class EvalsConfig(AppConfig):
 
         # Every sweeper pass (embedded and Celery) drives the evaluations whose driver died.
         periodic.register("evaluations", evaluations_sweep)
+
+        from .router import refit_due_routers
+
+        periodic.register("router_refit", refit_due_routers)

@@ -178,3 +178,23 @@ class JudgeCall(models.Model):
     class Meta:
         ordering = ["pk"]
         indexes = [models.Index(fields=["workspace", "created_at"])]
+
+
+class RouterModel(models.Model):
+    """A workspace's learned model router: fitted arrays as JSON (never a pickle), with how it
+    did on held-out labels against the baseline. Refitted in place."""
+
+    workspace = models.OneToOneField(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="router_model"
+    )
+    params = models.JSONField(default=dict)
+    embedding_model = models.CharField(max_length=200, blank=True)
+    label_count = models.PositiveIntegerField(default=0)
+    # learned/baseline accuracy on the held-out fifth, and their sizes
+    metrics = models.JSONField(default=dict, blank=True)
+    # Used for routing only when it predicted the held-out labels at least as well as the baseline.
+    active = models.BooleanField(default=False)
+    trained_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Router of workspace {self.workspace_id} ({self.label_count} labels)"

@@ -178,6 +178,29 @@ class NodeContext:
         source = getattr(self.llm, "catalogue", None)
         return list(source()) if source is not None else []
 
+    def route_scores(self, request: Any) -> dict[str, Any] | None:
+        """Ask the workspace's learned router how likely each tier is to pass (None: it has none).
+
+        The answer is {"probabilities": {tier: p}, "about": str, "usage": {...}} or
+        {"unavailable": reason}; recorded so a reproduction asks no model for the embedding."""
+        source = getattr(self.llm, "route_scores", None)
+        if source is None:
+            return None
+        try:
+            answer = source(request)
+        except Exception as exc:
+            code = getattr(exc, "code", None)
+            if not isinstance(code, str):
+                raise
+            answer = {"unavailable": _message(exc)}
+        if answer is None:
+            return None
+        usage = answer.get("usage") or {}
+        self.usage.tokens_in += int(usage.get("tokens") or 0)
+        self.usage.cost += float(usage.get("cost") or 0.0)
+        self.recordings.append({"kind": "route", "request": {}, "response": _jsonable(answer)})
+        return answer
+
     def chat(self, *, stream: bool = True, keep_truncated: bool = False, **kwargs: Any) -> Any:
         """Call the model, accounting tokens and cost on the step and streaming deltas.
 

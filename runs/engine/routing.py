@@ -24,6 +24,8 @@ tools the model may call: 1 or 2 / 3+       +1 / +2
 a one-line lookup ("what is", "translate",  -1
   "classify", "extract", "yes or no" …)
   in a short prompt
+the small model's self-assessment (opt-in   +3 / +1 / 0 / -1
+  per node): 0-3 / 4-6 / 7 / 8-10 out of 10
 ==========================================  ======
 
 Keywords are whole words (or phrases) of the first 6,000 and last 3,000 characters.
@@ -190,9 +192,11 @@ class Decision:
     candidates: list[str]
     ladder: list[str] = field(default_factory=list)  # the cascade: chose, then stronger tiers
     tiers: dict[str, str] = field(default_factory=dict)  # each ladder model's tier
+    router: str = "baseline"  # or "learned"
+    probabilities: dict[str, float] | None = None  # learned: P(the answer passes) per tier
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "chose": self.chose,
             "tier": self.tier,
             "score": self.score,
@@ -200,7 +204,12 @@ class Decision:
             "reasons": list(self.reasons),
             "candidates": list(self.candidates),
             "ladder": list(self.ladder),
+            "router": self.router,
         }
+        if self.probabilities is not None:
+            data["probabilities"] = dict(self.probabilities)
+            data["probability"] = self.probabilities.get(self.tier)
+        return data
 
 
 class NoCandidate(Exception):
@@ -241,8 +250,31 @@ def _schema_fields(schema: Any, depth: int = 0) -> tuple[int, int]:
 
 def score_request(request: RouteRequest) -> tuple[float, list[str], int]:
     """Return (difficulty score, the reasons that made it, the prompt's tokens)."""
+    score, reasons, tokens, _features = measure_request(request)
+    return score, reasons, tokens
+
+
+#: The request's measures the score is made of, in this order (the learned router's features).
+FEATURES = (
+    "tokens",
+    "reasoning",
+    "maths",
+    "code",
+    "steps",
+    "schema_fields",
+    "schema_depth",
+    "tools",
+    "lookup",
+    "score",
+)
+
+
+def measure_request(request: RouteRequest) -> tuple[float, list[str], int, dict[str, float]]:
+    """Return the score, its reasons, the prompt's tokens and the measures (`FEATURES`)."""
     text = request.text
+    features = dict.fromkeys(FEATURES, 0.0)
     tokens = request.tokens if request.tokens is not None else count_tokens(text)
+    features["tokens"] = float(tokens)
     score = 0.0
     reasons: list[str] = []
     if tokens > 16_000:
@@ -259,6 +291,7 @@ def score_request(request: RouteRequest) -> tuple[float, list[str], int]:
     # Whole words: split on whitespace (fast, in C), punctuation trimmed from each end.
     words = {w.strip(_PUNCTUATION) for w in set(lowered.split())}
     reasoning = sorted((words & REASONING_WORDS) | {p for p in REASONING_PHRASES if p in lowered})
+    features["reasoning"] = float(len(reasoning))
     if reasoning:
         points = 2 if len(reasoning) >= 3 else 1
         score += points
@@ -266,6 +299,7 @@ def score_request(request: RouteRequest) -> tuple[float, list[str], int]:
     maths = sorted(words & MATHS_WORDS)
     equation = _EQUATION.search(scanned)
     if maths or equation:
+        features["maths"] = 1.0
         score += 2
         shown = maths[0] if maths else equation.group(0)
         reasons.append(f"maths (“{shown}”): +2")
@@ -276,27 +310,43 @@ def score_request(request: RouteRequest) -> tuple[float, list[str], int]:
         code = [m.group(0)]
     found = code[0] if code else None
     if found:
+        features["code"] = 1.0
         score += 2
         reasons.append(f"code (“{found.strip()[:30]}”): +2")
     steps = len(_STEPS.findall(scanned)) + max(0, scanned.count("?") - 1)
+    features["steps"] = float(steps)
     if steps >= 3:
         score += 1
         reasons.append(f"{steps} steps or questions: +1")
     if request.json_output and request.json_schema:
         fields, depth = _schema_fields(request.json_schema)
+        features["schema_fields"], features["schema_depth"] = float(fields), float(depth)
         points = min(2, fields // 8) + (1 if depth >= 2 else 0)
         if points:
             score += points
             reasons.append(f"JSON schema with {fields} fields, depth {depth}: +{points}")
+    features["tools"] = float(request.tools)
     if request.tools:
         points = 2 if request.tools >= 3 else 1
         score += points
         reasons.append(f"{request.tools} tool(s) to call: +{points}")
     lookup = sorted(words & LOOKUP_WORDS) or [p for p in LOOKUP_PHRASES if p in lowered]
+    features["lookup"] = 1.0 if lookup else 0.0
     if tokens <= 200 and score == 0 and lookup:
         score -= 1
         reasons.append(f"a short lookup (“{lookup[0]}”): -1")
-    return score, reasons, tokens
+    features["score"] = score
+    return score, reasons, tokens, features
+
+
+def self_rating_points(rating: int) -> float:
+    """Points a small model's 0-10 self-assessment adds: unsure (0-3) +3, middling (4-6) +1,
+    sure (8-10) -1."""
+    if rating <= 3:
+        return 3.0
+    if rating <= 6:
+        return 1.0
+    return -1.0 if rating >= 8 else 0.0
 
 
 def tier_for_score(score: float) -> tuple[str, float]:
@@ -334,12 +384,19 @@ def route(
     *,
     max_tier: str | None = None,
     confidence_floor: float = 0.0,
+    self_rating: int | None = None,
 ) -> Decision:
-    """Choose the model for one request among `candidates` (see the module's scoring)."""
+    """Choose the model for one request among `candidates` (see the module's scoring).
+
+    `self_rating` is the small model's own 0-10 confidence that it can answer, when asked."""
     allowed = [m for m in candidates if max_tier is None or m.rank <= tier_rank(max_tier)]
     if not allowed:
         raise NoCandidate("No candidate model is at or below the highest tier allowed.")
     score, reasons, tokens = score_request(request)
+    if self_rating is not None:
+        points = self_rating_points(self_rating)
+        score += points
+        reasons.append(f"the small model rates its confidence {self_rating}/10: {points:+g}")
     needed = tokens + request.max_tokens
     fitting = [m for m in allowed if _fits(m, needed)]
     names = [m.name for m in allowed]

@@ -418,6 +418,7 @@ def _ports_for(claimed: ClaimedStep):
         RecordedLlm(
             [r.response for r in recordings if r.kind == "llm"],
             catalogue=functools.partial(workspace_catalogue, claimed.workspace_id),
+            routes=[r.response for r in recordings if r.kind == "route"],
         ),
         RecordedTools(
             [{"request": r.request, "response": r.response} for r in recordings if r.kind == "tool"]

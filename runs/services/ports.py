@@ -54,6 +54,12 @@ class WorkspaceLlm:
         """The workspace's model catalogue, read once per step that routes."""
         return workspace_catalogue(self.workspace_id)
 
+    def route_scores(self, request: Any) -> dict[str, Any] | None:
+        """The workspace's learned router's P(pass) per tier for a request (None: it has none)."""
+        from evals.router import route_scores
+
+        return route_scores(workspace_id=self.workspace_id, request=request)
+
     def _provider(self, name: str) -> dict[str, Any] | None:
         from vault.services import provider_config
 
@@ -193,13 +199,22 @@ class ReplayError(Exception):
 class RecordedLlm:
     """Answers model calls from a recorded run instead of the network (zero external calls)."""
 
-    def __init__(self, responses: list[dict[str, Any]], catalogue=None):
+    def __init__(self, responses: list[dict[str, Any]], catalogue=None, routes=None):
         self.responses = deque(responses)
         self._catalogue = catalogue
+        self.routes = deque(routes or [])
 
     def catalogue(self) -> list[Any]:
         """The catalogue to route with: the answers come from the recording whatever it picks."""
         return list(self._catalogue()) if self._catalogue is not None else []
+
+    def route_scores(self, request: Any) -> dict[str, Any] | None:
+        """The learned router's recorded answer (a step recorded without one routes by rules)."""
+        if not self.routes:
+            return None
+        answer = dict(self.routes.popleft())
+        answer["usage"] = {**(answer.get("usage") or {}), "cost": 0.0}
+        return answer
 
     def chat(self, **kwargs: Any) -> LlmResponse:
         if not self.responses:

@@ -40,7 +40,13 @@ function routingDecision(routing) {
   return el(
     "div",
     { class: "sb-decision", "data-decision": "routing" },
-    el("strong", { text: `Auto chose ${routing.chose} (${routing.tier} tier)` }),
+    el("strong", {
+      text:
+        `Auto chose ${routing.chose} (${routing.tier} tier)` +
+        (routing.router === "learned" && typeof routing.probability === "number"
+          ? ` · learned router, P(pass) ${routing.probability.toFixed(2)}`
+          : ""),
+    }),
     ...(routing.reasons || []).map((r) => el("span", { class: "sb-small sb-muted", text: `· ${r}` })),
     tried.length > 1
       ? el(

@@ -23,7 +23,13 @@ export function stepTags(step) {
   if (models.length > 1) tags.push(["fallback", `fallback → ${step.model || models[models.length - 1]}`]);
   if (step.cache_hit) tags.push(["reused", "cache hit"]);
   const routing = step.details?.routing;
-  if (routing?.chose) tags.push(["route", `auto → ${routing.chose} (${routing.tier})`]);
+  if (routing?.chose) {
+    const learned =
+      routing.router === "learned" && typeof routing.probability === "number"
+        ? ` · learned ${routing.probability.toFixed(2)}`
+        : "";
+    tags.push(["route", `auto → ${routing.chose} (${routing.tier}${learned})`]);
+  }
   return tags;
 }
 

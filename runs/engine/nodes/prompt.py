@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from .. import semantic
-from ..routing import NoCandidate, RouteRequest, cascade_ladder, route
+from ..learned_routing import route_learned
+from ..routing import NoCandidate, RouteRequest, cascade_ladder, count_tokens, route
 from ..schemas import SchemaCheckFailed, validation_errors
 from ..shapes import ANY, TEXT
 from .base import FailureConfig, NodeConfig, NodeError, NodeResult, NodeType, Port
@@ -84,6 +86,18 @@ class PromptConfig(FailureConfig):
         le=1,
         title="Confidence floor (auto)",
         description="Below this confidence the router takes the strongest allowed model.",
+    )
+    learned_router: bool = Field(
+        True,
+        title="Learned router (auto)",
+        description="When the workspace has a trained router, it picks the tier from past "
+        "labelled runs; off, or with none trained: the rules-based baseline.",
+    )
+    self_assessment: bool = Field(
+        False,
+        title="Ask the small model first (auto)",
+        description="Before the rules-based router decides, the cheapest candidate rates from "
+        "0 to 10 how surely it can answer (one short call); a low rating sends the request up.",
     )
     cascade: bool = Field(
         True,
@@ -305,7 +319,8 @@ def _spend(ctx: Any, cost: float, tokens: tuple[int, int]) -> dict[str, Any]:
     }
 
 
-def _decide(ctx: Any, config: Any, messages: list[dict[str, Any]]) -> tuple[Any, list[Any]]:
+def _candidates(ctx: Any, config: Any) -> list[Any]:
+    """The catalogue models the router may pick for this node."""
     catalogue = ctx.catalogue()
     if config.candidates:
         by_name = {m.name: m for m in catalogue}
@@ -321,26 +336,92 @@ def _decide(ctx: Any, config: Any, messages: list[dict[str, Any]]) -> tuple[Any,
             "The model is auto, but no model is configured in this workspace to choose from.",
             code="no_route",
         )
+    return catalogue
+
+
+def _decide(ctx: Any, config: Any, messages: list[dict[str, Any]]) -> tuple[Any, list[Any]]:
+    """Pick the model: the learned router when the workspace has one, else the baseline."""
+    catalogue = _candidates(ctx, config)
+    text = "\n\n".join(str(m["content"]) for m in messages)
     request = RouteRequest(
-        text="\n\n".join(str(m["content"]) for m in messages),
+        text=text,
+        tokens=count_tokens(text),  # once: the learned router and the decision both read it
         max_tokens=config.max_tokens,
         json_schema=config.json_schema,
         json_output=config.output_format == "json",
         tools=len(config.tools),
     )
+    scores = ctx.route_scores(request) if getattr(config, "learned_router", False) else None
     try:
+        if scores and scores.get("probabilities"):
+            learned = route_learned(
+                request,
+                catalogue,
+                scores["probabilities"],
+                max_tier=config.max_tier or None,
+                confidence_floor=config.confidence_floor,
+                about=str(scores.get("about") or ""),
+            )
+            return _cascade_start(config, learned, catalogue, request), catalogue
+        rating, problem = _self_rating(ctx, config, catalogue, text)
         decision = route(
             request,
             catalogue,
             max_tier=config.max_tier or None,
             confidence_floor=config.confidence_floor,
+            self_rating=rating,
         )
     except NoCandidate as exc:
         raise NodeError(exc.message, code=exc.code) from exc
+    if problem:
+        decision.reasons.append(problem)
+    if scores and scores.get("unavailable"):
+        decision.reasons.append(f"the learned router was unavailable ({scores['unavailable']})")
+    return _cascade_start(config, decision, catalogue, request), catalogue
+
+
+def _cascade_start(config: Any, decision: Any, catalogue: list[Any], request: Any) -> Any:
     if config.cascade and getattr(config, "cascade_from", "") == "cheapest":
         needed = len(request.text) // 4 + config.max_tokens
-        decision = _from_cheapest(decision, catalogue, needed)
-    return decision, catalogue
+        return _from_cheapest(decision, catalogue, needed)
+    return decision
+
+
+SELF_ASSESSMENT = (
+    "Before anyone answers the request below, rate from 0 to 10 how confident you are that you "
+    "can answer it correctly and completely (0: not at all, 10: certain). Reply with the number "
+    "only."
+)
+_RATING = re.compile(r"\b(10|[0-9])\b")
+
+
+def _self_rating(
+    ctx: Any, config: PromptConfig, catalogue: list[Any], text: str
+) -> tuple[int | None, str | None]:
+    """Ask the cheapest candidate to rate its confidence (recorded like every model call)."""
+    if not getattr(config, "self_assessment", False):
+        return None, None
+    small = min(catalogue, key=lambda m: (m.rank, m.input_price + m.output_price, m.name))
+    try:
+        reply = ctx.chat(
+            model=small.name,
+            messages=[
+                {"role": "system", "content": SELF_ASSESSMENT},
+                {"role": "user", "content": text},
+            ],
+            max_tokens=8,
+            temperature=0,
+            timeout=config.timeout_seconds,
+            retries=0,
+            stream=False,
+            keep_truncated=True,  # "Confidence: 8…" cut short still says 8
+        )
+    except NodeError as exc:
+        return None, f"the self-assessment failed ({exc.code}): not counted"
+    found = _RATING.search(reply.content or "")
+    if found is None:
+        return None, f"the self-assessment was not a number (“{(reply.content or '')[:20]}”)"
+    return int(found.group(1)), None
 
 
 def _from_cheapest(decision: Any, catalogue: list[Any], needed: int) -> Any:
