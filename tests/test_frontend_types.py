@@ -53,3 +53,9 @@ def test_front_end_type_checks_clean(project):
         check=False,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_every_page_script_is_under_checkjs():
+    """A new module in static/js is type-checked from its first commit."""
+    scripts = {path.name for path in (ROOT / "static" / "js").glob("*.js")}
+    assert scripts - _checked_js() == set()

@@ -2,11 +2,16 @@
 // chosen flow (the form still works without script: every field is sent, the unused ignored).
 const form = document.querySelector("[data-testid='evaluate-form']");
 if (form) {
-  const scorer = form.querySelector("select[name='scorer']");
-  const flow = form.querySelector("select[name='flow']");
-  const version = form.querySelector("select[name='version']");
+  /** @param {string} name */
+  const select = (name) =>
+    /** @type {HTMLSelectElement} */ (form.querySelector(`select[name='${name}']`));
+  const scorer = select("scorer");
+  const flow = select("flow");
+  const version = select("version");
   const showScorerFields = () => {
-    for (const field of form.querySelectorAll("[data-scorer-field]")) {
+    for (const field of /** @type {NodeListOf<HTMLElement>} */ (
+      form.querySelectorAll("[data-scorer-field]")
+    )) {
       field.hidden = field.dataset.scorerField !== scorer.value;
     }
   };

@@ -1,9 +1,11 @@
 // The knowledge pages: switch workspace on change, show the meaning/words balance of a query.
-document.querySelectorAll("form[data-autosubmit] select").forEach((select) => {
-  select.addEventListener("change", () => select.form.requestSubmit());
+/** @type {NodeListOf<HTMLSelectElement>} */ (
+  document.querySelectorAll("form[data-autosubmit] select")
+).forEach((select) => {
+  select.addEventListener("change", () => select.form?.requestSubmit());
 });
 
-const weight = document.querySelector("[data-weight]");
+const weight = /** @type {HTMLInputElement | null} */ (document.querySelector("[data-weight]"));
 const shown = document.querySelector("[data-weight-value]");
 if (weight && shown) {
   const update = () => {

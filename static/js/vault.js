@@ -1,7 +1,9 @@
 // Model providers page: "+ Another model" adds an empty row to a provider's models table.
 // Without this script the form still offers three empty rows.
 
-for (const button of document.querySelectorAll("[data-add-model]")) {
+for (const button of /** @type {NodeListOf<HTMLButtonElement>} */ (
+  document.querySelectorAll("[data-add-model]")
+)) {
   const table = button.previousElementSibling;
   const body = table?.querySelector("tbody");
   if (!(body instanceof HTMLElement)) continue;
