@@ -247,3 +247,47 @@ def test_palette_finds_newer_types_by_synonym_and_tolerates_unknown_ones(
     expect(page.locator(".sb-palette-group[aria-label='Other']")).to_contain_text("Quantum")
     unknown.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "palette-new-types.png"))
+
+
+def test_map_and_agent_nodes_get_the_same_pickers(page, member, workspace, artifacts):
+    designer = member(Role.EDITOR, username="dana")
+    called = Flow.objects.create(
+        workspace=workspace,
+        name="Price one",
+        graph=_chain(
+            _node("start", "input", "Item", 0, {"schema": TOPIC, "sample": {"topic": "tea"}}),
+            _node("out", "output", "Price", 320, {"name": "p", "value": "{{ inputs.topic }}"}),
+        ),
+    )
+    flow_publish(flow=called, user=designer)
+    caller = Flow.objects.create(
+        workspace=workspace,
+        name="Price all",
+        graph=_chain(
+            _node("start", "input", "Question", 0, {"schema": TOPIC, "sample": {"topic": "tea"}}),
+            _node(
+                "each",
+                "map",
+                "Price each",
+                320,
+                {"items": "{{ [inputs.topic] }}", "flow": called.pk, "item_input": "topic"},
+            ),
+            _node("think", "agent", "Shop", 640, {"goal": "Buy {{ inputs.topic }}"}),
+            _node(
+                "done", "output", "Result", 960, {"name": "r", "value": "{{ nodes.think.output }}"}
+            ),
+        ),
+    )
+    login(page, designer)
+    page.goto(f"/flows/{caller.pk}/")
+
+    select(page, "each")
+    picker = inspector(page).get_by_role("combobox", name="Flow", exact=True)
+    expect(picker).to_have_value(str(called.pk))
+    expect(picker.locator("option")).to_have_text(["Choose a flow…", "Price one · v1"])
+    expect(inspector(page).get_by_label("Version", exact=True)).to_be_visible()
+
+    select(page, "think")
+    expect(inspector(page).get_by_text("Fallback models", exact=True)).to_be_visible()
+    expect(inspector(page).get_by_role("checkbox", name="calculator")).to_be_visible()
+    page.screenshot(path=str(artifacts / "inspector-agent.png"))

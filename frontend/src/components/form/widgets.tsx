@@ -35,6 +35,14 @@ export const WIDGETS: Record<string, Widget> = {
   "flow.flow": "flow",
   "flow.version": "flow-version",
   "flow.inputs": "flow-inputs",
+  "map.flow": "flow",
+  "map.version": "flow-version",
+  "map.inputs": "flow-inputs",
+  "agent.model": "model",
+  "agent.critique_model": "model",
+  "agent.fallback_models": "fallback-models",
+  "agent.tools": "tools",
+  "agent.json_schema": "output-schema",
 };
 
 // Fields whose schema names a picker (e.g. the people a failed step is handed to).
