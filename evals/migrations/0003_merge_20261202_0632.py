@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('evals', '0002_router_model'),
-        ('evals', '0002_stop_reason_and_judge_calls'),
+        ("evals", "0002_router_model"),
+        ("evals", "0002_stop_reason_and_judge_calls"),
     ]
 
-    operations = [
-    ]
+    operations = []

@@ -253,8 +253,15 @@ class LlmClient:
         if request.on_delta is None:
             turn = read_completion(client.chat.completions.create(**params), target)
         else:
-            stream = client.chat.completions.create(
-                **params, stream=True, stream_options={"include_usage": True}
+            # The SDK's own request, errors and SSE decoding, with the chunks left as the JSON
+            # the server sent: `chat.completions.create` builds a model object for every
+            # chunk and walks the parameters' types first (2.2 against 0.85 ms CPU a call).
+            stream = client.post(
+                "/chat/completions",
+                body={**params, "stream": True, "stream_options": {"include_usage": True}},
+                cast_to=object,
+                stream=True,
+                stream_cls=openai.Stream[object],
             )
             with stream:
                 turn = read_stream(stream, target, request.on_delta)
