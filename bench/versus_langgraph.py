@@ -30,11 +30,14 @@ The backend CPU comes from /proc at 10 ms resolution: read it over 100-node runs
 
 Figures (2026-12-02, 2 shared cores; LangGraph 1.2.24; medians of 5; ratio = median of the
 paired Switchboard/LangGraph wall ratios; last column: Switchboard's SQL statements and commits
-per step). 405a7f1 keeps the step's SQL (runs/services/statements.py), load 2–3; 8058024 is the
-same engine with ORM statements, load 0.4–0.9:
+per step). 405a7f1 keeps the step's SQL (runs/services/statements.py), load 2–3; 0f19478 also
+reads streamed answers as raw JSON chunks (prompt chain only, load 0.6–0.9); 8058024 is the
+engine with ORM statements, load 0.4–0.9:
 
 | engine | DB | tool: S, LG ms/step | ratio (CPU) | prompt: S, LG | ratio (CPU) | SQL, commit |
 |---|---|---|---|---|---|---|
+| 0f19478 | SQLite | — | — | 2.06, 2.24 | 0.92× (0.92×) | 8.08, 1.02 |
+| 0f19478 | PostgreSQL | — | — | 4.51, 3.37 | 1.33× (1.10×) | 8.08, 1.02 |
 | 405a7f1 | SQLite | 0.78, 0.68 | 1.19× (1.21×) | 3.28, 2.61 | 1.22× (1.25×) | 6.12, 1.02 |
 | 405a7f1 | PostgreSQL | 2.65, 1.56 | 1.74× (1.66×) | 5.51, 3.51 | 1.48× (1.34×) | 6.12, 1.02 |
 | 8058024 | SQLite | 2.79, 0.79 | 3.58× (3.61×) | 8.62, 2.95 | 2.79× (2.91×) | 6.12, 1.02 |
