@@ -31,8 +31,18 @@ the LangGraph process, divided by runs × steps; the database servers' CPU is no
 Switchboard's wall over LangGraph's. Each part warms up with one run first; it stops waiting
 when no run has finished for 60 s (the rest count as unfinished).
 
-Figures (2026-12-02, engine at 549ec3a with the kept SQL, 2 shared cores, load average 2–3;
-LangGraph 1.2.24; run-start limits raised as below):
+Figures (2026-12-02, engine at 0f19478: kept SQL and raw streamed chunks; 2 shared cores, load
+average 1.9–2.4; LangGraph 1.2.24; run-start limits raised as below):
+
+| part | finished | 5xx | wall | CPU ms/step | wall / LangGraph |
+|---|---|---|---|---|---|
+| embedded (64 threads, SQLite) | 500/500 | 0 | 18.9 s (202s back in 11.2 s) | 7.7 | 1.36× |
+| celery (2 × 16 threads, PostgreSQL) | 500/500 | 0 | 25.3 s (202s back in 15.7 s) | 11.9 | 1.82× |
+| langgraph (asyncio, pool of 32) | 500/500 | — | 13.9 s | 5.2 | 1× |
+
+Fan-out 1 → 50 → 1 (embedded, SQLite): 0.55 s at 32 threads, 0.87 s at 64 (medians of 3).
+
+The same at 549ec3a (kept SQL only; load average 2–3):
 
 | part | finished | 5xx | wall | CPU ms/step | wall / LangGraph |
 |---|---|---|---|---|---|
