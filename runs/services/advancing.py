@@ -277,7 +277,9 @@ def _schedule(
             )
         )
     if skipped or ready:
-        statements.insert(skipped + ready, returning=True)
+        statements.insert(
+            skipped + ready, returning=True, ids=getattr(run, "reserved_step_ids", None)
+        )
         rows = rows + [_row(step) for step in skipped + ready]
     for step in skipped:
         change.event("step.skipped", step.node_id, {"iteration": step.iteration})
@@ -541,8 +543,11 @@ def step_complete(
     Return None when the result is discarded: the run finished or cancelled meanwhile, or the
     step was taken back from this worker (its lease expired and it was recovered).
     """
-    with transaction.atomic():
-        run = lock_run(claimed.run_id)
+    # One round trip for the lock, one for everything written and the commit (PostgreSQL): the
+    # step ids its successors may need come with the lock.
+    successors = len(claimed.graph.outgoing.get(claimed.node_id, ()))
+    with transaction.atomic(), statements.pipelined():
+        run = lock_run(claimed.run_id, reserve=successors)
         if run is None:
             rows = []
         elif run.last_seq == claimed.last_seq:
@@ -654,14 +659,16 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
             ]
         )
     if usage.llm_calls:
-        spend_record(
-            workspace_id=run.workspace_id,
-            flow_id=run.flow_id,
-            cost=cost,
-            saved=Decimal(str(round(usage.saved_cost, 6))),
-            calls=usage.llm_calls,
-            day=timezone.localdate(now),
-        )
+        # One upsert whose answer nobody reads: it may go with the commit.
+        with statements.deferred():
+            spend_record(
+                workspace_id=run.workspace_id,
+                flow_id=run.flow_id,
+                cost=cost,
+                saved=Decimal(str(round(usage.saved_cost, 6))),
+                calls=usage.llm_calls,
+                day=timezone.localdate(now),
+            )
     _budget_alerts(change, row.node_id, outcome.details.get("budget_alerts"))
     row.status, row.output, row.ports = status, output, ports
     row.error_code, row.error_message = outcome.error_code, outcome.error_message

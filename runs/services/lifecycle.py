@@ -151,13 +151,14 @@ class RunChange:
             self.frees_slot = False
 
 
-def lock_run(run_id: int) -> Run | None:
+def lock_run(run_id: int, *, reserve: int = 0) -> Run | None:
     """Lock a run row for this transaction (runs are always locked before their steps).
 
     The version's creation time comes along in the same statement: with the version id it keys
-    the compiled-graph cache without another query.
+    the compiled-graph cache without another query. So do `reserve` ids for the steps the
+    transaction will create, on PostgreSQL (`statements.run_locked`).
     """
-    return statements.run_locked(run_id)
+    return statements.run_locked(run_id, reserve=reserve)
 
 
 @contextmanager

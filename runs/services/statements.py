@@ -12,7 +12,9 @@ would, so what is stored and what is read back are the same as through a queryse
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
@@ -73,8 +75,8 @@ def _adapter(field: models.Field) -> Adapt:
 
 
 @functools.cache
-def _insert_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
-    fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
+def _insert_fields(model: type[models.Model], with_pk: bool = False) -> tuple[models.Field, ...]:
+    fields = tuple(f for f in model._meta.concrete_fields if with_pk or not f.primary_key)
     # Values are read from the objects as they are: no field may fill itself in on save.
     assert not any(
         getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) for f in fields
@@ -83,8 +85,8 @@ def _insert_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
 
 
 @functools.cache
-def _insert_adapters(model: type[models.Model]) -> tuple[tuple[str, Adapt], ...]:
-    return tuple((f.attname, _adapter(f)) for f in _insert_fields(model))
+def _insert_adapters(model: type[models.Model], with_pk: bool) -> tuple[tuple[str, Adapt], ...]:
+    return tuple((f.attname, _adapter(f)) for f in _insert_fields(model, with_pk))
 
 
 @functools.cache
@@ -93,8 +95,8 @@ def _update_adapter(model: type[models.Model], name: str) -> Adapt:
 
 
 @functools.cache
-def _insert_sql(model: type[models.Model], rows: int, returning: bool) -> str:
-    fields = _insert_fields(model)
+def _insert_sql(model: type[models.Model], rows: int, returning: bool, with_pk: bool) -> str:
+    fields = _insert_fields(model, with_pk)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     sql = (
         f"INSERT INTO {_q(model._meta.db_table)} ({', '.join(_q(f.column) for f in fields)}) "  # noqa: S608
@@ -103,21 +105,36 @@ def _insert_sql(model: type[models.Model], rows: int, returning: bool) -> str:
     return f"{sql} RETURNING {_q(model._meta.pk.column)}" if returning else sql
 
 
-def insert(objs: Sequence[models.Model], *, returning: bool = False) -> None:
+def insert(
+    objs: Sequence[models.Model], *, returning: bool = False, ids: list[int] | None = None
+) -> None:
     """INSERT new rows of one model in as few statements as possible (as `bulk_create` does);
-    with `returning`, set each object's primary key from the database."""
+    with `returning`, set each object's primary key from the database.
+
+    `ids` are primary keys reserved from the table's sequence beforehand (`run_locked`'s
+    `reserve`): when there are enough, the objects take them and nothing needs to come back, so
+    the statement can wait in a pipeline. What they use is removed from the list."""
     if not objs:
         return
     db = _db()
     model = type(objs[0])
-    adapters = _insert_adapters(model)
-    per_statement = max(1, _MAX_PARAMS // len(adapters))
     attname = model._meta.pk.attname
+    with_pk = ids is not None and len(ids) >= len(objs)
+    if with_pk:
+        assert ids is not None
+        for obj, pk in zip(objs, ids, strict=False):
+            setattr(obj, attname, pk)
+            obj._state.adding = False
+            obj._state.db = db.alias
+        del ids[: len(objs)]
+        returning = False
+    adapters = _insert_adapters(model, with_pk)
+    per_statement = max(1, _MAX_PARAMS // len(adapters))
     for start in range(0, len(objs), per_statement):
         batch = objs[start : start + per_statement]
         params = [adapt(getattr(obj, name), db) for obj in batch for name, adapt in adapters]
-        with db.cursor() as cursor:
-            cursor.execute(_insert_sql(model, len(batch), returning), params)
+        with db.cursor() as cursor, deferred() if not returning else nullcontext():
+            cursor.execute(_insert_sql(model, len(batch), returning, with_pk), params)
             if returning:
                 for obj, (value,) in zip(batch, cursor.fetchall(), strict=True):
                     setattr(obj, attname, value)
@@ -139,7 +156,7 @@ def update(model: type[models.Model], pk: int, values: dict[str, Any]) -> None:
     db = _db()
     names = tuple(values)
     params = [_update_adapter(model, name)(values[name], db) for name in names]
-    with db.cursor() as cursor:
+    with db.cursor() as cursor, deferred():
         cursor.execute(_update_sql(model, names), [*params, pk])
 
 
@@ -170,11 +187,16 @@ class _Reader:
 
 
 @functools.cache
-def _run_lock(vendor: str) -> tuple[str, _Reader, _Reader]:
+def _run_lock(vendor: str, reserve: bool) -> tuple[str, _Reader, _Reader]:
     run_fields = Run._meta.concrete_fields
     created = FlowVersion._meta.get_field("created_at")
     run_table, version_table = _q(Run._meta.db_table), _q(FlowVersion._meta.db_table)
     columns = ", ".join(f"{run_table}.{_q(f.column)}" for f in run_fields)
+    if reserve:
+        # Step ids drawn under the run's lock, so a run's steps still number in the order they
+        # were created; an id drawn and not used is only a gap.
+        sequence = f"pg_get_serial_sequence('{Step._meta.db_table}', '{Step._meta.pk.column}')"
+        columns += f", ARRAY(SELECT nextval({sequence}) FROM generate_series(1, %s))"  # noqa: S608
     sql = (
         f"SELECT {columns}, {version_table}.{_q(created.column)} FROM {run_table} "  # noqa: S608
         f"INNER JOIN {version_table} ON ({run_table}.{_q('version_id')} = "
@@ -188,18 +210,101 @@ def _run_lock(vendor: str) -> tuple[str, _Reader, _Reader]:
     return sql, _Reader(Run, run_fields), _Reader(FlowVersion, [created])
 
 
-def run_locked(run_id: int) -> Run | None:
+def run_locked(run_id: int, *, reserve: int = 0) -> Run | None:
     """SELECT a run FOR UPDATE (SQLite: the transaction's write lock already serializes), with
-    its version's creation time as `version_created_at`."""
-    sql, run_reader, version_reader = _run_lock(connection.vendor)
+    its version's creation time as `version_created_at`.
+
+    On PostgreSQL, `reserve` step ids come along in the same statement as `reserved_step_ids`
+    (for `insert(..., ids=...)`); elsewhere that list is empty."""
+    reserving = reserve > 0 and connection.vendor == "postgresql"
+    sql, run_reader, version_reader = _run_lock(connection.vendor, reserving)
     with _db().cursor() as cursor:
-        cursor.execute(sql, [run_id])
+        cursor.execute(sql, [reserve, run_id] if reserving else [run_id])
         raw = cursor.fetchone()
     if raw is None:
         return None
-    run = run_reader.instance(raw[:-1])
+    count = len(run_reader.fields)
+    run = run_reader.instance(raw[:count])
     run.version_created_at = version_reader.values(raw[-1:])[0]  # type: ignore[attr-defined]
+    run.reserved_step_ids = list(raw[count]) if reserving else []  # type: ignore[attr-defined]
     return run
+
+
+class _Pipeline:
+    """The pipeline a thread's connection is in, and whether deferred statements wait in it."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+        self.pending = False
+        self.deferring = False
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        # Django's execute wrapper: anything but a deferred statement is answered at once, after
+        # what waited before it, so the ORM (which reads row counts) and its error handling
+        # around a statement see exactly what they would without a pipeline. An error of a
+        # statement that waited comes out of the first sync as psycopg's own error, which no
+        # handler of Django's errors around the next statement catches by mistake; `pipelined`
+        # turns it into Django's at the end of the block.
+        if self.deferring:
+            self.pending = True
+            return execute(sql, params, many, context)
+        if self.pending:
+            self.pipeline.sync()
+            self.pending = False
+        result = execute(sql, params, many, context)
+        self.pipeline.sync()
+        return result
+
+
+_local = threading.local()
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Statements executed here whose result nobody reads (no row count, no RETURNING) may wait
+    in the pipeline of an enclosing `pipelined()` block, to be sent with the next one that is
+    answered or with the commit."""
+    state: _Pipeline | None = getattr(_local, "pipeline", None)
+    if state is None or state.deferring:
+        yield
+        return
+    state.deferring = True
+    try:
+        yield
+    finally:
+        state.deferring = False
+
+
+@contextmanager
+def pipelined() -> Iterator[None]:
+    """On PostgreSQL, let the block's `deferred()` statements go without waiting for each one's
+    answer, and end the transaction in the same round trip when the block is the outermost
+    atomic block.
+
+    Every other statement still waits for its answer (and first for those before it), so it
+    behaves as it would without a pipeline. A deferred statement's error is raised at the next
+    statement that waits or at the end of the block, at the latest, as the database error
+    Django would have raised; the atomic block around then rolls back. Enter it inside
+    `transaction.atomic()`; elsewhere, or on another database, it does nothing.
+    """
+    db = _db()
+    if db.vendor != "postgresql" or not db.in_atomic_block or getattr(_local, "pipeline", None):
+        yield
+        return
+    raw = db.connection
+    outermost = len(db.atomic_blocks) == 1 and not db.savepoint_ids
+    with db.wrap_database_errors, raw.pipeline() as pipeline:
+        _local.pipeline = state = _Pipeline(pipeline)
+        try:
+            with db.execute_wrapper(state):
+                yield
+            if outermost and not db.needs_rollback:
+                # COMMIT goes with the writes; Django's own commit then finds nothing to do,
+                # and the hooks registered with on_commit run after it as usual.
+                with raw.cursor() as cursor:
+                    cursor.execute("COMMIT")
+        finally:
+            _local.pipeline = None
 
 
 @functools.cache

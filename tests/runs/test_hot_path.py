@@ -88,6 +88,30 @@ def test_a_chain_step_costs_one_commit_and_at_most_eight_statements(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_chain_step_reads_nothing_back_but_its_run_lock(member, workspace, memory_layer):
+    """Only the lock's answer is waited for: the successor's id comes with the lock (PostgreSQL),
+    so its insert returns nothing and the step's writes go out with the commit in one pipeline."""
+    user = member("editor")
+    flow = Flow.objects.create(workspace=workspace, name="chain", graph=chain(6))
+    run = run_start(user=user, flow=flow, inputs={}, use_draft=True)
+    with CaptureQueriesContext(connection) as captured:
+        InlineExecutor().advance(run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded"
+    sql = [q["sql"].strip().upper() for q in captured.captured_queries]
+    locks = [s for s in sql if s.startswith("SELECT") and "FOR UPDATE" in s]
+    returning = [s for s in sql if s.startswith("INSERT") and "RETURNING" in s]
+    if connection.vendor == "postgresql":
+        # Every step with a successor (input and the 6 tools) drew its id with the lock.
+        assert sum("NEXTVAL" in s for s in locks) == 7, len(locks)
+        # The run start and the first planning take their ids back; no chain step does.
+        assert len(returning) <= 2, returning
+    steps = Step.objects.filter(run=run).order_by("created_at", "pk")
+    ids = list(steps.values_list("pk", flat=True))
+    assert ids == sorted(ids)  # a run's steps still number in the order they were created
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_chain_runs_in_the_job_that_started_it(member, workspace, memory_layer):
     """Every step of a chain is claimed by the worker that ran the step before it."""
     user = member("editor")

@@ -113,3 +113,105 @@ def test_many_rows_are_split_below_the_parameter_limit(run):
         1,
         2,
     ]
+
+
+def _step(run, node_id: str) -> Step:
+    return Step(run_id=run.pk, node_id=node_id, node_type="tool", created_at=timezone.now())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reserved_step_ids_are_drawn_with_the_lock_and_used_in_order(run):
+    from django.db import connection, transaction
+
+    with transaction.atomic():
+        locked = statements.run_locked(run.pk, reserve=3)
+        reserved = list(locked.reserved_step_ids)
+        steps = [_step(run, "a"), _step(run, "b")]
+        statements.insert(steps, returning=True, ids=locked.reserved_step_ids)
+    if connection.vendor != "postgresql":
+        assert reserved == [] and all(s.pk for s in steps)  # RETURNING filled them in
+        return
+    assert len(reserved) == 3 and reserved == sorted(reserved)
+    assert [s.pk for s in steps] == reserved[:2] and locked.reserved_step_ids == reserved[2:]
+    assert set(Step.objects.filter(run=run).values_list("pk", flat=True)) == set(reserved[:2])
+    # Too few reserved ids: the rows take theirs from the database instead, after the others.
+    with transaction.atomic():
+        more = [_step(run, "c"), _step(run, "d")]
+        statements.insert(more, returning=True, ids=[reserved[2]])
+    assert all(s.pk > reserved[2] for s in more)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pipelined_block_commits_its_writes_and_then_runs_its_hooks(run):
+    from django.db import transaction
+
+    ran = []
+    with transaction.atomic(), statements.pipelined():
+        statements.run_locked(run.pk)
+        statements.update(Run, run.pk, {"tokens_in": 41})
+        statements.insert([RunEvent(run_id=run.pk, seq=90, kind="x", data={"a": 1})])
+        transaction.on_commit(lambda: ran.append(Run.objects.get(pk=run.pk).tokens_in))
+    assert ran == [41]
+    assert RunEvent.objects.get(run=run, seq=90).data == {"a": 1}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_pipelined_write_raises_the_django_error_and_keeps_nothing(run):
+    from django.db import IntegrityError, transaction
+
+    RunEvent.objects.create(run_id=run.pk, seq=91, kind="first")
+    ran = []
+    with pytest.raises(IntegrityError), transaction.atomic(), statements.pipelined():
+        statements.update(Run, run.pk, {"tokens_in": 42})
+        statements.insert([RunEvent(run_id=run.pk, seq=91, kind="again")])  # duplicate seq
+        statements.update(Run, run.pk, {"tokens_out": 43})
+        transaction.on_commit(lambda: ran.append(True))
+    assert ran == []
+    fresh = Run.objects.get(pk=run.pk)
+    assert (fresh.tokens_in, fresh.tokens_out) == (run.tokens_in, run.tokens_out)
+    assert list(RunEvent.objects.filter(run=run, seq=91).values_list("kind", flat=True)) == [
+        "first"
+    ]
+    # The connection is usable afterwards.
+    assert Run.objects.filter(pk=run.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pipelined_block_inside_another_atomic_block_leaves_the_commit_to_it(run):
+    from django.db import transaction
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), transaction.atomic():
+        with transaction.atomic(), statements.pipelined():
+            statements.update(Run, run.pk, {"tokens_in": 44})
+        assert Run.objects.get(pk=run.pk).tokens_in == 44
+        raise Undo
+    assert Run.objects.get(pk=run.pk).tokens_in == run.tokens_in
+
+
+@pytest.mark.django_db(transaction=True)
+def test_orm_statements_in_a_pipelined_block_are_answered_as_without_one(run):
+    from django.db import IntegrityError, transaction
+
+    with transaction.atomic(), statements.pipelined():
+        statements.update(Run, run.pk, {"tokens_in": 45})
+        # The ORM reads the row count of its UPDATE: it must see the row.
+        assert Run.objects.filter(pk=run.pk).update(tokens_out=46) == 1
+        assert Run.objects.get(pk=run.pk).tokens_in == 45
+    fresh = Run.objects.get(pk=run.pk)
+    assert (fresh.tokens_in, fresh.tokens_out) == (45, 46)
+
+    RunEvent.objects.create(run_id=run.pk, seq=92, kind="first")
+    swallowed = []
+    with pytest.raises(IntegrityError), transaction.atomic(), statements.pipelined():
+        statements.insert([RunEvent(run_id=run.pk, seq=92, kind="again")])
+        # The deferred insert's error comes out before this statement, not inside its handler.
+        try:
+            Run.objects.filter(pk=run.pk).update(tokens_out=47)
+        except IntegrityError:
+            swallowed.append(True)
+            raise
+    assert swallowed == []
+    assert Run.objects.get(pk=run.pk).tokens_out == 46
