@@ -53,6 +53,7 @@ def approval_create(
         timeout_action=wait.get("timeout_action") or "timed_out",
         due_at=now + timedelta(seconds=timeout) if timeout else None,
         remind_at=now + timedelta(seconds=remind) if remind else None,
+        created_at=now,
     )
     members = Membership.objects.filter(workspace_id=run.workspace_id)
     usernames = list(wait.get("users") or [])

@@ -336,10 +336,10 @@ def fallback_expire(change: RunChange, approval: Approval) -> bool:
 
 
 def _waited(approval: Approval) -> str:
-    """How long the task was open, as its timeout was written (24h, 2d)."""
+    """How long the task was open, the way a timeout is written: 30m, 24h, 3d."""
     seconds = int((approval.due_at - approval.created_at).total_seconds()) if approval.due_at else 0
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
+    for unit, size, least in (("d", 86400, 2 * 86400), ("h", 3600, 3600), ("m", 60, 60)):
+        if seconds >= least and seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
 
