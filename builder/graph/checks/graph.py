@@ -212,8 +212,6 @@ class GraphChecker(ReferenceChecks):
             self.errors.extend(errors)
             if config is not None:
                 self.configs[node.id] = config
-                for code, field, message in node_type.config_problems(config):
-                    self.add(f"graph.{code}", message, node_id=node.id, field=field)
 
     def check_keys(self) -> None:
         """Give each node's key its node; a key already naming another node is refused."""

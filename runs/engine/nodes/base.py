@@ -303,12 +303,6 @@ class NodeType:
         return False
 
     @classmethod
-    def config_problems(cls, config: NodeConfig) -> list[tuple[str, str, str]]:
-        """Return (code, field, message) for a configuration whose fields are each valid but
-        do not work together; the code is a graph error code without its "graph." prefix."""
-        return []
-
-    @classmethod
     def routing(cls, config: NodeConfig) -> dict[str, Any] | None:
         """Return how the node's model is chosen automatically, or None when it is fixed:
         {"candidates": [provider/model, ...] (empty: any), "max_tier": tier or ""}."""
@@ -318,9 +312,10 @@ class NodeType:
     def design_problems(
         cls, config: NodeConfig, tool_names: frozenset[str] | None
     ) -> list[tuple[str, str, str]]:
-        """Return (code, message, field) for what in this configuration cannot work, beyond
-        the config's own validation (a tool that is not registered). `tool_names`: the
-        registered tools (None: unknown)."""
+        """Return (graph error code, message, field) for what in this configuration cannot
+        work although each field is valid on its own: fields that do not work together (a
+        summary larger than its budget), or a name that is not registered (a tool).
+        `tool_names`: the registered tools (None: unknown). Validation reports each one."""
         return []
 
     def run(self, ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:

@@ -121,7 +121,7 @@ def test_retrieve_ask_policy_hands_the_step_to_a_person_who_types_the_chunks():
         fallback_timeout_action="branch",
         fallback_remind_after="4h",
     )
-    memory = run(without_branch(failing), FailingSearch("embedding_timeout"))
+    memory = run(with_error_branch(failing), FailingSearch("embedding_timeout"))
     assert memory.status == "waiting"
     wait = memory.waits["find"]
     assert wait["kind"] == "fallback" and wait["users"] == ["ann"]
@@ -133,7 +133,7 @@ def test_retrieve_ask_policy_hands_the_step_to_a_person_who_types_the_chunks():
     chunks = [{"text": "Because.", "source": "a person", "score": 1.0, "heading": ""}]
     memory.resolve("find", "output", output=chunks)
     assert memory.run() == "succeeded"
-    assert memory.outcome.result == {"result": chunks}
+    assert memory.outcome.result == {"result": chunks}  # not the error branch
 
 
 def call(**config):
