@@ -58,6 +58,22 @@ class RetrieveConfig(FailureConfig):
         return list(dict.fromkeys(names))
 
 
+# What a person typing the chunks of a failed search must give: what later nodes read.
+TYPED_CHUNKS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["text", "source"],
+        "properties": {
+            "text": {"type": "string"},
+            "source": {"type": "string"},
+            "score": {"type": "number"},
+            "heading": {"type": "string"},
+        },
+    },
+}
+
+
 class RetrieveNode(NodeType):
     """Find the passages of your knowledge bases that best answer a query, by meaning and by
     words. Output: a list of chunks with their text, source, heading and score."""
@@ -72,6 +88,10 @@ class RetrieveNode(NodeType):
     @classmethod
     def templates(cls, config: NodeConfig) -> list[tuple[str, str]]:
         return [("query", config.query)]  # type: ignore[attr-defined]
+
+    @classmethod
+    def typed_output_schema(cls, config: NodeConfig) -> dict[str, Any] | None:
+        return TYPED_CHUNKS
 
     def run(self, ctx: Any, inputs: dict[str, Any]) -> NodeResult:
         config: RetrieveConfig = ctx.config

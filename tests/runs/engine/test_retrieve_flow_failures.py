@@ -5,6 +5,7 @@ error branch, and asking a person."""
 import pytest
 
 from builder.graph import validate_graph
+from runs.engine.failures import TypedOutputInvalid
 from runs.engine.graph import compile_graph
 from runs.engine.memory import MemoryRun
 from runs.engine.nodes import NODE_TYPES
@@ -130,6 +131,9 @@ def test_retrieve_ask_policy_hands_the_step_to_a_person_who_types_the_chunks():
     assert wait["payload"]["inputs"]["query"] == "why?"
     assert (wait["timeout_seconds"], wait["timeout_action"]) == (86400, "branch")
     assert wait["remind_after_seconds"] == 4 * 3600
+    with pytest.raises(TypedOutputInvalid) as caught:
+        memory.resolve("find", "output", output=[{"text": "no source"}])
+    assert caught.value.problems == ["0: 'source' is a required property"]
     chunks = [{"text": "Because.", "source": "a person", "score": 1.0, "heading": ""}]
     memory.resolve("find", "output", output=chunks)
     assert memory.run() == "succeeded"
