@@ -6,10 +6,12 @@ the timeout applied once, out of the error branch as a `timeout` error or failin
 # ruff: noqa: F811
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.utils import timezone
 
 from builder.models import Flow
@@ -19,6 +21,7 @@ from notifications.services import reminders_send
 from runs.executor import InlineExecutor
 from runs.models import Approval, RunEvent, Step
 from runs.services import run_start, sweep
+from tests.conftest import require_or_skip
 from tests.llmserver import http_error
 
 from .test_notifications import hook, owner, use_webhook  # noqa: F401
@@ -175,3 +178,45 @@ def test_an_approval_is_reminded_once_and_its_timeout_default_still_applies(demo
     # A settled approval is never reminded.
     reminders_send(now + timedelta(hours=4))
     assert len([m for m in mail.outbox if m.subject.startswith("Reminder")]) == 1
+
+
+def test_two_sweepers_at_once_remind_once_and_expire_once(demo, owner, hook, failing):
+    require_or_skip(
+        connection.vendor == "postgresql", "row locks under concurrency need PostgreSQL"
+    )
+    use_webhook(demo["workspace"], owner, hook.url)
+    policy = {"fallback_timeout": "24h", "fallback_timeout_action": "branch"}
+    run = start(
+        demo,
+        owner,
+        failing_graph(on_failure="ask", fallback_remind_after="1h", **policy),
+    )
+    assert run.status == "waiting"
+    now = timezone.now()
+
+    def both(at):
+        barrier = threading.Barrier(2)
+        kicks: list[set[int]] = []
+
+        def one():
+            barrier.wait()
+            try:
+                kicks.append(sweep(now=at))
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=one) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return set().union(*kicks)
+
+    both(now + timedelta(hours=2))
+    assert len([m for m in mail.outbox if m.subject.startswith("Reminder")]) == 1
+    assert len([h for h in hook.received if "Reminder" in h["text"]]) == 1
+    run = settle(both(now + timedelta(hours=25)), run)
+    assert run.status == "succeeded" and run.result["problem"]["code"] == "task_timed_out"
+    decided = RunEvent.objects.filter(run=run, kind="approval.decided").count()
+    failed = RunEvent.objects.filter(run=run, kind="step.failed", node_id="listing").count()
+    assert (decided, failed) == (1, 1)
