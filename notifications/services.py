@@ -13,6 +13,7 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -22,7 +23,7 @@ from django.db import IntegrityError, connection, transaction
 
 from config.domain import Invalid, NotAllowed
 from runs.engine.secrets import UnknownSecret
-from runs.models import Approval, Run
+from runs.models import Approval, ApprovalStatus, Run
 from runs.tools.addresses import is_public_address, is_public_or_loopback
 from runs.tools.base import ToolError
 from runs.tools.fetch import fetch
@@ -91,22 +92,7 @@ def _message(event: dict[str, Any], workspace_id: int) -> Message | None:
             .filter(pk=data.get("approval_id"), workspace_id=workspace_id)
             .first()
         )
-        if approval is None:
-            return None
-        users = set(approval.users.all())
-        users.update(
-            get_user_model().objects.filter(
-                groups__in=approval.groups.all(), memberships__workspace_id=workspace_id
-            )
-        )
-        return Message(
-            kind=kind,
-            ref=f"approval:{approval.pk}",
-            subject=f"Waiting for you: {approval.title} ({approval.run.flow.name})",
-            link=_url(f"/approvals/{approval.pk}/"),
-            run_id=run_id,
-            recipients=sorted(users, key=lambda u: u.pk),
-        )
+        return None if approval is None else _approval_message(approval)
     run = Run.objects.select_related("flow", "created_by").filter(pk=run_id).first()
     if run is None:
         return None
@@ -131,6 +117,28 @@ def _message(event: dict[str, Any], workspace_id: int) -> Message | None:
         link=_url(f"/runs/{run.pk}/"),
         run_id=run.pk,
         recipients=list(owners),
+    )
+
+
+def _approval_message(approval: Approval, *, reminder: bool = False) -> Message:
+    """Tell an approval's (or a task's) assignees that it waits for them: the first time, or
+    (`reminder`) once more, under a key of its own."""
+    users = set(approval.users.all())
+    users.update(
+        get_user_model().objects.filter(
+            groups__in=approval.groups.all(), memberships__workspace_id=approval.workspace_id
+        )
+    )
+    what = f"{approval.title} ({approval.run.flow.name})"
+    return Message(
+        kind=Kind.APPROVAL,
+        ref=f"{'reminder' if reminder else 'approval'}:{approval.pk}",
+        subject=f"Reminder, still waiting for you: {what}"
+        if reminder
+        else f"Waiting for you: {what}",
+        link=_url(f"/approvals/{approval.pk}/"),
+        run_id=approval.run_id,
+        recipients=sorted(users, key=lambda u: u.pk),
     )
 
 
@@ -245,6 +253,33 @@ def deliver(events: list[dict[str, Any]], workspace_id: int) -> None:
             logger.exception(
                 "Could not notify about event %s of run %s", event.get("kind"), event.get("run_id")
             )
+
+
+MAX_REMINDERS_PER_SWEEP = 50
+
+
+def reminders_send(now: datetime) -> list[int]:
+    """The periodic job: send the one reminder of each approval or task still waiting at its
+    reminder time (`Approval.remind_at`), by email and the workspace webhook.
+
+    Each recipient's reminder is a notification row with a unique key, claimed before sending,
+    so two sweepers at once send it once; `reminded_at` is set after delivery, so a sweep
+    interrupted before it (a restart) is finished by the next one. Starts no runs.
+    """
+    due = (
+        Approval.objects.select_related("run__flow")
+        .filter(status=ApprovalStatus.PENDING, remind_at__lte=now, reminded_at__isnull=True)
+        .order_by("remind_at", "pk")[:MAX_REMINDERS_PER_SWEEP]
+    )
+    for approval in due:
+        try:
+            message = _approval_message(approval, reminder=True)
+            _email(approval.workspace_id, message)
+            _webhook(approval.workspace_id, message)
+        except Exception:
+            logger.exception("Could not remind anyone about approval %s", approval.pk)
+        Approval.objects.filter(pk=approval.pk, reminded_at__isnull=True).update(reminded_at=now)
+    return []
 
 
 # ---- settings ------------------------------------------------------------------------------------

@@ -244,6 +244,9 @@ class Approval(models.Model):
     )
     timeout_action = models.CharField(max_length=16, default="timed_out")
     due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # When the assignees get their one reminder, and when it was sent (None: not yet).
+    remind_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     decided_at = models.DateTimeField(null=True, blank=True)
 

@@ -73,6 +73,10 @@ ERROR_CODES: dict[str, str] = {
     "graph.E073": "Agent checks set but reflection is not by rules",
     # E075+: caching.
     "graph.E075": "Semantic cache on a node whose tools have side effects",
+    # E076+: tasks for a person expiring and reminding.
+    "graph.E076": "Task expiry or reminder set but no person is asked",
+    "graph.E077": "Reminder set after the task or approval expires",
+    "graph.E078": "Expired task takes the Error port but nothing is connected to it",
     # E080+: conversations and memory.
     "graph.E080": "Memory summary takes more than half of the token budget",
 }

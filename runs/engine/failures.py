@@ -10,12 +10,14 @@ who types the output, retries the step, or fails it).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .graph import CompiledGraph
+from .nodes.base import duration_seconds
 from .scheduler import RunState, resolve_ports
 from .schemas import SchemaCheckFailed, validation_errors
+from .templates import TemplateRenderError, render
 
 # A step's error code -> the type of error its error port carries.
 ERROR_TYPES: dict[str, str] = {
@@ -39,8 +41,16 @@ ERROR_TYPES: dict[str, str] = {
     "template_error": "template_error",
     "schema_check_failed": "config_error",
     "internal_error": "internal_error",
+    "unknown_knowledge_base": "config_error",
+    "invalid_filters": "config_error",
+    "subflow_too_deep": "depth",
+    "subflow_not_found": "config_error",
+    "subflow_not_published": "config_error",
+    "task_timed_out": "timeout",
 }
-ERROR_TYPE_NAMES = tuple(sorted(set(ERROR_TYPES.values()) | {"tool_error", "node_error"}))
+ERROR_TYPE_NAMES = tuple(
+    sorted(set(ERROR_TYPES.values()) | {"tool_error", "node_error", "child_failed"})
+)
 
 MAX_TYPED_OUTPUT_BYTES = 256 * 1024
 
@@ -86,10 +96,11 @@ def policy(graph: CompiledGraph, node_id: str) -> str:
 def ask_wait(
     graph: CompiledGraph, node_id: str, error: dict[str, Any], inputs: Any, instructions: str
 ) -> dict[str, Any]:
-    """What a step waiting for a person records: who is asked, what they see."""
+    """What a step waiting for a person records: who is asked, what they see, and when the task
+    expires or its assignees are reminded (seconds, None: never)."""
     node = graph.nodes[node_id]
     config = node.config
-    field = node.node_type.retry_model_field
+    model_field = node.node_type.retry_model_field
     return {
         "kind": "fallback",
         "users": list(getattr(config, "fallback_users", []) or []),
@@ -99,8 +110,57 @@ def ask_wait(
         "payload": {"inputs": inputs, "error": error},
         "allow_edit": True,
         "output_schema": node.node_type.typed_output_schema(config),
-        "model": getattr(config, field, "") if field else None,
+        "model": getattr(config, model_field, "") if model_field else None,
+        "timeout_seconds": duration_seconds(getattr(config, "fallback_timeout", "")),
+        "timeout_action": getattr(config, "fallback_timeout_action", "fail"),
+        "remind_after_seconds": duration_seconds(getattr(config, "fallback_remind_after", "")),
     }
+
+
+def fallback_instructions(config: Any, variables: dict[str, Any]) -> str:
+    """The instructions for the person asked, rendered over the step's template variables."""
+    text = getattr(config, "fallback_instructions", "")
+    if not text:
+        return ""
+    try:
+        return render(text, variables)
+    except TemplateRenderError as exc:
+        return f"(The instructions could not be shown: {exc})"
+
+
+@dataclass
+class Handling:
+    """What a failed step records under its node's policy: failed (out of its error port, or
+    not), or waiting for a person."""
+
+    status: str
+    output: Any = None
+    ports: list[str] = field(default_factory=list)
+    wait: dict[str, Any] | None = None
+
+
+def handle_failure(
+    graph: CompiledGraph,
+    node_id: str,
+    error: dict[str, Any],
+    *,
+    inputs: Any,
+    variables: dict[str, Any],
+) -> Handling:
+    """Apply the node's on-failure policy to a failed step's typed `error`.
+
+    Used for failures inside a node's `run` and for those the services find after it (a child
+    run that failed or could not start), so every node type that can fail behaves alike.
+    """
+    how = policy(graph, node_id)
+    node = graph.nodes[node_id]
+    port = node.node_type.error_port
+    if how == "branch" and port is not None:
+        return Handling("failed", error, [port.name])
+    if how == "ask":
+        instructions = fallback_instructions(node.config, variables)
+        return Handling("waiting", error, [], ask_wait(graph, node_id, error, inputs, instructions))
+    return Handling("failed")
 
 
 class TypedOutputInvalid(Exception):

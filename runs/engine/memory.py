@@ -15,7 +15,7 @@ from typing import Any
 from .context import Allowance, LlmPort, RetrievalPort, ToolPort
 from .failures import failed_ports, typed_output
 from .graph import compile_graph
-from .runner import StepOutcome, execute_step
+from .runner import StepOutcome, child_failed, execute_step
 from .scheduler import Budgets, Outcome, RunState, StepState, Usage, plan
 
 
@@ -117,6 +117,42 @@ class MemoryRun:
             raise ValueError(f"unknown action {action!r}")
         self.waits.pop(node_id, None)
         self.emit("fallback.resolved", node_id, action=action)
+
+    def child_finished(
+        self,
+        node_id: str,
+        *,
+        result: Any = None,
+        status: str = "succeeded",
+        error_code: str = "",
+        error_message: str = "",
+        child_run_id: int | None = None,
+    ) -> None:
+        """Resolve a step waiting on its child run with the child's `result`, or (any other
+        `status`) with the child's failure under the node's on-failure policy."""
+        step = next((s for s in self.steps if s.node_id == node_id and s.status == "waiting"), None)
+        if step is None or "flow" not in self.waits.get(node_id, {}):
+            raise KeyError(f"no step waiting for a child run at {node_id}")
+        self.waits.pop(node_id)
+        if status == "succeeded":
+            ports = self.graph.nodes[node_id].node_type.success_ports(
+                self.graph.nodes[node_id].config
+            )
+            self._record(step, StepOutcome(status="succeeded", output=result, ports=ports))
+            return
+        state = RunState(self.graph, [s for s in self.steps if s is not step])
+        outcome = child_failed(
+            self.graph,
+            state,
+            node_id,
+            run_inputs=self.inputs,
+            rendered=None,
+            child_run_id=child_run_id,
+            child_status=status,
+            child_code=error_code,
+            child_message=error_message,
+        )
+        self._record(step, outcome)
 
     def run(self) -> str:
         """Advance until the run finishes or waits; return the run status."""

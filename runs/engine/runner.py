@@ -18,12 +18,11 @@ from .context import (
     StepUsage,
     ToolPort,
 )
-from .failures import ask_wait, error_object, policy
+from .failures import error_object, error_type, handle_failure
 from .graph import CompiledGraph, Node
 from .nodes.base import NodeError
 from .scheduler import RunState, resolve_ports
 from .secrets import SECRET_ROOT, SecretLookup, Secrets, resolved
-from .templates import TemplateRenderError, render
 
 logger = logging.getLogger(__name__)
 
@@ -218,9 +217,13 @@ def _failed(
     """A failed step's outcome under its node's on-failure policy."""
     attempts = len(ctx.details.get("llm_attempts") or []) or 1
     error = error_object(node_id=node.id, code=code, message=message, kind=kind, attempts=attempts)
-    how = policy(graph, node.id)
-    outcome = StepOutcome(
-        status="failed",
+    shown = {"in": inputs.get("in"), **ctx.rendered} if ctx.rendered else inputs
+    handling = handle_failure(graph, node.id, error, inputs=shown, variables=ctx.variables)
+    return StepOutcome(
+        status=handling.status,
+        output=handling.output,
+        ports=handling.ports,
+        wait=handling.wait,
         error_code=code,
         error_message=message,
         usage=ctx.usage,
@@ -229,27 +232,68 @@ def _failed(
         recordings=ctx.recordings,
         substeps=ctx.substeps,
     )
-    if how == "branch" and node.node_type.error_port is not None:
-        outcome.output = error
-        outcome.ports = [node.node_type.error_port.name]
-    elif how == "ask":
-        outcome.status = "waiting"
-        outcome.output = error
-        outcome.wait = ask_wait(
-            graph,
-            node.id,
-            error,
-            {"in": inputs.get("in"), **ctx.rendered} if ctx.rendered else inputs,
-            _instructions(ctx),
-        )
-    return outcome
 
 
-def _instructions(ctx: NodeContext) -> str:
-    text = getattr(ctx.config, "fallback_instructions", "")
-    if not text:
-        return ""
-    try:
-        return render(text, ctx.variables)
-    except TemplateRenderError as exc:
-        return f"(The instructions could not be shown: {exc})"
+def failed_after_run(
+    graph: CompiledGraph,
+    state: RunState,
+    node_id: str,
+    *,
+    run_inputs: dict[str, Any],
+    rendered: dict[str, Any] | None,
+    code: str,
+    message: str,
+    kind: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> StepOutcome:
+    """The outcome of a step that failed after its node ran: its child run failed or could not
+    start. The node's on-failure policy applies as to a failure inside `run`; `extra` adds
+    fields to the error object (the child run's id and error type)."""
+    error = {
+        **error_object(node_id=node_id, code=code, message=message, kind=kind),
+        **(extra or {}),
+    }
+    rendered = rendered or {}
+    incoming = node_inputs(graph, state, node_id).get("in")
+    shown = {"in": incoming, **rendered} if rendered else {"in": incoming}
+    variables = template_variables(graph, state, node_id, run_inputs)
+    handling = handle_failure(graph, node_id, error, inputs=shown, variables=variables)
+    return StepOutcome(
+        status=handling.status,
+        output=handling.output,
+        ports=handling.ports,
+        wait=handling.wait,
+        error_code=code,
+        error_message=message,
+        rendered=rendered,
+    )
+
+
+def child_failed(
+    graph: CompiledGraph,
+    state: RunState,
+    node_id: str,
+    *,
+    run_inputs: dict[str, Any],
+    rendered: dict[str, Any] | None,
+    child_run_id: int | None,
+    child_status: str,
+    child_code: str,
+    child_message: str,
+) -> StepOutcome:
+    """The outcome of a step whose child run ended without succeeding: a `child_failed` error
+    carrying the child's code, its error type (`child_type`) and its id."""
+    code = child_code or child_status
+    message = f"The sub-flow run #{child_run_id} {child_status}"
+    message += f": {child_message}" if child_message else "."
+    return failed_after_run(
+        graph,
+        state,
+        node_id,
+        run_inputs=run_inputs,
+        rendered=rendered,
+        code=code,
+        message=message,
+        kind="child_failed",
+        extra={"child_run_id": child_run_id, "child_type": error_type(code)},
+    )

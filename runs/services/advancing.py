@@ -35,7 +35,7 @@ from runs.llm.semantic_cache import entries_used, semantic_evict
 from runs.models import Recording, Run, RunEvent, RunStatus, Step, StepStatus
 
 from . import statements
-from .approvals import approval_create
+from .approvals import approval_request
 from .capacity import run_may_start
 from .events import broadcast_delta, broadcast_live
 from .lifecycle import RunChange, lock_run
@@ -618,9 +618,11 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
             # the divergence it exists to show.
             status, ports, output = StepStatus.FAILED, [], None
     node_type = claimed.graph.nodes[row.node_id].node_type
-    if status == "waiting" and node_type.starts_child_run:
+    if status == "waiting" and node_type.starts_child_run and not fallback:
         outcome = _child_run(change, claimed, row, outcome)
         status, ports, output = outcome.status, outcome.ports, outcome.output
+        # A child that cannot start is the step's failure: under "ask", a task for a person.
+        fallback = (outcome.wait or {}).get("kind") == "fallback"
     verdict = node_type.failed_verdict_port
     failed_verdict = ports == [verdict] or outcome.error_code == "evaluation_failed"
     if verdict is not None and failed_verdict and claimed.reproduce_of is None:
@@ -696,25 +698,16 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
         change.event("step.substep", row.node_id, {**substep, "step_id": row.pk})
     if replayed is not None:
         change.event("step.succeeded", row.node_id, {**summary, "reproduced_decision": True})
-    elif status == "waiting" and node_type.starts_child_run:
+    elif status == "waiting" and node_type.starts_child_run and not fallback:
         change.event("subflow.started", row.node_id, {**summary, **outcome.details})
     elif status == "waiting":
-        step = Step(pk=row.pk, run_id=run.pk, node_id=row.node_id, iteration=row.iteration)
-        approval = approval_create(
-            run=run,
-            step=step,
+        approval_request(
+            change,
+            step=Step(pk=row.pk, run_id=run.pk, node_id=row.node_id, iteration=row.iteration),
             wait=outcome.wait or {},
             title=claimed.graph.nodes[row.node_id].label,
+            code=outcome.error_code,
         )
-        requested = {
-            "approval_id": approval.pk,
-            "step_id": row.pk,
-            "payload": approval.payload,
-            "instructions": approval.instructions,
-        }
-        if approval.kind != "approval":
-            requested.update(kind=approval.kind, code=outcome.error_code)
-        change.event("approval.requested", row.node_id, requested)
     elif status == "failed":
         change.event(
             "step.failed",

@@ -37,6 +37,8 @@ def approval_create(
 ) -> Approval:
     """Record a pending approval for a step that asked to wait (inside the caller's transaction)."""
     timeout = wait.get("timeout_seconds")
+    remind = wait.get("remind_after_seconds")
+    now = timezone.now()
     approval = Approval.objects.create(
         run=run,
         step=step,
@@ -49,7 +51,9 @@ def approval_create(
         payload=wait.get("payload") or {},
         allow_edit=bool(wait.get("allow_edit")),
         timeout_action=wait.get("timeout_action") or "timed_out",
-        due_at=timezone.now() + timedelta(seconds=timeout) if timeout else None,
+        due_at=now + timedelta(seconds=timeout) if timeout else None,
+        remind_at=now + timedelta(seconds=remind) if remind else None,
+        created_at=now,
     )
     members = Membership.objects.filter(workspace_id=run.workspace_id)
     usernames = list(wait.get("users") or [])
@@ -66,6 +70,24 @@ def approval_create(
             memberships__role__in=["owner", "editor", "approver"],
         )
         approval.users.set(approvers)
+    return approval
+
+
+def approval_request(
+    change: RunChange, *, step: Step, wait: dict[str, Any], title: str, code: str = ""
+) -> Approval:
+    """Put a waiting step in the inbox and tell the run (`approval.requested`), in the step's
+    transaction. `code`: a failed step's error code, for a task handed to a person."""
+    approval = approval_create(run=change.run, step=step, wait=wait, title=title)
+    requested = {
+        "approval_id": approval.pk,
+        "step_id": step.pk,
+        "payload": approval.payload,
+        "instructions": approval.instructions,
+    }
+    if approval.kind != ApprovalKind.APPROVAL:
+        requested.update(kind=approval.kind, code=code)
+    change.event("approval.requested", step.node_id, requested)
     return approval
 
 
@@ -327,7 +349,12 @@ def _latest_edit(approval: Approval) -> Any:
 
 
 def approvals_time_out(*, now=None) -> list[int]:
-    """Resolve pending approvals past their due time with their timeout action."""
+    """Resolve pending approvals and tasks for a person past their due time with their timeout
+    action; return the runs to resume. Each is locked and re-read before it is applied, so two
+    sweepers at once apply it once; a sweep that never came (a restart) is caught up by the next.
+    """
+    from .fallbacks import fallback_expire
+
     now = now or timezone.now()
     resumed = []
     due = Approval.objects.filter(status=ApprovalStatus.PENDING, due_at__lte=now)
@@ -336,12 +363,17 @@ def approvals_time_out(*, now=None) -> list[int]:
             run, approval = _lock(approval_id)
             if approval is None or approval.status != ApprovalStatus.PENDING:
                 continue
-            action = approval.timeout_action
-            status = {"approved": ApprovalStatus.APPROVED, "rejected": ApprovalStatus.REJECTED}.get(
-                action, ApprovalStatus.TIMED_OUT
-            )
             change = RunChange(run)
-            if _resolve(change, approval, status, None):
+            if approval.kind == ApprovalKind.FALLBACK:
+                expired = fallback_expire(change, approval)
+            else:
+                action = approval.timeout_action
+                status = {
+                    "approved": ApprovalStatus.APPROVED,
+                    "rejected": ApprovalStatus.REJECTED,
+                }.get(action, ApprovalStatus.TIMED_OUT)
+                expired = _resolve(change, approval, status, None)
+            if expired:
                 resumed.append(approval.run_id)
             change.save()
     return resumed

@@ -25,6 +25,7 @@ from config.domain import Conflict, Invalid, NotFound, RunConflict, TooLarge
 from runs.engine.failures import (
     MAX_TYPED_OUTPUT_BYTES,
     TypedOutputInvalid,
+    error_object,
     failed_ports,
     parse_typed_output,
     typed_output,
@@ -247,26 +248,100 @@ def _settle(
     elif action == "retry":
         _retry(change, step, who, model, node.node_type.retry_model_field)
     else:
-        ports = failed_ports(graph, step.node_id)
-        step.status = StepStatus.FAILED
-        step.ports = ports
-        step.output = step.output if ports else None
-        step.error_message = f"{step.error_message} (failed by {who})".strip()
-        step.finished_at = now
-        step.save(update_fields=["status", "ports", "output", "error_message", "finished_at"])
-        change.event(
-            "step.failed",
-            step.node_id,
-            {
-                "iteration": step.iteration,
-                "step_id": step.pk,
-                "ports": ports,
-                "code": step.error_code,
-                "message": step.error_message,
-                "failed_by": who,
-            },
-        )
+        message = f"{step.error_message} (failed by {who})".strip()
+        _fail_step(change, graph, step, message=message, failed_by=who)
     change.resume()
+
+
+def _fail_step(
+    change: RunChange,
+    graph: CompiledGraph,
+    step: Step,
+    *,
+    message: str,
+    code: str | None = None,
+    error: dict[str, Any] | None = None,
+    **event: Any,
+) -> None:
+    """Fail a waiting step for good: out of its error branch if one is drawn (with its error
+    object, or `error` instead), else the run fails with it."""
+    ports = failed_ports(graph, step.node_id)
+    step.status = StepStatus.FAILED
+    step.ports = ports
+    step.output = (error or step.output) if ports else None
+    step.error_code = code or step.error_code
+    step.error_message = message
+    step.finished_at = timezone.now()
+    step.save(
+        update_fields=["status", "ports", "output", "error_code", "error_message", "finished_at"]
+    )
+    change.event(
+        "step.failed",
+        step.node_id,
+        {
+            "iteration": step.iteration,
+            "step_id": step.pk,
+            "ports": ports,
+            "code": step.error_code,
+            "message": step.error_message,
+            **event,
+        },
+    )
+
+
+def fallback_expire(change: RunChange, approval: Approval) -> bool:
+    """Apply a task's timeout action to a failed step nobody settled in time (the caller holds
+    the run and approval locks; the approval is pending and due). Return True when the run is to
+    resume.
+
+    `fail`: the step fails with its own error; `branch`: with a `timeout` error
+    (`task_timed_out`) — either way out of its error branch if one is drawn, else the run fails.
+    """
+    now = timezone.now()
+    step = Step.objects.select_for_update().get(pk=approval.step_id)
+    approval.decided_at = now
+    if change.run.is_finished or step.status != StepStatus.WAITING:
+        approval.status = ApprovalStatus.CANCELLED
+        approval.save(update_fields=["status", "decided_at"])
+        return False
+    approval.status = ApprovalStatus.TIMED_OUT
+    approval.save(update_fields=["status", "decided_at"])
+    waited = _waited(approval)
+    change.event(
+        "approval.decided",
+        approval.node_id,
+        {
+            "approval_id": approval.pk,
+            "kind": ApprovalKind.FALLBACK,
+            "decision": "timed_out",
+            "by": "timeout",
+            "action": approval.timeout_action,
+            "final": True,
+        },
+    )
+    graph = compiled_graph(change.run)
+    if approval.timeout_action == "branch":
+        message = f"Nobody settled this failed step within {waited}."
+        error = error_object(
+            node_id=step.node_id, code="task_timed_out", message=message, kind="timeout"
+        )
+        _fail_step(
+            change, graph, step, message=message, code="task_timed_out", error=error, timed_out=True
+        )
+    else:
+        message = f"{step.error_message} (not settled within {waited})".strip()
+        _fail_step(change, graph, step, message=message, timed_out=True)
+    change.resume()
+    return True
+
+
+def _waited(approval: Approval) -> str:
+    """How long the task was open, the way a timeout is written: 30m, 24h, 3d."""
+    seconds = int((approval.due_at - approval.created_at).total_seconds()) if approval.due_at else 0
+    for unit, size, least in (("d", 86400, 2 * 86400), ("h", 3600, 3600), ("m", 60, 60)):
+        if seconds >= least and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _typed(run: Run, graph: CompiledGraph, step: Step, raw: Any):

@@ -11,7 +11,7 @@ from django.utils import timezone
 from config.domain import Invalid, RunConflict
 from runs.engine.graph import compile_graph
 from runs.engine.nodes import NODE_TYPES
-from runs.models import Run, Step, StepStatus, Trigger
+from runs.models import Run, RunEvent, Step, StepStatus, Trigger
 
 from .lifecycle import RunChange, lock_run
 from .starting import resolve_version, run_start
@@ -86,7 +86,12 @@ def run_rerun(
             copied.append(_copy_step(new, step))
         if copied:
             change = RunChange(lock_run(new.pk))
+            substeps = _substeps(run, [step.details["reused_from_step"] for step in copied])
             for step in copied:
+                # An agent's thoughts, tool calls and critiques come along, so the new run's
+                # timeline shows how the reused output was reached.
+                for data in substeps.get(step.details["reused_from_step"], []):
+                    change.event("step.substep", step.node_id, {**data, "step_id": step.pk})
                 change.event(
                     "step.skipped" if step.status == StepStatus.SKIPPED else "step.succeeded",
                     step.node_id,
@@ -101,6 +106,17 @@ def run_rerun(
                 )
             change.save()
     return new
+
+
+def _substeps(run: Run, step_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The recorded sub-steps (`step.substep` events) of these steps of `run`, in order."""
+    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    events = RunEvent.objects.filter(run=run, kind="step.substep").order_by("seq")
+    wanted = set(step_ids)
+    for data in events.values_list("data", flat=True):
+        if isinstance(data, dict) and data.get("step_id") in wanted:
+            found[data["step_id"]].append(data)
+    return found
 
 
 def _copy_step(run: Run, step: Step) -> Step:

@@ -19,9 +19,20 @@ from django.utils import timezone
 
 from config.domain import DomainError
 from runs.engine.context import Allowance
-from runs.engine.runner import StepOutcome
-from runs.models import FINISHED_RUN_STATUSES, Run, RunStatus, Step, StepStatus, Trigger
+from runs.engine.graph import CompiledGraph
+from runs.engine.runner import StepOutcome, child_failed, failed_after_run
+from runs.engine.scheduler import RunState
+from runs.models import (
+    FINISHED_RUN_STATUSES,
+    Approval,
+    Run,
+    RunStatus,
+    Step,
+    StepStatus,
+    Trigger,
+)
 
+from .approvals import approval_request
 from .lifecycle import RunChange, run_changing
 from .maps import is_map_wait, map_item_finished, map_start, maps_sweep, per_item_types
 
@@ -169,14 +180,24 @@ def subflow_start(
     try:
         child = start_child(change, step_id, wait)
     except SubflowRefused as exc:
+        graph, state, node_id = _step_state(change.run, step_id)
+        failed = failed_after_run(
+            graph,
+            state,
+            node_id,
+            run_inputs=change.run.inputs,
+            rendered=outcome.rendered,
+            code=exc.code,
+            message=exc.message,
+        )
         return replace(
             outcome,
-            status="failed",
-            output={"error": {"code": exc.code, "message": exc.message}} if routed else None,
-            ports=["error"] if routed else [],
+            status=failed.status,
+            output=failed.output,
+            ports=failed.ports,
             error_code=exc.code,
             error_message=exc.message,
-            wait=None,
+            wait=failed.wait,
         )
     change.kicks.append(child.pk)
     details = {
@@ -204,10 +225,8 @@ def subflow_finished(change: RunChange) -> int | None:
 
 
 def _resolve(parent: RunChange, child: Run, kicks: list[int]) -> bool:
-    from .advancing import compiled_graph
-
     step = Step.objects.select_for_update().filter(pk=child.parent_step_id).first()
-    if step is None or step.status != StepStatus.WAITING:
+    if step is None or step.status != StepStatus.WAITING or _asked(step):
         return False
     if (step.details or {}).get("map") is not None:
         return map_item_finished(parent, step, child, kicks)
@@ -219,15 +238,25 @@ def _resolve(parent: RunChange, child: Run, kicks: list[int]) -> bool:
         step.ports = ["out"]
         kind = "step.succeeded"
     else:
-        code = child.error_code or str(child.status)
-        message = f"The sub-flow run #{child.pk} {child.get_status_display().lower()}"
-        message += f": {child.error_message}" if child.error_message else "."
-        routed = compiled_graph(parent.run).has_forward_edges(step.node_id, "error")
+        graph, state, _ = _step_state(parent.run, step.pk)
+        failed = child_failed(
+            graph,
+            state,
+            step.node_id,
+            run_inputs=parent.run.inputs,
+            rendered=step.input,
+            child_run_id=child.pk,
+            child_status=child.get_status_display().lower(),
+            child_code=child.error_code or str(child.status),
+            child_message=child.error_message,
+        )
+        step.error_code, step.error_message = failed.error_code, failed.error_message
+        step.ports, step.output = failed.ports, failed.output
+        summary.update(code=failed.error_code, message=failed.error_message)
+        if failed.status == "waiting":
+            # Asking a person: the step keeps waiting, now on the inbox task, not the child.
+            return _ask(parent, step, child, failed.wait or {}, graph.nodes[step.node_id].label)
         step.status = StepStatus.FAILED
-        step.error_code, step.error_message = code, message
-        step.ports = ["error"] if routed else []
-        step.output = {"error": {"code": code, "message": message}} if routed else None
-        summary.update(code=code, message=message)
         kind = "step.failed"
     # The child's spending is the parent's: its totals count toward the parent's budgets.
     step.tokens_in, step.tokens_out, step.cost = child.tokens_in, child.tokens_out, child.cost
@@ -264,6 +293,45 @@ def _resolve(parent: RunChange, child: Run, kicks: list[int]) -> bool:
     return True
 
 
+def _step_state(run: Run, step_id: int) -> tuple[CompiledGraph, RunState, str]:
+    """The run's graph, the state of its other steps, and the step's node."""
+    from .advancing import compiled_graph, step_states
+
+    node_id = Step.objects.values_list("node_id", flat=True).get(pk=step_id)
+    graph = compiled_graph(run)
+    others = [s for s in step_states(run.pk) if s.status not in ("running", "waiting")]
+    return graph, RunState(graph, others), node_id
+
+
+def _ask(parent: RunChange, step: Step, child: Run, wait: dict[str, Any], title: str) -> bool:
+    """Hand a step whose child run failed to a person; the child's spending is the step's."""
+    step.tokens_in, step.tokens_out, step.cost = child.tokens_in, child.tokens_out, child.cost
+    step.save(
+        update_fields=[
+            "output",
+            "ports",
+            "error_code",
+            "error_message",
+            "tokens_in",
+            "tokens_out",
+            "cost",
+        ]
+    )
+    run = parent.run
+    parent.set(
+        tokens_in=run.tokens_in + child.tokens_in,
+        tokens_out=run.tokens_out + child.tokens_out,
+        cost=run.cost + child.cost,
+    )
+    approval_request(parent, step=step, wait=wait, title=title, code=step.error_code)
+    return False
+
+
+def _asked(step: Step) -> bool:
+    """Whether the step already waits for a person (its child's failure was handed over)."""
+    return Approval.objects.filter(step_id=step.pk).exists()
+
+
 def children_to_cancel(run_id: int) -> list[Run]:
     """The unfinished child runs of a run's sub-flow steps."""
     return list(
@@ -283,6 +351,7 @@ def subflows_sweep() -> set[int]:
             parent_step__run__status__in=[RunStatus.RUNNING, RunStatus.WAITING],
         )
         .exclude(parent_step__node_type__in=per_item_types())  # maps_sweep applies those
+        .filter(parent_step__approval__isnull=True)  # handed to a person: not the child's now
         .values_list("pk", flat=True)
     )
     for child_id in waiting:

@@ -494,11 +494,14 @@ def test_api_node_types_describe_every_registered_type(api_for, member):
     policy = types["prompt"]["config_schema"]["properties"]
     assert policy["on_failure"]["enum"] == ["fail", "branch", "ask"]
     assert policy["fallback_users"]["format"] == "users"
-    assert list(policy)[-4:] == [
+    assert list(policy)[-7:] == [
         "on_failure",
         "fallback_users",
         "fallback_groups",
         "fallback_instructions",
+        "fallback_timeout",
+        "fallback_timeout_action",
+        "fallback_remind_after",
     ]
 
 

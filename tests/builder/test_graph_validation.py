@@ -179,6 +179,7 @@ def _json_draft(graph: dict) -> None:
 
 
 E030, E031, E032 = "graph.E030", "graph.E031", "graph.E032"
+E076, E077, E078 = "graph.E076", "graph.E077", "graph.E078"
 E075 = "graph.E075"
 E080 = "graph.E080"
 
@@ -540,6 +541,29 @@ CASES = [
         "ask a person from a rules-mode router",
         _config("triage", on_failure="ask"),
         {(E032, "triage", None)},
+    ),
+    # E076..E078: a person's task expiring and reminding.
+    (
+        "task expiry without asking a person",
+        _config("polish", fallback_timeout="24h"),
+        {(E076, "polish", None)},
+    ),
+    (
+        "reminder after the task expires",
+        _config("polish", on_failure="ask", fallback_timeout="2h", fallback_remind_after="1d"),
+        {(E077, "polish", None)},
+    ),
+    (
+        "reminder after an approval expires",
+        _config("review", timeout_seconds=3600, remind_after="2h"),
+        {(E077, "review", None)},
+    ),
+    (
+        "expired task takes an unconnected error port",
+        _config(
+            "polish", on_failure="ask", fallback_timeout="2h", fallback_timeout_action="branch"
+        ),
+        {(E078, "polish", None)},
     ),
     (
         "memory summary over half the budget",

@@ -159,7 +159,10 @@ def test_child_failure_takes_the_error_port_when_connected(llm, make_flow, owner
 
     assert parent.status == "succeeded" and parent.result["fallback"] == "no luck"
     step = Step.objects.get(run=parent, node_id="mid")
-    assert step.ports == ["error"] and step.output["error"]["code"] == child_of(parent).error_code
+    child = child_of(parent)
+    assert step.ports == ["error"] and step.output["code"] == child.error_code
+    assert step.output["type"] == "child_failed" and step.output["child_run_id"] == child.pk
+    assert step.output["child_type"] == "provider_error" and step.output["node"] == "mid"
 
 
 def test_depth_limit_stops_nesting_with_a_clear_error(llm, make_flow, owner, settings):

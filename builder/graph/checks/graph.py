@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from runs.engine.catalogue import tier_rank
 from runs.engine.nodes import NODE_TYPES, NodeConfig, NodeType
+from runs.engine.nodes.base import duration_seconds
 from runs.engine.nodes.checks import REMOTE_REF_ERROR
 from runs.engine.nodes.router import RouterConfig
 from runs.tools import registry as tool_registry
@@ -211,8 +212,6 @@ class GraphChecker(ReferenceChecks):
             self.errors.extend(errors)
             if config is not None:
                 self.configs[node.id] = config
-                for code, field, message in node_type.config_problems(config):
-                    self.add(f"graph.{code}", message, node_id=node.id, field=field)
 
     def check_keys(self) -> None:
         """Give each node's key its node; a key already naming another node is refused."""
@@ -334,6 +333,7 @@ class GraphChecker(ReferenceChecks):
         """A node's on-failure policy must be one its type and mode can use, and `branch`
         needs somewhere to go."""
         for node_id, config in self.configs.items():
+            self.check_task_timing(node_id, config)
             chosen = getattr(config, "on_failure", "fail")
             if chosen == "fail":
                 continue
@@ -362,6 +362,49 @@ class GraphChecker(ReferenceChecks):
                     node_id=node_id,
                     field="on_failure",
                 )
+
+    def check_task_timing(self, node_id: str, config: NodeConfig) -> None:
+        """A person's task (or an approval) expires and reminds in a way that can happen: only
+        when a person is asked, the reminder before the expiry, a timeout branch to go down."""
+        timeout = duration_seconds(getattr(config, "fallback_timeout", ""))
+        remind = duration_seconds(getattr(config, "fallback_remind_after", ""))
+        field = "fallback_remind_after"
+        if hasattr(config, "remind_after"):
+            timeout = getattr(config, "timeout_seconds", None)
+            remind, field = duration_seconds(config.remind_after), "remind_after"
+        asks = getattr(config, "on_failure", "ask") == "ask"
+        if not asks and (timeout or remind):
+            self.add(
+                "graph.E076",
+                "The task's expiry and reminder only apply when a person is asked: set On "
+                "failure to ask, or clear Task expires after and Remind after.",
+                node_id=node_id,
+                field="fallback_timeout" if timeout else "fallback_remind_after",
+            )
+            return
+        if timeout and remind and remind >= timeout:
+            self.add(
+                "graph.E077",
+                "The reminder would come after the task expires, so it would never be sent: "
+                "make Remind after shorter than the expiry.",
+                node_id=node_id,
+                field=field,
+            )
+        port = self.types[node_id].error_port
+        if (
+            asks
+            and timeout
+            and getattr(config, "fallback_timeout_action", "fail") == "branch"
+            and port is not None
+            and (node_id, port.name) not in self.attempted_out
+        ):
+            self.add(
+                "graph.E078",
+                "An expired task is to take the Error port, but nothing is connected to it. "
+                "Connect the Error port, or let an expired task fail the step.",
+                node_id=node_id,
+                field="fallback_timeout_action",
+            )
 
     def successors(self, exclude: set[str] | None = None) -> dict[str, list[str]]:
         """Return each node's targets along the accepted edges, without the `exclude` ids."""

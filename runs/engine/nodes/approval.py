@@ -6,7 +6,7 @@ from pydantic import Field
 
 from ..shapes import ANY, closed_object
 from ..templates import resolve_path
-from .base import NodeConfig, NodeResult, NodeType, Port
+from .base import Duration, NodeConfig, NodeResult, NodeType, Port, duration_seconds
 
 
 class ApprovalConfig(NodeConfig):
@@ -26,6 +26,13 @@ class ApprovalConfig(NodeConfig):
     timeout_seconds: int | None = Field(None, ge=60, le=60 * 60 * 24 * 90, title="Timeout (s)")
     timeout_action: Literal["timed_out", "approved", "rejected"] = Field(
         "timed_out", title="On timeout, take"
+    )
+    remind_after: Duration = Field(
+        "",
+        max_length=20,
+        title="Remind after",
+        description='Send the approvers one reminder if it still waits after this long, e.g. "4h" '
+        "(s, m, h, d). Empty: no reminder.",
     )
 
 
@@ -87,6 +94,7 @@ class ApprovalNode(NodeType):
                 "allow_edit": config.allow_edit,
                 "timeout_seconds": config.timeout_seconds,
                 "timeout_action": config.timeout_action,
+                "remind_after_seconds": duration_seconds(config.remind_after),
             },
         )
 

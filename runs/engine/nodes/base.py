@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import builtins
+import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ..shapes import ANY, ERROR_OUTPUT, union
 
@@ -21,7 +22,41 @@ class NodeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-FAILURE_FIELDS = ("on_failure", "fallback_users", "fallback_groups", "fallback_instructions")
+FAILURE_FIELDS = (
+    "on_failure",
+    "fallback_users",
+    "fallback_groups",
+    "fallback_instructions",
+    "fallback_timeout",
+    "fallback_timeout_action",
+    "fallback_remind_after",
+)
+
+_DURATION = re.compile(r"^\s*(\d{1,7})\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MIN_DURATION_SECONDS = 60
+MAX_DURATION_SECONDS = 90 * 86400
+
+
+def duration_seconds(text: str | None) -> int | None:
+    """Return the seconds in a duration like "24h", "30m" or "2d"; None when it is empty."""
+    if not text or not text.strip():
+        return None
+    found = _DURATION.match(text)
+    if found is None:
+        raise ValueError(f'"{text}" is not a duration: write a number and a unit, like 24h')
+    return int(found.group(1)) * _UNIT_SECONDS[found.group(2)]
+
+
+def _check_duration(value: str) -> str:
+    seconds = duration_seconds(value)
+    if seconds is not None and not MIN_DURATION_SECONDS <= seconds <= MAX_DURATION_SECONDS:
+        raise ValueError("a duration is between 1 minute (1m) and 90 days (90d)")
+    return value.strip()
+
+
+#: A duration as a person writes it ("24h", "30m", "2d"; s, m, h or d); empty: none.
+Duration = Annotated[str, AfterValidator(_check_duration)]
 
 
 def _failure_fields_last(schema: dict[str, Any]) -> None:
@@ -62,6 +97,26 @@ class FailureConfig(NodeConfig):
         max_length=20_000,
         title="Instructions for the person",
         json_schema_extra={"format": "template"},
+    )
+    fallback_timeout: Duration = Field(
+        "",
+        max_length=20,
+        title="Task expires after",
+        description='When asking a person: how long the task waits, e.g. "24h" or "2d" '
+        "(s, m, h, d). Empty: until someone settles it.",
+    )
+    fallback_timeout_action: Literal["fail", "branch"] = Field(
+        "fail",
+        title="When the task expires",
+        description="fail: the step fails with its error (its Error port if connected); "
+        'branch: an error of type "timeout" goes out of the Error port.',
+    )
+    fallback_remind_after: Duration = Field(
+        "",
+        max_length=20,
+        title="Remind after",
+        description="Send the people asked one reminder if the task still waits after this long, "
+        'e.g. "4h". Empty: no reminder.',
     )
 
 
@@ -248,12 +303,6 @@ class NodeType:
         return False
 
     @classmethod
-    def config_problems(cls, config: NodeConfig) -> list[tuple[str, str, str]]:
-        """Return (code, field, message) for a configuration whose fields are each valid but
-        do not work together; the code is a graph error code without its "graph." prefix."""
-        return []
-
-    @classmethod
     def routing(cls, config: NodeConfig) -> dict[str, Any] | None:
         """Return how the node's model is chosen automatically, or None when it is fixed:
         {"candidates": [provider/model, ...] (empty: any), "max_tier": tier or ""}."""
@@ -263,9 +312,10 @@ class NodeType:
     def design_problems(
         cls, config: NodeConfig, tool_names: frozenset[str] | None
     ) -> list[tuple[str, str, str]]:
-        """Return (code, message, field) for what in this configuration cannot work, beyond
-        the config's own validation (a tool that is not registered). `tool_names`: the
-        registered tools (None: unknown)."""
+        """Return (graph error code, message, field) for what in this configuration cannot
+        work although each field is valid on its own: fields that do not work together (a
+        summary larger than its budget), or a name that is not registered (a tool).
+        `tool_names`: the registered tools (None: unknown). Validation reports each one."""
         return []
 
     def run(self, ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:

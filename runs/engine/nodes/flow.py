@@ -6,10 +6,10 @@ from typing import Any
 
 from pydantic import Field
 
-from .base import NodeConfig, NodeResult, NodeType, Port
+from .base import FailureConfig, NodeResult, NodeType, Port
 
 
-class FlowConfig(NodeConfig):
+class FlowConfig(FailureConfig):
     flow: int = Field(
         ...,
         ge=1,
@@ -41,7 +41,9 @@ class FlowNode(NodeType):
     type = "flow"
     label = "Sub-flow"
     category = "Flows"
-    outputs = (Port("out", "Result"), Port("error", "Error", required=False))
+    outputs = (Port("out", "Result"),)
+    # A child run that fails (`child_failed`) or cannot start (`depth`, …) is the step's failure.
+    error_port = Port("error", "Error", required=False)
     Config = FlowConfig
     starts_child_run = True
 

@@ -65,16 +65,18 @@ class MemoryNode(NodeType):
         return [("query", config.query)]  # type: ignore[attr-defined]
 
     @classmethod
-    def config_problems(cls, config: NodeConfig) -> list[tuple[str, str, str]]:
+    def design_problems(
+        cls, config: NodeConfig, tool_names: frozenset[str] | None
+    ) -> list[tuple[str, str, str]]:
         memory: MemoryConfig = config  # type: ignore[assignment]
         if memory.summarize and memory.summary_tokens * 2 > memory.token_budget:
             return [
                 (
-                    "E080",
-                    "summary_tokens",
+                    "graph.E080",
                     f"The summary ({memory.summary_tokens} tokens) may take at most half of the "
                     f"token budget ({memory.token_budget}), so that recent turns still fit. "
                     "Make the summary smaller or the budget larger.",
+                    "summary_tokens",
                 )
             ]
         return []

@@ -4,12 +4,12 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from .base import NodeConfig, NodeError, NodeResult, NodeType, Port
+from .base import FailureConfig, NodeConfig, NodeError, NodeResult, NodeType, Port
 
 FilterValue = str | int | float | bool
 
 
-class RetrieveConfig(NodeConfig):
+class RetrieveConfig(FailureConfig):
     query: str = Field(
         ...,
         min_length=1,
@@ -58,6 +58,22 @@ class RetrieveConfig(NodeConfig):
         return list(dict.fromkeys(names))
 
 
+# What a person typing the chunks of a failed search must give: what later nodes read.
+TYPED_CHUNKS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["text", "source"],
+        "properties": {
+            "text": {"type": "string"},
+            "source": {"type": "string"},
+            "score": {"type": "number"},
+            "heading": {"type": "string"},
+        },
+    },
+}
+
+
 class RetrieveNode(NodeType):
     """Find the passages of your knowledge bases that best answer a query, by meaning and by
     words. Output: a list of chunks with their text, source, heading and score."""
@@ -66,17 +82,22 @@ class RetrieveNode(NodeType):
     label = "Retrieve"
     category = "AI"
     Config = RetrieveConfig
-    outputs = (Port("out", "Chunks"), Port("error", "Error", required=False))
+    outputs = (Port("out", "Chunks"),)
+    error_port = Port("error", "Error", required=False)
 
     @classmethod
     def templates(cls, config: NodeConfig) -> list[tuple[str, str]]:
         return [("query", config.query)]  # type: ignore[attr-defined]
 
+    @classmethod
+    def typed_output_schema(cls, config: NodeConfig) -> dict[str, Any] | None:
+        return TYPED_CHUNKS
+
     def run(self, ctx: Any, inputs: dict[str, Any]) -> NodeResult:
         config: RetrieveConfig = ctx.config
         query = ctx.render(config.query, "query").strip()
         if not query:
-            raise NodeError("The query is empty once filled in.", code="empty_query", port="error")
+            raise NodeError("The query is empty once filled in.", code="empty_query")
         try:
             response = ctx.retrieve(
                 knowledge_bases=config.knowledge_bases,
@@ -87,7 +108,7 @@ class RetrieveNode(NodeType):
                 filters=config.filters,
             )
         except NodeError as exc:
-            raise NodeError(exc.message, code=exc.code, port="error") from exc
+            raise NodeError(exc.message, code=exc.code, kind=_error_type(exc.code)) from exc
         chunks = response.get("chunks") or []
         ctx.details["retrieved"] = [
             {
@@ -106,3 +127,11 @@ class RetrieveNode(NodeType):
             for chunk in chunks
         ]
         return NodeResult(output=output, ports=["out"])
+
+
+def _error_type(code: str) -> str | None:
+    """A failed query embedding is the embedding provider's failure (`embedding_timeout`: a
+    timeout); None: typed by its code as any step's error."""
+    if not code.startswith("embedding_"):
+        return None
+    return "timeout" if code == "embedding_timeout" else "provider_error"
