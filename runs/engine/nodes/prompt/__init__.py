@@ -6,6 +6,7 @@ from typing import Any
 
 from ... import semantic
 from ...shapes import ANY, TEXT
+from .. import flow_tools
 from ..base import NodeConfig, NodeResult, NodeType, Port
 from ..evaluator import check_rules
 from .answer import (
@@ -62,7 +63,12 @@ def run_prompt(ctx: Any) -> NodeResult:
         "cache": config.cache,
         "keep_truncated": config.on_truncation == "keep" and config.output_format == "text",
     }
+    if ctx.resume:
+        # Back from a flow tool's child run: the loop's saved state has the conversation.
+        return _answer(ctx, config, [], {}, None)
     tools = ctx.tools.specs(config.tools) if config.tools else None
+    if config.flow_tools:
+        tools = (tools or []) + flow_tools.specs(ctx, config.flow_tools)
     if not config.semantic_cache:
         return _run_model(ctx, config, messages, call, tools)
     request = semantic.probe(ctx, config, messages, tools)
@@ -97,6 +103,10 @@ class PromptNode(NodeType):
         cls, config: NodeConfig, arguments: dict[str, Any] | None
     ) -> list[tuple[str, dict[str, Any] | None]]:
         return [(name, None) for name in getattr(config, "tools", None) or []]
+
+    @classmethod
+    def called_flows(cls, config: NodeConfig) -> list[tuple[str, int, int | None]]:
+        return [("flow_tools", t.flow, t.pinned) for t in getattr(config, "flow_tools", [])]
 
     label = "Prompt"
     category = "AI"

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from ...schemas import SchemaCheckFailed, validation_errors
+from .. import flow_tools
 from ..base import NodeError, NodeResult
 from .config import PromptConfig
 
@@ -75,8 +76,22 @@ def _answer(
     call: dict[str, Any],
     tools: list[dict[str, Any]] | None,
 ) -> NodeResult:
-    """Ask one model (with its fallbacks): tool rounds, then the JSON check with one repair."""
-    for _round in range(config.max_tool_rounds + 1):
+    """Ask one model (with its fallbacks): tool rounds, then the JSON check with one repair.
+
+    A flow tool call makes the step wait for its child run; resumed, the loop carries on from
+    the saved state with the child's answer."""
+    first = 0
+    resumed = flow_tools.resumed_answer(ctx)
+    if resumed is not None:
+        state, answer = resumed
+        messages, call, tools = state["messages"], state["call"], state["tools"]
+        first = state["round"]
+        messages.append(_tool_message(state["pending"][0]["id"], answer))
+        waiting = _tool_turn(ctx, config, messages, state["pending"][1:], first, call, tools)
+        if waiting is not None:
+            return waiting
+        first += 1
+    for _round in range(first, config.max_tool_rounds + 1):
         response = ctx.chat(messages=messages, tools=tools, **call)
         if not response.tool_calls:
             break
@@ -86,14 +101,10 @@ def _answer(
                 code="tool_rounds_exceeded",
             )
         messages.append(_assistant_turn(response))
-        for tool_call in response.tool_calls:
-            messages.append(
-                {
-                    "role": "tool",
-                    "tool_call_id": tool_call.id,
-                    "content": json.dumps(_tool_result(ctx, config, tool_call), default=str),
-                }
-            )
+        calls = [flow_tools.call_to_dict(c) for c in response.tool_calls]
+        waiting = _tool_turn(ctx, config, messages, calls, _round, call, tools)
+        if waiting is not None:
+            return waiting
     text = response.content or ""
     if config.output_format == "text":
         return NodeResult(output=text)
@@ -112,11 +123,50 @@ def _answer(
     return NodeResult(output=value)
 
 
-def _tool_result(ctx: Any, config: PromptConfig, tool_call: Any) -> Any:
-    if tool_call.name not in config.tools:
-        return {"error": f'No tool named "{tool_call.name}" is available.'}
+def _tool_turn(
+    ctx: Any,
+    config: PromptConfig,
+    messages: list[dict[str, Any]],
+    calls: list[dict[str, Any]],
+    round_: int,
+    call: dict[str, Any],
+    tools: list[dict[str, Any]] | None,
+) -> NodeResult | None:
+    """Answer a turn's tool calls in order; a flow tool's call returns the step's wait, with
+    the loop's state to resume from (the calls from it on are still to answer)."""
+    flows = flow_tools.flows_by_name(config.flow_tools)
+    for index, tool_call in enumerate(calls):
+        if tool_call["name"] not in flows:
+            result = _tool_result(ctx, config, tool_call["name"], tool_call["arguments"])
+            messages.append(_tool_message(tool_call["id"], result))
+            continue
+        replayed = flow_tools.replayed_answer(ctx, tool_call)
+        if replayed is not None:
+            messages.append(_tool_message(tool_call["id"], replayed["answer"]))
+            continue
+        state = {
+            "messages": messages,
+            "round": round_,
+            "pending": calls[index:],
+            "call": call,
+            "tools": tools,
+            "details": dict(ctx.details),
+        }
+        return NodeResult(
+            wait=flow_tools.wait(flows, tool_call), details={flow_tools.WAIT_KIND: state}
+        )
+    return None
+
+
+def _tool_message(call_id: str, result: Any) -> dict[str, Any]:
+    return {"role": "tool", "tool_call_id": call_id, "content": json.dumps(result, default=str)}
+
+
+def _tool_result(ctx: Any, config: PromptConfig, name: str, arguments: Any) -> Any:
+    if name not in config.tools:
+        return {"error": f'No tool named "{name}" is available.'}
     try:
-        return ctx.call_tool(tool_call.name, tool_call.arguments)
+        return ctx.call_tool(name, arguments)
     except NodeError as exc:
         # The model sees the tool's error and may recover; the step does not fail.
         return {"error": exc.message}

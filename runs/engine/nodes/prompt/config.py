@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from ..base import FailureConfig
 from ..checks import check_json_schema
 from ..evaluator import Rule
+from ..flow_tools import FlowTool
 
 
 class PromptConfig(FailureConfig):
@@ -41,6 +42,13 @@ class PromptConfig(FailureConfig):
         None, title="Output JSON schema", description="Checked when the output format is JSON."
     )
     tools: list[str] = Field(default_factory=list, max_length=20, title="Tools the model may call")
+    flow_tools: list[FlowTool] = Field(
+        default_factory=list,
+        max_length=10,
+        title="Flows the model may call",
+        description="Published flows offered as tools; a flow's inputs are the tool's "
+        "arguments, and its result is the tool's answer.",
+    )
     max_tool_rounds: int = Field(5, ge=1, le=20, title="Max tool rounds")
     cache: bool = Field(False, title="Cache responses")
     semantic_cache: bool = Field(
