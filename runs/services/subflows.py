@@ -105,7 +105,7 @@ def _child_version(flow, version: int | None):
     return found
 
 
-def called_version(workspace_id: int | None, flow_id: int, version: int | None):
+def called_version(workspace_id: int | None, flow_id: Any, version: int | None) -> Any:
     """The published version of a workspace's flow a child run would run (None: the latest);
     raise SubflowRefused when there is none."""
     from builder.models import Flow

@@ -53,10 +53,10 @@ def flows_by_name(flow_tools: list[FlowTool]) -> dict[str, Any]:
 def specs(ctx: Any, flow_tools: list[FlowTool]) -> list[dict[str, Any]]:
     """Return the OpenAI tool specs of the flows: each flow's input schema is its parameters."""
     lookup = getattr(ctx.tools, "flow_inputs", None)
-    if lookup is None and flow_tools:
-        raise NodeError("Flows cannot be called as tools here.", code="subflow_not_found")
     tools: list[dict[str, Any]] = []
     for tool in flow_tools:
+        if lookup is None:
+            raise NodeError("Flows cannot be called as tools here.", code="subflow_not_found")
         found = lookup(tool.flow, tool.pinned)  # {name, description, version, schema}
         tools.append(tool_spec(tool, found))
     return tools
