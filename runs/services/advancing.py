@@ -695,7 +695,9 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
     }
     if "routing" in outcome.details:
         summary["routing"] = outcome.details["routing"]
-    for substep in outcome.substeps:
+    # A step resumed after a flow tool's child recorded its sub-steps up to the wait already.
+    recorded = len((claimed.resume or {}).get("substeps") or [])
+    for substep in outcome.substeps[recorded:]:
         change.event("step.substep", row.node_id, {**substep, "step_id": row.pk})
     if replayed is not None:
         change.event("step.succeeded", row.node_id, {**summary, "reproduced_decision": True})

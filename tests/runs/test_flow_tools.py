@@ -263,3 +263,65 @@ def test_validation_reports_an_unknown_flow_tool(make_flow, owner):
     assert [(e.code, e.field) for e in errors if e.code == "graph.E040"] == [
         ("graph.E040", "flow_tools")
     ]
+
+
+def agent_with_flow_tool(flow_id):
+    agent = _node(
+        "mid",
+        "agent",
+        goal="Find out about {{ inputs.topic }}",
+        flow_tools=[{"flow": flow_id, "name": "explain"}],
+    )
+    return _graph(agent, result="{{ nodes.mid.output.answer }}")
+
+
+def test_agent_calls_a_flow_tool_and_its_substeps_link_the_child(llm, make_flow, owner):
+    llm.script(
+        tool_call("explain", {"topic": "oolong"}),
+        text("Oolong is brewed."),
+    )
+    child_flow = make_flow("Fact", fact_graph())
+    parent_flow = make_flow("Agent", agent_with_flow_tool(child_flow.pk))
+
+    parent = finish_inline(start(parent_flow, owner), owner)
+
+    assert parent.status == "succeeded", (parent.error_code, parent.error_message)
+    assert parent.result == {"answer": "Oolong is brewed."}
+    child = Run.objects.get(parent_step__run=parent)
+    assert child.result == {"fact": "oolong is brewed"}
+    (answer,) = _tool_messages(llm.requests[1])
+    assert json.loads(answer["content"]) == {"fact": "oolong is brewed"}
+    substeps = [
+        e.data for e in RunEvent.objects.filter(run=parent, kind="step.substep").order_by("seq")
+    ]
+    assert [(s["index"], s["type"]) for s in substeps] == [
+        (0, "tool_call"),
+        (1, "tool_result"),
+        (2, "answer"),
+    ]
+    assert substeps[0]["flow"] == child_flow.pk and substeps[0]["tool"] == "explain"
+    assert substeps[1]["child_run_id"] == child.pk and substeps[1]["ok"] is True
+    step = Step.objects.get(run=parent, node_id="mid")
+    assert [s["type"] for s in step.output["trace"]] == ["tool_call", "tool_result", "answer"]
+
+    llm.reset()
+    runs_before = Run.objects.count()
+    copy = run_reproduce(user=owner, run=parent)
+    InlineExecutor().advance(copy.pk)
+    copy.refresh_from_db()
+    assert copy.status == "succeeded" and copy.result == parent.result
+    assert llm.call_count == 0 and Run.objects.count() == runs_before + 1
+
+
+def test_run_page_links_the_agents_flow_call_to_its_child_run(llm, make_flow, owner, client):
+    llm.script(tool_call("explain", {"topic": "oolong"}), text("Oolong is brewed."))
+    child_flow = make_flow("Fact", fact_graph())
+    parent_flow = make_flow("Agent", agent_with_flow_tool(child_flow.pk))
+    parent = finish_inline(start(parent_flow, owner), owner)
+    child = Run.objects.get(parent_step__run=parent)
+
+    client.force_login(owner)
+    page = client.get(f"/runs/{parent.pk}/").content.decode()
+
+    assert f'class="sb-substep-run" href="/runs/{child.pk}/"' in page
+    assert "Calls explain" in page

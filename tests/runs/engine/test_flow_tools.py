@@ -189,3 +189,41 @@ def test_two_flow_calls_in_one_turn_wait_one_after_the_other():
 
     assert third.status == "succeeded" and third.output == "Both." and len(llm.calls) == 2
     assert [c["child_run_id"] for c in third.details["flow_tool_calls"]] == [1, 2]
+
+
+def test_agent_waits_for_a_flow_tool_and_resumes_its_loop_and_substeps():
+    turns = iter(
+        [
+            FakeResponse(
+                content="Looking.", tool_calls=[FakeToolCall("c1", "explain", {"topic": "t"})]
+            ),
+            FakeResponse(content="It is brewed."),
+        ]
+    )
+    llm = FakeLlm(lambda messages, kwargs: next(turns))
+    doc = graph(
+        [
+            node("in", "input"),
+            node("ask", "agent", goal="Learn", flow_tools=[{"flow": 7, "name": "explain"}]),
+            node("out", "output", value="x"),
+        ],
+        [edge("in", "ask"), edge("ask", "out")],
+    )
+    assert NODE_TYPES["agent"].called_flows(compile_graph(doc).nodes["ask"].config) == [
+        ("flow_tools", 7, None)
+    ]
+
+    waiting = _step(doc, llm, FlowAwareTools())
+    assert waiting.status == "waiting" and waiting.wait["inputs"] == {"topic": "t"}
+    assert [s["type"] for s in waiting.substeps] == ["thought", "tool_call"]
+    assert waiting.substeps[1]["flow"] == 7
+
+    result = {"ok": True, "output": {"fact": "brewed"}, "child_run_id": 5}
+    state = json.loads(json.dumps({**waiting.details["flow_tool"], "result": result}))
+    resumed = _step(doc, llm, FlowAwareTools(), resume=state)
+
+    assert resumed.status == "succeeded" and resumed.output["answer"] == "It is brewed."
+    kinds = [s["type"] for s in resumed.substeps]
+    assert kinds == ["thought", "tool_call", "tool_result", "answer"]
+    assert [s["index"] for s in resumed.substeps] == [0, 1, 2, 3]
+    assert resumed.substeps[2]["child_run_id"] == 5 and resumed.output["rounds"] == 2
