@@ -77,7 +77,8 @@ def run_prompt(ctx: Any) -> NodeResult:
         return cached
     spent = ctx.usage.cost
     result = _run_model(ctx, config, messages, call, tools)
-    semantic.remember(ctx, request, result, ctx.usage.cost - spent)
+    if result.wait is None:  # a step waiting for a flow tool has no answer to keep yet
+        semantic.remember(ctx, request, result, ctx.usage.cost - spent)
     return result
 
 

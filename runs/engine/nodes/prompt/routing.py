@@ -64,6 +64,9 @@ def _run_routed(
                 continue
             raise
         attempt.update(_spend(ctx, spent, tokens))
+        if result.wait is not None:
+            attempt["outcome"] = "waiting"  # for a flow tool's child: resumed on this model
+            return result
         _counterfactual(routing, strongest, attempt)
         passed, _score, feedback = check_rules(config.escalate_on, result.output)
         if passed or not config.escalate_on:
