@@ -16,22 +16,23 @@ from .models import Flow
 MAX_FLOWS_VISITED = 200
 
 
-def _calls(graph: Any) -> list[tuple[str, int, int | None]]:
-    """The (node id, flow id, version) of every well-configured sub-flow node of a graph."""
+def _calls(graph: Any) -> list[tuple[str, str, int, int | None]]:
+    """The (node id, config field, flow id, version) of every flow a well-configured node of a
+    graph may run as a child run: sub-flow and map nodes, and flows offered as tools."""
     calls = []
     nodes = graph.get("nodes") if isinstance(graph, dict) else None
     for node in nodes if isinstance(nodes, list) else []:
         if not isinstance(node, dict):
             continue
         node_type = NODE_TYPES.get(str(node.get("type")))
-        if node_type is None or not node_type.starts_child_run:
+        if node_type is None:
             continue
         try:
             config = node_type.Config.model_validate(node.get("config") or {})
         except ValidationError:
             continue  # reported as a bad configuration already
-        values = config.model_dump()
-        calls.append((str(node.get("id")), values["flow"], values.get("version")))
+        for field, flow_id, version in node_type.called_flows(config):
+            calls.append((str(node.get("id")), field, flow_id, version))
     return calls
 
 
@@ -54,7 +55,7 @@ def _reaches(start: int, version: int | None, target: int | None, workspace_id: 
         visited.add(flow_id)
         flow = Flow.objects.live().filter(pk=flow_id, workspace_id=workspace_id).first()
         graph = _called_graph(flow, number) if flow is not None else None
-        for _node, called, called_version in _calls(graph):
+        for _node, _field, called, called_version in _calls(graph):
             if called == target or called in path:
                 return [*path, called]
             stack.append((called, called_version, [*path, called]))
@@ -66,9 +67,9 @@ def subflow_errors(
 ) -> list[GraphError]:
     """Return the problems with the flows a graph's sub-flow nodes call."""
     errors = []
-    for node_id, called, version in _calls(graph):
+    for node_id, field, called, version in _calls(graph):
         flow = Flow.objects.live().filter(pk=called).first()
-        where = {"node_id": node_id, "field": "flow"}
+        where = {"node_id": node_id, "field": field}
         if flow is None:
             errors.append(GraphError("graph.E040", f"There is no flow {called} to call.", **where))
             continue
@@ -89,7 +90,7 @@ def subflow_errors(
                     "graph.E042",
                     f'There is no {which} the flow "{flow.name}". Publish it first.',
                     node_id=node_id,
-                    field="version" if version is not None else "flow",
+                    field="version" if version is not None and field == "flow" else field,
                 )
             )
             continue

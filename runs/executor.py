@@ -66,8 +66,9 @@ class InlineExecutor(Executor):
         )
         while pending or runs:
             if runs:
-                # A sub-flow's child (or the parent it resumed) runs to its end or wait, too.
-                self.advance(runs.pop(0))
+                # A sub-flow's child (or the parent it resumed) runs to its end or wait, too;
+                # redispatched: a step resumed by a flow tool's child is queued already.
+                self.advance(runs.pop(0), redispatch=True)
                 continue
             claimed = step_claim(run_id=run_id, step_id=pending.pop(0), worker=worker)
             if claimed is not None:
@@ -198,7 +199,8 @@ class EmbeddedExecutor(Executor):
 
     def _advance_all(self, run_ids: list[int]) -> None:
         for run_id in run_ids:
-            self.advance(run_id)
+            # Redispatched: a step a flow tool's child resumed is queued already.
+            self.advance(run_id, redispatch=True)
 
     def _run(self, run_id: int, worker: str, advance: Advance) -> None:
         run_steps(

@@ -75,7 +75,8 @@ def _run(run_id: int, worker: str, advance: Advance) -> None:
 
     def kick_runs(run_ids: list[int]) -> None:
         for other in run_ids:
-            kick_advance(other)
+            # Redispatched: a step a flow tool's child resumed is queued already.
+            kick_advance(other, redispatch=True)
 
     run_steps(advance, worker=worker, hold=heartbeat.holder(worker), kick=kick, kick_runs=kick_runs)
 

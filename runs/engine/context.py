@@ -142,6 +142,8 @@ class NodeContext:
     #: Readable node names (key, or from the label) by id, for what the node shows people.
     names: dict[str, str] = field(default_factory=dict)
     allowance: Allowance = field(default_factory=Allowance)
+    #: A step resumed after a flow tool's child run: its saved loop state and the child's result.
+    resume: dict[str, Any] | None = None
     #: The step's visible parts (an agent's thoughts, tool calls, critiques), in order: each
     #: becomes a `step.substep` event of the run when the step is recorded.
     substeps: list[dict[str, Any]] = field(default_factory=list)

@@ -85,13 +85,15 @@ def execute_step(
     overrides: dict[str, Any] | None = None,
     allowance: Allowance | None = None,
     semantic: SemanticCachePort | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> StepOutcome:
     """Run one node at its current iteration and return what to record.
 
     `secrets` looks credentials up by name, for node types that use them; the outcome lists the
     ones read, so the caller can redact them from what it records. `overrides` replaces config
     fields for this attempt only (a person retrying a failed step with another model).
-    `allowance` is what the run may still spend (its budgets less its usage).
+    `allowance` is what the run may still spend (its budgets less its usage). `resume` is
+    the saved state of a step that waited for a flow tool's child run, with the child's result.
     """
     node = graph.nodes[node_id]
     variables = template_variables(graph, state, node_id, run_inputs)
@@ -112,6 +114,7 @@ def execute_step(
         retrieval,
         allowance or Allowance(),
         semantic,
+        resume,
     )
     outcome.secrets = resolved(values)
     return outcome
@@ -131,6 +134,7 @@ def _execute(
     retrieval: RetrievalPort | None,
     allowance: Allowance,
     semantic: SemanticCachePort | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> StepOutcome:
     node = graph.nodes[node_id]
     config = node.config.model_copy(update=overrides) if overrides else node.config
@@ -149,6 +153,7 @@ def _execute(
         retrieval=retrieval if retrieval is not None else NoRetrieval(),
         allowance=allowance,
         semantic=semantic if semantic is not None else NoSemanticCache(),
+        resume=resume,
     )
     inputs = node_inputs(graph, state, node_id)
     try:

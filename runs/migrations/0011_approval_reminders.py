@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('runs', '0010_merge_20261202_0626'),
+        ("runs", "0010_merge_20261202_0626"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='approval',
-            name='remind_at',
+            model_name="approval",
+            name="remind_at",
             field=models.DateTimeField(blank=True, db_index=True, null=True),
         ),
         migrations.AddField(
-            model_name='approval',
-            name='reminded_at',
+            model_name="approval",
+            name="reminded_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

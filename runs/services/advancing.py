@@ -53,7 +53,7 @@ from .ports import (
     workspace_secrets,
 )
 from .starting import default_model
-from .subflows import run_allowance, subflow_start
+from .subflows import FLOW_TOOL_WAIT, run_allowance, subflow_start
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +170,8 @@ class ClaimedStep:
     overrides: dict[str, Any] | None = None
     #: What the run may still spend when the step was claimed.
     allowance: Allowance | None = None
+    #: A step back from a flow tool's child run: its saved loop state, with the child's result.
+    resume: dict[str, Any] | None = None
 
 
 @dataclass
@@ -383,10 +385,13 @@ def step_claim(*, run_id: int, step_id: int, worker: str) -> ClaimedStep | None:
         change.save()
         row.status, row.lease_owner = StepStatus.RUNNING, worker
         claimed = _claimed(run, compiled_graph(run), step, rows)
-        if row.attempt > 0:
-            # Only a re-executed attempt can carry overrides: first attempts skip the read.
+        node = claimed.graph.nodes[row.node_id]
+        if row.attempt > 0 or node.node_type.called_flows(node.config):
+            # Only a re-executed attempt can carry overrides, and only a step that may call
+            # flows as tools resumes a loop: other first attempts skip the read.
             details = Step.objects.filter(pk=step_id).values_list("details", flat=True).first()
             claimed.overrides = (details or {}).get("overrides") or None
+            claimed.resume = (details or {}).get(FLOW_TOOL_WAIT) or None
         return claimed
 
 
@@ -473,6 +478,7 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
             overrides=claimed.overrides,
             allowance=claimed.allowance,
             semantic=semantic,
+            resume=claimed.resume,
         )
     if claimed.overrides:
         outcome.details = {**outcome.details, "overrides": claimed.overrides}
@@ -618,7 +624,12 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
             # the divergence it exists to show.
             status, ports, output = StepStatus.FAILED, [], None
     node_type = claimed.graph.nodes[row.node_id].node_type
-    if status == "waiting" and node_type.starts_child_run and not fallback:
+    child = (
+        status == "waiting"
+        and not fallback
+        and (node_type.starts_child_run or (outcome.wait or {}).get("kind") == FLOW_TOOL_WAIT)
+    )
+    if child:
         outcome = _child_run(change, claimed, row, outcome)
         status, ports, output = outcome.status, outcome.ports, outcome.output
         # A child that cannot start is the step's failure: under "ask", a task for a person.
@@ -627,6 +638,7 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
     failed_verdict = ports == [verdict] or outcome.error_code == "evaluation_failed"
     if verdict is not None and failed_verdict and claimed.reproduce_of is None:
         _evict_judged(claimed)
+    earlier = _earlier_execution(claimed, row)
     statements.update(
         Step,
         row.pk,
@@ -639,9 +651,9 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
             "input": outcome.rendered or None,
             "details": outcome.details,
             "model": usage.model,
-            "tokens_in": usage.tokens_in,
-            "tokens_out": usage.tokens_out,
-            "cost": cost,
+            "tokens_in": earlier["tokens_in"] + usage.tokens_in,
+            "tokens_out": earlier["tokens_out"] + usage.tokens_out,
+            "cost": earlier["cost"] + cost,
             "cache_hit": usage.cache_hit,
             "finished_at": now,
             "lease_expires_at": None,
@@ -652,7 +664,7 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
             [
                 Recording(
                     step_id=row.pk,
-                    index=i,
+                    index=earlier["recordings"] + i,
                     kind=r["kind"],
                     request=r["request"],
                     response=r["response"],
@@ -678,7 +690,7 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
         tokens_in=run.tokens_in + usage.tokens_in,
         tokens_out=run.tokens_out + usage.tokens_out,
         cost=run.cost + cost,
-        step_count=run.step_count + 1,
+        step_count=run.step_count + (0 if claimed.resume else 1),
     )
     summary = {
         "iteration": claimed.iteration,
@@ -694,12 +706,15 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
     }
     if "routing" in outcome.details:
         summary["routing"] = outcome.details["routing"]
-    for substep in outcome.substeps:
+    # A step resumed after a flow tool's child recorded its sub-steps up to the wait already.
+    recorded = len((claimed.resume or {}).get("substeps") or [])
+    for substep in outcome.substeps[recorded:]:
         change.event("step.substep", row.node_id, {**substep, "step_id": row.pk})
     if replayed is not None:
         change.event("step.succeeded", row.node_id, {**summary, "reproduced_decision": True})
-    elif status == "waiting" and node_type.starts_child_run and not fallback:
-        change.event("subflow.started", row.node_id, {**summary, **outcome.details})
+    elif status == "waiting" and child and not fallback:
+        started = {k: v for k, v in outcome.details.items() if k != FLOW_TOOL_WAIT}
+        change.event("subflow.started", row.node_id, {**summary, **started})
     elif status == "waiting":
         approval_request(
             change,
@@ -716,6 +731,15 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
         )
     else:
         change.event("step.succeeded", row.node_id, summary)
+
+
+def _earlier_execution(claimed: ClaimedStep, row: StepRow) -> dict[str, Any]:
+    """What a resumed step recorded before it waited for a flow tool's child (and what the
+    child spent, added when it finished): the step's totals go on from there."""
+    if not claimed.resume:
+        return {"tokens_in": 0, "tokens_out": 0, "cost": Decimal(0), "recordings": 0}
+    found = Step.objects.filter(pk=row.pk).values("tokens_in", "tokens_out", "cost").first()
+    return {**(found or {}), "recordings": Recording.objects.filter(step_id=row.pk).count()}
 
 
 def _child_run(

@@ -116,6 +116,29 @@ class Tools:
     def specs(self, names: list[str]) -> list[dict[str, Any]]:
         return openai_tool_specs(names)
 
+    def flow_inputs(self, flow_id: int, version: int | None) -> dict[str, Any]:
+        return flow_tool_inputs(self.context.workspace_id, flow_id, version)
+
+
+def flow_tool_inputs(workspace_id: int | None, flow_id: int, version: int | None) -> dict[str, Any]:
+    """What a model is told of a flow offered as a tool: its name, description, version and
+    input schema (of that published version, or the latest)."""
+    from runs.engine.nodes.base import NodeError
+
+    from .starting import input_schema
+    from .subflows import SubflowRefused, called_version
+
+    try:
+        found = called_version(workspace_id, flow_id, version)
+    except SubflowRefused as exc:
+        raise NodeError(exc.message, code=exc.code) from exc
+    return {
+        "name": found.flow.name,
+        "description": found.flow.description,
+        "version": found.number,
+        "schema": input_schema(found.graph),
+    }
+
 
 class Knowledge:
     """Knowledge-base search, scoped to the run's workspace."""
@@ -245,6 +268,12 @@ class RecordedTools:
 
     def specs(self, names: list[str]) -> list[dict[str, Any]]:
         return openai_tool_specs(names)
+
+    #: Flow tools are answered from the recording too: a reproduction starts no child run.
+    replays = True
+
+    def flow_inputs(self, flow_id: int, version: int | None) -> dict[str, Any]:
+        return {"name": f"flow {flow_id}", "version": version, "schema": {"type": "object"}}
 
 
 class RecordedSemanticCache:

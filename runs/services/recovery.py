@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import reduce
 from operator import or_
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
@@ -22,7 +23,8 @@ from django.utils import timezone
 from config.domain import Invalid, NotFound, RunConflict
 from runs import periodic
 from runs.engine.failures import error_object
-from runs.models import Run, RunStatus, Step, StepStatus
+from runs.engine.nodes.flow_tools import WAIT_KIND as FLOW_TOOL_WAIT
+from runs.models import Recording, Run, RunStatus, Step, StepStatus
 from runs.tools import registry
 
 from .advancing import compiled_graph
@@ -139,11 +141,7 @@ def step_recover(*, step_id: int, reason: str = "worker_lost") -> int | None:
             attempt=step.attempt + 1,
             status=StepStatus.NEEDS_ATTENTION if parked else StepStatus.QUEUED,
             input=step.input,
-            details=(
-                {"overrides": step.details["overrides"]}
-                if isinstance(step.details, dict) and step.details.get("overrides")
-                else {}
-            ),
+            details=_carried(step.details),
             error_message=(
                 "This step calls a tool that is not safe to repeat; a person must check "
                 "whether it ran and retry or fail it."
@@ -151,6 +149,19 @@ def step_recover(*, step_id: int, reason: str = "worker_lost") -> int | None:
                 else ""
             ),
         )
+        if FLOW_TOOL_WAIT in retry.details:
+            # A loop resumed from a flow tool's child goes on from its saved state: the calls
+            # the state answered stay with the step, for a reproduction to replay.
+            Recording.objects.bulk_create(
+                Recording(
+                    step=retry,
+                    index=r.index,
+                    kind=r.kind,
+                    request=r.request,
+                    response=r.response,
+                )
+                for r in step.recordings.all()
+            )
         if parked:
             change.event(
                 "step.needs_attention",
@@ -159,6 +170,13 @@ def step_recover(*, step_id: int, reason: str = "worker_lost") -> int | None:
             )
             # Waiting for a person: the next plan turns the run to "waiting".
         return run.pk
+
+
+def _carried(details: Any) -> dict[str, Any]:
+    """What a lost attempt hands its retry: a person's overrides, a flow tool loop's state."""
+    if not isinstance(details, dict):
+        return {}
+    return {key: details[key] for key in ("overrides", FLOW_TOOL_WAIT) if details.get(key)}
 
 
 def steps_release(*, run_id: int, worker: str, kick_at: datetime | None = None) -> list[int]:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from config.domain import DomainError
 from runs.engine.context import Allowance
 from runs.engine.graph import CompiledGraph
+from runs.engine.nodes.flow_tools import WAIT_KIND as FLOW_TOOL_WAIT
 from runs.engine.runner import StepOutcome, child_failed, failed_after_run
 from runs.engine.scheduler import RunState
 from runs.models import (
@@ -115,13 +116,29 @@ def _child_version(flow, version: int | None):
     return found
 
 
+def called_version(workspace_id: int | None, flow_id: Any, version: int | None) -> Any:
+    """The published version of a workspace's flow a child run would run (None: the latest);
+    raise SubflowRefused when there is none."""
+    from builder.models import Flow
+
+    flow = (
+        Flow.objects.live()
+        .select_related("workspace")
+        .filter(pk=flow_id, workspace_id=workspace_id)
+        .first()
+    )
+    if flow is None:
+        raise SubflowRefused(
+            "subflow_not_found", f"There is no flow {flow_id} in this workspace to call."
+        )
+    return _child_version(flow, version)
+
+
 def start_child(
     change: RunChange, step_id: int, wait: dict[str, Any], *, budgets: dict[str, Any] | None = None
 ) -> Run:
     """Start the child run `wait` names for a step of the locked run (its remaining budgets,
     unless `budgets` says otherwise); raise SubflowRefused when it cannot start."""
-    from builder.models import Flow
-
     from .starting import run_start
 
     parent = change.run
@@ -132,18 +149,8 @@ def start_child(
             f"Sub-flows are nested more than {max_depth()} levels deep here. A flow may be "
             "calling itself through its sub-flows; check which flows they call.",
         )
-    flow_id = wait.get("flow")
-    flow = (
-        Flow.objects.live()
-        .select_related("workspace")
-        .filter(pk=flow_id, workspace_id=parent.workspace_id)
-        .first()
-    )
-    if flow is None:
-        raise SubflowRefused(
-            "subflow_not_found", f"There is no flow {flow_id} in this workspace to call."
-        )
-    version = _child_version(flow, wait.get("version"))
+    version = called_version(parent.workspace_id, wait.get("flow"), wait.get("version"))
+    flow = version.flow
     try:
         return run_start(
             user=parent.created_by,
@@ -230,6 +237,8 @@ def _resolve(parent: RunChange, child: Run, kicks: list[int]) -> bool:
         return False
     if (step.details or {}).get("map") is not None:
         return map_item_finished(parent, step, child, kicks)
+    if (step.details or {}).get(FLOW_TOOL_WAIT) is not None:
+        return _tool_answered(parent, step, child)
     now = timezone.now()
     summary: dict[str, Any] = {"iteration": step.iteration, "step_id": step.pk}
     if child.status == RunStatus.SUCCEEDED:
@@ -330,6 +339,48 @@ def _ask(parent: RunChange, step: Step, child: Run, wait: dict[str, Any], title:
 def _asked(step: Step) -> bool:
     """Whether the step already waits for a person (its child's failure was handed over)."""
     return Approval.objects.filter(step_id=step.pk).exists()
+
+
+def _tool_answered(parent: RunChange, step: Step, child: Run) -> bool:
+    """A flow tool's child finished: keep its result with the step's loop state and queue the
+    step again, which carries on from there (redispatched by whoever kicks the parent)."""
+    details = dict(step.details or {})
+    if details.get("child_run_id") != child.pk:
+        return False  # an earlier call's child, answered already
+    result: dict[str, Any] = {"child_run_id": child.pk, "ok": child.status == RunStatus.SUCCEEDED}
+    if result["ok"]:
+        result["output"] = child.result
+    else:
+        message = f"The flow's run #{child.pk} {child.get_status_display().lower()}"
+        message += f": {child.error_message}" if child.error_message else "."
+        result.update(code=child.error_code or str(child.status), message=message)
+    details[FLOW_TOOL_WAIT] = {**details[FLOW_TOOL_WAIT], "result": result}
+    step.details = details
+    step.status = StepStatus.QUEUED
+    # The child's spending is the step's (and so the parent's), as for a sub-flow node.
+    step.tokens_in += child.tokens_in
+    step.tokens_out += child.tokens_out
+    step.cost += child.cost
+    step.save(update_fields=["details", "status", "tokens_in", "tokens_out", "cost"])
+    run = parent.run
+    parent.set(
+        tokens_in=run.tokens_in + child.tokens_in,
+        tokens_out=run.tokens_out + child.tokens_out,
+        cost=run.cost + child.cost,
+    )
+    parent.event(
+        "subflow.finished",
+        step.node_id,
+        {
+            "step_id": step.pk,
+            "iteration": step.iteration,
+            "child_run_id": child.pk,
+            "tool": details[FLOW_TOOL_WAIT]["pending"][0]["name"],
+            "ok": result["ok"],
+        },
+    )
+    parent.resume()
+    return True
 
 
 def children_to_cancel(run_id: int) -> list[Run]:

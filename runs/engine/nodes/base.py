@@ -287,6 +287,14 @@ class NodeType:
         return []
 
     @classmethod
+    def called_flows(cls, config: NodeConfig) -> list[tuple[str, int, int | None]]:
+        """Return the flows executing this node may run as child runs: (config field, flow id,
+        version or None for the latest published). Validation follows them for cycles."""
+        if cls.starts_child_run:
+            return [("flow", config.flow, getattr(config, "version", None))]
+        return []
+
+    @classmethod
     def tool_calls(
         cls, config: NodeConfig, arguments: dict[str, Any] | None
     ) -> list[tuple[str, dict[str, Any] | None]]:

@@ -81,6 +81,10 @@ class AgentNode(NodeType):
         return [(name, None) for name in getattr(config, "tools", None) or []]
 
     @classmethod
+    def called_flows(cls, config: NodeConfig) -> list[tuple[str, int, int | None]]:
+        return [("flow_tools", t.flow, t.pinned) for t in getattr(config, "flow_tools", [])]
+
+    @classmethod
     def routing(cls, config) -> dict[str, Any] | None:
         if not is_routed(config):
             return None

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from ..base import FailureConfig
 from ..checks import check_json_schema
 from ..evaluator import Rule
+from ..flow_tools import FlowTool
 from ..prompt import PromptConfig
 
 
@@ -40,6 +41,13 @@ class AgentConfig(FailureConfig):
         max_length=20,
         title="Tools the agent may call",
         description="Built-in tools by name.",
+    )
+    flow_tools: list[FlowTool] = Field(
+        default_factory=list,
+        max_length=10,
+        title="Flows the agent may call",
+        description="Published flows offered as tools; a flow's inputs are the tool's "
+        "arguments, and its result is the tool's answer.",
     )
     knowledge_bases: list[str] = Field(
         default_factory=list,

@@ -10,6 +10,7 @@ import json
 import time
 from typing import Any
 
+from .. import flow_tools
 from ..base import NodeError, NodeResult
 from ..prompt import REPAIR_MESSAGE, _assistant_turn, _decide, is_routed, parse_json_output
 from .config import AgentConfig
@@ -52,15 +53,55 @@ def run_agent(ctx: Any) -> NodeResult:
         "fallback_models": config.fallback_models,
         "cache": config.cache,
     }
+    if ctx.resume:
+        return _resume(ctx, config)
     if is_routed(config):
         call["model"] = _route(ctx, config, messages)
+    return _loop(ctx, Toolbox(ctx, config), goal, messages, call, 1)
+
+
+def _resume(ctx: Any, config: AgentConfig) -> NodeResult:
+    """Carry on after a flow tool's child run, from the state the loop saved when it waited."""
+    resumed = flow_tools.resumed_answer(ctx)
+    if resumed is None:
+        raise NodeError(
+            "The agent's saved state has no result to resume with.", code="replay_mismatch"
+        )
+    state, answer = resumed
+    ctx.substeps[:] = state["substeps"]  # recorded already; the new ones follow them
     toolbox = Toolbox(ctx, config)
+    toolbox.specs = state["tools"] or []
+    messages, call, round_number = state["messages"], state["call"], state["round"]
+    pending = state["pending"]
+    messages.append(_tool_answer(ctx, pending[0], answer, round_number, child=state["result"]))
+    waiting = _use_tools(ctx, toolbox, pending[1:], messages, round_number, state)
+    if waiting is not None:
+        return waiting
+    return _loop(ctx, toolbox, state["goal"], messages, call, round_number + 1)
+
+
+def _loop(
+    ctx: Any,
+    toolbox: Toolbox,
+    goal: str,
+    messages: list[dict[str, Any]],
+    call: dict[str, Any],
+    first: int,
+) -> NodeResult:
+    config: AgentConfig = ctx.config
     meter = Meter(ctx)
-    for round_number in range(1, config.max_rounds + 1):
+    for round_number in range(first, config.max_rounds + 1):
         meter.check()
         response = ctx.chat(messages=list(messages), tools=toolbox.specs or None, **call)
         if response.tool_calls:
-            _use_tools(ctx, toolbox, response, messages, round_number)
+            if (response.content or "").strip():
+                ctx.substep("thought", round=round_number, text=response.content)
+            messages.append(_assistant_turn(response))
+            calls = [flow_tools.call_to_dict(c) for c in response.tool_calls]
+            saved = {"goal": goal, "call": call}
+            waiting = _use_tools(ctx, toolbox, calls, messages, round_number, saved)
+            if waiting is not None:
+                return waiting
             continue
         text = response.content or ""
         messages.append({"role": "assistant", "content": text})
@@ -107,25 +148,72 @@ def _route(ctx: Any, config: AgentConfig, messages: list[dict[str, Any]]) -> str
 
 
 def _use_tools(
-    ctx: Any, toolbox: Toolbox, response: Any, messages: list[dict[str, Any]], round_number: int
-) -> None:
-    """Answer a turn's tool calls: the thought beside them, each call and its result."""
-    if (response.content or "").strip():
-        ctx.substep("thought", round=round_number, text=response.content)
-    messages.append(_assistant_turn(response))
-    for tool_call in response.tool_calls:
-        messages.append(_use_tool(ctx, toolbox, tool_call, round_number))
+    ctx: Any,
+    toolbox: Toolbox,
+    calls: list[dict[str, Any]],
+    messages: list[dict[str, Any]],
+    round_number: int,
+    saved: dict[str, Any],
+) -> NodeResult | None:
+    """Answer a turn's tool calls, each call and its result a sub-step. A flow tool's call
+    returns the step's wait, with the loop's state to resume from."""
+    for index, tool_call in enumerate(calls):
+        name, arguments = tool_call["name"], tool_call["arguments"]
+        flow = toolbox.flows.get(name)
+        extra = {"flow": flow["flow"]} if flow else {}
+        ctx.substep("tool_call", round=round_number, tool=name, arguments=arguments, **extra)
+        if flow is None:
+            result, ok = toolbox.call(name, arguments)
+            messages.append(_tool_message(ctx, tool_call, result, ok, round_number))
+            continue
+        replayed = flow_tools.replayed_answer(ctx, tool_call)
+        if replayed is not None:
+            messages.append(_tool_answer(ctx, tool_call, replayed["answer"], round_number))
+            continue
+        state = {
+            "goal": saved["goal"],
+            "call": saved["call"],
+            "messages": messages,
+            "round": round_number,
+            "pending": calls[index:],
+            "tools": toolbox.specs,
+            "substeps": list(ctx.substeps),
+            "details": dict(ctx.details),
+        }
+        return NodeResult(
+            wait=flow_tools.wait(toolbox.flows, tool_call), details={flow_tools.WAIT_KIND: state}
+        )
+    return None
 
 
-def _use_tool(ctx: Any, toolbox: Toolbox, tool_call: Any, round_number: int) -> dict[str, Any]:
-    ctx.substep("tool_call", round=round_number, tool=tool_call.name, arguments=tool_call.arguments)
-    result, ok = toolbox.call(tool_call.name, tool_call.arguments)
+def _tool_answer(
+    ctx: Any,
+    tool_call: dict[str, Any],
+    answer: Any,
+    round_number: int,
+    child: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A flow tool's answer (the child run's result or error) as the model's tool message."""
+    ok = not (isinstance(answer, dict) and set(answer) == {"error"})
+    if child is not None:
+        ok = bool(child.get("ok"))
+    extra = {"child_run_id": child.get("child_run_id")} if child else {}
+    return _tool_message(ctx, tool_call, answer, ok, round_number, **extra)
+
+
+def _tool_message(
+    ctx: Any, tool_call: dict[str, Any], result: Any, ok: bool, round_number: int, **extra: Any
+) -> dict[str, Any]:
     content = json.dumps(result, default=str, ensure_ascii=False)
-    entry: dict[str, Any] = {"tool": tool_call.name, "ok": ok, "preview": content[:PREVIEW_CHARS]}
+    entry: dict[str, Any] = {
+        "tool": tool_call["name"],
+        "ok": ok,
+        "preview": content[:PREVIEW_CHARS],
+    }
     if len(content) <= TRACE_RESULT_CHARS:
         entry["result"] = result
-    ctx.substep("tool_result", round=round_number, **entry)
-    return {"role": "tool", "tool_call_id": tool_call.id, "content": content}
+    ctx.substep("tool_result", round=round_number, **entry, **extra)
+    return {"role": "tool", "tool_call_id": tool_call["id"], "content": content}
 
 
 def _final_answer(config: AgentConfig, text: str) -> tuple[Any, str | None]:

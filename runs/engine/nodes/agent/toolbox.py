@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import flow_tools
 from ..base import NodeError
 from .config import AgentConfig
 
@@ -42,6 +43,10 @@ class Toolbox:
         self.specs: list[dict[str, Any]] = ctx.tools.specs(config.tools) if config.tools else []
         if config.knowledge_bases:
             self.specs.append(search_spec(config))
+        #: The flows offered as tools, by tool name: a call to one waits for its child run.
+        self.flows = flow_tools.flows_by_name(config.flow_tools)
+        if config.flow_tools and not ctx.resume:
+            self.specs += flow_tools.specs(ctx, config.flow_tools)
 
     def call(self, name: str, arguments: Any) -> tuple[Any, bool]:
         """Return (what the model sees, whether the call succeeded)."""
