@@ -146,16 +146,16 @@ def collection(n: int, seed: int = 7) -> tuple[list[dict], list[tuple[str, str, 
     return documents, questions
 
 
-def setup() -> None:
+def setup(database: str = BENCH_DB) -> None:
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith("postgres"):
         import psycopg
 
         base, _, _ = url.rpartition("/")
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
-        os.environ["DATABASE_URL"] = f"{base}/{BENCH_DB}"
+            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {database}")
+        os.environ["DATABASE_URL"] = f"{base}/{database}"
     else:
         os.environ["SQLITE_PATH"] = os.path.join(tempfile.mkdtemp(), "bench.sqlite3")
     os.environ["REDIS_URL"] = ""

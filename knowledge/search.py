@@ -32,6 +32,17 @@ RRF_K = 60
 MIN_CANDIDATES = 50
 MAX_QUERY_TERMS = 32
 _TERM = re.compile(r"[^\W_]+", re.UNICODE)
+#: English words too common to rank by (a subset of PostgreSQL's english stop list).
+_STOP_WORDS = (
+    "a about above after again all am an and any are as at be been before being below between "
+    "both but by can could did do does doing down during each few for from further had has have "
+    "having he her here hers him his how i if in into is it its itself just me more most my no "
+    "nor not now of off on once only or other our ours out over own same she should so some "
+    "such than that the their theirs them then there these they this those through to too under "
+    "until up very was we were what when where which while who whom why will with would you "
+    "your yours"
+)
+STOP_WORDS = frozenset(_STOP_WORDS.split())
 
 
 @dataclass
@@ -202,7 +213,9 @@ def nearest(
     Rows of another dimension (another model's vectors) match nothing."""
     if not len(ids) or vectors.ndim != 2 or vectors.shape[1] != query_vector.shape[0]:
         return []
-    similarity = vectors @ query_vector
+    # The same dtype as the matrix: a float64 query would copy the whole matrix to float64 on
+    # every search (23 ms instead of 2 at 20,000 chunks).
+    similarity = vectors @ np.asarray(query_vector, dtype=vectors.dtype)
     if allowed is not None:
         similarity = np.where(np.isin(ids, list(allowed)), similarity, -np.inf)
     n = min(limit, len(similarity))
@@ -222,8 +235,11 @@ def nearest(
 def lexical_search(
     kbs: list[KnowledgeBase], query: str, *, limit: int, allowed: QuerySet | None
 ) -> list[int]:
-    """Chunk ids matching the query's words, best first (bm25 / ts_rank_cd)."""
-    terms = query_terms(query)
+    """Chunk ids matching the query's words, best first (bm25 / ts_rank_cd).
+
+    Stop words are left out (PostgreSQL's English configuration drops them too): "the" matches
+    nearly every chunk, and ranking every match made a query at 20,000 chunks take 160 ms."""
+    terms = [t for t in query_terms(query) if t not in STOP_WORDS] or query_terms(query)
     if not terms or not kbs:
         return []
     kb_ids = [kb.pk for kb in kbs]

