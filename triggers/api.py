@@ -25,7 +25,12 @@ class ScheduleIn(StrictIn):
 
 
 class SchedulePatch(StrictIn):
-    enabled: bool
+    enabled: bool | None = None
+    cron: str | None = Field(None, min_length=1, max_length=120)
+    timezone: str | None = Field(None, min_length=1, max_length=64)
+    name: str | None = Field(None, max_length=120)
+    inputs: dict[str, Any] | None = None
+    missed: Literal["once", "skip"] | None = None
 
 
 class ScheduleOut(Schema):
@@ -115,7 +120,20 @@ def schedule_create(request: HttpRequest, flow_id: Id, payload: ScheduleIn):
 def schedule_update(request: HttpRequest, flow_id: Id, schedule_id: Id, payload: SchedulePatch):
     flow = flow_get(user=request.user, flow_id=flow_id, permission="edit")
     schedule = services.schedule_get(flow=flow, schedule_id=schedule_id)
-    return _schedule_out(services.schedule_set_enabled(schedule=schedule, enabled=payload.enabled))
+    if payload.model_fields_set == {"enabled"} and payload.enabled is not None:
+        return _schedule_out(
+            services.schedule_set_enabled(schedule=schedule, enabled=payload.enabled)
+        )
+    schedule = services.schedule_update(
+        schedule=schedule,
+        cron_expression=payload.cron,
+        tz=payload.timezone,
+        name=payload.name,
+        inputs=payload.inputs,
+        missed=payload.missed,
+        enabled=payload.enabled,
+    )
+    return _schedule_out(schedule)
 
 
 @router.delete("/flows/{int:flow_id}/schedules/{int:schedule_id}", response={204: None})

@@ -20,6 +20,7 @@ def zone(name: str) -> ZoneInfo:
         raise Invalid(
             f"“{name[:64]}” is not a time zone. Pick one such as Europe/Paris or UTC.",
             code="invalid_timezone",
+            field="timezone",
         ) from None
 
 
@@ -35,6 +36,7 @@ def check(expression: str, tz_name: str) -> None:
             "A schedule has five fields: minute hour day-of-month month day-of-week "
             "(for example “0 9 * * 1-5” for 09:00 on weekdays).",
             code="invalid_cron",
+            field="cron",
         )
     tz = zone(tz_name)
     try:
@@ -42,9 +44,13 @@ def check(expression: str, tz_name: str) -> None:
         first = it.get_next(datetime)
         second = it.get_next(datetime)
     except (CroniterError, ValueError, KeyError) as exc:
-        raise Invalid(f"The schedule can't be read: {exc}.", code="invalid_cron") from None
+        raise Invalid(
+            f"The schedule can't be read: {exc}.", code="invalid_cron", field="cron"
+        ) from None
     if (second - first).total_seconds() < MIN_INTERVAL_SECONDS:
-        raise Invalid("A schedule can fire at most once a minute.", code="invalid_cron")
+        raise Invalid(
+            "A schedule can fire at most once a minute.", code="invalid_cron", field="cron"
+        )
 
 
 def next_after(expression: str, tz_name: str, after: datetime) -> datetime:
