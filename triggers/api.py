@@ -53,7 +53,7 @@ class WebhookOut(Schema):
     enabled: bool
     mapping: dict[str, str]
     last_called_at: datetime | None
-    # Only editors see it: it lets anyone start runs of this flow.
+    # Shown once, to an editor, when the hook is created or its secret rotated; never read back.
     secret: str | None = None
     signature_header: str = "X-Switchboard-Signature"
 
@@ -149,15 +149,15 @@ def webhook_get(request: HttpRequest, flow_id: Id):
     hook = services.webhook_get(flow=flow)
     if hook is None:
         return Status(404, {"detail": "This flow has no webhook yet.", "code": "not_found"})
-    can_edit = flow_can(request, flow)
-    return webhook_out(request, hook, with_secret=can_edit)
+    return webhook_out(request, hook, with_secret=False)
 
 
 @router.put("/flows/{int:flow_id}/webhook", response=WebhookOut)
 def webhook_enable(request: HttpRequest, flow_id: Id):
     flow = flow_get(user=request.user, flow_id=flow_id, permission="edit")
+    created = services.webhook_get(flow=flow) is None
     return webhook_out(
-        request, services.webhook_enable(flow=flow, user=request.user), with_secret=True
+        request, services.webhook_enable(flow=flow, user=request.user), with_secret=created
     )
 
 
@@ -178,7 +178,7 @@ def webhook_rotate(request: HttpRequest, flow_id: Id):
 def webhook_mapping(request: HttpRequest, flow_id: Id, payload: MappingIn):
     flow = flow_get(user=request.user, flow_id=flow_id, permission="edit")
     hook = services.webhook_set_mapping(flow=flow, mapping=payload.mapping)
-    return webhook_out(request, hook, with_secret=True)
+    return webhook_out(request, hook, with_secret=False)
 
 
 def flow_can(request: HttpRequest, flow, permission: str = "edit") -> bool:

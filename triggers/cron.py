@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from croniter import CroniterError, croniter
 
 from config.domain import Invalid
+
+logger = logging.getLogger(__name__)
 
 # A schedule firing more often than this would be a load test, not a schedule.
 MIN_INTERVAL_SECONDS = 60
@@ -44,8 +47,13 @@ def check(expression: str, tz_name: str) -> None:
         first = it.get_next(datetime)
         second = it.get_next(datetime)
     except (CroniterError, ValueError, KeyError) as exc:
+        logger.info("Refused cron %r: %s", expression[:120], exc)
         raise Invalid(
-            f"The schedule can't be read: {exc}.", code="invalid_cron", field="cron"
+            f"“{expression[:120]}” can't be read as a schedule. Each field takes a number, a "
+            "range (1-5), a list (1,15), a step (*/10) or *: minute 0–59, hour 0–23, day of "
+            "month 1–31, month 1–12 or jan–dec, day of week 0–6 or sun–sat.",
+            code="invalid_cron",
+            field="cron",
         ) from None
     if (second - first).total_seconds() < MIN_INTERVAL_SECONDS:
         raise Invalid(

@@ -91,3 +91,14 @@ def test_other_workspaces_and_anonymous_see_nothing(api_for, member, trip, sched
     assert outsider.get(url(trip)).status_code == 404
     assert outsider.patch(url(trip, schedule["id"]), {"enabled": False}).status_code == 404
     assert api_for(None).get(url(trip)).status_code == 401
+
+
+def test_the_webhook_secret_is_shown_once_and_never_read_back(api_for, demo, trip):
+    api = api_for(demo["owner"])
+    created = api.put(f"/api/flows/{trip.pk}/webhook").json()
+    assert created["secret"].startswith("whsec_") or created["secret"]
+    assert api.get(f"/api/flows/{trip.pk}/webhook").json()["secret"] is None
+    assert api.put(f"/api/flows/{trip.pk}/webhook").json()["secret"] is None
+    rotated = api.post(f"/api/flows/{trip.pk}/webhook/rotate").json()["secret"]
+    assert rotated and rotated != created["secret"]
+    assert api.get(f"/api/flows/{trip.pk}/webhook").json()["secret"] is None
