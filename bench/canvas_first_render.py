@@ -18,6 +18,7 @@ import re
 import statistics
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,8 +30,37 @@ LINE = re.compile(
 )
 
 
+STATIC_IMPORT = re.compile(
+    rb'(?:^|[;}\s])import(?:[^"\'();]*?from)?\s*["\'](\./(?:chunks/)?chunk-[^"\']+)["\']'
+)
+
+
+def editor_bundle_gzip_kb() -> tuple[float, int]:
+    """What opening the editor downloads, gzipped: canvas.js and the chunks it imports
+    statically (the panels loaded with import() come later, when opened)."""
+    folder = ROOT / "static" / "canvas"
+    seen, todo, total = set(), ["canvas.js"], 0
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        data = (folder / name).read_bytes()
+        total += len(zlib.compress(data, 6)) + 18  # a gzip header and trailer around deflate
+        base = Path(name).parent
+        for found in STATIC_IMPORT.findall(data):
+            todo.append(str((base / found.decode()).as_posix()).removeprefix("./"))
+    return total / 1024, len(seen) - 1
+
+
 def main() -> None:
     budget = json.loads((ROOT / "bench" / "canvas_budget.json").read_text())
+    kb, chunks = editor_bundle_gzip_kb()
+    verdict = "within" if kb <= budget["bundle_gzip_kb"] else "OVER"
+    print(
+        f"editor bundle on open: {kb:.1f} KB gzipped (canvas.js + {chunks} shared chunks), "
+        f"budget {budget['bundle_gzip_kb']} KB: {verdict} budget"
+    )
     figures: dict[int, list[tuple[float, float, float]]] = {}
     for _ in range(RUNS):
         out = subprocess.run(

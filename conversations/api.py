@@ -9,7 +9,21 @@ from ninja import Field, Router, Status
 from config.schemas import Id, StrictIn
 from runs import dispatch
 
-from . import services
+from . import selectors, services
+
+TURN_FIELDS = (
+    "position",
+    "message",
+    "run_id",
+    "status",
+    "finished",
+    "last_seq",
+    "answer",
+    "error",
+    "approval_id",
+    "sources",
+    "memory",
+)
 
 router = Router(tags=["conversations"])
 
@@ -20,6 +34,7 @@ class ConversationIn(StrictIn):
 
 class MessageIn(StrictIn):
     text: str = Field(..., min_length=1, max_length=services.MAX_MESSAGE)
+    draft: bool = Field(False, description="Run the flow's current draft (needs the edit right)")
 
 
 @router.post("/flows/{int:flow_id}/conversations", response={201: dict})
@@ -37,7 +52,9 @@ def conversation_create(request: HttpRequest, flow_id: Id, payload: Conversation
 def message_create(request: HttpRequest, conversation_id: Id, payload: MessageIn):
     """Send a message: a run of the flow with `inputs.message`, linked to the conversation."""
     conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)
-    turn = services.message_send(user=request.user, conversation=conversation, text=payload.text)
+    turn = services.message_send(
+        user=request.user, conversation=conversation, text=payload.text, use_draft=payload.draft
+    )
     transaction.on_commit(lambda: dispatch.kick(turn.run_id))
     return Status(202, {"turn": turn.position, "run": turn.run_id})
 
@@ -46,6 +63,15 @@ def message_create(request: HttpRequest, conversation_id: Id, payload: MessageIn
 def conversation_read(request: HttpRequest, conversation_id: Id):
     conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)
     return services.conversation_view(conversation)
+
+
+@router.get("/conversations/{int:conversation_id}/turns/{int:position}", response=dict)
+def turn_read(request: HttpRequest, conversation_id: Id, position: Id):
+    """One message as the chat shows it: its answer (or why there is none), the sources its
+    Retrieve steps found and the earlier messages its Memory step used."""
+    conversation = services.conversation_get(user=request.user, conversation_id=conversation_id)
+    shown = selectors.turn_shown(selectors.turn_get(conversation=conversation, position=position))
+    return {key: shown[key] for key in TURN_FIELDS}
 
 
 @router.delete("/conversations/{int:conversation_id}", response={204: None})

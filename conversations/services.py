@@ -62,18 +62,30 @@ def conversation_get(*, user, conversation_id: int) -> Conversation:
 
 
 def message_send(
-    *, user, conversation: Conversation, text: str, published_only: bool = False
+    *,
+    user,
+    conversation: Conversation,
+    text: str,
+    published_only: bool = False,
+    use_draft: bool = False,
 ) -> Turn:
     """Start a run for the message, with the conversation attached (a Turn points at it).
 
     `published_only` (the chat page): refuse a flow with no published version rather than run
-    its draft."""
+    its draft. `use_draft` (the editor's Test run tab): run the current draft, which needs the
+    right to edit the flow and an Input node that takes a message."""
     text = (text or "").strip()
     if not text:
         raise Invalid("The message is empty.", code="empty_message")
     if len(text) > MAX_MESSAGE:
         raise Invalid(f"Messages are limited to {MAX_MESSAGE} characters.", code="too_long")
-    flow = flow_get(user=user, flow_id=conversation.flow_id, permission="run")
+    flow = flow_get(
+        user=user, flow_id=conversation.flow_id, permission="edit" if use_draft else "run"
+    )
+    if use_draft:
+        problem = draft_chat_problem(flow)
+        if problem is not None:
+            raise Conflict(problem["detail"], code=problem["code"])
     if published_only:
         problem = chat_problem(flow)
         if problem is not None:
@@ -82,7 +94,7 @@ def message_send(
         # One message at a time per conversation: two at once would take the same position.
         Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
         last = conversation.turns.aggregate(last=Max("position"))["last"] or 0
-        run = run_start(user=user, flow=flow, inputs={"message": text})
+        run = run_start(user=user, flow=flow, inputs={"message": text}, use_draft=use_draft)
         return Turn.objects.create(
             conversation=conversation, position=last + 1, run=run, message=text
         )
@@ -103,6 +115,17 @@ def chat_problem(flow) -> dict[str, str] | None:
             "detail": "The published version's input form does not take a chat message. Give "
             'its Input node a text field named "message" (and nothing else required), then '
             "publish again.",
+        }
+    return None
+
+
+def draft_chat_problem(flow) -> dict[str, str] | None:
+    """Why the editor cannot chat with this flow's draft ({code, detail}), or None."""
+    if inputs_errors(flow.graph, {"message": "Hello"}):
+        return {
+            "code": "no_message_input",
+            "detail": "The draft's input form does not take a chat message. Give its Input node "
+            'a text field named "message" (and nothing else required) to chat with it here.',
         }
     return None
 

@@ -25,7 +25,12 @@ class ScheduleIn(StrictIn):
 
 
 class SchedulePatch(StrictIn):
-    enabled: bool
+    enabled: bool | None = None
+    cron: str | None = Field(None, min_length=1, max_length=120)
+    timezone: str | None = Field(None, min_length=1, max_length=64)
+    name: str | None = Field(None, max_length=120)
+    inputs: dict[str, Any] | None = None
+    missed: Literal["once", "skip"] | None = None
 
 
 class ScheduleOut(Schema):
@@ -48,7 +53,7 @@ class WebhookOut(Schema):
     enabled: bool
     mapping: dict[str, str]
     last_called_at: datetime | None
-    # Only editors see it: it lets anyone start runs of this flow.
+    # Shown once, to an editor, when the hook is created or its secret rotated; never read back.
     secret: str | None = None
     signature_header: str = "X-Switchboard-Signature"
 
@@ -115,7 +120,20 @@ def schedule_create(request: HttpRequest, flow_id: Id, payload: ScheduleIn):
 def schedule_update(request: HttpRequest, flow_id: Id, schedule_id: Id, payload: SchedulePatch):
     flow = flow_get(user=request.user, flow_id=flow_id, permission="edit")
     schedule = services.schedule_get(flow=flow, schedule_id=schedule_id)
-    return _schedule_out(services.schedule_set_enabled(schedule=schedule, enabled=payload.enabled))
+    if payload.model_fields_set == {"enabled"} and payload.enabled is not None:
+        return _schedule_out(
+            services.schedule_set_enabled(schedule=schedule, enabled=payload.enabled)
+        )
+    schedule = services.schedule_update(
+        schedule=schedule,
+        cron_expression=payload.cron,
+        tz=payload.timezone,
+        name=payload.name,
+        inputs=payload.inputs,
+        missed=payload.missed,
+        enabled=payload.enabled,
+    )
+    return _schedule_out(schedule)
 
 
 @router.delete("/flows/{int:flow_id}/schedules/{int:schedule_id}", response={204: None})
@@ -131,15 +149,15 @@ def webhook_get(request: HttpRequest, flow_id: Id):
     hook = services.webhook_get(flow=flow)
     if hook is None:
         return Status(404, {"detail": "This flow has no webhook yet.", "code": "not_found"})
-    can_edit = flow_can(request, flow)
-    return webhook_out(request, hook, with_secret=can_edit)
+    return webhook_out(request, hook, with_secret=False)
 
 
 @router.put("/flows/{int:flow_id}/webhook", response=WebhookOut)
 def webhook_enable(request: HttpRequest, flow_id: Id):
     flow = flow_get(user=request.user, flow_id=flow_id, permission="edit")
+    created = services.webhook_get(flow=flow) is None
     return webhook_out(
-        request, services.webhook_enable(flow=flow, user=request.user), with_secret=True
+        request, services.webhook_enable(flow=flow, user=request.user), with_secret=created
     )
 
 
@@ -160,7 +178,7 @@ def webhook_rotate(request: HttpRequest, flow_id: Id):
 def webhook_mapping(request: HttpRequest, flow_id: Id, payload: MappingIn):
     flow = flow_get(user=request.user, flow_id=flow_id, permission="edit")
     hook = services.webhook_set_mapping(flow=flow, mapping=payload.mapping)
-    return webhook_out(request, hook, with_secret=True)
+    return webhook_out(request, hook, with_secret=False)
 
 
 def flow_can(request: HttpRequest, flow, permission: str = "edit") -> bool:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from croniter import CroniterError, croniter
 
 from config.domain import Invalid
+
+logger = logging.getLogger(__name__)
 
 # A schedule firing more often than this would be a load test, not a schedule.
 MIN_INTERVAL_SECONDS = 60
@@ -20,6 +23,7 @@ def zone(name: str) -> ZoneInfo:
         raise Invalid(
             f"“{name[:64]}” is not a time zone. Pick one such as Europe/Paris or UTC.",
             code="invalid_timezone",
+            field="timezone",
         ) from None
 
 
@@ -35,6 +39,7 @@ def check(expression: str, tz_name: str) -> None:
             "A schedule has five fields: minute hour day-of-month month day-of-week "
             "(for example “0 9 * * 1-5” for 09:00 on weekdays).",
             code="invalid_cron",
+            field="cron",
         )
     tz = zone(tz_name)
     try:
@@ -42,9 +47,18 @@ def check(expression: str, tz_name: str) -> None:
         first = it.get_next(datetime)
         second = it.get_next(datetime)
     except (CroniterError, ValueError, KeyError) as exc:
-        raise Invalid(f"The schedule can't be read: {exc}.", code="invalid_cron") from None
+        logger.info("Refused cron %r: %s", expression[:120], exc)
+        raise Invalid(
+            f"“{expression[:120]}” can't be read as a schedule. Each field takes a number, a "
+            "range (1-5), a list (1,15), a step (*/10) or *: minute 0–59, hour 0–23, day of "
+            "month 1–31, month 1–12 or jan–dec, day of week 0–6 or sun–sat.",
+            code="invalid_cron",
+            field="cron",
+        ) from None
     if (second - first).total_seconds() < MIN_INTERVAL_SECONDS:
-        raise Invalid("A schedule can fire at most once a minute.", code="invalid_cron")
+        raise Invalid(
+            "A schedule can fire at most once a minute.", code="invalid_cron", field="cron"
+        )
 
 
 def next_after(expression: str, tz_name: str, after: datetime) -> datetime:

@@ -99,6 +99,47 @@ def schedule_set_enabled(
     return schedule
 
 
+def schedule_update(
+    *,
+    schedule: Schedule,
+    cron_expression: str | None = None,
+    tz: str | None = None,
+    name: str | None = None,
+    inputs: Any = None,
+    missed: str | None = None,
+    enabled: bool | None = None,
+    now: datetime | None = None,
+) -> Schedule:
+    """Change what the caller gives; a new cron or time zone (or re-enabling) starts from now."""
+    now = now or timezone.now()
+    new_cron = " ".join(cron_expression.split()) if cron_expression is not None else schedule.cron
+    new_tz = tz if tz is not None else schedule.timezone
+    retimed = new_cron != schedule.cron or new_tz != schedule.timezone
+    if retimed:
+        cron.check(new_cron, new_tz)
+    if missed is not None and missed not in Missed.values:
+        raise Invalid(
+            "Choose what happens to missed runs: once or skip.",
+            code="invalid_missed",
+            field="missed",
+        )
+    if inputs is not None:
+        schedule.inputs = _clean_inputs(inputs)
+    if name is not None:
+        schedule.name = name.strip()[:120]
+    if missed is not None:
+        schedule.missed = missed
+    reenabled = enabled is True and not schedule.enabled
+    if enabled is not None:
+        schedule.enabled = enabled
+    schedule.cron, schedule.timezone = new_cron, new_tz
+    if retimed or reenabled:
+        schedule.next_run_at = cron.next_after(new_cron, new_tz, now)
+        schedule.last_error = ""
+    schedule.save()
+    return schedule
+
+
 def schedule_delete(*, schedule: Schedule) -> None:
     schedule.delete()
 

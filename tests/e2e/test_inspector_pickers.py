@@ -193,20 +193,20 @@ def test_sub_flow_node_picks_a_published_flow_its_version_and_inputs(
     expect(page.locator("[data-problem-total]")).to_have_attribute("data-problem-total", "0")
 
 
-def test_editor_links_to_the_flows_triggers_and_chat(page, member, workspace):
+def test_editor_opens_the_flows_triggers_and_links_to_its_chat(page, member, workspace):
     designer = member(Role.EDITOR, username="dana")
     flow = Flow.objects.create(workspace=workspace, name="Answer", graph=approval_graph())
     login(page, designer)
     page.goto(f"/flows/{flow.pk}/")
     bar = page.get_by_role("toolbar", name="Flow editor")
-    expect(bar.get_by_role("link", name="Triggers")).to_have_attribute(
-        "href", f"/flows/{flow.pk}/triggers/"
-    )
     expect(bar.get_by_role("link", name="Chat")).to_have_attribute(
         "href", f"/flows/{flow.pk}/chat/"
     )
-    bar.get_by_role("link", name="Triggers").click()
-    page.wait_for_url(f"**/flows/{flow.pk}/triggers/")
+    bar.get_by_role("button", name="Triggers").click()
+    panel = page.locator("[data-slot=triggers]")
+    expect(panel.get_by_role("link", name="Open the Triggers page")).to_have_attribute(
+        "href", f"/flows/{flow.pk}/triggers/"
+    )
 
 
 def test_palette_finds_newer_types_by_synonym_and_tolerates_unknown_ones(

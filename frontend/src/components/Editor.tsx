@@ -1,7 +1,7 @@
 // The flow editor: composes the toolbar and menus, palette, canvas, side panel and dialogs.
 // State lives in hooks: useFlowGraph (nodes, edges, undo), useFlowDocument (load, autosave,
 // conflicts), useVersions (history, diffs, publish), useClipboard, useEditorKeys.
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from "react";
 import { useCatalogs } from "../catalogs";
 import { CanvasContext, InspectorContext, type CanvasState } from "../context";
 import { retryEdgeIds, NODE_WIDTH, type Catalogue } from "../graph";
@@ -25,9 +25,14 @@ import { SidePanel, type Tab } from "./editor/SidePanel";
 import { Inspector } from "./Inspector";
 import { Palette } from "./Palette";
 import { Problems } from "./Problems";
-import { TestRunPanel } from "./TestRunPanel";
 import { ToastRegion } from "./ui";
-import { DiffDetails, Versions } from "./Versions";
+
+// Panels opened now and then load as chunks when first shown, keeping the editor's first load small.
+const TestRunTab = lazy(() => import("./TestRunPanel"));
+const TriggersPanel = lazy(() => import("./triggers/TriggersPanel"));
+const Versions = lazy(() => import("./Versions").then((m) => ({ default: m.Versions })));
+const DiffDetails = lazy(() => import("./Versions").then((m) => ({ default: m.DiffDetails })));
+const loading = <p className="sb-panel-empty sb-muted">Loading…</p>;
 
 export interface EditorConfig {
   flowId: number;
@@ -222,6 +227,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
             onFit={g.fit}
             problemCount={problems.length}
             runOpen={tab === "run"}
+            triggersOpen={tab === "triggers"}
             onTab={setTab}
             onPublish={() => v.setPublishOpen(true)}
           />
@@ -240,6 +246,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
               onBack={() => v.setView({ kind: "draft" })}
             />
             <SidePanel tab={tab} onTab={setTab} problemCount={problems.length}>
+              <Suspense fallback={loading}>
               {tab === "inspect" && (
                 <Inspector
                   node={viewing ? null : selectedNode}
@@ -286,7 +293,9 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
                 </>
               )}
               {tab === "run" && (
-                <TestRunPanel
+                <TestRunTab
+                  flowId={config.flowId}
+                  save={draft.save}
                   nodes={contentNodes}
                   canRun={!readOnly && ["owner", "editor"].includes(flow.role)}
                   session={testRun.session}
@@ -298,6 +307,10 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
                   onFocusNode={g.focusNode}
                 />
               )}
+              {tab === "triggers" && (
+                <TriggersPanel flowId={config.flowId} canEdit={!readOnly && ["owner", "editor"].includes(flow.role)} published={flow.published_version != null} />
+              )}
+              </Suspense>
             </SidePanel>
           </div>
 

@@ -5,6 +5,7 @@ import { inputsForm } from "../../../static/js/run_inputs_form.js";
 import { duration, money } from "../../../static/js/run_dom.js";
 import { stepState } from "../../../static/js/run_state.js";
 import type { FlowNode } from "../graph";
+import { ChatPanel } from "./ChatPanel";
 import { Icon } from "../icons";
 import type { TestRunError, TestRunSession } from "../testRun";
 import type { JsonObject } from "../types";
@@ -26,6 +27,31 @@ const ms = (value: number | null | undefined): string => (value == null ? "" : d
 function show(value: unknown): string {
   if (value === null || value === undefined) return "";
   return typeof value === "string" ? value : JSON.stringify(value, null, 2);
+}
+
+/** The Test run tab: a chat with the draft when its Input node takes a `message`, else the form. */
+export default function TestRunTab(props: Parameters<typeof TestRunPanel>[0] & { flowId: number; save: () => Promise<boolean> }) {
+  const input = props.nodes.find((n) => n.data.kind === "input");
+  const properties = ((input?.data.config.schema as JsonObject | undefined)?.properties ?? {}) as JsonObject;
+  const chattable = "message" in properties;
+  const [mode, setMode] = useState<"form" | "chat">(chattable ? "chat" : "form");
+  const shown = chattable ? mode : "form";
+  return (
+    <>
+      {chattable && (
+        <div className="sb-test-mode">
+          <div className="sb-segmented" role="radiogroup" aria-label="Test with">
+            {([["chat", "Chat"], ["form", "Inputs form"]] as const).map(([value, label]) => (
+              <button key={value} type="button" role="radio" aria-checked={shown === value} onClick={() => setMode(value)} data-test-mode={value}>
+                {label}
+              </button>
+            ))}
+          </div>
+        </div>
+      )}
+      {shown === "chat" ? <ChatPanel flowId={props.flowId} canRun={props.canRun} save={props.save} /> : <TestRunPanel {...props} />}
+    </>
+  );
 }
 
 export function TestRunPanel({ nodes, canRun, session, error, starting, lastInputs, onStart, onClear, onFocusNode }: {

@@ -1,5 +1,5 @@
 // The editor's top bar: back link, flow name, save status, menus, undo/redo, layout, problems,
-// triggers and chat links, history, test run and publish.
+// triggers (the side panel's tab) and chat link, history, test run and publish.
 import type { SaveStatus } from "../../draft";
 import { Icon } from "../../icons";
 import type { Flow } from "../../types";
@@ -37,7 +37,8 @@ export interface ToolbarProps {
   onFit: () => void;
   problemCount: number;
   runOpen: boolean;
-  onTab: (tab: "problems" | "history" | "run") => void;
+  triggersOpen: boolean;
+  onTab: (tab: "problems" | "history" | "run" | "triggers") => void;
   onPublish: () => void;
 }
 
@@ -96,9 +97,9 @@ export function EditorToolbar(p: ToolbarProps) {
         <Icon name={p.problemCount ? "alert" : "check"} size={14} />
         {p.problemCount ? `${p.problemCount} problem${p.problemCount === 1 ? "" : "s"}` : "No problems"}
       </button>
-      <a className="sb-btn sb-btn-sm sb-btn-ghost" href={`/flows/${p.flow.id}/triggers/`} data-link="triggers" title="Schedules, webhooks and other ways this flow starts">
+      <button type="button" className={`sb-btn sb-btn-sm sb-btn-ghost${p.triggersOpen ? " is-active" : ""}`} aria-pressed={p.triggersOpen} onClick={() => p.onTab("triggers")} data-link="triggers" title="Schedules, webhooks and other ways this flow starts">
         <Icon name="trigger" size={14} /> Triggers
-      </a>
+      </button>
       <a className="sb-btn sb-btn-sm sb-btn-ghost" href={`/flows/${p.flow.id}/chat/`} data-link="chat" title="Talk to this flow in a chat">
         <Icon name="chat" size={14} /> Chat
       </a>

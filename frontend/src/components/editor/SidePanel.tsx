@@ -1,7 +1,7 @@
-// The editor's side panel: Inspector, Problems, History and Test run tabs.
+// The editor's side panel: Inspector, Problems, History, Test run and Triggers tabs.
 import type { ReactNode } from "react";
 
-export type Tab = "inspect" | "problems" | "history" | "run";
+export type Tab = "inspect" | "problems" | "history" | "run" | "triggers";
 
 export function SidePanel({ tab, onTab, problemCount, children }: { tab: Tab; onTab: (tab: Tab) => void; problemCount: number; children: ReactNode }) {
   const tabs: [Tab, string][] = [
@@ -9,6 +9,7 @@ export function SidePanel({ tab, onTab, problemCount, children }: { tab: Tab; on
     ["problems", `Problems${problemCount ? ` (${problemCount})` : ""}`],
     ["history", "History"],
     ["run", "Test run"],
+    ["triggers", "Triggers"],
   ];
   return (
     <aside className="sb-side" aria-label="Details">
