@@ -1,7 +1,7 @@
 """What automatic routing, the cascade and the semantic cache save, at what pass rate.
 
-    .venv/bin/python -m bench.cost_cut [--modes always-strong,auto,cheapest-first]
-                                       [--cheap-fails 0.35] [--silent 0.1]
+    .venv/bin/python -m bench.cost_cut [--modes always-strong,auto,cheapest-first,learned]
+                                       [--cheap-fails 0.35] [--silent 0.1] [--training-seed N]
 
 Evaluates one support flow over bench/data/support_requests.jsonl (221 requests, see
 bench/data/make_support_requests.py) with the evaluations app, once per mode: each mode is a
@@ -19,7 +19,12 @@ database, the openai SDK over HTTP) against a scripted OpenAI-compatible server 
 
 The flow: input → answer (prompt) → check (evaluator: the reply must cite a reference; on fail
 it loops back once) → output. A mode is the answer node's configuration (MODES below): add one
-to compare another routing (a learned router: {"model": "auto", …} plus its own fields).
+to compare another routing. The `learned` mode routes with the workspace's learned router
+(evals/router.py), fitted before the evaluated modes run on a separate training set: the
+generator's requests for TRAINING_SEED minus every evaluated request, answered cheapest-first
+by the same scripted models (each set fails its own known fraction of hard requests), labelled
+from those runs' evaluator verdicts, evaluation results and cascade attempts, as a workspace's
+records label them. The other modes switch the learned router off.
 Printed per mode: cost, pass rate (the dataset's `contains` scorer against the expected
 answer), cost cut against the first mode, model calls per tier, escalations, cache hits and
 wrong hits, and the router's decision time per call (the pure `route()` over the same requests).
@@ -68,7 +73,32 @@ MODES: dict[str, dict[str, Any]] = {
         "cascade_from": "cheapest",
         **CACHE,
     },
+    # The workspace's learned router, fitted first on a separate training set (TRAINING_SEED):
+    # the labels are that set's evaluation results and cascade attempts, as production gets them.
+    "learned": {
+        "model": "auto",
+        "candidates": ["bench/cheap", "bench/strong"],
+        "cascade": True,
+        "learned_router": True,
+        **CACHE,
+    },
+    # The same with a confidence floor: a tier must be predicted to pass with P ≥ 0.8.
+    "learned-floor": {
+        "model": "auto",
+        "candidates": ["bench/cheap", "bench/strong"],
+        "cascade": True,
+        "learned_router": True,
+        "confidence_floor": 0.8,
+        **CACHE,
+    },
 }
+#: Modes that route with the workspace's learned router (the others switch it off).
+LEARNED = frozenset({"learned", "learned-floor"})
+#: The training set: the same generator with another seed, minus every evaluated request.
+TRAINING_SEED = 1012
+#: How the training set's runs are answered: cheapest first, escalating on a failed check, so
+#: each label says how the cheap tier (and, after a failure, the strong one) did.
+TRAINING_MODE = "cheapest-first"
 
 
 def difficulty(question: str) -> float:
@@ -131,14 +161,23 @@ def setup_environment() -> None:
     call_command("migrate", verbosity=0)
 
 
-def start_models(items: list[dict[str, Any]]):
+def training_items(evaluated: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The router's training requests: another seed's set, without any evaluated request."""
+    from bench.data.make_support_requests import generate
+
+    seen = {item["inputs"]["question"] for item in evaluated}
+    return [item for item in generate(TRAINING_SEED) if item["inputs"]["question"] not in seen]
+
+
+def start_models(items: list[dict[str, Any]], training: list[dict[str, Any]]):
     from django.conf import settings
 
     from runs.services.ports import reset_llm_client
     from tests.llmserver import ScriptedLLM, last_user_message, text
 
-    by_question = {item["inputs"]["question"]: item for item in items}
-    failing = failures(items)
+    by_question = {item["inputs"]["question"]: item for item in [*items, *training]}
+    # Each set fails its own known fraction of hard requests.
+    failing = {**failures(training), **failures(items)}
     server = ScriptedLLM().start()
 
     def answer(request: dict[str, Any]):
@@ -200,6 +239,29 @@ def flow_graph(answer: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def node_config(mode: str) -> dict[str, Any]:
+    return {**MODES[mode], "learned_router": mode in LEARNED}
+
+
+def train_router(user, workspace, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Evaluate a training flow over the training set, then fit the workspace's router."""
+    from builder.models import Flow
+    from evals.datasets import dataset_create, dataset_upload
+    from evals.router import router_train
+
+    content = "".join(json.dumps(item) + "\n" for item in items).encode()
+    dataset = dataset_create(
+        user=user, workspace_id=workspace.pk, name=f"Router training (seed {TRAINING_SEED})"
+    )
+    dataset_upload(user=user, dataset=dataset, filename="training.jsonl", content=content)
+    flow = Flow.objects.create(
+        workspace=workspace, name="Support answers (training)", graph=flow_graph({})
+    )
+    result = evaluate(user, flow, dataset, TRAINING_MODE)
+    router = router_train(workspace_id=workspace.pk)
+    return {"result": result, "router": router}
+
+
 def evaluate(user, flow, dataset, mode: str) -> dict[str, Any]:
     from builder.models import Flow
     from builder.services import flow_publish
@@ -208,7 +270,7 @@ def evaluate(user, flow, dataset, mode: str) -> dict[str, Any]:
     from runs.models import SemanticCacheEntry
 
     SemanticCacheEntry.objects.all().delete()  # each mode starts with an empty cache
-    Flow.objects.filter(pk=flow.pk).update(graph=flow_graph(MODES[mode]))
+    Flow.objects.filter(pk=flow.pk).update(graph=flow_graph(node_config(mode)))
     flow.refresh_from_db()
     version = flow_publish(flow=flow, user=user, note=f"bench: {mode}")
     started = time.perf_counter()
@@ -294,12 +356,19 @@ def set_failure_rates(cheap_fails: float, silent: float) -> None:
     CHEAP_FAILS, SILENT = cheap_fails, silent
 
 
+def set_training_seed(seed: int) -> None:
+    global TRAINING_SEED
+    TRAINING_SEED = seed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated, baseline first")
     parser.add_argument("--cheap-fails", type=float, default=CHEAP_FAILS, help="of hard requests")
     parser.add_argument("--silent", type=float, default=SILENT, help="of the cheap failures")
+    parser.add_argument("--training-seed", type=int, default=TRAINING_SEED)
     args = parser.parse_args()
+    set_training_seed(args.training_seed)
     set_failure_rates(args.cheap_fails, args.silent)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = [m for m in modes if m not in MODES]
@@ -313,7 +382,8 @@ def main() -> None:
     from workspaces.models import Membership, Role, Workspace
 
     items = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
-    server = start_models(items)
+    training = training_items(items)
+    server = start_models(items, training)
     try:
         user = get_user_model().objects.create_user("bench", password="bench-pw-123")
         workspace = Workspace.objects.create(name="Bench", slug="bench")
@@ -323,7 +393,7 @@ def main() -> None:
             user=user, dataset=dataset, filename=DATA.name, content=DATA.read_bytes()
         )
         flow = Flow.objects.create(
-            workspace=workspace, name="Support answers", graph=flow_graph(MODES[modes[0]])
+            workspace=workspace, name="Support answers", graph=flow_graph(node_config(modes[0]))
         )
         tags: dict[str, int] = {}
         for item in items:
@@ -337,6 +407,18 @@ def main() -> None:
             f"({SILENT:.0%} of those silently), strong fails {STRONG_FAILS:.0%} of hard ones; "
             f"strong costs {PRICES['strong']['input'] / PRICES['cheap']['input']:.0f}x cheap"
         )
+        if LEARNED & set(modes):
+            trained = train_router(user, workspace, training)
+            router, run = trained["router"], trained["result"]
+            m = router.metrics
+            print(
+                f"learned router: trained on {len(training)} requests of seed {TRAINING_SEED} "
+                f"(none of them evaluated), answered {TRAINING_MODE} for "
+                f"${float(run['summary']['cost']):.5f}; {router.label_count} labels "
+                f"({', '.join(f'{k} {v}' for k, v in m.get('sources', {}).items())}); held-out "
+                f"accuracy {m.get('accuracy', 0):.1%} vs the baseline's "
+                f"{m.get('baseline_accuracy', 0):.1%}; active: {router.active}"
+            )
         results = {mode: evaluate(user, flow, dataset, mode) for mode in modes}
     finally:
         server.stop()
