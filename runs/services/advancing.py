@@ -10,6 +10,7 @@ a crash loses at most the step in flight.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import time
@@ -21,7 +22,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connections, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DataError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    transaction,
+)
 from django.utils import timezone
 
 from costs.services import SpendGuard, spend_record
@@ -172,6 +180,10 @@ class ClaimedStep:
     allowance: Allowance | None = None
     #: A step back from a flow tool's child run: its saved loop state, with the child's result.
     resume: dict[str, Any] | None = None
+    #: The run as the claiming transaction committed it, and step ids it reserved and left
+    #: unused: while the run is unchanged, the step's own commit needs neither read again.
+    run: Run | None = None
+    spare_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -231,6 +243,8 @@ def _claimed(run: Run, graph: CompiledGraph, step: Step, rows: list[StepRow]) ->
         reproduce_of=run.parent_run_id if run.reproduce else None,
         default_model=run.default_model,
         allowance=run_allowance(run),
+        run=run,
+        spare_ids=list(getattr(run, "reserved_step_ids", None) or []),
     )
 
 
@@ -549,11 +563,21 @@ def step_complete(
     Return None when the result is discarded: the run finished or cancelled meanwhile, or the
     step was taken back from this worker (its lease expired and it was recovered).
     """
-    # One round trip for the lock, one for everything written and the commit (PostgreSQL): the
-    # step ids its successors may need come with the lock.
     successors = len(claimed.graph.outgoing.get(claimed.node_id, ()))
-    with transaction.atomic(), statements.pipelined():
-        run = lock_run(claimed.run_id, reserve=successors)
+    if (
+        claimed.run is not None
+        and len(claimed.spare_ids) >= successors
+        and connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
+    ):
+        try:
+            return _complete_unchanged(claimed, outcome, worker, claim_next=claim_next)
+        except _RunMoved:
+            pass  # someone else changed the run: lock it and read it again
+    # One round trip for the lock, one for everything written and the commit (PostgreSQL): the
+    # step ids its successors may need come with the lock, and spare ones for the steps after.
+    reserve = successors + SPARE_STEP_IDS if successors else 0
+    with transaction.atomic(), statements.batched():
+        run = lock_run(claimed.run_id, reserve=reserve)
         if run is None:
             rows = []
         elif run.last_seq == claimed.last_seq:
@@ -561,22 +585,69 @@ def step_complete(
         else:
             rows = _rows(claimed.run_id)
         mine = next((r for r in rows if r.pk == claimed.step_id), None)
-        if (
-            run is None
-            or run.is_finished
-            or mine is None
-            or mine.status != StepStatus.RUNNING
-            or mine.lease_owner != worker
-        ):
+        if run is None or run.is_finished or not _holds(mine, worker):
             logger.info(
                 "Discarding late result of step %s (run %s)", claimed.step_id, claimed.run_id
             )
             return None
-        change = RunChange(run)
-        _record(change, claimed, mine, outcome)
-        advance = _schedule(change, claimed.graph, rows, worker=worker if claim_next else None)
-        change.save()
-        return advance
+        assert mine is not None
+        return _complete(run, rows, mine, claimed, outcome, worker, claim_next=claim_next)
+
+
+# Step ids a step's commit draws beyond what it needs, for the commits of the steps after it.
+SPARE_STEP_IDS = 16
+
+
+class _RunMoved(Exception):
+    """The run changed since this worker's last commit on it."""
+
+
+def _holds(row: StepRow | None, worker: str) -> bool:
+    return row is not None and row.status == StepStatus.RUNNING and row.lease_owner == worker
+
+
+def _complete(
+    run: Run,
+    rows: list[StepRow],
+    mine: StepRow,
+    claimed: ClaimedStep,
+    outcome: StepOutcome,
+    worker: str,
+    *,
+    claim_next: bool,
+) -> Advance:
+    change = RunChange(run)
+    _record(change, claimed, mine, outcome)
+    advance = _schedule(change, claimed.graph, rows, worker=worker if claim_next else None)
+    change.save()
+    return advance
+
+
+def _complete_unchanged(
+    claimed: ClaimedStep, outcome: StepOutcome, worker: str, *, claim_next: bool
+) -> Advance:
+    """`step_complete` from the run as this worker committed it, in one round trip: the lock
+    goes out with the writes and the commit, on the condition that the run is unchanged
+    (`statements.run_unchanged`); else nothing is kept and `_RunMoved` is raised.
+
+    The snapshot is copied, not changed, so a failed attempt leaves `claimed` as it was."""
+    assert claimed.run is not None
+    mine = next((r for r in claimed.rows if r.pk == claimed.step_id), None)
+    if not _holds(mine, worker) or claimed.run.is_finished:
+        raise _RunMoved  # let the locked path decide, as it always has
+    assert mine is not None
+    run = copy.copy(claimed.run)
+    run.reserved_step_ids = list(claimed.spare_ids)  # type: ignore[attr-defined]
+    mine = replace(mine)
+    rows = [mine if r.pk == mine.pk else r for r in claimed.rows]
+    try:
+        with transaction.atomic(), statements.batched():
+            statements.run_unchanged(run)
+            return _complete(run, rows, mine, claimed, outcome, worker, claim_next=claim_next)
+    except DataError as error:
+        if statements.run_moved(error):
+            raise _RunMoved from error
+        raise
 
 
 def _evict_judged(claimed: ClaimedStep) -> None:

@@ -113,7 +113,7 @@ def insert(
 
     `ids` are primary keys reserved from the table's sequence beforehand (`run_locked`'s
     `reserve`): when there are enough, the objects take them and nothing needs to come back, so
-    the statement can wait in a pipeline. What they use is removed from the list."""
+    the statement can wait in a batch (`batched`). What they use is removed from the list."""
     if not objs:
         return
     db = _db()
@@ -230,41 +230,121 @@ def run_locked(run_id: int, *, reserve: int = 0) -> Run | None:
     return run
 
 
-class _Pipeline:
-    """The pipeline a thread's connection is in, and whether deferred statements wait in it."""
+# The SQLSTATE `run_unchanged` raises when the run is not as the worker last left it.
+_MOVED = "22012"  # division_by_zero
 
-    def __init__(self, pipeline: Any) -> None:
-        self.pipeline = pipeline
-        self.pending = False
+
+@functools.cache
+def _run_unchanged_sql() -> str:
+    meta = Run._meta
+    current = (
+        f"SELECT 1 FROM {_q(meta.db_table)} WHERE {_q(meta.pk.column)} = %s "  # noqa: S608
+        f"AND {_q('last_seq')} = %s AND {_q('status')} = %s AND NOT {_q('cancel_requested')} "
+        "FOR UPDATE"
+    )
+    # 1 / 0 when the run moved: the statement fails, and with it the transaction, so everything
+    # queued behind it (the COMMIT included) is undone without waiting for this answer first.
+    return f"SELECT 1 / COUNT(*) FROM ({current}) AS {_q('unchanged')}"  # noqa: S608
+
+
+def run_unchanged(run: Run) -> None:
+    """Lock a run, on the condition that it is as `run` has it (same last event, same status,
+    no cancel asked for), without waiting for the answer (PostgreSQL, in `batched()`).
+
+    Every change to a run or to a step that planning reads goes with an event under the run's
+    lock, so an unchanged `last_seq` means the worker's snapshot of the run and its steps is
+    still the truth. If it is not, the transaction fails with an error `run_moved` recognises.
+    Taken first in the transaction, the lock also orders it before anything it writes."""
+    with _db().cursor() as cursor, deferred():
+        cursor.execute(_run_unchanged_sql(), [run.pk, run.last_seq, run.status])
+
+
+def run_moved(error: BaseException) -> bool:
+    """Whether a database error is `run_unchanged` finding the run changed."""
+    return getattr(error.__cause__, "sqlstate", None) == _MOVED
+
+
+class _Batch:
+    """The deferred statements of a thread's `batched()` block, waiting to be sent together.
+
+    Outside a batch every statement is its own round trip, and a psycopg pipeline still sends
+    (and the server answers) each statement in a packet of its own. Here each deferred statement
+    is bound on the client (Django's default `ClientCursor` binding, so the text is what would
+    have been sent) and they all go as one simple query, the transaction's BEGIN first and, at
+    the end, its COMMIT last: one message, one answer. The connection is put in autocommit for
+    the block so that psycopg sends no BEGIN of its own, and put back after."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.pending: list[str] = []
         self.deferring = False
+        self.begun = False
 
     def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        # Django's execute wrapper: anything but a deferred statement is answered at once, after
-        # what waited before it, so the ORM (which reads row counts) and its error handling
-        # around a statement see exactly what they would without a pipeline. An error of a
-        # statement that waited comes out of the first sync as psycopg's own error, which no
-        # handler of Django's errors around the next statement catches by mistake; `pipelined`
-        # turns it into Django's at the end of the block.
-        if self.deferring:
-            self.pending = True
-            return execute(sql, params, many, context)
-        if self.pending:
-            self.pipeline.sync()
-            self.pending = False
-        result = execute(sql, params, many, context)
-        self.pipeline.sync()
-        return result
+        # Django's execute wrapper, the innermost: wrappers outside it (query logging, tests'
+        # counters and faults) still see every statement.
+        if self.deferring and not many:
+            self.pending.append(_bind(context["cursor"].cursor, sql, params))
+            return None
+        # What waited is sent first, on its own (with the BEGIN if nothing went yet): its error
+        # comes out here as psycopg's, which no handler of Django's errors around this
+        # statement catches by mistake; `batched` turns it into Django's at the end of the block.
+        self.send()
+        return execute(sql, params, many, context)
+
+    def send(self, *, commit: bool = False) -> None:
+        parts = self.pending
+        self.pending = []
+        if not self.begun:
+            self.begun = True
+            parts = ["BEGIN", *parts]
+        if commit:
+            parts.append("COMMIT")
+        if parts and parts != ["BEGIN", "COMMIT"]:  # a block that ran nothing sends nothing
+            with self.raw.cursor() as cursor:
+                cursor.execute("; ".join(parts))
+
+    def end(self, *, commit: bool) -> None:
+        """Send what waits, with the COMMIT if asked; roll back a transaction left open (the
+        block failed); give the connection its autocommit setting back."""
+        try:
+            if commit:
+                self.send(commit=True)
+        finally:
+            self.pending = []
+            if not self.raw.closed:
+                try:
+                    if self.raw.info.transaction_status != _IDLE:
+                        self.raw.execute("ROLLBACK")
+                finally:
+                    self.raw.autocommit = False
 
 
+class _Sent:
+    """What Django's query log reads of a psycopg cursor's last query (`_query.query`)."""
+
+    def __init__(self, text: str) -> None:
+        self.query = text.encode()
+
+
+def _bind(cursor: Any, sql: str, params: Any) -> str:
+    """The statement's text with its values bound, as psycopg's client-side binding would send
+    it; the cursor shows it as its last query, as if executed, in Django's query log."""
+    bound = sql if params is None else cursor.mogrify(sql, params)
+    cursor._query = _Sent(bound)
+    return bound
+
+
+_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
 _local = threading.local()
 
 
 @contextmanager
 def deferred() -> Iterator[None]:
     """Statements executed here whose result nobody reads (no row count, no RETURNING) may wait
-    in the pipeline of an enclosing `pipelined()` block, to be sent with the next one that is
-    answered or with the commit."""
-    state: _Pipeline | None = getattr(_local, "pipeline", None)
+    in an enclosing `batched()` block, to be sent with the next one that is answered or with
+    the commit."""
+    state: _Batch | None = getattr(_local, "batch", None)
     if state is None or state.deferring:
         yield
         return
@@ -276,35 +356,43 @@ def deferred() -> Iterator[None]:
 
 
 @contextmanager
-def pipelined() -> Iterator[None]:
-    """On PostgreSQL, let the block's `deferred()` statements go without waiting for each one's
-    answer, and end the transaction in the same round trip when the block is the outermost
-    atomic block.
+def batched() -> Iterator[None]:
+    """On PostgreSQL, send the block's `deferred()` statements together with the next statement
+    that must be answered, or with the transaction's COMMIT at the end: a block whose statements
+    are all deferred is one round trip, BEGIN to COMMIT.
 
-    Every other statement still waits for its answer (and first for those before it), so it
-    behaves as it would without a pipeline. A deferred statement's error is raised at the next
-    statement that waits or at the end of the block, at the latest, as the database error
-    Django would have raised; the atomic block around then rolls back. Enter it inside
-    `transaction.atomic()`; elsewhere, or on another database, it does nothing.
+    Enter it first thing in an outermost `transaction.atomic()` block; elsewhere, on another
+    database or with server-side binding, it does nothing. Every other statement is answered
+    at once, after what waited before it, so it behaves as it would without a batch. A deferred
+    statement's error is raised at the next statement that waits or at the end of the block, at
+    the latest, as the database error Django would have raised; nothing of the block is kept.
+    The hooks registered with `on_commit` run after the commit as usual.
     """
     db = _db()
-    if db.vendor != "postgresql" or not db.in_atomic_block or getattr(_local, "pipeline", None):
+    raw = db.connection
+    if (
+        db.vendor != "postgresql"
+        or getattr(_local, "batch", None) is not None
+        or len(db.atomic_blocks) != 1
+        or db.savepoint_ids
+        or db.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+        or raw is None
+        or raw.info.transaction_status != _IDLE
+    ):
         yield
         return
-    raw = db.connection
-    outermost = len(db.atomic_blocks) == 1 and not db.savepoint_ids
-    with db.wrap_database_errors, raw.pipeline() as pipeline:
-        _local.pipeline = state = _Pipeline(pipeline)
-        try:
-            with db.execute_wrapper(state):
+    raw.autocommit = True
+    _local.batch = state = _Batch(raw)
+    try:
+        with db.wrap_database_errors, db.execute_wrapper(state):
+            try:
                 yield
-            if outermost and not db.needs_rollback:
-                # COMMIT goes with the writes; Django's own commit then finds nothing to do,
-                # and the hooks registered with on_commit run after it as usual.
-                with raw.cursor() as cursor:
-                    cursor.execute("COMMIT")
-        finally:
-            _local.pipeline = None
+            except BaseException:
+                state.end(commit=False)
+                raise
+            state.end(commit=not db.needs_rollback)
+    finally:
+        _local.batch = None
 
 
 @functools.cache

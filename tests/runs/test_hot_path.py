@@ -8,16 +8,20 @@ of the same trivial tool steps, so run start, the input node and the end of the 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from builder.models import Flow
 from runs.executor import InlineExecutor
+from runs.leases import worker_name
 from runs.models import Recording, Run, RunEvent, Step
-from runs.services import run_start
+from runs.services import run_cancel, run_start
+from runs.services.advancing import run_advance, run_steps
+from runs.services.lifecycle import event_now, lock_run
 from tests.runs.support import embedded, memory_layer  # noqa: F401 - fixtures
 
 # The target is at most 8; the path takes 6 today (lock the run, update the step, insert its
@@ -88,9 +92,10 @@ def test_a_chain_step_costs_one_commit_and_at_most_eight_statements(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_chain_step_reads_nothing_back_but_its_run_lock(member, workspace, memory_layer):
-    """Only the lock's answer is waited for: the successor's id comes with the lock (PostgreSQL),
-    so its insert returns nothing and the step's writes go out with the commit in one pipeline."""
+def test_a_chain_step_waits_for_nothing_but_its_commit(member, workspace, memory_layer):
+    """On PostgreSQL a chain step's commit is one round trip: the run's lock goes with the
+    writes on the condition that the run is as this worker left it, and the successor's id is
+    one the chain reserved before, so nothing is read back."""
     user = member("editor")
     flow = Flow.objects.create(workspace=workspace, name="chain", graph=chain(6))
     run = run_start(user=user, flow=flow, inputs={}, use_draft=True)
@@ -102,13 +107,88 @@ def test_a_chain_step_reads_nothing_back_but_its_run_lock(member, workspace, mem
     locks = [s for s in sql if s.startswith("SELECT") and "FOR UPDATE" in s]
     returning = [s for s in sql if s.startswith("INSERT") and "RETURNING" in s]
     if connection.vendor == "postgresql":
-        # Every step with a successor (input and the 6 tools) drew its id with the lock.
-        assert sum("NEXTVAL" in s for s in locks) == 7, len(locks)
+        # The first planning locks and reads the run; the input's commit reads it once more and
+        # reserves ids for the chain; every later step only checks it is unchanged.
+        reads = [s for s in locks if s.startswith('SELECT "RUNS_RUN"')]
+        assert sum("NEXTVAL" in s for s in reads) == 1, reads
+        assert len(reads) == 2, reads
+        assert sum(s.startswith("SELECT 1 / COUNT(*)") for s in locks) == 7  # tools and output
         # The run start and the first planning take their ids back; no chain step does.
         assert len(returning) <= 2, returning
     steps = Step.objects.filter(run=run).order_by("created_at", "pk")
     ids = list(steps.values_list("pk", flat=True))
     assert ids == sorted(ids)  # a run's steps still number in the order they were created
+
+
+def run_changing_during(run_id: int, nth: int, change) -> None:
+    """Run a chain in this thread, committing `change` while its `nth` step executes: after
+    that step's claim, before its result, as another worker or a person would."""
+    worker = worker_name()
+    held = []
+
+    @contextlib.contextmanager
+    def hold(step_id):
+        held.append(step_id)
+        if len(held) == nth:
+            change()
+        yield
+
+    run_steps(run_advance(run_id=run_id, worker=worker), worker=worker, hold=hold, kick=list)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_step_commits_from_a_fresh_read_when_its_run_changed(member, workspace, memory_layer):
+    """Another transaction's event between a claim and its step's commit: (PostgreSQL) the
+    conditional lock fails and nothing of that attempt is kept; the step commits again from the
+    run as it is."""
+    user = member("editor")
+    flow = Flow.objects.create(workspace=workspace, name="chain", graph=chain(5))
+    run = run_start(user=user, flow=flow, inputs={}, use_draft=True)
+
+    def note():
+        with transaction.atomic():
+            event_now(lock_run(run.pk), "run.note", data={"from": "elsewhere"})
+
+    with CaptureQueriesContext(connection) as captured:
+        run_changing_during(run.pk, 4, note)  # while n2 runs
+    run.refresh_from_db()
+    assert run.status == "succeeded", (run.error_code, run.error_message)
+    steps = Step.objects.filter(run=run)
+    assert steps.count() == 7 and set(steps.values_list("attempt", flat=True)) == {0}
+    assert set(steps.values_list("status", flat=True)) == {"succeeded"}
+    assert run.step_count == 7
+    kinds = list(RunEvent.objects.filter(run=run).order_by("seq").values_list("kind", flat=True))
+    assert kinds.count("run.note") == 1 and kinds.count("step.succeeded") == 7
+    seqs = list(RunEvent.objects.filter(run=run).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, run.last_seq + 1))  # no gap, no event of a failed attempt
+    recorded = Recording.objects.filter(step__run=run).values_list("step__node_id", flat=True)
+    assert sorted(recorded) == [f"n{i}" for i in range(5)]  # each tool recorded once
+    if connection.vendor == "postgresql":
+        sql = [q["sql"].lstrip().upper() for q in captured.captured_queries]
+        # n2's conditional commit failed and was rolled back, then n2 locked and read the run.
+        assert sum(s.startswith("ROLLBACK") for s in sql) == 1
+        # Conditional commits: n0 to n4 and the output (n2's failed); the input had no spare ids.
+        assert sum(s.startswith("SELECT 1 / COUNT(*)") for s in sql) == 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancel_while_a_step_runs_discards_its_result(member, workspace, memory_layer):
+    """A cancel between a claim and the step's commit: the result is not kept and nothing
+    after it starts."""
+    user = member("editor")
+    flow = Flow.objects.create(workspace=workspace, name="chain", graph=chain(5))
+    run = run_start(user=user, flow=flow, inputs={}, use_draft=True)
+
+    def cancel():
+        run_cancel(run=Run.objects.get(pk=run.pk), user=user)
+
+    run_changing_during(run.pk, 4, cancel)  # while n2 runs
+    run.refresh_from_db()
+    assert run.status == "cancelled"
+    statuses = dict(Step.objects.filter(run=run).values_list("node_id", "status"))
+    assert statuses["n1"] == "succeeded" and statuses["n2"] == "cancelled"
+    assert "n3" not in statuses and "end" not in statuses
+    assert not RunEvent.objects.filter(run=run, kind="step.succeeded", node_id="n2").exists()
 
 
 @pytest.mark.django_db(transaction=True)

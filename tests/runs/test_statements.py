@@ -142,11 +142,11 @@ def test_reserved_step_ids_are_drawn_with_the_lock_and_used_in_order(run):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_pipelined_block_commits_its_writes_and_then_runs_its_hooks(run):
+def test_a_batched_block_commits_its_writes_and_then_runs_its_hooks(run):
     from django.db import transaction
 
     ran = []
-    with transaction.atomic(), statements.pipelined():
+    with transaction.atomic(), statements.batched():
         statements.run_locked(run.pk)
         statements.update(Run, run.pk, {"tokens_in": 41})
         statements.insert([RunEvent(run_id=run.pk, seq=90, kind="x", data={"a": 1})])
@@ -156,12 +156,58 @@ def test_a_pipelined_block_commits_its_writes_and_then_runs_its_hooks(run):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_failing_pipelined_write_raises_the_django_error_and_keeps_nothing(run):
+def test_a_batched_block_of_deferred_writes_is_one_round_trip(run):
+    """BEGIN, the writes and COMMIT go to PostgreSQL as one message; each write still shows in
+    Django's query log as itself."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("batches are PostgreSQL's")
+    connection.ensure_connection()
+    raw = connection.connection
+    sent: list[str] = []
+    make_cursor = raw.cursor
+
+    def counting_cursor(*args, **kwargs):
+        cursor = make_cursor(*args, **kwargs)
+        execute = cursor.execute
+
+        def counted(query, *rest, **kw):
+            sent.append(str(query))
+            return execute(query, *rest, **kw)
+
+        cursor.execute = counted
+        return cursor
+
+    raw.cursor = counting_cursor
+    try:
+        with (
+            CaptureQueriesContext(connection) as captured,
+            transaction.atomic(),
+            statements.batched(),
+        ):
+            statements.update(Run, run.pk, {"tokens_in": 51})
+            statements.insert([RunEvent(run_id=run.pk, seq=95, kind="x", data={"a": 1})])
+    finally:
+        del raw.cursor
+    assert len(sent) == 1, sent
+    assert sent[0].startswith("BEGIN; UPDATE") and sent[0].endswith("; COMMIT"), sent
+    logged = [q["sql"] for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+    assert logged[0].startswith('UPDATE "runs_run" SET "tokens_in" = 51'), logged
+    assert logged[1].startswith('INSERT INTO "runs_runevent"'), logged
+    assert Run.objects.get(pk=run.pk).tokens_in == 51
+    # The connection's autocommit is Django's again.
+    assert raw.autocommit is connection.get_autocommit() is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_batched_write_raises_the_django_error_and_keeps_nothing(run):
     from django.db import IntegrityError, transaction
 
     RunEvent.objects.create(run_id=run.pk, seq=91, kind="first")
     ran = []
-    with pytest.raises(IntegrityError), transaction.atomic(), statements.pipelined():
+    with pytest.raises(IntegrityError), transaction.atomic(), statements.batched():
         statements.update(Run, run.pk, {"tokens_in": 42})
         statements.insert([RunEvent(run_id=run.pk, seq=91, kind="again")])  # duplicate seq
         statements.update(Run, run.pk, {"tokens_out": 43})
@@ -177,14 +223,14 @@ def test_a_failing_pipelined_write_raises_the_django_error_and_keeps_nothing(run
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_pipelined_block_inside_another_atomic_block_leaves_the_commit_to_it(run):
+def test_a_batched_block_inside_another_atomic_block_leaves_the_commit_to_it(run):
     from django.db import transaction
 
     class Undo(Exception):
         pass
 
     with pytest.raises(Undo), transaction.atomic():
-        with transaction.atomic(), statements.pipelined():
+        with transaction.atomic(), statements.batched():
             statements.update(Run, run.pk, {"tokens_in": 44})
         assert Run.objects.get(pk=run.pk).tokens_in == 44
         raise Undo
@@ -192,10 +238,10 @@ def test_a_pipelined_block_inside_another_atomic_block_leaves_the_commit_to_it(r
 
 
 @pytest.mark.django_db(transaction=True)
-def test_orm_statements_in_a_pipelined_block_are_answered_as_without_one(run):
+def test_orm_statements_in_a_batched_block_are_answered_as_without_one(run):
     from django.db import IntegrityError, transaction
 
-    with transaction.atomic(), statements.pipelined():
+    with transaction.atomic(), statements.batched():
         statements.update(Run, run.pk, {"tokens_in": 45})
         # The ORM reads the row count of its UPDATE: it must see the row.
         assert Run.objects.filter(pk=run.pk).update(tokens_out=46) == 1
@@ -205,7 +251,7 @@ def test_orm_statements_in_a_pipelined_block_are_answered_as_without_one(run):
 
     RunEvent.objects.create(run_id=run.pk, seq=92, kind="first")
     swallowed = []
-    with pytest.raises(IntegrityError), transaction.atomic(), statements.pipelined():
+    with pytest.raises(IntegrityError), transaction.atomic(), statements.batched():
         statements.insert([RunEvent(run_id=run.pk, seq=92, kind="again")])
         # The deferred insert's error comes out before this statement, not inside its handler.
         try:
