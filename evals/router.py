@@ -6,7 +6,8 @@ A label is a prompt step that called a model, with its outcome:
 - an evaluator right after it (same loop pass) took `pass` or `fail`;
 - an approval right after it was approved (pass) or rejected, or approved with an edited
   payload (fail);
-- its run was an evaluation item that passed or failed (every prompt step of that run);
+- its run was an evaluation item that passed or failed (every prompt step of that run without
+  a verdict, and the answer the run kept when the item's result contradicts its verdict);
 - an attempt of a cascade that failed its checks (fail, on that attempt's tier).
 
 The request is read back from the step's first model-call recording (its rendered messages), the
@@ -169,12 +170,17 @@ def router_labels(*, workspace_id: int, limit: int = MAX_LABELS) -> list[Label]:
         .values_list("step_id", "request")
     ):
         first_call.setdefault(step_id, request)
+    kept: dict[tuple[int, str], int] = {}  # (run, node) → the iteration whose answer stayed
+    for step in steps:
+        key = (step["run_id"], step["node_id"])
+        kept[key] = max(kept.get(key, -1), step["iteration"])
     labels: list[Label] = []
     for step in steps:
         recorded = first_call.get(step["id"])
         if not recorded:
             continue
-        labels.extend(_step_labels(step, recorded, tiers, verdicts, evaluated))
+        final = kept[(step["run_id"], step["node_id"])] == step["iteration"]
+        labels.extend(_step_labels(step, recorded, tiers, verdicts, evaluated, final))
     return labels
 
 
@@ -184,7 +190,11 @@ def _step_labels(
     tiers: dict[str, str],
     verdicts: dict[tuple[int, str, int], list[bool]],
     evaluated: dict[int, bool],
+    final: bool,
 ) -> Iterable[Label]:
+    """The labels of one prompt step. On the answer its run kept (`final`), an evaluation
+    result outranks a verdict it contradicts: a dataset's expected answer says what an
+    evaluator could not see (a confident wrong figure it passed)."""
     request = _request_of(recorded)
     routing = (step["details"] or {}).get("routing") or {}
     for attempt in routing.get("attempts") or []:
@@ -195,9 +205,10 @@ def _step_labels(
     if not tier:
         return
     verdict = verdicts.get((step["run_id"], step["node_id"], step["iteration"]))
-    if verdict:
+    truth = evaluated.get(step["run_id"])
+    if verdict and not (final and truth is not None and truth != all(verdict)):
         yield Label(step["id"], request, tier, all(verdict), "verdict")
-    elif step["run_id"] in evaluated:
+    elif truth is not None:
         yield Label(step["id"], request, tier, evaluated[step["run_id"]], "evaluation")
 
 

@@ -144,6 +144,34 @@ def test_labels_from_an_evaluations_items(workspace, editor, llm_server):
     ]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_evaluation_result_outranks_the_verdict_it_contradicts(workspace, editor, llm_server):
+    from evals.datasets import dataset_create, dataset_upload
+
+    from .support import jsonl
+
+    # The evaluator passes any answer naming Paris; the dataset knows one of them is wrong.
+    llm_server.script(text("Paris"), text("Paris"))
+    document = judged()
+    document["nodes"][-1]["config"]["value"] = "{{ nodes.ask.output }}"
+    flow = Flow.objects.create(workspace=workspace, name="judged", graph=document)
+    dataset = dataset_create(user=editor, workspace_id=workspace.pk, name="Capitals")
+    rows = [
+        {"inputs": {"question": "France"}, "expected": "Paris"},
+        {"inputs": {"question": "Texas"}, "expected": "Austin"},
+    ]
+    dataset_upload(user=editor, dataset=dataset, filename="c.jsonl", content=jsonl(rows))
+    evaluation = evaluation_start(
+        user=editor, flow=flow, dataset=dataset, use_draft=True, scorers=[{"type": "contains"}]
+    )
+    drive(evaluation.pk)
+    labels = router_labels(workspace_id=workspace.pk)
+    assert [(x.request.text, x.passed, x.source) for x in labels] == [
+        ("Capital of France? ", True, "verdict"),
+        ("Capital of Texas? ", False, "evaluation"),
+    ]
+
+
 def test_a_failed_cascade_attempt_is_a_label_of_its_tier(workspace, editor, llm_server):
     llm_server.on(lambda r: r.get("model") == "gpt-4o-mini", text("Lyon"))
     llm_server.on(lambda r: r.get("model") == "gpt-4.1-mini", text("Paris"))
