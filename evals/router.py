@@ -270,6 +270,7 @@ def router_train(*, workspace_id: int) -> RouterModel:
                 "trained_at": timezone.now(),
             },
         )
+    forget_router(workspace_id)
     return router
 
 
@@ -352,39 +353,63 @@ def _fit_and_release(workspace_id: int) -> None:
 
 # ---- routing ---------------------------------------------------------------------------------
 
-_loaded: dict[int, tuple[datetime, RouterParams, str]] = {}
+#: How often (seconds) a process asks the database whether a workspace's router changed: a
+#: decision between two checks reads no table, so it costs a dot product, not a round trip.
+RECHECK_SECONDS = 10.0
+
+
+@dataclass
+class _Loaded:
+    checked: float  # time.monotonic() of the last look at the table
+    trained_at: datetime | None  # None: the workspace has no usable router
+    params: RouterParams | None = None
+    about: str = ""
+
+
+_loaded: dict[int, _Loaded] = {}
 _loaded_lock = threading.Lock()
 
 
+def forget_router(workspace_id: int) -> None:
+    """Drop this process's copy of a workspace's router (it was just refitted here)."""
+    with _loaded_lock:
+        _loaded.pop(workspace_id, None)
+
+
 def active_router(workspace_id: int) -> tuple[RouterParams, str] | None:
-    """The workspace's usable router and a line about it, read once per refit per process."""
+    """The workspace's usable router and a line about it: loaded once per refit per process,
+    and looked up in the database at most every RECHECK_SECONDS."""
+    with _loaded_lock:
+        cached = _loaded.get(workspace_id)
+    now = time.monotonic()
+    if cached and now - cached.checked < RECHECK_SECONDS:
+        return (cached.params, cached.about) if cached.params is not None else None
     row = (
         RouterModel.objects.filter(workspace_id=workspace_id, active=True)
         .values_list("trained_at", flat=True)
         .first()
     )
-    if row is None:
-        return None
+    if cached and cached.trained_at == row and row is not None and cached.params is not None:
+        cached.checked = now
+        return cached.params, cached.about
+    loaded = _Loaded(checked=now, trained_at=None)
+    stored = RouterModel.objects.filter(workspace_id=workspace_id).first() if row else None
+    if stored is not None:
+        try:
+            loaded.params = RouterParams.from_dict(stored.params)
+            loaded.trained_at = stored.trained_at
+        except InvalidRouterParams as exc:
+            logger.warning(
+                "Workspace %s's router is unusable (%s): the baseline routes", stored, exc
+            )
+        metrics = stored.metrics or {}
+        loaded.about = (
+            f"{stored.label_count} labels; held-out accuracy {metrics.get('accuracy', 0):.0%} "
+            f"vs the baseline's {metrics.get('baseline_accuracy', 0):.0%}"
+        )
     with _loaded_lock:
-        cached = _loaded.get(workspace_id)
-    if cached and cached[0] == row:
-        return cached[1], cached[2]
-    stored = RouterModel.objects.filter(workspace_id=workspace_id).first()
-    if stored is None:
-        return None
-    try:
-        params = RouterParams.from_dict(stored.params)
-    except InvalidRouterParams as exc:
-        logger.warning("Workspace %s's router is unusable (%s): the baseline routes", stored, exc)
-        return None
-    metrics = stored.metrics or {}
-    about = (
-        f"{stored.label_count} labels; held-out accuracy {metrics.get('accuracy', 0):.0%} vs "
-        f"the baseline's {metrics.get('baseline_accuracy', 0):.0%}"
-    )
-    with _loaded_lock:
-        _loaded[workspace_id] = (stored.trained_at, params, about)
-    return params, about
+        _loaded[workspace_id] = loaded
+    return (loaded.params, loaded.about) if loaded.params is not None else None
 
 
 def route_scores(*, workspace_id: int, request: RouteRequest) -> dict[str, Any] | None:

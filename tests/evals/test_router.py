@@ -302,6 +302,21 @@ def test_damaged_stored_params_fall_back_to_the_baseline(workspace, editor, llm_
     assert (routing["router"], routing["chose"]) == ("baseline", SMALL)
 
 
+def test_a_decision_reads_the_router_table_at_most_every_recheck(
+    workspace, django_assert_num_queries
+):
+    _store(workspace)
+    assert active_router(workspace.pk) is not None
+    with django_assert_num_queries(0):  # between checks: a dot product, no round trip
+        assert active_router(workspace.pk) is not None
+    router_service._loaded[workspace.pk].checked -= router_service.RECHECK_SECONDS
+    RouterModel.objects.filter(workspace=workspace).update(active=False)
+    with django_assert_num_queries(1):  # due: one look, and the deactivation is seen
+        assert active_router(workspace.pk) is None
+    with django_assert_num_queries(0):
+        assert active_router(workspace.pk) is None
+
+
 def test_a_router_whose_embeddings_no_longer_fit_routes_by_rules(workspace, editor, llm_server):
     """Stored for 10 dimensions, but the embedding model now gives 256: said, not crashed."""
     train, _held_out = split()
