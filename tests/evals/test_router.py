@@ -15,6 +15,7 @@ from evals import router as router_service
 from evals.dispatch import drive
 from evals.models import RouterModel
 from evals.router import active_router, refit_due_routers, router_labels, router_train
+from evals.router import refit as router_refit
 from evals.services import evaluation_start
 from runs.engine.learned_routing import fit
 from runs.executor import InlineExecutor
@@ -346,11 +347,11 @@ def test_an_inactive_router_and_learned_router_off_route_by_rules(workspace, edi
 
 
 def test_the_sweeper_fits_a_router_once_enough_labels_exist(workspace, editor, llm_server):
-    router_service._last_check = 0.0
+    router_refit._last_check = 0.0
     refit_due_routers(None, background=False)
     assert not RouterModel.objects.exists()  # no labels yet
     _records(workspace, editor, llm_server)
-    router_service._last_check = 0.0
+    router_refit._last_check = 0.0
     assert refit_due_routers(None, background=False) == []
     assert RouterModel.objects.get(workspace=workspace).label_count == 12
     # Checked at most every ten minutes per process.
@@ -362,7 +363,7 @@ def test_the_sweeper_fits_a_router_once_enough_labels_exist(workspace, editor, l
 @pytest.mark.django_db(transaction=True)
 def test_the_sweepers_refit_runs_beside_the_sweep(workspace, editor, llm_server):
     _records(workspace, editor, llm_server)
-    router_service._last_check = 0.0
+    router_refit._last_check = 0.0
     refit_due_routers(None)  # returns at once; the fit runs on its own thread
     for thread in [t for t in threading.enumerate() if t.name == "router-refit"]:
         thread.join(timeout=60)
