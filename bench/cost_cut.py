@@ -1,6 +1,6 @@
 """What automatic routing, the cascade and the semantic cache save, at what pass rate.
 
-    .venv/bin/python -m bench.cost_cut [--modes always-strong,auto,cheapest-first,learned]
+    .venv/bin/python -m bench.cost_cut [--modes always-strong,auto,cheapest-first,learned,…]
                                        [--cheap-fails 0.35] [--silent 0.1] [--training-seed N]
 
 Evaluates one support flow over bench/data/support_requests.jsonl (221 requests, see
@@ -19,7 +19,8 @@ database, the openai SDK over HTTP) against a scripted OpenAI-compatible server 
 
 The flow: input → answer (prompt) → check (evaluator: the reply must cite a reference; on fail
 it loops back once) → output. A mode is the answer node's configuration (MODES below): add one
-to compare another routing. The `learned` mode routes with the workspace's learned router
+to compare another routing. The `learned` modes (`learned`, and `learned-floor`,
+`learned-floor-0.7` with a confidence floor) route with the workspace's learned router
 (evals/router.py), fitted before the evaluated modes run on a separate training set: the
 generator's requests for TRAINING_SEED minus every evaluated request, answered cheapest-first
 by the same scripted models (each set fails its own known fraction of hard requests), labelled
@@ -27,7 +28,8 @@ from those runs' evaluator verdicts, evaluation results and cascade attempts, as
 records label them. The other modes switch the learned router off.
 Printed per mode: cost, pass rate (the dataset's `contains` scorer against the expected
 answer), cost cut against the first mode, model calls per tier, escalations, cache hits and
-wrong hits, and the router's decision time per call (the pure `route()` over the same requests).
+wrong hits, whether each mode meets the issue's goal (GOAL_CUT, GOAL_POINTS), and the router's
+decision time per call (the pure `route()` over the same requests).
 """
 
 from __future__ import annotations
@@ -91,9 +93,21 @@ MODES: dict[str, dict[str, Any]] = {
         "confidence_floor": 0.8,
         **CACHE,
     },
+    # A lower floor: P ≥ 0.7.
+    "learned-floor-0.7": {
+        "model": "auto",
+        "candidates": ["bench/cheap", "bench/strong"],
+        "cascade": True,
+        "learned_router": True,
+        "confidence_floor": 0.7,
+        **CACHE,
+    },
 }
+#: The issue's goal against the first mode: this much cheaper, at most this many points worse.
+GOAL_CUT = 60.0
+GOAL_POINTS = 1.0
 #: Modes that route with the workspace's learned router (the others switch it off).
-LEARNED = frozenset({"learned", "learned-floor"})
+LEARNED = frozenset({"learned", "learned-floor", "learned-floor-0.7"})
 #: The training set: the same generator with another seed, minus every evaluated request.
 TRAINING_SEED = 1012
 #: How the training set's runs are answered: cheapest first, escalating on a failed check, so
@@ -351,6 +365,32 @@ def router_overhead(items: list[dict[str, Any]]) -> tuple[float, float, float]:
     return statistics.mean(timings), timings[len(timings) // 2], timings[int(len(timings) * 0.99)]
 
 
+def learned_overhead(workspace_id: int, items: list[dict[str, Any]]) -> tuple[float, float, float]:
+    """Mean, p50 and p99 microseconds of one learned decision as a step makes it: the router's
+    database check, the request's cached embedding, P(pass) per tier and `route_learned`."""
+    from evals.router import route_scores
+    from runs.engine.learned_routing import route_learned
+    from runs.engine.routing import RouteRequest, count_tokens
+    from runs.services.ports import workspace_catalogue
+
+    catalogue = [m for m in workspace_catalogue(workspace_id) if m.name != "bench/embed"]
+    texts = [f"{SYSTEM}\n\n{item['inputs']['question']}" for item in items]
+    requests = [RouteRequest(text=t, tokens=count_tokens(t), max_tokens=400) for t in texts]
+    for request in requests:  # embeds the texts the runs did not route (cache hits)
+        route_scores(workspace_id=workspace_id, request=request)
+    timings = []
+    for _ in range(5):
+        for request in requests:
+            began = time.perf_counter()
+            scores = route_scores(workspace_id=workspace_id, request=request)
+            if not scores or "probabilities" not in scores:
+                return 0.0, 0.0, 0.0  # no active router
+            route_learned(request, catalogue, scores["probabilities"])
+            timings.append((time.perf_counter() - began) * 1e6)
+    timings.sort()
+    return statistics.mean(timings), timings[len(timings) // 2], timings[int(len(timings) * 0.99)]
+
+
 def set_failure_rates(cheap_fails: float, silent: float) -> None:
     global CHEAP_FAILS, SILENT
     CHEAP_FAILS, SILENT = cheap_fails, silent
@@ -420,6 +460,7 @@ def main() -> None:
                 f"{m.get('baseline_accuracy', 0):.1%}; active: {router.active}"
             )
         results = {mode: evaluate(user, flow, dataset, mode) for mode in modes}
+        learned_timing = learned_overhead(workspace.pk, items) if LEARNED & set(modes) else None
     finally:
         server.stop()
     base = float(results[modes[0]]["summary"]["cost"])
@@ -434,11 +475,28 @@ def main() -> None:
             f"escalated {r['escalated']}; cache hits {r['hits']} (wrong {r['wrong_hits']}); "
             f"{r['seconds']:.0f} s"
         )
+    base_rate = results[modes[0]]["summary"]["pass_rate"] or 0.0
+    met = [
+        mode
+        for mode in modes[1:]
+        if (1 - float(results[mode]["summary"]["cost"]) / base) * 100 >= GOAL_CUT
+        and (results[mode]["summary"]["pass_rate"] or 0.0) >= base_rate - GOAL_POINTS / 100
+    ]
+    print(
+        f"goal (cut >= {GOAL_CUT:.0f}% at a pass rate within {GOAL_POINTS:g} point of "
+        f"{modes[0]}'s {base_rate:.1%}): {'met by ' + ', '.join(met) if met else 'not met'}"
+    )
     mean, p50, p99 = router_overhead(items)
     print(
         f"router decision: mean {mean:.0f} µs, p50 {p50:.0f} µs, p99 {p99:.0f} µs per call "
         "(bound 5,000 µs)"
     )
+    if learned_timing is not None:
+        mean, p50, p99 = learned_timing
+        print(
+            f"learned decision (database check, cached embedding, P(pass), choice): mean "
+            f"{mean:.0f} µs, p50 {p50:.0f} µs, p99 {p99:.0f} µs per call (bound 5,000 µs)"
+        )
     left = results[modes[0]]["evaluation"].pk
     for mode in modes[1:]:
         right = results[mode]["evaluation"].pk

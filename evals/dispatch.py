@@ -44,12 +44,15 @@ def drive_here(evaluation_id: int, *, timeout: float | None = None) -> bool:
         if now >= beat:
             evaluation_touch(evaluation_id)
             beat = now + HEARTBEAT_SECONDS
-        kick_all(evaluation_advance(evaluation_id=evaluation_id))
+        kicks = evaluation_advance(evaluation_id=evaluation_id)
+        kick_all(kicks)
         if _finished(evaluation_id):
             return True
         if deadline is not None and time.monotonic() > deadline:
             return False
-        if not isinstance(executor(), InlineExecutor):
+        # Inline, a kicked run has finished: ask again at once. Nothing started means the
+        # items wait on something else (a person, another driver's judge call): poll.
+        if not kicks or not isinstance(executor(), InlineExecutor):
             time.sleep(POLL_SECONDS)
 
 

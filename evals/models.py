@@ -198,3 +198,20 @@ class RouterModel(models.Model):
 
     def __str__(self) -> str:
         return f"Router of workspace {self.workspace_id} ({self.label_count} labels)"
+
+
+class JudgeClaim(models.Model):
+    """One LLM-judge question about one evaluation item, claimed in the database before the
+    model is asked: two drivers scoring the same item (one thought dead, still in its call) pay
+    for it once. The reply stays on the claim, so a driver that takes over an item whose judge
+    answered, but whose score was never saved, reuses it rather than asking again."""
+
+    item = models.ForeignKey(EvaluationItem, on_delete=models.CASCADE, related_name="judge_claims")
+    key = models.CharField(max_length=64)  # sha256 of the judge's model and messages
+    holder = models.CharField(max_length=32)  # the claiming driver's token
+    claimed_at = models.DateTimeField()
+    # {content, model, tokens_in, tokens_out, cost} once the judge answered
+    reply = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "key"], name="uniq_judge_claim")]

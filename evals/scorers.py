@@ -48,6 +48,10 @@ class JudgeRefused(Exception):
         self.code = code
 
 
+class JudgeBusy(Exception):
+    """Another driver holds this item's judge call: the item is left to it, not scored here."""
+
+
 @dataclass
 class Score:
     scorer: str
@@ -203,7 +207,7 @@ def _judge(scorer: dict[str, Any], text: str, expected: Any, inputs: Any, judge:
     )
     try:
         reply = judge(scorer.get("model") or "", [{"role": "user", "content": prompt}])
-    except JudgeRefused:
+    except (JudgeRefused, JudgeBusy):
         raise
     except Exception as exc:  # a judge that can't answer fails the item, with its reason
         return Score("judge", False, 0.0, f"the judge model failed: {getattr(exc, 'message', exc)}")

@@ -35,7 +35,7 @@ from .models import (
     ItemStatus,
     Label,
 )
-from .scorers import JudgeRefused, Score, flow_evaluator_score, score_one, scorers_clean
+from .scorers import JudgeBusy, JudgeRefused, Score, flow_evaluator_score, score_one, scorers_clean
 
 MAX_CONCURRENCY = 32
 MAX_ITEMS = 5_000
@@ -231,6 +231,8 @@ def evaluation_advance(
     for item in finished[:max_scored] if max_scored is not None else finished:
         try:
             _score_item(item.evaluation, item, judge or EvaluationJudge(item.evaluation, item))
+        except JudgeBusy:
+            continue  # another driver is asking the judge about this item: it scores it
         except JudgeRefused as exc:
             EvaluationItem.objects.filter(pk=item.pk).update(cost=item.run.cost)
             return evaluation_stop(

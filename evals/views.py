@@ -321,6 +321,15 @@ def evaluation_compare(request: HttpRequest) -> HttpResponse:
                     1,
                 )
             ),
+            "cost_delta": _cost_change(comparison.left_summary, comparison.right_summary),
             "swap_url": f"{reverse('evals:compare')}?left={right.pk}&right={left.pk}",
         },
     )
+
+
+def _cost_change(left: dict[str, Any], right: dict[str, Any]) -> float | None:
+    """The right side's cost against the left's, in percent (−66.4: a 66.4% cut)."""
+    before, after = float(left["cost"] or 0), float(right["cost"] or 0)
+    if not before:
+        return None
+    return round((after - before) / before * 100, 1)

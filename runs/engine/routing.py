@@ -41,6 +41,7 @@ context window can't hold the estimated prompt plus max tokens is passed over.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -269,8 +270,23 @@ FEATURES = (
 )
 
 
+_last_measured = threading.local()
+
+
 def measure_request(request: RouteRequest) -> tuple[float, list[str], int, dict[str, float]]:
-    """Return the score, its reasons, the prompt's tokens and the measures (`FEATURES`)."""
+    """Return the score, its reasons, the prompt's tokens and the measures (`FEATURES`).
+
+    The learned router measures a request twice (its features, then its decision): the last
+    request measured on this thread is kept, and the same object is not measured again."""
+    last = getattr(_last_measured, "value", None)
+    if last is None or last[0] is not request:
+        last = (request, _measure(request))
+        _last_measured.value = last
+    score, reasons, tokens, features = last[1]
+    return score, list(reasons), tokens, dict(features)
+
+
+def _measure(request: RouteRequest) -> tuple[float, list[str], int, dict[str, float]]:
     text = request.text
     features = dict.fromkeys(FEATURES, 0.0)
     tokens = request.tokens if request.tokens is not None else count_tokens(text)
@@ -297,11 +313,11 @@ def measure_request(request: RouteRequest) -> tuple[float, list[str], int, dict[
         score += points
         reasons.append(f"asks for reasoning ({', '.join(reasoning[:3])}): +{points}")
     maths = sorted(words & MATHS_WORDS)
-    equation = _EQUATION.search(scanned)
+    equation = None if maths else _EQUATION.search(scanned)
     if maths or equation:
         features["maths"] = 1.0
         score += 2
-        shown = maths[0] if maths else equation.group(0)
+        shown = maths[0] if maths else (equation.group(0) if equation else "")
         reasons.append(f"maths (“{shown}”): +2")
     code = sorted(words & CODE_WORDS) or [p for p in CODE_PHRASES if p in lowered]
     if not code and {"select", "from"} <= words and ("where" in words or "join" in words):

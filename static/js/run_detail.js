@@ -151,6 +151,51 @@ function retrieved(step) {
   );
 }
 
+const CACHE_OUTCOMES = {
+  hit: "Answered from the semantic cache: no model was called.",
+  evicted: "A past answer matched, but failed this node's checks: it was evicted and the model asked.",
+};
+
+/** A semantic-cache match: the past request it matched, how similar, and what it saved. */
+function semanticCache(step) {
+  const sem = step.details?.semantic_cache;
+  if (!sem || !(sem.outcome in CACHE_OUTCOMES)) return null;
+  const similarity = Number(sem.similarity ?? 0);
+  const threshold = Number(sem.threshold ?? 0);
+  const pairs = [
+    ["Similarity", similarity.toFixed(3)],
+    ["Threshold", threshold.toFixed(2)],
+    ["Answered by", sem.model || "—"],
+    ["Saved", sem.outcome === "hit" ? money(sem.saved_cost) : "—"],
+    ["Stored", sem.stored_at ? new Date(sem.stored_at).toLocaleString() : "—"],
+    ["Entry", sem.entry != null ? `#${sem.entry}` : "—"],
+  ];
+  // Widths through element.style: the CSP refuses style attributes.
+  const fill = el("span", { class: "sb-cache-meter-fill" });
+  fill.style.width = `${Math.max(0, Math.min(1, similarity)) * 100}%`;
+  const mark = el("span", { class: "sb-cache-meter-mark", title: `threshold ${threshold.toFixed(2)}` });
+  mark.style.left = `${Math.max(0, Math.min(1, threshold)) * 100}%`;
+  return el(
+    "div",
+    { class: `sb-cache-match is-${sem.outcome}`, "data-semantic-cache": sem.outcome },
+    el("p", { class: "sb-small", text: CACHE_OUTCOMES[sem.outcome] }),
+    el("div", { class: "sb-cache-label sb-small sb-muted", text: "Matched request" }),
+    el("blockquote", { class: "sb-cache-matched", "data-semantic-matched": "", text: sem.matched || "" }),
+    el(
+      "div",
+      { class: "sb-cache-meter", role: "img", "aria-label": `Similarity ${similarity.toFixed(3)}, threshold ${threshold.toFixed(2)}` },
+      fill,
+      mark,
+    ),
+    el(
+      "dl",
+      { class: "sb-kv is-plain", "data-semantic-facts": "" },
+      pairs.map(([k, v]) => el("div", {}, el("dt", { text: k }), el("dd", { text: v, title: v, "data-semantic-fact": k.toLowerCase() }))),
+    ),
+    sem.feedback ? el("p", { class: "sb-small sb-muted", text: `Why it was evicted: ${sem.feedback}` }) : null,
+  );
+}
+
 /** Render one step into the side panel. */
 export function renderStepDetail(container, step, { label, nodeType, runFinished, canRun, onRerunFrom, onResolve, onShowRun, now = Date.now() }) {
   const state = stepState(step) || step.status;
@@ -217,6 +262,8 @@ export function renderStepDetail(container, step, { label, nodeType, runFinished
     stream.append(document.createTextNode(step.stream || ""), el("span", { class: "sb-caret", "aria-hidden": "true" }));
     parts.push(...section("Streaming", stream));
   }
+  const cached = semanticCache(step);
+  if (cached) parts.push(...section("Semantic cache", cached));
   const input = promptParts(step.input);
   if (input) parts.push(...section(nodeType === "tool" ? "Arguments" : "Prompt", input));
   const chunks = nodeType === "retrieve" || step.node_type === "retrieve" ? retrieved(step) : null;
@@ -228,7 +275,7 @@ export function renderStepDetail(container, step, { label, nodeType, runFinished
     parts.push(...section("Output", out));
   }
   const extra = Object.fromEntries(
-    Object.entries(step.details || {}).filter(([k]) => !["route", "reason", "score", "feedback", "passed", "llm_attempts", "reused_from_step", "retrieved", "routing"].includes(k)),
+    Object.entries(step.details || {}).filter(([k]) => !["route", "reason", "score", "feedback", "passed", "llm_attempts", "reused_from_step", "retrieved", "routing"].includes(k) && !(k === "semantic_cache" && cached)),
   );
   if (Object.keys(extra).length) parts.push(...section("Notes", block(extra)));
   container.replaceChildren(el("section", { class: "sb-detail", "data-step-detail": step.key, "aria-label": `Step ${label}` }, ...parts));

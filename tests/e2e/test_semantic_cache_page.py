@@ -77,8 +77,22 @@ def test_the_run_page_shows_a_semantic_cache_hit(page, demo, llm_server, artifac
     row.locator(".sb-step-head").click()
     expect(page.locator('[data-step-fact="cache"]')).to_have_text("Hit (free)")
     expect(page.locator('[data-step-fact="cost"]')).to_have_text("$0.0000")
-    # What it matched: the past request and the similarity, in the step's notes.
-    detail = page.locator("[data-step-detail]")
-    expect(detail).to_contain_text(FIRST)
-    expect(detail).to_contain_text('"similarity"')
+    # What it matched, in a section of its own: the past request, its similarity against the
+    # threshold, the model that answered it and what the hit saved.
+    section = page.locator('[data-semantic-cache="hit"]')
+    expect(section.locator("[data-semantic-matched]")).to_have_text(FIRST)
+    similarity = hit_similarity(hit)
+    expect(section.locator('[data-semantic-fact="similarity"]')).to_have_text(f"{similarity:.3f}")
+    expect(section.locator('[data-semantic-fact="threshold"]')).to_have_text("0.60")
+    expect(section.locator('[data-semantic-fact="answered by"]')).to_have_text("openai/gpt-4o-mini")
+    expect(section.locator('[data-semantic-fact="saved"]')).not_to_have_text("—")
+    # No longer repeated in the step's notes.
+    expect(page.locator("[data-step-detail]")).not_to_contain_text('"similarity"')
+    section.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "run-page-semantic-cache.png"))
+
+
+def hit_similarity(run) -> float:
+    from runs.models import Step
+
+    return Step.objects.get(run=run, node_id="ask").details["semantic_cache"]["similarity"]

@@ -8,6 +8,7 @@ from django.test import Client
 
 from evals.datasets import dataset_create
 from evals.models import Dataset, Evaluation
+from evals.services import evaluation_summary
 from tests.llmserver import text
 from tests.runs.support import fast_passwords, inline, memory_layer  # noqa: F401
 from workspaces.models import Role
@@ -73,6 +74,13 @@ def test_pages_start_an_evaluation_and_compare(inline, editor, workspace):
     assert compare.status_code == 200
     assert body.index('data-change="regression"') < body.index('data-change="same"')
     assert "−33.3 points" in body
+    # Rates to a tenth of a point (two a point apart never both read "99%"), and the cost change.
+    assert '<strong data-testid="compare-pass-rate">66.7%</strong>' in body
+    before = float(evaluation_summary(left)["cost"])
+    after = float(evaluation_summary(right)["cost"])
+    change = round((after - before) / before * 100, 1)
+    shown = "no change" if change == 0 else f"{'+' if change > 0 else '−'}{abs(change):.1f}% cost"
+    assert f'data-testid="compare-cost-change">{shown}</span>' in body
     bad = client.post(f"/evals/datasets/{dataset.pk}/evaluate/", {**form, "scorer": "regex"})
     assert bad.status_code == 422 and "a regex scorer needs a pattern" in bad.content.decode()
 
@@ -95,3 +103,22 @@ def test_pages_scoping_and_roles(editor, workspace, other_workspace, member, mak
     assert viewer.post(f"/evals/datasets/{dataset.pk}/upload/", {"file": upload}).status_code == 403
     assert viewer.post(f"/evals/datasets/{dataset.pk}/evaluate/", {}).status_code == 403
     assert Client().get("/evals/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(None, "—"), (0.8, "80%"), (219 / 221, "99.1%"), (1.0, "100%")]
+)
+def test_pages_pass_rates_read_to_a_tenth_of_a_point(value, shown):
+    from evals.templatetags.evals_pages import rate
+
+    assert rate(value) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(None, "—"), (0.0, "no change"), (-66.4, "−66.4% cost"), (12.0, "+12.0% cost")],
+)
+def test_pages_cost_changes_read_as_a_share(value, shown):
+    from evals.templatetags.evals_pages import cost_change
+
+    assert cost_change(value) == shown

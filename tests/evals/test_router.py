@@ -15,6 +15,7 @@ from evals import router as router_service
 from evals.dispatch import drive
 from evals.models import RouterModel
 from evals.router import active_router, refit_due_routers, router_labels, router_train
+from evals.router import refit as router_refit
 from evals.services import evaluation_start
 from runs.engine.learned_routing import fit
 from runs.executor import InlineExecutor
@@ -141,6 +142,34 @@ def test_labels_from_an_evaluations_items(workspace, editor, llm_server):
     assert sorted((x.tier, x.passed, x.source) for x in labels) == [
         ("small", False, "evaluation"),
         *[("small", True, "evaluation")] * 3,
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_evaluation_result_outranks_the_verdict_it_contradicts(workspace, editor, llm_server):
+    from evals.datasets import dataset_create, dataset_upload
+
+    from .support import jsonl
+
+    # The evaluator passes any answer naming Paris; the dataset knows one of them is wrong.
+    llm_server.script(text("Paris"), text("Paris"))
+    document = judged()
+    document["nodes"][-1]["config"]["value"] = "{{ nodes.ask.output }}"
+    flow = Flow.objects.create(workspace=workspace, name="judged", graph=document)
+    dataset = dataset_create(user=editor, workspace_id=workspace.pk, name="Capitals")
+    rows = [
+        {"inputs": {"question": "France"}, "expected": "Paris"},
+        {"inputs": {"question": "Texas"}, "expected": "Austin"},
+    ]
+    dataset_upload(user=editor, dataset=dataset, filename="c.jsonl", content=jsonl(rows))
+    evaluation = evaluation_start(
+        user=editor, flow=flow, dataset=dataset, use_draft=True, scorers=[{"type": "contains"}]
+    )
+    drive(evaluation.pk)
+    labels = router_labels(workspace_id=workspace.pk)
+    assert [(x.request.text, x.passed, x.source) for x in labels] == [
+        ("Capital of France? ", True, "verdict"),
+        ("Capital of Texas? ", False, "evaluation"),
     ]
 
 
@@ -274,6 +303,21 @@ def test_damaged_stored_params_fall_back_to_the_baseline(workspace, editor, llm_
     assert (routing["router"], routing["chose"]) == ("baseline", SMALL)
 
 
+def test_a_decision_reads_the_router_table_at_most_every_recheck(
+    workspace, django_assert_num_queries
+):
+    _store(workspace)
+    assert active_router(workspace.pk) is not None
+    with django_assert_num_queries(0):  # between checks: a dot product, no round trip
+        assert active_router(workspace.pk) is not None
+    router_service._loaded[workspace.pk].checked -= router_service.RECHECK_SECONDS
+    RouterModel.objects.filter(workspace=workspace).update(active=False)
+    with django_assert_num_queries(1):  # due: one look, and the deactivation is seen
+        assert active_router(workspace.pk) is None
+    with django_assert_num_queries(0):
+        assert active_router(workspace.pk) is None
+
+
 def test_a_router_whose_embeddings_no_longer_fit_routes_by_rules(workspace, editor, llm_server):
     """Stored for 10 dimensions, but the embedding model now gives 256: said, not crashed."""
     train, _held_out = split()
@@ -303,11 +347,11 @@ def test_an_inactive_router_and_learned_router_off_route_by_rules(workspace, edi
 
 
 def test_the_sweeper_fits_a_router_once_enough_labels_exist(workspace, editor, llm_server):
-    router_service._last_check = 0.0
+    router_refit._last_check = 0.0
     refit_due_routers(None, background=False)
     assert not RouterModel.objects.exists()  # no labels yet
     _records(workspace, editor, llm_server)
-    router_service._last_check = 0.0
+    router_refit._last_check = 0.0
     assert refit_due_routers(None, background=False) == []
     assert RouterModel.objects.get(workspace=workspace).label_count == 12
     # Checked at most every ten minutes per process.
@@ -319,7 +363,7 @@ def test_the_sweeper_fits_a_router_once_enough_labels_exist(workspace, editor, l
 @pytest.mark.django_db(transaction=True)
 def test_the_sweepers_refit_runs_beside_the_sweep(workspace, editor, llm_server):
     _records(workspace, editor, llm_server)
-    router_service._last_check = 0.0
+    router_refit._last_check = 0.0
     refit_due_routers(None)  # returns at once; the fit runs on its own thread
     for thread in [t for t in threading.enumerate() if t.name == "router-refit"]:
         thread.join(timeout=60)

@@ -121,3 +121,17 @@ def test_tier_defaults_by_price_and_catalogue_order():
         ("b/pinned", "large"),
         ("a/big", "large"),
     ]
+
+
+def test_measuring_the_same_request_again_gives_the_same_measures_unshared():
+    from runs.engine.routing import measure_request
+
+    request = RouteRequest(text="Calculate step by step: 3 * x + 7 = 19. Justify the plan.")
+    first = measure_request(request)
+    first[1].append("changed by a caller")
+    first[3]["score"] = -99.0
+    again = measure_request(request)
+    assert "changed by a caller" not in again[1] and again[3]["score"] == again[0]
+    other = RouteRequest(text="What is the capital of France?")
+    assert measure_request(other)[0] != again[0]
+    assert measure_request(request)[:3] == again[:3]
