@@ -290,6 +290,17 @@ def test_map_and_agent_nodes_get_the_same_pickers(page, member, workspace, artif
     select(page, "think")
     expect(inspector(page).get_by_text("Fallback models", exact=True)).to_be_visible()
     expect(inspector(page).get_by_role("checkbox", name="calculator")).to_be_visible()
+    add = inspector(page).get_by_role("combobox", name="Add a flow as a tool")
+    add.select_option(label="Price one · v1")
+    expect(inspector(page).locator('[data-flow-tool="0"]').get_by_label("Tool name")).to_have_value(
+        "price_one"
+    )
+    eventually(
+        lambda: (
+            saved_config(caller, "think")["flow_tools"]
+            == [{"flow": called.pk, "version": "latest", "name": "price_one"}]
+        )
+    )
     page.screenshot(path=str(artifacts / "inspector-agent.png"))
 
 
