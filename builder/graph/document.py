@@ -57,6 +57,7 @@ ERROR_CODES: dict[str, str] = {
     "graph.E041": "Sub-flow calls a flow of another workspace",
     "graph.E042": "Sub-flow calls a flow that is not published",
     "graph.E043": "Sub-flows call each other in a cycle",
+    "graph.E044": "Flow tool named like another tool of the node",
     # E065+: map nodes.
     "graph.E065": "Map has no list of items",
     "graph.E066": "Map runs more items at once than allowed",

@@ -9,6 +9,7 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
+from runs.views import deadlines
 from runs.views.charts import money
 
 register = template.Library()
@@ -128,3 +129,15 @@ def run_duration(run: Any) -> str:
     if run.status == "waiting":
         return "waiting"
     return "running " + duration_ms((timezone.now() - run.started_at).total_seconds() * 1000)
+
+
+@register.filter
+def expiry_note(approval: Any, error_path: bool | None = None) -> str:
+    """ "expires in 2 h, then fails the run" for a pending task with a timeout ("" without)."""
+    return deadlines.expiry_note(approval, error_path if isinstance(error_path, bool) else None)
+
+
+@register.filter
+def reminder_note(approval: Any) -> str:
+    """ "reminder sent 40 min ago", "reminder in 3 h" ("" without a reminder)."""
+    return deadlines.reminder_note(approval)

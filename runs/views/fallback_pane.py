@@ -137,6 +137,7 @@ def fallback_context(
         "model_field": info.model_field,
         "current_model": info.model,
         "models": info.models,
+        "error_path": error_edge,
         "fail_note": (
             "The flow takes this step's Error path."
             if error_edge

@@ -282,6 +282,7 @@ def _detail_context(
         "error": error,
         "notice": notice,
         "max_comment": MAX_COMMENT_CHARS,
+        "error_path": None,
     }
 
 

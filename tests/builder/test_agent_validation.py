@@ -1,4 +1,5 @@
-"""Validation of graphs with an agent node: one case per agent error code (E070–E073)."""
+"""Validation of graphs with an agent node: one case per agent error code (E070–E073), and the
+names of the flows it may call (E044)."""
 
 import pytest
 
@@ -7,6 +8,7 @@ from builder.graph import validate_graph
 from .graphs import INPUT_SCHEMA, edge, node
 
 E070, E071, E072, E073 = (f"graph.E0{i}" for i in range(70, 74))
+E044 = "graph.E044"
 
 
 def agent_graph(**config):
@@ -38,6 +40,21 @@ AGENT_CASES = [
     ),
     ("rules reflection without rules", {"reflection": "rules"}, {(E072, "rules")}),
     ("rules without rules reflection", {"rules": [CHECK]}, {(E073, "reflection")}),
+    (
+        "flow tool named like a registered tool it does not use",
+        {"flow_tools": [{"flow": 3, "name": "current_time"}]},
+        {(E044, "flow_tools.0.name")},
+    ),
+    (
+        "flow tool named like the knowledge search",
+        {"knowledge_bases": ["Guide"], "flow_tools": [{"flow": 3, "name": "search_knowledge"}]},
+        {(E044, "flow_tools.0.name")},
+    ),
+    (
+        "two flow tools by one name (the default name of flow 3)",
+        {"flow_tools": [{"flow": 3}, {"flow": 4, "name": "flow_3"}, {"flow": 5}]},
+        {(E044, "flow_tools.1.name")},
+    ),
 ]
 
 
@@ -53,6 +70,7 @@ def test_agent_validation_reports_each_problem(config, expected):
 def test_a_working_agent_is_valid():
     graph = agent_graph(
         tools=["calculator", "current_time"],
+        flow_tools=[{"flow": 3}, {"flow": 4, "name": "explain"}],
         knowledge_bases=["Guide"],
         reflection="rules",
         rules=[CHECK],

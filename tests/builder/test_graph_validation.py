@@ -181,6 +181,7 @@ def _json_draft(graph: dict) -> None:
 E030, E031, E032 = "graph.E030", "graph.E031", "graph.E032"
 E076, E077, E078 = "graph.E076", "graph.E077", "graph.E078"
 E075 = "graph.E075"
+E044 = "graph.E044"
 E080 = "graph.E080"
 
 
@@ -541,6 +542,11 @@ CASES = [
         "ask a person from a rules-mode router",
         _config("triage", on_failure="ask"),
         {(E032, "triage", None)},
+    ),
+    (
+        "flow tool named like a built-in tool",
+        _config("draft", flow_tools=[{"flow": 7, "name": "calculator"}]),
+        {(E044, "draft", None)},
     ),
     # E076..E078: a person's task expiring and reminding.
     (

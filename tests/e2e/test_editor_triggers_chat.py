@@ -105,6 +105,10 @@ def test_schedule_errors_next_fire_time_and_draft_chat(
     )
     expect(second.locator("[data-memory]")).to_contain_text("remembered message 1")
     expect(second.locator("[data-run-link]")).to_be_visible()
+    # Each message's run lights the canvas's nodes, like a test run from the inputs form.
+    for node_id in ("ask", "recall", "answer", "result"):
+        badge = page.locator(f'.sb-run-badge[data-node-id="{node_id}"]')
+        expect(badge).to_have_attribute("data-run-state", "succeeded")
     page.screenshot(path=str(artifacts / "editor-test-chat.png"))
     # What the model was sent for the second answer carried the first message, from memory.
     asked = [r for r in llm_server.requests if "dog called" in now_part(r)]

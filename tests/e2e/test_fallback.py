@@ -16,6 +16,7 @@ from tests.runs.support import token_for
 from workspaces.models import Membership, Role
 
 from .conftest import eventually, login
+from .test_run_page import inline_runs, run_here  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -176,3 +177,97 @@ def test_the_canvas_shows_error_ports_and_the_on_failure_setting(page, member, a
     expect(inspector.get_by_label("Ask these people")).to_be_visible()
     expect(page.locator('[data-problem-total="0"]')).to_be_visible()
     page.screenshot(path=str(artifacts / "failure-editor-policy.png"))
+
+
+def _expiring_graph() -> dict:
+    x = {"start": 0, "listing": 300, "done": 600}
+
+    def n(node_id, type_, **config):
+        return {"id": node_id, "type": type_, "label": node_id.title(), "config": config,
+                "position": {"x": x[node_id], "y": 80}}  # fmt: skip
+
+    def e(source, target, port="out"):
+        return {"id": f"{source}-{port}", "source": source, "source_port": port,
+                "target": target, "target_port": "in"}  # fmt: skip
+
+    listing = n("listing", "prompt", prompt="List for {{ inputs.dish }}", retries=0,
+                on_failure="ask", fallback_users=["chef"], fallback_timeout="2h",
+                fallback_remind_after="1h")  # fmt: skip
+    listing["label"] = "Shopping list"
+    return {
+        "schema_version": 1,
+        "nodes": [
+            n("start", "input", schema={"type": "object", "properties": {"dish": {}}}),
+            listing,
+            n("done", "output", name="shopping"),
+        ],
+        "edges": [e("start", "listing"), e("listing", "done")],
+    }
+
+
+def test_a_task_nobody_settles_expires_and_the_run_page_says_why(
+    page,
+    demo,
+    inline_runs,  # noqa: F811
+    artifacts,
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from builder.services import flow_publish
+    from notifications.services import reminders_send
+    from runs.executor import InlineExecutor
+    from runs.services import sweep
+
+    chef = demo["owner"]
+    inline_runs.on("List for", http_error(400, message="bad request: context too long"))
+    flow = Flow.objects.create(
+        workspace=demo["workspace"], name="Shopping", graph=_expiring_graph()
+    )
+    flow_publish(flow=flow, user=chef)
+    run = run_here(chef, Flow.objects.select_related("workspace").get(pk=flow.pk),
+                   inputs={"dish": "soup"})  # fmt: skip
+    assert run.status == "waiting", (run.error_code, run.error_message)
+    task = Approval.objects.get(run=run, kind="fallback")
+
+    # The inbox says when the task expires, what happens then, and when the reminder goes.
+    login(page, chef)
+    page.goto("/approvals/")
+    item = page.locator(f'#approval-list [data-approval-id="{task.pk}"]')
+    expect(item.get_by_test_id("item-expiry")).to_have_text("Expires in 2 h, then fails the step")
+    expect(item.get_by_test_id("item-reminder")).to_have_text("Reminder in 1 h")
+    detail = page.locator("#approval-detail")
+    expect(detail.get_by_test_id("approval-expiry")).to_contain_text(
+        "expires in 2 h, then fails the run"
+    )
+
+    # 70 minutes on (the task's clock moved back), the reminder has gone out.
+    earlier = timedelta(minutes=70)
+    Approval.objects.filter(pk=task.pk).update(
+        created_at=task.created_at - earlier,
+        due_at=task.due_at - earlier,
+        remind_at=task.remind_at - earlier,
+    )
+    reminders_send(timezone.now())
+    page.reload()
+    expect(item.get_by_test_id("item-expiry")).to_have_text(
+        "Expires in 50 min, then fails the step"
+    )
+    expect(item.get_by_test_id("item-reminder")).to_have_text("Reminder sent just now")
+    expect(detail.get_by_test_id("approval-reminder")).to_contain_text("reminder sent just now")
+    page.screenshot(path=str(artifacts / "fallback-task-expiry.png"), full_page=True)
+
+    # Nobody settles it: past its expiry the sweep (under a fake clock) fails the step.
+    for run_id in sweep(now=timezone.now() + timedelta(hours=1)):
+        InlineExecutor().advance(run_id)
+    run.refresh_from_db()
+    assert run.status == "failed", (run.error_code, run.error_message)
+
+    page.goto(f"/runs/{run.pk}/")
+    expect(page.get_by_test_id("run-status")).to_have_text(re.compile("failed", re.I))
+    expect(page.locator("body")).to_contain_text("not settled within 2h")
+    expect(page.locator('.react-flow__node[data-id="listing"]')).to_be_visible()
+    page.screenshot(path=str(artifacts / "fallback-task-expired-run.png"), full_page=True)
+    page.goto(f"/approvals/{task.pk}/")
+    expect(page.get_by_test_id("approval-status")).to_have_text("Timed out")

@@ -290,4 +290,85 @@ def test_map_and_agent_nodes_get_the_same_pickers(page, member, workspace, artif
     select(page, "think")
     expect(inspector(page).get_by_text("Fallback models", exact=True)).to_be_visible()
     expect(inspector(page).get_by_role("checkbox", name="calculator")).to_be_visible()
+    add = inspector(page).get_by_role("combobox", name="Add a flow as a tool")
+    add.select_option(label="Price one · v1")
+    expect(inspector(page).locator('[data-flow-tool="0"]').get_by_label("Tool name")).to_have_value(
+        "price_one"
+    )
+    eventually(
+        lambda: (
+            saved_config(caller, "think")["flow_tools"]
+            == [{"flow": called.pk, "version": "latest", "name": "price_one"}]
+        )
+    )
     page.screenshot(path=str(artifacts / "inspector-agent.png"))
+
+
+def test_prompt_picks_flows_as_tools_and_names_them_apart(page, member, workspace, artifacts):
+    designer = member(Role.EDITOR, username="dana")
+    called = Flow.objects.create(
+        workspace=workspace,
+        name="Price an ingredient",
+        description="Estimates what one ingredient costs.",
+        graph=_chain(
+            _node("start", "input", "Item", 0, {"schema": TOPIC, "sample": {"topic": "tea"}}),
+            _node("out", "output", "Price", 320, {"name": "p", "value": "{{ inputs.topic }}"}),
+        ),
+    )
+    flow_publish(flow=called, user=designer)
+    flow_publish(flow=called, user=designer)
+    caller = Flow.objects.create(
+        workspace=workspace,
+        name="Plan dinner",
+        graph=_chain(
+            _node("start", "input", "Question", 0, {"schema": TOPIC, "sample": {"topic": "tea"}}),
+            _node("draft", "prompt", "Plan", 320, {"prompt": "Plan", "tools": ["calculator"]}),
+            _node(
+                "done", "output", "Result", 640, {"name": "r", "value": "{{ nodes.draft.output }}"}
+            ),
+        ),
+    )
+    login(page, designer)
+    page.goto(f"/flows/{caller.pk}/")
+
+    select(page, "draft")
+    add = inspector(page).get_by_role("combobox", name="Add a flow as a tool")
+    expect(add.locator("option")).to_have_text(
+        ["Add a flow as a tool…", "Price an ingredient · v2"]
+    )
+    add.select_option(label="Price an ingredient · v2")
+    tool = inspector(page).locator('[data-flow-tool="0"]')
+    expect(tool.get_by_role("combobox", name="Flow", exact=True)).to_have_value(str(called.pk))
+    expect(tool.get_by_label("Tool name")).to_have_value("price_an_ingredient")
+    expect(tool.get_by_label("What it does (for the model)")).to_have_attribute(
+        "placeholder", "Estimates what one ingredient costs."
+    )
+    expect(tool.locator("[data-flow-tool-arguments]")).to_contain_text("topic, depth")
+    tool.get_by_label("Version", exact=True).select_option(label="v1")
+    tool.get_by_label("What it does (for the model)").fill("Look up the price of one ingredient.")
+
+    def saved() -> None:
+        assert saved_config(caller, "draft")["flow_tools"] == [
+            {
+                "flow": called.pk,
+                "version": 1,
+                "name": "price_an_ingredient",
+                "description": "Look up the price of one ingredient.",
+            }
+        ]
+
+    eventually(saved)
+    expect(page.locator("[data-problem-total]")).to_have_attribute("data-problem-total", "0")
+
+    # A name the model could not tell apart from a built-in tool is a problem on that entry.
+    tool.get_by_label("Tool name").fill("calculator")
+    problem = tool.get_by_role("alert")
+    expect(problem).to_contain_text('"calculator" is already the name of one of this node')
+    expect(page.locator("[data-problem-total]")).to_have_attribute("data-problem-total", "1")
+    page.screenshot(path=str(artifacts / "inspector-flow-tools.png"))
+    tool.get_by_label("Tool name").fill("price")
+    expect(page.locator("[data-problem-total]")).to_have_attribute("data-problem-total", "0")
+    eventually(lambda: saved_config(caller, "draft")["flow_tools"][0]["name"] == "price")
+
+    tool.get_by_role("button", name="Remove flow tool 1").click()
+    eventually(lambda: saved_config(caller, "draft")["flow_tools"] == [])

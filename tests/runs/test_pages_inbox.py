@@ -351,3 +351,124 @@ def test_edit_mode_works_without_javascript(client, people, waiting_recipe):
     editing = client.get(f"/approvals/{approval.pk}/?edit=1").content.decode()
     assert 'data-editing="true"' in editing
     assert not re.search(r'<textarea [^>]*name="value-0"[^>]*disabled', editing)
+
+
+def _task_graph(error_branch: bool, **policy) -> dict:
+    def node(node_id, type_, **config):
+        return {"id": node_id, "type": type_, "label": node_id.title(), "config": config}
+
+    def edge(source, target, port="out"):
+        return {"id": f"{source}.{port}", "source": source, "source_port": port,
+                "target": target, "target_port": "in"}  # fmt: skip
+
+    nodes = [
+        node("in", "input", schema={"type": "object", "properties": {"dish": {}}}),
+        node(
+            "listing",
+            "prompt",
+            prompt="List for {{ inputs.dish }}",
+            retries=0,
+            on_failure="ask",
+            **policy,
+        ),
+        node("done", "output", name="shopping"),
+    ]
+    edges = [edge("in", "listing"), edge("listing", "done")]
+    if error_branch:
+        nodes.append(node("sorry", "output", name="problem"))
+        edges.append(edge("listing", "sorry", "error"))
+    return {"schema_version": 1, "nodes": nodes, "edges": edges}
+
+
+def _waiting_task(people, llm_server, graph) -> Approval:
+    from builder.services import flow_publish
+    from tests.llmserver import http_error
+
+    llm_server.on("List for", http_error(400))
+    flow = Flow.objects.create(workspace=people["chef"].memberships.first().workspace,
+                               name="Shopping", graph=graph)  # fmt: skip
+    flow_publish(flow=flow, user=people["chef"])
+    run = run_start(user=people["chef"], flow=flow, inputs={"dish": "soup"})
+    InlineExecutor().advance(run.pk)
+    return Approval.objects.get(run=run, kind="fallback")
+
+
+def _plain(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_inbox_shows_when_a_task_expires_what_then_happens_and_its_reminder(
+    client, people, llm_server
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from notifications.services import reminders_send
+
+    graph = _task_graph(False, fallback_timeout="2h", fallback_remind_after="1h")
+    task = _waiting_task(people, llm_server, graph)
+    assert task.status == "pending" and task.due_at and task.remind_at
+
+    listed = _plain(page(client, people["chef"], "/approvals/").content.decode())
+    assert "Expires in 2 h, then fails the step · Reminder in 1 h" in listed
+    shown = _plain(
+        page(client, people["chef"], f"/approvals/{task.pk}/", headers=HTMX).content.decode()
+    )
+    assert "expires in 2 h, then fails the run (at " in shown
+    assert "reminder in 1 h (at " in shown
+
+    # 70 minutes later the reminder goes out; the task expires 50 minutes after that.
+    earlier = timedelta(minutes=70)
+    Approval.objects.filter(pk=task.pk).update(
+        created_at=task.created_at - earlier,
+        due_at=task.due_at - earlier,
+        remind_at=task.remind_at - earlier,
+    )
+    reminders_send(timezone.now())
+    task.refresh_from_db()
+    assert task.reminded_at is not None
+    listed = _plain(page(client, people["chef"], "/approvals/").content.decode())
+    assert "Expires in 50 min, then fails the step · Reminder sent just now" in listed
+    shown = _plain(
+        page(client, people["chef"], f"/approvals/{task.pk}/", headers=HTMX).content.decode()
+    )
+    sent = task.reminded_at.strftime("%Y")
+    assert "reminder sent just now (at " in shown and sent in shown
+
+    # Past its expiry but not yet swept, it says what the next check will do.
+    Approval.objects.filter(pk=task.pk).update(due_at=timezone.now() - timedelta(minutes=5))
+    shown = _plain(
+        page(client, people["chef"], f"/approvals/{task.pk}/", headers=HTMX).content.decode()
+    )
+    assert "expired 5 min ago: fails the run at the next check" in shown
+
+
+@pytest.mark.parametrize(
+    ("error_branch", "action", "expected"),
+    [
+        (True, "fail", "expires in 1 day, then fails the step, down its Error path"),
+        (True, "branch", "expires in 1 day, then fails the step as timed out, down its Error path"),
+    ],
+)
+def test_inbox_says_a_task_expiring_takes_its_error_path(
+    client, people, llm_server, error_branch, action, expected
+):
+    graph = _task_graph(error_branch, fallback_timeout="24h", fallback_timeout_action=action)
+    task = _waiting_task(people, llm_server, graph)
+    shown = _plain(
+        page(client, people["chef"], f"/approvals/{task.pk}/", headers=HTMX).content.decode()
+    )
+    assert expected in shown
+    assert "reminder" not in shown.lower().replace("reminders", "")
+
+
+def test_inbox_shows_when_an_approval_is_approved_automatically(client, people, waiting_recipe):
+    from datetime import timedelta
+
+    approval = waiting_recipe()
+    Approval.objects.filter(pk=approval.pk).update(
+        due_at=approval.created_at + timedelta(hours=3, minutes=1), timeout_action="approved"
+    )
+    listed = _plain(page(client, people["chef"], "/approvals/").content.decode())
+    assert "Due in 3 h, then it is approved automatically" in listed

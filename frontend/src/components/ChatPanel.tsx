@@ -1,9 +1,14 @@
 // The Test run tab's chat mode: a conversation with the DRAFT (saved first), one run per
-// message, the answer streamed in, then the sources and the earlier messages memory used.
+// message, the answer streamed in, then the sources and the earlier messages memory used. Each
+// message's run lights the canvas's nodes as it goes, like a test run from the form.
 import { useEffect, useRef, useState } from "react";
 import { RunStream } from "../../../static/js/run_stream.js";
 import { api, ApiError } from "../api";
+import type { CanvasState } from "../context";
+import type { FlowNode } from "../graph";
 import { Icon } from "../icons";
+import type { Store } from "../store";
+import { useCanvasRun } from "../canvasRun";
 
 const FINISHED = /^run\.(succeeded|failed|cancelled|dead_letter|waiting)$/;
 
@@ -47,7 +52,15 @@ function memoryLine(memory: Memory): string {
   return `${what}${summary} (${memory.tokens ?? 0} of ${memory.budget ?? 0} tokens)`;
 }
 
-export function ChatPanel({ flowId, canRun, save }: { flowId: number; canRun: boolean; save: () => Promise<boolean> }) {
+export function ChatPanel({ flowId, canRun, save, store, nodes }: {
+  flowId: number;
+  canRun: boolean;
+  save: () => Promise<boolean>;
+  /** The canvas's state, where each message's run paints its steps. */
+  store: Store<CanvasState>;
+  nodes: FlowNode[];
+}) {
+  const canvasRun = useCanvasRun(store, nodes);
   const [conversation, setConversation] = useState<number | null>(null);
   const [turns, setTurns] = useState<ChatTurn[]>([]);
   const [text, setText] = useState("");
@@ -68,9 +81,11 @@ export function ChatPanel({ flowId, canRun, save }: { flowId: number; canRun: bo
     if (!turn.run_id) return;
     let node = "";
     let streamed = "";
+    const model = canvasRun.begin(turn.run_id);
     const stream = new RunStream(turn.run_id, {
       after: 0,
       onDelta: (message: { node_id: string; data?: { text?: string } }) => {
+        canvasRun.delta(model, message);
         if (message.node_id !== node) {
           node = message.node_id;
           streamed = "";
@@ -79,6 +94,7 @@ export function ChatPanel({ flowId, canRun, save }: { flowId: number; canRun: bo
         update(turn.position, { stream: streamed, status: "running" });
       },
       onEvent: (event: { kind: string }) => {
+        canvasRun.event(model, event);
         if (!FINISHED.test(event.kind)) return;
         stream.stop();
         api<ChatTurn>("GET", `/conversations/${conversationId}/turns/${turn.position}`).then(
@@ -125,6 +141,7 @@ export function ChatPanel({ flowId, canRun, save }: { flowId: number; canRun: bo
     setConversation(null);
     setTurns([]);
     setError("");
+    canvasRun.clear();
   };
 
   return (

@@ -296,6 +296,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
                 <TestRunTab
                   flowId={config.flowId}
                   save={draft.save}
+                  store={store}
                   nodes={contentNodes}
                   canRun={!readOnly && ["owner", "editor"].includes(flow.role)}
                   session={testRun.session}

@@ -1,46 +1,7 @@
-// The sub-flow node's pickers: a published flow of the workspace (GET /api/flows/callable),
-// which of its published versions to call, and its inputs as template fields.
-import { useContext, useEffect, useState } from "react";
-import { api } from "../api";
-import { InspectorContext } from "../context";
-import type { JsonObject, JsonSchema } from "../types";
-import { ArgumentsForm } from "./ToolPicker";
-
-export interface CallableFlow {
-  id: number;
-  name: string;
-  description: string;
-  versions: number[];
-  input_schema: JsonSchema;
-}
-
-const cache = new Map<string, Promise<CallableFlow[]>>();
-
-/** The flows a sub-flow node may call (null while loading), with the load error if any. */
-export function useCallableFlows(): { flows: CallableFlow[] | null; error: string } {
-  const { workspaceId, flowId } = useContext(InspectorContext);
-  const [flows, setFlows] = useState<CallableFlow[] | null>(null);
-  const [error, setError] = useState("");
-  useEffect(() => {
-    if (workspaceId == null) return;
-    const path = `/flows/callable?workspace=${workspaceId}${flowId ? `&exclude=${flowId}` : ""}`;
-    let promise = cache.get(path);
-    if (!promise) {
-      promise = api<CallableFlow[]>("GET", path);
-      promise.catch(() => cache.delete(path));
-      cache.set(path, promise);
-    }
-    let live = true;
-    promise.then(
-      (found) => live && setFlows(found),
-      (e: Error) => live && setError(`The flows could not be listed: ${e.message}`),
-    );
-    return () => {
-      live = false;
-    };
-  }, [workspaceId, flowId]);
-  return { flows, error };
-}
+// The sub-flow node's pickers: a published flow of the workspace (GET /api/flows/callable) and
+// which of its published versions to call (also used for the flows offered as tools). Loaded
+// lazily, with the other pickers that name flows (form/flowWidgets.tsx).
+import { useCallableFlows } from "../callableFlows";
 
 export function FlowPicker({ id, value, onChange, readOnly }: { id: string; value: number | null; onChange: (v: number | undefined) => void; readOnly: boolean }) {
   const { flows, error } = useCallableFlows();
@@ -91,20 +52,4 @@ export function FlowVersionPicker({ id, flow, value, onChange, readOnly }: { id:
       ))}
     </select>
   );
-}
-
-export function FlowInputs({ flow, value, onChange, readOnly, nodeId, json }: {
-  flow: number | undefined;
-  value: JsonObject;
-  onChange: (v: JsonObject) => void;
-  readOnly: boolean;
-  nodeId: string;
-  json: () => JSX.Element;
-}) {
-  const { flows } = useCallableFlows();
-  const called = flows?.find((f) => f.id === flow);
-  if (!called && !Object.keys(value).length) return <p className="sb-muted sb-small">Choose a flow to fill in its inputs.</p>;
-  if (called && !Object.keys(called.input_schema.properties ?? {}).length) return <p className="sb-muted sb-small">{called.name} asks for no inputs.</p>;
-  const asTool = called && { name: called.name, description: called.description, arguments_schema: called.input_schema, result_schema: null };
-  return <ArgumentsForm tool={asTool || undefined} value={value} onChange={onChange} readOnly={readOnly} nodeId={nodeId} json={json} asText />;
 }

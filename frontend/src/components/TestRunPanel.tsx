@@ -4,7 +4,9 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import { inputsForm } from "../../../static/js/run_inputs_form.js";
 import { duration, money } from "../../../static/js/run_dom.js";
 import { stepState } from "../../../static/js/run_state.js";
+import type { CanvasState } from "../context";
 import type { FlowNode } from "../graph";
+import type { Store } from "../store";
 import { ChatPanel } from "./ChatPanel";
 import { Icon } from "../icons";
 import type { TestRunError, TestRunSession } from "../testRun";
@@ -30,7 +32,7 @@ function show(value: unknown): string {
 }
 
 /** The Test run tab: a chat with the draft when its Input node takes a `message`, else the form. */
-export default function TestRunTab(props: Parameters<typeof TestRunPanel>[0] & { flowId: number; save: () => Promise<boolean> }) {
+export default function TestRunTab(props: Parameters<typeof TestRunPanel>[0] & { flowId: number; save: () => Promise<boolean>; store: Store<CanvasState> }) {
   const input = props.nodes.find((n) => n.data.kind === "input");
   const properties = ((input?.data.config.schema as JsonObject | undefined)?.properties ?? {}) as JsonObject;
   const chattable = "message" in properties;
@@ -49,7 +51,7 @@ export default function TestRunTab(props: Parameters<typeof TestRunPanel>[0] & {
           </div>
         </div>
       )}
-      {shown === "chat" ? <ChatPanel flowId={props.flowId} canRun={props.canRun} save={props.save} /> : <TestRunPanel {...props} />}
+      {shown === "chat" ? <ChatPanel flowId={props.flowId} canRun={props.canRun} save={props.save} store={props.store} nodes={props.nodes} /> : <TestRunPanel {...props} />}
     </>
   );
 }

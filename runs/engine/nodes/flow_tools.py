@@ -45,6 +45,36 @@ def offered(flow_tools: list[FlowTool]) -> list[dict[str, Any]]:
     return [{"flow": t.flow, "version": t.pinned} for t in flow_tools]
 
 
+def name_problems(
+    flow_tools: list[FlowTool], builtin: frozenset[str] | None, taken: list[str]
+) -> list[tuple[str, str, str]]:
+    """Return (code, message, field) for each flow tool whose name the model could not tell
+    apart: a built-in tool's (`builtin`: the registered tools, None: unknown), one of the
+    node's other tools (`taken`), or an earlier flow tool's."""
+    problems = []
+    seen: set[str] = set()
+    for index, tool in enumerate(flow_tools):
+        name = tool.tool_name
+        if name in seen:
+            clash = "the name of another flow tool of this node"
+        elif name in taken:
+            clash = "the name of one of this node's tools"
+        elif builtin is not None and name in builtin:
+            clash = "the name of a built-in tool"
+        else:
+            clash = ""
+        seen.add(name)
+        if clash:
+            problems.append(
+                (
+                    "graph.E044",
+                    f'flow_tools: "{name}" is already {clash}; give this flow another tool name.',
+                    f"flow_tools.{index}.name",
+                )
+            )
+    return problems
+
+
 def flows_by_name(flow_tools: list[FlowTool]) -> dict[str, Any]:
     """The flows offered as tools, by tool name: {flow, version (None: the latest)}."""
     return {t.tool_name: {"flow": t.flow, "version": t.pinned} for t in flow_tools}

@@ -1,9 +1,9 @@
 // The pickers the form uses for a few named fields instead of the field kind from the schema.
-import { useContext } from "react";
+import { lazy, Suspense, useContext } from "react";
 import { InspectorContext } from "../../context";
 import type { GraphProblem, Json, JsonObject } from "../../types";
 import { FieldPicker } from "../FieldPicker";
-import { FlowInputs, FlowPicker, FlowVersionPicker } from "../FlowPicker";
+import { FlowInputs } from "../FlowInputs";
 import { FallbackModels, ReviewValues } from "../ListPickers";
 import { ModelPicker } from "../ModelPicker";
 import { PeoplePicker } from "../PeoplePicker";
@@ -14,7 +14,9 @@ import type { FormContext } from "../SchemaForm";
 
 export type Widget =
   | "users" | "groups" | "input-schema" | "output-schema" | "sample" | "model" | "fallback-models" | "tool" | "arguments" | "tools"
-  | "data-path" | "review-values" | "flow" | "flow-version" | "flow-inputs";
+  | "data-path" | "review-values" | "flow" | "flow-version" | "flow-inputs" | "flow-tools";
+
+const FlowPickers = lazy(() => import("./flowWidgets"));
 
 // Keyed by node type and field path, list indices written as [] (routes[].conditions[].field).
 export const WIDGETS: Record<string, Widget> = {
@@ -29,6 +31,7 @@ export const WIDGETS: Record<string, Widget> = {
   "router.model": "model",
   "evaluator.model": "model",
   "prompt.tools": "tools",
+  "prompt.flow_tools": "flow-tools",
   "tool.tool": "tool",
   "tool.arguments": "arguments",
   "router.routes[].conditions[].field": "data-path",
@@ -42,11 +45,32 @@ export const WIDGETS: Record<string, Widget> = {
   "agent.critique_model": "model",
   "agent.fallback_models": "fallback-models",
   "agent.tools": "tools",
+  "agent.flow_tools": "flow-tools",
   "agent.json_schema": "output-schema",
 };
 
 // Fields whose schema names a picker (e.g. the people a failed step is handed to).
 export const FORMAT_WIDGETS: Record<string, "users" | "groups"> = { users: "users", groups: "groups" };
+
+export interface FlowPickerProps {
+  widget: "flow" | "flow-version" | "flow-tools";
+  id: string;
+  value: Json | undefined;
+  onChange: Change;
+  readOnly: boolean;
+  siblings: JsonObject;
+  /** The node's problems (a flow tool shows those about its own fields). */
+  problems: GraphProblem[];
+  kind: string;
+}
+
+function LazyFlowPicker(props: FlowPickerProps) {
+  return (
+    <Suspense fallback={<span className="sb-muted sb-small">Loading…</span>}>
+      <FlowPickers {...props} />
+    </Suspense>
+  );
+}
 
 export function WidgetField({ widget, id, value, onChange, ctx, siblings, common, description, json }: {
   widget: Widget;
@@ -60,6 +84,36 @@ export function WidgetField({ widget, id, value, onChange, ctx, siblings, common
   json: () => JSX.Element;
 }) {
   const scope = useContext(InspectorContext);
+  const picker = { id, value, onChange, readOnly: ctx.readOnly, siblings, problems: ctx.problems, kind: ctx.kind };
+  if (widget === "flow") {
+    return (
+      <Field {...common} label="Flow" hint={undefined}>
+        <LazyFlowPicker widget="flow" {...picker} />
+      </Field>
+    );
+  }
+  if (widget === "flow-version") {
+    return (
+      <Field {...common} hint={undefined}>
+        <LazyFlowPicker widget="flow-version" {...picker} />
+      </Field>
+    );
+  }
+  if (widget === "flow-tools") {
+    return (
+      <Field {...common} htmlFor={undefined} wide>
+        <LazyFlowPicker widget="flow-tools" {...picker} />
+      </Field>
+    );
+  }
+  if (widget === "flow-inputs") {
+    const flow = typeof siblings.flow === "number" ? siblings.flow : undefined;
+    return (
+      <Field {...common} htmlFor={undefined} hint="Each of the called flow's inputs; insert variables from this flow." wide>
+        <FlowInputs flow={flow} value={(value as JsonObject) ?? {}} onChange={onChange} readOnly={ctx.readOnly} nodeId={ctx.nodeId} json={json} />
+      </Field>
+    );
+  }
   if (widget === "input-schema" || widget === "output-schema") {
     const input = widget === "input-schema";
     return (
@@ -142,29 +196,6 @@ export function WidgetField({ widget, id, value, onChange, ctx, siblings, common
     return (
       <Field {...common} hint="What the approver sees, picked from the upstream nodes; none: the node's input.">
         <ReviewValues id={id} value={((value as Json[]) ?? []).map(String)} onChange={onChange} readOnly={ctx.readOnly} nodeId={ctx.nodeId} />
-      </Field>
-    );
-  }
-  if (widget === "flow") {
-    return (
-      <Field {...common} label="Flow" hint={undefined}>
-        <FlowPicker id={id} value={typeof value === "number" ? value : null} onChange={onChange} readOnly={ctx.readOnly} />
-      </Field>
-    );
-  }
-  if (widget === "flow-version") {
-    const flow = typeof siblings.flow === "number" ? siblings.flow : undefined;
-    return (
-      <Field {...common} hint={undefined}>
-        <FlowVersionPicker id={id} flow={flow} value={typeof value === "number" ? value : null} onChange={onChange} readOnly={ctx.readOnly} />
-      </Field>
-    );
-  }
-  if (widget === "flow-inputs") {
-    const flow = typeof siblings.flow === "number" ? siblings.flow : undefined;
-    return (
-      <Field {...common} htmlFor={undefined} hint="Each of the called flow's inputs; insert variables from this flow." wide>
-        <FlowInputs flow={flow} value={(value as JsonObject) ?? {}} onChange={onChange} readOnly={ctx.readOnly} nodeId={ctx.nodeId} json={json} />
       </Field>
     );
   }

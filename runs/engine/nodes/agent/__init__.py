@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...shapes import ANY, TEXT
+from .. import flow_tools
 from ..base import NodeConfig, NodeResult, NodeType, Port
 from ..prompt import is_routed
 from .config import AgentConfig
@@ -114,6 +115,10 @@ class AgentNode(NodeType):
                         "tools",
                     )
                 )
+        search = [SEARCH_TOOL] if config.knowledge_bases else []
+        problems += flow_tools.name_problems(
+            config.flow_tools, tool_names, [*config.tools, *search]
+        )
         if config.reflection == "rules" and not config.rules:
             problems.append(
                 (

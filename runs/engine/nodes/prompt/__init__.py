@@ -109,6 +109,10 @@ class PromptNode(NodeType):
     def called_flows(cls, config: NodeConfig) -> list[tuple[str, int, int | None]]:
         return [("flow_tools", t.flow, t.pinned) for t in getattr(config, "flow_tools", [])]
 
+    @classmethod
+    def design_problems(cls, config, tool_names) -> list[tuple[str, str, str]]:
+        return flow_tools.name_problems(config.flow_tools, tool_names, list(config.tools))
+
     label = "Prompt"
     category = "AI"
     Config = PromptConfig
