@@ -44,6 +44,12 @@ __all__ = [
 
 RRF_K = 60
 MIN_CANDIDATES = 50
+#: In hybrid search a word match counts only if its words carry at least this share of the
+#: query's weight (the idf of its terms; a term no chunk has weighs most). A chunk sharing one
+#: everyday word with a question asked in other words than its answer ("paid", "month")
+#: otherwise takes a place in the fused list beside the meaning matches (bench/retrieval.py
+#: prints recall by coverage; docs/knowledge.md has the figures).
+HYBRID_MIN_COVERAGE = 0.3
 
 
 @dataclass
@@ -213,12 +219,19 @@ def lexical_search(
 
 
 def _lexical(
-    indexes: list[BaseIndex], query: str, *, limit: int, allowed: set[int] | None
+    indexes: list[BaseIndex],
+    query: str,
+    *,
+    limit: int,
+    allowed: set[int] | None,
+    min_coverage: float = 0.0,
 ) -> list[int]:
     words = query_terms(query)
     found: list[tuple[int, float]] = []
     for index in indexes:
-        found += index.lexical().search(words, limit=limit, allowed=allowed)
+        found += index.lexical().search(
+            words, limit=limit, allowed=allowed, min_coverage=min_coverage
+        )
     found.sort(key=lambda pair: (-pair[1], pair[0]))
     return [chunk_id for chunk_id, _ in found[:limit]]
 
@@ -310,7 +323,13 @@ def search(
         vector.sort(key=lambda pair: (-pair[1], pair[0]))
         vector = vector[:limit]
     lexical = (
-        _lexical(list(indexes.values()), query, limit=limit, allowed=allowed)
+        _lexical(
+            list(indexes.values()),
+            query,
+            limit=limit,
+            allowed=allowed,
+            min_coverage=HYBRID_MIN_COVERAGE if hybrid_weight > 0 else 0.0,
+        )
         if hybrid_weight < 1
         else []
     )

@@ -114,24 +114,43 @@ class LexicalIndex:
         self.offsets = np.concatenate([[0], np.cumsum(frequency)]).astype(np.int64)
         self.idf = np.log1p((n - frequency + 0.5) / (frequency + 0.5)).astype(np.float32)
 
-    def scores(self, words: list[str]) -> np.ndarray:
-        """BM25 of every chunk for the query words (0: no word in common)."""
+    def scores(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 of every chunk for the query words (0: no word in common), and the share of the
+        query's weight (the idf of its terms) each chunk's words cover."""
         scores = np.zeros(self.size, dtype=np.float32)
+        covered = np.zeros(self.size, dtype=np.float32)
+        total = 0.0
         for term in dict.fromkeys(stem(w) for w in words):
             t = self.vocabulary.get(term) if term else None
             if t is None:
+                if term:
+                    # A word no chunk has weighs most: a question whose telling words are not
+                    # the base's ("incentive" for "bonus") is not answered by its everyday ones.
+                    total += float(np.log1p((self.size + 0.5) / 0.5))
                 continue
             start, end = self.offsets[t], self.offsets[t + 1]
-            scores[self.rows[start:end]] += self.weights[start:end] * self.idf[t]
-        return scores
+            rows, idf = self.rows[start:end], self.idf[t]
+            scores[rows] += self.weights[start:end] * idf
+            covered[rows] += idf
+            total += float(idf)
+        return scores, covered / total if total else covered
 
     def search(
-        self, words: list[str], *, limit: int, allowed: set[int] | None = None
+        self,
+        words: list[str],
+        *,
+        limit: int,
+        allowed: set[int] | None = None,
+        min_coverage: float = 0.0,
     ) -> list[tuple[int, float]]:
-        """The best `limit` chunks for the words: [(id, bm25)] best first, ties by id."""
-        scores = self.scores(words)
+        """The best `limit` chunks for the words: [(id, bm25)] best first, ties by id.
+
+        `min_coverage` leaves out chunks whose words cover less of the query's weight (0..1)."""
+        scores, coverage = self.scores(words)
         if allowed is not None:
             scores[~np.isin(self.ids, np.fromiter(allowed, dtype=np.int64))] = 0
+        if min_coverage > 0:
+            scores[coverage < min_coverage] = 0
         matched = np.flatnonzero(scores > 0)
         if len(matched) > limit:
             # The limit-th best score, then every chunk at least that good (ties kept for the

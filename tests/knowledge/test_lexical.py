@@ -53,3 +53,12 @@ def test_limit_keeps_the_best_and_allowed_restricts_the_chunks():
 
 def test_an_empty_base_matches_nothing():
     assert index().search(["anything"], limit=5) == []
+
+
+def test_min_coverage_drops_chunks_matching_only_a_light_share_of_the_query():
+    found = index("apple pear", "apple plum", "fig kiwi")
+    # "banana" is in no chunk, so it weighs most: "apple" alone covers little of the query.
+    assert [c for c, _ in found.search(["apple", "banana"], limit=5)] == [10, 11]
+    assert found.search(["apple", "banana"], limit=5, min_coverage=0.5) == []
+    # Matching every known word of the query covers all of it.
+    assert [c for c, _ in found.search(["apple", "pear"], limit=5, min_coverage=0.5)] == [10]
