@@ -1,6 +1,6 @@
-"""Retrieval quality and speed over a generated collection, with the local embedding model.
+"""Retrieval quality over two question sets in one base, with the local embedding model.
 
-    python -m bench.retrieval                   # 160 companies → 320 chunks, 160 questions
+    python -m bench.retrieval                   # 320 company + 121 handbook chunks, 268 questions
     python -m bench.retrieval --scale 20000     # also query p95 with the base padded to N chunks
     DATABASE_URL=postgres://… python -m bench.retrieval   # the PostgreSQL path
 
@@ -9,10 +9,19 @@ executive, product) and a customer-service chunk (returns window, support hours,
 Each question asks one fact of one company in other words than its chunk ("Who runs X?" for
 "its chief executive is …"), so the two chunks of a company compete: the name finds the company,
 the wording must find the chunk. One kind of question names no company ("Who leads the ski boot
-maker from Oslo that started in 1987?"): its facts must find it among all.
+maker from Oslo that started in 1987?"): its facts must find it among all. This is the
+"named" set: the company's name is a shared keyword.
 
-Printed: recall@5 (the answering chunk among the first five) and @1 for hybrid, vector-only and
-lexical-only; ingest chunks/s (parse, chunk, embed, store); query p95 excluding the query
+The "paraphrase" set (bench/data/handbook.jsonl, written by hand by bench/data/make_handbook.py):
+121 short handbook sections (leave, pay, expenses, IT, a shop's returns, two product manuals …),
+108 of them with a question that asks for the section's fact in other words ("How much vacation
+do I receive every twelve months?" for "… twenty-five days of paid annual leave per calendar
+year"). Neighbouring sections compete (sick leave, parental leave, bereavement); the script
+prints how many terms each question shares with its answer (most share none).
+
+Printed: recall@5 (the answering chunk among the first five) and @1 per set for hybrid,
+vector-only and lexical-only; ingest chunks/s (parse, chunk, embed, store); query p95 excluding
+the query
 embedding (the embedding cache answers it); and, with --scale, query p95 with the base padded
 by random chunks (random unit vectors, words from the collection).
 """
@@ -20,14 +29,17 @@ by random chunks (random unit vectors, words from the collection).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 BENCH_DB = "switchboard_bench_knowledge"
+HANDBOOK = Path(__file__).with_name("data") / "handbook.jsonl"
 SYLLABLES = [
     "var",
     "nel",
@@ -232,23 +244,37 @@ def main(argv: list[str]) -> int:
     print(f"local model alone: {len(texts) / (time.perf_counter() - began):.0f} texts/s "
           f"(batches of 64, {os.environ.get('SWITCHBOARD_EMBEDDING_THREADS', '1')} torch "
           "thread(s))")  # fmt: skip
-    for query, *_ in questions:  # embed every question once: the timings below exclude it
-        search([kb], query, top_k=5)
-    for label, weight in (("hybrid", 0.5), ("vector only", 1.0), ("lexical only", 0.0)):
-        found, first, timings = 0, 0, []
-        for query, company, section in questions:
-            began = time.perf_counter()
-            result = search([kb], query, top_k=5, hybrid_weight=weight)
-            timings.append((time.perf_counter() - began) * 1000)
-            ranked = [hit.chunk_id for hit in result.hits]
-            found += ids[company][section] in ranked
-            first += ranked[:1] == [ids[company][section]]
-        print(
-            f"{label:13s} recall@5 {found / len(questions):.3f}, @1 {first / len(questions):.3f}"
-            "   query p50 "
-            f"{statistics.median(timings):.1f} ms, p95 {p95(timings):.1f} ms at {chunks} "
-            f"chunks"
-        )
+    handbook_ids, paraphrases = add_handbook(kb, owner)
+    chunks += len(handbook_ids)
+    print(
+        f"handbook (bench/data/handbook.jsonl): {len(handbook_ids)} more chunks, "
+        f"{len(paraphrases)} paraphrased questions; the base now holds {chunks} chunks"
+    )
+    print_overlap(kb, paraphrases)
+    sets = {
+        "named": [(query, ids[company][section]) for query, company, section in questions],
+        "paraphrase": paraphrases,
+    }
+    for asked in sets.values():  # embed every question once: the timings below exclude it
+        for query, _ in asked:
+            search([kb], query, top_k=5)
+    print(f"{'set':11s} {'retriever':13s} recall@5  recall@1  query p50  p95")
+    for name, asked in sets.items():
+        for label, weight in (("hybrid", 0.5), ("vector only", 1.0), ("lexical only", 0.0)):
+            found, first, timings = 0, 0, []
+            for query, answer in asked:
+                began = time.perf_counter()
+                result = search([kb], query, top_k=5, hybrid_weight=weight)
+                timings.append((time.perf_counter() - began) * 1000)
+                ranked = [hit.chunk_id for hit in result.hits]
+                found += answer in ranked
+                first += ranked[:1] == [answer]
+            print(
+                f"{name:11s} {label:13s} {found / len(asked):8.3f}  {first / len(asked):8.3f}  "
+                f"{statistics.median(timings):6.1f} ms  {p95(timings):5.1f} ms"
+            )
+    print(f"({chunks} chunks; query times exclude the query embedding; {load_average()})")
+    sweep(kb, sets)
 
     if args.scale > chunks:
         pad(kb, args.scale - chunks)
@@ -265,6 +291,81 @@ def main(argv: list[str]) -> int:
                 f"excluded)"
             )
     return 0
+
+
+def sweep(kb, sets: dict[str, list[tuple[str, int]]]) -> None:
+    """Hybrid recall@5 by the share of the query a word match must cover, and by weight."""
+    import knowledge.search as retrieval
+
+    chosen = retrieval.HYBRID_MIN_COVERAGE
+    print("hybrid recall@5 by lexical min coverage and hybrid weight (chosen: coverage "
+          f"{chosen}, weight 0.5):")  # fmt: skip
+    try:
+        for coverage in (0.0, 0.3, 0.5, 0.7):
+            retrieval.HYBRID_MIN_COVERAGE = coverage
+            cells = []
+            for weight in (0.3, 0.5, 0.7):
+                for name, asked in sets.items():
+                    found = sum(
+                        answer in [h.chunk_id for h in retrieval.search(
+                            [kb], query, top_k=5, hybrid_weight=weight).hits]
+                        for query, answer in asked
+                    )  # fmt: skip
+                    cells.append(f"{name} {found / len(asked):.3f}")
+            print(f"  coverage {coverage:.1f}: " + "; ".join(
+                f"w {w}: {cells[2 * i]}, {cells[2 * i + 1]}" for i, w in enumerate((0.3, 0.5, 0.7))
+            ))  # fmt: skip
+    finally:
+        retrieval.HYBRID_MIN_COVERAGE = chosen
+
+
+def add_handbook(kb, owner) -> tuple[list[int], list[tuple[str, int]]]:
+    """Ingest bench/data/handbook.jsonl (one document per part, one chunk per section); return
+    the chunk ids and the questions with the id of the chunk that answers each."""
+    from knowledge import services
+    from knowledge.ingestion import document_ingest
+
+    sections = [json.loads(line) for line in HANDBOOK.read_text(encoding="utf-8").splitlines()]
+    parts: dict[str, list[dict]] = {}
+    for section in sections:
+        parts.setdefault(section["document"], []).append(section)
+    chunk_ids, asked = [], []
+    for title, part in parts.items():
+        text = f"# {title}\n\n" + "\n\n".join(f"## {s['heading']}\n\n{s['text']}" for s in part)
+        added = services.document_add_text(
+            user=owner, kb=kb, title=f"Handbook: {title}", text=text, file_format="md"
+        )
+        assert document_ingest(document_id=added.pk, worker="bench") == "ready"
+        stored = list(added.chunks.order_by("position").values_list("id", "heading"))
+        assert [h.rsplit(" › ", 1)[-1] for _, h in stored] == [s["heading"] for s in part]
+        for (chunk_id, _), section in zip(stored, part, strict=True):
+            chunk_ids.append(chunk_id)
+            if section["question"]:
+                asked.append((section["question"], chunk_id))
+    return chunk_ids, asked
+
+
+def print_overlap(kb, asked: list[tuple[str, int]]) -> None:
+    """How many words (stemmed, stop words out) each question shares with its answer."""
+    from knowledge.models import Chunk
+    from knowledge.search.lexical import stem, words
+
+    chunks = Chunk.objects.in_bulk([answer for _, answer in asked])
+    shared = []
+    for query, answer in asked:
+        chunk = chunks[answer]
+        terms = {stem(w) for w in words(f"{chunk.heading} {chunk.text}")} - {""}
+        shared.append(len({stem(w) for w in words(query)} & terms))
+    counts = {n: shared.count(n) for n in sorted(set(shared))}
+    print(
+        "paraphrase questions by terms shared with the answering chunk (heading included): "
+        + ", ".join(f"{n}: {c}" for n, c in counts.items())
+    )
+
+
+def load_average() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min), {os.cpu_count()} cores"
 
 
 def pad(kb, count: int) -> None:

@@ -1,8 +1,8 @@
 """Knowledge bases, their documents and chunks, and the embedding cache.
 
 Files and chunks live in the database. A chunk's embedding is stored as float32 bytes beside
-the id of the model that made it; lexical search uses a full-text index created by a migration
-(SQLite FTS5, PostgreSQL tsvector + GIN), outside the model because Django has no field for it.
+the id of the model that made it. Search reads both from here into an index held in memory per
+knowledge base (knowledge.search.index), the same on SQLite and PostgreSQL.
 """
 
 from django.conf import settings

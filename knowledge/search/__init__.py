@@ -1,11 +1,10 @@
 """Hybrid retrieval: vector similarity and lexical search, fused by reciprocal rank.
 
-One interface whatever the database:
-- lexical: SQLite FTS5 (bm25) or PostgreSQL full-text search (ts_rank_cd over a GIN-indexed
-  tsvector), both created by this app's migrations;
-- vector: an exact scan with numpy over the chunks' float32 embeddings, held in memory per
-  knowledge base and reloaded when its chunks change (a few ms per 10,000 chunks, see
-  bench/retrieval.py).
+One interface and one ranking whatever the database, over each knowledge base's index held in
+memory (knowledge.search.index, reloaded when its chunks change):
+- vector: an exact scan with numpy over the chunks' float32 embeddings;
+- lexical: BM25 over the base's postings (knowledge.search.lexical: stemmed words, stop words
+  left out).
 
 Fusion is reciprocal rank fusion (Cormack et al., k=60) weighted by `hybrid_weight` (1: vector
 only, 0: lexical only, so no query embedding is made). The score shown is the fused score
@@ -16,33 +15,41 @@ similarity of a vector match; lexical matches share a query term and always coun
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from django.db import connection
 from django.db.models import QuerySet
 
-from .embeddings import embed_cached, from_bytes
-from .models import Chunk, KnowledgeBase
+from ..embeddings import embed_cached
+from ..models import Chunk, KnowledgeBase
+from .index import BaseIndex, base_indexes
+from .lexical import MAX_QUERY_TERMS, STOP_WORDS, query_terms
+
+__all__ = [
+    "MAX_QUERY_TERMS",
+    "STOP_WORDS",
+    "Hit",
+    "SearchResult",
+    "check_filters",
+    "filtered_chunks",
+    "fuse",
+    "lexical_search",
+    "nearest",
+    "query_terms",
+    "search",
+    "vector_search",
+]
 
 RRF_K = 60
 MIN_CANDIDATES = 50
-MAX_QUERY_TERMS = 32
-_TERM = re.compile(r"[^\W_]+", re.UNICODE)
-#: English words too common to rank by (a subset of PostgreSQL's english stop list).
-_STOP_WORDS = (
-    "a about above after again all am an and any are as at be been before being below between "
-    "both but by can could did do does doing down during each few for from further had has have "
-    "having he her here hers him his how i if in into is it its itself just me more most my no "
-    "nor not now of off on once only or other our ours out over own same she should so some "
-    "such than that the their theirs them then there these they this those through to too under "
-    "until up very was we were what when where which while who whom why will with would you "
-    "your yours"
-)
-STOP_WORDS = frozenset(_STOP_WORDS.split())
+#: In hybrid search a word match counts only if its words carry at least this share of the
+#: query's weight (the idf of its terms; a term no chunk has weighs most). A chunk sharing one
+#: everyday word with a question asked in other words than its answer ("paid", "month")
+#: otherwise takes a place in the fused list beside the meaning matches (bench/retrieval.py
+#: prints recall by coverage; docs/knowledge.md has the figures).
+HYBRID_MIN_COVERAGE = 0.3
 
 
 @dataclass
@@ -130,46 +137,7 @@ def fuse(
     ]
 
 
-def query_terms(query: str) -> list[str]:
-    """The words of a query, lower-cased, each once, in order (at most MAX_QUERY_TERMS)."""
-    seen: dict[str, None] = {}
-    for term in _TERM.findall(query.lower()):
-        seen.setdefault(term, None)
-    return list(seen)[:MAX_QUERY_TERMS]
-
-
 # ---- vector search ---------------------------------------------------------------------------
-
-
-class _Matrix:
-    def __init__(self, key: tuple[Any, ...], ids: np.ndarray, vectors: np.ndarray):
-        self.key, self.ids, self.vectors = key, ids, vectors
-
-
-_matrices: dict[int, _Matrix] = {}
-_matrices_lock = threading.Lock()
-
-
-def _matrix(kb: KnowledgeBase) -> _Matrix:
-    """The knowledge base's embedded chunks as one matrix, reloaded when they change.
-
-    Every change to its chunks (stored, embedded, deleted) bumps the base's chunks_version in the
-    same transaction; one indexed read tells whether the matrix is current. The base's creation
-    time tells a reused id (a restored database) apart."""
-    version = KnowledgeBase.objects.values_list("chunks_version", flat=True).get(pk=kb.pk)
-    key = (kb.created_at, kb.embedding_model, kb.revision, version)
-    with _matrices_lock:
-        cached = _matrices.get(kb.pk)
-        if cached is not None and cached.key == key:
-            return cached
-    embedded = Chunk.objects.filter(knowledge_base=kb, embedding__isnull=False)
-    rows = list(embedded.order_by("id").values_list("id", "embedding"))
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    vectors = np.vstack([from_bytes(r[1]) for r in rows]) if rows else np.zeros((0, 0), np.float32)
-    matrix = _Matrix(key, ids, vectors)
-    with _matrices_lock:
-        _matrices[kb.pk] = matrix
-    return matrix
 
 
 def vector_search(
@@ -181,18 +149,29 @@ def vector_search(
     min_similarity: float,
 ) -> list[tuple[int, float]]:
     """The chunks most similar to `query_vector`: [(id, cosine)] best first."""
+    return _vector(
+        base_indexes(kbs), query_vector, limit=limit, allowed=allowed, min_similarity=min_similarity
+    )
+
+
+def _vector(
+    indexes: list[BaseIndex],
+    query_vector: np.ndarray,
+    *,
+    limit: int,
+    allowed: set[int] | None,
+    min_similarity: float,
+) -> list[tuple[int, float]]:
     found: list[tuple[int, float]] = []
-    for kb in kbs:
-        matrix = _matrix(kb)
-        found.extend(
-            nearest(
-                matrix.ids,
-                matrix.vectors,
-                query_vector,
-                limit=limit,
-                min_similarity=min_similarity,
-                allowed=allowed,
-            )
+    for index in indexes:
+        vectors = index.vectors()
+        found += nearest(
+            vectors.ids,
+            vectors.matrix,
+            query_vector,
+            limit=limit,
+            min_similarity=min_similarity,
+            allowed=allowed,
         )
     found.sort(key=lambda pair: (-pair[1], pair[0]))
     return found[:limit]
@@ -219,7 +198,7 @@ def nearest(
     if allowed is not None:
         similarity = np.where(np.isin(ids, list(allowed)), similarity, -np.inf)
     n = min(limit, len(similarity))
-    top = np.argpartition(-similarity, n - 1)[:n]
+    top = np.argpartition(similarity, len(similarity) - n)[len(similarity) - n :]
     found = [
         (int(ids[i]), float(similarity[i]))
         for i in top
@@ -233,40 +212,28 @@ def nearest(
 
 
 def lexical_search(
-    kbs: list[KnowledgeBase], query: str, *, limit: int, allowed: QuerySet | None
+    kbs: list[KnowledgeBase], query: str, *, limit: int, allowed: set[int] | None
 ) -> list[int]:
-    """Chunk ids matching the query's words, best first (bm25 / ts_rank_cd).
+    """Chunk ids sharing words with the query, best first (BM25, ties by id)."""
+    return _lexical(base_indexes(kbs), query, limit=limit, allowed=allowed)
 
-    Stop words are left out (PostgreSQL's English configuration drops them too): "the" matches
-    nearly every chunk, and ranking every match made a query at 20,000 chunks take 160 ms."""
-    terms = [t for t in query_terms(query) if t not in STOP_WORDS] or query_terms(query)
-    if not terms or not kbs:
-        return []
-    kb_ids = [kb.pk for kb in kbs]
-    placeholders = ", ".join(["%s"] * len(kb_ids))
-    extra_sql, extra_params = "", []
-    if allowed is not None:
-        sub_sql, sub_params = allowed.values("id").query.sql_with_params()
-        extra_sql, extra_params = f" AND c.id IN ({sub_sql})", list(sub_params)
-    # Only placeholders and the SQL Django compiled for `allowed` are interpolated; every value
-    # is a parameter.
-    if connection.vendor == "postgresql":
-        sql = (
-            "SELECT c.id FROM knowledge_chunk c, to_tsquery('english', %s) q "  # noqa: S608
-            f"WHERE c.search @@ q AND c.knowledge_base_id IN ({placeholders}){extra_sql} "
-            "ORDER BY ts_rank_cd(c.search, q) DESC, c.id LIMIT %s"
+
+def _lexical(
+    indexes: list[BaseIndex],
+    query: str,
+    *,
+    limit: int,
+    allowed: set[int] | None,
+    min_coverage: float = 0.0,
+) -> list[int]:
+    words = query_terms(query)
+    found: list[tuple[int, float]] = []
+    for index in indexes:
+        found += index.lexical().search(
+            words, limit=limit, allowed=allowed, min_coverage=min_coverage
         )
-        params = [" | ".join(terms), *kb_ids, *extra_params, limit]
-    else:
-        sql = (
-            "SELECT c.id FROM knowledge_chunk_fts f JOIN knowledge_chunk c ON c.id = f.rowid "  # noqa: S608
-            f"WHERE knowledge_chunk_fts MATCH %s AND c.knowledge_base_id IN ({placeholders})"
-            f"{extra_sql} ORDER BY bm25(knowledge_chunk_fts), c.id LIMIT %s"
-        )
-        params = [" OR ".join(f'"{t}"' for t in terms), *kb_ids, *extra_params, limit]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+    found.sort(key=lambda pair: (-pair[1], pair[0]))
+    return [chunk_id for chunk_id, _ in found[:limit]]
 
 
 # ---- filters ---------------------------------------------------------------------------------
@@ -334,18 +301,19 @@ def search(
     allowed = (
         set(allowed_chunks.values_list("id", flat=True)) if allowed_chunks is not None else None
     )
+    indexes = dict(zip((kb.pk for kb in kbs), base_indexes(kbs), strict=True))
     vector: list[tuple[int, float]] = []
     if hybrid_weight > 0:
-        by_model: dict[str, list[KnowledgeBase]] = {}
+        by_model: dict[str, list[BaseIndex]] = {}
         for kb in kbs:
-            by_model.setdefault(kb.embedding_model, []).append(kb)
+            by_model.setdefault(kb.embedding_model, []).append(indexes[kb.pk])
         for model, group in by_model.items():
             embedded = embed_cached([query], model=model)
             result.embedding_models.append(embedded.model)
             result.tokens += embedded.tokens
             result.cost += embedded.cost
             result.embedding_calls += embedded.calls
-            vector += vector_search(
+            vector += _vector(
                 group,
                 embedded.vectors[0],
                 limit=limit,
@@ -355,7 +323,15 @@ def search(
         vector.sort(key=lambda pair: (-pair[1], pair[0]))
         vector = vector[:limit]
     lexical = (
-        lexical_search(kbs, query, limit=limit, allowed=allowed_chunks) if hybrid_weight < 1 else []
+        _lexical(
+            list(indexes.values()),
+            query,
+            limit=limit,
+            allowed=allowed,
+            min_coverage=HYBRID_MIN_COVERAGE if hybrid_weight > 0 else 0.0,
+        )
+        if hybrid_weight < 1
+        else []
     )
     similarity = dict(vector)
     fused = fuse(vector, lexical, hybrid_weight=hybrid_weight)[:top_k]
