@@ -30,12 +30,17 @@ The backend CPU comes from /proc at 10 ms resolution: read it over 100-node runs
 
 Figures (2026-12-02, 2 shared cores; LangGraph 1.2.24; medians of 5; ratio = median of the
 paired Switchboard/LangGraph wall ratios; last column: Switchboard's SQL statements and commits
-per step). 405a7f1 keeps the step's SQL (runs/services/statements.py), load 2–3; 0f19478 also
+per step). dacfda7 (2026-12-02, two runs at load 1.0–2.2 on a box slower than the earlier
+rows': LangGraph's own tool step took 2.5–3.0 ms here against 1.5 before) commits a chain step in
+one round trip on PostgreSQL (conditional run lock, writes batched with BEGIN and COMMIT);
+405a7f1 keeps the step's SQL (runs/services/statements.py), load 2–3; 0f19478 also
 reads streamed answers as raw JSON chunks (prompt chain only, load 0.6–0.9); 8058024 is the
 engine with ORM statements, load 0.4–0.9:
 
 | engine | DB | tool: S, LG ms/step | ratio (CPU) | prompt: S, LG | ratio (CPU) | SQL, commit |
 |---|---|---|---|---|---|---|
+| dacfda7 | PostgreSQL | 3.35, 2.49 / 3.71, 2.95 | 1.20× / 1.26× (1.40× / 1.35×) | 6.93, 5.86 / 8.19, 8.72 | 1.14× / 0.93× (0.95× / 1.01×) | 6.12 (tool), 8.08 (prompt); 1.02 |
+| dacfda7 | SQLite | 1.60, 0.86 / 1.29, 0.88 | 1.70× / 1.43× (1.67× / 1.42×) | 4.56, 5.29 / 2.69, 3.07 | 0.85× / 0.88× (0.85× / 0.86×) | 6.12, 8.08; 1.02 |
 | 0f19478 | SQLite | — | — | 2.06, 2.24 | 0.92× (0.92×) | 8.08, 1.02 |
 | 0f19478 | PostgreSQL | — | — | 4.51, 3.37 | 1.33× (1.10×) | 8.08, 1.02 |
 | 405a7f1 | SQLite | 0.78, 0.68 | 1.19× (1.21×) | 3.28, 2.61 | 1.22× (1.25×) | 6.12, 1.02 |
