@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from builder.models import Flow
 from runs.dispatch import StartKicks
-from runs.executor import InlineExecutor
+from runs.executor import Executor, InlineExecutor, set_executor
 from runs.models import Run, Step
 from runs.services import run_start, sweep
 from runs.services.capacity import runs_to_start, workspace_cap
@@ -156,7 +156,25 @@ def test_the_sweeper_starts_a_queued_run_whose_slot_is_free(member, workspace, m
     assert Run.objects.get(pk=second.pk).status == "succeeded"
 
 
-def test_cancelling_a_queued_run_lets_the_next_one_start(member, workspace, memory_layer):
+class KickRecorder(Executor):
+    """An executor that only notes the runs it is asked to advance."""
+
+    def __init__(self) -> None:
+        self.advanced: list[int] = []
+
+    def advance(self, run_id: int, *, redispatch: bool = False) -> None:
+        self.advanced.append(run_id)
+
+
+@pytest.fixture
+def kicks():
+    recorder = KickRecorder()
+    set_executor(recorder)
+    yield recorder
+    set_executor(None)
+
+
+def test_cancelling_a_queued_run_lets_the_next_one_start(member, workspace, memory_layer, kicks):
     from runs.services import run_cancel
     from runs.services.capacity import runs_to_start
 
@@ -168,6 +186,7 @@ def test_cancelling_a_queued_run_lets_the_next_one_start(member, workspace, memo
     assert runs_to_start(workspace.pk) == [a.pk]  # first come, first served
     run_cancel(run=a, user=user)
     assert runs_to_start(workspace.pk) == [b.pk]
+    assert kicks.advanced[-1:] == [b.pk]  # the freed slot kicked it
     Run.objects.filter(pk=b.pk).update(status="running")
     assert runs_to_start(workspace.pk) == []
     assert c.status == "queued"
