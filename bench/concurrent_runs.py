@@ -31,6 +31,26 @@ the LangGraph process, divided by runs × steps; the database servers' CPU is no
 Switchboard's wall over LangGraph's. Each part warms up with one run first; it stops waiting
 when no run has finished for 60 s (the rest count as unfinished).
 
+Figures (2026-12-02, h/conc: SQLite writers of one process queue on a lock instead of
+sleeping in SQLite's busy handler, lock-free SDK client cache; A/B against the commit before,
+interleaved, 2 rounds each, load average 0.4–1.8 before, embedded and langgraph parts only):
+
+| part | before (2 rounds) | after (2 rounds) |
+|---|---|---|
+| embedded wall | 29.4, 28.8 s (1.56×, 1.55× LangGraph) | 29.0, 26.6 s (1.27×, 1.32× LangGraph) |
+| embedded CPU ms/step | 12.3, 12.2 | 12.2, 11.2 |
+| POST max / p50 | 9.8 s / 145 ms, 7.6 s / 132 ms | 1.3 s / 536 ms, 1.5 s / 505 ms |
+| langgraph wall (same run) | 18.9, 18.6 s | 22.8, 20.2 s |
+
+The embedded part stays CPU-bound (the ratio moved with LangGraph's noise, not ours): the lock
+only removes waiting. Fan-out 1 → 50 → 1, 10 runs each side interleaved in one shell loop,
+load average 1.0–1.2: 64 threads median 1.08 s (max 1.68, 0/10 ≤ 0.6 s) before, 0.46 s (max
+0.74, 7/10 ≤ 0.6 s) after; 32 threads 0.93 s before, 0.62 s after (0/10 ≤ 0.6 s: 32 threads
+run 50 branches in two waves, so 0.6 s is their floor). Why 64 threads was the slower: more
+writers waiting meant longer sleeps in SQLite's busy handler (its back-off grows to 100 ms
+per try), not more work. What is left of the fan-out's CPU is mostly per-step reloads of all
+the run's steps (each of the 50 completions plans from all 52 rows: quadratic in the width).
+
 Figures (2026-12-02, engine at 0f19478: kept SQL and raw streamed chunks; 2 shared cores, load
 average 1.9–2.4; LangGraph 1.2.24; run-start limits raised as below):
 

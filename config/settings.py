@@ -137,7 +137,7 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "config.sqlite3",
             "NAME": os.environ.get("SQLITE_PATH", str(DATA_DIR / "switchboard.sqlite3")),
             "OPTIONS": {
                 # WAL lets readers (the web pages) proceed while the executor writes.

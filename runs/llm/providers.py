@@ -158,6 +158,11 @@ def sdk_client(target: Target, base_url: str, timeout: float) -> openai.OpenAI:
     key = api_key(target)
     guarded = _loopback_allowed() if target.config.get("guarded") else None
     cache_key = (target.provider, base_url, key, float(timeout), guarded)
+    # Lock-free on a hit (a dict read is atomic): 50 branches starting at once would otherwise
+    # queue on the lock, each hand-off costing a GIL switch while the holder is preempted.
+    client = _clients.get(cache_key)
+    if client is not None:
+        return client
     with _clients_lock:
         client = _clients.get(cache_key)
         if client is None:

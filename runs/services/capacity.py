@@ -12,6 +12,8 @@ those for a while.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import django.dispatch
 from django.conf import settings
 
@@ -57,8 +59,13 @@ def run_may_start(run: Run) -> bool:
     return in_workspace.filter(status=RunStatus.QUEUED, pk__lt=run.pk).count() < free
 
 
-def runs_to_start(workspace_id: int) -> list[int]:
-    """The queued runs of a workspace that fit in its free slots, oldest first (to kick)."""
+def runs_to_start(workspace_id: int, *, kicked: Collection[int] = ()) -> list[int]:
+    """The queued runs of a workspace that fit in its free slots, oldest first (to kick).
+
+    `kicked`: runs kicked already that may not have started yet. Those still queued hold the
+    slot their kick is about to take and are not returned again, so slots freed together (the
+    children of a map finishing) kick each queued run once, not once per freed slot.
+    """
     cap = workspace_cap(workspace_id)
     if cap is None:
         return []
@@ -67,7 +74,7 @@ def runs_to_start(workspace_id: int) -> list[int]:
     if free <= 0:
         return []
     queued = in_workspace.filter(status=RunStatus.QUEUED).order_by("pk")
-    return list(queued.values_list("pk", flat=True)[:free])
+    return [pk for pk in queued.values_list("pk", flat=True)[:free] if pk not in kicked]
 
 
 def runs_to_start_everywhere() -> set[int]:

@@ -14,10 +14,11 @@ import pytest
 from django.utils import timezone
 
 from builder.models import Flow
-from runs.executor import InlineExecutor
+from runs.dispatch import StartKicks
+from runs.executor import Executor, InlineExecutor, set_executor
 from runs.models import Run, Step
 from runs.services import run_start, sweep
-from runs.services.capacity import workspace_cap
+from runs.services.capacity import runs_to_start, workspace_cap
 from runs.services.recovery import STALE_QUEUED, rekick_after
 from tests.llmserver import text
 from tests.runs.engine.graphs import edge, graph, node, prompt
@@ -155,7 +156,25 @@ def test_the_sweeper_starts_a_queued_run_whose_slot_is_free(member, workspace, m
     assert Run.objects.get(pk=second.pk).status == "succeeded"
 
 
-def test_cancelling_a_queued_run_lets_the_next_one_start(member, workspace, memory_layer):
+class KickRecorder(Executor):
+    """An executor that only notes the runs it is asked to advance."""
+
+    def __init__(self) -> None:
+        self.advanced: list[int] = []
+
+    def advance(self, run_id: int, *, redispatch: bool = False) -> None:
+        self.advanced.append(run_id)
+
+
+@pytest.fixture
+def kicks():
+    recorder = KickRecorder()
+    set_executor(recorder)
+    yield recorder
+    set_executor(None)
+
+
+def test_cancelling_a_queued_run_lets_the_next_one_start(member, workspace, memory_layer, kicks):
     from runs.services import run_cancel
     from runs.services.capacity import runs_to_start
 
@@ -167,6 +186,59 @@ def test_cancelling_a_queued_run_lets_the_next_one_start(member, workspace, memo
     assert runs_to_start(workspace.pk) == [a.pk]  # first come, first served
     run_cancel(run=a, user=user)
     assert runs_to_start(workspace.pk) == [b.pk]
+    assert kicks.advanced[-1:] == [b.pk]  # the freed slot kicked it
     Run.objects.filter(pk=b.pk).update(status="running")
     assert runs_to_start(workspace.pk) == []
     assert c.status == "queued"
+
+
+def test_slots_freed_together_kick_each_queued_run_once(member, workspace, memory_layer):
+    """Two runs finishing before the run kicked into the first freed slot has started: the
+    second freed slot kicks the next queued run, not the first one again."""
+    workspace.max_running_runs = 2
+    workspace.save()
+    user = member(Role.EDITOR)
+    flow = Flow.objects.create(
+        workspace=workspace,
+        name="Quick",
+        graph=graph(
+            [node("start", "input", schema={"type": "object"}), node("end", "output")],
+            [edge("start", "end")],
+        ),
+    )
+    runs = [run_start(user=user, flow=flow, inputs={}, use_draft=True) for _ in range(5)]
+    a, b, c, d, e = (run.pk for run in runs)
+    Run.objects.filter(pk__in=[a, b]).update(status="running")
+    kicks = StartKicks()
+
+    Run.objects.filter(pk=a).update(status="succeeded")
+    assert kicks.take(workspace.pk) == [c]
+    Run.objects.filter(pk=b).update(status="succeeded")
+    assert kicks.take(workspace.pk) == [d]  # c, kicked and still queued, holds its slot
+    assert kicks.take(workspace.pk) == []
+    assert runs_to_start(workspace.pk, kicked={c}) == [d]
+
+    Run.objects.filter(pk=c).update(status="running")  # c started
+    Run.objects.filter(pk=d).update(status="succeeded")
+    assert kicks.take(workspace.pk) == [e]
+
+
+def test_a_start_kick_that_had_no_effect_is_sent_again_later(member, workspace, memory_layer):
+    """A kick lost on the way (a worker died) does not keep its run queued for ever."""
+    workspace.max_running_runs = 1
+    workspace.save()
+    user = member(Role.EDITOR)
+    flow = Flow.objects.create(
+        workspace=workspace,
+        name="Quick",
+        graph=graph(
+            [node("start", "input", schema={"type": "object"}), node("end", "output")],
+            [edge("start", "end")],
+        ),
+    )
+    first = run_start(user=user, flow=flow, inputs={}, use_draft=True)
+    second = run_start(user=user, flow=flow, inputs={}, use_draft=True)
+    Run.objects.filter(pk=first.pk).update(status="succeeded")
+    kicks = StartKicks(ttl=0)
+    assert kicks.take(workspace.pk) == [second.pk]
+    assert kicks.take(workspace.pk) == [second.pk]
