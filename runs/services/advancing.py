@@ -115,8 +115,22 @@ class StepRow:
     error_code: str
     error_message: str
     lease_owner: str
+    # The row's StepState, built once: a chain step's planning and template data read every
+    # row of the run, and most rows no longer change. Setting any field drops it.
+    _state: StepState | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "_state":
+            object.__setattr__(self, "_state", None)
+        object.__setattr__(self, name, value)
 
     def state(self) -> StepState:
+        """The step as the scheduler sees it (shared: callers must not change it)."""
+        if self._state is None:
+            self._state = self._new_state()
+        return self._state
+
+    def _new_state(self) -> StepState:
         return StepState(
             node_id=self.node_id,
             iteration=self.iteration,
@@ -147,6 +161,24 @@ def _row(step: Step) -> StepRow:
 
 def _rows(run_id: int) -> list[StepRow]:
     return [StepRow(*values) for values in statements.step_values(run_id, _ROW_FIELDS)]
+
+
+# A step in one of these states never changes again (a retry or a re-run is a new step).
+_SETTLED = frozenset(
+    {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
+)
+
+
+def _rows_after(run_id: int, known: list[StepRow]) -> list[StepRow]:
+    """The run's steps now, reading again only those `known` had not settled: in a wide
+    fan-out every branch's commit would otherwise read and decode every finished branch."""
+    settled = [row for row in known if row.status in _SETTLED]
+    if not settled or len(settled) > statements.MAX_PARAMS - 1:
+        return _rows(run_id)
+    fresh = statements.step_values(run_id, _ROW_FIELDS, except_ids=[r.pk for r in settled])
+    rows = settled + [StepRow(*values) for values in fresh]
+    rows.sort(key=lambda row: row.pk)
+    return rows
 
 
 def step_states(run_id: int) -> list[StepState]:
@@ -583,7 +615,7 @@ def step_complete(
         elif run.last_seq == claimed.last_seq:
             rows = claimed.rows  # nothing happened to the run since this step was claimed
         else:
-            rows = _rows(claimed.run_id)
+            rows = _rows_after(claimed.run_id, claimed.rows)
         mine = next((r for r in rows if r.pk == claimed.step_id), None)
         if run is None or run.is_finished or not _holds(mine, worker):
             logger.info(

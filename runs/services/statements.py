@@ -25,7 +25,7 @@ from builder.models import FlowVersion
 from runs.models import Run, Step
 
 # SQLite and PostgreSQL both accept this many bound values in one statement and more.
-_MAX_PARAMS = 900
+MAX_PARAMS = 900
 
 
 def _q(name: str) -> str:
@@ -129,7 +129,7 @@ def insert(
         del ids[: len(objs)]
         returning = False
     adapters = _insert_adapters(model, with_pk)
-    per_statement = max(1, _MAX_PARAMS // len(adapters))
+    per_statement = max(1, MAX_PARAMS // len(adapters))
     for start in range(0, len(objs), per_statement):
         batch = objs[start : start + per_statement]
         params = [adapt(getattr(obj, name), db) for obj in batch for name, adapt in adapters]
@@ -406,9 +406,16 @@ def _step_rows(fields: tuple[str, ...]) -> tuple[str, _Reader]:
     return sql, _Reader(Step, columns)
 
 
-def step_values(run_id: int, fields: tuple[str, ...]) -> list[list[Any]]:
-    """The named fields of every step of a run (`values_list` without the query building)."""
+def step_values(
+    run_id: int, fields: tuple[str, ...], *, except_ids: Sequence[int] = ()
+) -> list[list[Any]]:
+    """The named fields of every step of a run but `except_ids` (`values_list` without the
+    query building)."""
     sql, reader = _step_rows(fields)
+    params: list[Any] = [run_id]
+    if except_ids:
+        sql += f" AND {_q(Step._meta.pk.column)} NOT IN ({', '.join(['%s'] * len(except_ids))})"
+        params += except_ids
     with _db().cursor() as cursor:
-        cursor.execute(sql, [run_id])
+        cursor.execute(sql, params)
         return [reader.values(raw) for raw in cursor.fetchall()]

@@ -303,3 +303,31 @@ def test_an_embedded_job_is_sent_again_after_a_database_error(member, workspace,
     run.refresh_from_db()
     assert fault.failed == 1
     assert run.status == "succeeded", (run.error_code, run.error_message)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fresh_read_reads_again_only_the_steps_not_settled(member, workspace, memory_layer):
+    """After another branch's commit, a step's commit reads only the run's unsettled steps and
+    new ones: a settled step never changes, so its row is kept as it was."""
+    from runs.services.advancing import _rows, _rows_after
+
+    user = member("editor")
+    flow = Flow.objects.create(workspace=workspace, name="chain", graph=chain(2))
+    run = run_start(user=user, flow=flow, inputs={}, use_draft=True)
+    InlineExecutor().advance(run.pk)
+    known = _rows(run.pk)
+    settled = next(r for r in known if r.node_id == "n0")
+    settled.output = {"kept": "from before"}  # what a re-read would overwrite
+    queued = next(r for r in known if r.node_id == "n1")
+    queued.status = "queued"  # as a snapshot taken before n1 finished
+    extra = Step.objects.create(run=run, node_id="late", node_type="tool", status="queued")
+
+    with CaptureQueriesContext(connection) as captured:
+        rows = _rows_after(run.pk, [r for r in known if r.node_id != "end"])
+    by_node = {r.node_id: r for r in rows}
+    assert by_node["n0"] is settled and by_node["n0"].output == {"kept": "from before"}
+    assert by_node["n1"].status == "succeeded"  # read again: it was not settled
+    assert by_node["late"].pk == extra.pk and by_node["end"].status == "succeeded"
+    assert [r.pk for r in rows] == sorted(r.pk for r in rows)
+    (select,) = [q["sql"] for q in captured.captured_queries]
+    assert "NOT IN" in select.upper()
