@@ -6,6 +6,8 @@ nodes to start, the nodes to skip, and whether the run is finished, waiting or o
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,12 +71,15 @@ class RunState:
 
     def __init__(self, graph: CompiledGraph, steps: list[StepState]):
         self.graph = graph
-        self.latest: dict[tuple[str, int], StepState] = {}
-        for step in steps:
-            key = (step.node_id, step.iteration)
-            current = self.latest.get(key)
-            if current is None or step.attempt >= current.attempt:
-                self.latest[key] = step
+        self.latest = {(step.node_id, step.iteration): step for step in steps}
+        if len(self.latest) < len(steps):
+            # Attempts of the same node and iteration: the latest attempt counts.
+            self.latest = {}
+            for step in steps:
+                key = (step.node_id, step.iteration)
+                current = self.latest.get(key)
+                if current is None or step.attempt >= current.attempt:
+                    self.latest[key] = step
         self.retries = {
             evaluator: sum(
                 1
@@ -149,8 +154,11 @@ def _over_budget(budgets: Budgets, usage: Usage) -> str | None:
     return None
 
 
-def _unrouted_failure(graph: CompiledGraph, state: RunState) -> StepState | None:
-    for node_id in graph.nodes:
+def _unrouted_failure(
+    graph: CompiledGraph, state: RunState, focus: set[str] | None = None
+) -> StepState | None:
+    # With a hint, the changed nodes are the only ones whose failure the last plan did not see.
+    for node_id in graph.nodes if focus is None else _in_order(graph, focus):
         step = state.current(node_id)
         if step is not None and step.status == "failed" and not step.ports:
             return step
@@ -169,18 +177,82 @@ def _result(graph: CompiledGraph, state: RunState) -> dict[str, Any] | None:
     return result if reached else None
 
 
+def _successors(graph: CompiledGraph, node_id: str) -> list[str]:
+    return [e.target for e in graph.outgoing.get(node_id, []) if e.id not in graph.retry_edges]
+
+
+def _focus(graph: CompiledGraph, changed: Collection[str]) -> set[str]:
+    """The nodes a hinted plan examines: the changed ones (for a failure that takes no error
+    branch) and what follows them."""
+    focus = {node_id for node_id in changed if node_id in graph.nodes}
+    for node_id in list(focus):
+        focus.update(_successors(graph, node_id))
+    return focus
+
+
+def _index(graph: CompiledGraph) -> dict[str, int]:
+    """Each node's position in the graph (computed once per graph)."""
+    index = graph.__dict__.get("_index")
+    if index is None:
+        index = graph.__dict__["_index"] = {node_id: i for i, node_id in enumerate(graph.nodes)}
+        graph.__dict__["_order"] = list(graph.nodes)
+    return index
+
+
+def _in_order(graph: CompiledGraph, nodes: set[str]) -> list[str]:
+    """`nodes` in the graph's order, the order a full plan visits them in."""
+    return sorted(nodes, key=_index(graph).__getitem__)
+
+
+class _Pass:
+    """One pass of a hinted plan over its focus, in the graph's order, as a full pass over
+    every node would meet them (the first ready node is the one a worker claims): a node added
+    to the focus during the pass is met in this pass if it comes later in the graph, in the
+    next one otherwise, as in a full pass."""
+
+    def __init__(self, graph: CompiledGraph, focus: set[str]) -> None:
+        self.index = _index(graph)
+        self.focus = focus
+        self.nodes: list[str] = graph.__dict__["_order"]
+
+    def __iter__(self) -> Iterator[str]:
+        seen: set[str] = set()
+        heap = [self.index[node_id] for node_id in self.focus]
+        heapq.heapify(heap)
+        while heap:
+            position = heapq.heappop(heap)
+            node_id = self.nodes[position]
+            if node_id in seen:
+                continue
+            seen.add(node_id)
+            yield node_id
+            for added in self.focus - seen:
+                later = self.index[added]
+                if later > position and later not in heap:
+                    heapq.heappush(heap, later)
+
+
 def plan(
     graph: CompiledGraph,
     steps: list[StepState],
     *,
     budgets: Budgets | None = None,
     usage: Usage | None = None,
+    changed: Collection[str] | None = None,
 ) -> Plan:
-    """Return what the run should do next."""
+    """Return what the run should do next.
+
+    `changed` names the nodes whose steps changed since a plan whose ready and skipped nodes
+    all got their steps (a chain step's own commit: the one step it finished). Then only what
+    follows those nodes can have become ready or skipped, and only they can have failed, so
+    planning looks at those alone instead of at every node: a 1,000-node chain plans in the
+    same time at its end as at its start. The plan is the same either way."""
     state = RunState(graph, steps)
     result = Plan()
+    # Only a run with no loop retried (every node at iteration 0) is planned from the hint.
+    focus = _focus(graph, changed) if changed is not None and state.flat else None
 
-    failure = _unrouted_failure(graph, state)
+    failure = _unrouted_failure(graph, state, focus)
     if failure is not None:
         result.outcome = Outcome(
             "failed",
@@ -192,10 +264,10 @@ def plan(
 
     # Skips propagate within one plan: a skipped node can resolve its successors' edges.
     overlay: dict[str, StepState] = {}
-    changed = True
-    while changed:
-        changed = False
-        for node_id in graph.nodes:
+    progress = True
+    while progress:
+        progress = False
+        for node_id in graph.nodes if focus is None else _Pass(graph, focus):
             if node_id in overlay or state.current(node_id) is not None:
                 continue
             edges = [e for e in graph.incoming.get(node_id, []) if e.id not in graph.retry_edges]
@@ -211,16 +283,24 @@ def plan(
                 overlay[node_id] = StepState(node_id, iteration, status="skipped")
                 state.latest[(node_id, iteration)] = overlay[node_id]
                 result.skipped.append((node_id, iteration))
-                changed = True
+                progress = True
+                if focus is not None:
+                    # What follows a skipped node may be resolved by the skip, in this plan.
+                    focus.update(_successors(graph, node_id))
             else:
                 overlay[node_id] = StepState(node_id, iteration, status="queued")
                 result.ready.append((node_id, iteration))
 
-    statuses = [
-        step.status for node_id in graph.nodes if (step := state.current(node_id)) is not None
-    ]
-    active = any(s in ACTIVE for s in statuses)
-    waiting = any(s in ("waiting", "needs_attention") for s in statuses)
+    if state.flat:
+        # Every node's current step is its step at iteration 0.
+        nodes = graph.nodes
+        statuses = {s.status for (n, i), s in state.latest.items() if i == 0 and n in nodes}
+    else:
+        statuses = {
+            step.status for node_id in graph.nodes if (step := state.current(node_id)) is not None
+        }
+    active = not statuses.isdisjoint(ACTIVE)
+    waiting = not statuses.isdisjoint(("waiting", "needs_attention"))
     result.active = active
 
     if result.ready:

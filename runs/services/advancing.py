@@ -216,6 +216,10 @@ class ClaimedStep:
     #: unused: while the run is unchanged, the step's own commit needs neither read again.
     run: Run | None = None
     spare_ids: list[int] = field(default_factory=list)
+    #: Claimed by a transaction that planned the run: while the run is unchanged, every node
+    #: that plan found ready or skipped has its step, and this step's commit can plan from
+    #: what this step changed alone (`plan(..., changed=...)`).
+    planned: bool = False
 
 
 @dataclass
@@ -287,16 +291,21 @@ def _schedule(
     *,
     worker: str | None,
     redispatch: bool = False,
+    changed: list[str] | None = None,
 ) -> Advance:
-    """Plan the run from its steps, create what is next, and move its status."""
+    """Plan the run from its steps, create what is next, and move its status.
+
+    `changed`: the nodes whose steps changed since the plan the rows come from (the hint of
+    `plan`), when they come from one."""
     run = change.run
     if run.status == RunStatus.QUEUED:
         change.transition(RunStatus.RUNNING)
     states = [row.state() for row in rows]
-    decision = plan(graph, states, budgets=_budgets(run), usage=_usage(run))
+    decision = plan(graph, states, budgets=_budgets(run), usage=_usage(run), changed=changed)
     now = timezone.now()
     skipped = [
-        Step(
+        statements.new(
+            Step,
             run_id=run.pk,
             node_id=node_id,
             node_type=graph.nodes[node_id].type,
@@ -312,7 +321,8 @@ def _schedule(
     for node_id, iteration in decision.ready:
         claim = worker is not None and not ready
         ready.append(
-            Step(
+            statements.new(
+                Step,
                 run_id=run.pk,
                 node_id=node_id,
                 node_type=graph.nodes[node_id].type,
@@ -355,6 +365,7 @@ def _schedule(
     claimed = None
     if ready and ready[0].status == StepStatus.RUNNING:
         claimed = _claimed(run, graph, ready[0], rows)
+        claimed.planned = True
     return Advance(claimed=claimed, queued=queued, runs=change.kicks)
 
 
@@ -649,8 +660,16 @@ def _complete(
     claim_next: bool,
 ) -> Advance:
     change = RunChange(run)
+    # Nothing happened to the run since the plan that claimed this step: only this step moved.
+    planned = claimed.planned and run.last_seq == claimed.last_seq
     _record(change, claimed, mine, outcome)
-    advance = _schedule(change, claimed.graph, rows, worker=worker if claim_next else None)
+    advance = _schedule(
+        change,
+        claimed.graph,
+        rows,
+        worker=worker if claim_next else None,
+        changed=[claimed.node_id] if planned else None,
+    )
     change.save()
     return advance
 
@@ -765,7 +784,8 @@ def _record(change: RunChange, claimed: ClaimedStep, row: StepRow, outcome: Step
     if outcome.recordings:
         statements.insert(
             [
-                Recording(
+                statements.new(
+                    Recording,
                     step_id=row.pk,
                     index=earlier["recordings"] + i,
                     kind=r["kind"],

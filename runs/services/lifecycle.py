@@ -61,7 +61,8 @@ class RunChange:
         """Append an event to the run's log (inserted by `save`, broadcast on commit)."""
         self.run.last_seq += 1
         self.fields.add("last_seq")
-        event = RunEvent(
+        event = statements.new(
+            RunEvent,
             run_id=self.run.pk,
             seq=self.run.last_seq,
             ts=timezone.now(),
