@@ -16,9 +16,11 @@ from evals.dispatch import drive
 from evals.models import RouterModel
 from evals.router import active_router, refit_due_routers, router_labels, router_train
 from evals.router import refit as router_refit
+from evals.router.loading import with_baseline_tiers
 from evals.router.training import tiers_by_rules
 from evals.services import evaluation_start
 from runs.engine.learned_routing import fit
+from runs.engine.routing import RouteRequest, score_request
 from runs.executor import InlineExecutor
 from runs.models import Approval, Recording, Step
 from runs.services import approval_decide, run_start
@@ -406,3 +408,19 @@ def test_every_label_is_held_out_once_and_scored_per_tier(workspace, editor, llm
     # The rules call the policy question small: they get its 8 fails wrong.
     assert m["baseline_accuracy"] == round(4 / 12, 4) and m["accuracy"] > m["baseline_accuracy"]
     assert router.active and m["baseline_tiers"] == []
+
+
+def test_a_tier_left_to_the_baseline_keeps_the_probabilities_non_decreasing():
+    hard = RouteRequest(text="Calculate step by step and justify the plan: prove the theorem.")
+    plain = RouteRequest(text="Where is my parcel?")
+    assert score_request(hard)[0] >= 4 and score_request(plain)[0] < 2
+    learned = {"small": 0.7, "medium": 0.8, "large": 0.9}
+    # The rules put the hard request on large: small is 0, medium stays the router's.
+    assert with_baseline_tiers(hard, learned, frozenset({"small"})) == {
+        "small": 0.0,
+        "medium": 0.8,
+        "large": 0.9,
+    }
+    # The plain one is small by the rules: every stronger tier is at least 1 then.
+    low = {"small": 0.2, "medium": 0.3, "large": 0.4}
+    assert with_baseline_tiers(plain, low, frozenset({"small"})) == dict.fromkeys(low, 1.0)
