@@ -53,9 +53,10 @@ On seed 14 two of the three silent failures fall on requests with 0 and 1 extra 
 any router cutting 60% must send to the cheap model, and the semantic cache replays two wrong
 answers onto near-duplicates: 4 lost requests where the band allows 2. The bound line (a router
 that knew each request's true chance, no cache) meets the goal on all four sets: 64.1% / 98.6%,
-63.4% / 98.6%, 64.8% / 98.2%, 62.8% / 99.1%. On seed 15 the cache replays two wrong answers on
-every training seed, and on three the router sends a silently failing two-step request to the
-cheap model (docs/costs-and-evaluations.md, "The cost benchmark").
+63.4% / 98.6%, 64.8% / 98.2%, 62.8% / 99.1%. On seed 15 the cache costs two requests on every
+training seed (a replayed wrong answer, and a wrong hit between two plan comparisons that differ
+in two figures at similarity 0.99), and on three the router sends a silently failing two-step
+request to the cheap model (docs/costs-and-evaluations.md, "The cost benchmark").
 """
 
 from __future__ import annotations
