@@ -190,9 +190,11 @@ class RouterModel(models.Model):
     params = models.JSONField(default=dict)
     embedding_model = models.CharField(max_length=200, blank=True)
     label_count = models.PositiveIntegerField(default=0)
-    # learned/baseline accuracy on the held-out fifth, and their sizes
+    # learned/baseline accuracy on cross-validated held-out labels (overall and per tier), the
+    # tiers on which the baseline decides (`baseline_tiers`), label sources
     metrics = models.JSONField(default=dict, blank=True)
-    # Used for routing only when it predicted the held-out labels at least as well as the baseline.
+    # Used for routing when it predicted some tier's held-out labels at least as well as the
+    # baseline (the baseline's answer stands on the other tiers).
     active = models.BooleanField(default=False)
     trained_at = models.DateTimeField(default=timezone.now)
 

@@ -26,6 +26,7 @@ from runs.services import run_cancel, run_start
 from runs.services.starting import resolve_version
 from workspaces.services import PermissionDenied, require, workspaces_for
 
+from .eviction import evaluation_evict_failed
 from .judging import EvaluationJudge
 from .models import (
     Dataset,
@@ -269,6 +270,7 @@ def evaluation_advance(
             evaluation.status = EvaluationStatus.SUCCEEDED
             evaluation.finished_at = timezone.now()
             evaluation.save(update_fields=["status", "finished_at"])
+            evaluation_evict_failed(evaluation_id=evaluation_id)
     return started
 
 
@@ -319,6 +321,7 @@ def evaluation_stop(
         running = list(
             items.filter(status=ItemStatus.RUNNING).values_list("pk", "run_id", named=True)
         )
+        evaluation_evict_failed(evaluation_id=evaluation_id)
     kicks: list[int] = []
     for run in Run.objects.filter(pk__in=[r.run_id for r in running]):
         kicks.extend(run_cancel(run=run).kicks)
@@ -379,6 +382,7 @@ def evaluation_cancel(*, user, evaluation: Evaluation) -> None:
         running = list(
             evaluation.items.filter(status=ItemStatus.RUNNING).values_list("run_id", flat=True)
         )
+        evaluation_evict_failed(evaluation_id=evaluation.pk)
     for run in Run.objects.filter(pk__in=running):
         run_cancel(run=run, user=user)
     evaluation.items.filter(status=ItemStatus.RUNNING).update(status=ItemStatus.CANCELLED)

@@ -1,12 +1,17 @@
 """The shipped benchmark dataset: regenerated from its script it is the committed file, it has the
-size and mix the benchmark claims, and every near-duplicate repeats an earlier request's answer."""
+size and mix the benchmark claims, every near-duplicate repeats an earlier request's answer, and
+how hard a request is for the scripted cheap model can be learned from its text."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+from bench.cost_cut import SYSTEM, TRAINING_SEED, extra_steps, failures
 from bench.data.make_support_requests import OUT, generate, render
+from runs.engine.learned_routing import Example, accuracy, fit
+from runs.engine.routing import RouteRequest
+from tests.llmserver import embed_text
 
 
 def test_the_committed_dataset_is_what_the_script_generates():
@@ -31,3 +36,40 @@ def test_the_dataset_mixes_difficulty_and_repeats_only_after_the_original():
         else:
             seen.add(item["expected"])
     assert sum("paraphrase" in t for t in tags) >= 50
+
+
+def _examples(items, failing):
+    """Labels as a cheapest-first cascade gets them: the cheap (small) answer, and after a
+    failure the strong (large) one."""
+    examples = []
+    for item in items:
+        text = f"{SYSTEM}\n\n{item['inputs']['question']}"
+        request = RouteRequest(text=text, max_tokens=400)
+        how = failing.get(item["inputs"]["question"])
+        embedding = embed_text(text)
+        examples.append(Example(request, "small", how is None, embedding))
+        if how is not None:
+            examples.append(Example(request, "large", how != "both", embedding))
+    return examples
+
+
+def test_how_hard_a_request_is_shows_in_its_text():
+    """Fitted on another seed's requests, labelled by the scripted cheap model's failures, the
+    learned router tells which shipped requests the cheap model fails better than the baseline,
+    and its P(the cheap model passes) falls with a hard request's extra steps."""
+    items = [json.loads(line) for line in OUT.read_text().splitlines()]
+    seen = {item["inputs"]["question"] for item in items}
+    training = [i for i in generate(TRAINING_SEED) if i["inputs"]["question"] not in seen]
+    params = fit(_examples(training, failures(training)), embedding_model="bench/embed")
+    failing = failures(items)
+    truth = [e for e in _examples(items, failing) if e.tier == "small"]
+    learned, baseline = accuracy(params, truth), accuracy(None, truth)
+    # About 88% is the ceiling: which hard requests fail at a given count of steps is chance.
+    assert learned >= 0.83 and learned >= baseline + 0.1, (learned, baseline)
+    by_steps: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    for item, example in zip(items, truth, strict=True):
+        if "hard" in item["tags"]:
+            p = params.probabilities(example.request, example.embedding)["small"]
+            by_steps[extra_steps(item)].append(p)
+    means = [sum(ps) / len(ps) for ps in by_steps.values()]
+    assert means[0] > means[1] > means[2] and means[0] - means[2] >= 0.3, means

@@ -10,7 +10,13 @@ item as the evaluations app uploads it, `{"inputs": {"question": …}, "expected
 - order: "where is my order N" questions whose answer depends on the order number
   ("KB-2001 order 48213"): a cache must not answer one order with another's.
 - hard: multi-step requests (refund arithmetic, debugging a log, plan comparisons) whose expected
-  answer is a computed figure or a root-cause code.
+  answer is a computed figure or a root-cause code. A third of them have two base steps only, a
+  third one more and a third two more (tag `extra-steps-N`): policy exceptions that change the
+  figure (sale items, a conditional shipping refund, a discount code; a seat minimum, a yearly
+  discount, hiring mid-year) or log lines that are not the cause (an error that recovered,
+  another endpoint). The extra steps are in the request's text, as in real hard requests: more
+  clauses, more figures, a longer log, so a router can learn from the request how hard it is.
+  No word is there to mark the difficulty: every clause is part of the task.
 - paraphrase: near-duplicates of an earlier request (re-worded, re-cased, a greeting added), with
   that request's expected answer, placed later in the file: what a semantic cache can honestly hit.
 
@@ -145,27 +151,57 @@ def order_items(rng: random.Random, count: int) -> tuple[list[dict], list[dict]]
     return first, later
 
 
-def refund_item(rng: random.Random) -> dict:
-    qty, price = rng.randint(3, 12), rng.randint(12, 180)
-    damaged = rng.randint(1, qty - 1)
+#: How many policy exceptions (refunds, plans) or extra log lines (debugging) a hard request
+#: carries beyond its two base steps: each one is another step to get right.
+EXTRA_STEPS = (0, 1, 2)
+
+
+def refund_item(rng: random.Random, extra: int) -> dict:
+    qty, price = rng.randint(4, 12), rng.randint(12, 180)
+    damaged = rng.randint(1, qty - 2)
     fee = rng.choice([10, 15, 20])
     returned = qty - damaged
-    refund = damaged * price + returned * price * (100 - fee) / 100
     product = rng.choice(PRODUCTS)
+    sale, sale_off = 0, 0
+    clauses = []
+    exceptions = rng.sample(["sale", "shipping", "coupon"], extra)
+    if "sale" in exceptions:
+        sale, sale_off = rng.randint(1, returned - 1), rng.choice([20, 30, 40])
+        clauses.append(
+            f"{sale} of the unopened ones were bought in the sale at {sale_off}% off; sale items "
+            "are refunded at the price paid and carry no restocking fee."
+        )
+    refund = damaged * price + (returned - sale) * price * (100 - fee) / 100
+    refund += sale * price * (100 - sale_off) / 100
+    if "shipping" in exceptions:
+        shipping = rng.choice([8, 12, 15, 25])
+        clauses.append(
+            f"I paid ${shipping} for shipping, which you refund only when more than half of the "
+            "units arrived damaged."
+        )
+        refund += shipping if damaged * 2 > qty else 0
+    if "coupon" in exceptions:
+        coupon = rng.choice([5, 10, 20])
+        clauses.append(
+            f"I used a ${coupon} discount code on the order, which comes off the refund."
+        )
+        refund -= coupon
     question = (
         f"I ordered {qty} units of the {product} at ${price} each and {damaged} arrived damaged. "
         f"I am returning the other {returned} unopened as well. Your policy charges a {fee}% "
-        "restocking fee on undamaged returns only. Calculate step by step the total refund I "
-        "should receive, and explain why each part applies."
+        "restocking fee on undamaged returns only. "
+        + "".join(c + " " for c in clauses)
+        + "Calculate step by step the total refund I should receive, and explain why each part "
+        "applies."
     )
     return {
         "inputs": {"question": question},
         "expected": f"REFUND ${refund:,.2f}",
-        "tags": ["hard"],
+        "tags": ["hard", "refund", f"extra-steps-{extra}"],
     }
 
 
-def debug_item(rng: random.Random) -> dict:
+def debug_item(rng: random.Random, extra: int) -> dict:
     _cause, code = rng.choice(CAUSES)
     status = {"KB-3101": 401, "KB-3102": 401, "KB-3103": 429, "KB-3104": 302, "KB-3105": 413}[code]
     request_id = rng.randint(100_000, 999_999)
@@ -176,33 +212,63 @@ def debug_item(rng: random.Random) -> dict:
         "KB-3104": "location header present",
         "KB-3105": "body too large",
     }[code]
+    lines = [f"POST /hooks/orders -> {status} ({hint}) request {request_id}"]
+    lines += [f"retry 1 -> {status}", f"retry 2 -> {status}"]
+    # Each extra line is an error that is not the cause: it recovered, or another endpoint's.
+    noise = rng.sample(
+        [
+            "GET /health -> 503 (upstream timeout), then 200 on retry",
+            f"POST /hooks/refunds -> 200 request {rng.randint(100_000, 999_999)}",
+            "DNS lookup for hooks.example.com took 2.1 s (cached afterwards)",
+        ],
+        extra,
+    )
+    for line in noise:
+        lines.insert(rng.randint(0, len(lines)), line)
+    log = "\n".join(lines)
     question = (
         "Our integration stopped receiving events overnight. Debug this log and explain the root "
-        f"cause step by step:\n```\nPOST /hooks/orders -> {status} ({hint}) request {request_id}\n"
-        f"retry 1 -> {status}\nretry 2 -> {status}\n```"
+        f"cause step by step:\n```\n{log}\n```"
     )
-    return {"inputs": {"question": question}, "expected": code, "tags": ["hard", "debug"]}
+    tags = ["hard", "debug", f"extra-steps-{extra}"]
+    return {"inputs": {"question": question}, "expected": code, "tags": tags}
 
 
-def plan_item(rng: random.Random) -> dict:
+def plan_item(rng: random.Random, extra: int) -> dict:
     seats = rng.randint(6, 80)
     pro, team, team_base = rng.choice([8, 9, 12]), rng.choice([5, 6, 7]), rng.choice([60, 90, 120])
-    pro_year, team_year = seats * pro * 12, (team_base + seats * team) * 12
+    exceptions = rng.sample(["minimum", "yearly", "hiring"], extra)
+    clauses = []
+    minimum, later, off = 0, seats, 0
+    if "minimum" in exceptions:
+        minimum = rng.choice([20, 30, 40])
+        clauses.append(f"The Team plan bills at least {minimum} seats.")
+    if "yearly" in exceptions:
+        off = rng.choice([10, 20, 25])
+        clauses.append(f"Paying for the year up front takes {off}% off the Pro plan.")
+    if "hiring" in exceptions:
+        later = seats + rng.randint(4, 20)
+        clauses.append(f"We will be {later} people from the seventh month on.")
+    seat_months = 6 * seats + 6 * later
+    pro_year = seat_months * pro * (100 - off) / 100
+    team_year = 12 * team_base + team * (6 * max(seats, minimum) + 6 * max(later, minimum))
     cheaper = "Pro" if pro_year < team_year else "Team"
     question = (
         f"We are a company of {seats} people. Compare the Pro plan (${pro} per seat per month) "
-        f"with the Team plan (${team_base} per month plus ${team} per seat). Calculate the yearly "
-        "cost of each and justify which plan we should choose."
+        f"with the Team plan (${team_base} per month plus ${team} per seat). "
+        + "".join(c + " " for c in clauses)
+        + "Calculate the yearly cost of each and justify which plan we should choose."
     )
-    expected = f"{cheaper} ${min(pro_year, team_year):,}"
-    return {"inputs": {"question": question}, "expected": expected, "tags": ["hard", "plan"]}
+    expected = f"{cheaper} ${min(pro_year, team_year):,.2f}"
+    tags = ["hard", "plan", f"extra-steps-{extra}"]
+    return {"inputs": {"question": question}, "expected": expected, "tags": tags}
 
 
 def hard_items(rng: random.Random, count: int) -> tuple[list[dict], list[dict]]:
     makers = [refund_item, debug_item, plan_item]
     first, later = [], []
     for i in range(count):
-        item = makers[i % len(makers)](rng)
+        item = makers[i % len(makers)](rng, EXTRA_STEPS[(i // len(makers)) % len(EXTRA_STEPS)])
         first.append(item)
         if rng.random() < 0.3:
             question = item["inputs"]["question"]

@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from evals.models import RouterModel
-from runs.engine.learned_routing import InvalidRouterParams, RouterParams
+from runs.engine.catalogue import TIERS
+from runs.engine.learned_routing import InvalidRouterParams, RouterParams, baseline_passes
 from runs.engine.routing import RouteRequest
 from runs.llm.response import LlmError
 
@@ -28,6 +29,7 @@ class _Loaded:
     trained_at: datetime | None  # None: the workspace has no usable router
     params: RouterParams | None = None
     about: str = ""
+    baseline_tiers: frozenset[str] = frozenset()  # tiers on which the baseline's answer stands
 
 
 _loaded: dict[int, _Loaded] = {}
@@ -40,14 +42,21 @@ def forget_router(workspace_id: int) -> None:
         _loaded.pop(workspace_id, None)
 
 
-def active_router(workspace_id: int) -> tuple[RouterParams, str] | None:
+@dataclass(frozen=True)
+class ActiveRouter:
+    params: RouterParams
+    about: str
+    baseline_tiers: frozenset[str]
+
+
+def active_router(workspace_id: int) -> ActiveRouter | None:
     """The workspace's usable router and a line about it: loaded once per refit per process,
     and looked up in the database at most every RECHECK_SECONDS."""
     with _loaded_lock:
         cached = _loaded.get(workspace_id)
     now = time.monotonic()
     if cached and now - cached.checked < RECHECK_SECONDS:
-        return (cached.params, cached.about) if cached.params is not None else None
+        return _usable(cached)
     row = (
         RouterModel.objects.filter(workspace_id=workspace_id, active=True)
         .values_list("trained_at", flat=True)
@@ -55,7 +64,7 @@ def active_router(workspace_id: int) -> tuple[RouterParams, str] | None:
     )
     if cached and cached.trained_at == row and row is not None and cached.params is not None:
         cached.checked = now
-        return cached.params, cached.about
+        return _usable(cached)
     loaded = _Loaded(checked=now, trained_at=None)
     stored = RouterModel.objects.filter(workspace_id=workspace_id).first() if row else None
     if stored is not None:
@@ -67,13 +76,22 @@ def active_router(workspace_id: int) -> tuple[RouterParams, str] | None:
                 "Workspace %s's router is unusable (%s): the baseline routes", stored, exc
             )
         metrics = stored.metrics or {}
+        by_rules = [t for t in metrics.get("baseline_tiers") or [] if t in TIERS]
+        loaded.baseline_tiers = frozenset(by_rules)
         loaded.about = (
             f"{stored.label_count} labels; held-out accuracy {metrics.get('accuracy', 0):.0%} "
             f"vs the baseline's {metrics.get('baseline_accuracy', 0):.0%}"
+            + (f"; the rules decide {', '.join(by_rules)}" if by_rules else "")
         )
     with _loaded_lock:
         _loaded[workspace_id] = loaded
-    return (loaded.params, loaded.about) if loaded.params is not None else None
+    return _usable(loaded)
+
+
+def _usable(loaded: _Loaded) -> ActiveRouter | None:
+    if loaded.params is None:
+        return None
+    return ActiveRouter(loaded.params, loaded.about, loaded.baseline_tiers)
 
 
 def route_scores(*, workspace_id: int, request: RouteRequest) -> dict[str, Any] | None:
@@ -81,7 +99,7 @@ def route_scores(*, workspace_id: int, request: RouteRequest) -> dict[str, Any] 
     loaded = active_router(workspace_id)
     if loaded is None:
         return None
-    params, about = loaded
+    params, about = loaded.params, loaded.about
     usage: dict[str, Any] = {}
     vector = None
     if params.dimensions:
@@ -97,4 +115,22 @@ def route_scores(*, workspace_id: int, request: RouteRequest) -> dict[str, Any] 
         probabilities = params.probabilities(request, vector)
     except InvalidRouterParams as exc:
         return {"unavailable": str(exc)}
+    if loaded.baseline_tiers:
+        probabilities = with_baseline_tiers(request, probabilities, loaded.baseline_tiers)
     return {"probabilities": probabilities, "about": about, "usage": usage}
+
+
+def with_baseline_tiers(
+    request: RouteRequest, probabilities: dict[str, float], tiers: frozenset[str]
+) -> dict[str, float]:
+    """P(pass) per tier where `tiers` take the baseline's answer (1 when its tier for the
+    request is at or below, else 0), still never decreasing with the tier."""
+    result: dict[str, float] = {}
+    best = 0.0
+    for tier in TIERS:
+        p = probabilities.get(tier, 0.0)
+        if tier in tiers:
+            p = 1.0 if baseline_passes(request, tier) else 0.0
+        best = max(best, p)
+        result[tier] = best
+    return result

@@ -187,7 +187,7 @@ def semantic_evict(entry_ids: list[int]) -> int:
         return 0
     deleted, _ = SemanticCacheEntry.objects.filter(pk__in=ids).delete()
     if deleted:
-        logger.info("Semantic cache: evicted %d answer(s) that failed their evaluator", deleted)
+        logger.info("Semantic cache: evicted %d answer(s) judged wrong", deleted)
     return deleted
 
 

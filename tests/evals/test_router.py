@@ -16,8 +16,11 @@ from evals.dispatch import drive
 from evals.models import RouterModel
 from evals.router import active_router, refit_due_routers, router_labels, router_train
 from evals.router import refit as router_refit
+from evals.router.loading import with_baseline_tiers
+from evals.router.training import tiers_by_rules
 from evals.services import evaluation_start
 from runs.engine.learned_routing import fit
+from runs.engine.routing import RouteRequest, score_request
 from runs.executor import InlineExecutor
 from runs.models import Approval, Recording, Step
 from runs.services import approval_decide, run_start
@@ -219,7 +222,8 @@ def test_train_router_from_records_stores_json_arrays(workspace, editor, llm_ser
     assert "12 labels, held-out accuracy" in capsys.readouterr().out
     stored = RouterModel.objects.get(workspace=workspace)
     assert stored.label_count == 12 and stored.embedding_model == EMBEDDINGS
-    assert stored.metrics["held_out"] == 2 and stored.metrics["sources"] == {"verdict": 12}
+    assert stored.metrics["held_out"] == 12 and stored.metrics["folds"] == 5
+    assert stored.metrics["sources"] == {"verdict": 12}
     assert len(stored.params["embedding_weights"]) == 256
     assert all(isinstance(v, float) for v in stored.params["weights"])
     # Embedding the training texts again asks the server nothing: they were cached.
@@ -368,3 +372,55 @@ def test_the_sweepers_refit_runs_beside_the_sweep(workspace, editor, llm_server)
     for thread in [t for t in threading.enumerate() if t.name == "router-refit"]:
         thread.join(timeout=60)
     assert RouterModel.objects.get(workspace=workspace).label_count == 12
+
+
+def test_a_tier_the_baseline_predicts_better_is_left_to_the_baseline(workspace, editor, llm_server):
+    """Held out, the learned router did worse than the rules on the small tier's labels: it
+    still routes, but whether a small model passes is the baseline's answer (it calls the
+    policy question small), not the router's (P < 0.5, large)."""
+    router = _store(workspace)
+    router.metrics = {**router.metrics, "baseline_tiers": ["small"]}
+    router.save()
+    run = run_flow(workspace, editor, auto(HARD), "router")
+    routing = Step.objects.get(run=run, node_id="ask").details["routing"]
+    assert (routing["router"], routing["chose"]) == ("learned", SMALL)
+    assert routing["probabilities"] == {"small": 1.0, "medium": 1.0, "large": 1.0}
+    assert "the rules decide small" in routing["reasons"][0]
+
+
+def test_the_tiers_left_to_the_baseline_are_those_it_predicted_better():
+    tiers = {
+        "large": {"labels": 30, "accuracy": 0.9, "baseline_accuracy": 0.97},
+        "small": {"labels": 120, "accuracy": 0.85, "baseline_accuracy": 0.6},
+        "medium": {"labels": 4, "accuracy": 0.5, "baseline_accuracy": 0.75},
+    }
+    assert tiers_by_rules(tiers) == ["medium", "large"]
+    assert tiers_by_rules({"small": {"labels": 9, "accuracy": 0.7, "baseline_accuracy": 0.7}}) == []
+
+
+def test_every_label_is_held_out_once_and_scored_per_tier(workspace, editor, llm_server):
+    _records(workspace, editor, llm_server)
+    router = router_train(workspace_id=workspace.pk)
+    m = router.metrics
+    assert m["held_out"] == 12 and m["folds"] == 5 and set(m["tiers"]) == {"small"}
+    small = m["tiers"]["small"]
+    assert small["labels"] == 12 and small["accuracy"] == m["accuracy"]
+    # The rules call the policy question small: they get its 8 fails wrong.
+    assert m["baseline_accuracy"] == round(4 / 12, 4) and m["accuracy"] > m["baseline_accuracy"]
+    assert router.active and m["baseline_tiers"] == []
+
+
+def test_a_tier_left_to_the_baseline_keeps_the_probabilities_non_decreasing():
+    hard = RouteRequest(text="Calculate step by step and justify the plan: prove the theorem.")
+    plain = RouteRequest(text="Where is my parcel?")
+    assert score_request(hard)[0] >= 4 and score_request(plain)[0] < 2
+    learned = {"small": 0.7, "medium": 0.8, "large": 0.9}
+    # The rules put the hard request on large: small is 0, medium stays the router's.
+    assert with_baseline_tiers(hard, learned, frozenset({"small"})) == {
+        "small": 0.0,
+        "medium": 0.8,
+        "large": 0.9,
+    }
+    # The plain one is small by the rules: every stronger tier is at least 1 then.
+    low = {"small": 0.2, "medium": 0.3, "large": 0.4}
+    assert with_baseline_tiers(plain, low, frozenset({"small"})) == dict.fromkeys(low, 1.0)

@@ -1,7 +1,8 @@
 """The prompt node's semantic cache on real runs: the similarity threshold's two sides, a changed
 configuration, the time to live, flow and workspace scope, eviction when an evaluator fails the
-answer, and reproduction from the recording. Models and embeddings are the scripted server's
-(its embeddings are a hashed bag of words, so the similarity of two texts is known exactly)."""
+answer (and, once an evaluation ends, when its dataset scorer did), and reproduction from the
+recording. Models and embeddings are the scripted server's (its embeddings are a hashed bag of
+words, so the similarity of two texts is known exactly)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,15 @@ import pytest
 from django.utils import timezone
 
 from builder.models import Flow
+from evals.datasets import dataset_create, dataset_upload
+from evals.dispatch import drive
+from evals.services import evaluation_advance, evaluation_cancel, evaluation_start
+from runs.dispatch import kick_all
 from runs.executor import InlineExecutor
 from runs.models import Recording, SemanticCacheEntry, Step
 from runs.services import run_start
 from runs.services.reruns import run_reproduce
+from tests.evals.support import jsonl
 from tests.llmserver import embed_text, text, tool_call
 from workspaces.models import Membership, Role
 
@@ -327,3 +333,65 @@ def test_the_run_page_shows_what_a_hit_matched(workspace, member, llm_server, cl
     body = page.content.decode()
     assert "data-step-semantic" in body and FIRST[:30] in body
     assert f"{similarity(FIRST, PARAPHRASE):.2f}" in body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_evaluation_evicts_the_answers_it_failed_only_once_it_ends(
+    workspace, member, llm_server
+):
+    """A dataset scorer's fail evicts the cached answer when the evaluation ends: a later item
+    of the same evaluation is still answered from it (the expected answers never steer what the
+    evaluated flow answers), a run after it is not. Passed answers stay."""
+    user = member("editor")
+    flow = new_flow(workspace, single(semantic_similarity=0.6))
+    dataset = dataset_create(user=user, workspace_id=workspace.pk, name="Parcels")
+    rows = [
+        {"inputs": {"question": FIRST}, "expected": "tracking link"},
+        {"inputs": {"question": PARAPHRASE}, "expected": "tracking link"},
+        {"inputs": {"question": OTHER}, "expected": "Scripted reply"},
+    ]
+    dataset_upload(user=user, dataset=dataset, filename="parcels.jsonl", content=jsonl(rows))
+    evaluation = evaluation_start(
+        user=user,
+        flow=flow,
+        dataset=dataset,
+        use_draft=True,
+        scorers=[{"type": "contains"}],
+        concurrency=1,
+    )
+    drive(evaluation.pk)
+    items = list(evaluation.items.select_related("run").order_by("position"))
+    assert [i.status for i in items] == ["failed", "failed", "passed"]
+    first_entry = ask_step(items[0].run).details["semantic_cache"]["stored"]
+    served = ask_step(items[1].run)
+    assert served.cache_hit and served.details["semantic_cache"]["entry"] == first_entry
+    assert list(SemanticCacheEntry.objects.values_list("text", flat=True)) == [OTHER]
+    calls = chat_calls(llm_server)
+    after = run(flow, user, PARAPHRASE)
+    assert not ask_step(after).cache_hit and chat_calls(llm_server) == calls + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancelled_evaluation_evicts_what_it_had_failed(workspace, member, llm_server):
+    user = member("editor")
+    flow = new_flow(workspace, single())
+    dataset = dataset_create(user=user, workspace_id=workspace.pk, name="Parcels")
+    rows = [
+        {"inputs": {"question": FIRST}, "expected": "tracking link"},
+        {"inputs": {"question": OTHER}, "expected": "Scripted reply"},
+    ]
+    dataset_upload(user=user, dataset=dataset, filename="parcels.jsonl", content=jsonl(rows))
+    evaluation = evaluation_start(
+        user=user,
+        flow=flow,
+        dataset=dataset,
+        use_draft=True,
+        scorers=[{"type": "contains"}],
+        concurrency=1,
+    )
+    kick_all(evaluation_advance(evaluation_id=evaluation.pk))  # the first item runs
+    evaluation_advance(evaluation_id=evaluation.pk)  # scored (failed); the second one starts
+    assert SemanticCacheEntry.objects.filter(text=FIRST).exists()
+    evaluation_cancel(user=user, evaluation=evaluation)
+    assert [i.status for i in evaluation.items.order_by("position")] == ["failed", "cancelled"]
+    assert not SemanticCacheEntry.objects.filter(text=FIRST).exists()

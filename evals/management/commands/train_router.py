@@ -47,9 +47,13 @@ class Command(BaseCommand):
             return False
         m = router.metrics
         state = "active" if router.active else "inactive (the baseline routes)"
+        by_rules = m.get("baseline_tiers") or []
+        if router.active and by_rules:
+            state += f" (the baseline decides {', '.join(by_rules)})"
         self.stdout.write(
             f"{workspace.slug}: {router.label_count} labels, held-out accuracy "
             f"{m['accuracy']:.1%} vs baseline {m['baseline_accuracy']:.1%} on {m['held_out']} "
-            f"labels; embeddings: {router.embedding_model or 'none'}; {state}"
+            f"labels ({m.get('folds', 1)}-fold cross-validation); embeddings: "
+            f"{router.embedding_model or 'none'}; {state}"
         )
         return True
