@@ -16,7 +16,7 @@ from .context import Allowance, LlmPort, RetrievalPort, ToolPort
 from .failures import failed_ports, typed_output
 from .graph import compile_graph
 from .nodes.map import MapProgress
-from .runner import StepOutcome, child_failed, execute_step, failed_after_run
+from .runner import StepOutcome, child_failed, execute_step
 from .scheduler import Budgets, Outcome, RunState, StepState, Usage, plan
 
 
@@ -292,15 +292,14 @@ class MemoryRun:
             start(decision.start)
         if decision.status == "succeeded":
             return StepOutcome(status="succeeded", output=decision.output, ports=["out"])
-        state = RunState(self.graph, [s for s in self.steps if s is not step])
-        return failed_after_run(
-            self.graph,
-            state,
-            step.node_id,
-            run_inputs=self.inputs,
-            rendered=None,
-            code=decision.error_code,
-            message=decision.error_message,
+        code, message = decision.error_code, decision.error_message
+        routed = self.graph.has_forward_edges(step.node_id, "error")
+        return StepOutcome(
+            status="failed",
+            output={"error": {"code": code, "message": message}} if routed else None,
+            ports=["error"] if routed else [],
+            error_code=code,
+            error_message=message,
         )
 
     def _finish(self, outcome: Outcome) -> str:
