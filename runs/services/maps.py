@@ -99,6 +99,7 @@ def map_start(
         "flow": wait.get("flow"),
         "version": wait.get("version"),
         "region": wait.get("region") or "",
+        "item_input": wait.get("item_input") or "",
         "inputs": items,
         "child_steps": 0,
     }
@@ -264,7 +265,8 @@ def map_item_finished(parent: RunChange, step: Step, child: Run, kicks: list[int
 
 
 def _kept(state: dict[str, Any]) -> dict[str, Any]:
-    return {k: state.get(k) for k in ("flow", "version", "region", "inputs", "child_steps")}
+    kept = ("flow", "version", "region", "item_input", "inputs", "child_steps")
+    return {k: state.get(k) for k in kept}
 
 
 def _resolve(parent: RunChange, step: Step, decision: MapDecision) -> None:

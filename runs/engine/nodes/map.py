@@ -164,7 +164,7 @@ class MapNode(NodeType):
             # The region's steps see the run's inputs too; the map's own ones win.
             run_inputs = dict(ctx.run_inputs)
             wait["items"] = [{**run_inputs, **item} for item in wait["items"]]
-            wait["region"] = ctx.node_id
+            wait.update(region=ctx.node_id, item_input=config.item_input)
         else:
             wait.update(flow=config.flow, version=config.version)
         return NodeResult(wait=wait)
