@@ -338,7 +338,8 @@ def _subflow_links(run: Run, nodes: dict[str, dict[str, str]]) -> dict[str, Any]
         index = group["index_of"].get(child.pk)
         item = (progress.get("inputs") or [])[index] if index is not None else None
         if progress.get("region") and isinstance(item, dict):
-            item = item.get(progress.get("item_input") or "item")  # not the run's inputs too
+            name = progress.get("item_input") or "item"
+            item = {name: item.get(name)}  # not the run's inputs, which every item has too
         group["items"].append(
             {
                 "number": index + 1 if index is not None else None,
