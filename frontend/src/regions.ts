@@ -5,7 +5,7 @@ import { NODE_WIDTH, parentsFirst, type Catalogue, type FlowNode } from "./graph
 
 /** Room around the region's nodes, and above them for the map's own header and ports. */
 export const REGION_PAD = 24;
-export const REGION_TOP = 104;
+export const REGION_TOP = 136;
 export const REGION_MIN = { width: 560, height: 280 };
 const NODE_HEIGHT = 110;
 

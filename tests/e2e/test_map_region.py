@@ -72,6 +72,10 @@ def test_drag_a_step_into_a_map_and_run_it_for_each_item(page, demo, inline_runs
     assert 0 < price["position"]["x"] < 400 and price["position"]["y"] > 0  # inside, relative
     expect(box).not_to_contain_text("Drag the steps to run for each item here")
     expect(page.locator(".sb-node-problem-count")).to_have_count(0)
+    # Inside the map, {{ inputs.item }} is known: the inspector flags nothing.
+    node(page, "price").locator(".sb-node-head").click()
+    expect(page.get_by_text("Price of {{ inputs.item }}").first).to_be_visible()
+    expect(page.get_by_text("has no field")).to_have_count(0)
     page.screenshot(path=str(artifacts / "map-region-editor.png"))
 
     run_here(owner, Flow.objects.select_related("workspace").get(pk=flow.pk),
