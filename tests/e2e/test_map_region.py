@@ -38,7 +38,8 @@ def unfinished_graph():
             _node("price", "prompt", 320, 420, prompt="Price of {{ inputs.item }}"),
         ],
         "edges": [
-            {"id": "e1", "source": "in", "source_port": "out", "target": "each", "target_port": "in"},
+            {"id": "e1", "source": "in", "source_port": "out", "target": "each",
+             "target_port": "in"},
             {"id": "e2", "source": "each", "source_port": "out", "target": "result",
              "target_port": "in"},
         ],
