@@ -268,3 +268,34 @@ def test_a_flow_form_map_and_a_map_with_nothing_to_run(workspace):
     graph["edges"] = [e for e in graph["edges"] if e["source"] != "price"]
     errors = flow_validate(graph=graph, workspace_id=workspace.pk)
     assert [(e.code, e.node_id) for e in errors] == [("graph.E090", "each")]
+
+
+def test_demo_recipe_prices_each_missing_ingredient_then_lists_them(demo, inline):
+    from tests.llmserver import json_reply
+
+    flow = Flow.objects.select_related("workspace").get(
+        workspace=demo["workspace"], name="Recipe assistant"
+    )
+    assert flow_validate(graph=flow.graph, workspace_id=flow.workspace_id, flow_id=flow.pk) == []
+    wanted = ["pasta", "mozzarella", "basil", "tomato", "ricotta"]
+    inline.on("List the ingredients", json_reply({"ingredients": wanted, "summary": "Baked."}))
+    for usd, name in enumerate(["mozzarella", "basil", "ricotta"], start=3):
+        inline.on(f"What does {name} cost", json_reply({"ingredient": name, "usd": usd}))
+
+    run = finish(run_start(user=demo["owner"], flow=flow, inputs={"dish": "lasagne"}))
+
+    assert run.status == "waiting", (run.error_code, run.error_message)  # at the chef's approval
+    step = Step.objects.get(run=run, node_id="price_each")
+    assert step.output == [
+        {"ingredient": "mozzarella", "usd": 3},
+        {"ingredient": "basil", "usd": 4},
+        {"ingredient": "ricotta", "usd": 5},
+    ]
+    items = children(run)
+    assert [k.region for k in items] == ["price_each"] * 3
+    assert {k.inputs["item"] for k in items} == {"mozzarella", "basil", "ricotta"}
+    shopping = Step.objects.get(run=run, node_id="shopping")
+    assert shopping.input["prompt"] == (
+        "Write a short shopping list for: mozzarella, basil, ricotta. "
+        "Estimated prices: mozzarella $3, basil $4, ricotta $5."
+    )
