@@ -6,7 +6,7 @@ import { NODE_WIDTH, parentsFirst, type Catalogue, type FlowNode } from "./graph
 /** Room around the region's nodes, and above them for the map's own header and ports. */
 export const REGION_PAD = 24;
 export const REGION_TOP = 136;
-export const REGION_MIN = { width: 560, height: 280 };
+export const REGION_MIN = { width: 320, height: 300 };
 const NODE_HEIGHT = 110;
 
 /** Whether a node draws as a region: its type may hold one and it calls no flow. */

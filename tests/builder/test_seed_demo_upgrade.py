@@ -13,10 +13,9 @@ from builder.models import Flow, FlowVersion
 pytestmark = pytest.mark.django_db
 
 
-def _seed() -> str:
+def _seed() -> None:
     with open(os.devnull, "w") as out:
         call_command("seed_demo", stdout=out)
-    return ""
 
 
 def _older_recipe() -> dict:

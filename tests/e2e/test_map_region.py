@@ -63,7 +63,7 @@ def test_drag_a_step_into_a_map_and_run_it_for_each_item(page, demo, inline_runs
     zone = box.locator("[data-region-zone]").bounding_box()
     page.mouse.move(head["x"] + 40, head["y"] + 10)
     page.mouse.down()
-    page.mouse.move(zone["x"] + 80, zone["y"] + 60, steps=12)
+    page.mouse.move(zone["x"] + 60, zone["y"] + 30, steps=12)
     page.mouse.up()
     wait_saved(page)
 

@@ -64,7 +64,7 @@ export function useFlowGraph({ catalogue, readOnly, onAdded }: { catalogue: Cata
   }, [flowApi]);
 
   const addNode = useCallback(
-    (type: string, at?: { x: number; y: number }): string | null => {
+    (type: string, at?: { x: number; y: number }, intoRegion = true): string | null => {
       const info = catalogue[type];
       if (!info || readOnly) return null;
       snapshot();
@@ -79,7 +79,7 @@ export function useFlowGraph({ catalogue, readOnly, onAdded }: { catalogue: Cata
         selected: true,
       };
       // Dropped on a map's region: it goes inside (its position becomes relative to the map).
-      const boxes = regionBoxes(nodesRef.current, catalogue, (nodeId) => flowApi.getInternalNode(nodeId));
+      const boxes = intoRegion ? regionBoxes(nodesRef.current, catalogue, (nodeId) => flowApi.getInternalNode(nodeId)) : [];
       const at2 = new Map([[id, { ...node.position, width: NODE_WIDTH, height: 96 }]]);
       setNodes((ns) => placeInRegions([...ns.map((n) => (n.selected ? { ...n, selected: false } : n)), node], at2, boxes));
       setEdges((es) => es.map((e) => (e.selected ? { ...e, selected: false } : e)));
@@ -114,8 +114,11 @@ export function useFlowGraph({ catalogue, readOnly, onAdded }: { catalogue: Cata
     (type: string, at: { x: number; y: number }, edgeId: string): string | null => {
       const edge = edgesRef.current.find((e) => e.id === edgeId);
       const info = catalogue[type];
-      const id = addNode(type, at);
+      // Dropped on an edge: it joins the edge's level (inside a map only if the edge is).
+      const id = addNode(type, at, false);
       if (!id || !edge || !info) return id;
+      const level = nodesRef.current.find((n) => n.id === edge.source)?.parentId;
+      if (level) setNodes((ns) => placeInRegions(ns, new Map([[id, { ...at, width: NODE_WIDTH, height: 96 }]]), regionBoxes(ns, catalogue, (nodeId) => flowApi.getInternalNode(nodeId)).filter((b) => b.id === level)));
       const inPort = info.inputs[0]?.name;
       const outPort = outputPorts(info, starterConfig(info))[0]?.name;
       setEdges((es) => {
@@ -126,7 +129,7 @@ export function useFlowGraph({ catalogue, readOnly, onAdded }: { catalogue: Cata
       });
       return id;
     },
-    [catalogue, addNode],
+    [catalogue, addNode, flowApi],
   );
 
   const updateNode = useCallback(
