@@ -44,7 +44,7 @@ def outer_document(document: dict[str, Any], region: str = "") -> dict[str, Any]
 
 def _retry_edges(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> set[str]:
     """The evaluator fail edges that loop back inside these nodes (the engine's rule)."""
-    types = {n["id"]: NODE_TYPES.get(n.get("type")) for n in nodes}
+    types = {n["id"]: NODE_TYPES.get(str(n.get("type"))) for n in nodes}
     fails = [
         e
         for e in edges
