@@ -106,7 +106,7 @@ def shortened(item):
     return f"Scripted reply: Shorten: Scripted reply: Price of {item} at Coop"
 
 
-def test_region_runs_once_per_item_in_order_with_real_steps(inline, make_flow, owner):
+def test_region_runs_once_per_item_in_order_with_real_steps(inline, make_flow, owner, api_for):
     flow = make_flow(region_graph(concurrency=3))
 
     run = finish(start(flow, owner))
@@ -134,6 +134,10 @@ def test_region_runs_once_per_item_in_order_with_real_steps(inline, make_flow, o
         assert "step.succeeded" in kinds
     step = Step.objects.get(run=run, node_id="each")
     assert step.details["region"] == "each" and step.details["map"]["region"] == "each"
+    client = api_for(owner, token=True)
+    detail = client.get(f"/api/runs/{run.pk}").json()
+    assert detail["region"] == "" and sorted(detail["child_runs"]) == [k.pk for k in kids]
+    assert client.get(f"/api/runs/{kids[0].pk}").json()["region"] == "each"
     assert step.tokens_in == sum(k.tokens_in for k in kids) > 0
 
 
