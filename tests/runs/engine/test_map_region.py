@@ -133,3 +133,26 @@ def test_a_failed_map_takes_its_error_port_when_connected():
     memory, _ = run(document, ["bad"])
     assert memory.status == "succeeded"
     assert memory.outcome.result["problem"]["error"]["code"] == "provider_error"
+
+
+def test_a_map_inside_a_map_runs_its_own_region_per_inner_item():
+    inner = {**node("inner", "map", items="{{ inputs.item }}", item_input="word"), "parent": "each"}
+    say = {**node("say", "prompt", prompt="Say {{ inputs.word }} now"), "parent": "inner"}
+    document = graph(
+        [
+            node("in", "input", schema=SCHEMA),
+            node("each", "map", items="{{ inputs.things }}"),
+            inner,
+            say,
+            node("out", "output", name="words"),
+        ],
+        [edge("in", "each"), edge("each", "out")],
+    )
+    assert validate_graph(document) == []
+    llm = FakeLlm(echo)
+    memory = MemoryRun(document, {"things": [["a", "b"], ["c"]]}, llm=llm, tools=FakeTools())
+    memory.run()
+    assert memory.status == "succeeded", memory.outcome
+    assert memory.outcome.result == {"words": [["a", "b"], ["c"]]}
+    assert [c.graph.region for c in memory.item_runs] == ["each", "each"]
+    assert [c.graph.region for c in memory.item_runs[0].item_runs] == ["inner", "inner"]
