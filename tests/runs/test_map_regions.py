@@ -303,3 +303,27 @@ def test_demo_recipe_prices_each_missing_ingredient_then_lists_them(demo, inline
         "Write a short shopping list for: mozzarella, basil, ricotta. "
         "Estimated prices: mozzarella $3, basil $4, ricotta $5."
     )
+
+
+def test_a_failed_step_inside_an_item_goes_to_a_person_and_the_map_goes_on(
+    inline, make_flow, owner
+):
+    from runs.services.fallbacks import fallback_decide
+
+    inline.on("Price of flour", http_error(400))
+    graph = region_graph()
+    graph["nodes"][2]["config"].update(on_failure="ask", retries=0)
+    flow = make_flow(graph)
+
+    run = finish(start(flow, owner, things=["eggs", "flour"]))
+
+    assert run.status == "waiting"
+    flour = next(c for c in children(run) if c.inputs["ingredient"] == "flour")
+    task = Approval.objects.get(run=flour, kind="fallback", status="pending")
+    assert task.node_id == "price"
+    decided = fallback_decide(user=owner, approval_id=task.pk, action="output", output="$2")
+    InlineExecutor().advance(decided.resume)
+
+    run.refresh_from_db()
+    assert run.status == "succeeded", (run.error_code, run.error_message)
+    assert run.result == {"prices": [shortened("eggs"), "Scripted reply: Shorten: $2"]}
