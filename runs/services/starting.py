@@ -150,8 +150,8 @@ def run_start(
     map made, not the flow's input form.
     """
     flow_version = resolve_version(flow=flow, user=user, use_draft=use_draft, version=version)
-    if region and region_problem(flow_version.graph, region):
-        raise Invalid(region_problem(flow_version.graph, region), code="unknown_region")
+    if region and (problem := region_problem(flow_version.graph, region)):
+        raise Invalid(problem, code="unknown_region")
     if inputs is None:
         inputs = {} if region else sample_inputs(flow_version.graph)
     problems = [] if region else inputs_errors(flow_version.graph, inputs)
