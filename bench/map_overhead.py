@@ -1,4 +1,5 @@
-"""What one map item costs: a map over N items, each a child run of input -> tool -> output.
+"""What one map item costs: a map over N items, each a child run of input -> tool -> output
+(a called flow), or of the same tool step drawn inside the map (its region).
 
     .venv/bin/python -m bench.map_overhead                      # SQLite (a temp file)
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python -m bench.map_overhead
@@ -63,6 +64,37 @@ def _parent(child_id: int, concurrency: int) -> dict:
     }
 
 
+def _region_parent(concurrency: int) -> dict:
+    """The same work drawn inside the map: its region's tool step gives each item's result."""
+    graph = _parent(0, concurrency)
+    config = graph["nodes"][1]["config"]
+    del config["flow"]
+    config["item_input"] = "n"
+    add = _child()["nodes"][1]
+    graph["nodes"].insert(2, {**add, "parent": "each"})
+    return graph
+
+
+def _run(flow, user, check) -> list[float]:
+    from runs import dispatch
+    from runs.models import Run
+    from runs.services import run_start
+
+    timings = []
+    for _ in range(3):
+        run = run_start(user=user, flow=flow, inputs={"numbers": list(range(ITEMS))})
+        started = time.perf_counter()
+        dispatch.kick(run.pk)
+        while not Run.objects.get(pk=run.pk).is_finished:
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        run = Run.objects.get(pk=run.pk)
+        assert run.status == "succeeded", (run.status, run.error_code, run.error_message)
+        assert check(run.result["sums"]) == [n + 1 for n in range(ITEMS)]
+        timings.append(elapsed * 1000 / ITEMS)
+    return timings
+
+
 def main() -> None:
     _setup_database()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -75,10 +107,7 @@ def main() -> None:
 
     from builder.models import Flow
     from builder.services import flow_publish
-    from runs import dispatch
     from runs.executor import EmbeddedExecutor, set_executor
-    from runs.models import Run
-    from runs.services import run_start
     from workspaces.services import workspace_create
 
     call_command("migrate", verbosity=0)
@@ -88,29 +117,23 @@ def main() -> None:
     workspace = workspace_create(name="Bench", slug="bench", owner=user)
     child = Flow.objects.create(workspace=workspace, name="add one", graph=_child())
     flow_publish(flow=child, user=user)
-    for concurrency in (1, 10):
-        flow = Flow.objects.create(
-            workspace=workspace, name=f"map {concurrency}", graph=_parent(child.pk, concurrency)
-        )
-        flow_publish(flow=flow, user=user)
-        flow = Flow.objects.select_related("workspace").get(pk=flow.pk)
-        timings = []
-        for _ in range(3):
-            run = run_start(user=user, flow=flow, inputs={"numbers": list(range(ITEMS))})
-            started = time.perf_counter()
-            dispatch.kick(run.pk)
-            while not Run.objects.get(pk=run.pk).is_finished:
-                time.sleep(0.05)
-            elapsed = time.perf_counter() - started
-            run = Run.objects.get(pk=run.pk)
-            assert run.status == "succeeded", (run.status, run.error_code, run.error_message)
-            assert [r["sum"]["result"] for r in run.result["sums"]] == [n + 1 for n in range(ITEMS)]
-            timings.append(elapsed * 1000 / ITEMS)
-        print(
-            f"{connection.vendor:10s} map of {ITEMS} items, concurrency {concurrency:2d}: "
-            f"{min(timings):6.2f} ms/item (best of 3; all: "
-            f"{', '.join(f'{t:.2f}' for t in timings)})"
-        )
+    forms = {
+        "flow  ": (lambda c: _parent(child.pk, c), lambda sums: [r["sum"]["result"] for r in sums]),
+        "region": (_region_parent, lambda sums: [r["result"] for r in sums]),
+    }
+    for form, (graph, check) in forms.items():
+        for concurrency in (1, 10):
+            flow = Flow.objects.create(
+                workspace=workspace, name=f"map {form} {concurrency}", graph=graph(concurrency)
+            )
+            flow_publish(flow=flow, user=user)
+            flow = Flow.objects.select_related("workspace").get(pk=flow.pk)
+            timings = _run(flow, user, check)
+            print(
+                f"{connection.vendor:10s} {form} map of {ITEMS} items, concurrency "
+                f"{concurrency:2d}: {min(timings):6.2f} ms/item (best of 3; all: "
+                f"{', '.join(f'{t:.2f}' for t in timings)})"
+            )
     executor.wait_idle(timeout=30)
     executor.stop()
     sys.stdout.flush()

@@ -346,6 +346,9 @@ class NodeTypeOut(Schema):
     error_port_when: dict[str, Any] = Field(
         default_factory=dict, description="Config values under which the error port exists"
     )
+    holds_region: bool = Field(
+        False, description="Nodes may be placed inside it (their parent): it runs them per item"
+    )
     config_schema: dict[str, Any]
 
 
@@ -362,6 +365,7 @@ def node_types(request: HttpRequest):
             "dynamic_outputs": t.dynamic_outputs,
             "error_port": vars(t.error_port) if t.error_port else None,
             "error_port_when": dict(t.error_port_when),
+            "holds_region": t.holds_region,
             "config_schema": t.Config.model_json_schema(),
         }
         for t in NODE_TYPES.values()

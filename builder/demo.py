@@ -27,9 +27,9 @@ def _e(source: str, target: str, port: str = "out") -> dict:
 
 RECIPE = {
     "name": "Recipe assistant",
-    "description": "Research a recipe, check the pantry, list what to buy (a person writes the "
-    "list if the model cannot), write the cooking steps, review them, and ask a person to "
-    "approve before publishing.",
+    "description": "Research a recipe, check the pantry, price each missing ingredient, list "
+    "what to buy (a person writes the list if the model cannot), write the cooking steps, review "
+    "them, and ask a person to approve before publishing.",
     "graph": {
         "schema_version": 1,
         "nodes": [
@@ -111,14 +111,51 @@ RECIPE = {
                     }
                 ],
             ),
+            # A map with a step inside it: the step prices one missing ingredient, and the map
+            # runs it for each of them, three at a time (a price that fails is left out).
+            _n(
+                "price_each",
+                "map",
+                "Price each missing ingredient",
+                960,
+                -300,
+                items="{{ nodes.pantry.output.missing }}",
+                concurrency=3,
+                on_item_failure="skip",
+            ),
+            {
+                **_n(
+                    "estimate",
+                    "prompt",
+                    "Estimate the price",
+                    40,
+                    152,
+                    system="You know supermarket prices. Answer in JSON only.",
+                    prompt="What does {{ inputs.item }} cost at a supermarket, in US dollars?",
+                    output_format="json",
+                    json_schema={
+                        "type": "object",
+                        "required": ["ingredient", "usd"],
+                        "properties": {
+                            "ingredient": {"type": "string", "maxLength": 60},
+                            "usd": {"type": "number", "minimum": 0, "maximum": 1000},
+                        },
+                    },
+                    temperature=0.1,
+                    max_tokens=80,
+                ),
+                "parent": "price_each",
+            },
             _n(
                 "shopping",
                 "prompt",
                 "Shopping list",
-                960,
+                1320,
                 60,
                 prompt="Write a short shopping list for: {{ nodes.pantry.output.missing | "
-                "join(', ') }}.",
+                "join(', ') }}.{% if nodes.price_each.output %} Estimated prices: "
+                "{% for p in nodes.price_each.output %}{{ p.ingredient }} ${{ p.usd }}"
+                "{% if not loop.last %}, {% endif %}{% endfor %}.{% endif %}",
                 temperature=0.3,
                 max_tokens=200,
                 on_truncation="keep",
@@ -130,7 +167,7 @@ RECIPE = {
                 "instructions",
                 "prompt",
                 "Cooking instructions",
-                1200,
+                1560,
                 160,
                 system="You write clear, numbered cooking steps.",
                 prompt="Write cooking instructions for {{ inputs.dish }} using: "
@@ -144,7 +181,7 @@ RECIPE = {
                 "review",
                 "evaluator",
                 "Review the steps",
-                1440,
+                1800,
                 160,
                 mode="rules",
                 rules=[
@@ -160,7 +197,7 @@ RECIPE = {
                 "approve",
                 "approval",
                 "Chef approval",
-                1680,
+                2040,
                 160,
                 instructions="Check the instructions for {{ inputs.dish }} before publishing.",
                 show=["nodes.instructions.output", "nodes.shopping.output"],
@@ -168,14 +205,15 @@ RECIPE = {
                 timeout_seconds=86400,
                 timeout_action="timed_out",
             ),
-            _n("publish", "output", "Recipe", 1920, 100, name="recipe"),
-            _n("declined", "output", "Declined", 1920, 260, name="declined"),
+            _n("publish", "output", "Recipe", 2280, 100, name="recipe"),
+            _n("declined", "output", "Declined", 2280, 260, name="declined"),
         ],
         "edges": [
             _e("request", "research"),
             _e("research", "pantry"),
             _e("pantry", "anything_missing"),
-            _e("anything_missing", "shopping", "missing"),
+            _e("anything_missing", "price_each", "missing"),
+            _e("price_each", "shopping"),
             _e("anything_missing", "instructions", "otherwise"),
             _e("shopping", "instructions"),
             _e("instructions", "review"),
@@ -396,7 +434,8 @@ TRIP = {
 PRICE_ONE = {
     "name": "Price an ingredient",
     "description": 'Estimate what one ingredient costs at the shop. The map in "Price the '
-    'missing ingredients" runs it once per missing ingredient.',
+    'missing ingredients" calls it once per missing ingredient (the Recipe assistant does the '
+    "same with a step inside its map instead).",
     "graph": {
         "schema_version": 1,
         "nodes": [

@@ -93,6 +93,8 @@ def map_errors(*, graph: Any, workspace_id: int) -> list[GraphError]:
                     field="inputs",
                 )
             )
+        if config.flow is None:
+            continue  # it runs the steps inside it (`graph.regions` checks those)
         names = _input_names(config.flow, config.version, workspace_id)
         if names is not None and config.item_input not in names:
             listed = ", ".join(sorted(names)) or "none"

@@ -355,7 +355,8 @@ class Starter:
             if e["id"] not in retry:
                 out[e["source"]].append(e["target"])
                 into[e["target"]] += 1
-        depth = {n: 0 for n in nodes if into[n] == 0}
+        inside = {n for n, node in nodes.items() if node.get("parent") in nodes}
+        depth = {n: 0 for n in nodes if into[n] == 0 and n not in inside}
         queue = deque(depth)
         while queue:
             current = queue.popleft()
@@ -364,6 +365,9 @@ class Starter:
                 depth[target] = max(depth.get(target, 0), depth[current] + 1)
                 if into[target] == 0:
                     queue.append(target)
+        # A step inside a map shows with its map: it runs there, for each item.
+        for node_id in inside:
+            depth[node_id] = depth.get(nodes[node_id]["parent"], 0)
         columns: list[list[dict[str, str]]] = [[] for _ in range(max(depth.values()) + 1)]
         for node_id, node in nodes.items():
             category = NODE_TYPES[node["type"]].category.lower()

@@ -80,6 +80,9 @@ class RunSummaryOut(Schema):
     error_message: str
     parent_run: int | None
     from_node: str
+    region: str = Field(
+        "", description="An item of a map: the map node whose steps inside it this run ran"
+    )
     totals: TotalsOut
 
 
@@ -309,6 +312,7 @@ def _summary(run: Run) -> dict[str, Any]:
         "error_message": run.error_message,
         "parent_run": run.parent_run_id,
         "from_node": run.from_node,
+        "region": run.region,
         "totals": _totals(run),
     }
 

@@ -80,6 +80,9 @@ class Run(models.Model):
     )
     # How many sub-flow steps deep this run is (0: started by a person, the API, a trigger).
     depth = models.PositiveSmallIntegerField(default=0)
+    # An item of a map's region: the map node whose region (the nodes drawn inside it) this run
+    # executes, alone, from its version's graph. Empty: the whole flow.
+    region = models.CharField(max_length=64, blank=True, default="")
     reproduce = models.BooleanField(default=False)
     cancel_requested = models.BooleanField(default=False)
     crash_count = models.PositiveSmallIntegerField(default=0)

@@ -2,7 +2,9 @@
 
 `validate_graph` returns every problem at once, each with a stable code and the node or edge it
 belongs to, so the canvas can mark them. Codes never change meaning once published. One cause
-gives one error: a node cut off by a broken edge is not also reported as unreachable.
+gives one error: a node cut off by a broken edge is not also reported as unreachable. The nodes
+inside a map (its region) are checked as the map's items run them, apart from the rest
+(`regions`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .document import (
     limit_errors,
     parse_graph,
 )
+from .regions import region_levels
 
 __all__ = [
     "ERROR_CODES",
@@ -90,4 +93,9 @@ def validate_graph(
     graph, errors = parse_graph(document)
     if graph is None:
         return errors
-    return GraphChecker(graph, credentials, catalogue).run()
+    levels, errors = region_levels(graph)
+    for region, part in levels:
+        found = GraphChecker(part, credentials, catalogue).run()
+        # Inside a region, the item's result may be its last step's output: no Output needed.
+        errors += [e for e in found if not region or e.code != "graph.E009"]
+    return errors

@@ -19,6 +19,8 @@ MAX_GRAPH_DEPTH = 32
 NODE_ID = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 # A node's key: the readable name templates may use instead of its id (`nodes.<key>.output`).
 NODE_KEY = r"^(?:[a-z_][a-z0-9_]{0,63})?$"
+# A node's parent: a map node's id, or empty.
+NODE_PARENT = r"^(?:[A-Za-z_][A-Za-z0-9_]{0,63})?$"
 
 # code: short title. The title documents the code; messages carry the specifics.
 ERROR_CODES: dict[str, str] = {
@@ -80,6 +82,14 @@ ERROR_CODES: dict[str, str] = {
     "graph.E078": "Expired task takes the Error port but nothing is connected to it",
     # E080+: conversations and memory.
     "graph.E080": "Memory summary takes more than half of the token budget",
+    # E090+: map regions (nodes drawn inside a map).
+    "graph.E090": "Map has no steps inside it and calls no flow",
+    "graph.E091": "Map has steps inside it and also calls a flow",
+    "graph.E092": "Edge crosses the border of a map",
+    "graph.E093": "Steps inside a map do not start from one step",
+    "graph.E094": "Steps inside a map end in more than one step and have no Output",
+    "graph.E095": "Node placed inside something that is not a map",
+    "graph.E096": "Input node inside a map",
 }
 
 # Codes about the flows sub-flow nodes call: they need the workspace's flows, so
@@ -102,6 +112,8 @@ class Node(BaseModel):
     type: str = Field(..., min_length=1, max_length=64)
     label: str = Field("", max_length=200)
     key: str = Field("", pattern=NODE_KEY)
+    # The map node whose region holds this node (drawn inside it); empty: the flow itself.
+    parent: str = Field("", pattern=NODE_PARENT)
     position: Position = Field(default_factory=Position)
     config: dict[str, Any] = Field(default_factory=dict)
 
@@ -130,6 +142,7 @@ class GraphNode(NamedTuple):
     label: str
     config: dict[str, Any]
     key: str = ""
+    parent: str = ""
 
 
 class GraphEdge(NamedTuple):
@@ -253,7 +266,7 @@ def parse_graph(document: Any) -> tuple[ParsedGraph | None, list[GraphError]]:
         graph = Graph.model_validate(document)
     except ValidationError as exc:
         return None, _shape_errors(document, exc)
-    nodes = [GraphNode(n.id, n.type, n.label, n.config, n.key) for n in graph.nodes]
+    nodes = [GraphNode(n.id, n.type, n.label, n.config, n.key, n.parent) for n in graph.nodes]
     edges = [GraphEdge(*(getattr(e, name) for name in GraphEdge._fields)) for e in graph.edges]
     return ParsedGraph(nodes, edges), []
 
@@ -305,6 +318,7 @@ def _plain_node(item: Any) -> GraphNode | None:
     node_id, node_type = fields.get("id"), fields.get("type")
     label, config = fields.get("label", ""), fields.get("config", {})
     position, key = fields.get("position", {}), fields.get("key", "")
+    parent = fields.get("parent", "")
     if not (
         type(node_id) is str
         and _NODE_ID.fullmatch(node_id)
@@ -312,13 +326,15 @@ def _plain_node(item: Any) -> GraphNode | None:
         and _text(label, 200, 0)
         and _text(key, 64, 0)
         and _NODE_KEY.fullmatch(key)
+        and _text(parent, 64, 0)
+        and (not parent or _NODE_ID.fullmatch(parent))
         and type(config) is dict
         and type(position) is dict
         and len(position) <= 2
         and all(key in ("x", "y") and _coordinate(v) for key, v in position.items())
     ):
         return None
-    return GraphNode(node_id, node_type, label, config, key)
+    return GraphNode(node_id, node_type, label, config, key, parent)
 
 
 def _plain_edge(item: Any) -> GraphEdge | None:

@@ -54,6 +54,8 @@ export function diffGraphs(before: Graph, after: Graph): GraphDiff {
       const changes: FieldChange[] = [];
       if (prev.type !== node.type) changes.push({ path: "type", before: prev.type, after: node.type });
       if (prev.label !== node.label) changes.push({ path: "label", before: prev.label, after: node.label });
+      // Moved into or out of a map: it now runs per item, or no longer does.
+      if ((prev.parent ?? "") !== (node.parent ?? "")) changes.push({ path: "inside map", before: prev.parent ?? "", after: node.parent ?? "" });
       fieldChanges(prev.config, node.config, "", changes);
       if (changes.length) fields.set(node.id, changes);
       const moved = !same(prev.position, node.position);

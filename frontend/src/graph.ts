@@ -16,13 +16,17 @@ export type Catalogue = Record<string, NodeTypeInfo>;
 export const NODE_WIDTH = 232;
 
 export function toFlow(graph: Graph): { nodes: FlowNode[]; edges: FlowEdge[] } {
+  const ids = new Set((graph.nodes ?? []).map((n) => n.id));
+  const nodes: FlowNode[] = (graph.nodes ?? []).map((n) => ({
+    id: n.id,
+    type: "sb",
+    position: { x: n.position?.x ?? 0, y: n.position?.y ?? 0 },
+    // A node inside a map is React Flow's child of it (its position relative to the map's).
+    ...(n.parent && ids.has(n.parent) && n.parent !== n.id ? { parentId: n.parent } : {}),
+    data: { kind: n.type, label: n.label ?? "", config: n.config ?? {}, ...(n.key ? { key: n.key } : {}) },
+  }));
   return {
-    nodes: (graph.nodes ?? []).map((n) => ({
-      id: n.id,
-      type: "sb",
-      position: { x: n.position?.x ?? 0, y: n.position?.y ?? 0 },
-      data: { kind: n.type, label: n.label ?? "", config: n.config ?? {}, ...(n.key ? { key: n.key } : {}) },
-    })),
+    nodes: parentsFirst(nodes),
     edges: (graph.edges ?? []).map((e) => ({
       id: e.id,
       type: "sb",
@@ -43,6 +47,7 @@ export function toGraph(nodes: FlowNode[], edges: FlowEdge[]): Graph {
         type: n.data.kind,
         label: n.data.label,
         ...(n.data.key ? { key: n.data.key } : {}),
+        ...(n.parentId ? { parent: n.parentId } : {}),
         position: { x: Math.round(n.position.x), y: Math.round(n.position.y) },
         config: n.data.config,
       }),
@@ -57,6 +62,24 @@ export function toGraph(nodes: FlowNode[], edges: FlowEdge[]): Graph {
       }),
     ),
   };
+}
+
+/** The nodes with every parent before its children, as React Flow draws them (stable otherwise). */
+export function parentsFirst(nodes: FlowNode[]): FlowNode[] {
+  if (!nodes.some((n) => n.parentId)) return nodes;
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const placed = new Set<string>();
+  const out: FlowNode[] = [];
+  const place = (n: FlowNode, seen: Set<string>) => {
+    if (placed.has(n.id)) return;
+    const parent = n.parentId ? byId.get(n.parentId) : undefined;
+    if (parent && !seen.has(parent.id)) place(parent, new Set([...seen, n.id]));
+    placed.add(n.id);
+    // A parent loop (never written by the canvas) is cut where it closes.
+    out.push(parent && seen.has(parent.id) ? { ...n, parentId: undefined } : n);
+  };
+  for (const n of nodes) place(n, new Set([n.id]));
+  return out;
 }
 
 export function outputPorts(info: NodeTypeInfo | undefined, config: JsonObject): Port[] {

@@ -17,7 +17,13 @@ export interface LayoutOptions {
   viewport?: { width: number; height: number };
 }
 
-export function autoLayout(nodes: FlowNode[], edges: FlowEdge[], options: LayoutOptions = {}): FlowNode[] {
+export function autoLayout(all: FlowNode[], edges: FlowEdge[], options: LayoutOptions = {}): FlowNode[] {
+  // The nodes inside a map keep their places in it: the map moves as one box.
+  const nodes = all.filter((n) => !n.parentId);
+  if (nodes.length < all.length) {
+    const placed = new Map(autoLayout(nodes, edges, options).map((n) => [n.id, n]));
+    return all.map((n) => placed.get(n.id) ?? n);
+  }
   if (!nodes.length) return nodes;
   const g = new dagre.graphlib.Graph();
   g.setGraph({ rankdir: "LR", nodesep: NODE_GAP, ranksep: LAYER_GAP, marginx: 0, marginy: 0 });

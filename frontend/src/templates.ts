@@ -41,6 +41,18 @@ function inputSchemaFields(nodes: FlowNode[]): { name: string; title: string; ty
   return Object.entries(props).map(([name, prop]) => ({ name, title: (prop && typeof prop.title === "string" && prop.title) || name, type: typeName(prop ?? {}) }));
 }
 
+/** Inside a map's region, the inputs each item's run adds: the item and the map's other inputs. */
+function regionInputs(nodeId: string, nodes: FlowNode[]): { name: string; title: string; type: string; from?: string }[] {
+  const parentId = nodes.find((n) => n.id === nodeId)?.parentId;
+  const map = parentId ? nodes.find((n) => n.id === parentId) : undefined;
+  if (!map) return [];
+  const config = map.data.config;
+  const item = (typeof config.item_input === "string" && config.item_input) || "item";
+  const others = config.inputs && typeof config.inputs === "object" && !Array.isArray(config.inputs) ? Object.keys(config.inputs) : [];
+  const label = map.data.label || map.id;
+  return [{ name: item, title: `each item of ${label}`, type: "", from: label }, ...others.map((name) => ({ name, title: `${name} (from ${label})`, type: "", from: label }))];
+}
+
 /** The name a template uses for a node: its key when it has one, else its id. */
 export function refName(node: FlowNode): string {
   return node.data.key || node.id;
@@ -56,11 +68,12 @@ function byName(nodes: FlowNode[]): Map<string, FlowNode> {
 
 export function availableVariables(nodeId: string, nodes: FlowNode[], edges: FlowEdge[], tools: ToolInfo[] | null = null): Variable[] {
   const inputLabel = nodes.find((n) => n.data.kind === "input")?.data.label || "Input";
-  const vars: Variable[] = inputSchemaFields(nodes).map((f) => ({
+  const fields: { name: string; title: string; type: string; from?: string }[] = [...regionInputs(nodeId, nodes), ...inputSchemaFields(nodes)];
+  const vars: Variable[] = fields.map((f) => ({
     path: `inputs.${f.name}`,
     label: f.title,
     group: "Inputs",
-    nodeLabel: inputLabel,
+    nodeLabel: f.from ?? inputLabel,
     field: f.name,
     type: f.type,
   }));
@@ -118,7 +131,7 @@ export function templateIssues(text: string, nodeId: string, nodes: FlowNode[], 
   const opens = (text.match(/\{\{/g) ?? []).length;
   const closes = (text.match(/\}\}/g) ?? []).length;
   if (opens !== closes) issues.push({ text: "{{ }}", message: "An expression is not closed with }}." });
-  const fields = new Set(inputFields(nodes));
+  const fields = new Set([...inputFields(nodes), ...regionInputs(nodeId, nodes).map((f) => f.name)]);
   const upstream = new Set(upstreamNodes(nodeId, nodes, edges).map((n) => n.id));
   const names = byName(nodes);
   const loopVars = new Set<string>();

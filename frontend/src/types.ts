@@ -9,6 +9,8 @@ export interface GraphNode {
   label: string;
   /** A readable name templates may use instead of the id (docs/node-keys.md); kept on rename. */
   key?: string;
+  /** The map whose region holds the node (drawn inside it); its position is then relative. */
+  parent?: string;
   position: { x: number; y: number };
   config: JsonObject;
 }
@@ -68,6 +70,8 @@ export interface NodeTypeInfo {
   /** The port a failed step's typed error leaves by, present while `error_port_when` holds. */
   error_port?: Port | null;
   error_port_when?: JsonObject;
+  /** Nodes may be placed inside it (their `parent`): it runs them once per item (a map). */
+  holds_region?: boolean;
   config_schema: JsonSchema;
 }
 

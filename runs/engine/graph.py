@@ -9,6 +9,7 @@ from typing import Any
 
 from .names import readable_names
 from .nodes import NODE_TYPES, NodeConfig, NodeType
+from .regions import has_regions, outer_document, region_document
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class CompiledGraph:
     keys: dict[str, str] = field(default_factory=dict)
     # node id -> its readable name (its key, or from its label), for what people see
     names: dict[str, str] = field(default_factory=dict)
+    # A map's region run alone (`compile_graph(..., region=)`): the map's id, and the node
+    # whose output is the item's result when the region has no Output node.
+    region: str = ""
+    result_node: str | None = None
 
     @property
     def input_node(self) -> str | None:
@@ -79,8 +84,22 @@ def _reachable(start: str, successors: dict[str, set[str]]) -> set[str]:
     return seen
 
 
-def compile_graph(document: dict[str, Any]) -> CompiledGraph:
-    """Build a CompiledGraph from a graph document that has passed validation."""
+def compile_graph(document: dict[str, Any], region: str = "") -> CompiledGraph:
+    """Build a CompiledGraph from a graph document that has passed validation.
+
+    Nodes inside map regions are left out; with `region` (a map node's id), only that map's
+    region is compiled, as each of its items runs it (`regions.region_document`)."""
+    result_node = None
+    if region:
+        document, result_node = region_document(document, region)
+    elif has_regions(document):
+        document = outer_document(document)
+    graph = _compile(document)
+    graph.region, graph.result_node = region, result_node
+    return graph
+
+
+def _compile(document: dict[str, Any]) -> CompiledGraph:
     nodes: dict[str, Node] = {}
     for raw in document.get("nodes", []):
         node_type = NODE_TYPES[raw["type"]]

@@ -15,6 +15,7 @@ from typing import Any
 from .context import Allowance, LlmPort, RetrievalPort, ToolPort
 from .failures import failed_ports, typed_output
 from .graph import compile_graph
+from .nodes.map import MapProgress
 from .runner import StepOutcome, child_failed, execute_step
 from .scheduler import Budgets, Outcome, RunState, StepState, Usage, plan
 
@@ -39,8 +40,12 @@ class MemoryRun:
         budgets: Budgets | None = None,
         max_workers: int = 4,
         retrieval: RetrievalPort | None = None,
+        region: str = "",
     ):
-        self.graph = compile_graph(document)
+        self.document = document
+        self.graph = compile_graph(document, region)
+        #: The runs of map regions' items, in the order they started.
+        self.item_runs: list[MemoryRun] = []
         self.inputs = inputs
         self.llm = llm
         self.tools = tools
@@ -235,6 +240,9 @@ class MemoryRun:
         step.error_message = outcome.error_message
         self.tokens += outcome.usage.tokens_in + outcome.usage.tokens_out
         self.cost += outcome.usage.cost
+        if outcome.status == "waiting" and (outcome.wait or {}).get("region"):
+            self._record(step, self._run_region(step, outcome.wait or {}))
+            return
         if outcome.status == "waiting":
             self.waits[step.node_id] = outcome.wait or {}
             data = dict(outcome.wait or {})
@@ -245,6 +253,54 @@ class MemoryRun:
             self.emit("step.failed", step.node_id, code=outcome.error_code)
         else:
             self.emit("step.succeeded", step.node_id, ports=outcome.ports)
+
+    def _run_region(self, step: StepState, wait: dict[str, Any]) -> StepOutcome:
+        """Run a map's region once per item, one item after another in the order the map
+        starts them, and return the map step's outcome (as the services do with child runs)."""
+        items = wait["items"]
+        progress = MapProgress(len(items), int(wait["concurrency"]), wait["on_item_failure"])
+        decision = progress.begin()
+        pending: list[int] = []
+
+        def start(indexes: list[int]) -> None:
+            for index in indexes:
+                progress.started(index, len(self.item_runs) + len(pending) + 1)
+                pending.append(index)
+
+        start(decision.start)
+        while pending:
+            index = pending.pop(0)
+            child = MemoryRun(
+                self.document,
+                items[index],
+                llm=self.llm,
+                tools=self.tools,
+                budgets=self.budgets,
+                retrieval=self.retrieval,
+                region=wait["region"],
+            )
+            self.item_runs.append(child)
+            child.run()
+            done = child.outcome or Outcome("failed", error_code=child.status)
+            self.tokens += child.tokens
+            self.cost += child.cost
+            error = {"code": done.error_code, "message": done.error_message}
+            ok = done.status == "succeeded"
+            decision = progress.finished(index, ok=ok, output=done.result, error=error)
+            if decision.status is not None:
+                break
+            start(decision.start)
+        if decision.status == "succeeded":
+            return StepOutcome(status="succeeded", output=decision.output, ports=["out"])
+        code, message = decision.error_code, decision.error_message
+        routed = self.graph.has_forward_edges(step.node_id, "error")
+        return StepOutcome(
+            status="failed",
+            output={"error": {"code": code, "message": message}} if routed else None,
+            ports=["error"] if routed else [],
+            error_code=code,
+            error_message=message,
+        )
 
     def _finish(self, outcome: Outcome) -> str:
         final = self.outcome if self.outcome is not None else outcome

@@ -165,7 +165,14 @@ def _unrouted_failure(
     return None
 
 
-def _result(graph: CompiledGraph, state: RunState) -> dict[str, Any] | None:
+def _result(graph: CompiledGraph, state: RunState) -> tuple[bool, Any]:
+    """Whether the run reached its result, and the result: its Output nodes' merged outputs,
+    or a region's last node's output when the region has no Output node."""
+    if graph.result_node is not None:
+        step = state.current(graph.result_node)
+        if step is not None and step.status == "succeeded":
+            return True, step.output
+        return False, None
     result: dict[str, Any] = {}
     reached = False
     for node_id, node in graph.nodes.items():
@@ -174,7 +181,7 @@ def _result(graph: CompiledGraph, state: RunState) -> dict[str, Any] | None:
             reached = True
             if isinstance(step.output, dict):
                 result.update(step.output)
-    return result if reached else None
+    return reached, result
 
 
 def _successors(graph: CompiledGraph, node_id: str) -> list[str]:
@@ -315,14 +322,16 @@ def plan(
         result.waiting = True
         return result
 
-    final = _result(graph, state)
-    if final is not None:
+    reached, final = _result(graph, state)
+    if reached:
         result.outcome = Outcome("succeeded", result=final)
     else:
         result.outcome = Outcome(
             "failed",
             error_code="no_output",
-            error_message="The flow ended without reaching an Output node.",
+            error_message="The item's steps ended without reaching the region's last node."
+            if graph.result_node is not None
+            else "The flow ended without reaching an Output node.",
         )
     return result
 

@@ -80,14 +80,15 @@ _ROW_FIELDS = (
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(version_id: int, created_at: Any) -> CompiledGraph:
+def _compiled(version_id: int, created_at: Any, region: str = "") -> CompiledGraph:
     from builder.models import FlowVersion
 
-    return compile_graph(FlowVersion.objects.values_list("graph", flat=True).get(pk=version_id))
+    document = FlowVersion.objects.values_list("graph", flat=True).get(pk=version_id)
+    return compile_graph(document, region)
 
 
 def compiled_graph(run: Run) -> CompiledGraph:
-    """The run's graph, compiled once per version (versions are immutable).
+    """The run's graph, compiled once per version and region (versions are immutable).
 
     The key includes the version's creation time, so a reused id (a rolled-back test, a restored
     database) never returns another version's graph. A run locked with `lock_run` carries that
@@ -98,7 +99,7 @@ def compiled_graph(run: Run) -> CompiledGraph:
         from builder.models import FlowVersion
 
         created_at = FlowVersion.objects.values_list("created_at", flat=True).get(pk=run.version_id)
-    return _compiled(run.version_id, created_at)
+    return _compiled(run.version_id, created_at, run.region)
 
 
 @dataclass

@@ -1,5 +1,8 @@
 """Map steps: one child run per item of a list, a few at a time, resumed when the last one ends.
 
+Each child runs the called flow, or, for a map with a region, the region of the parent's own
+version (`Run.region`); the bookkeeping is the same.
+
 A map step is a sub-flow step with many children. Its progress (`MapProgress`, the engine's
 pure bookkeeping) lives in the step's `details["map"]`, written in the same transactions that
 start and finish its children: the step's own transaction starts the first ones, and each
@@ -95,6 +98,8 @@ def map_start(
     state = {
         "flow": wait.get("flow"),
         "version": wait.get("version"),
+        "region": wait.get("region") or "",
+        "item_input": wait.get("item_input") or "",
         "inputs": items,
         "child_steps": 0,
     }
@@ -119,6 +124,8 @@ def map_start(
             details=details,
         )
     change.kicks.extend(kicks)
+    if wait.get("region"):
+        return replace(outcome, details={**details, "region": wait["region"]})
     return replace(outcome, details={**details, "flow_id": wait.get("flow")})
 
 
@@ -143,6 +150,7 @@ def _start_items(
         wait = {
             "flow": state["flow"],
             "version": state["version"],
+            "region": state.get("region") or "",
             "inputs": state["inputs"][index],
         }
         try:
@@ -257,7 +265,8 @@ def map_item_finished(parent: RunChange, step: Step, child: Run, kicks: list[int
 
 
 def _kept(state: dict[str, Any]) -> dict[str, Any]:
-    return {k: state[k] for k in ("flow", "version", "inputs", "child_steps")}
+    kept = ("flow", "version", "region", "item_input", "inputs", "child_steps")
+    return {k: state.get(k) for k in kept}
 
 
 def _resolve(parent: RunChange, step: Step, decision: MapDecision) -> None:

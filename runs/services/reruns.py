@@ -14,13 +14,13 @@ from runs.engine.nodes import NODE_TYPES
 from runs.models import Run, RunEvent, Step, StepStatus, Trigger
 
 from .lifecycle import RunChange, lock_run
-from .starting import resolve_version, run_start
+from .starting import region_problem, resolve_version, run_start
 
 REUSABLE = (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
 
 
-def _ancestors(graph_document: dict[str, Any], node_id: str) -> set[str]:
-    graph = compile_graph(graph_document)
+def _ancestors(graph_document: dict[str, Any], node_id: str, region: str = "") -> set[str]:
+    graph = compile_graph(graph_document, region)
     if node_id not in graph.nodes:
         raise Invalid(f'The flow has no node "{node_id}".', code="unknown_node")
     predecessors: dict[str, set[str]] = defaultdict(set)
@@ -62,7 +62,9 @@ def run_rerun(
         if use_draft
         else run.version
     )
-    upstream = _ancestors(version.graph, from_node) if from_node else set()
+    if run.region and (problem := region_problem(version.graph, run.region)):
+        raise Invalid(problem, code="unknown_region")
+    upstream = _ancestors(version.graph, from_node, run.region) if from_node else set()
     with transaction.atomic():
         new = run_start(
             user=user,
@@ -74,6 +76,7 @@ def run_rerun(
             default_model=run.default_model,
             parent_run=run,
             from_node=from_node or "",
+            region=run.region,
         )
         types = {n["id"]: n["type"] for n in version.graph.get("nodes", [])}
         copied = []
@@ -154,6 +157,7 @@ def run_reproduce(*, user, run: Run) -> Run:
             default_model=run.default_model,
             parent_run=run,
             reproduce=True,
+            region=run.region,
         )
     return new
 

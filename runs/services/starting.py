@@ -55,6 +55,16 @@ def inputs_errors(graph: dict[str, Any], inputs: Any) -> list[str]:
     return problems
 
 
+def region_problem(graph: dict[str, Any], region: str) -> str:
+    """Why this version has no region `region` to run ("" when it has)."""
+    for node in graph.get("nodes", []):
+        node_type = NODE_TYPES.get(node.get("type"))
+        holds = node.get("id") == region and node_type is not None and node_type.holds_region
+        if holds and any(n.get("parent") == region for n in graph.get("nodes", [])):
+            return ""
+    return f'This version of the flow has no map "{region}" with steps inside it.'
+
+
 def workspace_budgets(workspace: Workspace) -> dict[str, Any]:
     """The budgets a workspace's owners set for runs that do not bring their own."""
     budgets: dict[str, Any] = {}
@@ -130,16 +140,21 @@ def run_start(
     default_model: str | None = None,
     parent_step_id: int | None = None,
     depth: int = 0,
+    region: str = "",
 ) -> Run:
     """Create a queued run of a flow version. The caller kicks it (`runs.dispatch.kick`).
 
     Budgets the caller does not give, and the default model (unless `default_model` is given,
-    as a re-run does), come from the workspace's defaults.
+    as a re-run does), come from the workspace's defaults. With `region` (a map node's id) the
+    run executes only that map's region, for one item: its inputs are the item's, which the
+    map made, not the flow's input form.
     """
     flow_version = resolve_version(flow=flow, user=user, use_draft=use_draft, version=version)
+    if region and (problem := region_problem(flow_version.graph, region)):
+        raise Invalid(problem, code="unknown_region")
     if inputs is None:
-        inputs = sample_inputs(flow_version.graph)
-    problems = inputs_errors(flow_version.graph, inputs)
+        inputs = {} if region else sample_inputs(flow_version.graph)
+    problems = [] if region else inputs_errors(flow_version.graph, inputs)
     if problems:
         raise Invalid(
             "The inputs do not match the flow's input form.", errors=problems, code="invalid_inputs"
@@ -163,6 +178,7 @@ def run_start(
             reproduce=reproduce,
             parent_step_id=parent_step_id,
             depth=depth,
+            region=region,
         )
         change = RunChange(run)
         change.event(
@@ -172,6 +188,7 @@ def run_start(
                 "version": flow_version.number,
                 "trigger": trigger,
                 "inputs": inputs,
+                **({"region": region} if region else {}),
             },
         )
         change.save()

@@ -138,7 +138,10 @@ def start_child(
     change: RunChange, step_id: int, wait: dict[str, Any], *, budgets: dict[str, Any] | None = None
 ) -> Run:
     """Start the child run `wait` names for a step of the locked run (its remaining budgets,
-    unless `budgets` says otherwise); raise SubflowRefused when it cannot start."""
+    unless `budgets` says otherwise); raise SubflowRefused when it cannot start.
+
+    A `wait` with a `region` (a map's) runs that region of the parent's own version; one with
+    a `flow` runs a published version of that flow."""
     from .starting import run_start
 
     parent = change.run
@@ -149,19 +152,24 @@ def start_child(
             f"Sub-flows are nested more than {max_depth()} levels deep here. A flow may be "
             "calling itself through its sub-flows; check which flows they call.",
         )
-    version = called_version(parent.workspace_id, wait.get("flow"), wait.get("version"))
-    flow = version.flow
+    region = str(wait.get("region") or "")
+    if region:
+        flow, version = parent.flow, parent.version
+    else:
+        version = called_version(parent.workspace_id, wait.get("flow"), wait.get("version"))
+        flow = version.flow
     try:
         return run_start(
             user=parent.created_by,
             flow=flow,
             inputs=wait.get("inputs") or {},
-            version=version.number,
+            version=version if region else version.number,
             trigger=Trigger.SUBFLOW,
             budgets=_remaining_budgets(parent) if budgets is None else budgets,
             default_model=parent.default_model,
             parent_step_id=step_id,
             depth=depth,
+            region=region,
         )
     except DomainError as exc:
         problems = exc.extra.get("errors") or []

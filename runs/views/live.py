@@ -317,7 +317,7 @@ def _subflow_links(run: Run, nodes: dict[str, dict[str, str]]) -> dict[str, Any]
     if step is not None:
         graph = step.run.version.graph if isinstance(step.run.version.graph, dict) else {}
         label = _node_index(graph).get(step.node_id, {}).get("label") or step.node_id
-        caller = {"run_id": step.run_id, "label": label}
+        caller = {"run_id": step.run_id, "label": label, "region": bool(run.region)}
     children, maps = [], {}
     for child in selectors.run_children(run):
         step = child.parent_step
@@ -333,9 +333,13 @@ def _subflow_links(run: Run, nodes: dict[str, dict[str, str]]) -> dict[str, Any]
                 }
             )
             continue
-        group = maps.setdefault(step.pk, _map_group(step, label, progress, child.flow.name))
+        called = "the steps inside it" if progress.get("region") else child.flow.name
+        group = maps.setdefault(step.pk, _map_group(step, label, progress, called))
         index = group["index_of"].get(child.pk)
         item = (progress.get("inputs") or [])[index] if index is not None else None
+        if progress.get("region") and isinstance(item, dict):
+            name = progress.get("item_input") or "item"
+            item = {name: item.get(name)}  # not the run's inputs, which every item has too
         group["items"].append(
             {
                 "number": index + 1 if index is not None else None,

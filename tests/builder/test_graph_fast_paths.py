@@ -191,7 +191,7 @@ ODD_VALUES = [
 
 def _as_read(graph: Graph) -> ParsedGraph:
     return ParsedGraph(
-        [GraphNode(n.id, n.type, n.label, n.config, n.key) for n in graph.nodes],
+        [GraphNode(n.id, n.type, n.label, n.config, n.key, n.parent) for n in graph.nodes],
         [GraphEdge(e.id, e.source, e.source_port, e.target, e.target_port) for e in graph.edges],
     )
 

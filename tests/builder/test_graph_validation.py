@@ -25,6 +25,7 @@ from runs.engine.catalogue import CatalogueModel
 from .graph_shapes import SHAPES
 from .graphs import base_graph, edge, find, node
 from .test_agent_validation import AGENT_CASES
+from .test_region_validation import REGION_CASES
 
 
 def _found(errors) -> set[tuple[str, str | None, str | None]]:
@@ -662,6 +663,7 @@ def test_every_error_code_has_a_case():
     covered = {code for _, _, expected in CASES for code, _, _ in expected}
     covered |= {code for _, _, expected, _ in ROUTING_CASES for code, _, _ in expected}
     covered |= {code for _, _, expected in AGENT_CASES for code, _ in expected}
+    covered |= {code for _, _, expected in REGION_CASES for code, _, _ in expected}
     assert covered == set(ERROR_CODES) - SUBFLOW_CODES - MAP_CODES
 
 

@@ -90,6 +90,12 @@ def test_quick_add_edge_insert_and_synonyms(page, demo, artifacts):
     # Drop an Evaluator on the edge "Anything missing?" (otherwise) → instructions: it goes in
     # between. A bezier's middle is the middle of its two ends.
     router = node(page, "anything_missing")
+    # The recipe is wider than the canvas: scroll it left until the instructions are in view.
+    target = node(page, "instructions").locator(".react-flow__handle.target")
+    while target.bounding_box()["x"] > pane["x"] + pane["width"] - 40:
+        page.mouse.move(pane["x"] + pane["width"] / 2, pane["y"] + pane["height"] / 2)
+        page.mouse.wheel(120, 0)
+        page.wait_for_timeout(100)
     a = router.locator('.react-flow__handle.source[data-handleid="otherwise"]').bounding_box()
     b = node(page, "instructions").locator(".react-flow__handle.target").bounding_box()
     middle = {"x": (a["x"] + b["x"] + b["width"]) / 2, "y": (a["y"] + b["y"] + b["height"]) / 2}

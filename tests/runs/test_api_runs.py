@@ -6,6 +6,7 @@
 import pytest
 
 from runs.models import Approval, Run, RunEvent
+from tests.llmserver import json_reply
 from workspaces.models import Role, Workspace
 
 from .support import fast_passwords, flow_named, inline, join, memory_layer  # noqa: F401
@@ -162,6 +163,8 @@ def test_run_list_filters_and_pages(demo, inline, api_for, start, make_user):
     for _ in range(3):
         start(api_for(owner), trip)
     start(api_for(editor), triage)
+    # Nothing missing from the pantry: the recipe's map starts no item runs to list too.
+    inline.on("List the ingredients", json_reply({"ingredients": ["salt"], "summary": "Salt."}))
     recipe_run = start(api_for(editor), flow_named("Recipe assistant")).json()["id"]
     client = api_for(owner, token=True)
 

@@ -87,6 +87,15 @@ def start(api, flow_name: str) -> int:
     return response.json()["id"]
 
 
+def wait_for_approval(run_id: int) -> None:
+    """Wait for the run's approval: the recipe also waits earlier, for its map's item runs."""
+    wait_status(run_id, "waiting", "running")
+    wait_until(
+        lambda: Approval.objects.filter(run_id=run_id, status="pending").exists(), timeout=60
+    )
+    wait_status(run_id, "waiting")
+
+
 def approve(api, run_id: int) -> None:
     approval = Approval.objects.get(run_id=run_id, status="pending")
     response = api.post(f"/api/approvals/{approval.pk}/decision", {"decision": "approved"})
@@ -99,7 +108,7 @@ def run_demo_flows(api) -> dict[str, tuple[int, float]]:
         began = time.monotonic()
         run_id = start(api, name)
         if name == "Recipe assistant":
-            wait_status(run_id, "waiting")
+            wait_for_approval(run_id)
             approve(api, run_id)
         wait_status(run_id, "succeeded")
         runs[name] = (run_id, time.monotonic() - began)
@@ -181,7 +190,7 @@ def test_a_worker_killed_mid_step_loses_only_that_step(demo, celery, api_for, ll
 def test_an_approval_decided_after_a_worker_restart_resumes_the_run(demo, celery, api_for):
     api = api_for(demo["owner"], token=True)
     run_id = start(api, "Recipe assistant")
-    wait_status(run_id, "waiting")
+    wait_for_approval(run_id)
     for worker in list(celery.workers):
         worker.kill()
     celery.workers.clear()
@@ -207,7 +216,7 @@ def test_a_websocket_on_the_redis_layer_outlives_an_idle_approval_wait(demo, cel
     token = token_for(demo["owner"])
     try:
         run_id = start(api, "Recipe assistant")
-        wait_status(run_id, "waiting")
+        wait_for_approval(run_id)
         with connect(
             f"{server.ws}/ws/runs/{run_id}/",
             additional_headers={"Authorization": f"Bearer {token}"},

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import Max
 
 from builder.demo import DEMO_FLOWS, DEMO_PANTRY, PRICE_ONE, price_missing
 from builder.models import Flow, FlowVersion
@@ -19,9 +20,11 @@ class Command(BaseCommand):
         workspace, _ = Workspace.objects.get_or_create(
             slug=DEMO_SLUG, defaults={"name": "Demo workspace"}
         )
-        created = 0
+        created = upgraded = 0
         for spec in DEMO_FLOWS:
-            created += _seed(workspace, spec)[1]
+            flow, new = _seed(workspace, spec)
+            created += new
+            upgraded += 0 if new else _upgrade(flow, spec)
         # The map demo calls the pricing flow by its id, so that one is seeded first.
         price_one, new = _seed(workspace, PRICE_ONE)
         created += new + _seed(workspace, price_missing(price_one.pk))[1]
@@ -30,7 +33,8 @@ class Command(BaseCommand):
                 workspace=workspace, name=name, defaults={"quantity": quantity, "unit": unit}
             )
         total = len(DEMO_FLOWS) + 2
-        self.stdout.write(f"Demo workspace ready: {total} flows ({created} new).")
+        more = f", {upgraded} upgraded" if upgraded else ""
+        self.stdout.write(f"Demo workspace ready: {total} flows ({created} new{more}).")
 
 
 def _seed(workspace: Workspace, spec: dict) -> tuple[Flow, int]:
@@ -48,3 +52,31 @@ def _seed(workspace: Workspace, spec: dict) -> tuple[Flow, int]:
         flow=flow, number=1, graph=spec["graph"], note="Demo flow", published=True
     )
     return flow, 1
+
+
+def _node_ids(graph: dict) -> set[str]:
+    return {n["id"] for n in (graph or {}).get("nodes", []) if isinstance(n, dict)}
+
+
+def _upgrade(flow: Flow, spec: dict) -> int:
+    """Bring a demo flow seeded by an older release up to this one's (e.g. the Recipe
+    assistant's map pricing each missing ingredient), as a new published version.
+
+    Only a flow nobody changed is upgraded: its draft is its latest version, and it has only
+    demo nodes, fewer than the demo has now. Anything else is someone's work and is left alone."""
+    latest = flow.published_version
+    have, want = _node_ids(flow.graph), _node_ids(spec["graph"])
+    untouched = latest is not None and latest.graph == flow.graph and have < want
+    if not untouched:
+        return 0
+    flow.graph, flow.description = spec["graph"], spec["description"]
+    flow.revision += 1
+    flow.save(update_fields=["graph", "description", "revision"])
+    FlowVersion.objects.create(
+        flow=flow,
+        number=(flow.versions.aggregate(n=Max("number"))["n"] or 0) + 1,
+        graph=spec["graph"],
+        note="Demo flow, upgraded",
+        published=True,
+    )
+    return 1

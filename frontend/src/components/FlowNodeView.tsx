@@ -1,10 +1,11 @@
 // A node on the canvas: its type, label, a one-line summary, named ports, and badges for
 // validation problems, run state and diff state.
-import { Handle, Position, useUpdateNodeInternals, type NodeProps } from "@xyflow/react";
+import { Handle, Position, useStore as useFlowStore, useUpdateNodeInternals, type NodeProps } from "@xyflow/react";
 import { memo, useEffect, useRef } from "react";
 import { useCanvas } from "../context";
 import { outputPorts, type FlowNode } from "../graph";
 import { Icon } from "../icons";
+import { isRegion, regionSize, REGION_TOP } from "../regions";
 import { useStore } from "../store";
 import type { JsonObject, RunState } from "../types";
 
@@ -44,6 +45,11 @@ export function summary(kind: string, config: JsonObject): string {
     }
     case "output":
       return `Result: ${text(config.name) || "result"}`;
+    case "map": {
+      const flow = config.flow;
+      const each = text(config.items) || "no list chosen";
+      return flow === undefined || flow === null || flow === "" ? `For each item of ${each}, the steps inside` : `For each item of ${each}: flow #${flow}`;
+    }
     default:
       return "";
   }
@@ -70,6 +76,16 @@ function FlowNodeView({ id, data, selected }: NodeProps<FlowNode>) {
     }
   }, [id, portKey, updateInternals]);
 
+  const region = isRegion({ data }, catalogue);
+  // A region's box grows with the nodes inside it ("" for every other node: no re-render).
+  const size = useFlowStore((s) => {
+    if (!region) return "";
+    const { width, height } = regionSize(s.nodes.filter((n) => n.parentId === id));
+    return `${width}x${height}`;
+  });
+  const [width, height] = size ? size.split("x").map(Number) : [undefined, undefined];
+  const empty = useFlowStore((s) => region && !s.nodes.some((n) => n.parentId === id));
+
   const category = (info?.category ?? "unknown").toLowerCase().replace(/\W+/g, "-");
   const portProblem = (port: string) =>
     problems?.some((p) => p.code === "graph.E012" && p.field === `routes.${port}`);
@@ -80,6 +96,7 @@ function FlowNodeView({ id, data, selected }: NodeProps<FlowNode>) {
     problems?.length ? "has-problems" : "",
     runState ? `run-${runState}` : "",
     diff ? `diff-${diff}` : "",
+    region ? "sb-node-region" : "",
   ].join(" ");
   const single = outputs.length === 1 && outputs[0].name === "out";
   const taken = new Set(runInfo?.ports ?? []);
@@ -91,8 +108,15 @@ function FlowNodeView({ id, data, selected }: NodeProps<FlowNode>) {
       data-node-type={data.kind}
       data-iterations={runState && passes > 1 ? passes : undefined}
       data-route={runInfo?.route || undefined}
+      data-region={region ? "true" : undefined}
+      style={region ? { width, height } : undefined}
       aria-label={`${info?.label ?? data.kind} node ${data.label || id}${runState ? `, ${RUN_LABELS[runState] ?? runState}` : ""}`}
     >
+      {region && (
+        <div className="sb-region-zone" style={{ top: REGION_TOP - 16 }} data-region-zone={id}>
+          {empty && <p className="sb-region-hint">Drag the steps to run for each item here. The first one gets the item as {"{{ inputs.item }}"}; the last one gives the item’s result.</p>}
+        </div>
+      )}
       {runState && (
         <span className="sb-run-badges">
           <span className={`sb-run-badge run-${runState}`} data-node-id={id} data-run-state={runState}>

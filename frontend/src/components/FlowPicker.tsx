@@ -3,7 +3,7 @@
 // lazily, with the other pickers that name flows (form/flowWidgets.tsx).
 import { useCallableFlows } from "../callableFlows";
 
-export function FlowPicker({ id, value, onChange, readOnly }: { id: string; value: number | null; onChange: (v: number | undefined) => void; readOnly: boolean }) {
+export function FlowPicker({ id, value, onChange, readOnly, none }: { id: string; value: number | null; onChange: (v: number | undefined) => void; readOnly: boolean; none?: string }) {
   const { flows, error } = useCallableFlows();
   const current = flows?.find((f) => f.id === value);
   if (error) {
@@ -17,7 +17,7 @@ export function FlowPicker({ id, value, onChange, readOnly }: { id: string; valu
   return (
     <div className="sb-flow-picker">
       <select id={id} className="sb-input" value={value ?? ""} disabled={readOnly || !flows} onChange={(e) => onChange(e.target.value ? Number(e.target.value) : undefined)}>
-        <option value="">{!flows ? "Loading flows…" : flows.length ? "Choose a flow…" : "No published flow to call"}</option>
+        <option value="">{!flows ? "Loading flows…" : none ? none : flows.length ? "Choose a flow…" : "No published flow to call"}</option>
         {value != null && flows && !current && <option value={value}>Flow {value} (not a published flow of this workspace)</option>}
         {flows?.map((f) => (
           <option key={f.id} value={f.id}>

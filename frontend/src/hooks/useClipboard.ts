@@ -57,7 +57,13 @@ export function useClipboard(g: FlowGraph, readOnly: boolean, push: PushToast) {
     }
     const pasted = toFlow({
       schema_version: 1,
-      nodes: source.graph.nodes.map(({ key: _key, ...n }) => ({ ...n, id: rename.get(n.id) as string, position: { x: n.position.x + offset, y: n.position.y + offset } })),
+      nodes: source.graph.nodes.map(({ key: _key, parent, ...n }) => ({
+        ...n,
+        // Inside a map copied along: inside its copy, at the same place; else out on the canvas.
+        ...(parent && rename.has(parent) ? { parent: rename.get(parent) } : {}),
+        id: rename.get(n.id) as string,
+        position: parent && rename.has(parent) ? n.position : { x: n.position.x + offset, y: n.position.y + offset },
+      })),
       edges: source.graph.edges.map((e) => ({ ...e, id: newEdgeId(), source: rename.get(e.source) as string, target: rename.get(e.target) as string })),
     });
     setNodes((ns) => [...ns.map((n) => (n.selected ? { ...n, selected: false } : n)), ...pasted.nodes.map((n) => ({ ...n, selected: true }))]);

@@ -1,13 +1,14 @@
-// Nodes as far as their content goes (id, type, label, config), ignoring position, size and
-// selection: stays the same array while a node is dragged, so what reads only content (template
-// variables, the inspector, retry loops, the test run) does not recompute on every frame.
+// Nodes as far as their content goes (id, type, label, config, the map they are in), ignoring
+// position, size and selection: stays the same array while a node is dragged, so what reads
+// only content (template variables, the inspector, retry loops, the test run) does not
+// recompute on every frame.
 import { useRef } from "react";
 import type { FlowEdge, FlowNode } from "../graph";
 
 export function useContentNodes(nodes: FlowNode[]): FlowNode[] {
   const previous = useRef<FlowNode[]>(nodes);
   const prev = previous.current;
-  const same = prev.length === nodes.length && nodes.every((n, i) => prev[i].id === n.id && prev[i].data === n.data);
+  const same = prev.length === nodes.length && nodes.every((n, i) => prev[i].id === n.id && prev[i].data === n.data && prev[i].parentId === n.parentId);
   if (!same) previous.current = nodes;
   return previous.current;
 }

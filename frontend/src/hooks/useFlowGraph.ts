@@ -5,6 +5,7 @@ import { useCallback, useRef, useState } from "react";
 import { newEdgeId, outputPorts, starterConfig, toFlow, uniqueNodeId, NODE_WIDTH, type Catalogue, type FlowEdge, type FlowNode } from "../graph";
 import { withoutEstimate } from "../estimate";
 import { autoLayout } from "../layout";
+import { placeInRegions, regionBoxes, withChildren } from "../regions";
 import type { Graph } from "../types";
 import { canvasBox, fitReadable } from "../viewport";
 import { useHistory } from "./useHistory";
@@ -63,7 +64,7 @@ export function useFlowGraph({ catalogue, readOnly, onAdded }: { catalogue: Cata
   }, [flowApi]);
 
   const addNode = useCallback(
-    (type: string, at?: { x: number; y: number }): string | null => {
+    (type: string, at?: { x: number; y: number }, intoRegion = true): string | null => {
       const info = catalogue[type];
       if (!info || readOnly) return null;
       snapshot();
@@ -77,12 +78,35 @@ export function useFlowGraph({ catalogue, readOnly, onAdded }: { catalogue: Cata
         data: { kind: type, label: sameType ? `${info.label} ${sameType + 1}` : info.label, config: starterConfig(info) },
         selected: true,
       };
-      setNodes((ns) => [...ns.map((n) => (n.selected ? { ...n, selected: false } : n)), node]);
+      // Dropped on a map's region: it goes inside (its position becomes relative to the map).
+      const boxes = intoRegion ? regionBoxes(nodesRef.current, catalogue, (nodeId) => flowApi.getInternalNode(nodeId)) : [];
+      const at2 = new Map([[id, { ...node.position, width: NODE_WIDTH, height: 96 }]]);
+      setNodes((ns) => placeInRegions([...ns.map((n) => (n.selected ? { ...n, selected: false } : n)), node], at2, boxes));
       setEdges((es) => es.map((e) => (e.selected ? { ...e, selected: false } : e)));
       onAdded?.();
       return id;
     },
-    [catalogue, readOnly, snapshot, centre, onAdded],
+    [catalogue, readOnly, snapshot, centre, onAdded, flowApi],
+  );
+
+  /** After a drag: each moved node goes into the map region it was dropped on, or out of one. */
+  const placeMoved = useCallback(
+    (ids: string[]) => {
+      if (readOnly) return;
+      const moved = new Map<string, { x: number; y: number; width: number; height: number }>();
+      for (const nodeId of ids) {
+        const found = flowApi.getInternalNode(nodeId);
+        if (!found) continue;
+        const { x, y } = found.internals.positionAbsolute;
+        moved.set(nodeId, { x, y, width: found.measured.width ?? NODE_WIDTH, height: found.measured.height ?? 96 });
+      }
+      // A node moved with its map (both selected) stays where it is inside it.
+      const chosen = new Set(ids);
+      for (const n of nodesRef.current) if (n.parentId && chosen.has(n.parentId)) moved.delete(n.id);
+      const boxes = regionBoxes(nodesRef.current, catalogue, (nodeId) => flowApi.getInternalNode(nodeId));
+      setNodes((ns) => placeInRegions(ns, moved, boxes));
+    },
+    [readOnly, flowApi, catalogue],
   );
 
   /** Add a node into an edge: source → new node → target, replacing the edge. */
@@ -90,8 +114,11 @@ export function useFlowGraph({ catalogue, readOnly, onAdded }: { catalogue: Cata
     (type: string, at: { x: number; y: number }, edgeId: string): string | null => {
       const edge = edgesRef.current.find((e) => e.id === edgeId);
       const info = catalogue[type];
-      const id = addNode(type, at);
+      // Dropped on an edge: it joins the edge's level (inside a map only if the edge is).
+      const id = addNode(type, at, false);
       if (!id || !edge || !info) return id;
+      const level = nodesRef.current.find((n) => n.id === edge.source)?.parentId;
+      if (level) setNodes((ns) => placeInRegions(ns, new Map([[id, { ...at, width: NODE_WIDTH, height: 96 }]]), regionBoxes(ns, catalogue, (nodeId) => flowApi.getInternalNode(nodeId)).filter((b) => b.id === level)));
       const inPort = info.inputs[0]?.name;
       const outPort = outputPorts(info, starterConfig(info))[0]?.name;
       setEdges((es) => {
@@ -102,7 +129,7 @@ export function useFlowGraph({ catalogue, readOnly, onAdded }: { catalogue: Cata
       });
       return id;
     },
-    [catalogue, addNode],
+    [catalogue, addNode, flowApi],
   );
 
   const updateNode = useCallback(
@@ -114,7 +141,8 @@ export function useFlowGraph({ catalogue, readOnly, onAdded }: { catalogue: Cata
   );
 
   const deleteSelection = useCallback(() => {
-    const doomed = new Set(nodesRef.current.filter((n) => n.selected).map((n) => n.id));
+    // A map goes with the nodes inside it.
+    const doomed = withChildren(new Set(nodesRef.current.filter((n) => n.selected).map((n) => n.id)), nodesRef.current);
     const edgeDoomed = new Set(edgesRef.current.filter((e) => e.selected).map((e) => e.id));
     if (!doomed.size && !edgeDoomed.size) return;
     snapshot();
@@ -172,6 +200,7 @@ export function useFlowGraph({ catalogue, readOnly, onAdded }: { catalogue: Cata
     onConnect,
     disconnect,
     addNode,
+    placeMoved,
     insertOnEdge,
     updateNode,
     deleteSelection,

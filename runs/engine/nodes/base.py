@@ -203,6 +203,9 @@ class NodeType:
     #: Starts one child run per item of a list (its `wait` carries `items`): the step waits
     #: until every item's run is over and resumes with their results in order.
     runs_per_item: ClassVar[bool] = False
+    #: May hold a region: nodes drawn inside it (their `parent` is its id) that it runs as a
+    #: child run of the same flow version instead of calling another flow (`engine.regions`).
+    holds_region: ClassVar[bool] = False
 
     @classmethod
     def help(cls) -> str:

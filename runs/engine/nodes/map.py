@@ -1,6 +1,9 @@
-"""The map node: run a published flow once per item of a list, a few at a time, results in order.
+"""The map node: run a region of the canvas or a published flow once per item of a list, a few
+at a time, results in order.
 
-The node renders its list and asks for child runs (`wait` with `items`); the services start them
+The region is the nodes drawn inside the map (their `parent` is the map; `engine.regions`); a
+map without a region calls the flow its config names. Either way the node renders its list and
+asks for child runs (`wait` with `items`, and `region` or `flow`); the services start them
 and feed each finished one to `MapProgress`, the pure bookkeeping below: which items to start
 next under the concurrency limit, what the per-item failure policy makes of a failed item, and
 the output, always in the order of the input list.
@@ -34,13 +37,14 @@ class MapConfig(NodeConfig):
         "{{ nodes.shopping.output.missing }}.",
         json_schema_extra={"format": "template"},
     )
-    flow: int = Field(
-        ...,
+    flow: int | None = Field(
+        None,
         ge=1,
         le=2**31 - 1,
         title="Flow id",
-        description="The flow to run for each item (its number, shown in its address "
-        "/flows/<id>/). It must be a published flow of this workspace.",
+        description="Leave empty to run the steps drawn inside the map. Or: a flow to run for "
+        "each item (its number, shown in its address /flows/<id>/); it must be a published "
+        "flow of this workspace.",
     )
     version: int | None = Field(
         None,
@@ -54,14 +58,15 @@ class MapConfig(NodeConfig):
         "item",
         pattern=ITEM_INPUT,
         title="Item goes to input",
-        description="The called flow's input that receives each item.",
+        description="The input that receives each item: {{ inputs.item }} inside the map, or "
+        "the called flow's input of that name.",
     )
     inputs: dict[str, str] = Field(
         default_factory=dict,
         max_length=100,
         title="Other inputs",
-        description="More inputs of the called flow, the same for every item; values are "
-        "templates like {{ inputs.city }}.",
+        description="More inputs, the same for every item (inside the map, or of the called "
+        "flow); values are templates like {{ nodes.shopping.output.city }}.",
     )
     concurrency: int = Field(
         4,
@@ -99,9 +104,9 @@ ITEM_RESULT: dict[str, Any] = {
 
 
 class MapNode(NodeType):
-    """Run another published flow once for each item of a list, a few at a time, and collect the
-    results in the order of the list. Choose what a failed item does: fail the node, be
-    skipped, or be collected with its error."""
+    """Run the steps drawn inside it (or another published flow) once for each item of a list,
+    a few at a time, and collect the results in the order of the list. Choose what a failed
+    item does: fail the node, be skipped, or be collected with its error."""
 
     type = "map"
     label = "Map"
@@ -110,6 +115,11 @@ class MapNode(NodeType):
     Config = MapConfig
     starts_child_run = True
     runs_per_item = True
+    holds_region = True
+
+    @classmethod
+    def called_flows(cls, config) -> list[tuple[str, int, int | None]]:
+        return [("flow", config.flow, config.version)] if config.flow is not None else []
 
     @classmethod
     def templates(cls, config) -> list[tuple[str, str]]:
@@ -145,15 +155,19 @@ class MapNode(NodeType):
         ctx.rendered["inputs"] = shared
         if not items:
             return NodeResult(output=[], details={"map": {"total": 0}})
-        return NodeResult(
-            wait={
-                "flow": config.flow,
-                "version": config.version,
-                "items": [{**shared, config.item_input: item} for item in items],
-                "concurrency": config.concurrency,
-                "on_item_failure": config.on_item_failure,
-            }
-        )
+        wait: dict[str, Any] = {
+            "items": [{**shared, config.item_input: item} for item in items],
+            "concurrency": config.concurrency,
+            "on_item_failure": config.on_item_failure,
+        }
+        if config.flow is None:
+            # The region's steps see the run's inputs too; the map's own ones win.
+            run_inputs = dict(ctx.run_inputs)
+            wait["items"] = [{**run_inputs, **item} for item in wait["items"]]
+            wait.update(region=ctx.node_id, item_input=config.item_input)
+        else:
+            wait.update(flow=config.flow, version=config.version)
+        return NodeResult(wait=wait)
 
 
 def _kind(value: Any) -> str:

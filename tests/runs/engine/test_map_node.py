@@ -49,7 +49,7 @@ def test_map_node_is_registered_with_its_capabilities():
 @pytest.mark.parametrize(
     "config",
     [
-        {},
+        {"flow": 0},
         {"flow": 3, "concurrency": 0},
         {"flow": 3, "concurrency": 51},
         {"flow": 3, "on_item_failure": "ignore"},

@@ -57,18 +57,19 @@ export function CanvasArea({ g, types, view, catalogue, readOnly, showMinimap, s
     [readOnly, viewing, flowApi],
   );
   const categoryOf = useCallback((k: string) => catalogue[k]?.category ?? "", [catalogue]);
-  const { snapshot, onConnect } = g;
+  const { snapshot, onConnect, placeMoved } = g;
   const extra = useMemo(
     () => ({
       zoomOnDoubleClick: false,
       onConnect,
       onNodeDragStart: () => snapshot(),
+      onNodeDragStop: (_event: unknown, _node: unknown, moved: { id: string }[]) => placeMoved(moved.map((n) => n.id)),
       onBeforeDelete: async () => {
         snapshot();
         return true;
       },
     }),
-    [onConnect, snapshot],
+    [onConnect, snapshot, placeMoved],
   );
   return (
     <div className="sb-canvas-wrap" onDragOver={(e) => e.preventDefault()} onDrop={onDrop} onDoubleClick={onDoubleClick} data-view={view.kind}>

@@ -6,9 +6,11 @@ import { FlowPicker, FlowVersionPicker } from "../FlowPicker";
 import { type FlowTool, FlowToolsPicker } from "../FlowToolsPicker";
 import type { FlowPickerProps } from "./widgets";
 
-export default function FlowPickers({ widget, id, value, onChange, readOnly, siblings, problems, kind }: FlowPickerProps) {
+export default function FlowPickers({ widget, id, value, onChange, readOnly, siblings, problems, kind, optional }: FlowPickerProps) {
   const flow = typeof siblings.flow === "number" ? siblings.flow : undefined;
-  if (widget === "flow") return <FlowPicker id={id} value={typeof value === "number" ? value : null} onChange={onChange} readOnly={readOnly} />;
+  // A flow that may be left out (a map's): without one, the node runs the steps inside it.
+  const none = optional ? "None: run the steps inside it" : undefined;
+  if (widget === "flow") return <FlowPicker id={id} value={typeof value === "number" ? value : null} onChange={onChange} readOnly={readOnly} none={none} />;
   if (widget === "flow-version") return <FlowVersionPicker id={id} flow={flow} value={typeof value === "number" ? value : null} onChange={onChange} readOnly={readOnly} />;
   const tools = Array.isArray(siblings.tools) ? siblings.tools.map(String) : [];
   const searches = kind === "agent" && Array.isArray(siblings.knowledge_bases) && siblings.knowledge_bases.length > 0;

@@ -62,6 +62,8 @@ export interface FlowPickerProps {
   /** The node's problems (a flow tool shows those about its own fields). */
   problems: GraphProblem[];
   kind: string;
+  /** The field may be left empty. */
+  optional?: boolean;
 }
 
 function LazyFlowPicker(props: FlowPickerProps) {
@@ -88,7 +90,7 @@ export function WidgetField({ widget, id, value, onChange, ctx, siblings, common
   if (widget === "flow") {
     return (
       <Field {...common} label="Flow" hint={undefined}>
-        <LazyFlowPicker widget="flow" {...picker} />
+        <LazyFlowPicker widget="flow" {...picker} optional={!common.required} />
       </Field>
     );
   }
