@@ -163,7 +163,7 @@ def part_env(part: str, args: argparse.Namespace, model_url: str) -> dict[str, s
         "SWITCHBOARD_MAX_RUNNING_RUNS": "0",
     }
     env.pop("DATABASE_URL", None)
-    if part == "celery":
+    if part in ("celery", "starts"):
         env.update(
             DATABASE_URL=postgres_recreate(args.postgres_url, "bench_concurrent"),
             REDIS_URL=args.redis_url,
@@ -203,6 +203,13 @@ def summary(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> Non
             f"wall {result['wall']:.2f} s, CPU {result['cpu_ms_per_step']:.2f} ms/step; "
             f"{ratio}   [{result['setup']}; the model server used {result['model_cpu']:.1f} s CPU]"
         )
+    starts = results.get("starts")
+    if starts:
+        print(
+            f"   starts     {starts['accepted']}/{args.runs} accepted, {starts['http_5xx']} 5xx, "
+            f"in {starts['start_seconds']:.2f} s; daphne CPU {starts['cpu_ms_per_start']:.2f} ms "
+            f"per run start   [{starts['setup']}]"
+        )
     fanout = results.get("fanout")
     if fanout:
         for threads, walls in fanout["walls"].items():
@@ -233,7 +240,9 @@ def switchboard_part(part: str, args: argparse.Namespace) -> dict[str, Any]:
     env = dict(os.environ)
     services = [Daphne(env).start()]
     try:
-        if part == "celery":
+        if part == "starts":
+            setup = "daphne sending kicks to no worker, PostgreSQL + Redis"
+        elif part == "celery":
             check_connections(args)
             services += start_workers(env, args)
             setup = (
@@ -244,7 +253,7 @@ def switchboard_part(part: str, args: argparse.Namespace) -> dict[str, Any]:
             setup = f"daphne, embedded executor × {args.threads} threads, SQLite"
         base = services[0].http
         status, _, warm, _ = post_run(base, flow.pk, token)
-        if warm is None or not wait_finished([warm], timeout=60):
+        if warm is None or (part != "starts" and not wait_finished([warm], timeout=60)):
             raise SystemExit(f"the warm-up run did not start or finish (HTTP {status})")
         pids = [service.pid for service in services]
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
@@ -254,12 +263,15 @@ def switchboard_part(part: str, args: argparse.Namespace) -> dict[str, Any]:
             answers = list(pool.map(lambda _: post_run(base, flow.pk, token), range(args.runs)))
         start_seconds = time.perf_counter() - started
         run_ids = [run_id for _, _, run_id, _ in answers if run_id is not None]
+        cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+        if part == "starts":
+            return starts_result(answers, cpu, start_seconds, setup)
         finished = wait_finished(run_ids, timeout=args.timeout)
         cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
     finally:
         for service in reversed(services):
             service.stop()
-        if part == "celery":
+        if part in ("celery", "starts"):
             purge_queue(args.redis_url, os.environ["SWITCHBOARD_CELERY_QUEUE"])
     succeeded = [run for run in finished if run["status"] == "succeeded"]
     last = max((run["finished_at"] for run in finished if run["finished_at"]), default=None)
@@ -282,6 +294,25 @@ def switchboard_part(part: str, args: argparse.Namespace) -> dict[str, Any]:
         "wall": wall,
         "start_seconds": start_seconds,
         "cpu_ms_per_step": cpu * 1000 / max(1, len(succeeded) * args.steps),
+        "setup": setup,
+    }
+
+
+def starts_result(
+    answers: list[tuple[int, float, int | None, int]], cpu: float, seconds: float, setup: str
+) -> dict[str, Any]:
+    """The run-start path alone: daphne's CPU per accepted POST, nothing executed."""
+    accepted = sum(1 for status, _, _, _ in answers if status == 202)
+    latencies = sorted(latency for _, latency, _, _ in answers)
+    print(
+        f"-- starts: {accepted}/{len(answers)} accepted in {seconds:.2f} s; POST p50 "
+        f"{latencies[len(latencies) // 2] * 1000:.0f} ms; {setup}"
+    )
+    return {
+        "accepted": accepted,
+        "http_5xx": sum(1 for status, _, _, _ in answers if status >= 500),
+        "start_seconds": seconds,
+        "cpu_ms_per_start": cpu * 1000 / max(1, accepted),
         "setup": setup,
     }
 
