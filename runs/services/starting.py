@@ -163,7 +163,10 @@ def run_start(
             reproduce=reproduce,
             parent_step_id=parent_step_id,
             depth=depth,
+            # Inserted with its run.queued event's seq, so the event needs no UPDATE of the row.
+            last_seq=1,
         )
+        run.last_seq = 0
         change = RunChange(run)
         change.event(
             "run.queued",
@@ -174,6 +177,7 @@ def run_start(
                 "inputs": inputs,
             },
         )
+        change.fields.discard("last_seq")
         change.save()
     return run
 
