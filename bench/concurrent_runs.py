@@ -19,6 +19,9 @@ seconds; its CPU is counted for nobody. Parts, each a child process configured f
 - langgraph: the same runs as one asyncio program: `ainvoke(..., durability="sync")` with
   `AsyncPostgresSaver` on a psycopg pool of workers × concurrency connections (the connections
   the Celery deployment holds) and `openai.AsyncOpenAI`, streamed like Switchboard's prompts;
+- starts: the run-start path alone: daphne in Celery mode (PostgreSQL + Redis) with no worker
+  listening, `--runs` POSTs as above, daphne's CPU per accepted start; nothing executes (the
+  kicks are purged afterwards);
 - fanout: input → `--fanout` parallel prompt nodes → output, one run at a time in this process
   on SQLite (an `EmbeddedExecutor` set with `set_executor`), at the default thread count and at
   max(`--threads`, fan-out). The ideal is one model latency; the goal is ≤ 0.6 s.
@@ -30,6 +33,46 @@ ms per prompt step (the user + system CPU of every Switchboard process — daphn
 the LangGraph process, divided by runs × steps; the database servers' CPU is not counted), and
 Switchboard's wall over LangGraph's. Each part warms up with one run first; it stops waiting
 when no run has finished for 60 s (the rest count as unfinished).
+
+Figures (2026-12-02 #5, h/conc: Django's middleware chain built sync under ASGI, one Redis
+cache pool per process, a run start of 5 statements, coalesced broadcasts, the memory thread's
+probe, 64 embedded threads; interleaved A/B against e805c6d, all parts in one run per side,
+3 rounds; the box was shared with other sessions' test suites and profilers):
+
+| round (load) | side | embedded: wall, CPU/step | celery: wall, CPU/step | langgraph | starts |
+|---|---|---|---|---|---|
+| 1 (4.7-12) | before | 33.6 s, 9.12 (0.67×) | 43.8 s, 12.52 (0.88×) | 50.0 s | 20.2 ms |
+| 1 (7-14) | after | 31.5 s, 8.86 (0.49×) | 39.9 s, 12.28 (0.62×) | 64.8 s | 12.1 ms |
+| 2 (8-15) | before | 48.5 s, 10.01 (0.53×) | 46.9 s, 11.93 (0.52×) | 91.0 s | 17.0 ms |
+| 2 (8-10) | after | 28.1 s, 6.20 (0.55×) | 35.6 s, 8.33 (0.69×) | 51.3 s | 15.3 ms |
+| 3 (1.3-3.8) | before | 20.9 s, 8.80 (1.45×) | 24.4 s, 12.86 (1.70×) | 14.4 s | 18.0 ms |
+| 3 (2.6-3.2) | after | 18.1 s, 7.38 (**1.07×**) | 21.4 s, 9.70 (**1.27×**) | 16.9 s | 15.4 ms |
+
+("starts": daphne's CPU per run start. In brackets: wall over LangGraph's in the same run.)
+All parts finished 500/500 with 0 5xx on both sides. The same code before, alone on the box at
+the session's start (load 2.9-5.8): embedded 15.3 s, 5.18 ms/step (0.96×); celery 21.7 s,
+7.46 ms/step (1.37×); LangGraph 15.9 s, 4.14 ms: the CPU figures move with the load as much
+as with the code, which is why only same-round pairs compare. At load 7-15 LangGraph's single
+asyncio process is starved more than Switchboard's several (its wall went from 14 s to 91 s),
+so only round 3's ratios mean anything. A first A/B of the embedded and starts parts alone
+(2 rounds, load 6.9-13): embedded CPU 7.44, 8.24 → 6.03, 5.65 ms/step; starts 11.9, 13.2 →
+9.4, 7.1 ms. Fan-out 1 → 50 → 1 at load 3: 0.60 s median at 32 threads (the old default; two waves),
+0.36 s at 64 on both sides; at load 7-9, 10 runs per count: 32 → 0.54/0.61, 50 → 0.58/0.43,
+64 → 0.62/0.50, 96 → 0.62/0.46 s (CPU-bound there, the thread count hardly matters). The
+500 × 5 part at 32 and 64 threads (load 7-12, 2 rounds): 33.8/34.0 s against 38.9/36.2 s,
+CPU 7.6/6.9 against 7.7/7.5 ms/step. The default is now 64: one wave for a 50-wide fan-out
+whenever the box has the CPU, at a small cost in throughput when it has not.
+
+Where the CPU went (py-spy --gil on daphne under the bench): about a dozen thread hand-offs per
+request between the event loop and `MiddlewareMixin`s (WhiteNoise is sync-only, so Django
+built the chain half async), a new Redis connection per request (Django's cache object is per
+thread; redis-py read its package metadata for each), redis-py's `inspect.signature` check on
+every `SET`, a second read of the membership, an UPDATE of `last_seq` after the run's insert,
+and per finished run an ORM query plus a SQLite reconnect on the memory thread. What is left
+in daphne: the ORM's SQL compilation of the token, flow and version reads (about a third of a
+start), django-ratelimit's 6 Redis round trips, kombu's publish. In the Celery workers: the
+client-side binding of the step's deferred statements (`statements._bind` → psycopg
+`mogrify`, about 15% of a worker's samples), the openai SDK's request building, Django's ORM.
 
 Figures (2026-12-02, h/conc: SQLite writers of one process queue on a lock instead of
 sleeping in SQLite's busy handler, lock-free SDK client cache; A/B against the commit before,
@@ -163,7 +206,7 @@ def part_env(part: str, args: argparse.Namespace, model_url: str) -> dict[str, s
         "SWITCHBOARD_MAX_RUNNING_RUNS": "0",
     }
     env.pop("DATABASE_URL", None)
-    if part == "celery":
+    if part in ("celery", "starts"):
         env.update(
             DATABASE_URL=postgres_recreate(args.postgres_url, "bench_concurrent"),
             REDIS_URL=args.redis_url,
@@ -203,6 +246,13 @@ def summary(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> Non
             f"wall {result['wall']:.2f} s, CPU {result['cpu_ms_per_step']:.2f} ms/step; "
             f"{ratio}   [{result['setup']}; the model server used {result['model_cpu']:.1f} s CPU]"
         )
+    starts = results.get("starts")
+    if starts:
+        print(
+            f"   starts     {starts['accepted']}/{args.runs} accepted, {starts['http_5xx']} 5xx, "
+            f"in {starts['start_seconds']:.2f} s; daphne CPU {starts['cpu_ms_per_start']:.2f} ms "
+            f"per run start   [{starts['setup']}]"
+        )
     fanout = results.get("fanout")
     if fanout:
         for threads, walls in fanout["walls"].items():
@@ -233,7 +283,9 @@ def switchboard_part(part: str, args: argparse.Namespace) -> dict[str, Any]:
     env = dict(os.environ)
     services = [Daphne(env).start()]
     try:
-        if part == "celery":
+        if part == "starts":
+            setup = "daphne sending kicks to no worker, PostgreSQL + Redis"
+        elif part == "celery":
             check_connections(args)
             services += start_workers(env, args)
             setup = (
@@ -244,7 +296,7 @@ def switchboard_part(part: str, args: argparse.Namespace) -> dict[str, Any]:
             setup = f"daphne, embedded executor × {args.threads} threads, SQLite"
         base = services[0].http
         status, _, warm, _ = post_run(base, flow.pk, token)
-        if warm is None or not wait_finished([warm], timeout=60):
+        if warm is None or (part != "starts" and not wait_finished([warm], timeout=60)):
             raise SystemExit(f"the warm-up run did not start or finish (HTTP {status})")
         pids = [service.pid for service in services]
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
@@ -254,12 +306,15 @@ def switchboard_part(part: str, args: argparse.Namespace) -> dict[str, Any]:
             answers = list(pool.map(lambda _: post_run(base, flow.pk, token), range(args.runs)))
         start_seconds = time.perf_counter() - started
         run_ids = [run_id for _, _, run_id, _ in answers if run_id is not None]
+        cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+        if part == "starts":
+            return starts_result(answers, cpu, start_seconds, setup)
         finished = wait_finished(run_ids, timeout=args.timeout)
         cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
     finally:
         for service in reversed(services):
             service.stop()
-        if part == "celery":
+        if part in ("celery", "starts"):
             purge_queue(args.redis_url, os.environ["SWITCHBOARD_CELERY_QUEUE"])
     succeeded = [run for run in finished if run["status"] == "succeeded"]
     last = max((run["finished_at"] for run in finished if run["finished_at"]), default=None)
@@ -282,6 +337,25 @@ def switchboard_part(part: str, args: argparse.Namespace) -> dict[str, Any]:
         "wall": wall,
         "start_seconds": start_seconds,
         "cpu_ms_per_step": cpu * 1000 / max(1, len(succeeded) * args.steps),
+        "setup": setup,
+    }
+
+
+def starts_result(
+    answers: list[tuple[int, float, int | None, int]], cpu: float, seconds: float, setup: str
+) -> dict[str, Any]:
+    """The run-start path alone: daphne's CPU per accepted POST, nothing executed."""
+    accepted = sum(1 for status, _, _, _ in answers if status == 202)
+    latencies = sorted(latency for _, latency, _, _ in answers)
+    print(
+        f"-- starts: {accepted}/{len(answers)} accepted in {seconds:.2f} s; POST p50 "
+        f"{latencies[len(latencies) // 2] * 1000:.0f} ms; {setup}"
+    )
+    return {
+        "accepted": accepted,
+        "http_5xx": sum(1 for status, _, _, _ in answers if status >= 500),
+        "start_seconds": seconds,
+        "cpu_ms_per_start": cpu * 1000 / max(1, accepted),
         "setup": setup,
     }
 
@@ -566,7 +640,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--steps", type=int, default=5, help="prompt steps per run")
     parser.add_argument("--latency", type=float, default=0.2, help="model latency, seconds")
-    parser.add_argument("--parts", default="embedded,celery,langgraph,fanout")
+    parser.add_argument("--parts", default="embedded,celery,langgraph,starts,fanout")
     parser.add_argument("--threads", type=int, default=64, help="embedded executor threads")
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
     parser.add_argument(

@@ -124,7 +124,7 @@ if DATABASE_URL:
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
     }
     # The embedded executor's threads each hold a connection while a job runs: room for them too.
-    _embedded_threads = int(os.environ.get("SWITCHBOARD_EMBEDDED_THREADS", 32))
+    _embedded_threads = int(os.environ.get("SWITCHBOARD_EMBEDDED_THREADS", 64))
     DB_POOL_MAX = int(os.environ.get("DB_POOL_MAX", max(20, _embedded_threads + 8)))
     if DB_POOL_MAX > 0 and DATABASES["default"]["ENGINE"].endswith("postgresql"):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
@@ -284,7 +284,7 @@ else:
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.SharedPoolRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "switchboard",
         }
@@ -304,8 +304,11 @@ SWITCHBOARD_MAX_RUNNING_RUNS = int(os.environ.get("SWITCHBOARD_MAX_RUNNING_RUNS"
 # Executor: "embedded" runs steps on a thread pool in the web process; "celery" sends kicks to
 # workers. Defaults to celery when Redis is configured.
 SWITCHBOARD_EXECUTOR = os.environ.get("SWITCHBOARD_EXECUTOR", "celery" if REDIS_URL else "embedded")
-# Steps wait on models and APIs, not the CPU: enough threads that 32 runs' model calls overlap.
-SWITCHBOARD_EMBEDDED_THREADS = int(os.environ.get("SWITCHBOARD_EMBEDDED_THREADS", 32))
+# Steps wait on models and APIs, not the CPU: enough threads that a 50-wide fan-out runs in one
+# wave (at 32 its branches went in two, 0.5-0.6 s against 0.34 s at 64 on two cores; measured in
+# bench/concurrent_runs.py and docs/api-and-scale.md). Each thread holds a database connection
+# while its job runs: on PostgreSQL the web process's pool is sized for them (DB_POOL_MAX).
+SWITCHBOARD_EMBEDDED_THREADS = int(os.environ.get("SWITCHBOARD_EMBEDDED_THREADS", 64))
 # A running step's lease; heartbeats renew it every third of this. A killed worker's step is
 # taken back within about this long.
 SWITCHBOARD_LEASE_SECONDS = int(os.environ.get("SWITCHBOARD_LEASE_SECONDS", 6))

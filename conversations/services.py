@@ -174,11 +174,27 @@ def events_committed(events: list[dict[str, Any]], workspace_id: int | None) -> 
 
 def _write_on_pool(run_id: int) -> None:
     try:
-        turn_write(run_id=run_id)
+        if _turn_unwritten(run_id):
+            turn_write(run_id=run_id)
     except Exception:
         logger.exception("The turn of run %s could not be written to memory", run_id)
-    finally:
         connection.close()
+    finally:
+        # This one thread's SQLite connection stays open for the next run (reopening it was
+        # most of this job's cost); a PostgreSQL connection goes back to the pool.
+        if connection.vendor != "sqlite":
+            connection.close()
+
+
+_TURN_UNWRITTEN = f"SELECT 1 FROM {Turn._meta.db_table} WHERE run_id = %s AND vector IS NULL"  # noqa: S608
+
+
+def _turn_unwritten(run_id: int) -> bool:
+    """Whether the run is a conversation's turn still to write: one probe of the unique index,
+    without building a query, because most finished runs (every API run) are no turn at all."""
+    with connection.cursor() as cursor:
+        cursor.execute(_TURN_UNWRITTEN, [run_id])
+        return cursor.fetchone() is not None
 
 
 def turn_write(*, run_id: int) -> Turn | None:

@@ -179,6 +179,11 @@ class RunConsumer(_Beating):
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.beat()
 
+    async def run_events(self, message: dict[str, Any]) -> None:
+        """Several events of the run in one message (`events.coalesced`), in order."""
+        for event in message["events"]:
+            await self.run_event({"event": event})
+
     async def run_event(self, message: dict[str, Any]) -> None:
         event = message["event"]
         if event.get("run_id") != self.run_id:
@@ -254,6 +259,10 @@ class WorkspaceConsumer(_Beating):
         await self.stop_beating()
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def workspace_events(self, message: dict[str, Any]) -> None:
+        for event in message["events"]:
+            await self.workspace_event({"event": event})
 
     async def workspace_event(self, message: dict[str, Any]) -> None:
         event = dict(message["event"])

@@ -98,15 +98,37 @@ class _Sender:
     async def _drain(self, queue: asyncio.Queue) -> None:
         while True:
             messages = await queue.get()
+            while not queue.empty():  # what queued meanwhile goes out with it
+                messages = messages + queue.get_nowait()
             layer = get_channel_layer()
             if layer is None:
                 continue
-            for group, message in messages:
+            for group, message in coalesced(messages):
                 try:
                     await layer.group_send(group, message)
                 except Exception:
                     # Delivery is best effort: clients catch up from the log.
                     logger.warning("Could not broadcast to %s", group)
+
+
+def coalesced(messages: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """One message per group, in order: several events for a group go as one `<type>s` message
+    with their list (`run.events`, `workspace.events`), which the consumers unpack in order.
+
+    A step's commit sends its events together, and a streamed answer its deltas: one
+    `group_send` for them all, where each costs the Redis layer round trips and a script even
+    when nobody listens.
+    """
+    by_group: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for group, message in messages:
+        by_group.setdefault((group, message["type"]), []).append(message)
+    out = []
+    for (group, kind), batch in by_group.items():
+        if len(batch) == 1:
+            out.append((group, batch[0]))
+        else:
+            out.append((group, {"type": f"{kind}s", "events": [m["event"] for m in batch]}))
+    return out
 
 
 def _anyone_listening(messages: list[tuple[str, dict[str, Any]]]) -> bool:

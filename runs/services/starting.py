@@ -179,7 +179,10 @@ def run_start(
             parent_step_id=parent_step_id,
             depth=depth,
             region=region,
+            # Inserted with its run.queued event's seq, so the event needs no UPDATE of the row.
+            last_seq=1,
         )
+        run.last_seq = 0
         change = RunChange(run)
         change.event(
             "run.queued",
@@ -191,6 +194,7 @@ def run_start(
                 **({"region": region} if region else {}),
             },
         )
+        change.fields.discard("last_seq")
         change.save()
     return run
 

@@ -10,7 +10,13 @@ from runs.executor import InlineExecutor
 from runs.models import Recording, Run, Step
 from runs.services.reruns import run_reproduce
 from tests.llmserver import last_user_message, text
-from tests.runs.support import fast_passwords, finish_inline, token_for  # noqa: F401
+from tests.runs.support import (  # noqa: F401
+    fast_passwords,
+    finish_inline,
+    inline,
+    memory_layer,
+    token_for,
+)
 from workspaces.models import Role
 
 pytestmark = pytest.mark.django_db
@@ -184,3 +190,37 @@ def test_a_turn_not_written_yet_is_written_by_the_next_recall(chat, client, llm_
         run = finish_inline(Run.objects.get(pk=response.json()["run"]), editor)
     assert Step.objects.get(run=run, node_id="recall").details["memory"]["turns"] == [1]
     assert "4471" in Turn.objects.get(conversation_id=cid, position=1).message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_memory_thread_writes_turns_and_skips_runs_that_are_none(
+    chat,
+    client,
+    inline,  # noqa: F811
+    settings,
+):
+    from conversations.services import _pool, _turn_unwritten
+    from tests.runs.support import wait_until
+
+    settings.SWITCHBOARD_MEMORY_INLINE = False  # on its thread, as a server does
+    editor, flow = chat
+    client = api(client, editor)
+    cid = start(client, flow)
+    response = client.post(
+        f"/api/conversations/{cid}/messages", {"text": "Hello"}, content_type="application/json"
+    )
+    run = Run.objects.get(pk=response.json()["run"])  # run to its end inline, then committed
+    assert run.status == "succeeded"
+    turn = wait_until(lambda: Turn.objects.filter(run=run, vector__isnull=False).first())
+    assert turn.answer and turn.tokens > 0
+    assert not _turn_unwritten(run.pk)
+    # A finished run that is no conversation's turn costs the thread one probe and no write.
+    from conversations.services import _write_on_pool
+    from runs.services import run_start
+
+    # (Its memory node fails it, outside a conversation; the probe is the same either way.)
+    plain = run_start(user=editor, flow=flow, inputs={"message": "Not a turn"})
+    InlineExecutor().advance(plain.pk)
+    assert not _turn_unwritten(plain.pk)
+    _pool.submit(_write_on_pool, plain.pk).result(timeout=10)
+    assert list(Turn.objects.values_list("run_id", flat=True)) == [run.pk]

@@ -9,6 +9,7 @@ import asyncio
 import pytest
 import pytest_asyncio
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db import connections, transaction
 from django.test import Client
@@ -306,3 +307,35 @@ async def test_workspace_stream_refuses_anonymous_and_foreign_workspaces(demo, o
     assert (await one.connect())[0]
     assert (await one.receive_json_from())["workspaces"] == [demo["workspace"].pk]
     await one.disconnect()
+
+
+async def test_events_sent_together_arrive_one_by_one_in_order(
+    queued_run, owner_token, monkeypatch
+):
+    communicator = connect(f"/ws/runs/{queued_run.pk}/", token=owner_token)
+    assert (await communicator.connect())[0]
+    await receive_until(communicator, lambda m: m["type"] == "ready")
+    monkeypatch.setattr(events_module, "broadcast_many", lambda events, workspace_id=None: None)
+    seqs = [
+        await database_sync_to_async(append)(queued_run.pk, "step.skipped", f"n{i}")
+        for i in range(3)
+    ]
+    events = [e for e in await database_sync_to_async(stored)(queued_run.pk) if e["seq"] in seqs]
+    delta = {"run_id": queued_run.pk, "seq": None, "after_seq": seqs[0], "kind": "step.delta",
+             "node_id": "n0", "data": {"text": "Hi"}, "ts": events[0]["ts"]}  # fmt: skip
+    # What the broadcast loop sends for a step's commit: one message with the group's events.
+    [(group, message)] = events_module.coalesced(
+        [(events_module.run_group(queued_run.pk), {"type": "run.event", "event": e})
+         for e in (events[0], delta, events[1], events[2])]
+    )  # fmt: skip
+    assert message["type"] == "run.events" and len(message["events"]) == 4
+    await get_channel_layer().group_send(group, message)
+    received = await receive_until(communicator, lambda m: m.get("seq") == seqs[-1])
+    assert [(m["type"], m["seq"]) for m in received] == [
+        ("event", seqs[0]),
+        ("delta", None),
+        ("event", seqs[1]),
+        ("event", seqs[2]),
+    ]
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()

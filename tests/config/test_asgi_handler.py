@@ -1,0 +1,100 @@
+"""The ASGI application serves HTTP through a middleware chain built synchronously (one thread per
+request, no hop between the event loop and threads for each middleware), and the chain still does
+its work: token and session auth, CSRF, the API's error shape, the API itself."""
+
+import json
+
+import pytest
+import pytest_asyncio
+from asgiref.sync import iscoroutinefunction
+from asgiref.testing import ApplicationCommunicator
+from channels.db import database_sync_to_async
+from django.db import connections
+
+from config.asgi import application, django_asgi_app
+from runs.models import Run
+from tests.burst import BURST_GRAPH
+from tests.runs.support import inline, memory_layer, token_for  # noqa: F401
+from workspaces.models import Role
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest_asyncio.fixture
+async def close_thread_connections():
+    yield
+    await database_sync_to_async(connections.close_all)()
+
+
+async def http(method: str, path: str, *, body: bytes = b"", headers=()) -> tuple[int, dict, bytes]:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    communicator = ApplicationCommunicator(application, scope)
+    await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
+    start = await communicator.receive_output(timeout=20)
+    content = b""
+    while True:
+        message = await communicator.receive_output(timeout=20)
+        content += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    await communicator.wait(timeout=5)
+    return start["status"], dict(start["headers"]), content
+
+
+def test_the_middleware_chain_is_built_sync():
+    # What removes the per-middleware thread hops: an async chain would be a coroutine function.
+    assert not iscoroutinefunction(django_asgi_app._middleware_chain)
+
+
+@pytest.mark.asyncio
+async def test_a_run_starts_over_asgi_with_a_token(
+    member,
+    workspace,
+    inline,  # noqa: F811
+    close_thread_connections,
+):
+    from builder.models import Flow
+
+    user = await database_sync_to_async(member)(Role.EDITOR)
+    flow = await database_sync_to_async(Flow.objects.create)(
+        workspace=workspace, name="Double", graph=BURST_GRAPH
+    )
+    token = await database_sync_to_async(token_for)(user)
+    status, headers, content = await http(
+        "POST",
+        f"/api/flows/{flow.pk}/runs",
+        body=json.dumps({"use_draft": True, "inputs": {"n": 2}}).encode(),
+        headers=[
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"content-type", b"application/json"),
+        ],
+    )
+    assert status == 202, content
+    run_id = json.loads(content)["id"]
+    run = await database_sync_to_async(Run.objects.get)(pk=run_id)
+    assert run.flow_id == flow.pk and run.created_by_id == user.pk
+    # The outer middlewares ran too.
+    assert b"Content-Security-Policy" in headers and headers[b"X-Frame-Options"] == b"DENY"
+
+
+@pytest.mark.asyncio
+async def test_errors_keep_their_shape_over_asgi(close_thread_connections):
+    status, _, content = await http("GET", "/api/flows")
+    assert status == 401 and json.loads(content)["code"] == "unauthorized"
+    status, _, content = await http("GET", "/api/no-such-thing")
+    assert status == 404 and json.loads(content) == {"detail": "Not found", "code": "not_found"}
+    status, headers, _ = await http("GET", "/")
+    assert status == 302 and headers[b"Location"].startswith(b"/login")

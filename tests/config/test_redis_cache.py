@@ -1,0 +1,63 @@
+"""The Redis cache: one connection pool per process for every thread's cache object, and `add`
+keeping Django's meaning (set only when absent, with the timeout)."""
+
+import os
+import threading
+import uuid
+
+import pytest
+
+from config.cache import SharedPoolRedisCache
+from tests.conftest import require_or_skip
+from tests.runs.test_celery_worker import redis_available
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def redis_url():
+    url = os.environ.get("REDIS_URL", "")
+    require_or_skip(redis_available(url), "the Redis cache tests need REDIS_URL")
+    return url
+
+
+def cache_for(url: str, prefix: str) -> SharedPoolRedisCache:
+    return SharedPoolRedisCache(url, {"KEY_PREFIX": prefix})
+
+
+def test_add_sets_only_an_absent_key_and_keeps_the_timeout(redis_url):
+    cache = cache_for(redis_url, f"test-{uuid.uuid4().hex}")
+    assert cache.add("counter", 0, 60) is True
+    assert cache.add("counter", 5, 60) is False
+    assert cache.get("counter") == 0
+    assert cache.incr("counter") == 1
+    client = cache._cache.get_client(write=True)
+    ttl = client.ttl(cache.make_and_validate_key("counter"))
+    assert 0 < ttl <= 60
+    # No timeout: no expiry. A timeout of 0: expired at once, as Django's own backend does.
+    assert cache.add("forever", "x", None) is True
+    assert client.ttl(cache.make_and_validate_key("forever")) == -1
+    assert cache.add("gone", "x", 0) is True
+    assert cache.get("gone") is None
+    cache.delete_many(["counter", "forever"])
+
+
+def test_every_thread_s_cache_shares_one_connection_pool(redis_url):
+    prefix = f"test-{uuid.uuid4().hex}"
+    pools = []
+
+    def one_request(i: int) -> None:
+        # Django makes a cache object per thread (per ASGI request): each used to open its own
+        # pool and so a new connection to Redis.
+        cache = cache_for(redis_url, prefix)
+        cache.add(f"k{i}", i, 30)
+        pools.append(cache._cache._get_connection_pool(True))
+
+    threads = [threading.Thread(target=one_request, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+        thread.join()
+    assert len({id(pool) for pool in pools}) == 1
+    # One after another, the requests reuse the one connection instead of opening eight.
+    assert len(pools[0]._available_connections) + len(pools[0]._in_use_connections) == 1
+    cache_for(redis_url, prefix).delete_many([f"k{i}" for i in range(8)])
