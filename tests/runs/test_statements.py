@@ -261,3 +261,42 @@ def test_orm_statements_in_a_batched_block_are_answered_as_without_one(run):
             raise
     assert swallowed == []
     assert Run.objects.get(pk=run.pk).tokens_out == 46
+
+
+@pytest.mark.django_db
+def test_values_bound_in_a_batch_are_the_literals_psycopg_binds():
+    """A batch binds its statements' values itself, with one psycopg Transformer and kept
+    literals for the commonest values; the text must be what `mogrify` gives, value for value,
+    and a query's escaped percent signs stay one percent sign."""
+    from django.db import connection
+    from psycopg.adapt import Transformer
+
+    if connection.vendor != "postgresql":
+        pytest.skip("client-side binding is PostgreSQL's")
+    connection.ensure_connection()
+    now = timezone.now()
+    values = [
+        None, True, False, "", 0, 1, -3, 2**40, -(2**62), 0.0, 1.5, -2.25e-7, float("inf"),
+        "it's", 'a "quote" \\ backslash', "ünïcode ✓ 🚀", "50% %s %% %(x)s", "\n\t",
+        Decimal("0"), Decimal("0.000001"), Decimal("-12.5"), now, now - timedelta(days=400),
+        timezone.localdate(now),
+        connection.ops.adapt_json_value(AWKWARD_OUTPUT, None),
+        connection.ops.adapt_json_value([], None),
+        connection.ops.adapt_json_value("a JSON string", None),
+        connection.ops.adapt_json_value(None, None),
+    ]  # fmt: skip
+    with connection.cursor() as wrapper:
+        cursor = wrapper.cursor
+        transformer = Transformer(cursor)
+        for value in values:
+            sql = "SELECT %s, '100%%' WHERE 1 = %s"
+            expected = cursor.mogrify(sql, [value, 1])
+            assert statements._bind(cursor, sql, [value, 1], transformer) == expected, value
+        # Each bound text runs and reads back as the value it bound.
+        bound = statements._bind(cursor, "SELECT %s, %s, %s", ["it's", -3, None], transformer)
+        cursor.execute(bound)
+        assert cursor.fetchone() == ("it's", -3, None)
+        with pytest.raises(Exception, match="placeholders"):
+            statements._bind(cursor, "SELECT %s", [1, 2], transformer)
+        with pytest.raises(Exception, match="placeholders"):
+            statements._bind(cursor, "SELECT %s, %s", [1], transformer)
