@@ -441,6 +441,14 @@ def test_a_cheap_tiers_answer_is_not_served_to_a_request_routed_higher(
     client.force_login(user)
     body = client.get(f"/runs/{hard.pk}/").content.decode()
     assert "data-step-semantic-refused" in body and "small answer, routed large" in body
+    # A reproduction refuses the recorded hit again and answers from the recorded model call.
+    calls = len(llm_server.requests)
+    copy = run_reproduce(user=user, run=hard)
+    InlineExecutor().advance(copy.pk)
+    copy.refresh_from_db()
+    assert copy.status == "succeeded" and answer(copy) == answer(hard)
+    assert ask_step(copy).details["semantic_cache"]["outcome"] == "refused"
+    assert len(llm_server.requests) == calls
 
 
 def test_a_strong_tiers_answer_is_served_to_requests_routed_to_any_tier(
