@@ -44,10 +44,14 @@ deterministic for a dataset and training seed), `learned` against always-strong,
 seeds 1012-1017:
 
     dataset          always-strong   learned: goal met on     cut / pass rate per seed
-    shipped (12)     99.1%           6 of 6                   63.8-70.5% / 98.2-99.5%
-    seed 13          99.1%           6 of 6                   66.2-70.9% / 98.1-98.6%
-    seed 14          99.1%           0 of 6                   68.1-73.6% / 97.3-97.8%
-    seed 15          99.1%           3 of 6                   65.6-69.6% / 97.2-98.1%
+    shipped (12)     99.1%           6 of 6                   63.5-70.5% / 98.2-99.5%
+    seed 13          99.1%           6 of 6                   66.2-69.5% / 98.1-98.6%
+    seed 14          99.1%           0 of 6                   67.0-73.3% / 97.3-97.8%
+    seed 15          99.1%           3 of 6                   65.0-69.6% / 97.2-98.1%
+
+(with the cache-tier rule: a routed hit is served only from the routed tier or above; it
+refuses a few right cheap answers and saves none of the wrong replays below, since a
+near-duplicate routes like its original).
 
 On seed 14 two of the three silent failures fall on requests with 0 and 1 extra steps, which
 any router cutting 60% must send to the cheap model, and the semantic cache replays two wrong

@@ -13,6 +13,7 @@ import hashlib
 import json
 from typing import Any
 
+from .catalogue import TIERS, tier_rank
 from .nodes.base import NodeResult
 
 #: Whoever answers `ctx.semantic.lookup` returns {"hit": HIT or None, "usage": {...}} where
@@ -53,10 +54,18 @@ def probe(ctx: Any, config: Any, messages: list[dict[str, Any]], tools: Any) -> 
     }
 
 
-def cached_answer(ctx: Any, config: Any, request: dict[str, Any], checks: Any) -> NodeResult | None:
+def cached_answer(
+    ctx: Any,
+    config: Any,
+    request: dict[str, Any],
+    checks: Any,
+    decided: tuple[Any, list[Any]] | None = None,
+) -> NodeResult | None:
     """Return the cached answer to `request` as the step's result, or None to ask the model.
 
-    A hit whose answer fails the node's own checks (`escalate_on`) is evicted and not used.
+    A hit whose answer fails the node's own checks (`escalate_on`) is evicted and not used. For
+    a routed prompt, `decided` is the router's (decision, candidates): a hit whose answer came
+    from a tier below the decided one is refused (kept for requests routed that low).
     """
     if ctx.iteration > 0:
         ctx.details["semantic_cache"] = {"outcome": "skipped", "reason": SENT_BACK}
@@ -75,6 +84,12 @@ def cached_answer(ctx: Any, config: Any, request: dict[str, Any], checks: Any) -
         "saved_cost": hit.get("saved_cost", 0.0),
         "stored_at": hit.get("created_at", ""),
     }
+    if decided is not None:
+        refused = _below_tier(hit.get("model", ""), *decided)
+        shown["routed_tier"] = decided[0].tier
+        if refused is not None:
+            ctx.details["semantic_cache"] = {**shown, "outcome": "refused", **refused}
+            return None
     if config.escalate_on:
         passed, _score, feedback = checks(config.escalate_on, hit["output"])
         if not passed:
@@ -84,9 +99,34 @@ def cached_answer(ctx: Any, config: Any, request: dict[str, Any], checks: Any) -
     ctx.details["semantic_cache"] = shown
     ctx.usage.cache_hit = ctx.usage.llm_calls == 0
     ctx.usage.saved_cost += float(hit.get("saved_cost") or 0.0)
-    if not ctx.usage.model:
+    if not ctx.usage.model or decided is not None:  # a routed step's rating call is not it
         ctx.usage.model = hit.get("model", "")
     return NodeResult(output=hit["output"])
+
+
+def _below_tier(model: str, decision: Any, candidates: list[Any]) -> dict[str, Any] | None:
+    """Why a cached answer by `model` may not answer a request routed to `decision.tier`, or
+    None when it may: its model's tier ranks at or above the decided one.
+
+    The entry records its model, not its tier: the tier is the model's among the candidates
+    now. A model that is not one of them (an entry stored without a model, or one the catalogue
+    no longer has) counts as the lowest candidate tier: it answers only requests routed there.
+    """
+    ranks = {m.name: m.rank for m in candidates}
+    wanted = tier_rank(decision.tier)
+    if model in ranks:
+        rank, known = ranks[model], True
+    else:
+        rank, known = min(ranks.values(), default=0), False
+    if rank >= wanted:
+        return None
+    tier = TIERS[rank] if 0 <= rank < len(TIERS) else str(rank)
+    by = f"{model} ({tier})" if known else f"an unknown model (counted as {tier})"
+    return {
+        "cached_tier": tier,
+        "reason": f"the cached answer is by {by}, below the {decision.tier} tier the router "
+        f"chose for this request: the model was asked",
+    }
 
 
 def remember(ctx: Any, request: dict[str, Any], result: NodeResult, spent: float) -> None:

@@ -154,6 +154,7 @@ function retrieved(step) {
 const CACHE_OUTCOMES = {
   hit: "Answered from the semantic cache: no model was called.",
   evicted: "A past answer matched, but failed this node's checks: it was evicted and the model asked.",
+  refused: "A past answer matched, but came from a tier below the one the router chose for this request: the model was asked (the answer stays for requests routed as low).",
 };
 
 /** A semantic-cache match: the past request it matched, how similar, and what it saved. */
@@ -170,6 +171,8 @@ function semanticCache(step) {
     ["Stored", sem.stored_at ? new Date(sem.stored_at).toLocaleString() : "—"],
     ["Entry", sem.entry != null ? `#${sem.entry}` : "—"],
   ];
+  if (sem.routed_tier) pairs.splice(3, 0, ["Routed to", sem.routed_tier]);
+  if (sem.cached_tier) pairs.splice(3, 0, ["Its tier", sem.cached_tier]);
   // Widths through element.style: the CSP refuses style attributes.
   const fill = el("span", { class: "sb-cache-meter-fill" });
   fill.style.width = `${Math.max(0, Math.min(1, similarity)) * 100}%`;

@@ -26,7 +26,7 @@ def inline_runs(llm_server, settings):
     set_executor(None)
 
 
-def cached_flow(workspace) -> Flow:
+def cached_flow(workspace, **config) -> Flow:
     def edge(source, target):
         return {
             "id": f"{source}-{target}",
@@ -54,6 +54,7 @@ def cached_flow(workspace) -> Flow:
                     "prompt": "{{ inputs.q }}",
                     "semantic_cache": True,
                     "semantic_similarity": 0.6,
+                    **config,
                 },
             },
             {"id": "out", "type": "output", "position": {"x": 500, "y": 0}, "config": {}},
@@ -96,3 +97,28 @@ def hit_similarity(run) -> float:
     from runs.models import Step
 
     return Step.objects.get(run=run, node_id="ask").details["semantic_cache"]["similarity"]
+
+
+EASY = "What is the capital of France?"
+HARD = (
+    "What is the capital of France? Prove it step by step, calculate 3x + 5 = 20, then "
+    "implement it."
+)
+
+
+def test_the_run_page_shows_a_hit_refused_for_its_tier(page, demo, llm_server, settings):
+    settings.SWITCHBOARD_PROVIDERS = {"openai": settings.SWITCHBOARD_PROVIDERS["openai"]}
+    owner = demo["owner"]
+    flow = cached_flow(demo["workspace"], model="auto", semantic_similarity=0.58)
+    run_here(owner, flow, inputs={"q": EASY})  # routed small: the small model's answer is stored
+    hard = run_here(owner, flow, inputs={"q": HARD})  # routed large: that answer is refused
+    assert hard.status == "succeeded", hard.error_message
+    login(page, owner)
+    open_run(page, hard.pk)
+    page.locator('[data-step-node="ask"] .sb-step-head').click()
+    section = page.locator('[data-semantic-cache="refused"]')
+    expect(section).to_contain_text("a tier below the one the router chose")
+    expect(section.locator("[data-semantic-matched]")).to_have_text(EASY)
+    expect(section.locator('[data-semantic-fact="its tier"]')).to_have_text("small")
+    expect(section.locator('[data-semantic-fact="routed to"]')).to_have_text("large")
+    expect(section.locator('[data-semantic-fact="saved"]')).to_have_text("—")

@@ -395,3 +395,73 @@ def test_a_cancelled_evaluation_evicts_what_it_had_failed(workspace, member, llm
     evaluation_cancel(user=user, evaluation=evaluation)
     assert [i.status for i in evaluation.items.order_by("position")] == ["failed", "cancelled"]
     assert not SemanticCacheEntry.objects.filter(text=FIRST).exists()
+
+
+EASY = "What is the capital of France?"
+EASY_AGAIN = "What is the capital city of France?"
+HARD = (
+    "What is the capital of France? Prove it step by step, calculate 3x + 5 = 20, then "
+    "implement it."
+)
+HARD_AGAIN = (
+    "What is the capital of France? Prove it step by step, calculate 2x + 5 = 20, then "
+    "implement it in code."
+)
+SMALL_MODEL, LARGE_MODEL = "gpt-4o-mini", "gpt-4o"
+
+
+def routed(**config):
+    """An `auto` prompt whose requests all match each other (the baseline router tells them
+    apart: EASY… go small, HARD… go large)."""
+    assert min(similarity(a, b) for a in (EASY, EASY_AGAIN) for b in (HARD, HARD_AGAIN)) > 0.58
+    return single(model="auto", semantic_similarity=0.58, **config)
+
+
+def test_a_cheap_tiers_answer_is_not_served_to_a_request_routed_higher(
+    workspace, member, llm_server, client
+):
+    user = member("editor")
+    flow = new_flow(workspace, routed())
+    easy = run(flow, user, EASY)
+    assert ask_step(easy).details["routing"]["tier"] == "small"
+    hard = run(flow, user, HARD)
+    step = ask_step(hard)
+    shown = step.details["semantic_cache"]
+    assert shown["outcome"] == "refused" and shown["matched"] == EASY
+    assert shown["cached_tier"] == "small" and shown["routed_tier"] == "large"
+    assert f"openai/{SMALL_MODEL} (small)" in shown["reason"]
+    assert answer(hard) == f"Scripted reply: {HARD[:60]}" and not step.cache_hit
+    assert chat_calls(llm_server, LARGE_MODEL) == 1 and step.details["routing"]["tier"] == "large"
+    assert SemanticCacheEntry.objects.get(pk=shown["stored"]).model == f"openai/{LARGE_MODEL}"
+    # The cheap answer stays for requests routed as low as it.
+    assert SemanticCacheEntry.objects.filter(text=EASY).exists()
+    again = run(flow, user, EASY_AGAIN)
+    assert ask_step(again).details["semantic_cache"]["outcome"] == "hit"
+    assert answer(again) == answer(easy) and chat_calls(llm_server, SMALL_MODEL) == 1
+    client.force_login(user)
+    body = client.get(f"/runs/{hard.pk}/").content.decode()
+    assert "data-step-semantic-refused" in body and "small answer, routed large" in body
+    # A reproduction refuses the recorded hit again and answers from the recorded model call.
+    calls = len(llm_server.requests)
+    copy = run_reproduce(user=user, run=hard)
+    InlineExecutor().advance(copy.pk)
+    copy.refresh_from_db()
+    assert copy.status == "succeeded" and answer(copy) == answer(hard)
+    assert ask_step(copy).details["semantic_cache"]["outcome"] == "refused"
+    assert len(llm_server.requests) == calls
+
+
+def test_a_strong_tiers_answer_is_served_to_requests_routed_to_any_tier(
+    workspace, member, llm_server
+):
+    user = member("editor")
+    flow = new_flow(workspace, routed())
+    hard = run(flow, user, HARD)
+    assert ask_step(hard).details["routing"]["tier"] == "large"
+    for question, tier in ((HARD_AGAIN, "large"), (EASY, "small")):
+        step = ask_step(run(flow, user, question))
+        shown = step.details["semantic_cache"]
+        assert shown["outcome"] == "hit" and shown["routed_tier"] == tier
+        assert step.output == answer(hard) and step.cache_hit
+        assert step.model == f"openai/{LARGE_MODEL}"
+    assert chat_calls(llm_server, LARGE_MODEL) == 1 and chat_calls(llm_server, SMALL_MODEL) == 0

@@ -72,11 +72,13 @@ def run_prompt(ctx: Any) -> NodeResult:
     if not config.semantic_cache:
         return _run_model(ctx, config, messages, call, tools)
     request = semantic.probe(ctx, config, messages, tools)
-    cached = semantic.cached_answer(ctx, config, request, check_rules)
+    # A routed prompt decides first: a hit is served only from a tier at or above the decided one.
+    decided = _decide(ctx, config, messages) if is_routed(config) else None
+    cached = semantic.cached_answer(ctx, config, request, check_rules, decided)
     if cached is not None:
         return cached
     spent = ctx.usage.cost
-    result = _run_model(ctx, config, messages, call, tools)
+    result = _run_model(ctx, config, messages, call, tools, decided)
     if result.wait is None:  # a step waiting for a flow tool has no answer to keep yet
         semantic.remember(ctx, request, result, ctx.usage.cost - spent)
     return result
@@ -88,10 +90,11 @@ def _run_model(
     messages: list[dict[str, Any]],
     call: dict[str, Any],
     tools: list[dict[str, Any]] | None,
+    decided: tuple[Any, list[Any]] | None = None,
 ) -> NodeResult:
     if not is_routed(config):
         return _answer(ctx, config, list(messages), call, tools)
-    return _run_routed(ctx, config, messages, call, tools)
+    return _run_routed(ctx, config, messages, call, tools, decided)
 
 
 class PromptNode(NodeType):

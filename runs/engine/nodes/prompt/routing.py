@@ -33,9 +33,13 @@ def _run_routed(
     messages: list[dict[str, Any]],
     call: dict[str, Any],
     tools: list[dict[str, Any]] | None,
+    decided: tuple[Any, list[Any]] | None = None,
 ) -> NodeResult:
-    """Route the request to a model, then cascade up the tiers while its answer fails."""
-    decision, catalogue = _decide(ctx, config, messages)
+    """Route the request to a model, then cascade up the tiers while its answer fails.
+
+    `decided` is `_decide`'s answer when the step already made it (to weigh a semantic cache
+    hit): the router is asked once per step."""
+    decision, catalogue = decided or _decide(ctx, config, messages)
     strongest = next((m for m in catalogue if m.name == decision.ladder[-1]), None)
     routing = decision.to_dict()
     ladder = decision.ladder if config.cascade else decision.ladder[:1]
