@@ -12,19 +12,16 @@ would, so what is stored and what is read back are the same as through a queryse
 from __future__ import annotations
 
 import functools
-import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from typing import Any, TypeVar
 
-import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import signals
 from django.db.models.base import ModelState
 from django.db.models.expressions import Col
-from psycopg.adapt import Transformer
 
 from builder.models import FlowVersion
 from runs.models import Run, Step
@@ -319,7 +316,6 @@ class _Batch:
         self.raw = raw
         #: The block's one Django cursor, made by the first statement (`_cursor`).
         self.cursor: Any = None
-        self.transformer: Transformer | None = None
         self.pending: list[str] = []
         self.deferring = False
         self.begun = False
@@ -328,20 +324,13 @@ class _Batch:
         # Django's execute wrapper, the innermost: wrappers outside it (query logging, tests'
         # counters and faults) still see every statement.
         if self.deferring and not many:
-            self.pending.append(self.bind(context["cursor"].cursor, sql, params))
+            self.pending.append(_bind(context["cursor"].cursor, sql, params))
             return None
         # What waited is sent first, on its own (with the BEGIN if nothing went yet): its error
         # comes out here as psycopg's, which no handler of Django's errors around this
         # statement catches by mistake; `batched` turns it into Django's at the end of the block.
         self.send()
         return execute(sql, params, many, context)
-
-    def bind(self, cursor: Any, sql: str, params: Any) -> str:
-        """`_bind`, with one psycopg Transformer for the block (it keeps the dumper it found
-        for each type), where `mogrify` makes a new one and parses the query each time."""
-        if self.transformer is None:
-            self.transformer = Transformer(cursor)
-        return _bind(cursor, sql, params, self.transformer)
 
     def send(self, *, commit: bool = False) -> None:
         parts = self.pending
@@ -378,61 +367,12 @@ class _Sent:
         self.query = text.encode()
 
 
-# A placeholder, or an escaped percent sign: what psycopg's client-side binding replaces.
-_PLACEHOLDER = re.compile(r"%([%s])")
-# The values most columns of a step's rows hold, with the literals psycopg gives them.
-_CONSTANTS: dict[tuple[type, Any], str] = {
-    (type(None), None): "NULL",
-    (bool, True): "true",
-    (bool, False): "false",
-    (str, ""): "''",
-    (int, 0): "0",
-}
-
-
-def _bind(cursor: Any, sql: str, params: Any, transformer: Transformer | None = None) -> str:
+def _bind(cursor: Any, sql: str, params: Any) -> str:
     """The statement's text with its values bound, as psycopg's client-side binding would send
-    it (`cursor.mogrify`); the cursor shows it as its last query, as if executed, in Django's
-    query log.
-
-    With a `transformer`, positional values are bound here, each as psycopg's literal for it
-    (`Transformer.as_literal`, the same call `mogrify` makes) or, for None, booleans, "" and 0,
-    that literal kept: `mogrify` parsed the query and looked up each value's dumper anew on
-    every call, about a sixth of a worker's time (tests/runs/test_statements.py compares the
-    two on values of every kind)."""
-    if params is None:
-        bound = sql
-    elif transformer is None or not isinstance(params, (list, tuple)):
-        bound = cursor.mogrify(sql, params)
-    else:
-        values = iter(params)
-        encoding = transformer.encoding
-
-        def literal(match: re.Match[str]) -> str:
-            if match.group(1) == "%":
-                return "%"
-            try:
-                value = next(values)
-            except StopIteration:
-                raise psycopg.ProgrammingError(
-                    "the query has more placeholders than values"
-                ) from None
-            kind = type(value)
-            if kind in _CONSTANT_TYPES:
-                constant = _CONSTANTS.get((kind, value))
-                if constant is not None:
-                    return constant
-            return transformer.as_literal(value).decode(encoding)
-
-        bound = _PLACEHOLDER.sub(literal, sql)
-        if next(values, _END) is not _END:
-            raise psycopg.ProgrammingError("the query has fewer placeholders than values")
+    it; the cursor shows it as its last query, as if executed, in Django's query log."""
+    bound = sql if params is None else cursor.mogrify(sql, params)
     cursor._query = _Sent(bound)
     return bound
-
-
-_CONSTANT_TYPES = frozenset(kind for kind, _ in _CONSTANTS)
-_END = object()
 
 
 _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
