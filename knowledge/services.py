@@ -405,9 +405,10 @@ def document_add_url(
 
 
 def document_delete(*, document: Document) -> None:
+    document_id = document.pk
     with transaction.atomic():
         document.delete()
-        document.knowledge_base.chunks_changed()
+        document.knowledge_base.chunks_changed(document_id=document_id)
 
 
 def document_reindex(*, document: Document) -> list[int]:

@@ -1,8 +1,9 @@
 """Hybrid retrieval: vector similarity and lexical search, fused by reciprocal rank.
 
 One interface and one ranking whatever the database, over each knowledge base's index held in
-memory (knowledge.search.index, reloaded when its chunks change):
-- vector: an exact scan with numpy over the chunks' float32 embeddings;
+memory (knowledge.search.index, updated by the delta when its chunks change):
+- vector: the chunks' float32 embeddings, scanned exactly up to KNOWLEDGE_EXACT_SCAN_MAX chunks,
+  beyond that through their sign bits first (knowledge.search.vectors);
 - lexical: BM25 over the base's postings (knowledge.search.lexical: stemmed words, stop words
   left out).
 
@@ -26,6 +27,7 @@ from ..embeddings import embed_cached
 from ..models import Chunk, KnowledgeBase
 from .index import BaseIndex, base_indexes
 from .lexical import MAX_QUERY_TERMS, STOP_WORDS, query_terms
+from .vectors import similarities
 
 __all__ = [
     "MAX_QUERY_TERMS",
@@ -164,14 +166,8 @@ def _vector(
 ) -> list[tuple[int, float]]:
     found: list[tuple[int, float]] = []
     for index in indexes:
-        vectors = index.vectors()
-        found += nearest(
-            vectors.ids,
-            vectors.matrix,
-            query_vector,
-            limit=limit,
-            min_similarity=min_similarity,
-            allowed=allowed,
+        found += index.vectors().search(
+            query_vector, limit=limit, allowed=allowed, min_similarity=min_similarity
         )
     found.sort(key=lambda pair: (-pair[1], pair[0]))
     return found[:limit]
@@ -193,8 +189,9 @@ def nearest(
     if not len(ids) or vectors.ndim != 2 or vectors.shape[1] != query_vector.shape[0]:
         return []
     # The same dtype as the matrix: a float64 query would copy the whole matrix to float64 on
-    # every search (23 ms instead of 2 at 20,000 chunks).
-    similarity = vectors @ np.asarray(query_vector, dtype=vectors.dtype)
+    # every search (23 ms instead of 2 at 20,000 chunks). numpy's own loop, not BLAS, whose
+    # spinning threads make a loaded machine's searches wait (knowledge.search.vectors).
+    similarity = similarities(vectors, np.asarray(query_vector, dtype=vectors.dtype))
     if allowed is not None:
         similarity = np.where(np.isin(ids, list(allowed)), similarity, -np.inf)
     n = min(limit, len(similarity))
