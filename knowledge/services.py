@@ -150,7 +150,8 @@ def kb_update(*, kb: KnowledgeBase, changes: dict[str, Any]) -> tuple[KnowledgeB
             kb.revision += 1
         try:
             with transaction.atomic():
-                kb.save()
+                # Never chunks_version: the object may hold an older one than ingestion wrote.
+                kb.save(update_fields=[*changes, "updated_at", "revision"])
         except IntegrityError as exc:
             raise Conflict(
                 f"A knowledge base called “{kb.name}” already exists here.", code="duplicate_name"

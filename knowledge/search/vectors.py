@@ -116,12 +116,16 @@ class VectorIndex:
         """Drop the rows of `removed_ids` and of `removed_documents`, then add these ones (rows of
         another width than the base's are left out: the base is being re-indexed then)."""
         with self._change_lock:
+            state = self._state
             if not self.width and len(ids):
+                # The first vectors of a base held empty: they set its width.
                 self.width = matrix.shape[1]
+                empty = np.zeros(0, np.int64)
+                empty_segment = _Segment(empty, empty, np.zeros((0, self.width), np.float32))
+                state = _State((empty_segment,), (None,), 0)
             if len(ids) and matrix.shape[1] != self.width:
                 ids, documents = ids[:0], documents[:0]
             matrix = matrix.reshape(len(ids), self.width)
-            state = self._state
             parts: list[tuple[_Segment, np.ndarray | None]] = []
             for segment, alive in zip(state.segments, state.alive, strict=True):
                 gone = np.isin(segment.ids, removed_ids) | np.isin(
