@@ -71,7 +71,7 @@ def test_lexical_delta_ranks_as_a_fresh_build_through_segments_and_a_merge():
             fresh.search(words, limit=10, allowed=allowed),
         )
     assert segments_seen == {1, 2}  # a small segment was held, and merged into the large one
-    assert 3000 > lexical.MERGE_MIN_ROWS
+    assert lexical.MERGE_MIN_ROWS < 3000
 
 
 def test_lexical_delta_replacing_a_chunk_forgets_its_old_words():

@@ -104,7 +104,7 @@ def test_each_embedding_batch_is_applied_as_it_commits(kb, editor, settings, sca
     changes = ChunkChange.objects.filter(knowledge_base=kb).order_by("version")
     named = [(c.document_id, c.chunk_ids) for c in changes]
     assert named[0] == (document.pk, None)  # the chunks stored
-    assert [len(ids) for _, ids in named[1:]] == [2, 2, 1]  # its five chunks in three embedding batches
+    assert [len(ids) for _, ids in named[1:]] == [2, 2, 1]  # five chunks, three embedding batches
     assert titles(kb, "topic3 rules", weight=1.0)
     assert held(kb) is kept and kept.deltas == 1
     assert_ranks_as_a_fresh_build(kb)
