@@ -407,7 +407,7 @@ KNOWLEDGE_EMBED_BATCH = int(os.environ.get("KNOWLEDGE_EMBED_BATCH", 32))
 # sign bits of its vectors first, and this many nearest by them are scored exactly
 # (knowledge.search.vectors; docs/knowledge.md has what it costs in recall).
 KNOWLEDGE_EXACT_SCAN_MAX = int(os.environ.get("KNOWLEDGE_EXACT_SCAN_MAX", 20_000))
-KNOWLEDGE_POOL = int(os.environ.get("KNOWLEDGE_POOL", 2_000))
+KNOWLEDGE_POOL = int(os.environ.get("KNOWLEDGE_POOL", 5_000))
 KNOWLEDGE_LEASE_SECONDS = float(os.environ.get("KNOWLEDGE_LEASE_SECONDS", 60))
 KNOWLEDGE_REKICK_SECONDS = float(os.environ.get("KNOWLEDGE_REKICK_SECONDS", 30))
 # Uploads above this are written to a temporary file instead of held in memory.
