@@ -408,6 +408,9 @@ KNOWLEDGE_EMBED_BATCH = int(os.environ.get("KNOWLEDGE_EMBED_BATCH", 32))
 # (knowledge.search.vectors; docs/knowledge.md has what it costs in recall).
 KNOWLEDGE_EXACT_SCAN_MAX = int(os.environ.get("KNOWLEDGE_EXACT_SCAN_MAX", 20_000))
 KNOWLEDGE_POOL = int(os.environ.get("KNOWLEDGE_POOL", 5_000))
+# A base's latest chunk changes kept for the processes whose index is behind (older ones are
+# pruned; a process further behind builds its index anew).
+KNOWLEDGE_CHUNK_CHANGES_KEPT = int(os.environ.get("KNOWLEDGE_CHUNK_CHANGES_KEPT", 2_000))
 KNOWLEDGE_LEASE_SECONDS = float(os.environ.get("KNOWLEDGE_LEASE_SECONDS", 60))
 KNOWLEDGE_REKICK_SECONDS = float(os.environ.get("KNOWLEDGE_REKICK_SECONDS", 30))
 # Uploads above this are written to a temporary file instead of held in memory.

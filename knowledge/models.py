@@ -68,14 +68,14 @@ class KnowledgeBase(models.Model):
         self.chunks_version = version
         if version % CHUNK_CHANGES_PRUNE_EVERY == 0:
             ChunkChange.objects.filter(
-                knowledge_base_id=self.pk, version__lte=version - CHUNK_CHANGES_KEPT
+                knowledge_base_id=self.pk,
+                version__lte=version - settings.KNOWLEDGE_CHUNK_CHANGES_KEPT,
             ).delete()
         return version
 
 
-#: How many of a base's latest chunk changes are kept: a process whose index is further behind
-#: builds it anew instead of applying them.
-CHUNK_CHANGES_KEPT = 2000
+#: Every this many changes, those older than the base's latest KNOWLEDGE_CHUNK_CHANGES_KEPT are
+#: deleted: a process whose index is further behind builds it anew instead of applying them.
 CHUNK_CHANGES_PRUNE_EVERY = 100
 
 

@@ -8,8 +8,8 @@ transaction; the bump's row lock makes the versions commit in order. Each query 
 versions of the bases it searches (one indexed read). An index held at an older version reads
 the changes since, reloads the rows of the chunks they name (the current rows: applying a
 change twice is harmless) and replaces those chunks in memory. If the changes since are not all
-kept (CHUNK_CHANGES_KEPT), or a change names no document, the index is built anew. The base's
-creation time, revision and embedding model are part of the index's key: a reused id (a
+kept (KNOWLEDGE_CHUNK_CHANGES_KEPT), or a change names no document, the index is built anew.
+The base's creation time, revision and embedding model are part of the index's key: a reused id (a
 restored database) or a re-indexed base gets a new one.
 """
 

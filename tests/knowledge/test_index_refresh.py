@@ -155,3 +155,18 @@ def test_another_connections_change_is_seen_by_the_next_search(kb, corpus, add_t
     assert "Parking" not in titles(kb, "where do bicycles go")
     assert held(kb) is kept and kept.builds == 2 and kept.deltas == 1
     assert_ranks_as_a_fresh_build(kb)
+
+
+@pytest.mark.django_db
+def test_old_changes_are_pruned_and_a_process_that_far_behind_builds_anew(kb, corpus, settings):
+    settings.KNOWLEDGE_CHUNK_CHANGES_KEPT = 30
+    ranking(kb)
+    kept = held(kb)
+    document = corpus["Parking"]
+    while kb.chunks_changed(document_id=document.pk) % 100:
+        pass
+    versions = list(ChunkChange.objects.filter(knowledge_base=kb).values_list("version", flat=True))
+    assert versions == list(range(kb.chunks_version - 29, kb.chunks_version + 1))
+    assert titles(kb, "where do bicycles go")[0] == "Parking"
+    assert held(kb) is kept and kept.deltas == 0 and kept.builds == 4
+    assert_ranks_as_a_fresh_build(kb)
