@@ -153,15 +153,16 @@ def _changed_rows(kb_id: int, delta: Delta) -> list[tuple]:
             values = sorted(values)
             for start in range(0, len(values), 500):
                 part = values[start : start + 500]
+                # By document or id alone, so the planner takes that index: with the base's id
+                # too, SQLite walked the base's (knowledge_base, id) index, every chunk of it.
                 cursor.execute(
-                    f"SELECT id, document_id, heading, text, embedding FROM {table} "  # noqa: S608
-                    f"WHERE knowledge_base_id = %s AND {column} IN "
-                    f"({', '.join(['%s'] * len(part))})",
-                    [kb_id, *part],
+                    f"SELECT id, document_id, heading, text, embedding, knowledge_base_id "  # noqa: S608
+                    f"FROM {table} WHERE {column} IN ({', '.join(['%s'] * len(part))})",
+                    part,
                 )
                 rows += cursor.fetchall()
     seen: set[int] = set()
-    return [r for r in rows if not (r[0] in seen or seen.add(r[0]))]
+    return [r[:5] for r in rows if r[5] == kb_id and not (r[0] in seen or seen.add(r[0]))]
 
 
 def _load_vectors(kb_id: int) -> VectorIndex:

@@ -102,7 +102,9 @@ class _Segment:
         self.terms, self.rows, self.tf = terms[order], rows[order], tf[order]
         frequency = np.bincount(self.terms, minlength=vocabulary_size)
         self.offsets = np.concatenate([[0], np.cumsum(frequency)]).astype(np.int64)
-        self._weights: tuple[float, np.ndarray] | None = None
+        self._lengths = lengths.astype(np.float32)
+        #: The average chunk length the kept weights are for, and the weights by term.
+        self._weights: tuple[float, dict[int, np.ndarray]] = (0.0, {})
 
     @classmethod
     def of_texts(cls, ids, documents, texts: Iterable[str], vocabulary: dict[str, int]):
@@ -157,14 +159,19 @@ class _Segment:
             return 0, 0
         return int(self.offsets[term]), int(self.offsets[term + 1])
 
-    def weights(self, average: float) -> np.ndarray:
-        """The term-frequency part of BM25 of every posting, at this average chunk length."""
-        held = self._weights
-        if held is None or held[0] != average:
-            lengths = self.lengths.astype(np.float32)
-            norm = K1 * (1 - B + B * lengths[self.rows] / average)
-            held = self._weights = (average, (self.tf * (K1 + 1) / (self.tf + norm)))
-        return held[1]
+    def weights(self, term: int, start: int, end: int, average: float) -> np.ndarray:
+        """The term-frequency part of BM25 of a term's postings, at this average chunk length
+        (kept per term until the average changes: a change costs only the terms asked since)."""
+        held_average, by_term = self._weights
+        if held_average != average:
+            by_term = {}
+            self._weights = (average, by_term)
+        found = by_term.get(term)
+        if found is None:
+            tf = self.tf[start:end]
+            norm = K1 * (1 - B + B * self._lengths[self.rows[start:end]] / average)
+            found = by_term[term] = tf * (K1 + 1) / (tf + norm)
+        return found
 
 
 @dataclass(frozen=True)
@@ -264,7 +271,7 @@ class LexicalIndex:
             for i, ((s, _), (start, end)) in enumerate(zip(parts, spans, strict=True)):
                 if end > start:
                     rows = s.rows[start:end]
-                    scores[i][rows] += s.weights(average)[start:end] * idf
+                    scores[i][rows] += s.weights(t, start, end, average) * idf
                     covered[i][rows] += idf
         for (_, alive), segment_scores in zip(parts, scores, strict=True):
             if alive is not None:
