@@ -175,12 +175,15 @@ class VectorIndex:
         if live > self.exact_limit:
             candidates = self._candidates(state.segments, usable, query)
         else:
-            candidates = [np.arange(s.size) if m is None else np.flatnonzero(m) for s, m in pairs]
+            candidates = [None if m is None else np.flatnonzero(m) for _, m in pairs]
         found: list[tuple[int, float]] = []
         for segment, rows in zip(state.segments, candidates, strict=True):
-            if not len(rows):
+            if rows is None:  # every row: no copy of the matrix
+                rows, scores = np.arange(segment.size), similarities(segment.matrix, query)
+            elif not len(rows):
                 continue
-            scores = similarities(segment.matrix[rows], query)
+            else:
+                scores = similarities(segment.matrix[rows], query)
             keep = scores >= min_similarity
             if keep.sum() > limit:
                 cut = np.partition(scores[keep], keep.sum() - limit)[keep.sum() - limit]
