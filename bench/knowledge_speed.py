@@ -20,6 +20,12 @@ The prose is hard on lexical search: the commonest words are in about half the c
 question's embedding is made once beforehand, so the timings exclude it (the embedding cache
 answers it, as it does for a repeated question). Printed: p50/p95/max per mode and the first
 query after the chunks changed (it builds the base's in-memory index: vectors and postings).
+Each line carries the load average it was measured at, and says how the vectors were searched
+(exactly, or by the sign-bit first pass with its pool: knowledge.search.vectors).
+
+Part 3, changes (`--changes`, 5): a document of 100 chunks is added through the real path and
+then deleted, each followed by one query, timed: the held index takes the delta. Printed beside
+the same query with the index dropped, which builds it anew (what every change cost before).
 """
 
 from __future__ import annotations
@@ -184,7 +190,17 @@ def queries(kb, count: int, rng: random.Random, words: list[str]) -> None:
     began = time.perf_counter()
     search([kb], asked[0], top_k=5)
     cold = (time.perf_counter() - began) * 1000
-    print(f"database: {connection.vendor}; {total} chunks in the base; {count} queries, top 5")
+    from django.conf import settings
+
+    path = (
+        "exact scan"
+        if total <= settings.KNOWLEDGE_EXACT_SCAN_MAX
+        else f"sign-bit first pass, pool {settings.KNOWLEDGE_POOL:,}"
+    )
+    print(
+        f"database: {connection.vendor}; {total} chunks in the base; {count} queries, top 5; "
+        f"vectors: {path}"
+    )
     print(
         f"first query after the chunks changed (builds the in-memory index: vectors and "
         f"postings): {cold:.0f} ms"
@@ -203,8 +219,50 @@ def queries(kb, count: int, rng: random.Random, words: list[str]) -> None:
             f"{label:13s} p50 {statistics.median(timings):5.1f} ms   p95 {p95(timings):5.1f} ms"
             f"   max {max(timings):5.1f} ms   (query embedding excluded)"
             + (f"; {empty} questions found nothing" if empty else "")
+            + f"; {load_average()}"
         )
-    print(load_average())
+
+
+def changes(kb, owner, count: int, rng: random.Random, words: list[str]) -> None:
+    """The first query after one document is added (100 chunks, through ingestion with the
+    local model) and after one is deleted: the held index takes the delta. Then the same
+    query with the index dropped, as a process that never held it builds it."""
+    from knowledge import services
+    from knowledge.ingestion import document_ingest
+    from knowledge.search import index, search
+
+    def timed(query: str) -> float:
+        began = time.perf_counter()
+        search([kb], query, top_k=5)
+        return (time.perf_counter() - began) * 1000
+
+    query = "What " + prose(rng, words, 8).lower().rstrip(".") + "?"
+    search([kb], query, top_k=5)
+    held = index._held[kb.pk]
+    builds, added, deleted = held.builds, [], []
+    for n in range(count):
+        text = "\n\n".join(
+            f"## Change {n}.{i}\n\n" + prose(rng, words, WORDS_PER_CHUNK)
+            for i in range(CHUNKS_PER_DOCUMENT)
+        )
+        document = services.document_add_text(
+            user=owner, kb=kb, title=f"Change {n}", text=text, file_format="md"
+        )
+        assert document_ingest(document_id=document.pk, worker="bench") == "ready"
+        added.append(timed(query))
+        services.document_delete(document=document)
+        deleted.append(timed(query))
+    assert index._held[kb.pk] is held and held.builds == builds, "the delta was not applied"
+    index._held.pop(kb.pk)
+    rebuilt = timed(query)
+    print(
+        f"first query after adding a document of {CHUNKS_PER_DOCUMENT} chunks: median "
+        f"{statistics.median(added):.0f} ms, max {max(added):.0f} ms; after deleting one: "
+        f"median {statistics.median(deleted):.0f} ms, max {max(deleted):.0f} ms ({count} each, "
+        f"applied by the delta: {held.deltas} deltas, {held.vectors().segments} + "
+        f"{held.lexical().segments} segments held); the same query "
+        f"building the index anew: {rebuilt:.0f} ms; {load_average()}"
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -212,6 +270,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--ingest", type=int, default=10_000, help="chunks to ingest (0: skip)")
     parser.add_argument("--size", type=int, default=100_000, help="chunks to query over")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--changes", type=int, default=5, help="documents added, then deleted")
+    parser.add_argument(
+        "--compare-exact",
+        action="store_true",
+        help="at --size, query again with the other vector path (exact scan / sign-bit pass)",
+    )
     args = parser.parse_args(argv)
     setup(os.environ.get("BENCH_DATABASE", BENCH_DB))
     from django.contrib.auth import get_user_model
@@ -240,6 +304,18 @@ def main(argv: list[str]) -> int:
         queries(kb, args.queries, rng, words)  # at the ingested size, the model's own vectors
     fill(kb, args.size, rng, words)
     queries(kb, args.queries, rng, words)
+    if args.compare_exact:
+        from django.conf import settings
+
+        from knowledge.search import index
+
+        default = settings.KNOWLEDGE_EXACT_SCAN_MAX
+        settings.KNOWLEDGE_EXACT_SCAN_MAX = 10**9 if args.size > default else 0
+        index._held.pop(kb.pk, None)
+        queries(kb, args.queries, rng, words)  # the other vector path, same chunks
+        settings.KNOWLEDGE_EXACT_SCAN_MAX = default
+        index._held.pop(kb.pk, None)
+    changes(kb, owner, args.changes, rng, words)
     return 0
 
 

@@ -191,7 +191,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--companies", type=int, default=160)
     parser.add_argument("--scale", type=int, default=0, help="pad the base to N chunks too")
     args = parser.parse_args(argv)
-    setup()
+    setup(os.environ.get("BENCH_DATABASE", BENCH_DB))
     from django.contrib.auth import get_user_model
     from django.db import connection
 
@@ -275,6 +275,7 @@ def main(argv: list[str]) -> int:
             )
     print(f"({chunks} chunks; query times exclude the query embedding; {load_average()})")
     sweep(kb, sets)
+    pooled(kb, sets, chunks)
 
     if args.scale > chunks:
         pad(kb, args.scale - chunks)
@@ -291,6 +292,37 @@ def main(argv: list[str]) -> int:
                 f"excluded)"
             )
     return 0
+
+
+def pooled(kb, sets: dict[str, list[tuple[str, int]]], chunks: int) -> None:
+    """Recall with the sign-bit first pass (knowledge.search.vectors) forced on this small base,
+    its pool the share of the base that a base of 100,000 chunks gets (KNOWLEDGE_POOL of it):
+    what the pass costs at that size, as far as this collection can tell."""
+    from django.conf import settings
+
+    from knowledge.search import index, search
+
+    exact_limit, pool = settings.KNOWLEDGE_EXACT_SCAN_MAX, settings.KNOWLEDGE_POOL
+    for share in (pool / 100_000, pool / 250_000):
+        settings.KNOWLEDGE_EXACT_SCAN_MAX, settings.KNOWLEDGE_POOL = 0, round(share * chunks)
+        index._held.pop(kb.pk, None)
+        line = []
+        for name, asked in sets.items():
+            for label, weight in (("hybrid", 0.5), ("vector", 1.0)):
+                found = first = 0
+                for query, answer in asked:
+                    ranked = [h.chunk_id for h in search([kb], query, top_k=5,
+                                                         hybrid_weight=weight).hits]  # fmt: skip
+                    found += answer in ranked
+                    first += ranked[:1] == [answer]
+                line.append(f"{name} {label} {found / len(asked):.3f} / {first / len(asked):.3f}")
+        print(
+            f"sign-bit first pass, pool {settings.KNOWLEDGE_POOL} of {chunks} chunks "
+            f"({share:.0%}, as {pool:,} of {round(pool / share):,}), recall@5 / @1: "
+            + "; ".join(line)
+        )
+    settings.KNOWLEDGE_EXACT_SCAN_MAX, settings.KNOWLEDGE_POOL = exact_limit, pool
+    index._held.pop(kb.pk, None)
 
 
 def sweep(kb, sets: dict[str, list[tuple[str, int]]]) -> None:

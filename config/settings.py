@@ -406,6 +406,14 @@ SWITCHBOARD_ROUTER_REFIT_EVERY = int(os.environ.get("SWITCHBOARD_ROUTER_REFIT_EV
 KNOWLEDGE_MAX_DOCUMENT_BYTES = int(os.environ.get("KNOWLEDGE_MAX_DOCUMENT_BYTES", 10_000_000))
 KNOWLEDGE_MAX_CHUNKS_PER_DOCUMENT = int(os.environ.get("KNOWLEDGE_MAX_CHUNKS_PER_DOCUMENT", 20_000))
 KNOWLEDGE_EMBED_BATCH = int(os.environ.get("KNOWLEDGE_EMBED_BATCH", 32))
+# Vector search scans a base exactly up to this many chunks; a larger one is searched by the
+# sign bits of its vectors first, and this many nearest by them are scored exactly
+# (knowledge.search.vectors; docs/knowledge.md has what it costs in recall).
+KNOWLEDGE_EXACT_SCAN_MAX = int(os.environ.get("KNOWLEDGE_EXACT_SCAN_MAX", 20_000))
+KNOWLEDGE_POOL = int(os.environ.get("KNOWLEDGE_POOL", 5_000))
+# A base's latest chunk changes kept for the processes whose index is behind (older ones are
+# pruned; a process further behind builds its index anew).
+KNOWLEDGE_CHUNK_CHANGES_KEPT = int(os.environ.get("KNOWLEDGE_CHUNK_CHANGES_KEPT", 2_000))
 KNOWLEDGE_LEASE_SECONDS = float(os.environ.get("KNOWLEDGE_LEASE_SECONDS", 60))
 KNOWLEDGE_REKICK_SECONDS = float(os.environ.get("KNOWLEDGE_REKICK_SECONDS", 30))
 # Uploads above this are written to a temporary file instead of held in memory.

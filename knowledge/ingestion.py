@@ -164,7 +164,7 @@ def _store_chunks(document: Document, drafts: list[ChunkDraft], worker: str) -> 
             ],
             batch_size=500,
         )
-        document.knowledge_base.chunks_changed()
+        document.knowledge_base.chunks_changed(document_id=document.pk)
 
 
 def _ingest(document: Document, worker: str) -> None:
@@ -186,7 +186,7 @@ def _ingest(document: Document, worker: str) -> None:
         with transaction.atomic():
             _renew(document, worker, chunks_done=done)
             Chunk.objects.bulk_update(pending, ["embedding", "embedding_model"])
-            kb.chunks_changed()
+            kb.chunks_changed(document_id=document.pk, chunk_ids=[c.pk for c in pending])
     finished = _finish(
         document,
         worker,

@@ -6,7 +6,7 @@ knowledge base (knowledge.search.index), the same on SQLite and PostgreSQL.
 """
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 
@@ -45,10 +45,59 @@ class KnowledgeBase(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def chunks_changed(self) -> None:
-        """Record that this base's chunks changed (call inside the changing transaction)."""
-        bump = models.F("chunks_version") + 1
-        KnowledgeBase.objects.filter(pk=self.pk).update(chunks_version=bump)
+    def chunks_changed(
+        self, *, document_id: int | None = None, chunk_ids: list[int] | None = None
+    ) -> int:
+        """Record that chunks of this base changed: those of `document_id` (only `chunk_ids`
+        of it, if given), or any of them when no document is named. Call it inside the
+        changing transaction; returns the base's new chunks_version."""
+        with connection.cursor() as cursor:
+            # The row lock this takes orders the base's changes: versions commit in sequence.
+            cursor.execute(
+                f"UPDATE {KnowledgeBase._meta.db_table} SET chunks_version = chunks_version + 1 "  # noqa: S608
+                "WHERE id = %s RETURNING chunks_version",
+                [self.pk],
+            )
+            (version,) = cursor.fetchone()
+        ChunkChange.objects.create(
+            knowledge_base_id=self.pk,
+            version=version,
+            document_id=document_id,
+            chunk_ids=sorted(chunk_ids) if chunk_ids is not None else None,
+        )
+        self.chunks_version = version
+        if version % CHUNK_CHANGES_PRUNE_EVERY == 0:
+            ChunkChange.objects.filter(
+                knowledge_base_id=self.pk,
+                version__lte=version - settings.KNOWLEDGE_CHUNK_CHANGES_KEPT,
+            ).delete()
+        return version
+
+
+#: Every this many changes, those older than the base's latest KNOWLEDGE_CHUNK_CHANGES_KEPT are
+#: deleted: a process whose index is further behind builds it anew instead of applying them.
+CHUNK_CHANGES_PRUNE_EVERY = 100
+
+
+class ChunkChange(models.Model):
+    """One change to a base's chunks, numbered by the chunks_version it made: a process that
+    holds the base's index at an older version reloads only the chunks these name."""
+
+    knowledge_base = models.ForeignKey(
+        KnowledgeBase, on_delete=models.CASCADE, related_name="chunk_changes"
+    )
+    version = models.PositiveBigIntegerField()
+    #: The document whose chunks changed (it may be gone); None: any chunk of the base.
+    document_id = models.BigIntegerField(null=True)
+    #: Only these chunks of the document changed (their embeddings, say); None: all of them.
+    chunk_ids = models.JSONField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["knowledge_base", "version"], name="uniq_chunk_change_version"
+            )
+        ]
 
 
 class SourceKind(models.TextChoices):

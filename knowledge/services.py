@@ -150,7 +150,8 @@ def kb_update(*, kb: KnowledgeBase, changes: dict[str, Any]) -> tuple[KnowledgeB
             kb.revision += 1
         try:
             with transaction.atomic():
-                kb.save()
+                # Never chunks_version: the object may hold an older one than ingestion wrote.
+                kb.save(update_fields=[*changes, "updated_at", "revision"])
         except IntegrityError as exc:
             raise Conflict(
                 f"A knowledge base called “{kb.name}” already exists here.", code="duplicate_name"
@@ -405,9 +406,10 @@ def document_add_url(
 
 
 def document_delete(*, document: Document) -> None:
+    document_id = document.pk
     with transaction.atomic():
         document.delete()
-        document.knowledge_base.chunks_changed()
+        document.knowledge_base.chunks_changed(document_id=document_id)
 
 
 def document_reindex(*, document: Document) -> list[int]:

@@ -1,8 +1,9 @@
 """Hybrid retrieval: vector similarity and lexical search, fused by reciprocal rank.
 
 One interface and one ranking whatever the database, over each knowledge base's index held in
-memory (knowledge.search.index, reloaded when its chunks change):
-- vector: an exact scan with numpy over the chunks' float32 embeddings;
+memory (knowledge.search.index, updated by the delta when its chunks change):
+- vector: the chunks' float32 embeddings, scanned exactly up to KNOWLEDGE_EXACT_SCAN_MAX chunks,
+  beyond that through their sign bits first (knowledge.search.vectors);
 - lexical: BM25 over the base's postings (knowledge.search.lexical: stemmed words, stop words
   left out).
 
@@ -20,12 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from django.db import connection
 from django.db.models import QuerySet
 
 from ..embeddings import embed_cached
-from ..models import Chunk, KnowledgeBase
+from ..models import Chunk, Document, KnowledgeBase
 from .index import BaseIndex, base_indexes
 from .lexical import MAX_QUERY_TERMS, STOP_WORDS, query_terms
+from .vectors import similarities
 
 __all__ = [
     "MAX_QUERY_TERMS",
@@ -164,14 +167,8 @@ def _vector(
 ) -> list[tuple[int, float]]:
     found: list[tuple[int, float]] = []
     for index in indexes:
-        vectors = index.vectors()
-        found += nearest(
-            vectors.ids,
-            vectors.matrix,
-            query_vector,
-            limit=limit,
-            min_similarity=min_similarity,
-            allowed=allowed,
+        found += index.vectors().search(
+            query_vector, limit=limit, allowed=allowed, min_similarity=min_similarity
         )
     found.sort(key=lambda pair: (-pair[1], pair[0]))
     return found[:limit]
@@ -193,8 +190,9 @@ def nearest(
     if not len(ids) or vectors.ndim != 2 or vectors.shape[1] != query_vector.shape[0]:
         return []
     # The same dtype as the matrix: a float64 query would copy the whole matrix to float64 on
-    # every search (23 ms instead of 2 at 20,000 chunks).
-    similarity = vectors @ np.asarray(query_vector, dtype=vectors.dtype)
+    # every search (23 ms instead of 2 at 20,000 chunks). numpy's own loop, not BLAS, whose
+    # spinning threads make a loaded machine's searches wait (knowledge.search.vectors).
+    similarity = similarities(vectors, np.asarray(query_vector, dtype=vectors.dtype))
     if allowed is not None:
         similarity = np.where(np.isin(ids, list(allowed)), similarity, -np.inf)
     n = min(limit, len(similarity))
@@ -335,25 +333,22 @@ def search(
     )
     similarity = dict(vector)
     fused = fuse(vector, lexical, hybrid_weight=hybrid_weight)[:top_k]
-    chunks = (
-        Chunk.objects.select_related("document")
-        .defer("embedding", "document__content")
-        .in_bulk([c for c, *_ in fused])
-    )
+    chunks = _chunk_rows([c for c, *_ in fused])
     for chunk_id, score, vector_rank, lexical_rank in fused:
-        chunk = chunks.get(chunk_id)
-        if chunk is None:
+        row = chunks.get(chunk_id)
+        if row is None:
             continue  # deleted since it was found
+        document_id, kb_id, text, heading, location, source, title = row
         result.hits.append(
             Hit(
                 chunk_id=chunk_id,
-                document_id=chunk.document_id,
-                knowledge_base_id=chunk.knowledge_base_id,
-                text=chunk.text,
-                heading=chunk.heading,
-                location=chunk.location,
-                source=chunk.document.source,
-                title=chunk.document.title,
+                document_id=document_id,
+                knowledge_base_id=kb_id,
+                text=text,
+                heading=heading,
+                location=location,
+                source=source,
+                title=title,
                 score=score,
                 similarity=similarity.get(chunk_id),
                 vector_rank=vector_rank,
@@ -361,3 +356,19 @@ def search(
             )
         )
     return result
+
+
+def _chunk_rows(ids: list[int]) -> dict[int, tuple]:
+    """The found chunks with their document's source and title, by id: one plain statement
+    (the queryset's compilation cost as much as the search's vector pass)."""
+    if not ids:
+        return {}
+    chunk, document = Chunk._meta.db_table, Document._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.id, c.document_id, c.knowledge_base_id, c.text, c.heading, c.location, "  # noqa: S608
+            f"d.source, d.title FROM {chunk} c JOIN {document} d ON d.id = c.document_id "
+            f"WHERE c.id IN ({', '.join(['%s'] * len(ids))})",
+            ids,
+        )
+        return {row[0]: row[1:] for row in cursor.fetchall()}
