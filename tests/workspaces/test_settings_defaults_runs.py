@@ -118,8 +118,8 @@ def test_defaults_apply_to_runs_started_over_the_api(scripted, essay, workspace,
 
 def test_applying_the_defaults_costs_the_run_start_no_statement(essay, workspace):
     """The workspace row comes with the flow (`flow_get` joins it): reading its defaults adds no
-    query to starting a run (the same count with or without defaults; 8 with the running-runs
-    cap's check)."""
+    query to starting a run (the same count with or without defaults: 7, the run inserted with its
+    first event's seq)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -136,4 +136,4 @@ def test_applying_the_defaults_costs_the_run_start_no_statement(essay, workspace
 
     without = statements()
     set_defaults(owner, workspace, model="openai/gpt-4o", max_cost=1.0, max_tokens=500)
-    assert statements() == without == 8
+    assert statements() == without == 7
