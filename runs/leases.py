@@ -53,6 +53,11 @@ class InlineExecutor(Executor):
             pending.extend(run_advance(run_id=run_id))
 
 
+#: Steps per heartbeat statement (two parameters each, well under SQLite's and PostgreSQL's
+#: limits).
+BEAT_BATCH = 400
+
+
 class Heartbeat:
     """Extends the leases of the steps this process is executing."""
 
@@ -78,10 +83,16 @@ class Heartbeat:
         if not owned:
             return
         expires = timezone.now() + timedelta(seconds=settings.SWITCHBOARD_LEASE_SECONDS)
-        for step_id, worker in owned.items():
-            Step.objects.filter(pk=step_id, status=StepStatus.RUNNING, lease_owner=worker).update(
-                lease_expires_at=expires
-            )
+        # One statement for all of them (a write per step was one SQLite write lock and commit
+        # each, up to one per executor thread every beat, queued behind the steps' commits).
+        # Matching the owners as a set is as strict as pairwise: every owner named is a thread
+        # of this process, and a step another process took over has an owner not named here.
+        items = list(owned.items())
+        for start in range(0, len(items), BEAT_BATCH):
+            batch = dict(items[start : start + BEAT_BATCH])
+            Step.objects.filter(
+                pk__in=batch, status=StepStatus.RUNNING, lease_owner__in=set(batch.values())
+            ).update(lease_expires_at=expires)
 
     def start(self) -> None:
         """Beat from a daemon thread until `stop()`; starting twice is a no-op."""

@@ -25,6 +25,7 @@ from runs.engine.runner import StepOutcome, child_failed, failed_after_run
 from runs.engine.scheduler import RunState
 from runs.models import (
     FINISHED_RUN_STATUSES,
+    UNFINISHED_RUN_STATUSES,
     Approval,
     Run,
     RunStatus,
@@ -429,7 +430,7 @@ def orphans() -> list[Run]:
     or whose step is over (a map that failed while other items still ran)."""
     over = [StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELLED, StepStatus.SKIPPED]
     return list(
-        Run.objects.filter(
+        Run.objects.filter(status__in=UNFINISHED_RUN_STATUSES, parent_step__isnull=False).filter(
             Q(parent_step__run__status__in=FINISHED_RUN_STATUSES) | Q(parent_step__status__in=over)
-        ).exclude(status__in=FINISHED_RUN_STATUSES)
+        )
     )

@@ -271,6 +271,23 @@ def test_heartbeat_extends_only_its_own_leases(trip_run, settings):
     assert sweep() == set()
 
 
+def test_heartbeat_extends_every_lease_it_holds_in_one_statement(trip_run, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.SWITCHBOARD_LEASE_SECONDS = 60
+    explain = drive_until(trip_run, "explain")
+    crash(explain, owner="me:1:2")
+    heartbeat = Heartbeat()
+    heartbeat.add(explain, "me:1:2")
+    for gone in range(10**6, 10**6 + 50):  # steps of other threads, finished meanwhile
+        heartbeat.add(gone, f"me:1:{gone}")
+    with CaptureQueriesContext(connection) as queries:
+        heartbeat.beat()
+    assert len(queries.captured_queries) == 1
+    assert Step.objects.get(pk=explain).lease_expires_at > timezone.now() + timedelta(seconds=50)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_cancel_during_a_model_call_discards_the_late_result(
     demo, embedded, llm_server, api_for, caplog
@@ -305,3 +322,26 @@ def test_cancel_during_a_model_call_discards_the_late_result(
     assert kinds[-1] == "run.cancelled"
     assert llm_server.call_count == 1
     assert "Discarding late result" in caplog.text
+
+
+def test_a_sweep_reads_no_whole_table_of_runs_or_steps(trip_run):
+    """The sweeper runs every couple of seconds for as long as the server is up, while runs
+    and steps pile up: none of its reads may walk every run or step ever made (an `exclude` of
+    the finished statuses did: a scan of all runs per pass)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "sqlite":
+        pytest.skip("reads SQLite's query plans (PostgreSQL's planner scans tables this small)")
+    drive_until(trip_run, "explain")
+    with CaptureQueriesContext(connection) as queries:
+        sweep()
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    assert len(reads) >= 8  # the sweep's passes, each a read
+    scans = []
+    with connection.cursor() as cursor:
+        for sql in reads:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+            plan = [row[-1] for row in cursor.fetchall()]
+            scans += [(line, sql[:120]) for line in plan if line.startswith("SCAN runs_")]
+    assert scans == []
