@@ -1,9 +1,9 @@
 """Read a document's bytes into blocks under their headings, by format.
 
 txt: paragraphs; md: markdown-it's tokens (headings, paragraphs, list items, code); html:
-BeautifulSoup's elements in document order; pdf: pypdf's text per page; csv and jsonl: one
-atomic block per row. A file that cannot be read raises `Unreadable` with a reason a person
-understands.
+BeautifulSoup's elements in document order; pdf: paragraphs under headings from the layout pypdf
+reports, page by page (knowledge.pdf); csv and jsonl: one atomic block per row. A file that
+cannot be read raises `Unreadable` with a reason a person understands.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 
 from .chunking import Block
+from .pdf import layout_blocks, page_lines
 
 FORMATS = ("txt", "md", "html", "pdf", "csv", "jsonl")
 EXTENSIONS = {
@@ -156,13 +157,13 @@ def _pdf(content: bytes) -> Iterator[Block]:
         pages = list(reader.pages)
     except PdfReadError as exc:
         raise Unreadable(f"The PDF could not be read ({exc}).") from exc
+    lines = []
     for number, page in enumerate(pages, start=1):
         try:
-            text = page.extract_text() or ""
+            lines.append(page_lines(page))
         except Exception as exc:  # pypdf raises many types on damaged pages
             raise Unreadable(f"Page {number} of the PDF could not be read.") from exc
-        for paragraph in _BLANK_LINES.split(text):
-            yield Block(paragraph, (), f"page {number}")
+    yield from layout_blocks(lines)
 
 
 def _csv(content: bytes) -> Iterator[Block]:

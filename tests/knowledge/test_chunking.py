@@ -110,12 +110,17 @@ def test_html_headings_and_paragraphs_without_scripts_or_navigation():
     assert not any("alert" in d.text or "Home" in d.text for d in drafts)
 
 
-def _pdf(pages: list[str]) -> bytes:
-    """A real PDF with one text line per page, written by hand (pypdf only reads)."""
+def _pdf(pages: list[str] | list[list[tuple[int, int, str]]]) -> bytes:
+    """A real PDF written by hand (pypdf only reads): one text line per page, or per page its
+    lines as (font size, baseline height, text)."""
     objects = ["<< /Type /Catalog /Pages 2 0 R >>", ""]
     kids = []
-    for text in pages:
-        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    for lines in pages:
+        if isinstance(lines, str):
+            lines = [(12, 720, lines)]
+        stream = " ".join(
+            f"BT /F1 {size} Tf 72 {y} Td ({text}) Tj ET" for size, y, text in lines
+        ).encode()
         content_id = len(objects) + 2
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R "
@@ -146,6 +151,48 @@ def test_pdf_text_keeps_its_page_number():
     assert [(d.text, d.location) for d in drafts] == [
         ("Sick days need a note after three days.", "page 1"),
         ("Holidays are booked in the HR tool.", "page 2"),
+    ]
+
+
+def test_pdf_headings_and_paragraphs_come_from_the_layout():
+    """No blank lines in the text layer (as Word or a browser exports it): headings by their
+    size, paragraphs by the gaps between lines, a hyphenated line break joined."""
+    pdf = _pdf(
+        [
+            [
+                (20, 750, "Staff handbook"),
+                (11, 720, "This handbook applies to every"),
+                (11, 706, "employee from the first day."),
+                (15, 676, "Leave"),
+                (11, 650, "Staff get twelve sick days a"),
+                (11, 636, "year with a note from a doctor."),
+                (11, 608, "Holidays are booked two weeks ahead in the self-"),
+                (11, 594, "service portal."),
+                (15, 564, "Expenses"),
+                (11, 540, "Keep receipts over 25 euros."),
+            ],
+            [(11, 720, "Expenses are paid with the next salary.")],
+        ]
+    )
+    blocks = read_blocks(pdf, "pdf")
+    top, leave, expenses = (
+        ("Staff handbook",),
+        ("Staff handbook", "Leave"),
+        ("Staff handbook", "Expenses"),
+    )
+    assert [(b.headings, b.location, b.text) for b in blocks] == [
+        (top, "page 1", "This handbook applies to every employee from the first day."),
+        (leave, "page 1", "Staff get twelve sick days a year with a note from a doctor."),
+        (leave, "page 1", "Holidays are booked two weeks ahead in the self-service portal."),
+        (expenses, "page 1", "Keep receipts over 25 euros."),
+        (expenses, "page 2", "Expenses are paid with the next salary."),
+    ]
+    drafts = chunk_blocks(blocks, size=500, overlap=0)
+    assert [(d.heading, d.location) for d in drafts] == [
+        ("Staff handbook", "page 1"),
+        ("Staff handbook › Leave", "page 1"),
+        ("Staff handbook › Expenses", "page 1"),
+        ("Staff handbook › Expenses", "page 2"),
     ]
 
 
