@@ -151,6 +151,56 @@ function retrieved(step) {
   );
 }
 
+/** A memory step's recall: the earlier messages it used, in conversation order, and the summary. */
+function remembered(step) {
+  const out = step.output;
+  if (!out || typeof out !== "object" || !Array.isArray(out.turns)) return null;
+  const how = step.details?.memory || {};
+  const parts = [
+    el("p", {
+      class: "sb-small sb-muted",
+      "data-memory-usage": "",
+      text: `${out.turns.length} of ${how.considered ?? out.turns.length} earlier message${(how.considered ?? out.turns.length) === 1 ? "" : "s"} used · ${out.tokens ?? 0} of ${how.budget ?? "?"} tokens`,
+    }),
+  ];
+  if (how.summary) {
+    parts.push(
+      el(
+        "div",
+        { class: "sb-retrieved-text", "data-memory-summary": "" },
+        el("strong", { text: `Summary of messages 1–${how.summary.upto} (${how.summary.tokens} tokens): ` }),
+        document.createTextNode(out.summary || ""),
+      ),
+    );
+  }
+  if (!out.turns.length && !how.summary) {
+    parts.push(el("p", { class: "sb-small sb-muted", text: how.considered ? "No earlier message was needed for this one." : "Nothing to remember yet: this is the conversation's first message." }));
+  }
+  if (out.turns.length) {
+    parts.push(
+      el(
+        "ol",
+        { class: "sb-retrieved", "data-memory-turns": "" },
+        out.turns.map((turn) =>
+          el(
+            "li",
+            { "data-memory-turn": String(turn.turn) },
+            el(
+              "div",
+              { class: "sb-retrieved-head" },
+              el("strong", { text: `Message ${turn.turn}` }),
+              el("span", { class: "sb-small sb-muted", text: `${turn.tokens ?? 0} tokens` }),
+              turn.similarity != null ? el("span", { class: "sb-retrieved-score", text: `similarity ${Number(turn.similarity).toFixed(2)}` }) : null,
+            ),
+            el("p", { class: "sb-retrieved-text", text: `User: ${turn.user || ""}\nAssistant: ${turn.assistant || ""}` }),
+          ),
+        ),
+      ),
+    );
+  }
+  return el("div", { "data-remembered": "" }, ...parts);
+}
+
 const CACHE_OUTCOMES = {
   hit: "Answered from the semantic cache: no model was called.",
   evicted: "A past answer matched, but failed this node's checks: it was evicted and the model asked.",
@@ -270,15 +320,18 @@ export function renderStepDetail(container, step, { label, nodeType, runFinished
   const input = promptParts(step.input);
   if (input) parts.push(...section(nodeType === "tool" ? "Arguments" : "Prompt", input));
   const chunks = nodeType === "retrieve" || step.node_type === "retrieve" ? retrieved(step) : null;
+  const memory = nodeType === "memory" || step.node_type === "memory" ? remembered(step) : null;
   if (chunks) {
     parts.push(...section(`Retrieved chunks (${step.output.length})`, chunks));
+  } else if (memory) {
+    parts.push(...section("Remembered", memory));
   } else if (step.status !== "running" && step.status !== "queued" && !(step.status === "failed" && step.output == null)) {
     const out = block(step.output);
     out.dataset.stepOutput = "";
     parts.push(...section("Output", out));
   }
   const extra = Object.fromEntries(
-    Object.entries(step.details || {}).filter(([k]) => !["route", "reason", "score", "feedback", "passed", "llm_attempts", "reused_from_step", "retrieved", "routing"].includes(k) && !(k === "semantic_cache" && cached)),
+    Object.entries(step.details || {}).filter(([k]) => !["route", "reason", "score", "feedback", "passed", "llm_attempts", "reused_from_step", "retrieved", "routing"].includes(k) && !(k === "semantic_cache" && cached) && !(k === "memory" && memory)),
   );
   if (Object.keys(extra).length) parts.push(...section("Notes", block(extra)));
   container.replaceChildren(el("section", { class: "sb-detail", "data-step-detail": step.key, "aria-label": `Step ${label}` }, ...parts));

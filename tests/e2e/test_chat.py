@@ -23,7 +23,7 @@ def now_part(request) -> str:
 
 @pytest.mark.usefixtures("slow_stream")
 def test_chat_two_turns_the_second_remembers_the_first(
-    page, member, workspace, llm_server, artifacts
+    page, new_page, member, workspace, llm_server, artifacts
 ):
     editor = member(Role.EDITOR, "chat-e2e")
     flow = flow_create(
@@ -83,6 +83,20 @@ def test_chat_two_turns_the_second_remembers_the_first(
     assert "Assistant: What a lovely name" in earlier
     page.screenshot(path=str(artifacts / "chat-two-turns.png"), full_page=True)
 
+    # The run page lists the earlier messages the memory step used, with their tokens.
+    run_page = new_page()
+    login(run_page, editor)
+    run_page.goto(f"/runs/{run_id}/")
+    run_page.locator('[data-step-node="recall"] .sb-step-head').click()
+    remembered = run_page.locator("[data-remembered]")
+    expect(remembered.locator("[data-memory-usage]")).to_contain_text("1 of 1 earlier message used")
+    expect(remembered.locator("[data-memory-turn]")).to_have_count(1)
+    expect(remembered.locator('[data-memory-turn="1"]')).to_contain_text(
+        "User: My dog is called Biscuit."
+    )
+    run_page.screenshot(path=str(artifacts / "chat-run-memory-step.png"))
+    run_page.close()
+
     # Rename it; the list on the left follows.
     page.get_by_text("Rename").click()
     page.get_by_role("textbox", name="Name").fill("About Biscuit")
@@ -102,9 +116,17 @@ def test_chat_link_from_the_flows_list_and_the_states_without_chat(
     draft = flow_create(user=editor, workspace_id=workspace.pk, name="Draft helper",
                         graph=chat_graph())  # fmt: skip
 
+    published.description = "Answers questions about pets, remembers their names. " * 4
+    published.save(update_fields=["description"])
+
     login(page, editor)
     page.goto(f"/?workspace={workspace.pk}")
     expect(page.get_by_role("link", name="Chat with Draft helper")).to_have_count(0)
+    # Five row actions and a long description stay inside the table's card.
+    table_right, card_right = page.locator(".sb-flow-table").evaluate(
+        "t => [t.getBoundingClientRect().right, t.parentElement.getBoundingClientRect().right]"
+    )
+    assert table_right <= card_right + 1
     page.screenshot(path=str(artifacts / "flows-list-chat-link.png"))
     page.get_by_role("link", name="Chat with Published helper").click()
     page.wait_for_url(f"**/flows/{published.pk}/chat/")
