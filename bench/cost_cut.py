@@ -39,7 +39,11 @@ training seeds a table of each learned mode per seed and on how many seeds it me
 what a router that knew each request's true chance on the cheap model would get (the bound
 the scripted failures allow); and the router's decision time per call.
 
-Figures (2-core box, SQLite, load average 5-10 from other work; the cuts and pass rates are
+Current figures (near-duplicates fail as their originals, the semantic cache's figures rule):
+docs/costs-and-evaluations.md, "Near-duplicates fail as their originals": `learned` meets the
+goal on 2, 5, 1, 6, 6 and 1 of 6 training seeds for the shipped set and seeds 13-17; on seeds 14
+and 17 not even a router that knew each request's true chance meets it. Before those changes
+(2-core box, SQLite, load average 5-10 from other work; the cuts and pass rates are
 deterministic for a dataset and training seed), `learned` against always-strong, training
 seeds 1012-1017:
 
