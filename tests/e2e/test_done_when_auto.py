@@ -109,6 +109,8 @@ def evaluate(page, flow, version: int, count: int) -> None:
         "data-status", "succeeded", timeout=90_000
     )
     expect(page.get_by_test_id("evaluation-done")).to_have_text(f"{count}/{count}")
+    # Finished while the page polled: its Cancel button goes with the run.
+    expect(page.get_by_role("button", name="Cancel", exact=True)).to_have_count(0)
 
 
 def test_a_pm_sets_auto_evaluates_two_versions_compares_and_reads_costs(
