@@ -39,7 +39,11 @@ training seeds a table of each learned mode per seed and on how many seeds it me
 what a router that knew each request's true chance on the cheap model would get (the bound
 the scripted failures allow); and the router's decision time per call.
 
-Figures (2-core box, SQLite, load average 5-10 from other work; the cuts and pass rates are
+Current figures (near-duplicates fail as their originals, the semantic cache's figures rule):
+docs/costs-and-evaluations.md, "Near-duplicates fail as their originals": `learned` meets the
+goal on 2, 5, 1, 6, 6 and 1 of 6 training seeds for the shipped set and seeds 13-17; on seeds 14
+and 17 not even a router that knew each request's true chance meets it. Before those changes
+(2-core box, SQLite, load average 5-10 from other work; the cuts and pass rates are
 deterministic for a dataset and training seed), `learned` against always-strong, training
 seeds 1012-1017:
 
@@ -82,6 +86,8 @@ BENCH_DB = "switchboard_bench_cost"
 CHEAP_FAILS = (0.10, 0.35, 0.60)
 SILENT = 0.10  # of the cheap model's failures: a wrong figure the evaluator cannot tell
 STRONG_FAILS = 0.02  # of hard requests, silently (the cheap model fails those too)
+#: Whether a near-duplicate fails by its own text's hash instead of as its original (failures).
+INDEPENDENT_PARAPHRASES = False
 PRICES = {
     "cheap": {"input": 0.15, "output": 0.60, "tier": "small", "context_window": 128_000},
     "strong": {"input": 2.25, "output": 9.00, "tier": "large", "context_window": 128_000},
@@ -162,13 +168,52 @@ def extra_steps(item: dict[str, Any]) -> int:
     return 0
 
 
+def original_of(item: dict[str, Any], items: list[dict[str, Any]]) -> str | None:
+    """The request a near-duplicate repeats: the original with its expected answer whose text
+    the paraphrase ends with (a greeting added, the first letter lowered), or None."""
+    if "paraphrase" not in item["tags"]:
+        return None
+    question = item["inputs"]["question"]
+    for other in items:
+        text = other["inputs"]["question"]
+        if (
+            "paraphrase" not in other["tags"]
+            and other["expected"] == item["expected"]
+            and question.endswith(text[1:])
+        ):
+            return text
+    return None
+
+
 def failures(items: list[dict[str, Any]]) -> dict[str, str]:
     """Which hard requests each model gets wrong, by exact fractions: CHEAP_FAILS[n] of the hard
     requests with n extra steps (the lowest `difficulty` of them) fail on the cheap model; of
     those, STRONG_FAILS of all hard requests (the most steps first) fail on the strong one too,
     and SILENT of the rest (by another hash) are a confident wrong figure. Question → "both"
     (strong and cheap, silently), "silent" (cheap, a wrong figure) or "hedge" (cheap, no
-    reference: the evaluator sees it)."""
+    reference: the evaluator sees it).
+
+    A near-duplicate of a hard request (a greeting added) is the same task: each model gets it
+    as wrong, the same way, as the request it repeats; the originals' fates are those of the
+    old rule (INDEPENDENT_PARAPHRASES: a near-duplicate failed by its own text's hash, so a
+    fresh call usually got right what its original got wrong, and a cache's replay of the
+    original's wrong answer lost a request no fresh call would)."""
+    failing = _failures(items)
+    if INDEPENDENT_PARAPHRASES:
+        return failing
+    for item in items:
+        if "hard" in item["tags"] and "paraphrase" in item["tags"]:
+            question, original = item["inputs"]["question"], original_of(item, items)
+            if original is None:
+                continue
+            if original in failing:
+                failing[question] = failing[original]
+            else:
+                failing.pop(question, None)
+    return failing
+
+
+def _failures(items: list[dict[str, Any]]) -> dict[str, str]:
     hard = [item for item in items if "hard" in item["tags"]]
     steps = {item["inputs"]["question"]: extra_steps(item) for item in hard}
     cheap: list[str] = []
@@ -442,9 +487,12 @@ def learned_overhead(workspace_id: int, items: list[dict[str, Any]]) -> tuple[fl
     return statistics.mean(timings), timings[len(timings) // 2], timings[int(len(timings) * 0.99)]
 
 
-def set_failure_rates(cheap_fails: tuple[float, ...], silent: float) -> None:
-    global CHEAP_FAILS, SILENT
+def set_failure_rates(
+    cheap_fails: tuple[float, ...], silent: float, independent_paraphrases: bool = False
+) -> None:
+    global CHEAP_FAILS, SILENT, INDEPENDENT_PARAPHRASES
     CHEAP_FAILS, SILENT = cheap_fails, silent
+    INDEPENDENT_PARAPHRASES = independent_paraphrases
 
 
 def workspace_with_dataset(user, slug: str, items: list[dict[str, Any]], first_mode: str):
@@ -538,6 +586,11 @@ def main() -> None:
     )
     parser.add_argument("--silent", type=float, default=SILENT, help="of the cheap failures")
     parser.add_argument(
+        "--independent-paraphrases",
+        action="store_true",
+        help="a near-duplicate fails by its own text's hash, not as its original (the old rule)",
+    )
+    parser.add_argument(
         "--training-seeds",
         default=str(TRAINING_SEED),
         help="comma-separated: one router per seed, each in a workspace of its own",
@@ -549,7 +602,11 @@ def main() -> None:
         help="evaluate the generator's set for this seed instead of the shipped file (seed 12)",
     )
     args = parser.parse_args()
-    set_failure_rates(tuple(float(r) for r in args.cheap_fails.split(",")), args.silent)
+    set_failure_rates(
+        tuple(float(r) for r in args.cheap_fails.split(",")),
+        args.silent,
+        args.independent_paraphrases,
+    )
     seeds = [int(s) for s in args.training_seeds.split(",") if s.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = [m for m in modes if m not in MODES]

@@ -73,3 +73,26 @@ def test_how_hard_a_request_is_shows_in_its_text():
             by_steps[extra_steps(item)].append(p)
     means = [sum(ps) / len(ps) for ps in by_steps.values()]
     assert means[0] > means[1] > means[2] and means[0] - means[2] >= 0.3, means
+
+
+def test_a_near_duplicate_fails_as_the_request_it_repeats(monkeypatch):
+    """The scripted models get a hard near-duplicate (a greeting added) as wrong, the same way,
+    as its original: a cache's replay loses no request a fresh call would have won. The old
+    rule (its own text's hash) gave several pairs different fates on every set."""
+    import bench.cost_cut as cost_cut
+
+    for seed in (12, 14, 15):
+        items = generate(seed)
+        pairs = [
+            (item["inputs"]["question"], cost_cut.original_of(item, items))
+            for item in items
+            if "hard" in item["tags"] and "paraphrase" in item["tags"]
+        ]
+        assert len(pairs) >= 10 and all(original for _q, original in pairs)
+        failing = failures(items)
+        assert any(original in failing for _q, original in pairs)
+        assert all(failing.get(q) == failing.get(original) for q, original in pairs)
+        monkeypatch.setattr(cost_cut, "INDEPENDENT_PARAPHRASES", True)
+        old = failures(items)
+        monkeypatch.setattr(cost_cut, "INDEPENDENT_PARAPHRASES", False)
+        assert any(old.get(q) != old.get(original) for q, original in pairs)

@@ -319,6 +319,8 @@ class NodeContext:
         self.recordings.append(
             {"kind": "semantic", "request": _jsonable(request), "response": _jsonable(response)}
         )
+        if response.get("hit") is None and response.get("other_figures"):
+            self.details["semantic_cache_other_figures"] = response["other_figures"]
         return response.get("hit")
 
     def semantic_store(self, request: dict[str, Any]) -> int | None:

@@ -49,6 +49,7 @@ def probe(ctx: Any, config: Any, messages: list[dict[str, Any]], tools: Any) -> 
             config, system=system, tools=tools, default_model=ctx.default_model
         ),
         "similarity": config.semantic_similarity,
+        "same_figures": config.semantic_same_figures,
         "ttl_seconds": config.semantic_ttl_seconds,
         "scope": config.semantic_scope,
     }
@@ -71,8 +72,14 @@ def cached_answer(
         ctx.details["semantic_cache"] = {"outcome": "skipped", "reason": SENT_BACK}
         return None
     hit = ctx.semantic_lookup(request)
+    passed_over = ctx.details.pop("semantic_cache_other_figures", None)
     if hit is None:
         ctx.details["semantic_cache"] = {"outcome": "miss", "similarity": request["similarity"]}
+        if passed_over:
+            ctx.details["semantic_cache"]["other_figures"] = {
+                **passed_over,
+                "reason": "a past request this close has other figures: not the same request",
+            }
         return None
     shown = {
         "outcome": "hit",

@@ -12,6 +12,7 @@ Django is imported inside the functions so `runs.llm` loads without it for pure 
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,19 @@ logger = logging.getLogger(__name__)
 MAX_CANDIDATES = 5_000
 #: float32 dot products of unit vectors can miss 1.0 by a few ulps.
 SIMILARITY_SLACK = 1e-6
+#: With `same_figures`, how many of the closest requests are read for one with the same figures.
+FIGURE_CANDIDATES = 20
+_FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def figures(text: str) -> list[str]:
+    """The numbers in a request (order numbers, amounts, counts), sorted: "1,200" is "1200".
+
+    Two requests that embed alike but differ in a figure ask different things ("a refund of 12
+    units" vs "of 10"); an embedding barely tells them apart, the longer the text the less.
+    """
+    found = (m.group().replace(",", "") for m in _FIGURE.finditer(text))
+    return sorted(f.rstrip("0").rstrip(".") if "." in f else f for f in found)
 
 
 class SemanticCacheUnavailable(Exception):
@@ -67,8 +81,14 @@ def semantic_lookup(
     ttl_seconds: int,
     scope: str,
     embedding_model: str,
+    same_figures: bool = False,
 ) -> dict[str, Any]:
-    """Return {"hit": the closest fresh answer at `similarity` or more, or None, "usage"}."""
+    """Return {"hit": the closest fresh answer at `similarity` or more, or None, "usage"}.
+
+    With `same_figures`, only a stored request with the same numbers as `text` answers; the
+    closest one passed over for its figures is returned as "other_figures" (matched text and
+    similarity) so the step can say why it missed.
+    """
     import numpy as np
     from django.db import DatabaseError
     from django.db.models import F
@@ -95,13 +115,27 @@ def semantic_lookup(
             return {"hit": None, "usage": usage}
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         vectors = np.vstack([from_bytes(r[1]) for r in rows])
-        found = nearest(ids, vectors, vector, limit=1, min_similarity=similarity - SIMILARITY_SLACK)
+        limit = FIGURE_CANDIDATES if same_figures else 1
+        found = nearest(
+            ids, vectors, vector, limit=limit, min_similarity=similarity - SIMILARITY_SLACK
+        )
+        entries = SemanticCacheEntry.objects.in_bulk([pk for pk, _score in found])
+        found = [(pk, score) for pk, score in found if pk in entries]  # not evicted meanwhile
+        passed_over = None
+        if same_figures and found:
+            wanted = figures(text)
+            alike = [(pk, s) for pk, s in found if figures(entries[pk].text) == wanted]
+            if not alike or alike[0][0] != found[0][0]:
+                closest, score = found[0]
+                passed_over = {
+                    "matched": entries[closest].text,
+                    "similarity": round(min(1.0, score), 4),
+                }
+            found = alike
         if not found:
-            return {"hit": None, "usage": usage}
+            return {"hit": None, "usage": usage, "other_figures": passed_over}
         entry_id, score = found[0]
-        entry = SemanticCacheEntry.objects.filter(pk=entry_id).first()
-        if entry is None:  # evicted in the meantime
-            return {"hit": None, "usage": usage}
+        entry = entries[entry_id]
         SemanticCacheEntry.objects.filter(pk=entry_id).update(hits=F("hits") + 1)
     except DatabaseError as exc:
         logger.warning("Semantic cache lookup failed, calling the model: %s", type(exc).__name__)
@@ -115,7 +149,7 @@ def semantic_lookup(
         "saved_cost": float(entry.cost),
         "created_at": entry.created_at.isoformat(),
     }
-    return {"hit": hit, "usage": usage}
+    return {"hit": hit, "usage": usage, "other_figures": passed_over}
 
 
 def semantic_store(

@@ -550,8 +550,10 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
     if outcome.status == "succeeded" and isinstance(routing, dict) and "strongest_cost" in routing:
         # What routing saved: the recorded tokens of the answer on the strongest allowed model,
         # less what the step's calls cost (every cascade attempt). A cached answer records no
-        # tokens: what it saved is the cache's saving, not counted twice.
-        counterfactual = float(routing["strongest_cost"])
+        # tokens: what it saved is the cache's saving, not counted twice. A pass after an
+        # evaluator sent the answer back is a cascade across steps: the strongest model's answer
+        # was counted on the first pass, so this pass only spends (its saving is negative).
+        counterfactual = float(routing["strongest_cost"]) if claimed.iteration == 0 else 0.0
         outcome.details = {
             **outcome.details,
             "routing_strongest_cost": round(counterfactual, 6),

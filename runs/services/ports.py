@@ -186,6 +186,7 @@ class SemanticCache:
             ttl_seconds=int(request["ttl_seconds"]),
             scope=request["scope"],
             embedding_model=settings.SWITCHBOARD_EMBEDDING_MODEL,
+            same_figures=bool(request.get("same_figures", False)),
         )
 
     def store(self, **request: Any) -> dict[str, Any]:

@@ -205,11 +205,19 @@ const CACHE_OUTCOMES = {
   hit: "Answered from the semantic cache: no model was called.",
   evicted: "A past answer matched, but failed this node's checks: it was evicted and the model asked.",
   refused: "A past answer matched, but came from a tier below the one the router chose for this request: the model was asked (the answer stays for requests routed as low).",
+  "other-figures": "A past request was this close, but its figures (numbers, amounts, order numbers) differ, so it asks something else: the model was asked.",
 };
+
+/** The cache's outcome as shown: a miss that passed over a close request with other figures
+ * shows that request, its similarity and the node's threshold. */
+function shownCache(sem) {
+  if (sem?.outcome !== "miss" || !sem.other_figures) return sem;
+  return { ...sem, outcome: "other-figures", matched: sem.other_figures.matched, similarity: sem.other_figures.similarity, threshold: sem.similarity };
+}
 
 /** A semantic-cache match: the past request it matched, how similar, and what it saved. */
 function semanticCache(step) {
-  const sem = step.details?.semantic_cache;
+  const sem = shownCache(step.details?.semantic_cache);
   if (!sem || !(sem.outcome in CACHE_OUTCOMES)) return null;
   const similarity = Number(sem.similarity ?? 0);
   const threshold = Number(sem.threshold ?? 0);

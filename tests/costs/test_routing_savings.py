@@ -154,3 +154,46 @@ def test_a_cached_routed_answer_counts_as_cache_saving_not_twice(workspace, owne
     totals = client.get(f"/costs/?workspace={workspace.pk}").context["totals"]
     assert totals["saved"] == pytest.approx(price(SMALL))
     assert totals["routing_saved"] == pytest.approx(price(LARGE) - price(SMALL))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pass_sent_back_by_an_evaluator_counts_the_strongest_answer_once(
+    workspace, owner, llm_server
+):
+    """An evaluator's loop cascades across steps: the rejected cheap pass and the large one that
+    replaced it together save what one large answer costs less both passes, not two savings."""
+    on_model(llm_server, SMALL, text("Lyon", usage=USAGE))
+    on_model(llm_server, MEDIUM, text("Lyon", usage=USAGE))
+    on_model(llm_server, LARGE, text("Paris", usage=USAGE))
+    check = node("check", "evaluator", rules=NAMES_PARIS, max_attempts=3)
+    document = graph(
+        [
+            node("in", "input"),
+            prompt("ask", "What is the capital of {{ inputs.question }}?", model="auto"),
+            check,
+            node("out", "output"),
+        ],
+        [
+            edge("in", "ask"),
+            edge("ask", "check"),
+            edge("check", "out", "pass"),
+            edge("check", "ask", "fail"),
+        ],
+    )
+    flow = Flow.objects.create(workspace=workspace, name="looped", graph=document)
+    run = run_start(user=owner, flow=flow, inputs={"question": "France"}, use_draft=True)
+    InlineExecutor().advance(run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error_message
+    passes = list(Step.objects.filter(run=run, node_id="ask").order_by("iteration"))
+    assert [s.model for s in passes] == [SMALL, MEDIUM, LARGE]
+    assert passes[0].details["routing_strongest_cost"] == pytest.approx(price(LARGE))
+    assert [s.details["routing_strongest_cost"] for s in passes[1:]] == [0, 0]
+    spent = price(SMALL) + price(MEDIUM) + price(LARGE)
+    saved = sum(s.details["routing_saved_cost"] for s in passes)
+    assert saved == pytest.approx(price(LARGE) - spent)  # negative: climbing cost more
+    client = Client()
+    client.force_login(owner)
+    totals = client.get(f"/costs/?workspace={workspace.pk}&period=7d").context["totals"]
+    assert totals["strongest_cost"] == pytest.approx(price(LARGE))
+    assert totals["routing_saved"] == pytest.approx(price(LARGE) - spent)

@@ -109,7 +109,9 @@ HARD = (
 def test_the_run_page_shows_a_hit_refused_for_its_tier(page, demo, llm_server, settings):
     settings.SWITCHBOARD_PROVIDERS = {"openai": settings.SWITCHBOARD_PROVIDERS["openai"]}
     owner = demo["owner"]
-    flow = cached_flow(demo["workspace"], model="auto", semantic_similarity=0.58)
+    flow = cached_flow(
+        demo["workspace"], model="auto", semantic_similarity=0.58, semantic_same_figures=False
+    )
     run_here(owner, flow, inputs={"q": EASY})  # routed small: the small model's answer is stored
     hard = run_here(owner, flow, inputs={"q": HARD})  # routed large: that answer is refused
     assert hard.status == "succeeded", hard.error_message

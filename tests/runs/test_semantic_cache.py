@@ -155,6 +155,60 @@ def test_an_unrelated_request_misses_and_each_answer_is_stored(workspace, member
     assert sorted(llm_server.embedded_texts) == sorted([FIRST, OTHER])
 
 
+PLAN = (
+    "We are a company of {people} people. Compare the Pro plan ($9 per seat per month) with the "
+    "Team plan (${base} per month plus $6 per seat). Calculate the yearly cost of each and "
+    "justify which plan we should choose."
+)
+
+
+def test_a_close_request_with_other_figures_misses_and_says_why(
+    workspace, member, llm_server, client
+):
+    user = member("editor")
+    first, other = PLAN.format(people=35, base=60), PLAN.format(people=60, base=90)
+    close = similarity(first, other)
+    assert close > 0.95  # the embedding barely tells two figures apart in a long request
+    flow = new_flow(workspace, single(semantic_similarity=0.9))
+    earlier = run(flow, user, first)
+    missed = ask_step(run(flow, user, other))
+    assert not missed.cache_hit and chat_calls(llm_server) == 2
+    assert missed.output != answer(earlier)
+    shown = missed.details["semantic_cache"]
+    assert shown["outcome"] == "miss"
+    assert shown["other_figures"]["matched"] == first
+    assert shown["other_figures"]["similarity"] == pytest.approx(close, abs=1e-4)
+    client.force_login(user)
+    body = client.get(f"/runs/{missed.run_id}/").content.decode()
+    assert "data-step-semantic-figures" in body and "cache not used · other figures" in body
+    # A near-duplicate with the same figures (a greeting added) still hits, the closest one with
+    # its own figures even when a closer request has others.
+    again = ask_step(run(flow, user, "Hi there, " + other))
+    assert again.cache_hit and again.details["semantic_cache"]["matched"] == other
+    assert again.output == missed.output and chat_calls(llm_server) == 2
+    assert "other_figures" not in again.details["semantic_cache"]
+
+
+def test_figures_match_whatever_their_thousands_separators_and_order():
+    from runs.llm.semantic_cache import figures
+
+    assert figures("refund $1,200.50 for 3 units") == figures("3 units, $1200.5 refunded")
+    assert figures("order 48213") != figures("order 48231")
+    assert figures("no numbers here") == []
+
+
+def test_with_same_figures_off_a_close_request_with_other_figures_hits(
+    workspace, member, llm_server
+):
+    user = member("editor")
+    first, other = PLAN.format(people=35, base=60), PLAN.format(people=60, base=90)
+    flow = new_flow(workspace, single(semantic_similarity=0.9, semantic_same_figures=False))
+    earlier = run(flow, user, first)
+    hit = ask_step(run(flow, user, other))
+    assert hit.cache_hit and hit.details["semantic_cache"]["matched"] == first
+    assert hit.output == answer(earlier)  # the other request's answer
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -412,9 +466,10 @@ SMALL_MODEL, LARGE_MODEL = "gpt-4o-mini", "gpt-4o"
 
 def routed(**config):
     """An `auto` prompt whose requests all match each other (the baseline router tells them
-    apart: EASY… go small, HARD… go large)."""
+    apart: EASY… go small, HARD… go large). Their figures differ (HARD has some, EASY none), so
+    the figures rule is off: these tests are about the tier rule alone."""
     assert min(similarity(a, b) for a in (EASY, EASY_AGAIN) for b in (HARD, HARD_AGAIN)) > 0.58
-    return single(model="auto", semantic_similarity=0.58, **config)
+    return single(model="auto", semantic_similarity=0.58, semantic_same_figures=False, **config)
 
 
 def test_a_cheap_tiers_answer_is_not_served_to_a_request_routed_higher(

@@ -13,7 +13,7 @@ import { Field, TagList, type Change } from "./inputs";
 import type { FormContext } from "../SchemaForm";
 
 export type Widget =
-  | "users" | "groups" | "input-schema" | "output-schema" | "sample" | "model" | "fallback-models" | "tool" | "arguments" | "tools"
+  | "users" | "groups" | "input-schema" | "output-schema" | "sample" | "model" | "model-auto" | "fallback-models" | "tool" | "arguments" | "tools"
   | "data-path" | "review-values" | "flow" | "flow-version" | "flow-inputs" | "flow-tools";
 
 const FlowPickers = lazy(() => import("./flowWidgets"));
@@ -26,7 +26,7 @@ export const WIDGETS: Record<string, Widget> = {
   "input.schema": "input-schema",
   "input.sample": "sample",
   "prompt.json_schema": "output-schema",
-  "prompt.model": "model",
+  "prompt.model": "model-auto",
   "prompt.fallback_models": "fallback-models",
   "router.model": "model",
   "evaluator.model": "model",
@@ -139,10 +139,10 @@ export function WidgetField({ widget, id, value, onChange, ctx, siblings, common
       </Field>
     );
   }
-  if (widget === "model") {
+  if (widget === "model" || widget === "model-auto") {
     return (
       <Field {...common} hint={undefined}>
-        <ModelPicker id={id} value={(value as string) ?? ""} onChange={onChange} readOnly={ctx.readOnly} />
+        <ModelPicker id={id} value={(value as string) ?? ""} onChange={onChange} readOnly={ctx.readOnly} allowAuto={widget === "model-auto"} />
       </Field>
     );
   }

@@ -64,6 +64,12 @@ class PromptConfig(FailureConfig):
         title="Semantic cache: similarity",
         description="How close (cosine, 0.5–1) a past request must be to count as the same.",
     )
+    semantic_same_figures: bool = Field(
+        True,
+        title="Semantic cache: same figures only",
+        description="A past request answers only when it has the same numbers as this one "
+        "(order numbers, amounts, counts): close wording with other figures asks something else.",
+    )
     semantic_ttl_seconds: int = Field(
         86_400, ge=60, le=90 * 86_400, title="Semantic cache: keep answers for (s)"
     )
