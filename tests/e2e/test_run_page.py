@@ -233,8 +233,11 @@ def test_model_output_is_text_never_html_and_failures_read_clearly(
     research_row.locator(".sb-step-head").click()
     expect(page.locator(".sb-attempts li")).to_have_count(2)
     expect(page.locator(".sb-attempts li").first).to_contain_text("HTTP 503")
-    # Picking the node on the canvas shows its latest step.
-    page.locator('.react-flow__node[data-id="instructions"]').click()
+    # Picking the node on the canvas shows its latest step. The click goes to the node itself:
+    # opening the step detail above resized the canvas, whose debounced refit (120 ms, then a
+    # 150 ms pan) can move the nodes after Playwright judged them still, and a click at the old
+    # coordinates then lands on a neighbour (under CI load it picked the research node).
+    page.locator('.react-flow__node[data-id="instructions"]').dispatch_event("click")
     expect(page.locator("[data-step-detail] h2")).to_contain_text("Cooking instructions")
     expect(page.locator('[data-step-node="instructions"].is-selected')).to_contain_text("pass 2")
     output = page.locator("[data-step-output]")
