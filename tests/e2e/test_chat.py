@@ -6,9 +6,11 @@ from playwright.sync_api import expect
 
 from builder.services import flow_create, flow_publish
 from conversations.models import Conversation
-from conversations.services import conversation_start
-from tests.conversations.test_memory import SCRIPTED_MODEL, chat_graph
+from conversations.services import conversation_start, message_send, turn_write
+from runs.models import Step
+from tests.conversations.test_memory import BUDGET, SCRIPTED_MODEL, chat_graph
 from tests.llmserver import last_user_message, text
+from tests.runs.support import finish_inline
 from workspaces.models import Role
 
 from .conftest import login
@@ -145,3 +147,52 @@ def test_chat_link_from_the_flows_list_and_the_states_without_chat(
     expect(other.locator("[data-chat-readonly]")).to_contain_text("Viewer")
     expect(other.get_by_role("textbox", name="Message")).to_have_count(0)
     other.screenshot(path=str(artifacts / "chat-viewer.png"))
+
+
+def test_turn_30_in_the_browser_answers_from_turn_2_within_the_budget(
+    page, member, workspace, llm_server, artifacts, settings
+):
+    """28 turns written the way the server writes them, then turns 29 and 30 typed in the page:
+    the 30th answers from a fact of the 2nd, and memory kept a few messages within its budget."""
+    settings.SWITCHBOARD_MEMORY_INLINE = True  # the seeded turns are written in this process
+    editor = member(Role.EDITOR, "chat-thirty")
+    flow = flow_create(user=editor, workspace_id=workspace.pk, name="Trip helper",
+                       graph=chat_graph())  # fmt: skip
+    flow_publish(flow=flow, user=editor)
+    conversation = conversation_start(user=editor, flow_id=flow.pk, embedding_model=SCRIPTED_MODEL)
+    llm_server.on(
+        lambda r: "dog" in now_part(r),
+        lambda r: text(
+            "Your dog is called Biscuit." if "Biscuit" in last_user_message(r) else "I don't know."
+        ),
+    )
+    seeded = ["Hi there, I want to plan a trip.", "Remember this: my dog is named Biscuit."]
+    filler = "Filler question {} about trains, weather number {} and maps."
+    seeded += [filler.format(i, i) for i in range(3, 29)]
+    for message in seeded:
+        turn = message_send(user=editor, conversation=conversation, text=message)
+        run = finish_inline(turn.run, editor)
+        assert run.status == "succeeded", (run.error_code, run.error_message)
+        turn_write(run_id=run.pk)
+
+    login(page, editor)
+    page.goto(f"/flows/{flow.pk}/chat/{conversation.pk}/")
+    expect(page.locator("#turn-28 [data-message]")).to_contain_text("Filler question 28")
+    box = page.get_by_role("textbox", name="Message")
+    box.fill("One more filler question 29 about trains and maps.")
+    box.press("Enter")
+    expect(page.locator("#turn-29 [data-answer]")).to_be_visible()
+    box.fill("What is the name of my dog?")
+    box.press("Enter")
+    last = page.locator("#turn-30")
+    expect(last.locator("[data-answer]")).to_have_text("Your dog is called Biscuit.")
+    expect(last).to_contain_text(f"of {BUDGET} tokens")
+    page.screenshot(path=str(artifacts / "chat-turn-30.png"), full_page=True)
+
+    run_id = Conversation.objects.get(pk=conversation.pk).turns.get(position=30).run_id
+    step = Step.objects.get(run_id=run_id, node_id="recall")
+    used = step.details["memory"]["turns"]
+    assert 2 in used and len(used) < 29  # the fact's turn, not the whole history
+    assert step.details["memory"]["considered"] == 29
+    assert 0 < step.output["tokens"] <= BUDGET
+    expect(last).to_contain_text("remembered messages")
