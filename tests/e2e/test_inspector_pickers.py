@@ -29,6 +29,9 @@ TOPIC = {
 }
 
 
+MESSAGE = {"type": "object", "properties": {"message": {"type": "string"}}}
+
+
 def _node(node_id, node_type, label, x, config):
     return {
         "id": node_id,
@@ -379,3 +382,40 @@ def test_prompt_picks_flows_as_tools_and_names_them_apart(page, member, workspac
 
     tool.get_by_role("button", name="Remove flow tool 1").click()
     eventually(lambda: saved_config(caller, "draft")["flow_tools"] == [])
+
+
+def test_retrieve_node_picks_the_workspace_knowledge_bases(page, member, workspace, artifacts):
+    from knowledge.models import KnowledgeBase
+
+    designer = member(Role.EDITOR, username="kim")
+    KnowledgeBase.objects.create(workspace=workspace, name="Handbook")
+    KnowledgeBase.objects.create(workspace=workspace, name="Policies")
+    graph = _chain(
+        _node("ask", "input", "Question", 0, {"schema": MESSAGE}),
+        _node(
+            "find",
+            "retrieve",
+            "Find passages",
+            260,
+            {"query": "{{ inputs.message }}", "knowledge_bases": ["Handbok"]},
+        ),
+        _node("result", "output", "Answer", 520, {}),
+    )
+    flow = Flow.objects.create(workspace=workspace, name="Answer from docs", graph=graph)
+    login(page, designer)
+    page.goto(f"/flows/{flow.pk}/")
+
+    select(page, "find")
+    picker = inspector(page).locator("[data-knowledge-picker]")
+    expect(picker.get_by_label("Handbook")).not_to_be_checked()
+    expect(picker.get_by_label("Policies")).not_to_be_checked()
+    # The typo no knowledge base has is shown as such, not silently kept.
+    missing = picker.locator('[data-missing-base="Handbok"]')
+    expect(missing).to_contain_text("not in this workspace")
+    page.screenshot(path=str(artifacts / "inspector-knowledge-bases.png"))
+    missing.locator("input").click()  # unticked, the name leaves the node (and the list)
+    picker.get_by_label("Handbook").check()
+    expect(missing).to_have_count(0)
+    eventually(lambda: saved_config(flow, "find")["knowledge_bases"] == ["Handbook"])
+    picker.get_by_label("Policies").check()
+    eventually(lambda: saved_config(flow, "find")["knowledge_bases"] == ["Handbook", "Policies"])

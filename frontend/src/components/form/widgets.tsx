@@ -3,6 +3,7 @@ import { lazy, Suspense, useContext } from "react";
 import { InspectorContext } from "../../context";
 import type { GraphProblem, Json, JsonObject } from "../../types";
 import { FieldPicker } from "../FieldPicker";
+import { KnowledgePicker } from "../KnowledgePicker";
 import { FlowInputs } from "../FlowInputs";
 import { FallbackModels, ReviewValues } from "../ListPickers";
 import { ModelPicker } from "../ModelPicker";
@@ -14,7 +15,7 @@ import type { FormContext } from "../SchemaForm";
 
 export type Widget =
   | "users" | "groups" | "input-schema" | "output-schema" | "sample" | "model" | "model-auto" | "fallback-models" | "tool" | "arguments" | "tools"
-  | "data-path" | "review-values" | "flow" | "flow-version" | "flow-inputs" | "flow-tools";
+  | "data-path" | "review-values" | "knowledge-bases" | "flow" | "flow-version" | "flow-inputs" | "flow-tools";
 
 const FlowPickers = lazy(() => import("./flowWidgets"));
 
@@ -47,6 +48,8 @@ export const WIDGETS: Record<string, Widget> = {
   "agent.tools": "tools",
   "agent.flow_tools": "flow-tools",
   "agent.json_schema": "output-schema",
+  "retrieve.knowledge_bases": "knowledge-bases",
+  "agent.knowledge_bases": "knowledge-bases",
 };
 
 // Fields whose schema names a picker (e.g. the people a failed step is handed to).
@@ -169,6 +172,19 @@ export function WidgetField({ widget, id, value, onChange, ctx, siblings, common
           onChange={onChange}
           readOnly={ctx.readOnly}
           fallback={() => <TagList id={id} value={((value as Json[]) ?? []).map(String)} onChange={onChange} readOnly={ctx.readOnly} />}
+        />
+      </Field>
+    );
+  }
+  if (widget === "knowledge-bases") {
+    const names = ((value as Json[]) ?? []).map(String);
+    return (
+      <Field {...common} htmlFor={undefined}>
+        <KnowledgePicker
+          value={names}
+          onChange={onChange}
+          readOnly={ctx.readOnly}
+          fallback={() => <TagList id={id} value={names} onChange={onChange} readOnly={ctx.readOnly} />}
         />
       </Field>
     );
