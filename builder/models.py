@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from config.prepared import prepared_first
+
 from .graph import empty_graph
 
 
@@ -14,7 +16,10 @@ class FlowQuerySet(models.QuerySet):
     def visible_to(self, user) -> "FlowQuerySet":
         if not user.is_authenticated:
             return self.none()
-        return self.live().filter(workspace__memberships__user=user)
+        return self.visible_to_user_id(user.pk)
+
+    def visible_to_user_id(self, user_id: int) -> "FlowQuerySet":
+        return self.live().filter(workspace__memberships__user=user_id)
 
 
 class Flow(models.Model):
@@ -53,7 +58,17 @@ class Flow(models.Model):
 
     @property
     def published_version(self) -> "FlowVersion | None":
-        return self.versions.filter(published=True).order_by("-number").first()
+        # Every run start reads it: compiled once (config.prepared), not per call.
+        version = prepared_first(
+            "flow.published_version",
+            lambda flow_id: FlowVersion.objects.filter(flow=flow_id, published=True).order_by(
+                "-number"
+            )[:1],
+            self.pk,
+        )
+        if version is not None:
+            version.flow = self
+        return version
 
 
 class FlowVersion(models.Model):

@@ -10,6 +10,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from config.domain import Conflict, Invalid, NotAllowed, NotFound, Unauthenticated
+from config.prepared import prepared_first
 
 from .audit import record_audit
 from .models import ApiToken, Membership, Role, Workspace, hash_token
@@ -66,7 +67,14 @@ def token_check(raw: str):
     (with a message saying why) for a token that was revoked or has expired."""
     if not raw:
         return None
-    token = ApiToken.objects.select_related("user").filter(token_hash=hash_token(raw)).first()
+    # Compiled once (config.prepared): every API call with a token reads it.
+    token = prepared_first(
+        "token_check",
+        lambda digest: (
+            ApiToken.objects.select_related("user").filter(token_hash=digest).order_by("pk")[:1]
+        ),
+        hash_token(raw),
+    )
     if token is None:
         return None
     if token.revoked_at is not None:

@@ -61,3 +61,29 @@ def test_every_thread_s_cache_shares_one_connection_pool(redis_url):
     # One after another, the requests reuse the one connection instead of opening eight.
     assert len(pools[0]._available_connections) + len(pools[0]._in_use_connections) == 1
     cache_for(redis_url, prefix).delete_many([f"k{i}" for i in range(8)])
+
+
+def test_every_thread_s_cache_shares_one_client(redis_url):
+    # Django built a new redis.Redis for every cache call (five per run start through the rate
+    # limits); one client per pool serves every thread, each command on a pooled connection.
+    prefix = f"test-{uuid.uuid4().hex}"
+    clients, errors = [], []
+
+    def one_request(i: int) -> None:
+        cache = cache_for(redis_url, prefix)
+        try:
+            for n in range(20):
+                cache.add(f"k{i}", 0, 30)
+                assert cache.incr(f"k{i}") == n + 1
+        except Exception as exc:  # reported below: a thread's assert would be lost
+            errors.append(exc)
+        clients.append(cache._cache.get_client(write=True))
+
+    threads = [threading.Thread(target=one_request, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len({id(client) for client in clients}) == 1
+    cache_for(redis_url, prefix).delete_many([f"k{i}" for i in range(8)])

@@ -74,7 +74,9 @@ def test_fuzz_settings_forms_never_fail(owner_client, workspace, form, which):
         url, urlencode(form), content_type="application/x-www-form-urlencoded"
     )
     assert response.status_code in (201, 302, 404, 409, 422), (url, form, response.status_code)
-    assert Membership.objects.filter(role=Role.OWNER).count() == 1
+    # The owner stays an owner (every post here targets someone else); a post may legitimately
+    # make another member an owner (a role of "owner"), so only that one is certain.
+    assert Membership.objects.get(user__username="olive").role == Role.OWNER
 
 
 @pytest.fixture
