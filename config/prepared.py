@@ -56,6 +56,8 @@ class _Prepared:
     fields_end: int
     populators: list[Any]
     annotations: list[tuple[str, int]]
+    # The ORM's converters of each column (what `results_iter` would look up on every call).
+    converters: dict[int, Any]
 
     def rows(self, args: tuple[Any, ...]) -> list[Any]:
         if any(type(arg) is int and not _INT64_MIN <= arg <= _INT64_MAX for arg in args):
@@ -72,7 +74,8 @@ class _Prepared:
             raw = cursor.fetchall()
         model = self.compiler.klass_info["model"]
         out = []
-        for row in self.compiler.results_iter([raw]):
+        rows = self.compiler.apply_converters(raw, self.converters) if self.converters else raw
+        for row in rows:
             obj = model.from_db(
                 DEFAULT_DB_ALIAS, self.init_list, row[self.fields_start : self.fields_end]
             )
@@ -116,6 +119,7 @@ def _prepare(build: Callable[..., QuerySet], count: int) -> _Prepared:
         fields_end=end,
         populators=get_related_populators(klass_info, select, DEFAULT_DB_ALIAS),
         annotations=sorted(compiler.annotation_col_map.items(), key=operator.itemgetter(1)),
+        converters=compiler.get_converters([column[0] for column in select[: compiler.col_count]]),
     )
 
 

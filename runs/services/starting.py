@@ -16,6 +16,7 @@ from runs.engine.schemas import SchemaCheckFailed, validation_errors
 from runs.models import Approval, ApprovalStatus, Run, RunStatus, Step, StepStatus, Trigger
 from workspaces.models import Workspace
 
+from . import statements
 from .lifecycle import RunChange, run_changing
 from .subflows import children_to_cancel
 
@@ -164,16 +165,18 @@ def run_start(
     if default_model is None:
         default_model = workspace.default_model
     with transaction.atomic():
-        run = Run.objects.create(
-            flow=flow,
-            version=flow_version,
+        # The row without Model.__init__ and the ORM's INSERT building (a fifth of a start).
+        run = statements.new(
+            Run,
+            flow_id=flow.pk,
+            version_id=flow_version.pk,
             workspace_id=flow.workspace_id,
             inputs=inputs,
             budgets=budgets_clean(budgets, workspace_budgets(workspace)),
             default_model=default_model,
             trigger=trigger,
-            created_by=user,
-            parent_run=parent_run,
+            created_by_id=user.pk if user is not None else None,
+            parent_run_id=parent_run.pk if parent_run is not None else None,
             from_node=from_node,
             reproduce=reproduce,
             parent_step_id=parent_step_id,
@@ -182,6 +185,15 @@ def run_start(
             # Inserted with its run.queued event's seq, so the event needs no UPDATE of the row.
             last_seq=1,
         )
+        statements.insert([run], returning=True)
+        # What Run(flow=..., version=...) would have cached: callers read them without a query.
+        Run.flow.field.set_cached_value(run, flow)
+        Run.version.field.set_cached_value(run, flow_version)
+        Run.workspace.field.set_cached_value(run, workspace)
+        if user is not None:
+            Run.created_by.field.set_cached_value(run, user)
+        if parent_run is not None:
+            Run.parent_run.field.set_cached_value(run, parent_run)
         run.last_seq = 0
         change = RunChange(run)
         change.event(
