@@ -7,10 +7,13 @@ which first takes back the runs a previous process left running.
 import logging
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import django
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
+from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -27,21 +30,40 @@ class SyncChainASGIHandler(ASGIHandler):
     That was about a dozen thread hand-offs per request, a large part of a run start's CPU.
     Here the whole chain and the view run in one call on the request's thread: the project has
     no async views, and websockets do not go through this chain.
+
+    The call runs on a thread of a pool kept for the process (`SWITCHBOARD_WEB_THREADS`), not
+    on the thread `thread_sensitive` would give it: Django opens a new thread-sensitive context
+    per request, so that was a new thread per request, each with new database connection and
+    cache objects (and so every per-connection cache, such as config.prepared's, started cold).
+    A pooled thread keeps its connection objects; its database connections are handed back at
+    the end of each request (a PostgreSQL one to the pool; a SQLite one stays open, as the
+    embedded executor's do), on the thread that used them.
     """
 
     def __init__(self) -> None:
         super(ASGIHandler, self).__init__()
         self.load_middleware(is_async=False)
+        self._threads = ThreadPoolExecutor(
+            max_workers=settings.SWITCHBOARD_WEB_THREADS, thread_name_prefix="web"
+        )
+
+    def _respond(self, request: HttpRequest) -> HttpResponse:
+        close_old_connections()
+        try:
+            return self.get_response(request)
+        finally:
+            close_old_connections()
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponse:
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        return await sync_to_async(self._respond, thread_sensitive=False, executor=self._threads)(
+            request
+        )
 
 
 django_asgi_app = SyncChainASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.conf import settings  # noqa: E402
 
 from runs.consumers import TokenAuthMiddleware, origin_checked  # noqa: E402
 from runs.routing import websocket_urlpatterns  # noqa: E402

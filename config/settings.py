@@ -115,8 +115,8 @@ ASGI_APPLICATION = "config.asgi.application"
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    # CONN_MAX_AGE stays 0. Under ASGI every request runs on a thread of its own, so persistent
-    # connections pile up one per thread until PostgreSQL refuses clients; the pool bounds a
+    # CONN_MAX_AGE stays 0. Persistent connections would be one per thread of every pool (web
+    # requests, executor jobs, Celery) whether busy or not; the pool bounds a
     # process to DB_POOL_MAX connections instead, and close() at the end of a request (or of a
     # task, or of an executor job) hands the connection back to it. Django refuses a pool with
     # persistent connections. DB_POOL_MAX=0 turns the pool off (e.g. behind PgBouncer).
@@ -139,6 +139,10 @@ else:
         "default": {
             "ENGINE": "config.sqlite3",
             "NAME": os.environ.get("SQLITE_PATH", str(DATA_DIR / "switchboard.sqlite3")),
+            # Kept open by each thread: web requests run on a bounded pool of threads
+            # (SWITCHBOARD_WEB_THREADS) and executor jobs on the executor's, so these are at most
+            # one per thread; reopening costs a connect and the PRAGMAs below on every request.
+            "CONN_MAX_AGE": None,
             "OPTIONS": {
                 # WAL lets readers (the web pages) proceed while the executor writes.
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
@@ -309,6 +313,9 @@ SWITCHBOARD_EXECUTOR = os.environ.get("SWITCHBOARD_EXECUTOR", "celery" if REDIS_
 # bench/concurrent_runs.py and docs/api-and-scale.md). Each thread holds a database connection
 # while its job runs: on PostgreSQL the web process's pool is sized for them (DB_POOL_MAX).
 SWITCHBOARD_EMBEDDED_THREADS = int(os.environ.get("SWITCHBOARD_EMBEDDED_THREADS", 64))
+# Threads that serve HTTP requests in the web process (the whole middleware chain and the view
+# run on one of them); each may hold a database connection during its request.
+SWITCHBOARD_WEB_THREADS = int(os.environ.get("SWITCHBOARD_WEB_THREADS", 32))
 # A running step's lease; heartbeats renew it every third of this. A killed worker's step is
 # taken back within about this long.
 SWITCHBOARD_LEASE_SECONDS = int(os.environ.get("SWITCHBOARD_LEASE_SECONDS", 6))

@@ -1,5 +1,5 @@
-"""The ASGI application serves HTTP through a middleware chain built synchronously (one thread per
-request, no hop between the event loop and threads for each middleware), and the chain still does
+"""The ASGI application serves HTTP through a middleware chain built synchronously (one pooled
+thread per request, no hop between the event loop and threads for each middleware), and the chain still does
 its work: token and session auth, CSRF, the API's error shape, the API itself."""
 
 import json
@@ -98,3 +98,40 @@ async def test_errors_keep_their_shape_over_asgi(close_thread_connections):
     assert status == 404 and json.loads(content) == {"detail": "Not found", "code": "not_found"}
     status, headers, _ = await http("GET", "/")
     assert status == 302 and headers[b"Location"].startswith(b"/login")
+
+
+@pytest.mark.asyncio
+async def test_requests_share_pooled_threads_and_their_connections(
+    member,
+    workspace,
+    close_thread_connections,
+):
+    # Django gives each ASGI request a thread-sensitive context of its own, which meant a new
+    # thread per request: new connection objects, and on SQLite a new connection (and its
+    # PRAGMAs) for every request. On the web pool's threads, with SQLite connections kept open
+    # per thread, ten sequential requests open at most one.
+    from django.db import connection
+    from django.db.backends.signals import connection_created
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL connections come from the pool on every request by design")
+    user = await database_sync_to_async(member)(Role.EDITOR)
+    token = await database_sync_to_async(token_for)(user)
+    opened = []
+
+    def on_connect(sender, connection, **kwargs):
+        import threading
+
+        opened.append(threading.current_thread().name)
+
+    connection_created.connect(on_connect)
+    try:
+        for _ in range(10):
+            status, _, content = await http(
+                "GET", "/api/flows", headers=[(b"authorization", f"Bearer {token}".encode())]
+            )
+            assert status == 200, content
+    finally:
+        connection_created.disconnect(on_connect)
+    assert len(opened) <= 1, opened
+    assert all(name.startswith("web") for name in opened)
