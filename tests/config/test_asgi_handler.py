@@ -1,6 +1,6 @@
-"""The ASGI application serves HTTP through a middleware chain built synchronously (one pooled
-thread per request, no hop between the event loop and threads for each middleware), and the chain still does
-its work: token and session auth, CSRF, the API's error shape, the API itself."""
+"""The ASGI application serves HTTP through a middleware chain built synchronously (each request on
+one pooled thread, no hop between the event loop and threads for each middleware), and the chain
+still does its work: token and session auth, CSRF, the API's error shape, the API itself."""
 
 import json
 
