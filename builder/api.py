@@ -15,7 +15,7 @@ from runs.tools import registry as tool_registry
 from workspaces.services import membership_for
 
 from . import services
-from .graph import ERROR_CODES
+from .graph import ERROR_CODES, WARNING_CODES
 from .models import Flow, FlowVersion
 from .starters import STARTERS
 
@@ -96,11 +96,14 @@ class SaveOut(Schema):
     revision: int
     valid: bool
     errors: list[GraphErrorOut]
+    # What will fail when the flow runs, without making it invalid (graph.W… codes).
+    warnings: list[GraphErrorOut]
 
 
 class ValidateOut(Schema):
     valid: bool
     errors: list[GraphErrorOut]
+    warnings: list[GraphErrorOut]
 
 
 class VersionOut(Schema):
@@ -113,6 +116,10 @@ class VersionOut(Schema):
 
 class VersionDetailOut(VersionOut):
     graph: dict[str, Any]
+
+
+class PublishOut(VersionOut):
+    warnings: list[GraphErrorOut]
 
 
 def _published_number(flow: Flow) -> int | None:
@@ -232,7 +239,13 @@ def flow_save_draft(request: HttpRequest, flow_id: Id, payload: DraftIn):
     revision, errors = services.flow_save_draft(
         flow=flow, graph=payload.graph, revision=payload.revision
     )
-    return {"revision": revision, "valid": not errors, "errors": [e.as_dict() for e in errors]}
+    warnings = services.flow_warnings(graph=payload.graph, workspace_id=flow.workspace_id)
+    return {
+        "revision": revision,
+        "valid": not errors,
+        "errors": [e.as_dict() for e in errors],
+        "warnings": [w.as_dict() for w in warnings],
+    }
 
 
 # Over these a graph is not checked at all: the answer is 413 with the limit errors.
@@ -259,7 +272,12 @@ def flow_validate(request: HttpRequest, flow_id: Id, payload: ValidateIn | None 
             code="too_large",
             errors=[e.as_dict() for e in errors],
         )
-    return {"valid": not errors, "errors": [e.as_dict() for e in errors]}
+    warnings = services.flow_warnings(graph=graph, workspace_id=flow.workspace_id)
+    return {
+        "valid": not errors,
+        "errors": [e.as_dict() for e in errors],
+        "warnings": [w.as_dict() for w in warnings],
+    }
 
 
 @router.post("/flows/{int:flow_id}/duplicate", response={201: FlowOut})
@@ -279,12 +297,14 @@ def version_list(request: HttpRequest, flow_id: Id, include_drafts: bool = False
     return [_version(v) for v in versions]
 
 
-@router.post("/flows/{int:flow_id}/versions", response={201: VersionOut})
+@router.post("/flows/{int:flow_id}/versions", response={201: PublishOut})
 def version_publish(request: HttpRequest, flow_id: Id, payload: PublishIn):
+    """Publish the draft. Refused (422, `errors`) while it has problems; its `warnings` (what
+    will fail when it runs) do not stop it and come back with the new version."""
     flow = services.flow_get(user=request.user, flow_id=flow_id, permission="edit")
-    return Status(
-        201, _version(services.flow_publish(flow=flow, user=request.user, note=payload.note))
-    )
+    version = services.flow_publish(flow=flow, user=request.user, note=payload.note)
+    warnings = services.flow_warnings(graph=version.graph, workspace_id=flow.workspace_id)
+    return Status(201, {**_version(version), "warnings": [w.as_dict() for w in warnings]})
 
 
 @router.get("/flows/{int:flow_id}/versions/{int:number}", response=VersionDetailOut)
@@ -424,3 +444,9 @@ def starters(request: HttpRequest):
 @router.get("/graph-error-codes", response=dict[str, str], tags=["node types"])
 def graph_error_codes(request: HttpRequest):
     return ERROR_CODES
+
+
+@router.get("/graph-warning-codes", response=dict[str, str], tags=["node types"])
+def graph_warning_codes(request: HttpRequest):
+    """The codes of what validation warns about without refusing the graph."""
+    return WARNING_CODES

@@ -28,6 +28,7 @@ from .graph import (
     validate_graph,
 )
 from .graph.keys import keep_keys
+from .knowledge_bases import knowledge_base_warnings
 from .maps import map_errors
 from .models import Flow, FlowVersion
 from .starters import STARTERS
@@ -107,6 +108,12 @@ def flow_validate(*, graph: Any, workspace_id: int, flow_id: int | None = None) 
         + subflow_errors(graph=graph, workspace_id=workspace_id, flow_id=flow_id)
         + map_errors(graph=graph, workspace_id=workspace_id)
     )
+
+
+def flow_warnings(*, graph: Any, workspace_id: int) -> list[GraphError]:
+    """What would go wrong when the graph runs in the workspace as it is now, without making
+    the graph invalid: saving, publishing and running go ahead (`graph.W…` codes)."""
+    return knowledge_base_warnings(graph=graph, workspace_id=workspace_id)
 
 
 def _savable(graph: Any, workspace_id: int, flow_id: int | None = None) -> list[GraphError]:
@@ -232,13 +239,16 @@ def _next_number(flow: Flow) -> int:
 
 @transaction.atomic
 def flow_publish(*, flow: Flow, user, note: str = "") -> FlowVersion:
-    """Freeze the draft as a new published version. Refused while the draft has errors."""
+    """Freeze the draft as a new published version. Refused while the draft has errors; its
+    warnings (`flow_warnings`) do not stop it."""
     flow = Flow.objects.select_for_update().get(pk=flow.pk)
     errors = flow_validate(graph=flow.graph, workspace_id=flow.workspace_id, flow_id=flow.pk)
     if errors:
+        warnings = flow_warnings(graph=flow.graph, workspace_id=flow.workspace_id)
         raise Invalid(
             "Fix the flow's problems before publishing.",
             errors=[e.as_dict() for e in errors],
+            warnings=[w.as_dict() for w in warnings],
             code="graph_invalid",
         )
     return FlowVersion.objects.create(

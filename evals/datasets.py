@@ -17,13 +17,18 @@ from runs.engine.limits import text_size
 from runs.models import Approval, ApprovalStatus, Run, RunStatus
 from workspaces.services import PermissionDenied, require, workspaces_for
 
-from .models import Dataset, DatasetItem, ItemSource, Label
+from .models import Dataset, DatasetItem, DatasetUpload, ItemSource, Label
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 10_000
 MAX_ROW_CHARS = 100_000
 MAX_TAGS = 20
 RESERVED = ("expected", "tags", "label")
+# An upload's report keeps this many refused rows (each row's text cut to REPORT_TEXT_CHARS),
+# and each uploader keeps the reports of their latest REPORTS_KEPT uploads to a dataset.
+REPORT_PROBLEMS = 50
+REPORT_TEXT_CHARS = 200
+REPORTS_KEPT = 20
 
 
 def _require(user, workspace_id: int, permission: str) -> None:
@@ -108,6 +113,7 @@ class RowProblem:
 class UploadReport:
     added: int = 0
     problems: list[RowProblem] = field(default_factory=list)
+    upload_id: int | None = None  # the DatasetUpload that records it
 
 
 def _tags(raw: Any) -> list[str]:
@@ -242,9 +248,37 @@ def dataset_upload(*, user, dataset: Dataset, filename: str, content: bytes) -> 
         items.append(item)
     if not items and not report.problems:
         raise Invalid("The file has no rows.", code="invalid_upload")
-    DatasetItem.objects.bulk_create(items, batch_size=500)
     report.added = len(items)
+    with transaction.atomic():
+        DatasetItem.objects.bulk_create(items, batch_size=500)
+        report.upload_id = _upload_record(user, dataset, filename, report).pk
     return report
+
+
+def _upload_record(user, dataset: Dataset, filename: str, report: UploadReport) -> DatasetUpload:
+    upload = DatasetUpload.objects.create(
+        dataset=dataset,
+        uploaded_by=user,
+        filename=(filename or "")[:200],
+        added=report.added,
+        problem_count=len(report.problems),
+        problems=[
+            {"row": p.row, "message": p.message[:500], "text": p.text[:REPORT_TEXT_CHARS]}
+            for p in report.problems[:REPORT_PROBLEMS]
+        ],
+    )
+    mine = DatasetUpload.objects.filter(dataset=dataset, uploaded_by=user)
+    stale = mine.order_by("-created_at", "-pk").values_list("pk", flat=True)[REPORTS_KEPT:]
+    DatasetUpload.objects.filter(pk__in=list(stale)).delete()
+    return upload
+
+
+def dataset_upload_get(*, user, dataset: Dataset, upload_id: int) -> DatasetUpload:
+    """The report of one of `user`'s uploads to `dataset` (another person's is not found)."""
+    upload = dataset.uploads.filter(pk=upload_id, uploaded_by=user).first()
+    if upload is None:
+        raise NotFound("Upload not found")
+    return upload
 
 
 def _final_output(run: Run) -> Any:

@@ -74,6 +74,33 @@ class DatasetItem(models.Model):
         ]
 
 
+class DatasetUpload(models.Model):
+    """What one file upload added and which rows it refused, for the uploader's report page (the
+    upload's POST redirects there, so reloading the report never uploads the file again). The
+    refused rows are kept up to a bound; `problem_count` counts them all."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="uploads")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    filename = models.CharField(max_length=200, blank=True)
+    added = models.PositiveIntegerField(default=0)
+    problem_count = models.PositiveIntegerField(default=0)
+    problems = models.JSONField(default=list, blank=True)  # [{row, message, text}], the first ones
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Upload {self.pk} of {self.filename!r} to dataset {self.dataset_id}"
+
+    @property
+    def problems_left_out(self) -> int:
+        """How many refused rows the report does not list."""
+        return max(self.problem_count - len(self.problems), 0)
+
+
 class EvaluationStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Finished"

@@ -10,6 +10,11 @@ urlpatterns = [
     path("evals/", views.dataset_list, name="datasets"),
     path("evals/datasets/<id:dataset_id>/", views.dataset_detail, name="dataset"),
     path("evals/datasets/<id:dataset_id>/upload/", views.dataset_upload_view, name="upload"),
+    path(
+        "evals/datasets/<id:dataset_id>/uploads/<id:upload_id>/",
+        views.dataset_upload_report,
+        name="upload_report",
+    ),
     path("evals/datasets/<id:dataset_id>/grow/", views.dataset_grow_view, name="grow"),
     path(
         "evals/datasets/<id:dataset_id>/evaluate/",

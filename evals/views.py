@@ -140,6 +140,9 @@ def _editing(request: HttpRequest, dataset_id: int, permission: str = "edit"):
 @login_required
 @require_POST
 def dataset_upload_view(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    """Add an uploaded file's rows, then redirect to the upload's report (Post/Redirect/Get: a
+    reload shows the report again, it does not upload again). A file refused whole is answered
+    in place, with the form."""
     dataset, refused = _editing(request, dataset_id)
     if refused:
         return refused
@@ -153,10 +156,24 @@ def dataset_upload_view(request: HttpRequest, dataset_id: int) -> HttpResponse:
             user=request.user, dataset=dataset, filename=upload.name, content=content
         )
     except DomainError as exc:
-        context = _dataset_context(request, dataset, upload_error=_error_text(exc))
+        error = f"{upload.name} was not added: {_error_text(exc)}"
+        context = _dataset_context(request, dataset, upload_error=error)
         return render(request, "evals/dataset.html", context, status=422)
-    context = _dataset_context(request, dataset, report=report, uploaded_name=upload.name)
-    return render(request, "evals/dataset.html", context)
+    return redirect("evals:upload_report", dataset.pk, report.upload_id)
+
+
+@login_required
+@require_GET
+def dataset_upload_report(request: HttpRequest, dataset_id: int, upload_id: int) -> HttpResponse:
+    """The dataset page with the report of one of the viewer's own uploads to it."""
+    dataset = _dataset(request, dataset_id)
+    try:
+        upload = data.dataset_upload_get(
+            user=request.user, dataset=dataset, upload_id=db_id(upload_id)
+        )
+    except DomainError as exc:
+        raise Http404("Upload not found") from exc
+    return render(request, "evals/dataset.html", _dataset_context(request, dataset, upload=upload))
 
 
 @login_required

@@ -92,6 +92,13 @@ ERROR_CODES: dict[str, str] = {
     "graph.E096": "Input node inside a map",
 }
 
+# Warnings: what validation notices without refusing the graph. A warned graph saves, publishes
+# and runs; the step concerned fails when it runs unless the workspace changes first. Codes never
+# change meaning once published, like the errors'.
+WARNING_CODES: dict[str, str] = {
+    "graph.W001": "Knowledge base not in the workspace",
+}
+
 # Codes about the flows sub-flow nodes call: they need the workspace's flows, so
 # `builder.subflows` reports them (through `flow_validate`), not `validate_graph`.
 SUBFLOW_CODES = frozenset({"graph.E040", "graph.E041", "graph.E042", "graph.E043"})

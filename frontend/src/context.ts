@@ -34,6 +34,13 @@ export function useCanvas(): CanvasContextValue {
   return value;
 }
 
+export const isWarning = (p: GraphProblem): boolean => p.severity === "warning";
+
+/** The validator's errors and its warnings (which do not block publishing) as one list, errors first. */
+export function withWarnings(errors: GraphProblem[], warnings: GraphProblem[]): GraphProblem[] {
+  return [...errors, ...warnings.map((w) => ({ ...w, severity: "warning" as const }))];
+}
+
 export function indexProblems(problems: GraphProblem[]): Pick<CanvasState, "problems" | "byNode" | "byEdge"> {
   const byNode: Record<string, GraphProblem[]> = {};
   const byEdge: Record<string, GraphProblem[]> = {};

@@ -15,6 +15,7 @@ interface SaveOut {
   revision: number;
   valid: boolean;
   errors: GraphProblem[];
+  warnings?: GraphProblem[];
 }
 
 const SAVE_DELAY = 900;
@@ -25,7 +26,8 @@ export function useDraft(options: {
   enabled: boolean;
   graph: Graph | null;
   json: string;
-  onProblems: (problems: GraphProblem[]) => void;
+  /** The validator's errors and warnings (what will fail when the flow runs). */
+  onProblems: (errors: GraphProblem[], warnings?: GraphProblem[]) => void;
 }) {
   const { flowId, enabled, graph, json, onProblems } = options;
   const [status, setStatus] = useState<SaveStatus>(enabled ? "saved" : "readonly");
@@ -84,7 +86,7 @@ export function useDraft(options: {
         failures.current = 0;
         setConflict(null);
         setLastError("");
-        problemsCallback.current(out.errors);
+        problemsCallback.current(out.errors, out.warnings ?? []);
         setStatus(latest.current.json === sendingJson ? "saved" : "dirty");
         return true;
       } catch (error) {
@@ -135,8 +137,8 @@ export function useDraft(options: {
     if (flowId == null || !graph) return;
     const controller = new AbortController();
     const timer = window.setTimeout(() => {
-      api<{ errors: GraphProblem[] }>("POST", `/flows/${flowId}/validate`, { graph }, controller.signal)
-        .then((out) => problemsCallback.current(out.errors))
+      api<{ errors: GraphProblem[]; warnings?: GraphProblem[] }>("POST", `/flows/${flowId}/validate`, { graph }, controller.signal)
+        .then((out) => problemsCallback.current(out.errors, out.warnings ?? []))
         .catch(() => undefined);
     }, VALIDATE_DELAY);
     return () => {

@@ -81,6 +81,8 @@ export interface GraphProblem {
   node_id: string | null;
   edge_id: string | null;
   field: string | null;
+  /** A warning (graph.W… codes) does not block publishing; absent: an error. */
+  severity?: "warning";
 }
 
 export interface Flow {

@@ -35,6 +35,7 @@ WORKSPACE_ENDPOINTS = [
     ("post", "/api/flows/import", {"workspace": "{ws}", "document": {}}),
     ("get", "/api/node-types", None),
     ("get", "/api/graph-error-codes", None),
+    ("get", "/api/graph-warning-codes", None),
     ("get", "/api/tools", None),
     ("get", "/api/flows/callable?workspace={ws}", None),
     ("get", "/api/starters", None),
@@ -336,7 +337,7 @@ def test_api_draft_save_bumps_the_revision_and_reports_errors(api_for, editor, f
     response = api_for(editor).put(
         f"/api/flows/{flow.pk}/draft", {"graph": base_graph(), "revision": 2}
     )
-    assert response.json() == {"revision": 3, "valid": True, "errors": []}
+    assert response.json() == {"revision": 3, "valid": True, "errors": [], "warnings": []}
 
 
 def test_api_stale_draft_save_is_409_and_changes_nothing(api_for, editor, flow):
@@ -378,7 +379,7 @@ def test_api_draft_save_refuses_a_graph_over_a_limit(api_for, editor, flow):
 def test_api_validate_given_graph_or_saved_draft(api_for, member, flow):
     client = api_for(member(Role.VIEWER))
     empty = client.post(f"/api/flows/{flow.pk}/validate", "")
-    assert empty.json() == {"valid": True, "errors": []}
+    assert empty.json() == {"valid": True, "errors": [], "warnings": []}
     assert client.post(f"/api/flows/{flow.pk}/validate", {}).json()["valid"] is True
     broken = base_graph()
     broken["edges"].append({"id": "e_loop", "source": "polish", "target": "draft"})

@@ -59,6 +59,6 @@ def test_renaming_a_node_keeps_references_by_key_working(api_for, editor, flow):
     del find(graph["nodes"], "polish")["key"]
     find(graph["nodes"], "polish")["label"] = "Groceries"
     response = client.put(f"/api/flows/{flow.pk}/draft", {"graph": graph, "revision": 2})
-    assert response.json() == {"revision": 3, "valid": True, "errors": []}
+    assert response.json() == {"revision": 3, "valid": True, "errors": [], "warnings": []}
     stored = find(Flow.objects.get(pk=flow.pk).graph["nodes"], "polish")
     assert (stored["label"], stored["key"]) == ("Groceries", "shopping_list")

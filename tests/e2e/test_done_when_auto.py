@@ -157,8 +157,9 @@ def test_a_pm_sets_auto_evaluates_two_versions_compares_and_reads_costs(
     )
     page.get_by_test_id("upload-file").set_input_files(str(upload))
     page.get_by_test_id("upload-submit").click()
+    page.wait_for_url(re.compile(r"/evals/datasets/\d+/uploads/\d+/$"))  # the upload's report
     expect(page.get_by_test_id("upload-report")).to_contain_text(f"Added {len(EXPECTED)} items")
-    dataset_url = page.url.removesuffix("upload/")  # the upload answers its POST in place
+    dataset_url = re.sub(r"uploads/\d+/$", "", page.url)
 
     # Evaluate v1 (gpt-4o by hand), then v2 (automatic).
     evaluate(page, flow, 1, len(EXPECTED))

@@ -86,17 +86,37 @@ def test_evals_upload_evaluate_compare_and_costs(page, versions, llm_server, art
     page.get_by_test_id("dataset-create").locator("input[name=name]").fill("Capitals")
     page.get_by_role("button", name="Create dataset").click()
     expect(page.get_by_test_id("items-empty")).to_be_visible()
+    # A file refused whole is answered in place, with the form and the reason.
+    wrong = tmp_path / "capitals.xlsx"
+    wrong.write_bytes(b"PK not a spreadsheet we read")
+    page.get_by_test_id("upload-file").set_input_files(str(wrong))
+    page.get_by_test_id("upload-submit").click()
+    expect(page.get_by_test_id("upload-error")).to_have_text(
+        "capitals.xlsx was not added: Upload a .csv or a .jsonl file."
+    )
+    expect(page.get_by_test_id("upload-form")).to_be_visible()
+    page.screenshot(path=artifacts / "evals-upload-refused.png", full_page=True)
     lines = [json.dumps({"inputs": {"question": f"capital of {c}"}, "expected": c}) for c in CITIES]
     lines.insert(2, "{broken")
     upload = tmp_path / "capitals.jsonl"
     upload.write_text("\n".join(lines))
     page.get_by_test_id("upload-file").set_input_files(str(upload))
     page.get_by_test_id("upload-submit").click()
+    # The POST redirects to the upload's report (the dataset page with it on top).
+    page.wait_for_url(re.compile(r"/evals/datasets/\d+/uploads/\d+/$"))
     report = page.get_by_test_id("upload-report")
     expect(report).to_contain_text("Added 5 items from capitals.jsonl")
     expect(page.get_by_test_id("upload-problems")).to_contain_text("Row 3: not JSON")
     expect(page.get_by_test_id("dataset-item")).to_have_count(5)
     page.screenshot(path=artifacts / "evals-dataset.png", full_page=True)
+    # A reload shows the same report and adds nothing (no form to resubmit).
+    page.reload()
+    expect(report).to_contain_text("Added 5 items from capitals.jsonl")
+    expect(page.get_by_test_id("dataset-item")).to_have_count(5)
+    assert flow.workspace.datasets.get().items.count() == 5
+    page.get_by_test_id("upload-report-close").click()
+    expect(report).to_have_count(0)
+    expect(page.get_by_test_id("dataset-item")).to_have_count(5)
 
     # Evaluate the strong version, then the cheap one.
     start_evaluation(page, flow, strong)

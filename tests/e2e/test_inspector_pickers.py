@@ -419,3 +419,65 @@ def test_retrieve_node_picks_the_workspace_knowledge_bases(page, member, workspa
     eventually(lambda: saved_config(flow, "find")["knowledge_bases"] == ["Handbook"])
     picker.get_by_label("Policies").check()
     eventually(lambda: saved_config(flow, "find")["knowledge_bases"] == ["Handbook", "Policies"])
+
+
+def test_a_missing_knowledge_base_warns_and_still_publishes(
+    page, member, workspace, other_workspace, artifacts
+):
+    from knowledge.models import KnowledgeBase
+
+    designer = member(Role.EDITOR, username="lee")
+    KnowledgeBase.objects.create(workspace=workspace, name="Handbook")
+    KnowledgeBase.objects.create(workspace=other_workspace, name="Policies")  # not this one's
+    graph = _chain(
+        _node("ask", "input", "Question", 0, {"schema": MESSAGE}),
+        _node(
+            "find",
+            "retrieve",
+            "Find passages",
+            260,
+            {"query": "{{ inputs.message }}", "knowledge_bases": ["Policies"]},
+        ),
+        _node("result", "output", "Answer", 520, {}),
+    )
+    flow = Flow.objects.create(workspace=workspace, name="Answer from policies", graph=graph)
+    login(page, designer)
+    page.goto(f"/flows/{flow.pk}/")
+
+    warning = (
+        "Knowledge base “Policies” does not exist in this workspace (yet); the step will fail "
+        "when it runs."
+    )
+    # A warning, not a problem: the toolbar, the node and the field say so.
+    bar = page.locator("[data-problem-total]")
+    expect(bar).to_have_attribute("data-warning-total", "1")
+    expect(bar).to_have_attribute("data-problem-total", "0")
+    expect(bar).to_have_text("1 warning")
+    node = page.locator('.sb-node[data-node-id="find"]')
+    expect(node.locator("[data-warning-count]")).to_have_text("1")
+    expect(node).to_contain_text(warning)
+    select(page, "find")
+    expect(inspector(page).locator(".sb-field-warning")).to_have_text(warning)
+    page.screenshot(path=str(artifacts / "inspector-knowledge-warning.png"))
+    page.get_by_role("tab", name="Problems (1 warning)").click()
+    listed = page.locator('[data-severity="warning"]')
+    expect(listed).to_contain_text(warning)
+    expect(page.locator("[data-warnings-only]")).to_contain_text("the flow can be published")
+    page.screenshot(path=str(artifacts / "editor-knowledge-warning.png"))
+
+    # Publishing says so and goes ahead.
+    page.get_by_role("button", name="Publish", exact=True).click()
+    expect(page.locator("[data-publish-warnings]")).to_contain_text(warning)
+    page.screenshot(path=str(artifacts / "editor-knowledge-warning-publish.png"))
+    page.get_by_role("dialog").get_by_role("button", name="Publish").click()
+    expect(page.get_by_text(f"Published v1. Warning: {warning}")).to_be_visible()
+    assert flow.versions.filter(published=True, number=1).exists()
+
+    # Picking the workspace's base instead: no warning left.
+    page.get_by_role("tab", name="Inspector").click()
+    picker = inspector(page).locator("[data-knowledge-picker]")
+    picker.locator('[data-missing-base="Policies"] input').click()
+    picker.get_by_label("Handbook").check()
+    expect(bar).to_have_attribute("data-warning-total", "0")
+    expect(bar).to_have_text("No problems")
+    expect(node.locator("[data-warning-count]")).to_have_count(0)

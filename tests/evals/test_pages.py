@@ -6,8 +6,14 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from evals.datasets import dataset_create
-from evals.models import Dataset, Evaluation
+from evals.datasets import (
+    MAX_UPLOAD_BYTES,
+    REPORT_PROBLEMS,
+    REPORT_TEXT_CHARS,
+    REPORTS_KEPT,
+    dataset_create,
+)
+from evals.models import Dataset, DatasetUpload, Evaluation
 from evals.services import evaluation_summary
 from tests.llmserver import text
 from tests.runs.support import fast_passwords, inline, memory_layer  # noqa: F401
@@ -39,16 +45,81 @@ def test_pages_dataset_list_create_and_empty_state(editor, workspace):
     assert "No items yet" in client.get(made["Location"]).content.decode()
 
 
-def test_pages_upload_reports_bad_rows(editor, workspace):
+def test_pages_upload_redirects_to_its_report(editor, workspace):
     dataset = dataset_create(user=editor, workspace_id=workspace.pk, name="Q")
     upload = SimpleUploadedFile("q.csv", b"question,expected\nHi,Hello\n,\nBye,Ciao,extra\n")
-    page = client_for(editor).post(f"/evals/datasets/{dataset.pk}/upload/", {"file": upload})
+    client = client_for(editor)
+    posted = client.post(f"/evals/datasets/{dataset.pk}/upload/", {"file": upload})
+    record = DatasetUpload.objects.get(dataset=dataset)
+    assert posted.status_code == 302
+    assert posted["Location"] == f"/evals/datasets/{dataset.pk}/uploads/{record.pk}/"
+    page = client.get(posted["Location"])
     html = page.content.decode()
     assert page.status_code == 200
     assert "Added 1 item from q.csv" in html and "Row 4</strong>: the row has more cells" in html
     assert dataset.items.count() == 1
-    missing = client_for(editor).post(f"/evals/datasets/{dataset.pk}/upload/", {})
+    # A reload of the report (the redirect's target) shows it again and adds nothing.
+    again = client.get(posted["Location"])
+    assert again.content.decode().count('data-testid="upload-report"') == 1
+    assert dataset.items.count() == 1 and dataset.uploads.count() == 1
+    # The dataset page itself shows no report.
+    assert (
+        'data-testid="upload-report"'
+        not in client.get(f"/evals/datasets/{dataset.pk}/").content.decode()
+    )
+
+
+def test_pages_upload_refused_whole_answers_in_place(editor, workspace):
+    dataset = dataset_create(user=editor, workspace_id=workspace.pk, name="Q")
+    client = client_for(editor)
+    missing = client.post(f"/evals/datasets/{dataset.pk}/upload/", {})
     assert missing.status_code == 422 and "Choose a CSV or JSONL file." in missing.content.decode()
+    empty = SimpleUploadedFile("empty.csv", b"question\n")
+    refused = client.post(f"/evals/datasets/{dataset.pk}/upload/", {"file": empty})
+    html = refused.content.decode()
+    assert refused.status_code == 422
+    assert "empty.csv was not added: The file has no rows." in html
+    assert 'data-testid="upload-form"' in html
+    big = SimpleUploadedFile("big.csv", b"question\n" + b"x" * MAX_UPLOAD_BYTES)
+    too_big = client.post(f"/evals/datasets/{dataset.pk}/upload/", {"file": big})
+    assert too_big.status_code == 422 and "larger than 5 MB" in too_big.content.decode()
+    assert not dataset.items.exists() and not dataset.uploads.exists()
+
+
+def test_pages_upload_report_only_for_its_uploader(editor, member, workspace):
+    dataset = dataset_create(user=editor, workspace_id=workspace.pk, name="Q")
+    upload = SimpleUploadedFile("q.csv", b"question\nHi\n")
+    posted = client_for(editor).post(f"/evals/datasets/{dataset.pk}/upload/", {"file": upload})
+    colleague = client_for(member(Role.OWNER, "page-owner"))
+    assert colleague.get(f"/evals/datasets/{dataset.pk}/").status_code == 200
+    assert colleague.get(posted["Location"]).status_code == 404
+    other = dataset_create(user=editor, workspace_id=workspace.pk, name="Other")
+    record = dataset.uploads.get()
+    wrong_dataset = f"/evals/datasets/{other.pk}/uploads/{record.pk}/"
+    assert client_for(editor).get(wrong_dataset).status_code == 404
+
+
+def test_pages_upload_report_is_bounded(editor, workspace):
+    dataset = dataset_create(user=editor, workspace_id=workspace.pk, name="Q")
+    rows = "".join(f"{{broken {n} {'x' * 600}\n" for n in range(REPORT_PROBLEMS + 7))
+    upload = SimpleUploadedFile("bad.jsonl", ('{"inputs": {"q": "ok"}}\n' + rows).encode())
+    client = client_for(editor)
+    page = client.get(
+        client.post(f"/evals/datasets/{dataset.pk}/upload/", {"file": upload})["Location"]
+    )
+    record = dataset.uploads.get()
+    assert record.added == 1 and record.problem_count == REPORT_PROBLEMS + 7
+    assert len(record.problems) == REPORT_PROBLEMS
+    assert max(len(p["text"]) for p in record.problems) <= REPORT_TEXT_CHARS
+    html = page.content.decode()
+    assert f"{REPORT_PROBLEMS + 7} rows could not be added" in html and "… and 7 more." in html
+    for _ in range(REPORTS_KEPT + 2):  # an uploader keeps their latest reports only
+        client.post(
+            f"/evals/datasets/{dataset.pk}/upload/",
+            {"file": SimpleUploadedFile("q.csv", b"q\nHi\n")},
+        )
+    assert dataset.uploads.count() == REPORTS_KEPT
+    assert dataset.items.count() == 1 + REPORTS_KEPT + 2
 
 
 @pytest.mark.django_db(transaction=True)

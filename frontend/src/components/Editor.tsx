@@ -3,7 +3,7 @@
 // conflicts), useVersions (history, diffs, publish), useClipboard, useEditorKeys.
 import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from "react";
 import { useCatalogs } from "../catalogs";
-import { CanvasContext, InspectorContext, type CanvasState } from "../context";
+import { CanvasContext, InspectorContext, isWarning, type CanvasState } from "../context";
 import { retryEdgeIds, NODE_WIDTH, type Catalogue } from "../graph";
 import { useClipboard } from "../hooks/useClipboard";
 import { useEditorKeys, type KeyActions } from "../hooks/useEditorKeys";
@@ -51,6 +51,8 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
   const { toasts, push } = useToasts();
   const catalogs = useCatalogs();
   const problems = useStore(store, (s) => s.problems);
+  const warnings = useMemo(() => problems.filter(isWarning), [problems]);
+  const errorCount = problems.length - warnings.length;
   const catalogue: Catalogue = useMemo(() => Object.fromEntries(types.map((t) => [t.type, t])), [types]);
   const showInspector = useCallback(() => setTab("inspect"), []);
   const showHistory = useCallback(() => setTab("history"), []);
@@ -225,7 +227,8 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
             onRedo={g.history.redo}
             onLayout={g.layout}
             onFit={g.fit}
-            problemCount={problems.length}
+            problemCount={errorCount}
+            warningCount={warnings.length}
             runOpen={tab === "run"}
             triggersOpen={tab === "triggers"}
             onTab={setTab}
@@ -245,7 +248,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
               onRestore={v.setRestoreAsk}
               onBack={() => v.setView({ kind: "draft" })}
             />
-            <SidePanel tab={tab} onTab={setTab} problemCount={problems.length}>
+            <SidePanel tab={tab} onTab={setTab} problemCount={errorCount} warningCount={warnings.length}>
               <Suspense fallback={loading}>
               {tab === "inspect" && (
                 <Inspector
@@ -317,7 +320,7 @@ export function Editor({ config, store, onReady }: { config: EditorConfig; store
 
           <ToastRegion toasts={toasts} />
 
-          <PublishDialog v={v} busy={busy} problemCount={problems.length} />
+          <PublishDialog v={v} busy={busy} problemCount={errorCount} warnings={warnings} />
           <RestoreDialog v={v} busy={busy} />
           <ConflictDialog conflict={draft.conflict} busy={busy} onReload={doc.reloadTheirs} onCopy={doc.saveAsCopy} onOverwrite={doc.overwrite} />
         </div>

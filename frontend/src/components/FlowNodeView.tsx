@@ -2,7 +2,7 @@
 // validation problems, run state and diff state.
 import { Handle, Position, useStore as useFlowStore, useUpdateNodeInternals, type NodeProps } from "@xyflow/react";
 import { memo, useEffect, useRef } from "react";
-import { useCanvas } from "../context";
+import { isWarning, useCanvas } from "../context";
 import { outputPorts, type FlowNode } from "../graph";
 import { Icon } from "../icons";
 import { isRegion, regionSize, REGION_TOP } from "../regions";
@@ -58,7 +58,9 @@ export function summary(kind: string, config: JsonObject): string {
 function FlowNodeView({ id, data, selected }: NodeProps<FlowNode>) {
   const { catalogue, store, readOnly } = useCanvas();
   const info = catalogue[data.kind];
-  const problems = useStore(store, (s) => s.byNode[id]);
+  const found = useStore(store, (s) => s.byNode[id]);
+  const problems = found?.filter((p) => !isWarning(p));
+  const warnings = found?.filter(isWarning);
   const runState = useStore(store, (s) => s.runStates[id]);
   const runInfo = useStore(store, (s) => s.runInfo[id]);
   const diff = useStore(store, (s) => s.diff?.nodes[id]);
@@ -93,7 +95,7 @@ function FlowNodeView({ id, data, selected }: NodeProps<FlowNode>) {
     "sb-node",
     `sb-cat-${category}`,
     selected ? "is-selected" : "",
-    problems?.length ? "has-problems" : "",
+    problems?.length ? "has-problems" : warnings?.length ? "has-warnings" : "",
     runState ? `run-${runState}` : "",
     diff ? `diff-${diff}` : "",
     region ? "sb-node-region" : "",
@@ -148,6 +150,11 @@ function FlowNodeView({ id, data, selected }: NodeProps<FlowNode>) {
             <Icon name="alert" size={12} />
             {problems.length}
           </span>
+        ) : warnings?.length ? (
+          <span className="sb-node-warning-count" title={warnings.map((p) => p.message).join("\n")} data-warning-count={warnings.length}>
+            <Icon name="alert" size={12} />
+            {warnings.length}
+          </span>
         ) : null}
       </div>
       <div className="sb-node-summary">{summary(data.kind, data.config)}</div>
@@ -192,6 +199,11 @@ function FlowNodeView({ id, data, selected }: NodeProps<FlowNode>) {
         <div className="sb-node-problem" role="note">
           {problems[0].message}
           {problems.length > 1 ? ` (+${problems.length - 1} more)` : ""}
+        </div>
+      ) : warnings?.length ? (
+        <div className="sb-node-problem is-warning" role="note">
+          {warnings[0].message}
+          {warnings.length > 1 ? ` (+${warnings.length - 1} more)` : ""}
         </div>
       ) : null}
     </div>

@@ -4,6 +4,8 @@ import { memo } from "react";
 import { Icon } from "../icons";
 import { outputPorts, type Catalogue, type FlowEdge, type FlowNode } from "../graph";
 import type { GraphProblem, JsonObject } from "../types";
+import { isWarning } from "../context";
+import { ProblemNote } from "./form/inputs";
 import { SchemaForm } from "./SchemaForm";
 
 /** Connections from each output port, editable without dragging (keyboard users, precise edits). */
@@ -126,9 +128,7 @@ export const Inspector = memo(function Inspector({ node, edge, nodes, edges, sel
           <strong>{labelOf(edge.source)}</strong> <code>{edge.sourceHandle}</code> → <strong>{labelOf(edge.target)}</strong> <code>{edge.targetHandle}</code>
         </p>
         {own.map((p, i) => (
-          <div key={i} className="sb-field-problem" role="alert">
-            {p.message}
-          </div>
+          <ProblemNote key={i} problem={p} />
         ))}
         {!readOnly && (
           <button type="button" className="sb-btn sb-btn-sm sb-btn-danger-text" onClick={onDelete}>
@@ -184,9 +184,16 @@ export const Inspector = memo(function Inspector({ node, edge, nodes, edges, sel
           Later nodes read its result as <code>{`{{ nodes.${node.data.key || node.id}.output }}`}</code>
         </p>
       )}
-      {general.length > 0 && (
+      {general.some((p) => !isWarning(p)) && (
         <div className="sb-callout sb-callout-danger" role="alert">
-          {general.map((p, i) => (
+          {general.filter((p) => !isWarning(p)).map((p, i) => (
+            <div key={i}>{p.message}</div>
+          ))}
+        </div>
+      )}
+      {general.some(isWarning) && (
+        <div className="sb-callout sb-callout-warning" role="status">
+          {general.filter(isWarning).map((p, i) => (
             <div key={i}>{p.message}</div>
           ))}
         </div>

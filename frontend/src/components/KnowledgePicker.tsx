@@ -1,7 +1,7 @@
 // The knowledge bases a Retrieve or Agent node searches, picked from the workspace's own
 // (GET /api/knowledge-bases): names are matched exactly when the step runs, so a typed name
 // that no knowledge base has would only fail then. A name the workspace lacks stays listed,
-// flagged, until it is unticked.
+// flagged, until it is unticked (validation warns about it too: graph.W001, under the field).
 import { useContext, useEffect, useState } from "react";
 import { api } from "../api";
 import { InspectorContext } from "../context";
@@ -77,7 +77,7 @@ export function KnowledgePicker({ value, onChange, readOnly, fallback }: {
         <label key={`missing:${name}`} className="sb-check is-missing" data-missing-base={name}>
           <input type="checkbox" checked disabled={readOnly} onChange={() => toggle(name, false)} />
           {name}
-          <span className="sb-missing-note sb-small"> · not in this workspace: the step will fail until a knowledge base has this name</span>
+          <span className="sb-missing-note sb-small"> · not in this workspace</span>
         </label>
       ))}
     </div>

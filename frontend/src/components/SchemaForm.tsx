@@ -5,7 +5,7 @@ import { useId } from "react";
 import { defaultValue, resolveRef } from "../graph";
 import { Icon } from "../icons";
 import type { GraphProblem, Json, JsonObject, JsonSchema } from "../types";
-import { AnyValue, Field, JsonEditor, pretty, TagList, type Change } from "./form/inputs";
+import { AnyValue, Field, JsonEditor, pretty, ProblemNote, TagList, type Change } from "./form/inputs";
 import { FORMAT_WIDGETS, WIDGETS, WidgetField } from "./form/widgets";
 import { buildable } from "./SchemaBuilder";
 import { TemplateField } from "./TemplateField";
@@ -234,9 +234,7 @@ function SchemaField({ name, schema, value, onChange, ctx, path, required, sibli
           <span>{label}</span>
         </label>
         {problems.map((p, i) => (
-          <div key={i} className="sb-field-problem" role="alert">
-            {p.message}
-          </div>
+          <ProblemNote key={i} problem={p} />
         ))}
       </div>
     );

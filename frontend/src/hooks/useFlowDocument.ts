@@ -2,7 +2,7 @@
 // live validation (useDraft), renaming, and the ways out of a save conflict.
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { api } from "../api";
-import { indexProblems, type CanvasState } from "../context";
+import { indexProblems, isWarning, withWarnings, type CanvasState } from "../context";
 import { useDraft } from "../draft";
 import { toFlow, toGraph } from "../graph";
 import { withEstimates } from "../estimate";
@@ -38,7 +38,12 @@ export function useFlowDocument({ flowId, readOnly, store, g, push, onTypes }: {
   const settledNodes = useSettled(nodes, dragging);
   const graph = useMemo(() => (flow ? toGraph(settledNodes, edges) : null), [flow, settledNodes, edges]);
   const json = useMemo(() => (graph ? JSON.stringify(graph) : ""), [graph]);
-  const setProblems = useCallback((list: GraphProblem[]) => store.set(indexProblems(list)), [store]);
+  // Without `warnings` (a refused test run lists only errors) the warnings shown stay.
+  const setProblems = useCallback(
+    (errors: GraphProblem[], warnings?: GraphProblem[]) =>
+      store.set(indexProblems(withWarnings(errors, warnings ?? store.get().problems.filter(isWarning)))),
+    [store],
+  );
   const draft = useDraft({ flowId, enabled: !readOnly, graph, json, onProblems: setProblems });
 
   useEffect(() => {

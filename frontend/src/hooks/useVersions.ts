@@ -124,15 +124,19 @@ export function useVersions({ flowId, historyOpen, doc, g, push, onShowHistory }
     setPublishError("");
     try {
       if (!(await draft.save())) throw new Error("The draft is not saved yet; resolve that first.");
-      const v = await api<Version>("POST", `/flows/${flowId}/versions`, { note: publishNote });
+      const v = await api<Version & { warnings?: GraphProblem[] }>("POST", `/flows/${flowId}/versions`, { note: publishNote });
       setPublishOpen(false);
       setPublishNote("");
-      push(`Published v${v.number}.`, "success");
+      const warnings = v.warnings ?? [];
+      setProblems([], warnings);
+      if (!warnings.length) push(`Published v${v.number}.`, "success");
+      else if (warnings.length === 1) push(`Published v${v.number}. Warning: ${warnings[0].message}`, "warning");
+      else push(`Published v${v.number}, with ${warnings.length} warnings listed under Problems.`, "warning");
       setFlow((f) => (f ? { ...f, published_version: v.number } : f));
       void loadVersions();
     } catch (e) {
       const err = e as ApiError;
-      if (err.body?.errors) setProblems(err.body.errors as GraphProblem[]);
+      if (err.body?.errors) setProblems(err.body.errors as GraphProblem[], err.body.warnings as GraphProblem[] | undefined);
       setPublishError(err.message);
     } finally {
       setBusy(false);

@@ -298,6 +298,12 @@ class NodeType:
         return []
 
     @classmethod
+    def knowledge_bases(cls, config: NodeConfig) -> list[str]:
+        """Return the names of the knowledge bases executing this node searches (looked up in
+        the run's workspace when the step runs)."""
+        return []
+
+    @classmethod
     def tool_calls(
         cls, config: NodeConfig, arguments: dict[str, Any] | None
     ) -> list[tuple[str, dict[str, Any] | None]]:

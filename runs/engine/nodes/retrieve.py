@@ -93,6 +93,10 @@ class RetrieveNode(NodeType):
     def typed_output_schema(cls, config: NodeConfig) -> dict[str, Any] | None:
         return TYPED_CHUNKS
 
+    @classmethod
+    def knowledge_bases(cls, config: NodeConfig) -> list[str]:
+        return list(config.knowledge_bases)  # type: ignore[attr-defined]
+
     def run(self, ctx: Any, inputs: dict[str, Any]) -> NodeResult:
         config: RetrieveConfig = ctx.config
         query = ctx.render(config.query, "query").strip()

@@ -1,9 +1,12 @@
 // The editor's dialogs: publish a version, restore one into the draft, and a save conflict.
 import type { Conflict } from "../../draft";
+import type { GraphProblem } from "../../types";
 import { Modal } from "../ui";
 import type { Versioning } from "../../hooks/useVersions";
 
-export function PublishDialog({ v, busy, problemCount }: { v: Versioning; busy: boolean; problemCount: number }) {
+const WARNINGS_SHOWN = 3;
+
+export function PublishDialog({ v, busy, problemCount, warnings }: { v: Versioning; busy: boolean; problemCount: number; warnings: GraphProblem[] }) {
   return (
     <Modal
       title="Publish a version"
@@ -21,6 +24,15 @@ export function PublishDialog({ v, busy, problemCount }: { v: Versioning; busy: 
       }
     >
       <p className="sb-muted">Publishing freezes the draft as a new version. Runs always point at the exact version they ran.</p>
+      {warnings.length > 0 && (
+        <div className="sb-callout sb-callout-warning" data-publish-warnings>
+          <strong>It publishes with {warnings.length === 1 ? "a warning" : `${warnings.length} warnings`}:</strong>
+          {warnings.slice(0, WARNINGS_SHOWN).map((w, i) => (
+            <div key={i}>{w.message}</div>
+          ))}
+          {warnings.length > WARNINGS_SHOWN && <div>… and {warnings.length - WARNINGS_SHOWN} more under Problems.</div>}
+        </div>
+      )}
       <label htmlFor="sb-publish-note">Note</label>
       <textarea
         id="sb-publish-note"

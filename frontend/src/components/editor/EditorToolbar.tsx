@@ -36,10 +36,19 @@ export interface ToolbarProps {
   onLayout: () => void;
   onFit: () => void;
   problemCount: number;
+  /** Warnings: what will fail when the flow runs; they do not block publishing. */
+  warningCount: number;
   runOpen: boolean;
   triggersOpen: boolean;
   onTab: (tab: "problems" | "history" | "run" | "triggers") => void;
   onPublish: () => void;
+}
+
+const counted = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
+
+function problemsText(problems: number, warnings: number): string {
+  if (!problems) return warnings ? counted(warnings, "warning") : "No problems";
+  return warnings ? `${counted(problems, "problem")}, ${counted(warnings, "warning")}` : counted(problems, "problem");
 }
 
 export function EditorToolbar(p: ToolbarProps) {
@@ -90,12 +99,13 @@ export function EditorToolbar(p: ToolbarProps) {
       <span className="sb-bar-sep" aria-hidden="true" />
       <button
         type="button"
-        className={`sb-btn sb-btn-sm ${p.problemCount ? "sb-btn-warn" : "sb-btn-ghost"}`}
+        className={`sb-btn sb-btn-sm ${p.problemCount ? "sb-btn-warn" : p.warningCount ? "sb-btn-ghost sb-bar-warnings" : "sb-btn-ghost"}`}
         onClick={() => p.onTab("problems")}
         data-problem-total={p.problemCount}
+        data-warning-total={p.warningCount}
       >
-        <Icon name={p.problemCount ? "alert" : "check"} size={14} />
-        {p.problemCount ? `${p.problemCount} problem${p.problemCount === 1 ? "" : "s"}` : "No problems"}
+        <Icon name={p.problemCount || p.warningCount ? "alert" : "check"} size={14} />
+        {problemsText(p.problemCount, p.warningCount)}
       </button>
       <button type="button" className={`sb-btn sb-btn-sm sb-btn-ghost${p.triggersOpen ? " is-active" : ""}`} aria-pressed={p.triggersOpen} onClick={() => p.onTab("triggers")} data-link="triggers" title="Schedules, webhooks and other ways this flow starts">
         <Icon name="trigger" size={14} /> Triggers

@@ -3,10 +3,17 @@ import type { ReactNode } from "react";
 
 export type Tab = "inspect" | "problems" | "history" | "run" | "triggers";
 
-export function SidePanel({ tab, onTab, problemCount, children }: { tab: Tab; onTab: (tab: Tab) => void; problemCount: number; children: ReactNode }) {
+export function SidePanel({ tab, onTab, problemCount, warningCount, children }: {
+  tab: Tab;
+  onTab: (tab: Tab) => void;
+  problemCount: number;
+  warningCount: number;
+  children: ReactNode;
+}) {
+  const count = problemCount ? ` (${problemCount})` : warningCount ? ` (${warningCount} warning${warningCount === 1 ? "" : "s"})` : "";
   const tabs: [Tab, string][] = [
     ["inspect", "Inspector"],
-    ["problems", `Problems${problemCount ? ` (${problemCount})` : ""}`],
+    ["problems", `Problems${count}`],
     ["history", "History"],
     ["run", "Test run"],
     ["triggers", "Triggers"],
@@ -22,7 +29,7 @@ export function SidePanel({ tab, onTab, problemCount, children }: { tab: Tab; on
             id={`sb-tab-${id}`}
             aria-selected={tab === id}
             aria-controls={`sb-tabpanel-${id}`}
-            className={id === "problems" && problemCount ? "has-problems" : ""}
+            className={id !== "problems" ? "" : problemCount ? "has-problems" : warningCount ? "has-warnings" : ""}
             onClick={() => onTab(id)}
           >
             {label}

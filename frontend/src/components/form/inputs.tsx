@@ -1,10 +1,24 @@
 // The form's building blocks: a labelled field with its problems, a JSON editor, a free value,
 // and a list of words (tags).
 import { useState, type ReactNode } from "react";
+import { isWarning } from "../../context";
 import { Icon } from "../../icons";
 import type { GraphProblem, Json } from "../../types";
 
 export type Change = (value: Json | undefined) => void;
+
+/** One problem under the field it is about: an error, or a warning (it does not block publishing). */
+export function ProblemNote({ problem }: { problem: GraphProblem }) {
+  return isWarning(problem) ? (
+    <div className="sb-field-warning" role="status" data-problem-code={problem.code}>
+      {problem.message}
+    </div>
+  ) : (
+    <div className="sb-field-problem" role="alert">
+      {problem.message}
+    </div>
+  );
+}
 
 export function Field({ label, hint, required, htmlFor, problems, children, wide }: {
   label: string;
@@ -16,7 +30,7 @@ export function Field({ label, hint, required, htmlFor, problems, children, wide
   wide?: boolean;
 }) {
   return (
-    <div className={`sb-field${problems.length ? " has-problem" : ""}${wide ? " is-wide" : ""}`}>
+    <div className={`sb-field${problems.some((p) => !isWarning(p)) ? " has-problem" : ""}${wide ? " is-wide" : ""}`}>
       <label className="sb-field-label" htmlFor={htmlFor}>
         {label}
         {required && <span className="sb-required" aria-hidden="true">*</span>}
@@ -24,9 +38,7 @@ export function Field({ label, hint, required, htmlFor, problems, children, wide
       {children}
       {hint && <div className="sb-field-hint">{hint}</div>}
       {problems.map((p, i) => (
-        <div key={i} className="sb-field-problem" role="alert">
-          {p.message}
-        </div>
+        <ProblemNote key={i} problem={p} />
       ))}
     </div>
   );

@@ -68,6 +68,10 @@ class AgentNode(NodeType):
         }
 
     @classmethod
+    def knowledge_bases(cls, config) -> list[str]:
+        return list(config.knowledge_bases)
+
+    @classmethod
     def templates(cls, config) -> list[tuple[str, str]]:
         return [
             ("goal", config.goal),
