@@ -646,8 +646,9 @@ def main() -> None:
     parser.add_argument(
         "--concurrency",
         type=int,
-        default=16,
-        help="threads per Celery worker (each holds a PostgreSQL connection: mind max_connections)",
+        default=32,
+        help="threads per Celery worker, 32 as `make worker` runs them (each holds a PostgreSQL "
+        "connection: mind max_connections)",
     )
     parser.add_argument("--clients", type=int, default=16, help="HTTP client threads")
     parser.add_argument("--fanout", type=int, default=50, help="parallel branches")
