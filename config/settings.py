@@ -315,7 +315,7 @@ SWITCHBOARD_EXECUTOR = os.environ.get("SWITCHBOARD_EXECUTOR", "celery" if REDIS_
 SWITCHBOARD_EMBEDDED_THREADS = int(os.environ.get("SWITCHBOARD_EMBEDDED_THREADS", 64))
 # Threads that serve HTTP requests in the web process (the whole middleware chain and the view
 # run on one of them); each may hold a database connection during its request.
-SWITCHBOARD_WEB_THREADS = int(os.environ.get("SWITCHBOARD_WEB_THREADS", 32))
+SWITCHBOARD_WEB_THREADS = int(os.environ.get("SWITCHBOARD_WEB_THREADS", 128))
 # A running step's lease; heartbeats renew it every third of this. A killed worker's step is
 # taken back within about this long.
 SWITCHBOARD_LEASE_SECONDS = int(os.environ.get("SWITCHBOARD_LEASE_SECONDS", 6))
