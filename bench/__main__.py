@@ -26,6 +26,7 @@ BENCHMARKS = {
     "routing": "baseline and learned router decision time per call; learned vs baseline quality",
     "cost_cut": "always-strong vs auto routing + cascade + semantic cache over 221 requests",
     "canvas_first_render": "the canvas's first render of a 500-node flow in Chromium",
+    "memory": "memory node vs full history: tokens per answer, recall with distractors",
     "retrieval": "recall@5 hybrid / vector / lexical with the local model; ingest and query speed",
 }
 QUICK = ["engine_overhead", "validation", "routing"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,7 +25,7 @@ def to_bytes(vector: np.ndarray) -> bytes:
 
 
 def from_bytes(data: bytes | memoryview) -> np.ndarray:
-    return np.frombuffer(bytes(data), dtype="<f4")
+    return np.frombuffer(bytes(data), dtype="<f4")  # read-only: safe to share
 
 
 @dataclass
@@ -36,13 +38,45 @@ class Embedded:
     cached: int = 0
 
 
+#: The vectors this process read or made last, by (model, text hash), at most this many: a text
+#: embedded again (a question asked again, a request the semantic cache and the router both
+#: embed) costs no round trip to the database. A model's vector of a text never changes, so
+#: nothing kept here goes stale. 4,096 vectors of 384 dimensions take 6 MB.
+RECENT_VECTORS = 4096
+_recent: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_recent_lock = threading.Lock()
+
+
+def forget_recent() -> None:
+    """Empty the process's recent vectors (tests: each starts with the database's cache only)."""
+    with _recent_lock:
+        _recent.clear()
+
+
+def _remember(model: str, vectors: dict[str, np.ndarray]) -> None:
+    with _recent_lock:
+        for digest, vector in vectors.items():
+            if vector.flags.writeable:  # a fresh one: a copy nobody else can change
+                vector = np.array(vector, dtype=np.float32)
+                vector.flags.writeable = False
+            _recent[model, digest] = vector
+            _recent.move_to_end((model, digest))
+        while len(_recent) > RECENT_VECTORS:
+            _recent.popitem(last=False)
+
+
 def embed_cached(texts: Sequence[str], *, model: str, timeout: float = 60.0) -> Embedded:
-    """Embed `texts`, reading the ones seen before from the cache and storing the new ones."""
+    """Embed `texts`, reading the ones seen before from the cache (this process's recent
+    vectors, then the database's) and storing the new ones."""
     hashes = [text_hash(t) for t in texts]
-    known = {
-        row.text_hash: from_bytes(row.vector)
-        for row in Embedding.objects.filter(model=model, text_hash__in=set(hashes))
-    }
+    with _recent_lock:
+        known = {d: _recent[model, d] for d in hashes if (model, d) in _recent}
+    unknown = set(hashes).difference(known)
+    if unknown:
+        known.update(
+            (row.text_hash, from_bytes(row.vector))
+            for row in Embedding.objects.filter(model=model, text_hash__in=unknown)
+        )
     missing: dict[str, str] = {}
     for digest, text in zip(hashes, texts, strict=True):
         if digest not in known:
@@ -61,4 +95,5 @@ def embed_cached(texts: Sequence[str], *, model: str, timeout: float = 60.0) -> 
         except IntegrityError:
             pass  # another worker stored the same texts first: theirs are as good
     result.vectors = [known[digest] for digest in hashes]
+    _remember(model, known)
     return result

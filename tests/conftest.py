@@ -24,7 +24,11 @@ def require_or_skip(available: bool, reason: str) -> None:
 @pytest.fixture(autouse=True)
 def _cache_of_its_own(settings, request):
     """Each test gets an empty cache of its own (rate-limit counters are keyed by user id, and
-    ids repeat across tests), in memory whatever REDIS_URL says."""
+    ids repeat across tests), in memory whatever REDIS_URL says, and no embeddings recalled by
+    the process from an earlier test (their rows were rolled back)."""
+    from knowledge.embeddings import forget_recent
+
+    forget_recent()
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",

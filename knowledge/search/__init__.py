@@ -26,7 +26,7 @@ from django.db.models import QuerySet
 
 from ..embeddings import embed_cached
 from ..models import Chunk, Document, KnowledgeBase
-from .index import BaseIndex, base_indexes
+from .index import BaseIndex, base_indexes, held_indexes, indexes_at
 from .lexical import MAX_QUERY_TERMS, STOP_WORDS, query_terms
 from .vectors import similarities
 
@@ -53,6 +53,9 @@ MIN_CANDIDATES = 50
 #: otherwise takes a place in the fused list beside the meaning matches (bench/retrieval.py
 #: prints recall by coverage; docs/knowledge.md has the figures).
 HYBRID_MIN_COVERAGE = 0.3
+#: Searches of the held indexes before the one whose versions were current is taken as it is
+#: (bases changing faster than a search: the last one, a version behind at most, is answered).
+SEARCH_ATTEMPTS = 3
 
 
 @dataclass
@@ -299,41 +302,32 @@ def search(
     allowed = (
         set(allowed_chunks.values_list("id", flat=True)) if allowed_chunks is not None else None
     )
-    indexes = dict(zip((kb.pk for kb in kbs), base_indexes(kbs), strict=True))
-    vector: list[tuple[int, float]] = []
+    query_vectors: dict[str, np.ndarray] = {}
     if hybrid_weight > 0:
-        by_model: dict[str, list[BaseIndex]] = {}
-        for kb in kbs:
-            by_model.setdefault(kb.embedding_model, []).append(indexes[kb.pk])
-        for model, group in by_model.items():
+        for model in dict.fromkeys(kb.embedding_model for kb in kbs):
             embedded = embed_cached([query], model=model)
             result.embedding_models.append(embedded.model)
             result.tokens += embedded.tokens
             result.cost += embedded.cost
             result.embedding_calls += embedded.calls
-            vector += _vector(
-                group,
-                embedded.vectors[0],
-                limit=limit,
-                allowed=allowed,
-                min_similarity=min_score if min_score > 0 else -np.inf,
-            )
-        vector.sort(key=lambda pair: (-pair[1], pair[0]))
-        vector = vector[:limit]
-    lexical = (
-        _lexical(
-            list(indexes.values()),
-            query,
-            limit=limit,
-            allowed=allowed,
-            min_coverage=HYBRID_MIN_COVERAGE if hybrid_weight > 0 else 0.0,
-        )
-        if hybrid_weight < 1
-        else []
-    )
-    similarity = dict(vector)
-    fused = fuse(vector, lexical, hybrid_weight=hybrid_weight)[:top_k]
-    chunks = _chunk_rows([c for c, *_ in fused])
+            query_vectors[model] = embedded.vectors[0]
+    # The indexes held are searched first and the bases' versions read with the rows found, in
+    # one statement: when a base changed meanwhile its index takes the delta and the search is
+    # made again. A base this process does not hold yet is built at the version read first.
+    held = held_indexes(kbs)
+    indexes = held if held is not None else base_indexes(kbs)
+    for _attempt in range(SEARCH_ATTEMPTS):
+        searched = [index.version for index in indexes]
+        ranked = _rank(
+            kbs, indexes, query, query_vectors, limit=limit, allowed=allowed,
+            min_score=min_score, hybrid_weight=hybrid_weight,
+        )  # fmt: skip
+        fused = fuse(ranked[0], ranked[1], hybrid_weight=hybrid_weight)[:top_k]
+        chunks, versions = _chunk_rows([c for c, *_ in fused], [kb.pk for kb in kbs])
+        if all(versions.get(kb.pk, 0) == v for kb, v in zip(kbs, searched, strict=True)):
+            break
+        indexes = indexes_at(kbs, versions)
+    similarity = dict(ranked[0])
     for chunk_id, score, vector_rank, lexical_rank in fused:
         row = chunks.get(chunk_id)
         if row is None:
@@ -358,17 +352,73 @@ def search(
     return result
 
 
-def _chunk_rows(ids: list[int]) -> dict[int, tuple]:
-    """The found chunks with their document's source and title, by id: one plain statement
-    (the queryset's compilation cost as much as the search's vector pass)."""
-    if not ids:
-        return {}
-    chunk, document = Chunk._meta.db_table, Document._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT c.id, c.document_id, c.knowledge_base_id, c.text, c.heading, c.location, "  # noqa: S608
-            f"d.source, d.title FROM {chunk} c JOIN {document} d ON d.id = c.document_id "
-            f"WHERE c.id IN ({', '.join(['%s'] * len(ids))})",
-            ids,
+def _rank(
+    kbs: list[KnowledgeBase],
+    indexes: list[BaseIndex],
+    query: str,
+    query_vectors: dict[str, np.ndarray],
+    *,
+    limit: int,
+    allowed: set[int] | None,
+    min_score: float,
+    hybrid_weight: float,
+) -> tuple[list[tuple[int, float]], list[int]]:
+    """The vector matches [(id, cosine)] and the lexical ones [id] of `indexes`, best first."""
+    vector: list[tuple[int, float]] = []
+    if query_vectors:
+        by_model: dict[str, list[BaseIndex]] = {}
+        for kb, index in zip(kbs, indexes, strict=True):
+            by_model.setdefault(kb.embedding_model, []).append(index)
+        for model, group in by_model.items():
+            vector += _vector(
+                group,
+                query_vectors[model],
+                limit=limit,
+                allowed=allowed,
+                min_similarity=min_score if min_score > 0 else -np.inf,
+            )
+        vector.sort(key=lambda pair: (-pair[1], pair[0]))
+        vector = vector[:limit]
+    lexical = (
+        _lexical(
+            indexes,
+            query,
+            limit=limit,
+            allowed=allowed,
+            min_coverage=HYBRID_MIN_COVERAGE if hybrid_weight > 0 else 0.0,
         )
-        return {row[0]: row[1:] for row in cursor.fetchall()}
+        if hybrid_weight < 1
+        else []
+    )
+    return vector, lexical
+
+
+def _chunk_rows(ids: list[int], kb_ids: list[int]) -> tuple[dict[int, tuple], dict[int, int]]:
+    """The found chunks with their document's source and title, by id, and the bases'
+    chunks_version, in one plain statement: one round trip (on PostgreSQL each costs the
+    server process's turn on the cores), and no queryset to compile (that cost as much as the
+    search's vector pass)."""
+    chunk, document, base = (
+        Chunk._meta.db_table,
+        Document._meta.db_table,
+        KnowledgeBase._meta.db_table,
+    )
+    sql = (
+        f"SELECT 0, id, chunks_version, NULL, NULL, NULL, NULL, NULL, NULL FROM {base} "  # noqa: S608
+        f"WHERE id IN ({', '.join(['%s'] * len(kb_ids))})"
+    )
+    if ids:
+        sql += (
+            f" UNION ALL SELECT 1, c.id, c.document_id, c.knowledge_base_id, c.text, c.heading, "  # noqa: S608
+            f"c.location, d.source, d.title FROM {chunk} c JOIN {document} d "
+            f"ON d.id = c.document_id WHERE c.id IN ({', '.join(['%s'] * len(ids))})"
+        )
+    chunks, versions = {}, {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*kb_ids, *ids])
+        for kind, key, *row in cursor.fetchall():
+            if kind:
+                chunks[key] = tuple(row)
+            else:
+                versions[key] = row[0]
+    return chunks, versions

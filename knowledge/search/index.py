@@ -107,14 +107,19 @@ _held_lock = threading.Lock()
 
 def base_indexes(kbs: list[KnowledgeBase]) -> list[BaseIndex]:
     """The current in-memory index of each base (a new, empty one for a base it never held)."""
-    versions = dict(
-        KnowledgeBase.objects.filter(pk__in=[kb.pk for kb in kbs]).values_list(
-            "pk", "chunks_version"
-        )
-    )
+    return indexes_at(kbs, base_versions([kb.pk for kb in kbs]))
+
+
+def base_versions(kb_ids: list[int]) -> dict[int, int]:
+    """The chunks_version of each base, by id (a deleted base is missing)."""
+    return dict(KnowledgeBase.objects.filter(pk__in=kb_ids).values_list("pk", "chunks_version"))
+
+
+def indexes_at(kbs: list[KnowledgeBase], versions: dict[int, int]) -> list[BaseIndex]:
+    """The index of each base brought to its version in `versions` (0 when missing)."""
     indexes = []
     for kb in kbs:
-        key = (kb.created_at, kb.embedding_model, kb.revision)
+        key = _key(kb)
         version = versions.get(kb.pk, 0)
         with _held_lock:
             held = _held.get(kb.pk)
@@ -123,6 +128,21 @@ def base_indexes(kbs: list[KnowledgeBase]) -> list[BaseIndex]:
         held.refresh(version)
         indexes.append(held)
     return indexes
+
+
+def held_indexes(kbs: list[KnowledgeBase]) -> list[BaseIndex] | None:
+    """The indexes this process holds for `kbs` as they are, without reading the bases'
+    versions; None when one of them is not held (or was built for another revision). The
+    caller checks the versions afterwards (knowledge.search reads them with the found rows)."""
+    with _held_lock:
+        held = [_held.get(kb.pk) for kb in kbs]
+    if any(h is None or h.key != _key(kb) for h, kb in zip(held, kbs, strict=True)):
+        return None
+    return held  # type: ignore[return-value]
+
+
+def _key(kb: KnowledgeBase) -> tuple[Any, ...]:
+    return (kb.created_at, kb.embedding_model, kb.revision)
 
 
 def _changes(kb_id: int, since: int, upto: int) -> Delta | None:

@@ -31,25 +31,41 @@ from .lexical import DEAD_SHARE, MERGE_MIN_ROWS, MERGE_SHARE
 
 
 def sign_codes(matrix: np.ndarray) -> np.ndarray:
-    """Each row's sign bits packed into 64-bit words (zero bits pad the last word)."""
+    """The rows' sign bits packed into 64-bit words, word by word: shape (words, rows), each
+    word's row contiguous (zero bits pad the last word)."""
     bits = np.packbits(matrix > 0, axis=1)
     pad = (-bits.shape[1]) % 8
     if pad:
         bits = np.pad(bits, ((0, 0), (0, pad)))
-    return np.ascontiguousarray(bits).view(np.uint64)
+    return np.ascontiguousarray(np.ascontiguousarray(bits).view(np.uint64).T)
 
 
 def hamming(codes: np.ndarray, query_code: np.ndarray) -> np.ndarray:
-    """The number of differing bits between each row of `codes` and `query_code`."""
-    counts = np.bitwise_count(codes ^ query_code)
-    distance = counts[:, 0].astype(np.uint16)
-    for word in range(1, counts.shape[1]):
-        distance += counts[:, word]
+    """The number of differing bits between each row's code and `query_code` (both as
+    `sign_codes` lays them out): one word of every row at a time, so each pass reads a
+    contiguous run and its temporaries stay small (3 times faster than row by row)."""
+    distance = np.bitwise_count(codes[0] ^ query_code[0]).astype(np.uint16)
+    for word in range(1, codes.shape[0]):
+        distance += np.bitwise_count(codes[word] ^ query_code[word])
     return distance
 
 
 def similarities(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
     return np.einsum("ij,j->i", matrix, query)
+
+
+#: Pool rows are scored this many at a time: their copy stays in the CPU's cache instead of
+#: going out to memory and back (5,000 rows of 1.5 KB: 3.7 ms at once, 2.0 ms in blocks).
+SCORE_BLOCK = 1024
+
+
+def row_similarities(matrix: np.ndarray, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """The similarity of `query` to each of `matrix`'s `rows`, in that order."""
+    scores = np.empty(len(rows), dtype=np.float32)
+    for start in range(0, len(rows), SCORE_BLOCK):
+        part = rows[start : start + SCORE_BLOCK]
+        scores[start : start + len(part)] = similarities(matrix[part], query)
+    return scores
 
 
 class _Segment:
@@ -183,7 +199,7 @@ class VectorIndex:
             elif not len(rows):
                 continue
             else:
-                scores = similarities(segment.matrix[rows], query)
+                scores = row_similarities(segment.matrix, rows, query)
             keep = scores >= min_similarity
             if keep.sum() > limit:
                 cut = np.partition(scores[keep], keep.sum() - limit)[keep.sum() - limit]
@@ -197,7 +213,7 @@ class VectorIndex:
     ) -> list[np.ndarray]:
         """Per segment, the rows within the `pool` nearest by Hamming distance of the sign
         codes (every row at the cut's distance too, so the set does not depend on row order)."""
-        query_code = sign_codes(query.reshape(1, -1))[0]
+        query_code = sign_codes(query.reshape(1, -1))[:, 0]
         distances = []
         for segment, mask in zip(segments, usable, strict=True):
             distance = hamming(segment.codes, query_code)

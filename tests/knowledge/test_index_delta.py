@@ -165,5 +165,10 @@ def test_sign_bit_pool_finds_the_exact_nearest_when_the_pool_holds_them():
 def test_hamming_counts_differing_sign_bits():
     rows = np.array([[1, -1, 1] + [1] * 70, [-1, -1, -1] + [1] * 70], dtype=np.float32)
     codes = sign_codes(rows)
-    assert codes.shape == (2, 2)  # 73 bits in two 64-bit words
-    assert hamming(codes, codes[0]).tolist() == [0, 2]
+    assert codes.shape == (2, 2)  # 73 bits in two 64-bit words, each word's rows together
+    assert hamming(codes, codes[:, 0]).tolist() == [0, 2]
+    assert hamming(codes, codes[:, 1]).tolist() == [2, 0]
+    wide = np.random.default_rng(3).standard_normal((50, 384)).astype(np.float32)
+    expected = [[int(((a > 0) != (b > 0)).sum()) for b in wide] for a in wide[:5]]
+    wide_codes = sign_codes(wide)
+    assert [hamming(wide_codes, wide_codes[:, i]).tolist() for i in range(5)] == expected

@@ -170,3 +170,32 @@ def test_old_changes_are_pruned_and_a_process_that_far_behind_builds_anew(kb, co
     assert titles(kb, "where do bicycles go")[0] == "Parking"
     assert held(kb) is kept and kept.deltas == 0 and kept.builds == 4
     assert_ranks_as_a_fresh_build(kb)
+
+
+@pytest.mark.django_db
+def test_a_search_of_a_current_held_index_reads_rows_and_versions_in_one_statement(
+    kb, corpus, django_assert_num_queries
+):
+    titles(kb, "where do bicycles go")  # held, and the query's vector recalled by the process
+    with django_assert_num_queries(1) as statements:
+        assert titles(kb, "where do bicycles go")[0] == "Parking"
+    assert "chunks_version" in statements.captured_queries[0]["sql"]
+    with django_assert_num_queries(1):  # words only: no query vector to read
+        assert titles(kb, "where do bicycles go", weight=0.0)[0] == "Parking"
+
+
+@pytest.mark.django_db
+def test_a_base_changed_since_the_held_index_is_searched_again_after_the_delta(
+    kb, corpus, django_assert_num_queries
+):
+    ranking(kb)
+    kept = held(kb)
+    services.document_delete(document=corpus["Parking"])
+    with django_assert_num_queries(4) as statements:
+        # rows + versions (stale); the changes; the changed rows (none: the document is
+        # gone); rows + versions again, now current
+        found = titles(kb, "where do bicycles go")
+    assert "Parking" not in found
+    rows_and_versions = [q for q in statements.captured_queries if "chunks_version" in q["sql"]]
+    assert len(rows_and_versions) == 2
+    assert held(kb) is kept and kept.deltas == 1

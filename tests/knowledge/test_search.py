@@ -148,3 +148,27 @@ def test_reindexing_unchanged_text_embeds_nothing_again(kb, corpus, llm_server):
     assert len(llm_server.embedding_requests) == before + 1  # only the new query
     search([kb], "laptop IT desk", top_k=1)
     assert len(llm_server.embedding_requests) == before + 1  # a repeated query is cached too
+
+
+@pytest.mark.django_db
+def test_a_vector_the_process_read_or_made_lately_costs_no_statement(
+    kb, corpus, llm_server, django_assert_num_queries
+):
+    from knowledge.embeddings import embed_cached, forget_recent
+
+    made = embed_cached(["a question never asked"], model=kb.embedding_model)
+    assert made.calls == 1
+    with django_assert_num_queries(0):
+        again = embed_cached(["a question never asked"], model=kb.embedding_model)
+    assert again.calls == 0 and again.cached == 1
+    assert again.vectors[0].tolist() == made.vectors[0].tolist()
+    with pytest.raises(ValueError):
+        again.vectors[0][0] = 1.0  # shared with the next caller: read-only
+
+    forget_recent()  # another process: the database's cache answers, with one statement
+    with django_assert_num_queries(1):
+        read = embed_cached(["a question never asked"], model=kb.embedding_model)
+    assert read.calls == 0 and read.vectors[0].tolist() == made.vectors[0].tolist()
+    both = embed_cached(["a question never asked", "another one"], model=kb.embedding_model)
+    assert both.cached == 1 and both.calls == 1
+    assert llm_server.embedding_requests[-1]["input"] == ["another one"]
