@@ -34,6 +34,20 @@ the LangGraph process, divided by runs × steps; the database servers' CPU is no
 Switchboard's wall over LangGraph's. Each part warms up with one run first; it stops waiting
 when no run has finished for 60 s (the rest count as unfinished).
 
+Figures (2026-12-03, a slower box: prepared reads, pooled web threads, one Redis client per
+pool; interleaved A/B against fc4a9d4, Celery at 2 × 32 threads on both sides, 2 rounds, load
+0.1-4.8; wall, CPU ms/step, × LangGraph's wall in the same run):
+
+| round | side | embedded | celery | langgraph | starts |
+|---|---|---|---|---|---|
+| 1 | before | 25.1 s, 10.22 (1.14×) | 27.1 s, 12.88 (1.23×) | 22.0 s, 8.11 | 15.6 ms |
+| 1 | after | 20.7 s, 8.13 (0.90×) | 23.6 s, 10.99 (1.03×) | 23.0 s, 8.09 | 10.6 ms |
+| 2 | after | 19.2 s, 7.55 (1.12×) | 20.0 s, 9.31 (1.16×) | 17.2 s, 6.52 | 10.3 ms |
+| 2 | before | 24.2 s, 9.83 (0.92×) | 30.0 s, 14.25 (1.13×) | 26.5 s, 9.69 | 16.0 ms |
+
+All parts 500/500, 0 5xx. Celery at the old default of 2 × 16 threads (load 4-5): 30.3 s
+against 21.6 s at 2 × 32.
+
 Figures (2026-12-02 #5, h/conc: Django's middleware chain built sync under ASGI, one Redis
 cache pool per process, a run start of 5 statements, coalesced broadcasts, the memory thread's
 probe, 64 embedded threads; interleaved A/B against e805c6d, all parts in one run per side,
