@@ -10,31 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from knowledge.models import KnowledgeBase
-from runs.engine.nodes import NODE_TYPES
 
+from .configured import configured_nodes
 from .graph import GraphError
 
 
 def _searched(graph: Any) -> list[tuple[str, list[str]]]:
     """The (node id, knowledge base names) of every well-configured node that searches some."""
-    found = []
-    nodes = graph.get("nodes") if isinstance(graph, dict) else None
-    for node in nodes if isinstance(nodes, list) else []:
-        if not isinstance(node, dict):
-            continue
-        node_type = NODE_TYPES.get(str(node.get("type")))
-        if node_type is None:
-            continue
-        try:
-            config = node_type.Config.model_validate(node.get("config") or {})
-        except ValidationError:
-            continue  # reported as a bad configuration already
-        if names := node_type.knowledge_bases(config):
-            found.append((str(node.get("id")), names))
-    return found
+    return [
+        (node_id, names)
+        for node_id, node_type, config in configured_nodes(graph)
+        if (names := node_type.knowledge_bases(config))
+    ]
 
 
 def knowledge_base_warnings(*, graph: Any, workspace_id: int) -> list[GraphError]:

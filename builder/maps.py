@@ -10,31 +10,22 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from pydantic import ValidationError
 
 from runs.engine.nodes import NODE_TYPES
 from runs.engine.nodes.map import MAX_CONCURRENCY
 
+from .configured import configured_nodes
 from .graph import GraphError
 from .models import Flow
 
 
 def _maps(graph: Any) -> list[tuple[str, Any]]:
     """The (node id, config) of every well-configured map node of a graph."""
-    found = []
-    nodes = graph.get("nodes") if isinstance(graph, dict) else None
-    for node in nodes if isinstance(nodes, list) else []:
-        if not isinstance(node, dict):
-            continue
-        node_type = NODE_TYPES.get(str(node.get("type")))
-        if node_type is None or not node_type.runs_per_item:
-            continue
-        try:
-            config = node_type.Config.model_validate(node.get("config") or {})
-        except ValidationError:
-            continue  # reported as a bad configuration already
-        found.append((str(node.get("id")), config))
-    return found
+    return [
+        (node_id, config)
+        for node_id, node_type, config in configured_nodes(graph)
+        if node_type.runs_per_item
+    ]
 
 
 def _input_names(flow_id: int, version: int | None, workspace_id: int) -> set[str] | None:

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
-from runs.engine.nodes import NODE_TYPES
-
+from .configured import configured_nodes
 from .graph import GraphError
 from .models import Flow
 
@@ -19,21 +16,11 @@ MAX_FLOWS_VISITED = 200
 def _calls(graph: Any) -> list[tuple[str, str, int, int | None]]:
     """The (node id, config field, flow id, version) of every flow a well-configured node of a
     graph may run as a child run: sub-flow and map nodes, and flows offered as tools."""
-    calls = []
-    nodes = graph.get("nodes") if isinstance(graph, dict) else None
-    for node in nodes if isinstance(nodes, list) else []:
-        if not isinstance(node, dict):
-            continue
-        node_type = NODE_TYPES.get(str(node.get("type")))
-        if node_type is None:
-            continue
-        try:
-            config = node_type.Config.model_validate(node.get("config") or {})
-        except ValidationError:
-            continue  # reported as a bad configuration already
-        for field, flow_id, version in node_type.called_flows(config):
-            calls.append((str(node.get("id")), field, flow_id, version))
-    return calls
+    return [
+        (node_id, field, flow_id, version)
+        for node_id, node_type, config in configured_nodes(graph)
+        for field, flow_id, version in node_type.called_flows(config)
+    ]
 
 
 def _called_graph(flow: Flow, version: int | None) -> dict[str, Any] | None:

@@ -6,25 +6,15 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from builder.models import Flow, FlowVersion
+from builder.services import _flow_with_role
 from config.prepared import prepared, prepared_first
 from workspaces.models import ApiToken, Membership, Role, Workspace
 
 pytestmark = pytest.mark.django_db
-
-
-def _flow_with_role(user_id, flow_id):
-    return (
-        Flow.objects.visible_to_user_id(user_id)
-        .select_related("workspace")
-        .annotate(viewer_role=F("workspace__memberships__role"))
-        .filter(pk=flow_id)
-        .order_by("pk")[:1]
-    )
 
 
 @pytest.fixture
