@@ -384,12 +384,8 @@ def test_prompt_picks_flows_as_tools_and_names_them_apart(page, member, workspac
     eventually(lambda: saved_config(caller, "draft")["flow_tools"] == [])
 
 
-def test_retrieve_node_picks_the_workspace_knowledge_bases(page, member, workspace, artifacts):
-    from knowledge.models import KnowledgeBase
-
-    designer = member(Role.EDITOR, username="kim")
-    KnowledgeBase.objects.create(workspace=workspace, name="Handbook")
-    KnowledgeBase.objects.create(workspace=workspace, name="Policies")
+def _retrieve_flow(workspace, name, knowledge_bases):
+    """Input → a Retrieve node ("find") searching `knowledge_bases` → output."""
     graph = _chain(
         _node("ask", "input", "Question", 0, {"schema": MESSAGE}),
         _node(
@@ -397,11 +393,20 @@ def test_retrieve_node_picks_the_workspace_knowledge_bases(page, member, workspa
             "retrieve",
             "Find passages",
             260,
-            {"query": "{{ inputs.message }}", "knowledge_bases": ["Handbok"]},
+            {"query": "{{ inputs.message }}", "knowledge_bases": knowledge_bases},
         ),
         _node("result", "output", "Answer", 520, {}),
     )
-    flow = Flow.objects.create(workspace=workspace, name="Answer from docs", graph=graph)
+    return Flow.objects.create(workspace=workspace, name=name, graph=graph)
+
+
+def test_retrieve_node_picks_the_workspace_knowledge_bases(page, member, workspace, artifacts):
+    from knowledge.models import KnowledgeBase
+
+    designer = member(Role.EDITOR, username="kim")
+    KnowledgeBase.objects.create(workspace=workspace, name="Handbook")
+    KnowledgeBase.objects.create(workspace=workspace, name="Policies")
+    flow = _retrieve_flow(workspace, "Answer from docs", ["Handbok"])
     login(page, designer)
     page.goto(f"/flows/{flow.pk}/")
 
@@ -429,18 +434,7 @@ def test_a_missing_knowledge_base_warns_and_still_publishes(
     designer = member(Role.EDITOR, username="lee")
     KnowledgeBase.objects.create(workspace=workspace, name="Handbook")
     KnowledgeBase.objects.create(workspace=other_workspace, name="Policies")  # not this one's
-    graph = _chain(
-        _node("ask", "input", "Question", 0, {"schema": MESSAGE}),
-        _node(
-            "find",
-            "retrieve",
-            "Find passages",
-            260,
-            {"query": "{{ inputs.message }}", "knowledge_bases": ["Policies"]},
-        ),
-        _node("result", "output", "Answer", 520, {}),
-    )
-    flow = Flow.objects.create(workspace=workspace, name="Answer from policies", graph=graph)
+    flow = _retrieve_flow(workspace, "Answer from policies", ["Policies"])
     login(page, designer)
     page.goto(f"/flows/{flow.pk}/")
 
