@@ -17,6 +17,7 @@ from collections.abc import Collection
 import django.dispatch
 from django.conf import settings
 
+from config.prepared import prepared_first
 from runs.models import Run, RunStatus
 from workspaces.models import Workspace
 
@@ -30,19 +31,31 @@ def _cap(override: int | None) -> int | None:
     return int(cap) or None
 
 
+def _workspace(workspace_id: int) -> Workspace | None:
+    return prepared_first(
+        "workspace_cap",
+        lambda pk: Workspace.objects.filter(pk=pk).only("max_running_runs"),
+        workspace_id,
+    )
+
+
 def workspace_cap(workspace_id: int) -> int | None:
     """How many runs of the workspace may run at once; None for no cap."""
-    override = (
-        Workspace.objects.filter(pk=workspace_id).values_list("max_running_runs", flat=True).first()
-    )
-    return _cap(override)
+    workspace = _workspace(workspace_id)
+    return _cap(workspace.max_running_runs if workspace is not None else None)
 
 
 def run_may_start(run: Run) -> bool:
     """Whether a queued run (locked by the caller) may start now, under its workspace's cap.
 
-    Locks the workspace row, so two runs of one workspace never take the last slot together.
+    Under a cap it locks the workspace row, so two runs of one workspace never take the last
+    slot together. With none it takes no lock: every start of the workspace would otherwise
+    wait for the one before it to commit (500 runs started at once queued on that row). A cap
+    set while runs start applies to the starts that read it; those that read none before may
+    run beyond it once.
     """
+    if workspace_cap(run.workspace_id) is None:
+        return True
     overrides = list(
         Workspace.objects.select_for_update()
         .filter(pk=run.workspace_id)

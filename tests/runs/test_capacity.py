@@ -11,18 +11,20 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from builder.models import Flow
+from builder.models import Flow, FlowVersion
 from runs.dispatch import StartKicks
 from runs.executor import Executor, InlineExecutor, set_executor
 from runs.models import Run, Step
 from runs.services import run_start, sweep
-from runs.services.capacity import runs_to_start, workspace_cap
+from runs.services.capacity import run_may_start, runs_to_start, workspace_cap
 from runs.services.recovery import STALE_QUEUED, rekick_after
 from tests.llmserver import text
 from tests.runs.engine.graphs import edge, graph, node, prompt
-from workspaces.models import Role
+from workspaces.models import Role, Workspace
 
 from .support import embedded, memory_layer, wait_status, wait_until  # noqa: F401
 
@@ -119,6 +121,30 @@ def test_the_cap_comes_from_the_workspace_or_the_setting(workspace, settings):
     workspace.max_running_runs = None
     workspace.save()
     assert workspace_cap(workspace.pk) is None
+
+
+def test_an_uncapped_start_neither_locks_its_workspace_nor_counts_runs(workspace):
+    """Without a cap, starts of one workspace must not queue on its row (each would wait for
+    the one before it to commit); under a cap they must, to share the last slot."""
+    flow = Flow.objects.create(workspace=workspace, name="Orders", graph=ORDER_GRAPH)
+    version = FlowVersion.objects.create(flow=flow, number=1, graph=flow.graph, published=True)
+    run = Run.objects.create(flow=flow, workspace=workspace, version=version, status="queued")
+    workspaces = Workspace._meta.db_table
+
+    def queries(cap: int) -> list[str]:
+        workspace.max_running_runs = cap
+        workspace.save()
+        with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+            assert run_may_start(run) is True
+        return [q["sql"] for q in captured.captured_queries]
+
+    uncapped = queries(0)
+    assert not any("FOR UPDATE" in sql or "COUNT(" in sql for sql in uncapped), uncapped
+    assert sum(workspaces in sql for sql in uncapped) == 1
+    capped = queries(5)
+    assert sum("COUNT(" in sql for sql in capped) == 2  # running, then queued before it
+    if connection.features.has_select_for_update:
+        assert any(workspaces in sql and "FOR UPDATE" in sql for sql in capped), capped
 
 
 def test_the_sweeper_starts_a_queued_run_whose_slot_is_free(member, workspace, memory_layer):
