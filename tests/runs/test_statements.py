@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
+from datetime import timezone as timezone_of
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from builder.models import Flow
-from runs.models import Recording, Run, RunEvent, Step
+from runs.models import Recording, Run, RunEvent, Step, StepStatus
 from runs.services import run_start, statements
 
 
@@ -261,3 +265,56 @@ def test_orm_statements_in_a_batched_block_are_answered_as_without_one(run):
             raise
     assert swallowed == []
     assert Run.objects.get(pk=run.pk).tokens_out == 46
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+_VALUES = st.one_of(
+    st.text(),
+    st.text(alphabet="'\\\"-x\n\x00é✓", max_size=12),
+    st.integers(),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.booleans(),
+    st.none(),
+    st.decimals(),
+    st.floats(),
+    st.datetimes(timezones=st.just(UTC)),
+    st.datetimes(timezones=st.sampled_from([timezone_of(timedelta(hours=5, minutes=30)), None])),
+    st.dates(),
+    _JSON.map(lambda obj: connection.ops.adapt_json_value(obj, None)),
+    st.sampled_from(list(StepStatus)),
+)
+
+
+@pytest.mark.django_db
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params=st.lists(_VALUES, max_size=6))
+def test_a_batched_statement_is_bound_as_psycopg_binds_it(params):
+    """The step's deferred statements are bound by hand for speed: the text must be what
+    psycopg's own client-side binding (`mogrify`) sends, for every value, or be left to it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("client-side binding is PostgreSQL's")
+    sql = "INSERT INTO t VALUES (" + ", ".join(["%s"] * len(params)) + ")"
+    with connection.cursor() as wrapper:
+        cursor = wrapper.cursor
+        try:
+            expected = cursor.mogrify(sql, params)
+        except Exception as exc:  # psycopg refuses it (text with NUL): so must the binding
+            with pytest.raises(type(exc)):
+                statements._bind(cursor, sql, params)
+            return
+        assert statements._bind(cursor, sql, params) == expected
+
+
+@pytest.mark.django_db
+def test_a_statement_with_other_percent_signs_is_left_to_psycopg():
+    if connection.vendor != "postgresql":
+        pytest.skip("client-side binding is PostgreSQL's")
+    with connection.cursor() as wrapper:
+        cursor = wrapper.cursor
+        assert statements._bound(cursor, "SELECT '100%%', %s", [1]) is None
+        assert statements._bind(cursor, "SELECT '100%%', %s", [1]) == "SELECT '100%', 1"
+        assert statements._bound(cursor, "SELECT %s, %s", [1]) is None  # psycopg says why
