@@ -156,7 +156,7 @@ def demo(db, make_user):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _pools_closed_before_teardown(django_db_setup):
+def _pools_closed_before_teardown(django_db_setup, django_db_blocker, pytestconfig):
     """Close this process's PostgreSQL connection pools before the test database is dropped
     (their idle connections would otherwise keep it open: "being accessed by other users")."""
     yield
@@ -166,3 +166,30 @@ def _pools_closed_before_teardown(django_db_setup):
         close_pool = getattr(conn, "close_pool", None)
         if close_pool is not None:
             close_pool()
+    with django_db_blocker.unblock():
+        leftover = _leftover_sessions_ended(connections["default"])
+    if leftover:
+        plugins = pytestconfig.pluginmanager
+        terminal = plugins.get_plugin("terminalreporter")
+        with plugins.get_plugin("capturemanager").global_and_fixture_disabled():
+            terminal.write_line("Sessions left on the test database (ended before the drop):")
+            for pid, application, state, since, query in leftover:
+                terminal.write_line(f"  pid {pid} {application!r} {state} since {since}: {query}")
+
+
+def _leftover_sessions_ended(conn) -> list[tuple]:
+    """The sessions still on the test database once the pools are closed (a thread or a process
+    that kept a connection: the drop then warns "being accessed by other users"), ended so that
+    the database can be dropped."""
+    if conn.vendor != "postgresql":
+        return []
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, application_name, state, backend_start, left(query, 120) "
+            "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        leftover = cursor.fetchall()
+        for pid, *_ in leftover:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    conn.close()
+    return leftover
