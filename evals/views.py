@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
@@ -13,8 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from builder.models import Flow
-from config.domain import DomainError
-from runs.models import Run, RunStatus
+from config.domain import DomainError, Invalid
 from runs.views.params import db_id, int_param
 from workspaces.services import membership_for, workspaces_for
 
@@ -33,6 +33,24 @@ from .services import (
 )
 
 ITEMS_SHOWN = 200
+GROW_RUNS_DEFAULT = 20
+# What the dataset page's forms start with; a refused form comes back with what was sent.
+START_FORM = {
+    "flow": "",
+    "version": "draft",
+    "scorer": "",
+    "text": "",
+    "pattern": "",
+    "tolerance": "0",
+    "schema": "",
+    "rubric": "",
+    "threshold": "0.7",
+    "flow_evaluators": "",
+    "concurrency": "4",
+}
+GROW_FORM = {"source": "approvals", "flow": "", "limit": str(GROW_RUNS_DEFAULT)}
+# The longest value each form field keeps (as the views read them).
+FIELD_CHARS = {"schema": 20_000, "rubric": 5_000, "text": 1_000, "pattern": 1_000}
 
 
 def _error_text(exc: DomainError) -> str:
@@ -118,15 +136,41 @@ def _dataset_context(request: HttpRequest, dataset: Dataset, **extra: Any) -> di
         "flows": flows,
         "evaluations": [(e, evaluation_summary(e)) for e in evaluations],
         "scorer_types": [(k, v) for k, v in SCORER_TYPES.items() if k != "flow_evaluators"],
+        "start_form": START_FORM,
+        "grow_form": GROW_FORM,
         **extra,
     }
+
+
+def _form_key(name: str, dataset: Dataset) -> str:
+    return f"evals:{name}-form:{dataset.pk}"
+
+
+def _keep_form(request: HttpRequest, name: str, dataset: Dataset, fields: dict[str, str]) -> None:
+    """Keep what a refused form sent, for the page the POST redirects to (once)."""
+    request.session[_form_key(name, dataset)] = {
+        key: str(request.POST.get(key, ""))[: FIELD_CHARS.get(key, 40)] for key in fields
+    }
+
+
+def _kept_form(
+    request: HttpRequest, name: str, dataset: Dataset, fields: dict[str, str]
+) -> dict[str, str]:
+    kept = request.session.pop(_form_key(name, dataset), None)
+    return {**fields, **kept} if isinstance(kept, dict) else fields
 
 
 @login_required
 @require_GET
 def dataset_detail(request: HttpRequest, dataset_id: int) -> HttpResponse:
     dataset = _dataset(request, dataset_id)
-    return render(request, "evals/dataset.html", _dataset_context(request, dataset))
+    context = _dataset_context(
+        request,
+        dataset,
+        start_form=_kept_form(request, "start", dataset, START_FORM),
+        grow_form=_kept_form(request, "grow", dataset, GROW_FORM),
+    )
+    return render(request, "evals/dataset.html", context)
 
 
 def _editing(request: HttpRequest, dataset_id: int, permission: str = "edit"):
@@ -179,31 +223,59 @@ def dataset_upload_report(request: HttpRequest, dataset_id: int, upload_id: int)
 @login_required
 @require_POST
 def dataset_grow_view(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    """Add items from decided approvals or past runs, then redirect to the dataset page, which
+    says what was added (Post/Redirect/Get: reloading it adds nothing and says it once). A
+    refused form comes back filled in, with the reason."""
     dataset, refused = _editing(request, dataset_id)
     if refused:
         return refused
-    flow_id = int_param(request.POST.get("flow"))
-    source = request.POST.get("source", "approvals")
-    if source == "runs":
-        if flow_id is None:
-            raise Http404("Flow not found")
-        limit = min(int_param(request.POST.get("limit")) or 20, 1000)
-        run_ids = list(
-            Run.objects.filter(
-                flow_id=flow_id, workspace_id=dataset.workspace_id, status=RunStatus.SUCCEEDED
-            )
-            .order_by("-created_at")
-            .values_list("pk", flat=True)[:limit]
-        )
-        added = data.dataset_add_runs(user=request.user, dataset=dataset, run_ids=run_ids)
-        notice = f"Added {added} item(s) from past runs."
+    try:
+        notice = _grow(request, dataset)
+    except DomainError as exc:
+        _keep_form(request, "grow", dataset, GROW_FORM)
+        messages.error(request, f"No items were added: {_error_text(exc)}", extra_tags="grow-error")
     else:
+        messages.success(request, notice, extra_tags="dataset-notice")
+    return redirect("evals:dataset", dataset.pk)
+
+
+def _grow(request: HttpRequest, dataset: Dataset) -> str:
+    """Grow the dataset as the form asks; the notice that says what was added."""
+    raw_flow = request.POST.get("flow", "").strip()
+    flow_id = int_param(raw_flow)
+    if raw_flow and flow_id is None:
+        raise Invalid("That flow is not in this dataset's workspace.", code="flow_not_found")
+    source = request.POST.get("source", "approvals")
+    if source == "approvals":
         added = data.dataset_grow_from_approvals(
             user=request.user, dataset=dataset, flow_id=flow_id
         )
-        notice = f"Added {added} item(s) from decided approvals."
-    context = _dataset_context(request, dataset, notice=notice)
-    return render(request, "evals/dataset.html", context)
+        return f"Added {_items(added)} from decided approvals."
+    if source != "runs":
+        raise Invalid("Choose decided approvals or successful past runs.", code="invalid_source")
+    raw_limit = request.POST.get("limit", "").strip() or str(GROW_RUNS_DEFAULT)
+    limit = int(raw_limit) if raw_limit.isascii() and raw_limit.isdigit() else 0
+    report = data.dataset_grow_from_runs(
+        user=request.user,
+        dataset=dataset,
+        flow_id=flow_id,
+        limit=limit if len(raw_limit) <= 7 else 0,
+    )
+    flow = report.flow_name
+    if report.added:
+        return f"Added {_items(report.added)} from past runs of {flow}."
+    if not report.found:
+        return f"Added 0 items: {flow} has no successful runs yet."
+    if report.found == 1:
+        return f"Added 0 items: the latest successful run of {flow} is already in the dataset."
+    return (
+        f"Added 0 items: the latest {report.found:,} successful runs of {flow} are already "
+        "in the dataset."
+    )
+
+
+def _items(count: int) -> str:
+    return f"{count:,} item{'' if count == 1 else 's'}"
 
 
 def _scorers_from(post) -> list[dict[str, Any]]:
@@ -240,6 +312,8 @@ def _scorers_from(post) -> list[dict[str, Any]]:
 @login_required
 @require_POST
 def evaluation_start_view(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    """Start an evaluation and redirect to it. A refused start redirects to the dataset page
+    with the reason and the form as it was sent (Post/Redirect/Get either way)."""
     dataset, refused = _editing(request, dataset_id, "run")
     if refused:
         return refused
@@ -247,8 +321,7 @@ def evaluation_start_view(request: HttpRequest, dataset_id: int) -> HttpResponse
         pk=int_param(request.POST.get("flow")) or 0, workspace_id=dataset.workspace_id
     ).first()
     if flow is None:
-        context = _dataset_context(request, dataset, start_error="Choose a flow to evaluate.")
-        return render(request, "evals/dataset.html", context, status=422)
+        return _start_refused(request, dataset, "Choose a flow to evaluate.")
     raw_version = request.POST.get("version", "draft")
     try:
         evaluation = evaluation_start(
@@ -261,10 +334,15 @@ def evaluation_start_view(request: HttpRequest, dataset_id: int) -> HttpResponse
             concurrency=int_param(request.POST.get("concurrency")) or 4,
         )
     except DomainError as exc:
-        context = _dataset_context(request, dataset, start_error=_error_text(exc))
-        return render(request, "evals/dataset.html", context, status=422)
+        return _start_refused(request, dataset, _error_text(exc))
     drive(evaluation.pk)
     return redirect("evals:evaluation", evaluation.pk)
+
+
+def _start_refused(request: HttpRequest, dataset: Dataset, reason: str) -> HttpResponse:
+    _keep_form(request, "start", dataset, START_FORM)
+    messages.error(request, f"The evaluation did not start: {reason}", extra_tags="start-error")
+    return redirect("evals:dataset", dataset.pk)
 
 
 def _evaluation(request: HttpRequest, evaluation_id: int) -> Evaluation:
