@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import messages
@@ -19,6 +18,7 @@ from runs.views.params import db_id, int_param
 from workspaces.services import membership_for, workspaces_for
 
 from . import datasets as data
+from . import forms
 from .compare import baseline_for, evaluations_compare
 from .dispatch import drive
 from .models import Dataset, Evaluation
@@ -33,24 +33,6 @@ from .services import (
 )
 
 ITEMS_SHOWN = 200
-GROW_RUNS_DEFAULT = 20
-# What the dataset page's forms start with; a refused form comes back with what was sent.
-START_FORM = {
-    "flow": "",
-    "version": "draft",
-    "scorer": "",
-    "text": "",
-    "pattern": "",
-    "tolerance": "0",
-    "schema": "",
-    "rubric": "",
-    "threshold": "0.7",
-    "flow_evaluators": "",
-    "concurrency": "4",
-}
-GROW_FORM = {"source": "approvals", "flow": "", "limit": str(GROW_RUNS_DEFAULT)}
-# The longest value each form field keeps (as the views read them).
-FIELD_CHARS = {"schema": 20_000, "rubric": 5_000, "text": 1_000, "pattern": 1_000}
 
 
 def _error_text(exc: DomainError) -> str:
@@ -136,28 +118,10 @@ def _dataset_context(request: HttpRequest, dataset: Dataset, **extra: Any) -> di
         "flows": flows,
         "evaluations": [(e, evaluation_summary(e)) for e in evaluations],
         "scorer_types": [(k, v) for k, v in SCORER_TYPES.items() if k != "flow_evaluators"],
-        "start_form": START_FORM,
-        "grow_form": GROW_FORM,
+        "start_form": forms.START_FORM,
+        "grow_form": forms.GROW_FORM,
         **extra,
     }
-
-
-def _form_key(name: str, dataset: Dataset) -> str:
-    return f"evals:{name}-form:{dataset.pk}"
-
-
-def _keep_form(request: HttpRequest, name: str, dataset: Dataset, fields: dict[str, str]) -> None:
-    """Keep what a refused form sent, for the page the POST redirects to (once)."""
-    request.session[_form_key(name, dataset)] = {
-        key: str(request.POST.get(key, ""))[: FIELD_CHARS.get(key, 40)] for key in fields
-    }
-
-
-def _kept_form(
-    request: HttpRequest, name: str, dataset: Dataset, fields: dict[str, str]
-) -> dict[str, str]:
-    kept = request.session.pop(_form_key(name, dataset), None)
-    return {**fields, **kept} if isinstance(kept, dict) else fields
 
 
 @login_required
@@ -167,8 +131,8 @@ def dataset_detail(request: HttpRequest, dataset_id: int) -> HttpResponse:
     context = _dataset_context(
         request,
         dataset,
-        start_form=_kept_form(request, "start", dataset, START_FORM),
-        grow_form=_kept_form(request, "grow", dataset, GROW_FORM),
+        start_form=forms.form_kept(request, "start", dataset.pk),
+        grow_form=forms.form_kept(request, "grow", dataset.pk),
     )
     return render(request, "evals/dataset.html", context)
 
@@ -232,7 +196,7 @@ def dataset_grow_view(request: HttpRequest, dataset_id: int) -> HttpResponse:
     try:
         notice = _grow(request, dataset)
     except DomainError as exc:
-        _keep_form(request, "grow", dataset, GROW_FORM)
+        forms.form_keep(request, "grow", dataset.pk)
         messages.error(request, f"No items were added: {_error_text(exc)}", extra_tags="grow-error")
     else:
         messages.success(request, notice, extra_tags="dataset-notice")
@@ -253,13 +217,11 @@ def _grow(request: HttpRequest, dataset: Dataset) -> str:
         return f"Added {_items(added)} from decided approvals."
     if source != "runs":
         raise Invalid("Choose decided approvals or successful past runs.", code="invalid_source")
-    raw_limit = request.POST.get("limit", "").strip() or str(GROW_RUNS_DEFAULT)
-    limit = int(raw_limit) if raw_limit.isascii() and raw_limit.isdigit() else 0
     report = data.dataset_grow_from_runs(
         user=request.user,
         dataset=dataset,
         flow_id=flow_id,
-        limit=limit if len(raw_limit) <= 7 else 0,
+        limit=forms.grow_limit(request.POST.get("limit")),
     )
     flow = report.flow_name
     if report.added:
@@ -276,37 +238,6 @@ def _grow(request: HttpRequest, dataset: Dataset) -> str:
 
 def _items(count: int) -> str:
     return f"{count:,} item{'' if count == 1 else 's'}"
-
-
-def _scorers_from(post) -> list[dict[str, Any]]:
-    kind = post.get("scorer", "")
-    scorers: list[dict[str, Any]] = []
-    if kind == "regex":
-        scorers.append({"type": "regex", "pattern": post.get("pattern", "")[:1000]})
-    elif kind == "contains":
-        scorers.append({"type": "contains", "text": post.get("text", "")[:1000]})
-    elif kind == "numeric":
-        scorers.append({"type": "numeric", "tolerance": post.get("tolerance") or 0})
-    elif kind == "json_schema":
-        raw = post.get("schema", "")[:20_000]
-        try:
-            schema = json.loads(raw) if raw.strip() else None
-        except json.JSONDecodeError:
-            schema = "not JSON"
-        scorers.append({"type": "json_schema", "schema": schema})
-    elif kind == "judge":
-        scorers.append(
-            {
-                "type": "judge",
-                "rubric": post.get("rubric", "")[:5000],
-                "threshold": post.get("threshold") or 0.7,
-            }
-        )
-    elif kind:
-        scorers.append({"type": kind})
-    if post.get("flow_evaluators"):
-        scorers.append({"type": "flow_evaluators"})
-    return scorers
 
 
 @login_required
@@ -330,7 +261,7 @@ def evaluation_start_view(request: HttpRequest, dataset_id: int) -> HttpResponse
             dataset=dataset,
             version=None if raw_version == "draft" else int_param(raw_version) or -1,
             use_draft=raw_version == "draft",
-            scorers=_scorers_from(request.POST),
+            scorers=forms.scorers_from(request.POST),
             concurrency=int_param(request.POST.get("concurrency")) or 4,
         )
     except DomainError as exc:
@@ -340,7 +271,7 @@ def evaluation_start_view(request: HttpRequest, dataset_id: int) -> HttpResponse
 
 
 def _start_refused(request: HttpRequest, dataset: Dataset, reason: str) -> HttpResponse:
-    _keep_form(request, "start", dataset, START_FORM)
+    forms.form_keep(request, "start", dataset.pk)
     messages.error(request, f"The evaluation did not start: {reason}", extra_tags="start-error")
     return redirect("evals:dataset", dataset.pk)
 
