@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
+from builder.models import Flow
 from config.domain import Conflict, Invalid, NotAllowed, NotFound, TooLarge
 from runs.engine.limits import text_size
 from runs.models import Approval, ApprovalStatus, Run, RunStatus
@@ -29,6 +30,8 @@ RESERVED = ("expected", "tags", "label")
 REPORT_PROBLEMS = 50
 REPORT_TEXT_CHARS = 200
 REPORTS_KEPT = 20
+# Growing from past runs takes a flow's latest succeeded runs: at most this many at a time.
+GROW_RUNS_MAX = 1000
 
 
 def _require(user, workspace_id: int, permission: str) -> None:
@@ -288,69 +291,120 @@ def _final_output(run: Run) -> Any:
     return result
 
 
+def _locked(dataset: Dataset) -> None:
+    """Hold the dataset's row until the transaction ends, so two grows of it (a form posted
+    twice at once) take turns: the second sees what the first added and adds none of it again.
+    SQLite needs no row lock: its write transactions already take turns (IMMEDIATE)."""
+    Dataset.objects.select_for_update().filter(pk=dataset.pk).values_list("pk").first()
+
+
+def _workspace_flow(dataset: Dataset, flow_id: int) -> Flow:
+    flow = Flow.objects.filter(
+        pk=flow_id, workspace_id=dataset.workspace_id, deleted_at__isnull=True
+    ).first()
+    if flow is None:
+        raise NotFound("That flow is not in this dataset's workspace.", code="flow_not_found")
+    return flow
+
+
 def dataset_add_runs(*, user, dataset: Dataset, run_ids: list[int]) -> int:
-    """Add past runs of the workspace as items: their inputs, and their result as expected."""
+    """Add past runs of the workspace as items: their inputs, and their result as expected. A
+    run already in the dataset is not added again, also when two calls race."""
     _require(user, dataset.workspace_id, "edit")
-    runs = Run.objects.filter(
-        pk__in=run_ids[:1000], workspace_id=dataset.workspace_id, status=RunStatus.SUCCEEDED
-    ).order_by("pk")
-    existing = set(
-        dataset.items.filter(source_run__in=runs, source_approval__isnull=True).values_list(
-            "source_run_id", flat=True
+    with transaction.atomic():
+        _locked(dataset)
+        runs = Run.objects.filter(
+            pk__in=run_ids[:GROW_RUNS_MAX],
+            workspace_id=dataset.workspace_id,
+            status=RunStatus.SUCCEEDED,
+        ).order_by("pk")
+        existing = set(
+            dataset.items.filter(source_run__in=runs, source_approval__isnull=True).values_list(
+                "source_run_id", flat=True
+            )
         )
-    )
-    items = [
-        DatasetItem(
-            dataset=dataset,
-            inputs=run.inputs,
-            expected=_final_output(run),
-            source=ItemSource.RUN,
-            source_run=run,
-        )
-        for run in runs
-        if run.pk not in existing
-    ]
-    DatasetItem.objects.bulk_create(items)
+        items = [
+            DatasetItem(
+                dataset=dataset,
+                inputs=run.inputs,
+                expected=_final_output(run),
+                source=ItemSource.RUN,
+                source_run=run,
+            )
+            for run in runs
+            if run.pk not in existing
+        ]
+        DatasetItem.objects.bulk_create(items)
     return len(items)
+
+
+@dataclass
+class GrowReport:
+    added: int
+    found: int  # the runs (or approvals) considered, those already in the dataset included
+    flow_name: str = ""
+
+
+def dataset_grow_from_runs(
+    *, user, dataset: Dataset, flow_id: int | None, limit: int
+) -> GrowReport:
+    """Add the latest `limit` succeeded runs of a flow of the dataset's workspace (those not in
+    the dataset yet): posting the same form twice adds nothing the second time."""
+    _require(user, dataset.workspace_id, "edit")
+    if flow_id is None:
+        raise Invalid("Choose the flow whose past runs to add.", code="flow_required")
+    if not 1 <= limit <= GROW_RUNS_MAX:
+        raise Invalid(
+            f"Latest runs must be a whole number from 1 to {GROW_RUNS_MAX:,}.", code="invalid_limit"
+        )
+    flow = _workspace_flow(dataset, flow_id)
+    run_ids = list(
+        Run.objects.filter(flow=flow, workspace_id=dataset.workspace_id, status=RunStatus.SUCCEEDED)
+        .order_by("-created_at", "-pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    added = dataset_add_runs(user=user, dataset=dataset, run_ids=run_ids) if run_ids else 0
+    return GrowReport(added=added, found=len(run_ids), flow_name=flow.name)
 
 
 def dataset_grow_from_approvals(*, user, dataset: Dataset, flow_id: int | None = None) -> int:
     """Turn decided approvals into items: approved outputs are positive examples, edited
-    payloads the corrected expected output, rejected outputs negative examples."""
+    payloads the corrected expected output, rejected outputs negative examples. An approval
+    already in the dataset is not added again."""
     _require(user, dataset.workspace_id, "edit")
-    approvals = (
-        Approval.objects.filter(
-            workspace_id=dataset.workspace_id,
-            status__in=[ApprovalStatus.APPROVED, ApprovalStatus.REJECTED],
-        )
-        .exclude(
-            pk__in=dataset.items.filter(source_approval__isnull=False).values("source_approval")
-        )
-        .select_related("run")
-        .prefetch_related("decisions")
-        .order_by("pk")
-    )
     if flow_id is not None:
-        approvals = approvals.filter(run__flow_id=flow_id)
-    items = []
-    for approval in approvals[:2000]:
-        edited = [
-            d.edited_payload for d in approval.decisions.all() if d.edited_payload is not None
-        ]
-        approved = approval.status == ApprovalStatus.APPROVED
-        expected = edited[-1] if (approved and edited) else approval.payload
-        items.append(
-            DatasetItem(
-                dataset=dataset,
-                inputs=approval.run.inputs,
-                expected=expected,
-                label=Label.POSITIVE if approved else Label.NEGATIVE,
-                tags=["approval", "edited"] if (approved and edited) else ["approval"],
-                source=ItemSource.APPROVAL,
-                source_run=approval.run,
-                source_approval=approval,
-            )
-        )
+        _workspace_flow(dataset, flow_id)
     with transaction.atomic():
+        _locked(dataset)
+        approvals = (
+            Approval.objects.filter(
+                workspace_id=dataset.workspace_id,
+                status__in=[ApprovalStatus.APPROVED, ApprovalStatus.REJECTED],
+            )
+            .exclude(
+                pk__in=dataset.items.filter(source_approval__isnull=False).values("source_approval")
+            )
+            .select_related("run")
+            .prefetch_related("decisions")
+            .order_by("pk")
+        )
+        if flow_id is not None:
+            approvals = approvals.filter(run__flow_id=flow_id)
+        items = [_approval_item(dataset, approval) for approval in approvals[:2000]]
         DatasetItem.objects.bulk_create(items, ignore_conflicts=True)
     return len(items)
+
+
+def _approval_item(dataset: Dataset, approval: Approval) -> DatasetItem:
+    edited = [d.edited_payload for d in approval.decisions.all() if d.edited_payload is not None]
+    approved = approval.status == ApprovalStatus.APPROVED
+    return DatasetItem(
+        dataset=dataset,
+        inputs=approval.run.inputs,
+        expected=edited[-1] if (approved and edited) else approval.payload,
+        label=Label.POSITIVE if approved else Label.NEGATIVE,
+        tags=["approval", "edited"] if (approved and edited) else ["approval"],
+        source=ItemSource.APPROVAL,
+        source_run=approval.run,
+        source_approval=approval,
+    )

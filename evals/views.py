@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
@@ -13,12 +13,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from builder.models import Flow
-from config.domain import DomainError
-from runs.models import Run, RunStatus
+from config.domain import DomainError, Invalid
 from runs.views.params import db_id, int_param
 from workspaces.services import membership_for, workspaces_for
 
 from . import datasets as data
+from . import forms
 from .compare import baseline_for, evaluations_compare
 from .dispatch import drive
 from .models import Dataset, Evaluation
@@ -118,6 +118,8 @@ def _dataset_context(request: HttpRequest, dataset: Dataset, **extra: Any) -> di
         "flows": flows,
         "evaluations": [(e, evaluation_summary(e)) for e in evaluations],
         "scorer_types": [(k, v) for k, v in SCORER_TYPES.items() if k != "flow_evaluators"],
+        "start_form": forms.START_FORM,
+        "grow_form": forms.GROW_FORM,
         **extra,
     }
 
@@ -126,7 +128,13 @@ def _dataset_context(request: HttpRequest, dataset: Dataset, **extra: Any) -> di
 @require_GET
 def dataset_detail(request: HttpRequest, dataset_id: int) -> HttpResponse:
     dataset = _dataset(request, dataset_id)
-    return render(request, "evals/dataset.html", _dataset_context(request, dataset))
+    context = _dataset_context(
+        request,
+        dataset,
+        start_form=forms.form_kept(request, "start", dataset.pk),
+        grow_form=forms.form_kept(request, "grow", dataset.pk),
+    )
+    return render(request, "evals/dataset.html", context)
 
 
 def _editing(request: HttpRequest, dataset_id: int, permission: str = "edit"):
@@ -179,67 +187,64 @@ def dataset_upload_report(request: HttpRequest, dataset_id: int, upload_id: int)
 @login_required
 @require_POST
 def dataset_grow_view(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    """Add items from decided approvals or past runs, then redirect to the dataset page, which
+    says what was added (Post/Redirect/Get: reloading it adds nothing and says it once). A
+    refused form comes back filled in, with the reason."""
     dataset, refused = _editing(request, dataset_id)
     if refused:
         return refused
-    flow_id = int_param(request.POST.get("flow"))
-    source = request.POST.get("source", "approvals")
-    if source == "runs":
-        if flow_id is None:
-            raise Http404("Flow not found")
-        limit = min(int_param(request.POST.get("limit")) or 20, 1000)
-        run_ids = list(
-            Run.objects.filter(
-                flow_id=flow_id, workspace_id=dataset.workspace_id, status=RunStatus.SUCCEEDED
-            )
-            .order_by("-created_at")
-            .values_list("pk", flat=True)[:limit]
-        )
-        added = data.dataset_add_runs(user=request.user, dataset=dataset, run_ids=run_ids)
-        notice = f"Added {added} item(s) from past runs."
+    try:
+        notice = _grow(request, dataset)
+    except DomainError as exc:
+        forms.form_keep(request, "grow", dataset.pk)
+        messages.error(request, f"No items were added: {_error_text(exc)}", extra_tags="grow-error")
     else:
+        messages.success(request, notice, extra_tags="dataset-notice")
+    return redirect("evals:dataset", dataset.pk)
+
+
+def _grow(request: HttpRequest, dataset: Dataset) -> str:
+    """Grow the dataset as the form asks; the notice that says what was added."""
+    raw_flow = request.POST.get("flow", "").strip()
+    flow_id = int_param(raw_flow)
+    if raw_flow and flow_id is None:
+        raise Invalid("That flow is not in this dataset's workspace.", code="flow_not_found")
+    source = request.POST.get("source", "approvals")
+    if source == "approvals":
         added = data.dataset_grow_from_approvals(
             user=request.user, dataset=dataset, flow_id=flow_id
         )
-        notice = f"Added {added} item(s) from decided approvals."
-    context = _dataset_context(request, dataset, notice=notice)
-    return render(request, "evals/dataset.html", context)
+        return f"Added {_items(added)} from decided approvals."
+    if source != "runs":
+        raise Invalid("Choose decided approvals or successful past runs.", code="invalid_source")
+    report = data.dataset_grow_from_runs(
+        user=request.user,
+        dataset=dataset,
+        flow_id=flow_id,
+        limit=forms.grow_limit(request.POST.get("limit")),
+    )
+    flow = report.flow_name
+    if report.added:
+        return f"Added {_items(report.added)} from past runs of {flow}."
+    if not report.found:
+        return f"Added 0 items: {flow} has no successful runs yet."
+    if report.found == 1:
+        return f"Added 0 items: the latest successful run of {flow} is already in the dataset."
+    return (
+        f"Added 0 items: the latest {report.found:,} successful runs of {flow} are already "
+        "in the dataset."
+    )
 
 
-def _scorers_from(post) -> list[dict[str, Any]]:
-    kind = post.get("scorer", "")
-    scorers: list[dict[str, Any]] = []
-    if kind == "regex":
-        scorers.append({"type": "regex", "pattern": post.get("pattern", "")[:1000]})
-    elif kind == "contains":
-        scorers.append({"type": "contains", "text": post.get("text", "")[:1000]})
-    elif kind == "numeric":
-        scorers.append({"type": "numeric", "tolerance": post.get("tolerance") or 0})
-    elif kind == "json_schema":
-        raw = post.get("schema", "")[:20_000]
-        try:
-            schema = json.loads(raw) if raw.strip() else None
-        except json.JSONDecodeError:
-            schema = "not JSON"
-        scorers.append({"type": "json_schema", "schema": schema})
-    elif kind == "judge":
-        scorers.append(
-            {
-                "type": "judge",
-                "rubric": post.get("rubric", "")[:5000],
-                "threshold": post.get("threshold") or 0.7,
-            }
-        )
-    elif kind:
-        scorers.append({"type": kind})
-    if post.get("flow_evaluators"):
-        scorers.append({"type": "flow_evaluators"})
-    return scorers
+def _items(count: int) -> str:
+    return f"{count:,} item{'' if count == 1 else 's'}"
 
 
 @login_required
 @require_POST
 def evaluation_start_view(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    """Start an evaluation and redirect to it. A refused start redirects to the dataset page
+    with the reason and the form as it was sent (Post/Redirect/Get either way)."""
     dataset, refused = _editing(request, dataset_id, "run")
     if refused:
         return refused
@@ -247,8 +252,7 @@ def evaluation_start_view(request: HttpRequest, dataset_id: int) -> HttpResponse
         pk=int_param(request.POST.get("flow")) or 0, workspace_id=dataset.workspace_id
     ).first()
     if flow is None:
-        context = _dataset_context(request, dataset, start_error="Choose a flow to evaluate.")
-        return render(request, "evals/dataset.html", context, status=422)
+        return _start_refused(request, dataset, "Choose a flow to evaluate.")
     raw_version = request.POST.get("version", "draft")
     try:
         evaluation = evaluation_start(
@@ -257,14 +261,19 @@ def evaluation_start_view(request: HttpRequest, dataset_id: int) -> HttpResponse
             dataset=dataset,
             version=None if raw_version == "draft" else int_param(raw_version) or -1,
             use_draft=raw_version == "draft",
-            scorers=_scorers_from(request.POST),
+            scorers=forms.scorers_from(request.POST),
             concurrency=int_param(request.POST.get("concurrency")) or 4,
         )
     except DomainError as exc:
-        context = _dataset_context(request, dataset, start_error=_error_text(exc))
-        return render(request, "evals/dataset.html", context, status=422)
+        return _start_refused(request, dataset, _error_text(exc))
     drive(evaluation.pk)
     return redirect("evals:evaluation", evaluation.pk)
+
+
+def _start_refused(request: HttpRequest, dataset: Dataset, reason: str) -> HttpResponse:
+    forms.form_keep(request, "start", dataset.pk)
+    messages.error(request, f"The evaluation did not start: {reason}", extra_tags="start-error")
+    return redirect("evals:dataset", dataset.pk)
 
 
 def _evaluation(request: HttpRequest, evaluation_id: int) -> Evaluation:

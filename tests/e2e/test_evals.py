@@ -1,6 +1,7 @@
 """Evaluations and costs in a real browser: upload a dataset (a bad row reported), evaluate two
 versions of a flow (the served app runs them on its own executor against the scripted model),
-compare them with the regression first, and read where the money went on the cost page."""
+compare them with the regression first, and read where the money went on the cost page; grow a
+dataset from past runs and have a start refused (each POST redirects: a reload repeats nothing)."""
 
 import copy
 import json
@@ -11,6 +12,8 @@ from playwright.sync_api import expect
 
 from builder.models import Flow
 from builder.services import flow_publish
+from evals.datasets import dataset_create
+from runs.models import Run, RunStatus
 from tests.evals.support import GRAPH
 from tests.llmserver import text
 from workspaces.models import Role
@@ -162,6 +165,86 @@ def test_evals_upload_evaluate_compare_and_costs(page, versions, llm_server, art
     exported = download.value.path().read_text()
     assert exported.splitlines()[0].startswith("day,flow_id,flow,node,model,calls")
     assert exported.count("openai/gpt-4o-mini") == 1
+
+
+def test_evals_grow_from_past_runs_and_a_refused_start(page, versions, artifacts):
+    owner, flow, strong, _cheap = versions
+    for city in ("Paris", "Oslo"):
+        Run.objects.create(
+            flow=flow,
+            version=strong,
+            workspace=flow.workspace,
+            status=RunStatus.SUCCEEDED,
+            inputs={"question": f"capital of {city}"},
+            result={"done": city},
+            created_by=owner,
+        )
+    dataset = dataset_create(user=owner, workspace_id=flow.workspace_id, name="Capitals")
+    dataset_url = re.compile(rf"/evals/datasets/{dataset.pk}/$")
+    login(page, owner)
+    page.goto(f"/evals/datasets/{dataset.pk}/")
+    grow = page.get_by_test_id("grow-form")
+
+    # Past runs without naming the flow: refused on the page, the form as it was sent.
+    grow.get_by_test_id("grow-source").select_option("runs")
+    grow.locator("input[name=limit]").fill("5")
+    page.get_by_test_id("grow-submit").click()
+    page.wait_for_url(dataset_url)
+    expect(page.get_by_test_id("grow-error")).to_have_text(
+        "No items were added: Choose the flow whose past runs to add."
+    )
+    expect(grow.get_by_test_id("grow-source")).to_have_value("runs")
+    expect(grow.locator("input[name=limit]")).to_have_value("5")
+    page.screenshot(path=artifacts / "evals-grow-refused.png", full_page=True)
+
+    grow.get_by_test_id("grow-flow").select_option(str(flow.pk))
+    page.get_by_test_id("grow-submit").click()
+    page.wait_for_url(dataset_url)
+    notice = page.get_by_test_id("dataset-notice")
+    expect(notice).to_have_text("Added 2 items from past runs of Capital answers.")
+    expect(page.get_by_test_id("grow-error")).to_have_count(0)
+    expect(page.get_by_test_id("dataset-item")).to_have_count(2)
+    fits_1280(page)
+    page.screenshot(path=artifacts / "evals-dataset-grown.png", full_page=True)
+    # The POST redirected: a reload is a GET that adds nothing and says nothing again.
+    page.reload()
+    expect(page.get_by_test_id("dataset-item")).to_have_count(2)
+    expect(notice).to_have_count(0)
+    expect(grow.get_by_test_id("grow-source")).to_have_value("approvals")
+    # The same form sent again adds no run twice.
+    grow.get_by_test_id("grow-source").select_option("runs")
+    grow.get_by_test_id("grow-flow").select_option(str(flow.pk))
+    page.get_by_test_id("grow-submit").click()
+    page.wait_for_url(dataset_url)
+    expect(notice).to_have_text(
+        "Added 0 items: the latest 2 successful runs of Capital answers are already in the dataset."
+    )
+    expect(page.get_by_test_id("dataset-item")).to_have_count(2)
+    assert dataset.items.count() == 2
+
+    # A refused start comes back to the dataset page with the reason and every choice kept.
+    form = page.get_by_test_id("evaluate-form")
+    form.locator("select[name=flow]").select_option(str(flow.pk))
+    form.locator("select[name=version]").select_option(str(strong.number))
+    form.locator("select[name=scorer]").select_option("regex")
+    form.locator("input[name=concurrency]").fill("3")
+    page.get_by_test_id("evaluate-start").click()
+    page.wait_for_url(dataset_url)
+    expect(page.get_by_test_id("start-error")).to_have_text(
+        "The evaluation did not start: Some scorers are not valid. "
+        "Scorer 1 (Matches a pattern): a regex scorer needs a pattern."
+    )
+    expect(form.locator("select[name=flow]")).to_have_value(str(flow.pk))
+    expect(form.locator("select[name=version]")).to_have_value(str(strong.number))
+    expect(form.locator("select[name=scorer]")).to_have_value("regex")
+    expect(form.locator("input[name=pattern]")).to_be_visible()  # the chosen scorer's field
+    expect(form.locator("input[name=concurrency]")).to_have_value("3")
+    fits_1280(page)
+    page.screenshot(path=artifacts / "evals-start-refused.png", full_page=True)
+    page.reload()
+    expect(page.get_by_test_id("start-error")).to_have_count(0)
+    expect(form.locator("select[name=scorer]")).to_have_value("")
+    assert not flow.evaluations.exists()
 
 
 def test_evals_cost_page_empty_state(page, member, artifacts):

@@ -3,14 +3,20 @@
 items from past runs; growing from approvals (approved → positive, edited → corrected expected,
 rejected → negative), once per approval."""
 
-import pytest
+import threading
 
-from config.domain import Invalid, NotAllowed, TooLarge
+import pytest
+from django.db import connection
+
+from builder.models import Flow
+from config.domain import Invalid, NotAllowed, NotFound, TooLarge
 from evals.datasets import (
+    GROW_RUNS_MAX,
     MAX_UPLOAD_BYTES,
     dataset_add_runs,
     dataset_create,
     dataset_grow_from_approvals,
+    dataset_grow_from_runs,
     dataset_upload,
 )
 from evals.models import DatasetItem
@@ -122,6 +128,72 @@ def test_dataset_from_past_runs(inline, workspace, editor, dataset):
     assert [i.inputs for i in items] == [{"question": "one"}, {"question": "two"}]
     assert items[0].expected == "Scripted reply: Answer briefly: one"
     assert items[0].source == "run" and items[0].source_run_id == runs[0].pk
+
+
+def test_dataset_grows_from_a_flows_latest_runs_once(inline, workspace, editor, dataset):
+    flow = qa_flow(workspace, editor)
+    for q in ("one", "two", "three"):
+        finish_inline(run_start(user=editor, flow=flow, inputs={"question": q}), editor)
+    first = dataset_grow_from_runs(user=editor, dataset=dataset, flow_id=flow.pk, limit=2)
+    assert (first.added, first.found, first.flow_name) == (2, 2, "Support answers")
+    assert sorted(i.inputs["question"] for i in dataset.items.all()) == ["three", "two"]
+    again = dataset_grow_from_runs(user=editor, dataset=dataset, flow_id=flow.pk, limit=2)
+    assert (again.added, again.found) == (0, 2)
+    more = dataset_grow_from_runs(user=editor, dataset=dataset, flow_id=flow.pk, limit=20)
+    assert (more.added, more.found) == (1, 3) and dataset.items.count() == 3
+
+
+@pytest.mark.parametrize("limit", [0, -1, GROW_RUNS_MAX + 1])
+def test_dataset_grow_from_runs_refuses_a_limit_out_of_bounds(workspace, editor, dataset, limit):
+    flow = qa_flow(workspace, editor)
+    with pytest.raises(Invalid, match="a whole number from 1 to 1,000"):
+        dataset_grow_from_runs(user=editor, dataset=dataset, flow_id=flow.pk, limit=limit)
+
+
+def test_dataset_grows_only_from_flows_of_its_workspace(
+    workspace, other_workspace, editor, dataset
+):
+    foreign = Flow.objects.create(workspace=other_workspace, name="Theirs", graph=GRAPH)
+    with pytest.raises(Invalid, match="Choose the flow"):
+        dataset_grow_from_runs(user=editor, dataset=dataset, flow_id=None, limit=20)
+    with pytest.raises(NotFound, match="not in this dataset's workspace"):
+        dataset_grow_from_runs(user=editor, dataset=dataset, flow_id=foreign.pk, limit=20)
+    with pytest.raises(NotFound, match="not in this dataset's workspace"):
+        dataset_grow_from_approvals(user=editor, dataset=dataset, flow_id=foreign.pk)
+    assert not dataset.items.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dataset_add_runs_twice_at_once_adds_each_run_once(inline, workspace, editor, dataset):
+    """The grow form posted twice at once (a double click): one call adds the runs, the other
+    none of them, and neither fails on the dataset's one-item-per-run constraint."""
+    flow = qa_flow(workspace, editor)
+    run_ids = [
+        finish_inline(run_start(user=editor, flow=flow, inputs={"question": q}), editor).pk
+        for q in ("one", "two", "three")
+    ]
+    callers = 4
+    start = threading.Barrier(callers)
+    added: list[int] = []
+    failures: list[BaseException] = []
+
+    def grow() -> None:
+        try:
+            start.wait()
+            added.append(dataset_add_runs(user=editor, dataset=dataset, run_ids=run_ids))
+        except Exception as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=grow) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert sorted(added) == [0] * (callers - 1) + [3]
+    assert sorted(dataset.items.values_list("source_run_id", flat=True)) == sorted(run_ids)
 
 
 APPROVAL_GRAPH = {

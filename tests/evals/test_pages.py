@@ -2,10 +2,14 @@
 """The evaluation pages: datasets, upload with per-row problems, starting an evaluation,
 progress, comparison; scoping (a foreign id is a 404) and roles (viewers can't write)."""
 
+import re
+from html import unescape
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from builder.models import Flow, FlowVersion
 from evals.datasets import (
     MAX_UPLOAD_BYTES,
     REPORT_PROBLEMS,
@@ -15,11 +19,12 @@ from evals.datasets import (
 )
 from evals.models import Dataset, DatasetUpload, Evaluation
 from evals.services import evaluation_summary
+from runs.services import run_start
 from tests.llmserver import text
-from tests.runs.support import fast_passwords, inline, memory_layer  # noqa: F401
+from tests.runs.support import fast_passwords, finish_inline, inline, memory_layer  # noqa: F401
 from workspaces.models import Role
 
-from .support import capitals_dataset, qa_flow
+from .support import GRAPH, capitals_dataset, qa_flow
 
 
 def client_for(user) -> Client:
@@ -153,7 +158,127 @@ def test_pages_start_an_evaluation_and_compare(inline, editor, workspace):
     shown = "no change" if change == 0 else f"{'+' if change > 0 else '−'}{abs(change):.1f}% cost"
     assert f'data-testid="compare-cost-change">{shown}</span>' in body
     bad = client.post(f"/evals/datasets/{dataset.pk}/evaluate/", {**form, "scorer": "regex"})
-    assert bad.status_code == 422 and "a regex scorer needs a pattern" in bad.content.decode()
+    assert bad.status_code == 302 and bad["Location"] == f"/evals/datasets/{dataset.pk}/"
+    assert "a regex scorer needs a pattern" in client.get(bad["Location"]).content.decode()
+
+
+def notices(html: str, testid: str) -> list[str]:
+    """The texts of the page's notices with that test id."""
+    found = re.findall(
+        rf'<div class="sb-notice[^"]*"[^>]*data-testid="{testid}">([^<]*)</div>', html
+    )
+    return [unescape(t) for t in found]
+
+
+def test_pages_grow_from_past_runs_redirects_and_says_so_once(inline, editor, workspace):
+    flow = qa_flow(workspace, editor)
+    for question in ("one", "two"):
+        finish_inline(run_start(user=editor, flow=flow, inputs={"question": question}), editor)
+    dataset = dataset_create(user=editor, workspace_id=workspace.pk, name="Q")
+    client = client_for(editor)
+    grow = {"source": "runs", "flow": flow.pk, "limit": "20"}
+    posted = client.post(f"/evals/datasets/{dataset.pk}/grow/", grow)
+    assert posted.status_code == 302 and posted["Location"] == f"/evals/datasets/{dataset.pk}/"
+    page = client.get(posted["Location"]).content.decode()
+    assert notices(page, "dataset-notice") == ["Added 2 items from past runs of Support answers."]
+    assert page.count('data-testid="dataset-item"') == 2
+    # A reload of the page the POST redirected to adds nothing and says nothing again.
+    again = client.get(posted["Location"]).content.decode()
+    assert notices(again, "dataset-notice") == [] and 'role="status"' not in again
+    assert dataset.items.count() == 2
+    # The same form posted twice (back, submit again) adds no run a second time.
+    twice = client.get(client.post(f"/evals/datasets/{dataset.pk}/grow/", grow)["Location"])
+    assert notices(twice.content.decode(), "dataset-notice") == [
+        "Added 0 items: the latest 2 successful runs of Support answers are already in the dataset."
+    ]
+    assert sorted(dataset.items.values_list("source_run__inputs__question", flat=True)) == [
+        "one",
+        "two",
+    ]
+    approvals = client.post(f"/evals/datasets/{dataset.pk}/grow/", {"source": "approvals"})
+    assert approvals.status_code == 302
+    assert notices(client.get(approvals["Location"]).content.decode(), "dataset-notice") == [
+        "Added 0 items from decided approvals."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("form", "reason"),
+    [
+        ({"source": "runs", "flow": "", "limit": "20"}, "Choose the flow whose past runs to add."),
+        ({"source": "runs", "flow": "abc", "limit": "20"}, "not in this dataset's workspace"),
+        ({"source": "runs", "flow": "FOREIGN", "limit": "20"}, "not in this dataset's workspace"),
+        ({"source": "approvals", "flow": "FOREIGN"}, "not in this dataset's workspace"),
+        ({"source": "runs", "flow": "MINE", "limit": "lots"}, "a whole number from 1 to 1,000"),
+        ({"source": "runs", "flow": "MINE", "limit": "0"}, "a whole number from 1 to 1,000"),
+        ({"source": "runs", "flow": "MINE", "limit": "-3"}, "a whole number from 1 to 1,000"),
+        ({"source": "runs", "flow": "MINE", "limit": "1001"}, "a whole number from 1 to 1,000"),
+        ({"source": "runs", "flow": "MINE", "limit": "9" * 40}, "a whole number from 1 to 1,000"),
+        ({"source": "everything", "flow": ""}, "Choose decided approvals or successful past runs."),
+    ],
+)
+def test_pages_grow_refuses_bad_input_on_the_page(form, reason, editor, workspace, other_workspace):
+    mine = qa_flow(workspace, editor, name="Mine")
+    foreign = Flow.objects.create(workspace=other_workspace, name="Theirs", graph=GRAPH)
+    ids = {"MINE": str(mine.pk), "FOREIGN": str(foreign.pk)}
+    form = {key: ids.get(value, value) for key, value in form.items()}
+    dataset = dataset_create(user=editor, workspace_id=workspace.pk, name="Q")
+    client = client_for(editor)
+    posted = client.post(f"/evals/datasets/{dataset.pk}/grow/", form)
+    assert posted.status_code == 302 and posted["Location"] == f"/evals/datasets/{dataset.pk}/"
+    page = client.get(posted["Location"])
+    html = page.content.decode()
+    assert page.status_code == 200
+    (error,) = notices(html, "grow-error")
+    assert error.startswith("No items were added: ") and reason in error
+    # The form comes back as it was sent.
+    if form.get("source") == "runs":
+        assert '<option value="runs" selected>' in html
+        assert f'name="limit" inputmode="numeric" value="{form["limit"][:40]}"' in html
+    if form.get("flow") == str(mine.pk):
+        assert f'<option value="{mine.pk}" selected>Mine</option>' in html
+    again = client.get(posted["Location"]).content.decode()
+    assert notices(again, "grow-error") == [] and '<option value="runs" selected>' not in again
+    assert not dataset.items.exists()
+
+
+def test_pages_refused_start_redirects_back_with_the_form_kept(editor, workspace):
+    qa_flow(workspace, editor, name="Another")
+    flow = qa_flow(workspace, editor)
+    FlowVersion.objects.create(flow=flow, number=1, graph=GRAPH, published=True)
+    dataset = capitals_dataset(workspace, editor, count=1)
+    client = client_for(editor)
+    form = {
+        "flow": flow.pk,
+        "version": "1",
+        "scorer": "regex",
+        "pattern": "",
+        "rubric": "Be <kind>",
+        "flow_evaluators": "1",
+        "concurrency": "3",
+    }
+    posted = client.post(f"/evals/datasets/{dataset.pk}/evaluate/", form)
+    assert posted.status_code == 302 and posted["Location"] == f"/evals/datasets/{dataset.pk}/"
+    html = client.get(posted["Location"]).content.decode()
+    (error,) = notices(html, "start-error")
+    assert error.startswith("The evaluation did not start: ")
+    assert "a regex scorer needs a pattern" in error
+    assert f'<option value="{flow.pk}" selected>Support answers</option>' in html
+    assert f'<option value="1" data-flow="{flow.pk}" selected>' in html
+    assert '<option value="regex" selected>' in html
+    assert 'name="rubric" maxlength="5000" value="Be &lt;kind&gt;"' in html
+    assert 'name="flow_evaluators" value="1" checked>' in html
+    assert 'name="concurrency" inputmode="numeric" value="3"' in html
+    # Once: a reload shows neither the error nor the choices (the form starts afresh).
+    again = client.get(posted["Location"]).content.decode()
+    assert notices(again, "start-error") == [] and " selected>" not in again
+    assert 'name="concurrency" inputmode="numeric" value="4"' in again
+    no_flow = client.post(f"/evals/datasets/{dataset.pk}/evaluate/", {**form, "flow": "x"})
+    assert no_flow.status_code == 302
+    assert notices(client.get(no_flow["Location"]).content.decode(), "start-error") == [
+        "The evaluation did not start: Choose a flow to evaluate."
+    ]
+    assert not Evaluation.objects.exists()
 
 
 def test_pages_scoping_and_roles(editor, workspace, other_workspace, member, make_user):
@@ -173,6 +298,8 @@ def test_pages_scoping_and_roles(editor, workspace, other_workspace, member, mak
     upload = SimpleUploadedFile("q.csv", b"question\nHi\n")
     assert viewer.post(f"/evals/datasets/{dataset.pk}/upload/", {"file": upload}).status_code == 403
     assert viewer.post(f"/evals/datasets/{dataset.pk}/evaluate/", {}).status_code == 403
+    assert viewer.post(f"/evals/datasets/{dataset.pk}/grow/", {}).status_code == 403
+    assert client.post(f"/evals/datasets/{dataset.pk}/grow/", {}).status_code == 404
     assert Client().get("/evals/").status_code == 302
 
 
