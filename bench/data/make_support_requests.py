@@ -1,12 +1,14 @@
 """Generate bench/data/support_requests.jsonl: support-style requests with expected answers.
 
-    .venv/bin/python -m bench.data.make_support_requests [--seed 12] [--check]
+    .venv/bin/python -m bench.data.make_support_requests [--seed 12] [--scale 5] [--check]
 
 Deterministic (a seeded generator): the committed file is what this prints. Each line is a dataset
 item as the evaluations app uploads it, `{"inputs": {"question": …}, "expected": …, "tags": […]}`:
 
 - easy: one-line FAQ questions (password, invoices, opening hours …), each intent asked in a few
-  wordings; the expected answer is the intent's knowledge-base article ("KB-1017").
+  wordings; the expected answer is the intent's knowledge-base article ("KB-1017"). Beyond
+  scale 1, product questions ("What warranty does the kettle have?", KB-4001 …) keep the easy
+  share: `scale` times 40 intents, as `scale` times 30 order and 75 hard requests.
 - order: "where is my order N" questions whose answer depends on the order number
   ("KB-2001 order 48213"): a cache must not answer one order with another's.
 - hard: multi-step requests (refund arithmetic, debugging a log, plan comparisons) whose expected
