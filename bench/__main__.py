@@ -24,7 +24,7 @@ BENCHMARKS = {
     "scale_check": "serve, run over the API, kill, approve: every event once and in order",
     "llm_overhead": "the model client's own overhead per call",
     "routing": "baseline and learned router decision time per call; learned vs baseline quality",
-    "cost_cut": "always-strong vs auto routing + cascade + semantic cache over 221 requests",
+    "cost_cut": "always-strong vs auto routing + cascade + semantic cache over 1,076 requests",
     "canvas_first_render": "the canvas's first render of a 500-node flow in Chromium",
     "memory": "memory node vs full history: tokens per answer, recall with distractors",
     "retrieval": "recall@5 hybrid / vector / lexical with the local model; ingest and query speed",

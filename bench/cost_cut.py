@@ -1,14 +1,15 @@
 """What automatic routing, the cascade and the semantic cache save, at what pass rate.
 
     .venv/bin/python -m bench.cost_cut [--modes always-strong,auto,cheapest-first,learned,…]
-        [--training-seeds 1012,1013,…] [--dataset-seed N] [--cheap-fails 0.1,0.35,0.6]
-        [--silent 0.1]
+        [--training-seeds 1012,1013,…] [--jobs 3] [--dataset-seed N] [--scale 5]
+        [--cheap-fails 0.1,0.35,0.6] [--silent 0.1]
 
-Evaluates one support flow over bench/data/support_requests.jsonl (222 requests, see
-bench/data/make_support_requests.py; `--dataset-seed` evaluates the generator's set for another
-seed instead) with the evaluations app, once per mode: each mode is a published version of the
-same flow, so they also show side by side on the compare page (`/evals/compare/?left=…&right=…`,
-printed). Every run is real (run_start, the engine, the database, the openai SDK over HTTP)
+Evaluates one support flow over bench/data/support_requests.jsonl (1,076 requests, the
+generator's scale 5, see bench/data/make_support_requests.py; `--dataset-seed` evaluates the
+generator's set for another seed instead, `--scale 1` the 222-request set of before) with the
+evaluations app, once per mode: each mode is a published version of the same flow, so they also
+show side by side on the compare page (`/evals/compare/?left=…&right=…`, printed). Every run is
+real (run_start, the engine, the database, the openai SDK over HTTP)
 against a scripted OpenAI-compatible server that plays:
 
 - `bench/cheap` (small tier, $0.15 / $0.60 per million tokens): right on every easy and order
@@ -31,7 +32,10 @@ models (each set fails its own known fraction of hard requests), labelled from t
 evaluator verdicts, evaluation results and cascade attempts, as a workspace's records label
 them. Each training seed gets a workspace of its own (a router learns from every record of its
 workspace, so the evaluated runs of one seed never train another's). The other modes switch
-the learned router off and run once.
+the learned router off and run once. Each mode starts with an empty semantic cache and an empty
+embedding cache (it pays for every embedding it makes), so its figures do not depend on the
+modes before it. `--jobs N` runs the training seeds after the first in up to N-1 child
+processes, each with a database of its own (the same figures as one process).
 Printed per mode: cost, pass rate (the dataset's `contains` scorer against the expected
 answer), cost cut against the first mode, model calls per tier, escalations, cache hits and
 wrong hits, whether each mode meets the issue's goal (GOAL_CUT, GOAL_POINTS); with several
@@ -39,11 +43,22 @@ training seeds a table of each learned mode per seed and on how many seeds it me
 what a router that knew each request's true chance on the cheap model would get (the bound
 the scripted failures allow); and the router's decision time per call.
 
-Current figures (near-duplicates fail as their originals, the semantic cache's figures rule):
-docs/costs-and-evaluations.md, "Near-duplicates fail as their originals": `learned` meets the
-goal on 2, 5, 1, 6, 6 and 1 of 6 training seeds for the shipped set and seeds 13-17; on seeds 14
-and 17 not even a router that knew each request's true chance meets it. Before those changes
-(2-core box, SQLite, load average 5-10 from other work; the cuts and pass rates are
+Current figures (docs/costs-and-evaluations.md, "A set five times larger"): the shipped set,
+1,076 requests, training seeds 1012-1017, `--jobs 3`, SQLite, 2-core box at load 1.8-11 from
+other work (44 minutes): always-strong 98.7%; `learned` cuts 65.0-71.3% at 97.4-98.3% and meets
+the goal on 2 of 6 seeds, `learned-floor-0.7` cuts 58.6-65.0% at 97.9-98.6% and meets it on 5 of
+6, `learned-floor` on 1 of 6; cheapest-first 78.5% at 96.9%, `auto` 43.1% at 98.7%; the bound
+62.8% at 97.7% (1.02 points: the shipped set is the one of dataset seeds 12-21 where the bound
+misses at scale 5; at scale 1 it missed on 4 of 10). Dataset seeds 13 and 14 (training seeds
+1012-1014): `learned` 2 and 3 of 3, `learned-floor-0.7` 2 and 2 of 3. At the threshold 0.5 a
+router loses about 0.7 points to silent failures it cannot see, so the band leaves 0.3 for its
+own mistakes; the cut has room (the cache answers the long near-duplicates), which the floor 0.7
+turns into pass rate. The scripted failure rates, the price and the router are unchanged.
+
+Figures on the 222-request set (`--scale 1`), near-duplicates failing as their originals and the
+semantic cache's figures rule: `learned` met the goal on 2, 5, 1, 6, 6 and 1 of 6 training seeds
+for the shipped set and seeds 13-17; on seeds 14 and 17 not even the bound met it. Before those
+changes (2-core box, SQLite, load average 5-10 from other work; the cuts and pass rates are
 deterministic for a dataset and training seed), `learned` against always-strong, training
 seeds 1012-1017:
 
@@ -76,6 +91,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -245,16 +261,17 @@ def scripted_answer(item: dict[str, Any], model: str, failing: dict[str, str]) -
     return f"{body}Thanks for asking. Here is what applies to you. Reference: {expected}."
 
 
-def setup_environment() -> None:
+def setup_environment(suffix: str = "") -> None:
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith("postgres"):
         import psycopg
 
         base, _, _ = url.rpartition("/")
+        name = BENCH_DB + suffix
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
-        os.environ["DATABASE_URL"] = f"{base}/{BENCH_DB}"
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {name}")
+        os.environ["DATABASE_URL"] = f"{base}/{name}"
     else:
         os.environ["SQLITE_PATH"] = os.path.join(tempfile.mkdtemp(), "bench_cost.sqlite3")
     os.environ["REDIS_URL"] = ""
@@ -269,12 +286,17 @@ def setup_environment() -> None:
     call_command("migrate", verbosity=0)
 
 
-def training_items(evaluated: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
-    """The router's training requests: another seed's set, without any evaluated request."""
-    from bench.data.make_support_requests import generate
+def training_items(
+    evaluated: list[dict[str, Any]], seed: int, scale: int | None = None
+) -> list[dict[str, Any]]:
+    """The router's training requests: another seed's set (of the evaluated set's scale),
+    without any evaluated request."""
+    from bench.data.make_support_requests import SCALE, generate
 
     seen = {item["inputs"]["question"] for item in evaluated}
-    return [item for item in generate(seed) if item["inputs"]["question"] not in seen]
+    return [
+        item for item in generate(seed, scale or SCALE) if item["inputs"]["question"] not in seen
+    ]
 
 
 def start_models(items: list[dict[str, Any]], training: list[list[dict[str, Any]]]):
@@ -377,9 +399,16 @@ def evaluate(user, flow, dataset, mode: str) -> dict[str, Any]:
     from builder.services import flow_publish
     from evals.dispatch import drive_here
     from evals.services import evaluation_start, evaluation_summary
+    from knowledge.embeddings import forget_recent
+    from knowledge.models import Embedding
     from runs.models import SemanticCacheEntry
 
-    SemanticCacheEntry.objects.all().delete()  # each mode starts with an empty cache
+    # Each mode starts with an empty cache, and pays for every embedding it makes (the semantic
+    # cache's and the learned router's): its figures do not depend on the modes before it, or
+    # on which process ran them (--jobs).
+    SemanticCacheEntry.objects.all().delete()
+    Embedding.objects.all().delete()
+    forget_recent()
     Flow.objects.filter(pk=flow.pk).update(graph=flow_graph(node_config(mode)))
     flow.refresh_from_db()
     version = flow_publish(flow=flow, user=user, note=f"bench: {mode}")
@@ -601,6 +630,20 @@ def main() -> None:
         default=None,
         help="evaluate the generator's set for this seed instead of the shipped file (seed 12)",
     )
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=None,
+        help="the generator's scale for the evaluated and training sets (1: the 222-request set)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="processes: training seeds after the first run in child processes, each with a "
+        "database of its own (the figures are the same as one process's)",
+    )
+    parser.add_argument("--seed-worker", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     set_failure_rates(
         tuple(float(r) for r in args.cheap_fails.split(",")),
@@ -615,17 +658,19 @@ def main() -> None:
     learned_modes = [m for m in modes if m in LEARNED]
     if modes[0] in LEARNED:
         raise SystemExit("the first mode is the baseline: it may not be a learned one")
-    setup_environment()
+    setup_environment("" if args.seed_worker is None else f"_{args.seed_worker}")
     from django.contrib.auth import get_user_model
 
-    from bench.data.make_support_requests import generate
-
-    if args.dataset_seed is None:
-        items = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
-    else:
-        items = generate(args.dataset_seed)
-    training = {seed: training_items(items, seed) for seed in seeds} if learned_modes else {}
-    server = start_models(items, list(training.values()))
+    items = evaluated_items(args.dataset_seed, args.scale)
+    if args.seed_worker is not None:
+        seed_worker(args.seed_worker, items, modes, learned_modes, args.scale)
+        return
+    children = (
+        start_seed_workers(seeds[1:], args.jobs - 1) if args.jobs > 1 and learned_modes else None
+    )
+    local_seeds = seeds[:1] if children else seeds
+    training = {seed: training_items(items, seed, args.scale) for seed in local_seeds}
+    server = start_models(items, list(training.values()) if learned_modes else [])
     per_seed: dict[int, dict[str, Any]] = {}
     try:
         user = get_user_model().objects.create_user("bench", password="bench-pw-123")
@@ -650,7 +695,7 @@ def main() -> None:
             mode: evaluate(user, flow, dataset, mode) for mode in modes if mode not in LEARNED
         }
         learned_timing = None
-        for seed in seeds if learned_modes else []:
+        for seed in local_seeds if learned_modes else []:
             space, data, seed_flow, _report = workspace_with_dataset(
                 user, f"bench-{seed}", items, modes[0]
             )
@@ -664,6 +709,8 @@ def main() -> None:
                 learned_timing = learned_overhead(space.pk, items)
     finally:
         server.stop()
+    if children:
+        per_seed.update(children())
     base = results[modes[0]]
     first = per_seed[seeds[0]] if per_seed else None
     if first:
@@ -706,6 +753,81 @@ def main() -> None:
             print(f"compare page ({modes[0]} vs {mode}): /evals/compare/?left={left}&right={right}")
     where = os.environ.get("SQLITE_PATH") or os.environ["DATABASE_URL"]
     print(f"the evaluations stay in {where} (log in as bench / bench-pw-123 to browse them)")
+
+
+def evaluated_items(dataset_seed: int | None, scale: int | None) -> list[dict[str, Any]]:
+    """The shipped file, or the generator's set for a dataset seed (and scale)."""
+    from bench.data.make_support_requests import SCALE, generate
+
+    if dataset_seed is None and scale in (None, SCALE):
+        return [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+    return generate(12 if dataset_seed is None else dataset_seed, scale or SCALE)
+
+
+def seed_worker(
+    seed: int,
+    items: list[dict[str, Any]],
+    modes: list[str],
+    learned_modes: list[str],
+    scale: int | None,
+) -> None:
+    """A child process's part of --jobs: train one seed's router in a database of its own,
+    evaluate the learned modes, print the figures as one JSON line."""
+    from django.contrib.auth import get_user_model
+
+    training = training_items(items, seed, scale)
+    server = start_models(items, [training])
+    try:
+        user = get_user_model().objects.create_user("bench", password="bench-pw-123")
+        space, data, flow, _report = workspace_with_dataset(user, f"bench-{seed}", items, modes[0])
+        trained = train_router(user, space, training, seed)
+        results = {m: evaluate(user, flow, data, m) for m in learned_modes}
+    finally:
+        server.stop()
+    shown = {
+        mode: {
+            "summary": {
+                "cost": str(r["summary"]["cost"]),
+                "pass_rate": r["summary"]["pass_rate"],
+            },
+            **{k: r[k] for k in ("calls", "escalated", "hits", "wrong_hits", "seconds")},
+        }
+        for mode, r in results.items()
+    }
+    line = router_line(seed, training, trained)
+    print("SEED " + json.dumps({"seed": seed, "line": line, "results": shown}), flush=True)
+
+
+def start_seed_workers(seeds: list[int], jobs: int) -> Callable[[], dict[int, dict[str, Any]]]:
+    """Run each seed's learned modes in a child process (at most `jobs` at once); return what
+    waits for them: {seed: {"seed", "line", "results"}}."""
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    argv = list(sys.argv[1:])
+
+    def one(seed: int) -> dict[str, Any]:
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.cost_cut", *argv, "--seed-worker", str(seed)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        for line in done.stdout.splitlines():
+            if line.startswith("SEED "):
+                return json.loads(line.removeprefix("SEED "))
+        raise SystemExit(f"training seed {seed} failed:\n{done.stderr[-3000:]}")
+
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    futures = [pool.submit(one, seed) for seed in seeds]
+
+    def collect() -> dict[int, dict[str, Any]]:
+        found = [future.result() for future in futures]
+        pool.shutdown()
+        return {int(one["seed"]): one for one in found}
+
+    return collect
 
 
 def print_seed_table(

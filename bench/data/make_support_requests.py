@@ -1,12 +1,14 @@
 """Generate bench/data/support_requests.jsonl: support-style requests with expected answers.
 
-    .venv/bin/python -m bench.data.make_support_requests [--seed 12] [--check]
+    .venv/bin/python -m bench.data.make_support_requests [--seed 12] [--scale 5] [--check]
 
 Deterministic (a seeded generator): the committed file is what this prints. Each line is a dataset
 item as the evaluations app uploads it, `{"inputs": {"question": …}, "expected": …, "tags": […]}`:
 
 - easy: one-line FAQ questions (password, invoices, opening hours …), each intent asked in a few
-  wordings; the expected answer is the intent's knowledge-base article ("KB-1017").
+  wordings; the expected answer is the intent's knowledge-base article ("KB-1017"). Beyond
+  scale 1, product questions ("What warranty does the kettle have?", KB-4001 …) keep the easy
+  share: `scale` times 40 intents, as `scale` times 30 order and 75 hard requests.
 - order: "where is my order N" questions whose answer depends on the order number
   ("KB-2001 order 48213"): a cache must not answer one order with another's.
 - hard: multi-step requests (refund arithmetic, debugging a log, plan comparisons) whose expected
@@ -113,12 +115,49 @@ CAUSES = [
     ("the payload is larger than the 1 MB limit", "KB-3105"),
 ]
 GREETINGS = ["Hi, ", "Hello, ", "Hi there, "]
+#: Product questions, asked of every product (each product × question an intent of its own, with
+#: its own article): a larger set's easy requests beyond FAQ, in the same share. Two products'
+#: questions differ in one word, which a semantic cache must not take for the same question.
+PRODUCT_FAQ = [
+    ("What warranty does the {p} have?", "How long is the warranty on the {p}?"),
+    ("Where can I find the manual for the {p}?", "Where is the user manual for the {p}?"),
+    ("Are spare parts available for the {p}?", "can i buy spare parts for the {p}"),
+    ("How do I clean the {p}?", "What is the best way to clean the {p}?"),
+    ("Can I return the {p} if I have opened it?", "Can I return an opened {p}?"),
+    ("When will the {p} be back in stock?", "when is the {p} back in stock"),
+    ("Which colours does the {p} come in?", "What colours is the {p} available in?"),
+    ("What are the dimensions of the {p}?", "How big is the {p}?"),
+    ("How much does the {p} weigh?", "What does the {p} weigh?"),
+    ("Does the {p} come gift-wrapped?", "Can I have the {p} gift-wrapped?"),
+    ("Can I try the {p} in one of your stores?", "Can I see the {p} in a store before buying?"),
+    ("Is the {p} eligible for free shipping?", "Does the {p} ship for free?"),
+    ("Do you sell a refurbished {p}?", "Is there a refurbished {p} for sale?"),
+    (
+        "Can I buy an extended warranty for the {p}?",
+        "Do you offer an extended warranty on the {p}?",
+    ),
+]
+#: How many times the base set's counts the shipped set has (1: the 222-request set of before;
+#: the largest scale PRODUCT_FAQ allows is 5).
+SCALE = 5
+MAX_SCALE = 1 + len(PRODUCT_FAQ) * len(PRODUCTS) // len(FAQ)
 
 
-def easy_items() -> tuple[list[dict], list[dict]]:
+def easy_questions(scale: int) -> list[tuple[str, list[str]]]:
+    """FAQ, then as many product questions as make `scale` times FAQ's intents."""
+    products = [
+        (question.format(p=product), [reworded.format(p=product)])
+        for question, reworded in PRODUCT_FAQ
+        for product in PRODUCTS
+    ]
+    return FAQ + products[: len(FAQ) * (scale - 1)]
+
+
+def easy_items(scale: int = 1) -> tuple[list[dict], list[dict]]:
     first, later = [], []
-    for number, (question, rewordings) in enumerate(FAQ):
-        expected = f"KB-{1001 + number}"
+    for number, (question, rewordings) in enumerate(easy_questions(scale)):
+        base, offset = (1001, number) if number < len(FAQ) else (4001, number - len(FAQ))
+        expected = f"KB-{base + offset}"
         first.append({"inputs": {"question": question}, "expected": expected, "tags": ["easy"]})
         for reworded in rewordings:
             later.append(
@@ -283,11 +322,15 @@ def hard_items(rng: random.Random, count: int) -> tuple[list[dict], list[dict]]:
     return first, later
 
 
-def generate(seed: int) -> list[dict]:
+def generate(seed: int, scale: int = SCALE) -> list[dict]:
+    """The set for `seed`: `scale` times 40 FAQ intents, 30 order look-ups and 75 hard requests,
+    with their near-duplicates (scale 1 is the set of before, request for request)."""
+    if not 1 <= scale <= MAX_SCALE:
+        raise ValueError(f"scale must be 1 to {MAX_SCALE}")
     rng = random.Random(seed)
-    easy, easy_later = easy_items()
-    orders, orders_later = order_items(rng, 30)
-    hard, hard_later = hard_items(rng, 75)
+    easy, easy_later = easy_items(scale)
+    orders, orders_later = order_items(rng, 30 * scale)
+    hard, hard_later = hard_items(rng, 75 * scale)
     first = easy + orders + hard
     rng.shuffle(first)
     later = easy_later + orders_later + hard_later
@@ -315,9 +358,10 @@ def render(items: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--scale", type=int, default=SCALE, help="times the base set's counts")
     parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
     args = parser.parse_args()
-    content = render(generate(args.seed))
+    content = render(generate(args.seed, args.scale))
     if args.check:
         sys.exit(0 if OUT.exists() and OUT.read_text() == content else 1)
     OUT.write_text(content)
