@@ -34,6 +34,20 @@ the LangGraph process, divided by runs × steps; the database servers' CPU is no
 Switchboard's wall over LangGraph's. Each part warms up with one run first; it stops waiting
 when no run has finished for 60 s (the rest count as unfinished).
 
+Figures (2026-12-03 #3, uncapped starts lock no workspace row, step batches bound by hand;
+celery and langgraph parts only, A/B against 201937e in the order before, after, after, before,
+load 0.1-4.0; this box is slower again: LangGraph took 12-17 ms of CPU per step):
+
+| side | celery: wall, 202s back, CPU ms/step (× LangGraph) | langgraph |
+|---|---|---|
+| before | 40.8 s, 38.3 s, 19.19 (1.30×) | 31.4 s |
+| after | 35.9 s, 21.7 s, 18.04 (0.85×) | 42.4 s |
+| after | 38.0 s, 26.8 s, 19.24 (0.81×) | 47.1 s |
+| before | 45.1 s, 42.8 s, 22.14 (1.26×) | 35.8 s |
+
+All 500/500, 0 5xx. The 202s come back 38-43 → 22-27 s sooner: with no cap every start had
+waited on its workspace's row for the start before it to commit.
+
 Figures (2026-12-03, a slower box: prepared reads, pooled web threads, one Redis client per
 pool; interleaved A/B against fc4a9d4, Celery at 2 × 32 threads on both sides, 2 rounds, load
 0.1-4.8; wall, CPU ms/step, × LangGraph's wall in the same run):
