@@ -412,6 +412,7 @@ def _decimal_literal(value: decimal.Decimal) -> str | None:
     return _number_literal(str(value)) if value.is_finite() else None
 
 
+_INT8 = 2**63
 _LITERALS: dict[type, Callable[[Any], str | None]] = {
     str: _text_literal,
     int: lambda value: _number_literal(str(value)) if -_INT8 <= value < _INT8 else None,
@@ -422,7 +423,6 @@ _LITERALS: dict[type, Callable[[Any], str | None]] = {
     datetime.date: lambda value: "'" + value.isoformat() + "'::date",
     decimal.Decimal: _decimal_literal,
 }
-_INT8 = 2**63
 
 
 def _bound(cursor: Any, sql: str, params: Sequence[Any]) -> str | None:
