@@ -327,18 +327,19 @@ def switchboard_part(part: str, args: argparse.Namespace) -> dict[str, Any]:
         if warm is None or (part != "starts" and not wait_finished([warm], timeout=60)):
             raise SystemExit(f"the warm-up run did not start or finish (HTTP {status})")
         pids = [service.pid for service in services]
-        cpu_before = sum(cpu_seconds(pid) for pid in pids)
+        cpu_before = [cpu_seconds(pid) for pid in pids]
         t0 = datetime.now(UTC)
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=args.clients) as pool:
             answers = list(pool.map(lambda _: post_run(base, flow.pk, token), range(args.runs)))
         start_seconds = time.perf_counter() - started
         run_ids = [run_id for _, _, run_id, _ in answers if run_id is not None]
-        cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+        cpu = sum(cpu_seconds(pid) for pid in pids) - sum(cpu_before)
         if part == "starts":
             return starts_result(answers, cpu, start_seconds, setup)
         finished = wait_finished(run_ids, timeout=args.timeout)
-        cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+        each = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
+        cpu = sum(each)
     finally:
         for service in reversed(services):
             service.stop()
@@ -356,6 +357,10 @@ def switchboard_part(part: str, args: argparse.Namespace) -> dict[str, Any]:
         f"; POST p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, "
         f"max {latencies[-1] * 1000:.0f} ms; {setup}"
     )
+    steps = max(1, len(succeeded) * args.steps)
+    shares = [f"{seconds * 1000 / steps:.2f}" for seconds in each]
+    workers = f"; workers {', '.join(shares[1:])}" if len(shares) > 1 else ""
+    print(f"   CPU ms/step by process: daphne {shares[0]}{workers}")
     return {
         "finished": len(succeeded),
         "http_5xx": sum(1 for status in statuses if status >= 500),

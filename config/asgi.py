@@ -10,7 +10,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import django
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.db import close_old_connections
@@ -38,6 +38,13 @@ class SyncChainASGIHandler(ASGIHandler):
     A pooled thread keeps its connection objects; its database connections are handed back at
     the end of each request (a PostgreSQL one to the pool; a SQLite one stays open, as the
     embedded executor's do), on the thread that used them.
+
+    What Django still runs thread-sensitively around the chain (the `request_started` receivers,
+    `response.close()` and its `request_finished` receivers) runs on one thread kept for the
+    process, not on a thread made for the request: Django opens a `ThreadSensitiveContext` per
+    request, and asgiref starts a thread for each context on its first such call and joins it at
+    the end. Those receivers close the database connections of the thread they run on, which
+    is never the one that served the request; `_respond` closes that thread's.
     """
 
     def __init__(self) -> None:
@@ -46,6 +53,16 @@ class SyncChainASGIHandler(ASGIHandler):
         self._threads = ThreadPoolExecutor(
             max_workers=settings.SWITCHBOARD_WEB_THREADS, thread_name_prefix="web"
         )
+        self._signals_context = ThreadSensitiveContext()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        token = SyncToAsync.thread_sensitive_context.set(self._signals_context)
+        try:
+            await self.handle(scope, receive, send)
+        finally:
+            SyncToAsync.thread_sensitive_context.reset(token)
 
     def _respond(self, request: HttpRequest) -> HttpResponse:
         close_old_connections()

@@ -339,6 +339,9 @@ SWITCHBOARD_MAP_MAX_ITEMS = int(os.environ.get("SWITCHBOARD_MAP_MAX_ITEMS", 100)
 SWITCHBOARD_MAP_MAX_CONCURRENCY = int(os.environ.get("SWITCHBOARD_MAP_MAX_CONCURRENCY", 10))
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+# Kombu's Redis transport with one client per channel, not one per command (config/broker.py).
+if REDIS_URL.startswith("redis://"):
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -135,3 +135,33 @@ async def test_requests_share_pooled_threads_and_their_connections(
         connection_created.disconnect(on_connect)
     assert len(opened) <= 1, opened
     assert all(name.startswith("web") for name in opened)
+
+
+@pytest.mark.asyncio
+async def test_django_s_thread_sensitive_calls_share_one_thread_across_requests(
+    close_thread_connections,
+):
+    # Around the chain Django still calls the `request_started` receivers and
+    # `response.close()` thread-sensitively, in a context it opens per request: asgiref started
+    # (and joined) a thread for each request's context. They run on one kept thread now.
+    import threading
+
+    from django.core.signals import request_finished, request_started
+
+    seen: list[int] = []
+
+    def on_signal(sender, **kwargs):
+        seen.append(threading.get_ident())
+
+    request_started.connect(on_signal)
+    request_finished.connect(on_signal)
+    try:
+        for _ in range(5):
+            status, _, _ = await http("GET", "/api/flows")
+            assert status == 401
+    finally:
+        request_started.disconnect(on_signal)
+        request_finished.disconnect(on_signal)
+    assert len(seen) == 10
+    assert len(set(seen)) == 1, seen
+    assert seen[0] != threading.get_ident()  # still off the event loop
