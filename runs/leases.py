@@ -75,13 +75,14 @@ class Heartbeat:
         with self.lock:
             self.steps.pop(step_id, None)
 
-    def beat(self) -> None:
+    def beat(self) -> bool:
+        """Extend the leases held now; False when there were none (nothing was written)."""
         from runs.models import Step, StepStatus
 
         with self.lock:
             owned = dict(self.steps)
         if not owned:
-            return
+            return False
         expires = timezone.now() + timedelta(seconds=settings.SWITCHBOARD_LEASE_SECONDS)
         # One statement for all of them (a write per step was one SQLite write lock and commit
         # each, up to one per executor thread every beat, queued behind the steps' commits).
@@ -93,6 +94,20 @@ class Heartbeat:
             Step.objects.filter(
                 pk__in=batch, status=StepStatus.RUNNING, lease_owner__in=set(batch.values())
             ).update(lease_expires_at=expires)
+        return True
+
+    def tick(self, connected: bool) -> bool:
+        """One beat of the loop; returns whether this thread holds database connections after it.
+
+        A beat with nothing to extend after one that wrote closes this thread's connections: a
+        process idle between bursts would otherwise keep a database session open for ever (on
+        PostgreSQL one taken from the pool and never given back, idle in the server's list).
+        """
+        if self.beat():
+            return True
+        if connected:
+            connections.close_all()
+        return False
 
     def start(self) -> None:
         """Beat from a daemon thread until `stop()`; starting twice is a no-op."""
@@ -109,12 +124,14 @@ class Heartbeat:
         self._stop.set()
 
     def _loop(self) -> None:
+        connected = False
         while not self._stop.wait(heartbeat_interval()):
             try:
-                self.beat()
+                connected = self.tick(connected)
             except Exception:
                 logger.exception("Heartbeat failed")
                 connections.close_all()
+                connected = False
 
     def holding(self, step_id: int, worker: str) -> _Holding:
         """Context manager: keep the step's lease alive while the block runs."""

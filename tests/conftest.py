@@ -180,16 +180,27 @@ def _pools_closed_before_teardown(django_db_setup, django_db_blocker, pytestconf
 def _leftover_sessions_ended(conn) -> list[tuple]:
     """The sessions still on the test database once the pools are closed (a thread or a process
     that kept a connection: the drop then warns "being accessed by other users"), ended so that
-    the database can be dropped."""
+    the database can be dropped.
+
+    Asked over a connection of its own: through Django's, the closed pool would be opened again
+    and its new connections (`set_config('TimeZone')`) would be listed as left over."""
     if conn.vendor != "postgresql":
         return []
-    with conn.cursor() as cursor:
-        cursor.execute(
+    import psycopg
+
+    params = conn.settings_dict
+    with psycopg.connect(
+        dbname=params["NAME"],
+        user=params["USER"] or None,
+        password=params["PASSWORD"] or None,
+        host=params["HOST"] or None,
+        port=params["PORT"] or None,
+        autocommit=True,
+    ) as own:
+        leftover = own.execute(
             "SELECT pid, application_name, state, backend_start, left(query, 120) "
             "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        leftover = cursor.fetchall()
+        ).fetchall()
         for pid, *_ in leftover:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-    conn.close()
+            own.execute("SELECT pg_terminate_backend(%s)", [pid])
     return leftover

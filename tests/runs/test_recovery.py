@@ -345,3 +345,33 @@ def test_a_sweep_reads_no_whole_table_of_runs_or_steps(trip_run):
             plan = [row[-1] for row in cursor.fetchall()]
             scans += [(line, sql[:120]) for line in plan if line.startswith("SCAN runs_")]
     assert scans == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_idle_heartbeat_hands_its_connection_back(trip_run, settings):
+    # The heartbeat beats from a thread of its own, with a connection of its own: once it has
+    # nothing to extend it must close it, or an idle worker keeps a database session for ever.
+    from django.db import connection
+
+    settings.SWITCHBOARD_LEASE_SECONDS = 60
+    explain = drive_until(trip_run, "explain")
+    crash(explain, owner="me:1:3")
+    heartbeat = Heartbeat()
+    heartbeat.add(explain, "me:1:3")
+    open_after: list[bool] = []
+
+    def beats() -> None:
+        connected = False
+        for _ in range(2):
+            connected = heartbeat.tick(connected)
+            open_after.append(connection.connection is not None)
+        heartbeat.remove(explain)
+        for _ in range(2):
+            connected = heartbeat.tick(connected)
+            open_after.append(connection.connection is not None)
+
+    thread = threading.Thread(target=beats)
+    thread.start()
+    thread.join(30)
+    assert open_after == [True, True, False, False]
+    assert Step.objects.get(pk=explain).lease_expires_at > timezone.now() + timedelta(seconds=50)
