@@ -34,6 +34,28 @@ the LangGraph process, divided by runs × steps; the database servers' CPU is no
 Switchboard's wall over LangGraph's. Each part warms up with one run first; it stops waiting
 when no run has finished for 60 s (the rest count as unfinished).
 
+Figures (2026-12-03 #4, 41639de: one kombu Redis client per broker channel instead of one per
+publish and per ack, Django's thread-sensitive calls around a request on one kept thread
+instead of a new thread per request; A/B against 1b50f5a on a new box, load 1.7-5.7; the
+second line of each part prints CPU ms/step by process):
+
+| side | embedded: wall, CPU ms/step (× LG) | celery (× LG) | langgraph: wall, CPU | starts |
+|---|---|---|---|---|
+| after | 20.2 s, 7.92 (0.75×) | 17.6 s, 8.38 (0.66×) | 26.8 s, 9.30 | 11.6 ms |
+| before | 21.7 s, 8.50 (0.99×) | 23.2 s, 10.86 (1.06×) | 21.9 s, 8.25 | 11.7 ms |
+| before | 20.4 s, 8.02 (0.78×) | 24.3 s, 11.77 (0.93×) | 26.1 s, 9.53 | 10.4 ms |
+| after | 21.3 s, 7.99 (0.67×) | 28.6 s, 12.03 (0.90×) | 31.9 s, 10.20 | 10.2 ms |
+
+Celery part alone, two more ABBA rounds (same box): after 7.58, 6.92, 10.86, 8.16 ms/step,
+before 10.86, 10.24, 9.07, 8.92. Over the six rounds of each side the celery CPU per step has a
+median of 8.27 after and 10.55 before (-22%). The same code's CPU moved by 40% from one round
+to the next (and LangGraph's by 25%), so single rounds say little. Split of one after round:
+daphne 2.00 ms per step (10 ms per start), each worker 3.19 (6.4 ms per step in all). A kick
+alone (2,000 `kick_advance` calls on 4 threads, no HTTP): 1.03 → 0.75 ms of CPU. With Django's
+per-request context, daphne had started and joined a thread for every request (32 of 39 threads
+were new between two looks 3 s apart); none now. All 500/500, 0 5xx. LangGraph's own CPU per
+step was 8.3-10.2 ms on this box: the 5 ms goal is under what LangGraph itself needs here.
+
 Figures (2026-12-03 #3, uncapped starts lock no workspace row, step batches bound by hand;
 celery and langgraph parts only, A/B against 201937e in the order before, after, after, before,
 load 0.1-4.0; this box is slower again: LangGraph took 12-17 ms of CPU per step):
