@@ -482,6 +482,13 @@ def main() -> None:
     )
     parser.add_argument("--child", choices=["sqlite", "postgres"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    for option, given, known in (
+        ("--databases", args.databases, ("sqlite", "postgres")),
+        ("--kinds", args.kinds, ("tool", "prompt")),
+    ):
+        unknown = [name for name in given.split(",") if name not in known]
+        if unknown:
+            parser.error(f"{option}: unknown {', '.join(unknown)} (choose from {', '.join(known)})")
     if args.child:
         child(args)
     else:
