@@ -1,7 +1,6 @@
 """The Celery broker's Redis transport: one client per channel (not one per command), rebuilt on
 a new pool, and messages still published and received as with kombu's own transport."""
 
-import os
 import uuid
 
 import pytest
@@ -10,16 +9,8 @@ from kombu import Connection, Queue
 
 from config.broker import Transport
 from tests.conftest import require_or_skip
-from tests.runs.test_celery_worker import redis_available
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def redis_url():
-    url = os.environ.get("REDIS_URL", "")
-    require_or_skip(redis_available(url), "the broker tests need REDIS_URL")
-    return url
 
 
 def test_celery_uses_the_transport_with_redis():

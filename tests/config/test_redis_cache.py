@@ -1,24 +1,14 @@
 """The Redis cache: one connection pool per process for every thread's cache object, and `add`
 keeping Django's meaning (set only when absent, with the timeout)."""
 
-import os
 import threading
 import uuid
 
 import pytest
 
 from config.cache import SharedPoolRedisCache
-from tests.conftest import require_or_skip
-from tests.runs.test_celery_worker import redis_available
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def redis_url():
-    url = os.environ.get("REDIS_URL", "")
-    require_or_skip(redis_available(url), "the Redis cache tests need REDIS_URL")
-    return url
 
 
 def cache_for(url: str, prefix: str) -> SharedPoolRedisCache:
