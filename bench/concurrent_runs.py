@@ -56,6 +56,14 @@ per-request context, daphne had started and joined a thread for every request (3
 were new between two looks 3 s apart); none now. All 500/500, 0 5xx. LangGraph's own CPU per
 step was 8.3-10.2 ms on this box: the 5 ms goal is under what LangGraph itself needs here.
 
+Three more rounds of a3c03db alone after CI (load 0.1-4.0; wall and CPU ms/step, × LangGraph's
+wall in the same run): embedded 18.65 s, 7.32 (0.82×); 17.23 s, 6.77 (0.72×); 19.79 s, 7.73
+(1.02×); celery 21.00 s, 9.88 (0.93×); 19.74 s, 9.42 (0.83×); 18.41 s, 8.87 (0.95×);
+LangGraph 22.6 s, 8.58; 23.9 s, 9.03; 19.4 s, 7.37. Fan-out 1 → 50 → 1 at 64 threads: 0.45,
+0.48, 0.47 s (medians of 3). Embedded is one process, so its wall follows its CPU per step as
+LangGraph's does: it only wins a round when its CPU per step, the HTTP start included, is
+below LangGraph's.
+
 Figures (2026-12-03 #3, uncapped starts lock no workspace row, step batches bound by hand;
 celery and langgraph parts only, A/B against 201937e in the order before, after, after, before,
 load 0.1-4.0; this box is slower again: LangGraph took 12-17 ms of CPU per step):
