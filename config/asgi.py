@@ -7,6 +7,7 @@ which first takes back the runs a previous process left running.
 import logging
 import os
 import sys
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 import django
@@ -67,7 +68,14 @@ class SyncChainASGIHandler(ASGIHandler):
     def _respond(self, request: HttpRequest) -> HttpResponse:
         close_old_connections()
         try:
-            return self.get_response(request)
+            response = self.get_response(request)
+            if response.streaming and not response.is_async:
+                # Django would consume a synchronous iterator whole, with one thread-sensitive
+                # call: on the kept thread, where a long export (its queries included) would
+                # hold every other request's signals. It is consumed here instead, on this
+                # request's thread and before its connections are handed back.
+                response.streaming_content = _replayed(list(response.streaming_content))
+            return response
         finally:
             close_old_connections()
 
@@ -75,6 +83,11 @@ class SyncChainASGIHandler(ASGIHandler):
         return await sync_to_async(self._respond, thread_sensitive=False, executor=self._threads)(
             request
         )
+
+
+async def _replayed(parts: list[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
 
 
 django_asgi_app = SyncChainASGIHandler()

@@ -165,3 +165,22 @@ async def test_django_s_thread_sensitive_calls_share_one_thread_across_requests(
     assert len(seen) == 10
     assert len(set(seen)) == 1, seen
     assert seen[0] != threading.get_ident()  # still off the event loop
+
+
+@pytest.mark.asyncio
+async def test_a_sync_streaming_response_is_produced_on_the_request_s_thread(
+    settings, close_thread_connections
+):
+    # Django consumes a sync iterator with one thread-sensitive call, which would now be the
+    # thread every request's signals share: a long export there would hold them all.
+    from tests.config import streaming_urls
+
+    settings.ROOT_URLCONF = "tests.config.streaming_urls"
+    streaming_urls.produced_on.clear()
+    status, _, content = await http("GET", "/stream")
+    assert status == 200
+    assert content == b"part 0\npart 1\npart 2\n"
+    assert len(streaming_urls.produced_on) == 3
+    assert all(name.startswith("web") for name in streaming_urls.produced_on), (
+        streaming_urls.produced_on
+    )
