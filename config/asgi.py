@@ -17,6 +17,8 @@ from django.core.handlers.asgi import ASGIHandler
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse
 
+from . import webserver  # noqa: F401  (daphne's requests leave the body to Django)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)
 
