@@ -9,7 +9,9 @@ through `inspect.signature` on every call, a tenth of a run start's CPU. The cli
 is kept per pool as well: Django builds a new `redis.Redis` for every cache call, and its
 constructor (a few dozen options, a retry policy, a response-callback table) was another tenth
 of a start, five times per request through the rate limits. A client is thread-safe: it takes a
-connection from its pool for each command.
+connection from its pool for each command. `incr` (the rate limits' count, once a key exists) is
+one round trip: Django's sends `EXISTS` first, then `INCRBY`; here a script does both at the
+server, so the count of a missing key still fails without creating it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 _pools: dict[tuple[str, str], Any] = {}
 _clients: dict[int, Any] = {}
 _lock = threading.Lock()
+
+# INCRBY, only if the key exists (Django's `incr` raises ValueError for a missing key; INCRBY
+# alone would create it, without the window's expiry).
+_INCR_EXISTING = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCRBY', KEYS[1], ARGV[1]) end
+return false
+"""
+_scripts: dict[int, Any] = {}
 
 
 class SharedPoolRedisCacheClient(RedisCacheClient):
@@ -46,6 +56,16 @@ class SharedPoolRedisCacheClient(RedisCacheClient):
                 if client is None:
                     client = _clients[id(pool)] = self._client(connection_pool=pool)
         return client
+
+    def incr(self, key: Any, delta: int) -> int:
+        client = self.get_client(key, write=True)
+        script = _scripts.get(id(client))
+        if script is None:
+            script = _scripts[id(client)] = client.register_script(_INCR_EXISTING)
+        value = script(keys=[key], args=[delta])
+        if value is None:
+            raise ValueError(f"Key '{key}' not found.")
+        return value
 
     def add(self, key: Any, value: Any, timeout: int | None) -> bool:
         client = self.get_client(key, write=True)

@@ -77,3 +77,30 @@ def test_every_thread_s_cache_shares_one_client(redis_url):
     assert errors == []
     assert len({id(client) for client in clients}) == 1
     cache_for(redis_url, prefix).delete_many([f"k{i}" for i in range(8)])
+
+
+def test_incr_counts_an_existing_key_in_one_command_and_never_creates_one(redis_url):
+    cache = cache_for(redis_url, f"test-{uuid.uuid4().hex}")
+    client = cache._cache.get_client(write=True)
+    with pytest.raises(ValueError, match="not found"):
+        cache.incr("missing")
+    assert cache.get("missing") is None
+    assert client.exists(cache.make_and_validate_key("missing")) == 0
+    cache.add("window", 1, 60)
+    sent = []
+    execute = client.execute_command
+    client.execute_command = lambda *args, **options: (
+        sent.append(args[0]) or execute(*args, **options)
+    )
+    try:
+        assert cache.incr("window") == 2
+        assert cache.incr("window", 5) == 7
+    finally:
+        del client.execute_command
+    assert sent == ["EVALSHA", "EVALSHA"]  # one command each, no EXISTS round trip first
+    assert cache.get("window") == 7
+    assert 0 < client.ttl(cache.make_and_validate_key("window")) <= 60  # the expiry stays
+    cache.set("text", "abc", 60)
+    with pytest.raises(Exception, match="not an integer"):
+        cache.incr("text")
+    cache.delete_many(["window", "text"])
