@@ -45,7 +45,7 @@ from runs.models import Recording, Run, RunEvent, RunStatus, Step, StepStatus
 from . import statements
 from .approvals import approval_request
 from .capacity import run_may_start
-from .events import broadcast_delta, broadcast_live
+from .events import DeltaStream, broadcast_live
 from .lifecycle import RunChange, lock_run
 from .ports import (
     Knowledge,
@@ -514,14 +514,17 @@ def step_run(claimed: ClaimedStep) -> StepOutcome:
     run_id, node_id, last_seq = claimed.run_id, claimed.node_id, claimed.last_seq
     step_id = claimed.step_id
 
+    deltas = DeltaStream(run_id, node_id, last_seq)
+
     def emit(kind: str, data: dict[str, Any]) -> None:
         if kind == "step.delta":
-            broadcast_delta(run_id, node_id, data.get("text", ""), last_seq)
+            deltas.add(data.get("text", ""))
         elif kind == "step.substep":
+            deltas.flush()
             broadcast_live(run_id, node_id, kind, {**data, "step_id": step_id}, last_seq)
 
     # A long evaluation (a template, a query) stops as soon as the run is cancelled.
-    with stop_when(_Cancelled(run_id)):
+    with stop_when(_Cancelled(run_id)), deltas:
         outcome = execute_step(
             claimed.graph,
             state,

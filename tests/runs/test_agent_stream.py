@@ -68,3 +68,53 @@ async def test_agent_substeps_stream_live_then_as_stored_events(queued_agent_run
     # Each live one arrives before the step's result is committed.
     first_stored = messages.index(stored[0])
     assert all(messages.index(m) < first_stored for m in live)
+
+
+def prompt_flow() -> dict:
+    return {
+        "schema_version": 1,
+        "nodes": [
+            {"id": "ask", "type": "input", "position": {"x": 0, "y": 0},
+             "config": {"schema": {"type": "object", "properties": {}}}},
+            {"id": "write", "type": "prompt", "position": {"x": 200, "y": 0},
+             "config": {"prompt": "Write a long answer"}},
+            {"id": "result", "type": "output", "position": {"x": 400, "y": 0}, "config": {}},
+        ],
+        "edges": [
+            {"id": "e1", "source": "ask", "source_port": "out", "target": "write",
+             "target_port": "in"},
+            {"id": "e2", "source": "write", "source_port": "out", "target": "result",
+             "target_port": "in"},
+        ],
+    }  # fmt: skip
+
+
+async def test_a_streamed_answer_goes_out_in_few_deltas_that_add_up_to_it(demo, inline):
+    # The scripted server streams one chunk per word, all at once: 200 chunks. Broadcast one
+    # by one, that was 200 websocket messages (and, with Redis, 200 group_sends); the deltas
+    # go out at most every DELTA_INTERVAL instead, the first at once, the rest with the step.
+    answer = " ".join(f"word{i}" for i in range(200))
+    owner = demo["owner"]
+
+    def start():
+        flow = flow_create(
+            user=owner, workspace_id=demo["workspace"].pk, name="Long", graph=prompt_flow()
+        )
+        inline.script(text(answer))
+        return run_start(user=owner, flow=flow, inputs=None)
+
+    run = await database_sync_to_async(start)()
+    token = await database_sync_to_async(token_for)(owner)
+    communicator = connect(f"/ws/runs/{run.pk}/", token=token)
+    assert (await communicator.connect())[0]
+    await receive_until(communicator, lambda m: m["type"] == "ready")
+    await database_sync_to_async(InlineExecutor().advance)(run.pk)
+    messages = await receive_until(communicator, lambda m: m.get("kind") == "run.succeeded")
+    await communicator.disconnect()
+    deltas = [m for m in messages if m.get("kind") == "step.delta"]
+    assert "".join(m["data"]["text"] for m in deltas) == answer
+    assert 1 <= len(deltas) < 200 // 4
+    assert all(m["type"] == "delta" and m["node_id"] == "write" for m in deltas)
+    done = next(i for i, m in enumerate(messages) if m.get("kind") == "step.succeeded"
+                and m.get("node_id") == "write")  # fmt: skip
+    assert all(messages.index(m) < done for m in deltas)  # all before the step's result
