@@ -34,6 +34,24 @@ the LangGraph process, divided by runs × steps; the database servers' CPU is no
 Switchboard's wall over LangGraph's. Each part warms up with one run first; it stops waiting
 when no run has finished for 60 s (the rest count as unfinished).
 
+Figures (2026-12-04, d3ded1c: Twisted no longer parses form POST bodies (its Content-Type
+parse through the `email` package was a sixth of daphne's event-loop time), the rate limits'
+`incr` is one Redis round trip, the run's INSERT at start is bound like the step batches; A/B
+against 5deb7d7 in the order before, after, after, before, load 6.4 falling to 3.8; wall, CPU
+ms/step, × LangGraph's wall in the same run):
+
+| side | embedded | celery | langgraph | starts (daphne CPU per start) |
+|---|---|---|---|---|
+| before | 18.17 s, 7.19 (0.78×) | 19.52 s, 9.54 (0.84×) | 23.16 s, 8.73 | 13.42 ms |
+| after | 17.26 s, 6.79 (0.79×) | 23.68 s, 10.10 (1.09×) | 21.77 s, 8.16 | 10.08 ms |
+| after | 15.73 s, 6.15 (0.65×) | 23.24 s, 11.04 (0.96×) | 24.24 s, 9.09 | 9.48 ms |
+| before | 18.19 s, 7.07 (0.83×) | 23.77 s, 11.16 (1.08×) | 21.94 s, 8.24 | 11.38 ms |
+
+Starts alone, 1,500 per round, ABBA (load 1.6-2.9): before 11.53, 10.99 ms; after 10.60, 10.78.
+Embedded CPU per step -9% and run starts -5 to -20%; the Celery part did not move (its
+workers' CPU is the model call and the step's commit, untouched here), and its wall was over
+LangGraph's in two of the four rounds, both sides. All 500/500, 0 5xx.
+
 Figures (2026-12-03 #4, 41639de: one kombu Redis client per broker channel instead of one per
 publish and per ack, Django's thread-sensitive calls around a request on one kept thread
 instead of a new thread per request; A/B against 1b50f5a on a new box, load 1.7-5.7; the
