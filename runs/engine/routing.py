@@ -48,12 +48,17 @@ from typing import Any
 
 from .catalogue import TIERS, CatalogueModel, tier_rank
 
-try:  # pragma: no cover - depends on the environment
-    import tiktoken
 
-    _ENCODING = tiktoken.get_encoding("cl100k_base")
-except Exception:
-    _ENCODING = None
+def _token_encoding() -> Any:
+    try:  # pragma: no cover - depends on the environment
+        import tiktoken
+
+        return tiktoken.get_encoding("cl100k_base")
+    except Exception:
+        return None
+
+
+_ENCODING = _token_encoding()
 
 SMALL_BELOW = 2.0
 MEDIUM_BELOW = 4.0

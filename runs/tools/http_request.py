@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .addresses import is_public_or_loopback
+from .addresses import is_public_address, is_public_or_loopback
 from .base import Tool, ToolContext, ToolError
 from .fetch import MAX_RESPONSE_BYTES, FetchedResponse, fetch
 
@@ -127,7 +127,6 @@ def http_request(arguments: dict, context: ToolContext) -> dict[str, Any]:
     if body is not None and not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = "application/json"
     timeout = min(float(arguments.get("timeout", DEFAULT_TIMEOUT)), context.timeout, MAX_TIMEOUT)
-    guard = {"address_allowed": is_public_or_loopback} if context.allow_loopback else {}
     response = fetch(
         arguments["url"],
         method=method,
@@ -135,7 +134,7 @@ def http_request(arguments: dict, context: ToolContext) -> dict[str, Any]:
         body=body,
         timeout=timeout,
         max_bytes=MAX_RESPONSE_BYTES,
-        **guard,
+        address_allowed=is_public_or_loopback if context.allow_loopback else is_public_address,
     )
     return describe_response(response)
 

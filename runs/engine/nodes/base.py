@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, cast
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -294,7 +294,8 @@ class NodeType:
         """Return the flows executing this node may run as child runs: (config field, flow id,
         version or None for the latest published). Validation follows them for cycles."""
         if cls.starts_child_run:
-            return [("flow", config.flow, getattr(config, "version", None))]
+            # A node type that starts child runs has a `flow` field in its config.
+            return [("flow", cast(Any, config).flow, getattr(config, "version", None))]
         return []
 
     @classmethod

@@ -379,4 +379,4 @@ def test_http_request_tool_builds_the_request_and_keeps_the_default_policy(monke
     assert kwargs["body"] == b'{"a": 1}'
     assert kwargs["headers"] == {"Content-Type": "application/json"}
     assert kwargs["timeout"] == 4
-    assert "address_allowed" not in kwargs
+    assert kwargs["address_allowed"] is is_public_address  # no loopback for a real tool
