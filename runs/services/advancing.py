@@ -343,9 +343,15 @@ def _schedule(
     for step in skipped:
         change.event("step.skipped", step.node_id, {"iteration": step.iteration})
     for step in ready:
-        change.event("step.queued", step.node_id, {"iteration": step.iteration, "step_id": step.pk})
+        # A step this worker claims as it creates it starts at once: `step.started` alone says
+        # so (a `step.queued` at the same instant said nothing more, and was a third of a chain
+        # step's events). A step left for whoever takes it is queued, and starts when taken.
         if step.status == StepStatus.RUNNING:
             change.event("step.started", step.node_id, _started(step))
+        else:
+            change.event(
+                "step.queued", step.node_id, {"iteration": step.iteration, "step_id": step.pk}
+            )
 
     queued = [row.pk for row in rows if row.status == StepStatus.QUEUED] if redispatch else []
     queued += [s.pk for s in ready if s.status == StepStatus.QUEUED]

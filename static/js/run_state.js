@@ -214,6 +214,7 @@ export class RunModel {
         step.status = "running";
         step.attempt = data.attempt ?? step.attempt;
         step.started_at = ts;
+        step.queued_at ??= ts; // claimed as it was created: it never waited
         step.stream = "";
         touch(step);
         break;

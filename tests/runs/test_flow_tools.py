@@ -139,7 +139,6 @@ def test_model_calls_a_flow_tool_and_answers_with_its_result(llm, make_flow, own
     assert "flow_tool" not in step.details
     kinds = list(RunEvent.objects.filter(run=parent, node_id="mid").values_list("kind", flat=True))
     assert kinds == [
-        "step.queued",
         "step.started",
         "subflow.started",
         "subflow.finished",

@@ -200,6 +200,52 @@ def test_a_chain_runs_in_the_job_that_started_it(member, workspace, memory_layer
     assert len(owners) == 1 and "" not in owners
 
 
+def step_kinds(run: Run) -> dict[str, list[str]]:
+    kinds: dict[str, list[str]] = {}
+    for node_id, kind in (
+        RunEvent.objects.filter(run=run).exclude(node_id="").values_list("node_id", "kind")
+    ):
+        kinds.setdefault(node_id, []).append(kind)
+    return kinds
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_step_claimed_as_it_is_created_starts_without_being_queued(
+    member, workspace, memory_layer
+):
+    # Two events per chain step, not three: `step.queued` at the instant of `step.started`, in
+    # the same commit, said nothing more.
+    _, _, run = measure(member("editor"), workspace, 3)
+    kinds = step_kinds(run)
+    assert set(kinds) == {"start", "n0", "n1", "n2", "end"}
+    assert all(k == ["step.started", "step.succeeded"] for k in kinds.values()), kinds
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_successor_left_for_another_worker_is_queued_then_started(
+    member, workspace, memory_layer
+):
+    graph = chain(1)
+    graph["nodes"].insert(2, {**graph["nodes"][1], "id": "twin"})
+    graph["edges"] = [
+        {"id": "a", "source": "start", "target": "n0"},
+        {"id": "b", "source": "start", "target": "twin"},
+        {"id": "c", "source": "n0", "target": "end"},
+        {"id": "d", "source": "twin", "target": "end"},
+    ]
+    flow = Flow.objects.create(workspace=workspace, name="fan", graph=graph)
+    run = run_start(user=member("editor"), flow=flow, inputs={}, use_draft=True)
+    InlineExecutor().advance(run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded", (run.error_code, run.error_message)
+    kinds = step_kinds(run)
+    # Of the two successors of `start`, this worker claimed one as it created it; the other
+    # was queued for whoever takes it, and announced again when taken.
+    claimed, left = sorted(("n0", "twin"), key=lambda node: len(kinds[node]))
+    assert kinds[claimed] == ["step.started", "step.succeeded"]
+    assert kinds[left] == ["step.queued", "step.started", "step.succeeded"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_job_hands_its_chain_on_after_its_time(member, workspace, memory_layer, settings):
     """Past SWITCHBOARD_JOB_SECONDS a job stops claiming: each next step is a kick of its own
