@@ -62,6 +62,13 @@ What is left on PostgreSQL is the backend's work for the rows a step writes (its
 and updated, three events, a recording, the run): replayed with pgbench as one message, leaving
 out the events' INSERT saved the most (0.1-0.3 of about 1.0 ms), the foreign-key checks nothing
 measurable, merging the run's lock into its UPDATE nothing.
+
+c2023ac (2026-12-04) announces a successor claimed in the same commit by `step.started` alone (no
+`step.queued` at the same instant): a chain step writes two events, not three. PostgreSQL tool
+chain, A/B against c0fb2b2 in the order before, after, before, after (load 1.1, the box quiet
+otherwise): before 1.09× [0.92-1.45] and 1.01× [0.89-1.23]; after 0.96× [0.77-1.16] and 0.88×
+[0.85-1.26]; a first run of c2023ac alone: 0.99× [0.86-1.18] (backend 0.88 against LangGraph's
+0.78 ms/step; prompt chain 0.98×).
 """
 
 from __future__ import annotations
