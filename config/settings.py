@@ -7,6 +7,7 @@ in-process executor. `DATABASE_URL` and `REDIS_URL` switch to PostgreSQL, Redis 
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF
@@ -271,13 +272,26 @@ CONTENT_SECURITY_POLICY = {
 }
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+_REDIS_DB = urlsplit(REDIS_URL).path.strip("/") or "0"
+_CELERY_QUEUE = os.environ.get("SWITCHBOARD_CELERY_QUEUE", "celery")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # Redis pub/sub: a broadcast is one PUBLISH. The list-based layer
+            # (channels_redis.core) spent two round trips per group_send on its group's member
+            # set even with nobody in it, about 1 ms of a worker's CPU per prompt step (about
+            # a ninth of all of it) in bench/concurrent_runs.py. Delivery is at most once with
+            # either; clients heal gaps from the event log (docs/api-and-scale.md).
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             # redis-py 8 reads with a 5 s socket timeout by default, which kills every idle
-            # consumer: channels_redis blocks up to 5 s per receive. No read timeout here.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
+            # consumer. No read timeout here.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                # Pub/sub channels ignore the database number: the prefix keeps deployments
+                # (and test sessions, each with its own queue) on one Redis server apart, as
+                # the database and the queue keep their kicks apart.
+                "prefix": f"switchboard:{_REDIS_DB}:{_CELERY_QUEUE}:",
+            },
         }
     }
 else:
