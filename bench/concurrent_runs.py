@@ -34,6 +34,15 @@ the LangGraph process, divided by runs × steps; the database servers' CPU is no
 Switchboard's wall over LangGraph's. Each part warms up with one run first; it stops waiting
 when no run has finished for 60 s (the rest count as unfinished).
 
+Figures (2026-12-04, 3e44db7: broadcasts through channels_redis's pub/sub layer, one PUBLISH each,
+where the list-based layer's group_send made two round trips on the group's members even with
+none; celery part, 300 runs, alternating, load 2-6): workers' CPU per prompt step 6.8 ms on the
+pub/sub layer (8.69 and 12.23 ms/step in all), 7.95-8.37 on the list-based layer (10.27 and
+13.55 in all), 6.7-7.0 with no channel layer at all. 500 runs, celery and langgraph parts,
+A/B against b07d546 in the order before, after, after, before (load 2.2-5.7, slowing: LangGraph
+took 20.5 s in the first round and 28.6-30.9 s in the last two): before 10.34 ms/step (1.13×
+LangGraph's wall), 11.81 (0.92×); after 8.76 (0.80×), 11.79 (0.91×). All 500/500, 0 5xx.
+
 Figures (2026-12-04, d3ded1c: Twisted no longer parses form POST bodies (its Content-Type
 parse through the `email` package was a sixth of daphne's event-loop time), the rate limits'
 `incr` is one Redis round trip, the run's INSERT at start is bound like the step batches; A/B
