@@ -18,25 +18,31 @@ from .test_ws_consumer import close_thread_connections, connect, receive_until  
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
 
-def agent_flow() -> dict:
-    schema = {"type": "object", "properties": {"question": {"type": "string"}}}
+def one_node_flow(node: dict, schema: dict, sample: dict | None = None) -> dict:
+    """input → `node` → output."""
+    middle = {**node, "position": {"x": 200, "y": 0}}
     return {
         "schema_version": 1,
         "nodes": [
-            {"id": "ask", "type": "input", "label": "Ask", "position": {"x": 0, "y": 0},
-             "config": {"schema": schema, "sample": {"question": "2 + 2?"}}},
-            {"id": "agent", "type": "agent", "label": "Agent", "position": {"x": 200, "y": 0},
-             "config": {"goal": "Work out {{ inputs.question }}", "tools": ["calculator"]}},
-            {"id": "result", "type": "output", "label": "Result", "position": {"x": 400, "y": 0},
-             "config": {}},
+            {"id": "ask", "type": "input", "position": {"x": 0, "y": 0},
+             "config": {"schema": schema, **({"sample": sample} if sample else {})}},
+            middle,
+            {"id": "result", "type": "output", "position": {"x": 400, "y": 0}, "config": {}},
         ],
         "edges": [
-            {"id": "e1", "source": "ask", "source_port": "out", "target": "agent",
+            {"id": "e1", "source": "ask", "source_port": "out", "target": middle["id"],
              "target_port": "in"},
-            {"id": "e2", "source": "agent", "source_port": "out", "target": "result",
+            {"id": "e2", "source": middle["id"], "source_port": "out", "target": "result",
              "target_port": "in"},
         ],
     }  # fmt: skip
+
+
+def agent_flow() -> dict:
+    schema = {"type": "object", "properties": {"question": {"type": "string"}}}
+    goal = "Work out {{ inputs.question }}"
+    agent = {"id": "agent", "type": "agent", "config": {"goal": goal, "tools": ["calculator"]}}
+    return one_node_flow(agent, schema, {"question": "2 + 2?"})
 
 
 @pytest.fixture
@@ -48,14 +54,20 @@ def queued_agent_run(demo, inline):
     return run_start(user=demo["owner"], flow=flow, inputs=None)
 
 
-async def test_agent_substeps_stream_live_then_as_stored_events(queued_agent_run, demo):
-    token = await database_sync_to_async(token_for)(demo["owner"])
-    communicator = connect(f"/ws/runs/{queued_agent_run.pk}/", token=token)
+async def streamed(run_id: int, user) -> list[dict]:
+    """Everything a websocket on the run receives while it executes, up to run.succeeded."""
+    token = await database_sync_to_async(token_for)(user)
+    communicator = connect(f"/ws/runs/{run_id}/", token=token)
     assert (await communicator.connect())[0]
     await receive_until(communicator, lambda m: m["type"] == "ready")
-    await database_sync_to_async(InlineExecutor().advance)(queued_agent_run.pk)
+    await database_sync_to_async(InlineExecutor().advance)(run_id)
     messages = await receive_until(communicator, lambda m: m.get("kind") == "run.succeeded")
     await communicator.disconnect()
+    return messages
+
+
+async def test_agent_substeps_stream_live_then_as_stored_events(queued_agent_run, demo):
+    messages = await streamed(queued_agent_run.pk, demo["owner"])
     parts = [m for m in messages if m.get("kind") == "step.substep"]
     live = [m for m in parts if m["type"] == "delta"]
     stored = [m for m in parts if m["type"] == "event"]
@@ -71,22 +83,8 @@ async def test_agent_substeps_stream_live_then_as_stored_events(queued_agent_run
 
 
 def prompt_flow() -> dict:
-    return {
-        "schema_version": 1,
-        "nodes": [
-            {"id": "ask", "type": "input", "position": {"x": 0, "y": 0},
-             "config": {"schema": {"type": "object", "properties": {}}}},
-            {"id": "write", "type": "prompt", "position": {"x": 200, "y": 0},
-             "config": {"prompt": "Write a long answer"}},
-            {"id": "result", "type": "output", "position": {"x": 400, "y": 0}, "config": {}},
-        ],
-        "edges": [
-            {"id": "e1", "source": "ask", "source_port": "out", "target": "write",
-             "target_port": "in"},
-            {"id": "e2", "source": "write", "source_port": "out", "target": "result",
-             "target_port": "in"},
-        ],
-    }  # fmt: skip
+    write = {"id": "write", "type": "prompt", "config": {"prompt": "Write a long answer"}}
+    return one_node_flow(write, {"type": "object", "properties": {}})
 
 
 async def test_a_streamed_answer_goes_out_in_few_deltas_that_add_up_to_it(demo, inline):
@@ -104,13 +102,7 @@ async def test_a_streamed_answer_goes_out_in_few_deltas_that_add_up_to_it(demo, 
         return run_start(user=owner, flow=flow, inputs=None)
 
     run = await database_sync_to_async(start)()
-    token = await database_sync_to_async(token_for)(owner)
-    communicator = connect(f"/ws/runs/{run.pk}/", token=token)
-    assert (await communicator.connect())[0]
-    await receive_until(communicator, lambda m: m["type"] == "ready")
-    await database_sync_to_async(InlineExecutor().advance)(run.pk)
-    messages = await receive_until(communicator, lambda m: m.get("kind") == "run.succeeded")
-    await communicator.disconnect()
+    messages = await streamed(run.pk, owner)
     deltas = [m for m in messages if m.get("kind") == "step.delta"]
     assert "".join(m["data"]["text"] for m in deltas) == answer
     assert 1 <= len(deltas) < 200 // 4
