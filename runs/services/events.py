@@ -216,9 +216,9 @@ DELTA_INTERVAL = 0.05
 
 class DeltaStream:
     """A step's streamed text, broadcast as it arrives, at most once per DELTA_INTERVAL: text
-        that comes sooner waits for the next delta or `flush()`, and goes with it as one delta (a
-        client appends deltas, so the text it shows is the same). The first delta goes at once; what
-    waits goes when the block it is used as ends (the step's execution)."""
+    that comes sooner waits for the next delta or `flush()` and goes with it as one delta (a
+    client appends deltas, so the text it shows is the same). The first delta goes at once;
+    what waits goes when the block it is used as ends (the step's execution)."""
 
     def __init__(self, run_id: int, node_id: str, last_seq: int) -> None:
         self.run_id, self.node_id, self.last_seq = run_id, node_id, last_seq
