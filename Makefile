@@ -7,6 +7,9 @@ DEV_STAMP := $(VENV)/.installed-dev
 LOCAL_STAMP := $(VENV)/.installed-local
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest-xdist workers for `make test` (TEST_WORKERS=0 runs in this process). Each worker has its
+# own test database, servers and browser; a file's tests stay on one worker (tests/conftest.py).
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint format bench worker clean install-local
 
@@ -40,7 +43,7 @@ run: $(STAMP)
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 test: $(DEV_STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .

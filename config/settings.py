@@ -274,6 +274,9 @@ CONTENT_SECURITY_POLICY = {
 REDIS_URL = os.environ.get("REDIS_URL", "")
 _REDIS_DB = urlsplit(REDIS_URL).path.strip("/") or "0"
 _CELERY_QUEUE = os.environ.get("SWITCHBOARD_CELERY_QUEUE", "celery")
+# One Redis server can hold several deployments (and test sessions, each with its own queue):
+# the queue keeps their kicks apart, this namespace their broadcasts and their counters.
+_REDIS_NAMESPACE = f"switchboard:{_REDIS_DB}:{_CELERY_QUEUE}"
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -287,10 +290,8 @@ if REDIS_URL:
             # consumer. No read timeout here.
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
-                # Pub/sub channels ignore the database number: the prefix keeps deployments
-                # (and test sessions, each with its own queue) on one Redis server apart, as
-                # the database and the queue keep their kicks apart.
-                "prefix": f"switchboard:{_REDIS_DB}:{_CELERY_QUEUE}:",
+                # Pub/sub channels ignore the database number, hence the database in it.
+                "prefix": f"{_REDIS_NAMESPACE}:",
             },
         }
     }
@@ -304,7 +305,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "config.cache.SharedPoolRedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "switchboard",
+            "KEY_PREFIX": _REDIS_NAMESPACE,
         }
     }
 else:

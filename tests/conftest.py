@@ -21,6 +21,18 @@ def require_or_skip(available: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`--dist loadgroup`), a file's tests stay on one worker (its
+    module-scoped servers and clusters start once), and the local model's on one worker of their
+    own: the model server listens on a fixed port, and two of them on two cores would crawl."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        group = "local-model" if item.get_closest_marker("local_llm") else item.path.as_posix()
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(autouse=True)
 def _cache_of_its_own(settings, request):
     """Each test gets an empty cache of its own (rate-limit counters are keyed by user id, and

@@ -1,6 +1,10 @@
 """The Redis cache: one connection pool per process for every thread's cache object, and `add`
 keeping Django's meaning (set only when absent, with the timeout)."""
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import uuid
 
@@ -104,3 +108,35 @@ def test_incr_counts_an_existing_key_in_one_command_and_never_creates_one(redis_
     with pytest.raises(Exception, match="not an integer"):
         cache.incr("text")
     cache.delete_many(["window", "text"])
+
+
+CACHE_SETTINGS = (
+    "import json, django; django.setup(); from django.conf import settings; "
+    "print(json.dumps(settings.CACHES['default']))"
+)
+
+
+def test_deployments_sharing_a_redis_database_keep_their_counters_apart(redis_url):
+    """Two deployments (or two test sessions) on one Redis database, told apart by their queue:
+    a rate-limit counter of user 1 in one is not user 1's counter in the other."""
+
+    def cache_settings(queue: str) -> dict:
+        out = subprocess.run(
+            [sys.executable, "-c", CACHE_SETTINGS],
+            env={**os.environ, "REDIS_URL": redis_url, "SWITCHBOARD_CELERY_QUEUE": queue},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    first, second = (cache_settings(f"q-{uuid.uuid4().hex[:6]}") for _ in range(2))
+    assert first["KEY_PREFIX"] != second["KEY_PREFIX"]
+    one, other = (cache_for(redis_url, s["KEY_PREFIX"]) for s in (first, second))
+    try:
+        one.set("ratelimit:user:1", 7, 60)
+        assert other.get("ratelimit:user:1") is None
+        assert one.get("ratelimit:user:1") == 7
+    finally:
+        one.delete("ratelimit:user:1")

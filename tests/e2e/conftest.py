@@ -68,6 +68,9 @@ def _server_env(llm_base_url: str | None = None) -> dict[str, str]:
     # The browser tests' server runs flows itself, also in CI where REDIS_URL is set (the
     # Celery path has its own integration tests with a real worker).
     env["SWITCHBOARD_EXECUTOR"] = "embedded"
+    # Its broadcasts and rate-limit counters in Redis apart from another session's server
+    # (pytest-xdist runs one per worker, each with its own database and the same run ids).
+    env["SWITCHBOARD_CELERY_QUEUE"] = f"switchboard-e2e-{os.getpid()}"
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env.setdefault("LOG_LEVEL", "WARNING")
     # Model providers added in the settings pages point at the scripted server on 127.0.0.1.
