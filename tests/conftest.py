@@ -36,11 +36,14 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _cache_of_its_own(settings, request):
     """Each test gets an empty cache of its own (rate-limit counters are keyed by user id, and
-    ids repeat across tests), in memory whatever REDIS_URL says, and no embeddings recalled by
-    the process from an earlier test (their rows were rolled back)."""
+    ids repeat across tests), in memory whatever REDIS_URL says, and no embeddings or learned
+    routers recalled by the process from an earlier test (their rows were rolled back, and a
+    router kept for workspace 1 would route the next test's workspace 1 for 10 s)."""
+    from evals.router.loading import forget_routers
     from knowledge.embeddings import forget_recent
 
     forget_recent()
+    forget_routers()
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",

@@ -42,6 +42,12 @@ def forget_router(workspace_id: int) -> None:
         _loaded.pop(workspace_id, None)
 
 
+def forget_routers() -> None:
+    """Drop this process's copies of every workspace's router (the next decision looks again)."""
+    with _loaded_lock:
+        _loaded.clear()
+
+
 @dataclass(frozen=True)
 class ActiveRouter:
     params: RouterParams

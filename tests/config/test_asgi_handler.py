@@ -109,7 +109,9 @@ async def test_requests_share_pooled_threads_and_their_connections(
     # Django gives each ASGI request a thread-sensitive context of its own, which meant a new
     # thread per request: new connection objects, and on SQLite a new connection (and its
     # PRAGMAs) for every request. On the web pool's threads, with SQLite connections kept open
-    # per thread, ten sequential requests open at most one.
+    # per thread, no thread opens a second one, and ten sequential requests reuse threads.
+    # (Not "exactly one": ThreadPoolExecutor marks a thread idle only after the request's result
+    # has reached the event loop, so under load the next request can get a second thread.)
     from django.db import connection
     from django.db.backends.signals import connection_created
 
@@ -133,7 +135,8 @@ async def test_requests_share_pooled_threads_and_their_connections(
             assert status == 200, content
     finally:
         connection_created.disconnect(on_connect)
-    assert len(opened) <= 1, opened
+    assert len(opened) == len(set(opened)), opened  # a thread that opened one kept it
+    assert len(opened) <= 3, opened  # not a thread (and a connection) per request
     assert all(name.startswith("web") for name in opened)
 
 
