@@ -38,12 +38,16 @@ def _cache_of_its_own(settings, request):
     """Each test gets an empty cache of its own (rate-limit counters are keyed by user id, and
     ids repeat across tests), in memory whatever REDIS_URL says, and no embeddings or learned
     routers recalled by the process from an earlier test (their rows were rolled back, and a
-    router kept for workspace 1 would route the next test's workspace 1 for 10 s)."""
+    router kept for workspace 1 would route the next test's workspace 1 for 10 s), and no
+    router refit started by an earlier test's sweep (it held the fitting lock into the next
+    test, whose refit then did nothing)."""
     from evals.router.loading import forget_routers
+    from evals.router.refit import refits_settle
     from knowledge.embeddings import forget_recent
 
     forget_recent()
     forget_routers()
+    refits_settle()
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",

@@ -74,3 +74,17 @@ def _fit_and_release(workspace_id: int) -> None:
         _fitting.release()
         if threading.current_thread() is not threading.main_thread():
             connection.close()
+
+
+def refits_settle(timeout: float = 30.0) -> None:
+    """Wait for a refit in flight, then count the next check from now.
+
+    For tests: a sweep in one test (they sweep in-process) starts no refit of its own, and none
+    outlives the test to hold the fitting lock in the next; a test of refitting resets
+    `_last_check` itself."""
+    global _last_check
+    for thread in threading.enumerate():
+        if thread.name == "router-refit":
+            thread.join(timeout)
+    with _check_lock:
+        _last_check = time.monotonic()

@@ -357,6 +357,14 @@ def test_the_sweeper_fits_a_router_once_enough_labels_exist(workspace, editor, l
     _records(workspace, editor, llm_server)
     router_refit._last_check = 0.0
     assert refit_due_routers(None, background=False) == []
+    # Said when it fails (it did once in CI, in a process that had run other tests first).
+    why = (
+        f"fitting lock held: {router_refit._fitting.locked()}; due now: "
+        f"{router_refit._due_workspace()} (this test's: {workspace.pk}); routers: "
+        f"{list(RouterModel.objects.values_list('workspace_id', flat=True))}; threads: "
+        f"{sorted(t.name for t in threading.enumerate())}"
+    )
+    assert RouterModel.objects.filter(workspace=workspace).exists(), why
     assert RouterModel.objects.get(workspace=workspace).label_count == 12
     # Checked at most every ten minutes per process.
     RouterModel.objects.all().delete()
