@@ -6,12 +6,12 @@ tool calls), not on the CPU, so prefork with a handful of processes would idle m
     celery -A config worker --pool threads --concurrency 32 -l info
     celery -A config beat -l info          # the sweeper; exactly one per deployment
 
-Delivery settings (`CELERY_*` in settings.py): acks_late and reject_on_worker_lost so a kick is
-not lost with its worker, prefetch 1 so a slow step does not hold kicks other threads could take,
-a hard time limit (30 min) above the longest node timeout (15 min per model call), and a
-visibility timeout (1 h) above that. Recovery never waits for the visibility timeout: steps hold
-leases with a heartbeat, and the sweeper re-kicks runs whose lease expired and re-sends, within
-seconds, kicks a dead worker had taken but not started (see runs/tasks.py `delivered_before`).
+Delivery settings (`CELERY_*` in settings.py): acks_late and reject_on_worker_lost, prefetch 1 so
+a slow step does not hold kicks other threads could take, a hard time limit (30 min) above the
+longest node timeout (15 min per model call), and on Redis no ack emulation. Recovery never
+waits for the broker: steps hold leases with a heartbeat, and the sweeper re-kicks runs whose
+lease expired and re-sends, within seconds, kicks a dead worker had taken but not started (see
+runs/tasks.py `delivered_before`).
 
 The sweeper is not a scheduled task: beat starts it on a thread of its own process, where it
 sweeps every SWITCHBOARD_SWEEP_SECONDS straight against the database and the broker. Sent as a

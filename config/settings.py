@@ -363,9 +363,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
-# Redis redelivers a message unacked this long even while its task still runs (acks_late), so it
-# must stay above the longest task; lost kicks are re-sent by the sweeper, not by this.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
+# No acknowledgement bookkeeping in Redis: kombu's emulation of acks (two MULTI/EXEC pipelines
+# per message, an unacked hash and index, a visibility timeout) took 12% of a worker's py-spy
+# samples under bench/concurrent_runs.py, and recovery never used it: leases re-run a killed
+# worker's step, and the sweeper re-sends within seconds the kicks it had taken but not started
+# (runs/tasks.py `delivered_before`), where the emulation gave them back only after its
+# visibility timeout (docs/api-and-scale.md, "No ack emulation on Redis").
+CELERY_BROKER_TRANSPORT_OPTIONS = {"ack_emulation": False}
 CELERY_TASK_ALWAYS_EAGER = False
 
 # Model providers. Each has a base_url, the environment variable its key comes from, and a price

@@ -317,23 +317,13 @@ class CeleryCluster:
         self.purge()
 
     def purge(self) -> None:
-        """Delete this cluster's queue, and the messages killed workers left unacknowledged
-        (Redis would put them back on the queue an hour later)."""
-        import json
-
+        """Delete this cluster's queue (the broker keeps no unacknowledged copies: no ack
+        emulation, config/settings.py)."""
         import redis
 
         client = redis.Redis.from_url(self.redis_url)
         for key in client.scan_iter(f"{self.queue}*"):
             client.delete(key)
-        for tag, value in client.hscan_iter("unacked"):
-            try:
-                routing_key = json.loads(value)[2]
-            except (ValueError, IndexError, TypeError):
-                continue
-            if routing_key == self.queue:
-                client.hdel("unacked", tag)
-                client.zrem("unacked_index", tag)
 
     def queue_length(self) -> int:
         """How many kicks wait in the broker, not yet taken by any worker."""
