@@ -66,6 +66,15 @@ document.addEventListener("click", (event) => {
 
 document.body.addEventListener("htmx:afterSettle", markSelected);
 
+document.body.addEventListener("htmx:confirm", (event) => {
+  // The item already open in the pane: nothing to load, and loading it again would replace
+  // the pane (and what the person had started typing in it) when the answer arrives.
+  const item = /** @type {HTMLElement | null} */ (
+    /** @type {Element} */ (event.target).closest("#approval-list [data-approval-id]")
+  );
+  if (item && pane()?.dataset.approvalId === item.dataset.approvalId) event.preventDefault();
+});
+
 document.body.addEventListener("approvals-changed", (event) => {
   // Someone else settled the approval on screen: show its final state (nothing to lose, since
   // it can no longer be decided).

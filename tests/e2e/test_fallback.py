@@ -81,12 +81,25 @@ def test_a_provider_failure_lands_in_the_inbox_and_a_person_types_the_output(
     expect(detail).to_contain_text("The model could not write the shopping list")
     inbox.screenshot(path=str(artifacts / "failure-inbox-task.png"), full_page=True)
 
-    detail.get_by_role("textbox", name="The text this step should have produced").fill(TYPED)
+    # Nothing typed: the pane says what is missing (a 422 swapped in, not a toast).
+    output = detail.get_by_role("textbox", name="The text this step should have produced")
+    detail.get_by_role("button", name="Use this output").click()
+    expect(detail).to_contain_text("Type the output the step should have produced.")
+    expect(inbox.locator(".sb-toast")).to_have_count(0)
+    output.fill(TYPED)
+    # Clicking the item already open loads nothing, so what was typed stays.
+    sent: list[tuple[str, str]] = []
+    inbox.on("request", lambda r: sent.append((r.method, r.url)))
+    item.click()
+    expect(output).to_have_value(TYPED)
     detail.get_by_role("textbox", name="Comment").fill("Wrote it from the pantry list.")
     detail.get_by_role("button", name="Use this output").click()
     expect(inbox.get_by_test_id("decision-notice")).to_have_text(
         "Output saved. The run continues with it."
     )
+    assert [
+        url for method, url in sent if method == "GET" and f"/approvals/{task.pk}/" in url
+    ] == []
     expect(inbox.get_by_test_id("approval-status")).to_have_text("Output given")
     expect(inbox.get_by_test_id("typed-output")).to_have_text(TYPED)
     inbox.screenshot(path=str(artifacts / "failure-inbox-settled.png"), full_page=True)
