@@ -106,7 +106,11 @@ class Api:
     def _call(self, method: str, path: str, body=None, **extra):
         kwargs = {"headers": {**self.headers, **extra.pop("headers", {})}}
         if body is not None:
-            kwargs["data"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
+            if isinstance(body, str):
+                # As sent by a client that encodes whatever it is given: a lone surrogate (the
+                # fuzzers draw them) goes out as the bytes it stands for, invalid UTF-8.
+                body = body.encode("utf-8", "surrogatepass")
+            kwargs["data"] = body if isinstance(body, bytes) else json.dumps(body)
             kwargs["content_type"] = "application/json"
         return getattr(self.client, method)(path, **kwargs, **extra)
 

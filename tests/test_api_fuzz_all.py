@@ -180,7 +180,8 @@ def _path_value(data, document: dict, parameter: dict) -> str:
         label=f"path {parameter['name']}",
     )
     rendered = json.dumps(value) if not isinstance(value, str) else value
-    return quote(rendered.strip('"') or "x", safe="")
+    # Lone surrogates (drawn by st.text) go out as the bytes they stand for, as in `_query`.
+    return quote((rendered.strip('"') or "x").encode("utf-8", "surrogatepass"), safe="")
 
 
 def _query(data, document: dict, parameters: list[dict]) -> str:
