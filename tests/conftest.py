@@ -39,8 +39,8 @@ def _cache_of_its_own(settings, request):
     ids repeat across tests), in memory whatever REDIS_URL says, and no embeddings or learned
     routers recalled by the process from an earlier test (their rows were rolled back, and a
     router kept for workspace 1 would route the next test's workspace 1 for 10 s), and no
-    router refit started by an earlier test's sweep (it held the fitting lock into the next
-    test, whose refit then did nothing)."""
+    router refit started by an earlier test's sweep (it could hold the fitting lock into the
+    next test, whose refit would then do nothing)."""
     from evals.router.loading import forget_routers
     from evals.router.refit import refits_settle
     from knowledge.embeddings import forget_recent

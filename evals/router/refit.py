@@ -24,6 +24,8 @@ REFIT_CHECK_SECONDS = 600
 _last_check = 0.0
 _check_lock = threading.Lock()
 _fitting = threading.Lock()
+#: The name of the thread a background refit runs on.
+REFIT_THREAD = "router-refit"
 
 
 def refit_due_routers(now: datetime | None, *, background: bool = True) -> list[int]:
@@ -44,7 +46,7 @@ def refit_due_routers(now: datetime | None, *, background: bool = True) -> list[
         _fit_and_release(workspace_id)
         return []
     threading.Thread(
-        target=_fit_and_release, args=(workspace_id,), name="router-refit", daemon=True
+        target=_fit_and_release, args=(workspace_id,), name=REFIT_THREAD, daemon=True
     ).start()
     return []
 
@@ -84,7 +86,7 @@ def refits_settle(timeout: float = 30.0) -> None:
     `_last_check` itself."""
     global _last_check
     for thread in threading.enumerate():
-        if thread.name == "router-refit":
+        if thread.name == REFIT_THREAD:
             thread.join(timeout)
     with _check_lock:
         _last_check = time.monotonic()
